@@ -1,0 +1,136 @@
+//! Backends replay a golden set through a model and observe it: outputs for accuracy, latency
+//! samples for timing. `emulated` times with the chip cost model; `host` times this machine's
+//! CPU for real. Outputs are real inference in both, and do not depend on the chip profile, so
+//! they are computed once per (model, golden set) and reused across profiles.
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::emulator::Estimate;
+use crate::engine::{LoadedModel, Tensor};
+use crate::error::Result;
+use crate::golden::GoldenSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Real inference on the host for outputs; latency from the chip cost model.
+    Emulated,
+    /// Real inference on the host for outputs and wall-clock latency of this machine's CPU.
+    Host,
+}
+
+/// Where a figure comes from: the certificate labels every number with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    /// Timed or metered on real hardware.
+    Measured,
+    /// Predicted by the chip cost model.
+    Emulated,
+    /// Read from the file.
+    Static,
+}
+
+/// Latency observations of one model.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    pub latencies_ms: Vec<f64>,
+    pub basis: Basis,
+    /// What was timed, for the report (e.g. "host CPU, 1 thread" or "emulated rk3588").
+    pub what: String,
+}
+
+/// Runs every golden sample through the model, in parallel (tract runs one thread per call).
+pub fn replay_outputs(model: &dyn LoadedModel, golden: &GoldenSet) -> Result<Vec<Vec<Tensor>>> {
+    golden.inputs.par_iter().map(|x| model.run(std::slice::from_ref(x))).collect()
+}
+
+/// Minimum timed runs on the host, so p99 can be bounded (MLPerf's minimum for p99 is 662).
+pub const HOST_MIN_RUNS: usize = 700;
+const HOST_WARMUP_RUNS: usize = 5;
+
+/// Wall-clock latency of single inferences on this machine, one at a time (never in parallel:
+/// concurrent runs would time each other).
+pub fn time_on_host(model: &dyn LoadedModel, golden: &GoldenSet) -> Result<Timing> {
+    let n = golden.len().max(HOST_MIN_RUNS);
+    for i in 0..HOST_WARMUP_RUNS.min(golden.len()) {
+        model.run(std::slice::from_ref(&golden.inputs[i]))?;
+    }
+    let mut latencies_ms = Vec::with_capacity(n);
+    for i in 0..n {
+        let input = std::slice::from_ref(&golden.inputs[i % golden.len()]);
+        let start = Instant::now();
+        model.run(input)?;
+        latencies_ms.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(Timing { latencies_ms, basis: Basis::Measured, what: "host CPU, one inference at a time".into() })
+}
+
+/// Latency drawn from the emulator's distribution for this chip.
+pub fn time_emulated(estimate: &Estimate, seed: u64) -> Option<Timing> {
+    Some(Timing {
+        latencies_ms: estimate.latency_samples(seed)?,
+        basis: Basis::Emulated,
+        what: format!("emulated {} (roofline cost model)", estimate.chip),
+    })
+}
+
+/// What a backend may use to time a model on a chip.
+pub struct TimingInput<'a> {
+    pub model: &'a dyn LoadedModel,
+    pub golden: &'a GoldenSet,
+    pub estimate: &'a Estimate,
+    /// Seed for anything random, derived from the input digests.
+    pub seed: u64,
+}
+
+/// A way of observing a model's latency on a chip. Outputs for accuracy come from
+/// [`replay_outputs`] whatever the backend.
+pub trait Backend: Send + Sync {
+    fn kind(&self) -> BackendKind;
+    /// `Ok(None)` when the backend cannot give a figure (e.g. the profile lacks a number the
+    /// cost model needs); the estimate says why.
+    fn time(&self, input: &TimingInput<'_>) -> Result<Option<Timing>>;
+}
+
+pub struct EmulatedBackend;
+pub struct HostBackend;
+
+impl Backend for EmulatedBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Emulated
+    }
+
+    fn time(&self, input: &TimingInput<'_>) -> Result<Option<Timing>> {
+        Ok(time_emulated(input.estimate, input.seed))
+    }
+}
+
+impl Backend for HostBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Host
+    }
+
+    fn time(&self, input: &TimingInput<'_>) -> Result<Option<Timing>> {
+        time_on_host(input.model, input.golden).map(Some)
+    }
+}
+
+impl BackendKind {
+    pub fn backend(self) -> Box<dyn Backend> {
+        match self {
+            BackendKind::Emulated => Box::new(EmulatedBackend),
+            BackendKind::Host => Box::new(HostBackend),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Emulated => "emulated",
+            BackendKind::Host => "host",
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Latency: the p99 of single-inference latency, with a distribution-free interval, against the
+//! family's budget.
+
+use super::Verdict;
+use crate::backend::Timing;
+use crate::stats::{decide, percentile, percentile_interval, samples_to_decide, Direction, Outcome};
+
+pub const PERCENTILE: f64 = 0.99;
+
+pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict {
+    let mut sorted = timing.latencies_ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let p50 = percentile(&sorted, 0.5);
+    let p90 = percentile(&sorted, 0.9);
+    let p99 = percentile(&sorted, PERCENTILE);
+    let ci = percentile_interval(&sorted, PERCENTILE, confidence);
+    let outcome = decide(&ci, limit_ms, Direction::AtMost);
+    let bound = ci.high.map_or("unbounded".to_string(), |h| format!("{h:.4} ms"));
+    let reason = match outcome {
+        Outcome::Pass => format!("p99 {p99:.4} ms (upper bound {bound}) within the {limit_ms} ms budget; p50 {p50:.4}, p90 {p90:.4} ms; {}", timing.what),
+        Outcome::Fail => format!("p99 {p99:.4} ms (lower bound {:.4} ms) over the {limit_ms} ms budget; {}", ci.low, timing.what),
+        Outcome::Inconclusive => format!("p99 {p99:.4} ms but its interval [{:.4}, {bound}] straddles the {limit_ms} ms budget; {}", ci.low, timing.what),
+    };
+    let mut v = Verdict::new("latency", outcome, "ms", timing.basis, reason).with_values(p99, Some(limit_ms));
+    v.ci = Some(ci);
+    v.samples = Some(n);
+    if outcome == Outcome::Inconclusive {
+        v.samples_to_decide = samples_to_decide(n, p99, &ci, limit_ms).or(Some(662.max(n * 2)));
+    }
+    v.findings = vec![format!("p50 {p50:.4} ms"), format!("p90 {p90:.4} ms"), format!("p99 {p99:.4} ms")];
+    v
+}

@@ -1,0 +1,71 @@
+//! Checks decided from the files themselves and the placement: size, operators, memory.
+
+use super::Verdict;
+use crate::backend::Basis;
+use crate::emulator::{Placement, Unit};
+use crate::model::ModelInventory;
+use crate::profile::ChipProfile;
+use crate::stats::Outcome;
+
+/// The compressed artifact must be at most `limit_bytes`.
+pub fn size_check(model: &ModelInventory, limit_bytes: u64) -> Verdict {
+    let size = model.file_size_bytes;
+    let (outcome, reason) = if size <= limit_bytes {
+        (Outcome::Pass, format!("{} bytes is within the {limit_bytes}-byte limit", size))
+    } else {
+        (Outcome::Fail, format!("{} bytes exceeds the {limit_bytes}-byte limit", size))
+    };
+    Verdict::new("size", outcome, "bytes", Basis::Static, reason).with_values(size as f64, Some(limit_bytes as f64))
+}
+
+/// Every node must be runnable on the chip under its fallback policy, and by the engine.
+pub fn operator_check(model: &ModelInventory, placement: &Placement) -> Verdict {
+    let total = placement.nodes.len();
+    let off_npu: Vec<_> = placement.nodes.iter().filter(|n| n.unsupported).collect();
+    let rejected: Vec<_> = off_npu.iter().filter(|n| n.unit == Unit::Rejected).collect();
+    let mut findings: Vec<String> = off_npu
+        .iter()
+        .map(|n| format!("{} ({}): {}", n.node, n.op_type, n.reason))
+        .collect();
+    findings.extend(model.findings.iter().filter(|f| !f.op_type.is_empty()).map(|f| format!("{}: {}", f.node, f.message)));
+    let engine_gaps = model.findings.iter().filter(|f| !f.op_type.is_empty()).count();
+    let policy = format!("{:?}", placement.policy).to_lowercase();
+    let (outcome, reason) = if engine_gaps > 0 {
+        (Outcome::Fail, format!("{engine_gaps} node(s) use operators no available runtime implements"))
+    } else if !rejected.is_empty() && rejected.iter().all(|n| n.list_partial) {
+        (
+            Outcome::Inconclusive,
+            format!("{} node(s) are absent from the profile's partial operator list under the strict policy: the vendor list must be read to decide", rejected.len()),
+        )
+    } else if !rejected.is_empty() {
+        (Outcome::Fail, format!("{} node(s) are unsupported and the profile's policy is strict: the toolchain would reject the model", rejected.len()))
+    } else if off_npu.is_empty() {
+        (Outcome::Pass, format!("all {total} nodes run on the accelerator or are folded by the toolchain"))
+    } else {
+        (Outcome::Pass, format!("{} of {total} nodes fall back to the CPU under the {policy} policy; see the placement table", off_npu.len()))
+    };
+    let mut v = Verdict::new("operators", outcome, "nodes off the accelerator", Basis::Static, reason)
+        .with_values(off_npu.len() as f64, (placement.policy == crate::profile::FallbackPolicy::Strict).then_some(0.0));
+    v.findings = findings;
+    v
+}
+
+/// Weights plus peak live activations must fit the chip's DRAM.
+pub fn memory_check(model: &ModelInventory, profile: &ChipProfile) -> Verdict {
+    let need = model.weight_bytes + model.peak_activation_bytes();
+    let Some(have) = profile.memory.dram_bytes else {
+        return Verdict::inconclusive(
+            "memory",
+            "bytes",
+            Basis::Static,
+            format!("the profile gives no DRAM size (memory.dram_bytes); the model needs {need} bytes"),
+        )
+        .with_values(need as f64, None);
+    };
+    let (outcome, reason) = if need <= have {
+        (Outcome::Pass, format!("weights {} + peak activations {} bytes fit {have} bytes of DRAM", model.weight_bytes, need - model.weight_bytes))
+    } else {
+        (Outcome::Fail, format!("weights {} + peak activations {} bytes exceed {have} bytes of DRAM", model.weight_bytes, need - model.weight_bytes))
+    };
+    Verdict::new("memory", outcome, "bytes", Basis::Static, reason).with_values(need as f64, Some(have as f64))
+}

@@ -1,0 +1,334 @@
+//! `certify`: the plan (families × profiles), each (family, profile, check) as a libtest-mimic
+//! trial, then the reports. Heavy work (inference) happens lazily inside the trials, once per
+//! family, so `--list` and filters cost nothing and outputs are reused across profiles.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use libtest_mimic::{Failed, Trial};
+
+use crate::backend::{replay_outputs, BackendKind, TimingInput};
+use crate::checks::{self, AccuracyInput, Verdict, CHECK_NAMES};
+use crate::cli::CertifyArgs;
+use crate::emulator::{self, Estimate};
+use crate::engine::{default_engine, Engine, LoadedModel};
+use crate::error::{exit_code, Error, Result};
+use crate::golden::{self, GoldenSet};
+use crate::hash::sha256_hex;
+use crate::model::ModelInventory;
+use crate::profile::{self, ProfileFile};
+use crate::report::{self, Certificate};
+use crate::stats::Outcome;
+
+/// One golden set with the models it certifies.
+struct Family {
+    golden: GoldenSet,
+    reference: ModelInventory,
+    compressed: ModelInventory,
+    /// Per-sample metric scores (compressed, reference), or why they could not be had.
+    scores: OnceLock<std::result::Result<(Vec<f64>, Vec<f64>), String>>,
+    loaded: OnceLock<std::result::Result<Box<dyn LoadedModel>, String>>,
+    host_latency: OnceLock<std::result::Result<Option<crate::backend::Timing>, String>>,
+}
+
+struct Session {
+    families: Vec<Family>,
+    profiles: Vec<ProfileFile>,
+    /// Estimates per (family, profile).
+    estimates: Vec<Vec<Estimate>>,
+    backend: BackendKind,
+    engine: Box<dyn Engine>,
+    verdicts: Mutex<BTreeMap<(usize, usize, usize), Verdict>>,
+}
+
+pub fn run(mut args: CertifyArgs) -> Result<i32> {
+    let session = Arc::new(Session::load(&args)?);
+    if args.backend == BackendKind::Host {
+        // Timed runs must not share the CPU with other trials.
+        args.test.test_threads = Some(1);
+    }
+    let trials = session.trials();
+    let listing = args.test.list;
+    let conclusion = libtest_mimic::run(&args.test, trials);
+    if listing {
+        return Ok(exit_code::PASS);
+    }
+    let certs = session.certificates();
+    if certs.is_empty() {
+        return Ok(exit_code::PASS);
+    }
+    write_reports(&args.out, &certs)?;
+    println!("\n{}", report::verdict_table(&certs));
+    println!("reports written to {}", args.out.display());
+    let all_pass = certs.iter().all(|c| c.verdict == Outcome::Pass) && !conclusion.has_failed();
+    Ok(if all_pass { exit_code::PASS } else { exit_code::NOT_CERTIFIED })
+}
+
+impl Session {
+    /// Loads and validates every input before anything runs: bad input stops here (exit 2).
+    fn load(args: &CertifyArgs) -> Result<Session> {
+        let profiles = if args.profiles.is_empty() {
+            profile::load_dir(&args.profiles_dir)?
+        } else {
+            args.profiles.iter().map(|p| profile::ChipProfile::load(p)).collect::<Result<_>>()?
+        };
+        let golden_dirs = if args.golden.is_empty() { golden::discover(&args.golden_dir)? } else { args.golden.clone() };
+        let families = golden_dirs
+            .iter()
+            .map(|d| load_family(d, args.model.as_deref()))
+            .collect::<Result<Vec<_>>>()?;
+        let estimates = families
+            .iter()
+            .map(|f| profiles.iter().map(|p| emulator::estimate(&f.compressed, &p.profile)).collect())
+            .collect();
+        Ok(Session {
+            families,
+            profiles,
+            estimates,
+            backend: args.backend,
+            engine: default_engine(),
+            verdicts: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn trials(self: &Arc<Self>) -> Vec<Trial> {
+        let mut trials = Vec::new();
+        for (f, fam) in self.families.iter().enumerate() {
+            for (p, prof) in self.profiles.iter().enumerate() {
+                for (c, check) in CHECK_NAMES.iter().enumerate() {
+                    let name = format!("{}::{}::{check}", fam.golden.name(), prof.profile.chip.name);
+                    let session = Arc::clone(self);
+                    trials.push(Trial::test(name, move || session.run_check(f, p, c)));
+                }
+            }
+        }
+        trials
+    }
+
+    fn run_check(&self, f: usize, p: usize, c: usize) -> std::result::Result<(), Failed> {
+        let verdict = self.evaluate(f, p, CHECK_NAMES[c]);
+        let outcome = verdict.verdict;
+        let message = format!("{}: {}", outcome.as_str(), verdict.reason);
+        let mut details = message.clone();
+        for finding in verdict.findings.iter().take(10) {
+            details.push_str(&format!("\n  - {finding}"));
+        }
+        self.verdicts.lock().expect("no panics while holding the lock").insert((f, p, c), verdict);
+        match outcome {
+            Outcome::Pass => Ok(()),
+            _ => Err(details.into()),
+        }
+    }
+
+    fn evaluate(&self, f: usize, p: usize, check: &str) -> Verdict {
+        let fam = &self.families[f];
+        let prof = &self.profiles[p].profile;
+        let est = &self.estimates[f][p];
+        let limits = &fam.golden.manifest.limits;
+        match check {
+            "size" => checks::size_check(&fam.compressed, limits.size_bytes),
+            "operators" => checks::operator_check(&fam.compressed, &est.placement),
+            "memory" => checks::memory_check(&fam.compressed, prof),
+            "latency" => self.latency(f, p),
+            "accuracy" | "accuracy_vs_fp32" => self.accuracy(f, p, check),
+            other => unreachable!("unknown check {other}"),
+        }
+    }
+
+    fn latency(&self, f: usize, p: usize) -> Verdict {
+        let fam = &self.families[f];
+        let est = &self.estimates[f][p];
+        let limits = &fam.golden.manifest.limits;
+        let basis = match self.backend {
+            BackendKind::Emulated => crate::backend::Basis::Emulated,
+            BackendKind::Host => crate::backend::Basis::Measured,
+        };
+        let Some(budget) = limits.latency_p99_ms else {
+            return Verdict::inconclusive("latency", "ms", basis, "the golden set states no latency budget (limits.latency_p99_ms)");
+        };
+        let timing = match self.backend {
+            BackendKind::Emulated => self.backend.backend().time(&TimingInput {
+                model: &NoModel,
+                golden: &fam.golden,
+                estimate: est,
+                seed: seed(&[&fam.compressed.sha256, &self.profiles[p].sha256]),
+            }),
+            BackendKind::Host => match fam.host_latency.get_or_init(|| self.time_host(fam, est)) {
+                Ok(t) => Ok(t.clone()),
+                Err(e) => return Verdict::inconclusive("latency", "ms", basis, e.clone()),
+            },
+        };
+        match timing {
+            Ok(Some(t)) => checks::latency_check(&t, budget, limits.confidence),
+            Ok(None) => Verdict::inconclusive(
+                "latency",
+                "ms",
+                basis,
+                format!("the cost model cannot predict latency: {}", est.latency_unknown.clone().unwrap_or_default()),
+            ),
+            Err(e) => Verdict::inconclusive("latency", "ms", basis, e.to_string()),
+        }
+    }
+
+    fn time_host(&self, fam: &Family, est: &Estimate) -> std::result::Result<Option<crate::backend::Timing>, String> {
+        let model = self.loaded(fam).map_err(|e| format!("the model could not be run: {e}"))?;
+        let input = TimingInput { model: model.as_ref(), golden: &fam.golden, estimate: est, seed: 0 };
+        BackendKind::Host.backend().time(&input).map_err(|e| e.to_string())
+    }
+
+    fn loaded<'a>(&self, fam: &'a Family) -> std::result::Result<&'a Box<dyn LoadedModel>, String> {
+        fam.loaded
+            .get_or_init(|| self.engine.load(&fam.compressed.path, &fam.compressed.inputs).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn accuracy(&self, f: usize, _p: usize, check: &str) -> Verdict {
+        let fam = &self.families[f];
+        let m = &fam.golden.manifest;
+        let scores = fam.scores.get_or_init(|| self.score(fam));
+        let (compressed, reference) = match scores {
+            Ok(s) => s,
+            Err(e) => {
+                return Verdict::inconclusive(check, m.metric.kind.unit(), crate::backend::Basis::Measured, e.clone());
+            }
+        };
+        let input = AccuracyInput {
+            metric: m.metric.kind,
+            compressed,
+            reference,
+            confidence: m.limits.confidence,
+            seed: seed(&[&fam.compressed.sha256, &fam.golden.sha256]),
+        };
+        if check == "accuracy" {
+            checks::accuracy_floor_check(&input, m.limits.metric_abs_floor)
+        } else {
+            checks::accuracy_vs_reference_check(&input, m.limits.metric_rel_floor)
+        }
+    }
+
+    /// Replays the golden set through both models (real inference) and scores every sample.
+    fn score(&self, fam: &Family) -> std::result::Result<(Vec<f64>, Vec<f64>), String> {
+        let metric = fam.golden.manifest.metric.kind;
+        let compressed = self.loaded(fam).map_err(|e| format!("the compressed model could not be run: {e}"))?;
+        let reference = self
+            .engine
+            .load(&fam.reference.path, &fam.reference.inputs)
+            .map_err(|e| format!("the FP32 reference could not be run: {e}"))?;
+        let out_c = replay_outputs(compressed.as_ref(), &fam.golden).map_err(|e| e.to_string())?;
+        let out_r = replay_outputs(reference.as_ref(), &fam.golden).map_err(|e| e.to_string())?;
+        Ok((metric.per_sample(&out_c, &fam.golden.labels), metric.per_sample(&out_r, &fam.golden.labels)))
+    }
+
+    fn certificates(&self) -> Vec<Certificate> {
+        let verdicts = self.verdicts.lock().expect("trials are done");
+        let mut certs = Vec::new();
+        for (f, fam) in self.families.iter().enumerate() {
+            for (p, prof) in self.profiles.iter().enumerate() {
+                let checks: Vec<Verdict> =
+                    (0..CHECK_NAMES.len()).filter_map(|c| verdicts.get(&(f, p, c)).cloned()).collect();
+                if !checks.is_empty() {
+                    certs.push(self.certificate(fam, prof, checks, &self.estimates[f][p]));
+                }
+            }
+        }
+        certs
+    }
+
+    fn certificate(&self, fam: &Family, prof: &ProfileFile, checks: Vec<Verdict>, est: &Estimate) -> Certificate {
+        let issued_at = report::now_rfc3339();
+        let verdict = report::overall(&checks);
+        let m = &fam.golden.manifest;
+        Certificate {
+            schema_version: report::CERTIFICATE_SCHEMA_VERSION,
+            certificate_id: sha256_hex(format!("{}{}{}{issued_at}", fam.compressed.sha256, prof.sha256, fam.golden.sha256).as_bytes())[..16].to_string(),
+            tool: report::Tool { name: crate::TOOL_NAME, version: crate::TOOL_VERSION, engine: self.engine.name().to_string() },
+            subject: subject(&fam.compressed),
+            reference: subject(&fam.reference),
+            profile: report::ProfileRef {
+                name: prof.profile.chip.name.clone(),
+                display_name: prof.profile.display_name().to_string(),
+                path: display(&prof.path),
+                sha256: prof.sha256.clone(),
+            },
+            golden: report::GoldenRef {
+                name: fam.golden.name().to_string(),
+                path: display(&fam.golden.dir),
+                sha256: fam.golden.sha256.clone(),
+                samples: fam.golden.len(),
+                metric: m.metric.kind.name().to_string(),
+            },
+            backend: report::BackendRef {
+                kind: self.backend,
+                emulated: self.backend == BackendKind::Emulated,
+                note: match self.backend {
+                    BackendKind::Emulated => "latency is EMULATED by edgecert's roofline cost model of the chip, not measured on it".into(),
+                    BackendKind::Host => "latency is MEASURED on the host CPU running edgecert, not on the chip".into(),
+                },
+            },
+            checks,
+            verdict,
+            decision_rule: report::DECISION_RULE,
+            statement: report::STATEMENT,
+            estimate: Some(est.clone()),
+            issued_at,
+        }
+    }
+}
+
+/// The emulated backend never runs the model for timing.
+struct NoModel;
+impl LoadedModel for NoModel {
+    fn run(&self, _: &[crate::engine::Tensor]) -> Result<Vec<crate::engine::Tensor>> {
+        Err(Error::Usage("the emulated backend does not run models for timing".into()))
+    }
+}
+
+fn subject(m: &ModelInventory) -> report::Subject {
+    report::Subject { model: display(&m.path), sha256: m.sha256.clone(), size_bytes: m.file_size_bytes, quantization: m.quantization.clone() }
+}
+
+fn display(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn seed(parts: &[&str]) -> u64 {
+    let digest = sha256_hex(parts.concat().as_bytes());
+    u64::from_str_radix(&digest[..16], 16).expect("hex digest")
+}
+
+fn load_family(dir: &Path, model_override: Option<&Path>) -> Result<Family> {
+    let golden = GoldenSet::load(dir)?;
+    let reference = ModelInventory::load(&golden.reference_model())?;
+    let compressed_path = model_override.map(Path::to_path_buf).unwrap_or_else(|| golden.compressed_model());
+    let compressed = ModelInventory::load(&compressed_path)?;
+    for model in [&reference, &compressed] {
+        check_input_shape(&golden, model)?;
+    }
+    Ok(Family { golden, reference, compressed, scores: OnceLock::new(), loaded: OnceLock::new(), host_latency: OnceLock::new() })
+}
+
+/// The golden samples must have the shape the model takes.
+fn check_input_shape(golden: &GoldenSet, model: &ModelInventory) -> Result<()> {
+    let want = &golden.manifest.input.shape;
+    match model.inputs.as_slice() {
+        [only] if &only.shape == want => Ok(()),
+        [only] => Err(Error::golden(
+            &golden.manifest_path,
+            format!("input.shape is {want:?} but model {} takes `{}` of shape {:?}", model.path.display(), only.name, only.shape),
+        )),
+        inputs => Err(Error::model(&model.path, format!("edgecert replays single-input models; this one has {} inputs", inputs.len()))),
+    }
+}
+
+fn write_reports(out: &Path, certs: &[Certificate]) -> Result<()> {
+    let mut files: Vec<(PathBuf, Vec<u8>)> = certs
+        .iter()
+        .map(|c| (out.join(&c.golden.name).join(&c.profile.name).join("certificate.json"), report::certificate_json(c)))
+        .collect();
+    files.push((out.join("junit.xml"), report::junit_xml(certs).into_bytes()));
+    let table = report::verdict_table(certs);
+    files.push((out.join("summary.txt"), format!("{table}\n").into_bytes()));
+    report::write_all_atomically(&files)
+}

@@ -1,0 +1,163 @@
+//! The chip emulator, first cut: where each node runs (placement from the profile's operator
+//! table and fallback policy) and how long an inference takes (a roofline per node: the larger
+//! of compute time and memory time). Every assumption that is not a profile figure is a named
+//! constant here; `docs/emulator.md` gives the why.
+
+mod placement;
+
+use serde::Serialize;
+
+use crate::model::{ModelInventory, NodeInfo};
+use crate::profile::{ChipProfile, DType};
+use crate::stats::SplitMix64;
+
+pub use placement::{place, Placement, Unit};
+
+/// Share of peak an NPU sustains on each op class (first-principles guesses, documented).
+const EFF_CONV: f64 = 0.45;
+const EFF_DEPTHWISE: f64 = 0.15;
+const EFF_MATMUL: f64 = 0.30;
+const EFF_OTHER: f64 = 0.05;
+/// Fixed cost of one inference call (driver submit, sync), in seconds.
+const INFERENCE_OVERHEAD_S: f64 = 100e-6;
+/// Cost of one NPU↔CPU hand-over at a partition boundary, besides moving the tensor.
+const HANDOVER_S: f64 = 50e-6;
+/// fp32 MACs per cycle per CPU core: one 128-bit NEON FMA pipe, 4 lanes, at half utilisation.
+const CPU_MACS_PER_CYCLE: f64 = 2.0;
+/// Emulated inferences drawn for the latency distribution (MLPerf's p99 minimum is 662).
+pub const EMULATED_RUNS: usize = 1000;
+/// Relative standard deviation of run-to-run jitter, and the rate and size of rare stalls.
+const JITTER_SD: f64 = 0.02;
+const STALL_RATE: f64 = 0.01;
+const STALL_FACTOR: f64 = 0.10;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeCost {
+    pub node: String,
+    pub op_type: String,
+    pub unit: Unit,
+    pub reason: String,
+    pub compute_ms: f64,
+    pub memory_ms: f64,
+    pub time_ms: f64,
+}
+
+/// The emulator's prediction for one model on one chip.
+#[derive(Debug, Clone, Serialize)]
+pub struct Estimate {
+    pub chip: String,
+    /// Modelled latency of one inference without jitter.
+    pub latency_ms: Option<f64>,
+    /// Why there is no latency figure, when there is none.
+    pub latency_unknown: Option<String>,
+    pub npu_time_share: Option<f64>,
+    pub weights_bytes: u64,
+    pub peak_activation_bytes: u64,
+    pub nodes: Vec<NodeCost>,
+    pub placement: Placement,
+}
+
+impl Estimate {
+    /// A latency distribution around the modelled value: Gaussian jitter plus rare stalls,
+    /// seeded from the model and profile digests so the same inputs give the same draws.
+    pub fn latency_samples(&self, seed: u64) -> Option<Vec<f64>> {
+        let base = self.latency_ms?;
+        let mut rng = SplitMix64::new(seed);
+        Some(
+            (0..EMULATED_RUNS)
+                .map(|_| {
+                    let stall = if rng.next_f64() < STALL_RATE { STALL_FACTOR } else { 0.0 };
+                    base * (1.0 + (JITTER_SD * rng.normal()).abs() + stall)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Predicts placement and latency of `model` on `profile`.
+pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
+    let placement = place(model, profile);
+    let mut nodes = Vec::with_capacity(model.nodes.len());
+    let mut unknown = None;
+    for (node, p) in model.nodes.iter().zip(&placement.nodes) {
+        match node_cost(node, p.unit, profile) {
+            Ok((compute, memory)) => nodes.push(NodeCost {
+                node: node.name.clone(),
+                op_type: node.op_type.clone(),
+                unit: p.unit,
+                reason: p.reason.clone(),
+                compute_ms: compute * 1e3,
+                memory_ms: memory * 1e3,
+                time_ms: compute.max(memory) * 1e3,
+            }),
+            Err(why) => {
+                unknown.get_or_insert(why);
+            }
+        }
+    }
+    let handovers = placement.boundaries as f64 * HANDOVER_S * 1e3;
+    let latency_ms = unknown
+        .is_none()
+        .then(|| INFERENCE_OVERHEAD_S * 1e3 + handovers + nodes.iter().map(|n| n.time_ms).sum::<f64>());
+    let npu_ms: f64 = nodes.iter().filter(|n| n.unit == Unit::Npu).map(|n| n.time_ms).sum();
+    let total_ms: f64 = nodes.iter().map(|n| n.time_ms).sum();
+    Estimate {
+        chip: profile.chip.name.clone(),
+        latency_ms,
+        latency_unknown: unknown,
+        npu_time_share: (latency_ms.is_some() && total_ms > 0.0).then(|| npu_ms / total_ms),
+        weights_bytes: model.weight_bytes,
+        peak_activation_bytes: model.peak_activation_bytes(),
+        nodes,
+        placement,
+    }
+}
+
+
+/// (compute seconds, memory seconds) of one node on its unit.
+fn node_cost(node: &NodeInfo, unit: Unit, profile: &ChipProfile) -> Result<(f64, f64), String> {
+    let (macs, other) = match (node.macs, node.other_ops) {
+        (Some(m), Some(o)) => (m as f64, o as f64),
+        _ => return Err(format!("shapes of node `{}` are unknown, so its work is unknown", node.name)),
+    };
+    let bytes = (node.weight_bytes + node.output_bytes.unwrap_or(0) * 2) as f64;
+    let bw = profile
+        .memory
+        .dram_bandwidth_gbps
+        .ok_or_else(|| format!("profile `{}` gives no DRAM bandwidth (memory.dram_bandwidth_gbps)", profile.chip.name))?
+        * 1e9;
+    let compute = match unit {
+        Unit::Absorbed => return Ok((0.0, 0.0)),
+        Unit::Npu => npu_compute_s(node, macs, other, profile)?,
+        Unit::Cpu | Unit::Rejected => cpu_compute_s(macs, other, profile),
+    };
+    Ok((compute, bytes / bw))
+}
+
+fn npu_compute_s(node: &NodeInfo, macs: f64, other: f64, profile: &ChipProfile) -> Result<f64, String> {
+    let npu = profile.npu.as_ref().ok_or("profile has no NPU")?;
+    let quantized = matches!(node.dtype, Some(DType::Int8 | DType::Uint8 | DType::Int4));
+    let tops = if quantized {
+        npu.peak_tops_int8
+    } else {
+        npu.peak_tflops_fp16.or(npu.peak_tops_int8.map(|t| t / 2.0))
+    }
+    .ok_or_else(|| format!("profile `{}` gives no NPU peak throughput (npu.peak_tops_int8)", profile.chip.name))?;
+    let macs_per_s = tops * 1e12 / 2.0;
+    let eff = match node.op_type.as_str() {
+        "Conv" | "ConvTranspose" if node.attrs.group.unwrap_or(1) > 1 => EFF_DEPTHWISE,
+        "Conv" | "ConvTranspose" => EFF_CONV,
+        "MatMul" | "Gemm" | "LSTM" | "GRU" => EFF_MATMUL,
+        _ => EFF_OTHER,
+    };
+    Ok(macs / (macs_per_s * eff) + other / (macs_per_s * EFF_OTHER))
+}
+
+fn cpu_compute_s(macs: f64, other: f64, profile: &ChipProfile) -> f64 {
+    let fastest = profile.cpu.clusters.iter().map(|c| c.cores as f64 * c.clock_ghz).fold(0.0, f64::max);
+    let macs_per_s = fastest * 1e9 * CPU_MACS_PER_CYCLE;
+    (macs + other) / macs_per_s
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,121 @@
+//! Placement: which unit runs each node, and why, under the profile's fallback policy.
+
+use serde::Serialize;
+
+use crate::model::{ModelInventory, NodeInfo};
+use crate::profile::{ChipProfile, DType, FallbackPolicy, OpLimits};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    Npu,
+    Cpu,
+    /// Folded into neighbours by the vendor toolchain (e.g. Q/DQ pairs).
+    Absorbed,
+    /// Unsupported under a strict policy: the toolchain would refuse the model.
+    Rejected,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodePlacement {
+    pub node: String,
+    pub op_type: String,
+    pub unit: Unit,
+    pub reason: String,
+    /// True when the node is not supported by the accelerator (whatever the policy did).
+    pub unsupported: bool,
+    /// True when the verdict rests on a partial operator list.
+    pub list_partial: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Placement {
+    pub policy: FallbackPolicy,
+    pub nodes: Vec<NodePlacement>,
+    /// NPU↔CPU hand-overs along the node order.
+    pub boundaries: usize,
+}
+
+/// Why the accelerator cannot run `node`, if it cannot.
+fn unsupported_reason(node: &NodeInfo, profile: &ChipProfile) -> Option<String> {
+    let Some(limits) = profile.operators.lookup(&node.op_type) else {
+        let list = if profile.operators.complete { "operator list" } else { "partial operator list" };
+        return Some(format!("`{}` is not in the profile's {list}", node.op_type));
+    };
+    if profile.npu.is_none() {
+        return Some("the profile has no accelerator".into());
+    }
+    dtype_problem(node, profile, &limits).or_else(|| limit_problem(node, &limits))
+}
+
+fn dtype_problem(node: &NodeInfo, profile: &ChipProfile, limits: &OpLimits) -> Option<String> {
+    let allowed = profile.operators.dtypes_for(limits);
+    let dtype = node.dtype?;
+    // Toolchains convert fp32 graphs to fp16 when the accelerator has fp16.
+    let effective = if dtype == DType::Fp32 && allowed.contains(&DType::Fp16) { DType::Fp16 } else { dtype };
+    (!allowed.contains(&effective)).then(|| {
+        let names: Vec<&str> = allowed.iter().map(|d| d.name()).collect();
+        format!("`{}` runs in {} here; the accelerator takes {}", node.op_type, dtype.name(), names.join(", "))
+    })
+}
+
+fn limit_problem(node: &NodeInfo, limits: &OpLimits) -> Option<String> {
+    let a = &node.attrs;
+    let out_range = |what: &str, values: &[usize], range: Option<[u32; 2]>| {
+        let [lo, hi] = range?;
+        values
+            .iter()
+            .find(|&&v| v < lo as usize || v > hi as usize)
+            .map(|v| format!("{what} {v} is outside the accelerator's [{lo}, {hi}]"))
+    };
+    let input = node.input_shapes.first().cloned().flatten().unwrap_or_default();
+    let over = |what: &str, value: Option<&usize>, max: Option<u64>| {
+        let (v, m) = (*value? as u64, max?);
+        (v > m).then(|| format!("{what} {v} exceeds the accelerator's maximum {m}"))
+    };
+    out_range("kernel", &a.kernel, limits.kernel)
+        .or_else(|| out_range("stride", &a.strides, limits.stride))
+        .or_else(|| out_range("pad", &a.pads, limits.pad))
+        .or_else(|| over("batch", input.first(), limits.batch_max))
+        .or_else(|| over("channels", input.get(1), limits.channels_max))
+        .or_else(|| over("height", input.get(2), limits.height_max))
+        .or_else(|| over("width", input.get(3), limits.width_max))
+}
+
+/// Places every node of `model` on `profile`.
+pub fn place(model: &ModelInventory, profile: &ChipProfile) -> Placement {
+    let policy = profile.operators.fallback;
+    let mut partition_closed = false;
+    let mut nodes = Vec::with_capacity(model.nodes.len());
+    for node in &model.nodes {
+        let absorbed = profile.operators.absorbed.iter().any(|o| o == &node.op_type);
+        let problem = if absorbed { None } else { unsupported_reason(node, profile) };
+        let (unit, reason) = match (&problem, policy) {
+            _ if absorbed => (Unit::Absorbed, "folded by the toolchain at conversion".to_string()),
+            (None, FallbackPolicy::SinglePartition) if partition_closed => {
+                (Unit::Cpu, "after the first unsupported node: single-partition policy".to_string())
+            }
+            (None, _) => (Unit::Npu, "supported".to_string()),
+            (Some(why), FallbackPolicy::Strict) => (Unit::Rejected, why.clone()),
+            (Some(why), _) => (Unit::Cpu, format!("CPU fallback: {why}")),
+        };
+        if problem.is_some() {
+            partition_closed = true;
+        }
+        nodes.push(NodePlacement {
+            node: node.name.clone(),
+            op_type: node.op_type.clone(),
+            unit,
+            reason,
+            unsupported: problem.is_some(),
+            list_partial: problem.is_some() && !profile.operators.complete,
+        });
+    }
+    let boundaries = count_boundaries(&nodes);
+    Placement { policy, nodes, boundaries }
+}
+
+fn count_boundaries(nodes: &[NodePlacement]) -> usize {
+    let units: Vec<Unit> = nodes.iter().map(|n| n.unit).filter(|u| *u != Unit::Absorbed).collect();
+    units.windows(2).filter(|w| (w[0] == Unit::Npu) != (w[1] == Unit::Npu)).count()
+}

@@ -1,0 +1,81 @@
+//! Structured errors. Every variant is a *bad input* (exit code 2): the run stops before any
+//! report is written. Check outcomes (FAIL, INCONCLUSIVE) are not errors.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Diagnostic;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Exit codes of the `edgecert` binary, a stable contract for scripts and CI.
+pub mod exit_code {
+    /// Every check passed.
+    pub const PASS: i32 = 0;
+    /// At least one check failed or was inconclusive.
+    pub const NOT_CERTIFIED: i32 = 1;
+    /// Bad input or usage; nothing was written.
+    pub const BAD_INPUT: i32 = 2;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+
+    /// One or more errors in a TOML file, each pointing at its line and field.
+    #[error("{}", render_diagnostics(.0))]
+    Config(Vec<Diagnostic>),
+
+    #[error("{}: {message}", path.display())]
+    Model { path: PathBuf, message: String },
+
+    #[error("{}: {message}", path.display())]
+    Golden { path: PathBuf, message: String },
+
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("inference failed for {}: {message}", path.display())]
+    Inference { path: PathBuf, message: String },
+
+    #[error("{}: {message}", path.display())]
+    Report { path: PathBuf, message: String },
+}
+
+impl Error {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io { path: path.to_path_buf(), source }
+    }
+
+    pub fn model(path: &Path, message: impl Into<String>) -> Self {
+        Error::Model { path: path.to_path_buf(), message: message.into() }
+    }
+
+    pub fn golden(path: &Path, message: impl Into<String>) -> Self {
+        Error::Golden { path: path.to_path_buf(), message: message.into() }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        exit_code::BAD_INPUT
+    }
+}
+
+fn render_diagnostics(diags: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for (i, d) in diags.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&d.to_string());
+    }
+    out
+}
+
+/// Reads a whole file, naming it in the error.
+pub fn read_to_string(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+}
+
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}

@@ -1,0 +1,105 @@
+//! The `.npy` tensor format (NumPy's, version 1.0), little-endian f32 in C order: the on-disk
+//! form of golden inputs and labels, readable by NumPy for anyone auditing a golden set.
+
+use std::path::Path;
+
+use ndarray::{ArrayD, IxDyn};
+
+use crate::error::{Error, Result};
+
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+pub fn encode(array: &ArrayD<f32>) -> Vec<u8> {
+    let shape: Vec<String> = array.shape().iter().map(|d| d.to_string()).collect();
+    let shape = match shape.len() {
+        1 => format!("({},)", shape[0]),
+        _ => format!("({})", shape.join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    // Pad so the data starts on a 64-byte boundary, as NumPy does.
+    let unpadded = MAGIC.len() + 2 + 2 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut out = Vec::with_capacity(header.len() + 10 + array.len() * 4);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for x in array.iter() {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+pub fn decode(path: &Path, bytes: &[u8]) -> Result<ArrayD<f32>> {
+    let bad = |m: String| Error::golden(path, m);
+    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        return Err(bad("not a .npy file (missing the \\x93NUMPY magic)".into()));
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        v => return Err(bad(format!("unsupported .npy version {v}"))),
+    };
+    let header = bytes
+        .get(start..start + header_len)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .ok_or_else(|| bad("truncated or non-UTF-8 .npy header".into()))?;
+    if !header.contains("'descr': '<f4'") {
+        return Err(bad(format!("expected little-endian float32 data ('<f4'), header is {}", header.trim())));
+    }
+    if header.contains("'fortran_order': True") {
+        return Err(bad("Fortran-order arrays are not supported; save in C order".into()));
+    }
+    let shape = parse_shape(header).ok_or_else(|| bad(format!("cannot read the shape in header {}", header.trim())))?;
+    let data = &bytes[start + header_len..];
+    let count: usize = shape.iter().product();
+    if data.len() != count * 4 {
+        return Err(bad(format!(
+            "shape {shape:?} needs {} data bytes, file has {} (truncated?)",
+            count * 4,
+            data.len()
+        )));
+    }
+    let values = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| bad(e.to_string()))
+}
+
+fn parse_shape(header: &str) -> Option<Vec<usize>> {
+    let rest = &header[header.find("'shape':")? + 8..];
+    let inner = &rest[rest.find('(')? + 1..rest.find(')')?];
+    inner.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().ok()).collect()
+}
+
+pub fn read(path: &Path) -> Result<ArrayD<f32>> {
+    decode(path, &crate::error::read_bytes(path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_aligns_data_to_64_bytes() {
+        let a = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1.0, 2.0, 3.0, 4.0, 5.0, -6.5]).unwrap();
+        let bytes = encode(&a);
+        assert_eq!((bytes.len() - 24) % 64, 0);
+        assert_eq!(decode(Path::new("x.npy"), &bytes).unwrap(), a);
+    }
+
+    #[test]
+    fn one_dimensional_shapes_use_the_tuple_comma() {
+        let a = ArrayD::from_shape_vec(IxDyn(&[3]), vec![1.0, 2.0, 3.0]).unwrap();
+        let text = String::from_utf8_lossy(&encode(&a)).into_owned();
+        assert!(text.contains("'shape': (3,)"));
+        assert_eq!(decode(Path::new("x.npy"), &encode(&a)).unwrap(), a);
+    }
+
+    #[test]
+    fn truncated_data_is_an_error_naming_the_sizes() {
+        let a = ArrayD::from_shape_vec(IxDyn(&[4]), vec![0.0; 4]).unwrap();
+        let bytes = encode(&a);
+        let err = decode(Path::new("x.npy"), &bytes[..bytes.len() - 3]).unwrap_err().to_string();
+        assert!(err.contains("x.npy") && err.contains("truncated"), "{err}");
+    }
+}

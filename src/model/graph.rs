@@ -1,0 +1,393 @@
+//! Static facts about an ONNX graph: initializers, tensor types, shapes (via tract's shape
+//! inference), and which ops the engine implements.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use prost::Message;
+use tract_onnx::pb;
+use tract_onnx::pb::tensor_proto::DataType as PbType;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
+
+use super::{macs, Finding, NodeAttrs, NodeInfo, TensorInfo};
+use crate::error::{Error, Result};
+use crate::profile::DType;
+
+/// Decodes ONNX protobuf bytes, with a clear error for empty, truncated or foreign files.
+pub fn decode_model(path: &Path, bytes: &[u8]) -> Result<pb::ModelProto> {
+    if bytes.is_empty() {
+        return Err(Error::model(path, "file is empty, expected an ONNX model"));
+    }
+    let proto = pb::ModelProto::decode(bytes).map_err(|e| {
+        Error::model(path, format!("not a valid ONNX protobuf (truncated or corrupt file?): {e}"))
+    })?;
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| Error::model(path, "ONNX model has no graph (truncated or corrupt file?)"))?;
+    check_references(path, graph)?;
+    Ok(proto)
+}
+
+/// Every node input must be a graph input, an initializer or an earlier node's output; a
+/// truncated file that still decodes usually fails here.
+fn check_references(path: &Path, graph: &pb::GraphProto) -> Result<()> {
+    if graph.node.is_empty() {
+        return Err(Error::model(path, "ONNX graph has no nodes (truncated or corrupt file?)"));
+    }
+    let mut known: HashSet<&str> = graph.input.iter().map(|i| i.name.as_str()).collect();
+    known.extend(graph.initializer.iter().map(|t| t.name.as_str()));
+    known.insert("");
+    for (i, node) in graph.node.iter().enumerate() {
+        for input in &node.input {
+            if !known.contains(input.as_str()) {
+                return Err(Error::model(
+                    path,
+                    format!(
+                        "node #{i} `{}` ({}) reads tensor `{input}`, which no input, initializer or earlier node provides (truncated or corrupt file?)",
+                        node.name, node.op_type
+                    ),
+                ));
+            }
+        }
+        known.extend(node.output.iter().map(|o| o.as_str()));
+    }
+    for out in &graph.output {
+        if !known.contains(out.name.as_str()) {
+            return Err(Error::model(path, format!("graph output `{}` is never produced", out.name)));
+        }
+    }
+    Ok(())
+}
+
+pub(super) struct Initializer {
+    pub elem: i32,
+    pub dims: Vec<usize>,
+    pub bytes: u64,
+}
+
+/// What is known about every tensor of the graph.
+pub struct GraphFacts {
+    pub inputs: Vec<TensorInfo>,
+    pub outputs: Vec<TensorInfo>,
+    pub(super) initializers: HashMap<String, Initializer>,
+    shapes: HashMap<String, Vec<usize>>,
+    elem_types: HashMap<String, i32>,
+    pub findings: Vec<Finding>,
+}
+
+impl GraphFacts {
+    pub fn new(path: &Path, proto: &pb::ModelProto) -> Result<GraphFacts> {
+        let graph = proto.graph.as_ref().expect("checked by decode_model");
+        let initializers: HashMap<String, Initializer> = graph
+            .initializer
+            .iter()
+            .map(|t| {
+                let dims: Vec<usize> = t.dims.iter().map(|d| (*d).max(0) as usize).collect();
+                let count: usize = dims.iter().product();
+                let bytes = count as u64 * elem_bytes(t.data_type);
+                (t.name.clone(), Initializer { elem: t.data_type, dims, bytes })
+            })
+            .collect();
+        let inputs: Vec<TensorInfo> = graph
+            .input
+            .iter()
+            .filter(|i| !initializers.contains_key(&i.name))
+            .map(|i| value_info(path, i))
+            .collect::<Result<_>>()?;
+        let outputs = graph.output.iter().map(|o| value_info(path, o)).collect::<Result<_>>()?;
+        let mut findings = unimplemented_ops(graph);
+        let shapes = infer_shapes(path, proto, &inputs, &mut findings);
+        let elem_types = propagate_types(graph, &inputs, &initializers);
+        Ok(GraphFacts { inputs, outputs, initializers, shapes, elem_types, findings })
+    }
+
+    pub fn parameter_count(&self) -> u64 {
+        self.initializers.values().map(|i| i.dims.iter().product::<usize>() as u64).sum()
+    }
+
+    pub fn weight_bytes_by_dtype(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for i in self.initializers.values() {
+            *out.entry(elem_name(i.elem).to_string()).or_insert(0) += i.bytes;
+        }
+        out
+    }
+
+    pub fn shape(&self, tensor: &str) -> Option<Vec<usize>> {
+        if let Some(init) = self.initializers.get(tensor) {
+            return Some(init.dims.clone());
+        }
+        self.shapes.get(tensor).cloned()
+    }
+
+    pub(super) fn node_info(&self, index: usize, node: &pb::NodeProto) -> NodeInfo {
+        let name = if node.name.is_empty() { format!("{}_{index}", node.op_type) } else { node.name.clone() };
+        let input_shapes: Vec<_> = node.input.iter().map(|i| self.shape(i)).collect();
+        let output_shapes: Vec<_> = node.output.iter().map(|o| self.shape(o)).collect();
+        let attrs = node_attrs(node, &input_shapes);
+        let dtype = self.compute_dtype(node);
+        let work = macs::node_work(&node.op_type, &attrs, &input_shapes, &output_shapes);
+        let weight_bytes = node.input.iter().filter_map(|i| self.initializers.get(i)).map(|i| i.bytes).sum();
+        let act = dtype.map_or(4, dtype_bytes_for_activation);
+        let output_bytes = output_shapes
+            .iter()
+            .map(|s| s.as_ref().map(|s| s.iter().product::<usize>() as u64 * act))
+            .sum::<Option<u64>>();
+        NodeInfo {
+            name,
+            op_type: node.op_type.clone(),
+            domain: node.domain.clone(),
+            dtype,
+            inputs: node.input.clone(),
+            outputs: node.output.clone(),
+            input_shapes,
+            output_shapes,
+            attrs,
+            macs: work.map(|w| w.macs),
+            other_ops: work.map(|w| w.other_ops),
+            weight_bytes,
+            output_bytes,
+        }
+    }
+
+    /// The type a node computes in. In a QDQ graph a Conv reads DequantizeLinear outputs (f32 in
+    /// ONNX) but a chip toolchain runs it on the quantized type, so that type is what counts.
+    fn compute_dtype(&self, node: &pb::NodeProto) -> Option<DType> {
+        let elem = match node.op_type.as_str() {
+            "QuantizeLinear" => self.elem_types.get(node.output.first()?).copied(),
+            "DequantizeLinear" | "QLinearConv" | "QLinearMatMul" | "ConvInteger" | "MatMulInteger" => {
+                self.elem_types.get(node.input.first()?).copied()
+            }
+            _ => node
+                .input
+                .iter()
+                .filter(|i| !self.initializers.contains_key(*i))
+                .find_map(|i| self.elem_types.get(&format!("{i}#quantized")).copied())
+                .or_else(|| self.elem_types.get(node.input.first()?).copied()),
+        };
+        elem.and_then(dtype_of)
+    }
+}
+
+fn value_info(path: &Path, v: &pb::ValueInfoProto) -> Result<TensorInfo> {
+    use pb::tensor_shape_proto::dimension::Value;
+    use pb::type_proto::Value as TypeValue;
+    let tensor = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(TypeValue::TensorType(t)) => t,
+        _ => return Err(Error::model(path, format!("graph input/output `{}` has no tensor type", v.name))),
+    };
+    let shape = tensor
+        .shape
+        .as_ref()
+        .map(|s| {
+            s.dim
+                .iter()
+                .map(|d| match d.value {
+                    Some(Value::DimValue(n)) if n > 0 => n as usize,
+                    _ => 1,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(TensorInfo { name: v.name.clone(), shape, dtype: elem_name(tensor.elem_type).to_string() })
+}
+
+/// Ops outside tract's ONNX operator register (or outside the standard domain) are findings.
+fn unimplemented_ops(graph: &pb::GraphProto) -> Vec<Finding> {
+    let register = tract_onnx::onnx().op_register;
+    graph
+        .node
+        .iter()
+        .filter(|n| {
+            let std_domain = n.domain.is_empty() || n.domain == "ai.onnx";
+            !std_domain || !register.0.contains_key(&n.op_type)
+        })
+        .map(|n| Finding {
+            node: n.name.clone(),
+            op_type: n.op_type.clone(),
+            message: format!(
+                "operator `{}`{} is not implemented by the tract engine: the model cannot be replayed",
+                n.op_type,
+                if n.domain.is_empty() { String::new() } else { format!(" (domain {})", n.domain) }
+            ),
+        })
+        .collect()
+}
+
+/// Shapes of every named tensor, from tract's shape inference with the batch fixed to 1.
+fn infer_shapes(
+    path: &Path,
+    proto: &pb::ModelProto,
+    inputs: &[TensorInfo],
+    findings: &mut Vec<Finding>,
+) -> HashMap<String, Vec<usize>> {
+    let dir = path.parent().and_then(|p| p.to_str());
+    let parsed = match tract_onnx::onnx().parse(proto, dir) {
+        Ok(p) => p,
+        Err(e) => {
+            findings.push(Finding { node: String::new(), op_type: String::new(), message: format!("engine could not parse the graph: {e}") });
+            return HashMap::new();
+        }
+    };
+    let mut model = parsed.model;
+    for (ix, input) in inputs.iter().enumerate() {
+        let dt = datum_type(&input.dtype).unwrap_or(f32::datum_type());
+        let _ = model.set_input_fact(ix, InferenceFact::dt_shape(dt, input.shape.clone()));
+    }
+    if let Err(e) = model.analyse(true) {
+        findings.push(Finding {
+            node: String::new(),
+            op_type: String::new(),
+            message: format!("shape inference stopped early, some figures are unknown: {e}"),
+        });
+    }
+    parsed
+        .outlets_by_name
+        .iter()
+        .filter_map(|(name, outlet)| {
+            let fact = model.outlet_fact(*outlet).ok()?;
+            let dims = fact.shape.concretize()?;
+            let dims: Option<Vec<usize>> = dims.iter().map(|d| d.to_i64().ok().map(|x| x as usize)).collect();
+            Some((name.clone(), dims?))
+        })
+        .collect()
+}
+
+/// Element types through the graph. A DequantizeLinear output is recorded twice: as f32 (its
+/// ONNX type) and, under `name#quantized`, as the quantized type it came from.
+fn propagate_types(
+    graph: &pb::GraphProto,
+    inputs: &[TensorInfo],
+    initializers: &HashMap<String, Initializer>,
+) -> HashMap<String, i32> {
+    let mut types: HashMap<String, i32> = initializers.iter().map(|(k, v)| (k.clone(), v.elem)).collect();
+    for i in inputs {
+        types.insert(i.name.clone(), pb_type_of(&i.dtype));
+    }
+    let float = PbType::Float as i32;
+    for node in &graph.node {
+        let first = node.input.first().and_then(|i| types.get(i)).copied();
+        let out_type = match node.op_type.as_str() {
+            "QuantizeLinear" => node.input.get(2).and_then(|z| types.get(z)).copied().or(Some(PbType::Uint8 as i32)),
+            "DequantizeLinear" => {
+                if let (Some(out), Some(q)) = (node.output.first(), first) {
+                    types.insert(format!("{out}#quantized"), q);
+                }
+                Some(float)
+            }
+            "QLinearConv" | "QLinearMatMul" => node.input.get(7).and_then(|z| types.get(z)).copied(),
+            "ConvInteger" | "MatMulInteger" => Some(PbType::Int32 as i32),
+            "Shape" | "Size" | "NonZero" | "ArgMax" | "ArgMin" => Some(PbType::Int64 as i32),
+            "Equal" | "Greater" | "Less" | "GreaterOrEqual" | "LessOrEqual" | "Not" | "And" | "Or" => {
+                Some(PbType::Bool as i32)
+            }
+            _ => first,
+        };
+        if let Some(t) = out_type {
+            for o in &node.output {
+                types.entry(o.clone()).or_insert(t);
+            }
+        }
+    }
+    types
+}
+
+fn node_attrs(node: &pb::NodeProto, input_shapes: &[Option<Vec<usize>>]) -> NodeAttrs {
+    let ints = |name: &str| -> Option<Vec<usize>> {
+        node.attribute.iter().find(|a| a.name == name).map(|a| a.ints.iter().map(|&x| x.max(0) as usize).collect())
+    };
+    let int = |name: &str| node.attribute.iter().find(|a| a.name == name).map(|a| a.i.max(0) as usize);
+    let weight_index = match node.op_type.as_str() {
+        "QLinearConv" => 3,
+        _ => 1,
+    };
+    let kernel = ints("kernel_shape").unwrap_or_else(|| {
+        if node.op_type.contains("Conv") {
+            input_shapes.get(weight_index).cloned().flatten().map(|w| w[2.min(w.len())..].to_vec()).unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    });
+    NodeAttrs {
+        kernel,
+        strides: ints("strides").unwrap_or_default(),
+        pads: ints("pads").unwrap_or_default(),
+        group: int("group"),
+        mode: node
+            .attribute
+            .iter()
+            .find(|a| a.name == "mode")
+            .map(|a| String::from_utf8_lossy(&a.s).into_owned()),
+    }
+}
+
+pub(crate) fn elem_bytes(t: i32) -> u64 {
+    match PbType::try_from(t) {
+        Ok(PbType::Float | PbType::Int32 | PbType::Uint32) => 4,
+        Ok(PbType::Uint8 | PbType::Int8 | PbType::Bool) => 1,
+        Ok(PbType::Uint16 | PbType::Int16 | PbType::Float16 | PbType::Bfloat16) => 2,
+        Ok(PbType::Int64 | PbType::Uint64 | PbType::Double | PbType::Complex64) => 8,
+        Ok(PbType::Complex128) => 16,
+        _ => 1,
+    }
+}
+
+pub(crate) fn elem_name(t: i32) -> &'static str {
+    match PbType::try_from(t) {
+        Ok(PbType::Float) => "float32",
+        Ok(PbType::Uint8) => "uint8",
+        Ok(PbType::Int8) => "int8",
+        Ok(PbType::Uint16) => "uint16",
+        Ok(PbType::Int16) => "int16",
+        Ok(PbType::Int32) => "int32",
+        Ok(PbType::Int64) => "int64",
+        Ok(PbType::Bool) => "bool",
+        Ok(PbType::Float16) => "float16",
+        Ok(PbType::Double) => "float64",
+        Ok(PbType::Bfloat16) => "bfloat16",
+        Ok(PbType::Uint32) => "uint32",
+        Ok(PbType::Uint64) => "uint64",
+        _ => "other",
+    }
+}
+
+fn pb_type_of(name: &str) -> i32 {
+    (0..20).find(|&t| elem_name(t) == name).unwrap_or(PbType::Float as i32)
+}
+
+fn datum_type(name: &str) -> Option<DatumType> {
+    Some(match name {
+        "float32" => f32::datum_type(),
+        "float16" => f16::datum_type(),
+        "float64" => f64::datum_type(),
+        "int8" => i8::datum_type(),
+        "uint8" => u8::datum_type(),
+        "int32" => i32::datum_type(),
+        "int64" => i64::datum_type(),
+        "bool" => bool::datum_type(),
+        _ => return None,
+    })
+}
+
+fn dtype_of(t: i32) -> Option<DType> {
+    Some(match PbType::try_from(t).ok()? {
+        PbType::Float | PbType::Double => DType::Fp32,
+        PbType::Float16 => DType::Fp16,
+        PbType::Bfloat16 => DType::Bf16,
+        PbType::Int8 => DType::Int8,
+        PbType::Uint8 => DType::Uint8,
+        PbType::Int16 | PbType::Uint16 => DType::Int16,
+        _ => return None,
+    })
+}
+
+/// Bytes per activation element on a chip for a node computing in `dtype`.
+pub(crate) fn dtype_bytes_for_activation(dtype: DType) -> u64 {
+    match dtype {
+        DType::Int4 | DType::Int8 | DType::Uint8 => 1,
+        DType::Int16 | DType::Fp16 | DType::Bf16 => 2,
+        DType::Fp32 => 4,
+    }
+}

@@ -1,0 +1,224 @@
+//! Model inventory: what an ONNX file contains, read statically (protobuf) plus shape inference
+//! through the engine. Nothing here runs the model, and nothing aborts on an unknown operator:
+//! an op the engine cannot run is a [`Finding`], as tract keeps an unknown op as a node.
+
+mod graph;
+mod macs;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tract_onnx::pb;
+
+use crate::error::{read_bytes, Error, Result};
+use crate::hash::sha256_hex;
+use crate::profile::DType;
+
+pub use graph::{decode_model, GraphFacts};
+
+/// Shape and type of a graph input or output.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    /// Concrete dimensions; a symbolic dimension (e.g. batch `N`) is recorded as 1, the size
+    /// edgecert runs it at.
+    pub shape: Vec<usize>,
+    pub dtype: String,
+}
+
+/// One node of the graph with the figures the checks and the emulator need.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeInfo {
+    pub name: String,
+    pub op_type: String,
+    pub domain: String,
+    /// The data type the node computes in: the quantized type for a node fed by
+    /// DequantizeLinear (QDQ), else its input's type.
+    pub dtype: Option<DType>,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub input_shapes: Vec<Option<Vec<usize>>>,
+    pub output_shapes: Vec<Option<Vec<usize>>>,
+    pub attrs: NodeAttrs,
+    /// Multiply-accumulates (conv, matmul, recurrent); `None` when shapes are unknown.
+    pub macs: Option<u64>,
+    /// Other arithmetic (elementwise, pooling, normalisation), counted as operations.
+    pub other_ops: Option<u64>,
+    /// Bytes of initializers this node reads (weights, biases, quantization parameters).
+    pub weight_bytes: u64,
+    /// Bytes of the activations this node writes.
+    pub output_bytes: Option<u64>,
+}
+
+/// The operator attributes that chip limits are stated in.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NodeAttrs {
+    pub kernel: Vec<usize>,
+    pub strides: Vec<usize>,
+    pub pads: Vec<usize>,
+    pub group: Option<usize>,
+    pub mode: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub node: String,
+    pub op_type: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActivationTensor {
+    pub name: String,
+    pub producer: String,
+    pub shape: Vec<usize>,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInventory {
+    pub path: PathBuf,
+    pub file_size_bytes: u64,
+    pub sha256: String,
+    pub opset: Option<i64>,
+    pub producer: String,
+    pub inputs: Vec<TensorInfo>,
+    pub outputs: Vec<TensorInfo>,
+    pub node_count: usize,
+    pub op_histogram: BTreeMap<String, usize>,
+    pub parameter_count: u64,
+    pub weight_bytes: u64,
+    pub weight_bytes_by_dtype: BTreeMap<String, u64>,
+    pub total_macs: u64,
+    /// `qdq`, `qoperator`, `integer` or `none`.
+    pub quantization: String,
+    pub quantized: bool,
+    pub nodes: Vec<NodeInfo>,
+    pub activations: Vec<ActivationTensor>,
+    pub findings: Vec<Finding>,
+}
+
+impl ModelInventory {
+    /// Reads an ONNX file and inventories it. Fails only when the file is not a usable ONNX
+    /// model (missing, truncated, dangling tensor references); unknown ops are findings.
+    pub fn load(path: &Path) -> Result<ModelInventory> {
+        let bytes = read_bytes(path)?;
+        let proto = decode_model(path, &bytes)?;
+        let facts = GraphFacts::new(path, &proto)?;
+        Ok(Self::build(path, &bytes, &proto, facts))
+    }
+
+    fn build(path: &Path, bytes: &[u8], proto: &pb::ModelProto, facts: GraphFacts) -> Self {
+        let graph = proto.graph.as_ref().expect("decode_model checks the graph is present");
+        let nodes: Vec<NodeInfo> = graph
+            .node
+            .iter()
+            .enumerate()
+            .map(|(i, n)| facts.node_info(i, n))
+            .collect();
+        let mut op_histogram = BTreeMap::new();
+        for n in &nodes {
+            *op_histogram.entry(n.op_type.clone()).or_insert(0) += 1;
+        }
+        let quantization = quantization_style(&op_histogram).to_string();
+        let activations = nodes.iter().flat_map(activation_tensors).collect();
+        ModelInventory {
+            path: path.to_path_buf(),
+            file_size_bytes: bytes.len() as u64,
+            sha256: sha256_hex(bytes),
+            opset: proto
+                .opset_import
+                .iter()
+                .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+                .map(|o| o.version),
+            producer: format!("{} {}", proto.producer_name, proto.producer_version).trim().to_string(),
+            inputs: facts.inputs.clone(),
+            outputs: facts.outputs.clone(),
+            node_count: nodes.len(),
+            parameter_count: facts.parameter_count(),
+            weight_bytes: facts.weight_bytes_by_dtype().values().sum(),
+            weight_bytes_by_dtype: facts.weight_bytes_by_dtype(),
+            total_macs: nodes.iter().filter_map(|n| n.macs).sum(),
+            quantized: quantization != "none",
+            quantization,
+            findings: facts.findings.clone(),
+            op_histogram,
+            nodes,
+            activations,
+        }
+    }
+
+    /// Largest sum of activation bytes alive at once, walking nodes in file order (ONNX nodes
+    /// are topologically sorted); a tensor lives from its producer to its last consumer.
+    pub fn peak_activation_bytes(&self) -> u64 {
+        let mut last_use: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            for input in &n.inputs {
+                last_use.insert(input.as_str(), i);
+            }
+        }
+        for out in &self.outputs {
+            last_use.insert(out.name.as_str(), usize::MAX);
+        }
+        let sizes: BTreeMap<&str, u64> =
+            self.activations.iter().map(|a| (a.name.as_str(), a.bytes)).collect();
+        let input_bytes: u64 = self.inputs.iter().map(|t| t.shape.iter().product::<usize>() as u64 * 4).sum();
+        let mut live = input_bytes;
+        let mut peak = live;
+        for (i, n) in self.nodes.iter().enumerate() {
+            live += n.outputs.iter().filter_map(|o| sizes.get(o.as_str())).sum::<u64>();
+            peak = peak.max(live);
+            for t in n.inputs.iter().chain(&n.outputs) {
+                if last_use.get(t.as_str()).copied().unwrap_or(i) == i {
+                    if let Some(b) = sizes.get(t.as_str()) {
+                        live = live.saturating_sub(*b);
+                    }
+                }
+            }
+        }
+        peak
+    }
+}
+
+fn activation_tensors(n: &NodeInfo) -> Vec<ActivationTensor> {
+    n.outputs
+        .iter()
+        .zip(&n.output_shapes)
+        .filter_map(|(name, shape)| {
+            let shape = shape.clone()?;
+            let elem = n.dtype.map_or(4, graph::dtype_bytes_for_activation);
+            Some(ActivationTensor {
+                name: name.clone(),
+                producer: n.name.clone(),
+                bytes: shape.iter().product::<usize>() as u64 * elem,
+                shape,
+            })
+        })
+        .collect()
+}
+
+fn quantization_style(ops: &BTreeMap<String, usize>) -> &'static str {
+    let has = |op: &str| ops.contains_key(op);
+    if has("QLinearConv") || has("QLinearMatMul") {
+        "qoperator"
+    } else if has("ConvInteger") || has("MatMulInteger") {
+        "integer"
+    } else if has("DequantizeLinear") {
+        "qdq"
+    } else {
+        "none"
+    }
+}
+
+/// A model path with a clear error when it does not exist.
+pub fn require_file(path: &Path) -> Result<()> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(Error::model(path, "model file not found"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,329 @@
+//! Chip profiles: what a chip offers (compute, memory, power, thermal limits, operators), read
+//! from `profiles/<chip>.toml`. A figure not found in a cited source is left out (`None`), never
+//! invented; checks that need it say INCONCLUSIVE.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{load_toml, Diagnostic, Document};
+use crate::error::{read_bytes, Error, Result};
+use crate::hash::sha256_hex;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChipProfile {
+    pub schema_version: u32,
+    pub chip: ChipIdentity,
+    /// Where each figure comes from: key = section or field, value = citation.
+    pub sources: BTreeMap<String, String>,
+    pub npu: Option<Npu>,
+    pub cpu: Cpu,
+    pub memory: Memory,
+    pub power: Option<Power>,
+    pub thermal: Option<Thermal>,
+    pub quantization: Quantization,
+    pub operators: OperatorTable,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChipIdentity {
+    /// Short identifier, used in trial names and report paths (`rk3588`).
+    pub name: String,
+    pub vendor: String,
+    pub display_name: Option<String>,
+    pub toolchain: Option<String>,
+    pub notes: Option<String>,
+}
+
+/// The accelerator: NPU, TPU or GPU-class unit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Npu {
+    /// `npu`, `tpu`, `gpu`, `dataflow`: informs the emulator's efficiency assumptions.
+    pub kind: Option<String>,
+    pub cores: Option<u32>,
+    pub peak_tops_int8: Option<f64>,
+    pub peak_tflops_fp16: Option<f64>,
+    pub clock_mhz: Option<f64>,
+    /// On-chip memory usable by the accelerator (SRAM, VTCM, ...).
+    pub sram_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cpu {
+    pub clusters: Vec<CpuCluster>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CpuCluster {
+    pub cores: u32,
+    pub core: String,
+    pub clock_ghz: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Memory {
+    pub dram_bytes: Option<u64>,
+    pub dram_bandwidth_gbps: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Power {
+    pub typical_w: Option<f64>,
+    pub max_w: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Thermal {
+    pub throttle_c: Option<f64>,
+    pub critical_c: Option<f64>,
+    pub ambient_c: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Quantization {
+    pub dtypes: Vec<DType>,
+    pub granularity: Vec<Granularity>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    Int4,
+    Int8,
+    Uint8,
+    Int16,
+    Fp16,
+    Bf16,
+    Fp32,
+}
+
+impl DType {
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::Int4 => "int4",
+            DType::Int8 => "int8",
+            DType::Uint8 => "uint8",
+            DType::Int16 => "int16",
+            DType::Fp16 => "fp16",
+            DType::Bf16 => "bf16",
+            DType::Fp32 => "fp32",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Granularity {
+    PerTensor,
+    PerChannel,
+}
+
+/// What happens to a node the accelerator cannot run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FallbackPolicy {
+    /// Each unsupported node runs on the CPU; the graph hops back to the NPU after it (RKNN, QNN).
+    PerOp,
+    /// The accelerator runs the graph up to the first unsupported node, the CPU the rest (Edge TPU).
+    SinglePartition,
+    /// Any unsupported node makes the model unfit for the chip.
+    Strict,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OperatorTable {
+    pub fallback: FallbackPolicy,
+    /// False when the vendor's full list was not read: absence from `supported` is then weaker
+    /// evidence, and the report says so.
+    pub complete: bool,
+    /// Data types the listed operators accept unless `limits.<Op>.dtypes` narrows them.
+    pub dtypes: Vec<DType>,
+    pub supported: Vec<String>,
+    /// Operators the vendor toolchain folds away at conversion (e.g. QuantizeLinear and
+    /// DequantizeLinear become quantization parameters of their neighbours).
+    #[serde(default)]
+    pub absorbed: Vec<String>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, OpLimits>,
+}
+
+/// Parameter limits of one operator on the accelerator; inclusive `[min, max]` ranges.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OpLimits {
+    pub dtypes: Option<Vec<DType>>,
+    pub kernel: Option<[u32; 2]>,
+    pub stride: Option<[u32; 2]>,
+    pub pad: Option<[u32; 2]>,
+    pub channels_max: Option<u64>,
+    pub height_max: Option<u64>,
+    pub width_max: Option<u64>,
+    pub batch_max: Option<u64>,
+}
+
+/// A profile as loaded from disk, with the digest a certificate records.
+#[derive(Debug, Clone)]
+pub struct ProfileFile {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub profile: ChipProfile,
+}
+
+impl ChipProfile {
+    /// Loads and validates a profile, reporting every problem with file, line and field.
+    pub fn load(path: &Path) -> Result<ProfileFile> {
+        let bytes = read_bytes(path)?;
+        let (profile, doc): (ChipProfile, Document) = load_toml(path)?;
+        let diags = profile.validate(&doc);
+        if !diags.is_empty() {
+            return Err(Error::Config(diags));
+        }
+        Ok(ProfileFile { path: path.to_path_buf(), sha256: sha256_hex(&bytes), profile })
+    }
+
+    pub fn display_name(&self) -> &str {
+        self.chip.display_name.as_deref().unwrap_or(&self.chip.name)
+    }
+
+    /// Every value-level problem, in one pass.
+    fn validate(&self, doc: &Document) -> Vec<Diagnostic> {
+        let mut v = Validator { doc, diags: Vec::new() };
+        if self.schema_version != SCHEMA_VERSION {
+            v.err("schema_version", format!("expected {SCHEMA_VERSION}, found {}", self.schema_version));
+        }
+        if !is_slug(&self.chip.name) {
+            v.err("chip.name", "expected a short identifier of a-z, 0-9, '-' or '_'");
+        }
+        if self.sources.is_empty() {
+            v.err("sources", "cite at least one source for the profile's figures");
+        }
+        if let Some(npu) = &self.npu {
+            v.at_least("npu.cores", npu.cores.unwrap_or(1) as f64, 1.0);
+            v.positive("npu.peak_tops_int8", npu.peak_tops_int8);
+            v.positive("npu.peak_tflops_fp16", npu.peak_tflops_fp16);
+            v.positive("npu.clock_mhz", npu.clock_mhz);
+            v.positive("npu.sram_bytes", npu.sram_bytes.map(|b| b as f64));
+        }
+        if self.cpu.clusters.is_empty() {
+            v.err("cpu.clusters", "list at least one CPU cluster");
+        }
+        for (i, c) in self.cpu.clusters.iter().enumerate() {
+            v.at_least(&format!("cpu.clusters.{i}.cores"), c.cores as f64, 1.0);
+            v.positive(&format!("cpu.clusters.{i}.clock_ghz"), Some(c.clock_ghz));
+        }
+        v.positive("memory.dram_bytes", self.memory.dram_bytes.map(|b| b as f64));
+        v.positive("memory.dram_bandwidth_gbps", self.memory.dram_bandwidth_gbps);
+        if let Some(p) = &self.power {
+            v.positive("power.typical_w", p.typical_w);
+            v.positive("power.max_w", p.max_w);
+            if let (Some(t), Some(m)) = (p.typical_w, p.max_w) {
+                if t > m {
+                    v.err("power.typical_w", format!("typical power {t} W exceeds max_w {m} W"));
+                }
+            }
+        }
+        if let Some(t) = &self.thermal {
+            if let (Some(th), Some(cr)) = (t.throttle_c, t.critical_c) {
+                if th > cr {
+                    v.err("thermal.throttle_c", format!("throttle point {th} °C is above critical {cr} °C"));
+                }
+            }
+        }
+        self.operators.validate(&mut v);
+        v.diags
+    }
+}
+
+impl OperatorTable {
+    fn validate(&self, v: &mut Validator<'_>) {
+        let mut seen = HashSet::new();
+        for (i, op) in self.supported.iter().enumerate() {
+            let field = format!("operators.supported.{i}");
+            if !is_op_name(op) {
+                v.err(&field, format!("`{op}` is not an ONNX operator name (expected e.g. `Conv`)"));
+            } else if !seen.insert(op.as_str()) {
+                v.err(&field, format!("duplicate operator `{op}`"));
+            }
+        }
+        if self.dtypes.is_empty() {
+            v.err("operators.dtypes", "list the data types the operators accept");
+        }
+        for (op, limits) in &self.limits {
+            let base = format!("operators.limits.{op}");
+            if !seen.contains(op.as_str()) {
+                v.err(&base, format!("limits given for `{op}`, which is not in operators.supported"));
+            }
+            for (name, range) in [("kernel", limits.kernel), ("stride", limits.stride), ("pad", limits.pad)] {
+                if let Some([lo, hi]) = range {
+                    if lo > hi {
+                        v.err(&format!("{base}.{name}"), format!("range [{lo}, {hi}] is empty (min > max)"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The limits of `op` if it is supported at all.
+    pub fn lookup(&self, op: &str) -> Option<OpLimits> {
+        if !self.supported.iter().any(|s| s == op) {
+            return None;
+        }
+        Some(self.limits.get(op).cloned().unwrap_or_default())
+    }
+
+    pub fn dtypes_for(&self, limits: &OpLimits) -> Vec<DType> {
+        limits.dtypes.clone().unwrap_or_else(|| self.dtypes.clone())
+    }
+}
+
+struct Validator<'a> {
+    doc: &'a Document,
+    diags: Vec<Diagnostic>,
+}
+
+impl Validator<'_> {
+    fn err(&mut self, field: &str, message: impl Into<String>) {
+        self.diags.push(self.doc.error(field, message));
+    }
+
+    fn positive(&mut self, field: &str, value: Option<f64>) {
+        if let Some(x) = value {
+            if !(x > 0.0 && x.is_finite()) {
+                self.err(field, format!("must be a positive number, found {x}"));
+            }
+        }
+    }
+
+    fn at_least(&mut self, field: &str, value: f64, min: f64) {
+        if value < min {
+            self.err(field, format!("must be at least {min}, found {value}"));
+        }
+    }
+}
+
+fn is_slug(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn is_op_name(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && s.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// Every `*.toml` in a folder, sorted by file name so runs are deterministic.
+pub fn load_dir(dir: &Path) -> Result<Vec<ProfileFile>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(Error::Usage(format!("no chip profiles (*.toml) in {}", dir.display())));
+    }
+    paths.iter().map(|p| ChipProfile::load(p)).collect()
+}
+
+#[cfg(test)]
+mod tests;
