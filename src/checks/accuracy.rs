@@ -51,28 +51,33 @@ pub fn accuracy_floor_check(input: &AccuracyInput<'_>, floor: f64) -> Verdict {
     finish(v, ci, value, floor, n)
 }
 
-/// The compressed model's metric relative to the FP32 reference's on the same samples. The
-/// paired statistic (compressed − floor × reference) cancels the sampling noise both share.
+/// The compressed model's metric relative to the FP32 reference's on the same samples: the
+/// quality ratio (compressed / FP32 for higher-is-better metrics, FP32 / compressed for errors),
+/// with a paired bootstrap interval, resampling both models on the same samples so the noise
+/// they share cancels.
 pub fn accuracy_vs_reference_check(input: &AccuracyInput<'_>, rel_floor: f64) -> Verdict {
     let n = input.compressed.len();
     let all: Vec<usize> = (0..n).collect();
-    let (q, r) = (mean_over(input.compressed, &all), mean_over(input.reference, &all));
     let higher = input.metric.higher_is_better();
-    // Higher-is-better: need q >= rel·r; lower-is-better: need q <= r / rel.
-    let margin = |idx: &[usize]| {
+    let ratio = |idx: &[usize]| {
         let (q, r) = (mean_over(input.compressed, idx), mean_over(input.reference, idx));
-        if higher { q - rel_floor * r } else { r / rel_floor - q }
+        let (num, den) = if higher { (q, r) } else { (r, q) };
+        if den == 0.0 {
+            if num == 0.0 { 1.0 } else { f64::INFINITY }
+        } else {
+            num / den
+        }
     };
-    let ci = bootstrap_interval(n, input.confidence, input.seed ^ 0x5EED, margin);
-    let estimate = margin(&all);
-    let outcome = decide(&ci, 0.0, Direction::AtLeast);
-    let ratio = if r != 0.0 { q / r } else { f64::NAN };
+    let (q, r) = (mean_over(input.compressed, &all), mean_over(input.reference, &all));
+    let estimate = ratio(&all);
+    let ci = bootstrap_interval(n, input.confidence, input.seed ^ 0x5EED, ratio);
+    let outcome = decide(&ci, rel_floor, Direction::AtLeast);
     let reason = format!(
-        "compressed {q:.4} vs FP32 {r:.4} (ratio {ratio:.4}); needs {} {rel_floor} x FP32; paired margin {estimate:.4}, interval [{:.4}, {:.4}]",
-        if higher { ">=" } else { "<= 1 /" },
+        "compressed {q:.4} vs FP32 {r:.4}: quality ratio {estimate:.4}, {:.0} % interval [{:.4}, {:.4}], floor {rel_floor}",
+        input.confidence * 100.0,
         ci.low,
         ci.high.unwrap_or(f64::NAN)
     );
-    let v = Verdict::new("accuracy_vs_fp32", outcome, "ratio to FP32", Basis::Measured, reason).with_values(ratio, Some(rel_floor));
-    finish(v, ci, estimate, 0.0, n)
+    let v = Verdict::new("accuracy_vs_fp32", outcome, "ratio to FP32", Basis::Measured, reason).with_values(estimate, Some(rel_floor));
+    finish(v, ci, estimate, rel_floor, n)
 }

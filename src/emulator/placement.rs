@@ -82,13 +82,20 @@ fn limit_problem(node: &NodeInfo, limits: &OpLimits) -> Option<String> {
         .or_else(|| over("width", input.get(3), limits.width_max))
 }
 
+/// Quantize/Dequantize nodes of a QDQ graph become the scales of native quantized kernels when
+/// the chip supports that quantized type: they cost nothing at run time.
+fn folds_qdq(node: &NodeInfo, profile: &ChipProfile) -> bool {
+    matches!(node.op_type.as_str(), "QuantizeLinear" | "DequantizeLinear")
+        && node.dtype.is_some_and(|d| profile.quantization.dtypes.contains(&d))
+}
+
 /// Places every node of `model` on `profile`.
 pub fn place(model: &ModelInventory, profile: &ChipProfile) -> Placement {
     let policy = profile.operators.fallback;
     let mut partition_closed = false;
     let mut nodes = Vec::with_capacity(model.nodes.len());
     for node in &model.nodes {
-        let absorbed = profile.operators.absorbed.iter().any(|o| o == &node.op_type);
+        let absorbed = profile.operators.absorbed.iter().any(|o| o == &node.op_type) || folds_qdq(node, profile);
         let problem = if absorbed { None } else { unsupported_reason(node, profile) };
         let (unit, reason) = match (&problem, policy) {
             _ if absorbed => (Unit::Absorbed, "folded by the toolchain at conversion".to_string()),

@@ -283,7 +283,18 @@ fn propagate_types(
             "Equal" | "Greater" | "Less" | "GreaterOrEqual" | "LessOrEqual" | "Not" | "And" | "Or" => {
                 Some(PbType::Bool as i32)
             }
-            _ => first,
+            _ => {
+                // A chip runs the ops between a DequantizeLinear and the next QuantizeLinear in
+                // the quantized type too (the toolchain fuses and requantizes), so that type
+                // flows through them.
+                let quantized = node.input.iter().find_map(|i| types.get(&format!("{i}#quantized")).copied());
+                if let Some(q) = quantized {
+                    for o in &node.output {
+                        types.insert(format!("{o}#quantized"), q);
+                    }
+                }
+                first
+            }
         };
         if let Some(t) = out_type {
             for o in &node.output {

@@ -1,0 +1,155 @@
+//! The `shapes` reference family: a small CNN that classifies procedural shapes (circle,
+//! square, triangle, cross) in 32×32 grayscale images. It exercises the whole certification
+//! path with real inference until the industrial families land, and costs seconds to build.
+
+use std::path::Path;
+
+use edgecert::engine::Tensor;
+use edgecert::stats::SplitMix64;
+use ndarray::{ArrayD, IxDyn};
+
+use crate::onnx::{Attr, Graph};
+use crate::run::run_model;
+use crate::train::{ridge, standardise};
+use crate::family::{Family, FamilyData};
+
+pub const SIZE: usize = 32;
+pub const CLASSES: [&str; 4] = ["circle", "square", "triangle", "cross"];
+
+/// One procedural sample: pixel values in [0, 1] and the class index.
+pub fn sample(rng: &mut SplitMix64) -> (Vec<f32>, usize) {
+    let class = rng.below(CLASSES.len());
+    let r = 6.0 + rng.next_f64() * 7.0;
+    let margin = r + 1.0;
+    let cx = margin + rng.next_f64() * (SIZE as f64 - 2.0 * margin);
+    let cy = margin + rng.next_f64() * (SIZE as f64 - 2.0 * margin);
+    let background = rng.next_f64() * 0.3;
+    let ink = 0.6 + rng.next_f64() * 0.4;
+    let noise = 0.02 + rng.next_f64() * 0.05;
+    let mut pixels = Vec::with_capacity(SIZE * SIZE);
+    for y in 0..SIZE {
+        for x in 0..SIZE {
+            let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
+            let inside = match class {
+                0 => dx * dx + dy * dy <= r * r,
+                1 => dx.abs() <= 0.8 * r && dy.abs() <= 0.8 * r,
+                2 => dy.abs() <= r && dx.abs() <= (dy + r) / 2.0,
+                _ => (dx.abs() <= r / 3.5 && dy.abs() <= r) || (dy.abs() <= r / 3.5 && dx.abs() <= r),
+            };
+            let v = if inside { ink } else { background } + noise * rng.normal();
+            pixels.push(v.clamp(0.0, 1.0) as f32);
+        }
+    }
+    (pixels, class)
+}
+
+/// Quantises to 8-bit as the PNG stores it, so training sees exactly what the golden set holds.
+pub fn to_tensor(pixels: &[f32]) -> Tensor {
+    let v = pixels.iter().map(|p| (p * 255.0).round() / 255.0).collect();
+    ArrayD::from_shape_vec(IxDyn(&[1, 1, SIZE, SIZE]), v).expect("32x32")
+}
+
+fn dataset(seed: u64, n: usize) -> (Vec<Tensor>, Vec<usize>) {
+    let mut rng = SplitMix64::new(seed);
+    (0..n).map(|_| sample(&mut rng)).map(|(p, c)| (to_tensor(&p), c)).unzip()
+}
+
+/// Eight oriented edge detectors (±x, ±y, ±two diagonals): fixed, interpretable first layer.
+fn edge_filters() -> Vec<f32> {
+    let sx = [-1.0, 0.0, 1.0, -2.0, 0.0, 2.0, -1.0, 0.0, 1.0];
+    let sy = [-1.0, -2.0, -1.0, 0.0, 0.0, 0.0, 1.0, 2.0, 1.0];
+    let d1 = [0.0, 1.0, 2.0, -1.0, 0.0, 1.0, -2.0, -1.0, 0.0];
+    let d2 = [2.0, 1.0, 0.0, 1.0, 0.0, -1.0, 0.0, -1.0, -2.0];
+    [sx, sy, d1, d2].iter().flat_map(|f| f.iter().copied().chain(f.iter().map(|v| -v))).collect()
+}
+
+fn random_filters(rng: &mut SplitMix64, out: usize, inp: usize) -> Vec<f32> {
+    let sd = (2.0 / (inp * 9) as f64).sqrt();
+    (0..out * inp * 9).map(|_| (rng.normal() * sd) as f32).collect()
+}
+
+const C1: usize = 8;
+const C2: usize = 24;
+const C3: usize = 48;
+
+struct Trunk {
+    w1: Vec<f32>,
+    w2: Vec<f32>,
+    w3: Vec<f32>,
+}
+
+fn conv(g: &mut Graph, x: &str, w: &[f32], out: usize, inp: usize) -> String {
+    let w = g.init_f32("conv_w", &[out, inp, 3, 3], w);
+    let b = g.init_f32("conv_b", &[out], &vec![0.0; out]);
+    let y = g.node("Conv", &[x, &w, &b], vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))]);
+    g.node("Relu", &[&y], vec![])
+}
+
+fn pool(g: &mut Graph, x: &str) -> String {
+    g.node("MaxPool", &[x], vec![("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))])
+}
+
+/// Builds the trunk into `g`; returns the [1, C3] feature tensor.
+fn trunk(g: &mut Graph, t: &Trunk) -> String {
+    let x = g.input("input", &[1, 1, SIZE, SIZE]);
+    let a = conv(g, &x, &t.w1, C1, 1);
+    let a = pool(g, &a);
+    let a = conv(g, &a, &t.w2, C2, C1);
+    let a = pool(g, &a);
+    let a = conv(g, &a, &t.w3, C3, C2);
+    let a = g.node("GlobalAveragePool", &[&a], vec![]);
+    g.node("Flatten", &[&a], vec![("axis", Attr::Int(1))])
+}
+
+pub fn build(out_dir: &Path) -> anyhow::Result<Family> {
+    let mut rng = SplitMix64::new(0x5eed_0001);
+    let t = Trunk { w1: edge_filters(), w2: random_filters(&mut rng, C2, C1), w3: random_filters(&mut rng, C3, C2) };
+    let (train_x, train_y) = dataset(0x7a11_0001, 3000);
+    let (calib_x, _) = dataset(0xca11_b001, 200);
+    let (golden_x, golden_y) = dataset(0x901d_0001, 500);
+
+    let mut g = Graph::default();
+    let feats = trunk(&mut g, &t);
+    g.output(&feats, Some(&[1, C3]));
+    let features: Vec<Vec<f32>> = run_model(&g.into_model("probe"), &train_x)?
+        .into_iter()
+        .map(|o| o[0].iter().copied().collect())
+        .collect();
+    let (mean, sd) = standardise(&features);
+    let z: Vec<Vec<f32>> = features.iter().map(|x| x.iter().zip(&mean).zip(&sd).map(|((v, m), s)| (v - m) / s).collect()).collect();
+    let w = ridge(&z, &train_y, CLASSES.len(), 1.0);
+    // Fold the standardisation into the Gemm: logits = Σ w (x − μ)/σ + b.
+    let k = CLASSES.len();
+    let mut weights = vec![0f32; k * C3];
+    let mut bias = vec![0f32; k];
+    for c in 0..k {
+        bias[c] = w[C3][c] as f32;
+        for j in 0..C3 {
+            weights[c * C3 + j] = (w[j][c] / sd[j] as f64) as f32;
+            bias[c] -= (w[j][c] * mean[j] as f64 / sd[j] as f64) as f32;
+        }
+    }
+    let mut g = Graph::default();
+    let feats = trunk(&mut g, &t);
+    let wt = g.init_f32("fc_w", &[k, C3], &weights);
+    let bt = g.init_f32("fc_b", &[k], &bias);
+    g.node_named("Gemm", &[&feats, &wt, &bt], "logits", vec![("transB", Attr::Int(1))]);
+    g.output("logits", Some(&[1, k]));
+    let fp32 = g.into_model("edgecert-xtask shapes");
+    let labels = ArrayD::from_shape_vec(IxDyn(&[golden_y.len()]), golden_y.iter().map(|&c| c as f32).collect())?;
+    Ok(Family {
+        name: "shapes",
+        dir: out_dir.join("shapes"),
+        task: "classification",
+        description: "Reference family: a small CNN classifying procedural shapes (circle, square, triangle, cross) in 32x32 grayscale images.",
+        classes: CLASSES.to_vec(),
+        input_shape: vec![1, 1, SIZE, SIZE],
+        metric: "top1_accuracy",
+        latency_p99_ms: 5.0,
+        abs_floor: 0.85,
+        rel_floor: 0.99,
+        fp32,
+        calibration: calib_x,
+        data: FamilyData::Png { images: golden_x, labels },
+    })
+}
