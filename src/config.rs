@@ -43,6 +43,7 @@ impl fmt::Display for Diagnostic {
 }
 
 /// A parsed TOML document that remembers where each key path sits in the text.
+#[derive(Debug)]
 pub struct Document {
     pub path: PathBuf,
     pub text: String,

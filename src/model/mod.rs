@@ -3,6 +3,7 @@
 //! an op the engine cannot run is a [`Finding`], as tract keeps an unknown op as a node.
 
 mod graph;
+pub mod writer;
 mod macs;
 
 use std::collections::BTreeMap;
@@ -161,10 +162,12 @@ impl ModelInventory {
         for out in &self.outputs {
             last_use.insert(out.name.as_str(), usize::MAX);
         }
-        let sizes: BTreeMap<&str, u64> =
+        let mut sizes: BTreeMap<&str, u64> =
             self.activations.iter().map(|a| (a.name.as_str(), a.bytes)).collect();
-        let input_bytes: u64 = self.inputs.iter().map(|t| t.shape.iter().product::<usize>() as u64 * 4).sum();
-        let mut live = input_bytes;
+        for t in &self.inputs {
+            sizes.insert(t.name.as_str(), t.shape.iter().product::<usize>() as u64 * 4);
+        }
+        let mut live: u64 = self.inputs.iter().map(|t| sizes[t.name.as_str()]).sum();
         let mut peak = live;
         for (i, n) in self.nodes.iter().enumerate() {
             live += n.outputs.iter().filter_map(|o| sizes.get(o.as_str())).sum::<u64>();

@@ -9,7 +9,7 @@ use edgecert::metrics::argmax;
 use ndarray::ArrayD;
 use tract_onnx::pb;
 
-use crate::onnx::encode;
+use edgecert::model::writer::encode;
 use crate::quantize::quantize_qdq;
 use crate::run::run_model;
 

@@ -2,7 +2,6 @@
 //! deterministically from fixed seeds.
 
 mod family;
-mod onnx;
 mod quantize;
 mod run;
 mod shapes;

@@ -8,7 +8,7 @@ use edgecert::engine::Tensor;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
-use crate::onnx::{attribute, f32_data, raw_tensor, tensor_f32, value_info, Attr};
+use edgecert::model::writer::{attribute, f32_data, raw_tensor, tensor_f32, value_info, Attr};
 use crate::run::run_model;
 
 /// Ops whose weights and input activation get quantized.

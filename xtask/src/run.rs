@@ -5,7 +5,7 @@ use edgecert::model::TensorInfo;
 use rayon::prelude::*;
 use tract_onnx::pb;
 
-use crate::onnx::encode;
+use edgecert::model::writer::encode;
 
 /// Runs `model` on every input (in parallel) and returns each sample's outputs.
 pub fn run_model(model: &pb::ModelProto, inputs: &[Tensor]) -> anyhow::Result<Vec<Vec<Tensor>>> {

@@ -8,7 +8,7 @@ use edgecert::engine::Tensor;
 use edgecert::stats::SplitMix64;
 use ndarray::{ArrayD, IxDyn};
 
-use crate::onnx::{Attr, Graph};
+use edgecert::model::writer::{Attr, Graph};
 use crate::run::run_model;
 use crate::train::{ridge, standardise};
 use crate::family::{Family, FamilyData};
