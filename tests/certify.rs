@@ -1,0 +1,92 @@
+//! End-to-end: the reference certification, its certificate, determinism and libtest behaviour.
+
+mod common;
+
+use common::*;
+use sha2::{Digest, Sha256};
+
+#[test]
+fn reference_certification_writes_a_certificate_with_every_check() {
+    let out = tempfile::tempdir().unwrap();
+    let run = edgecert(&["certify", "--out", s(out.path())]);
+    assert!(run.code == 0 || run.code == 1, "exit {}: {}", run.code, run.stderr);
+    assert!(run.stdout.contains("test result:"), "{}", run.stdout);
+    assert!(run.stdout.contains("shapes::rk3588::latency"), "{}", run.stdout);
+    for chip in ["rk3588", "qcs6490", "ascend310b"] {
+        let cert = certificate(out.path(), "shapes", chip);
+        let names: Vec<&str> = cert["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["size", "operators", "memory", "latency", "accuracy", "accuracy_vs_fp32"]);
+        assert_eq!(cert["schema_version"], 1);
+        assert_eq!(cert["tool"]["name"], "edgecert");
+        assert_eq!(cert["backend"]["emulated"], true);
+        assert_eq!(check(&cert, "latency")["basis"], "emulated");
+        assert!(cert["issued_at"].as_str().unwrap().ends_with('Z'));
+        let model = std::fs::read(root().join("golden/shapes/shapes_int8.onnx")).unwrap();
+        assert_eq!(cert["subject"]["sha256"], format!("{:x}", Sha256::digest(&model)));
+        assert_eq!(cert["subject"]["size_bytes"], model.len() as u64);
+        let profile = std::fs::read(root().join(format!("profiles/{chip}.toml"))).unwrap();
+        assert_eq!(cert["profile"]["sha256"], format!("{:x}", Sha256::digest(&profile)));
+        assert_eq!(cert["golden"]["samples"], 500);
+        assert_eq!(cert["golden"]["sha256"].as_str().unwrap().len(), 64);
+    }
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("<testcase classname=\"shapes::rk3588\" name=\"accuracy\"/>"), "{junit}");
+    let exit_says_pass = run.code == 0;
+    let all_pass = ["rk3588", "qcs6490", "ascend310b"].iter().all(|c| certificate(out.path(), "shapes", c)["verdict"] == "PASS");
+    assert_eq!(exit_says_pass, all_pass);
+}
+
+fn without_volatile(mut cert: serde_json::Value) -> serde_json::Value {
+    let obj = cert.as_object_mut().unwrap();
+    obj.remove("issued_at");
+    obj.remove("certificate_id");
+    cert
+}
+
+#[test]
+fn the_emulated_backend_is_deterministic() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for out in [&a, &b] {
+        let run = edgecert(&["certify", "-q", "--out", s(out.path())]);
+        assert!(run.code <= 1, "{}", run.stderr);
+    }
+    for chip in ["rk3588", "qcs6490", "ascend310b"] {
+        let (x, y) = (certificate(a.path(), "shapes", chip), certificate(b.path(), "shapes", chip));
+        assert_eq!(
+            serde_json::to_string(&without_volatile(x)).unwrap(),
+            serde_json::to_string(&without_volatile(y)).unwrap()
+        );
+    }
+}
+
+#[test]
+fn list_prints_trials_and_writes_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    let run = edgecert(&["certify", "--list", "--out", s(out.path())]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("shapes::ascend310b::accuracy_vs_fp32: test"), "{}", run.stdout);
+    assert!(files_under(out.path()).is_empty());
+}
+
+#[test]
+fn a_filter_runs_only_the_matching_checks() {
+    let out = tempfile::tempdir().unwrap();
+    let run = edgecert(&["certify", "--out", s(out.path()), "--profile", "profiles/ascend310b.toml", "size"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("1 passed"), "{}", run.stdout);
+    let cert = certificate(out.path(), "shapes", "ascend310b");
+    assert_eq!(cert["checks"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn the_host_backend_measures_real_latency() {
+    let out = tempfile::tempdir().unwrap();
+    let run = edgecert(&["certify", "--backend", "host", "--profile", "profiles/rk3588.toml", "--out", s(out.path()), "latency"]);
+    assert!(run.code <= 1, "{}", run.stderr);
+    let cert = certificate(out.path(), "shapes", "rk3588");
+    assert_eq!(cert["backend"]["emulated"], false);
+    let latency = check(&cert, "latency");
+    assert_eq!(latency["basis"], "measured");
+    assert!(latency["samples"].as_u64().unwrap() >= 700);
+    assert!(latency["measured"].as_f64().unwrap() > 0.0);
+}

@@ -1,0 +1,99 @@
+//! Helpers for end-to-end tests: run the real binary on real files.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `edgecert` from the repository root.
+pub fn edgecert(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_edgecert"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the edgecert binary runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// The certificate of (family, chip) under `out`.
+pub fn certificate(out: &Path, family: &str, chip: &str) -> serde_json::Value {
+    let path = out.join(family).join(chip).join("certificate.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("certificate is JSON")
+}
+
+/// The verdict object of one check in a certificate.
+pub fn check<'a>(cert: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    cert["checks"]
+        .as_array()
+        .expect("checks array")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {cert}"))
+}
+
+/// A chip profile derived from a bundled one by text replacements, written into `dir`.
+pub fn derived_profile(dir: &Path, base: &str, name: &str, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(root().join("profiles").join(format!("{base}.toml"))).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{base}.toml has no `{from}`");
+        text = text.replacen(from, to, 1);
+    }
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A copy of a bundled golden set that a test may alter.
+pub fn copied_golden(dir: &Path, family: &str) -> PathBuf {
+    let src = root().join("golden").join(family);
+    let dst = dir.join(family);
+    copy_dir(&src, &dst);
+    dst
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), to).unwrap();
+        }
+    }
+}
+
+/// Every file under `dir` (recursively), for asserting that nothing was written.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.path().is_dir() {
+                out.extend(files_under(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}

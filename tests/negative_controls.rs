@@ -1,0 +1,136 @@
+//! Every check has a negative control: an input that must make it FAIL, for the stated reason.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use edgecert::model::writer::{encode, raw_tensor};
+use prost::Message;
+use tract_onnx::pb;
+use tract_onnx::pb::tensor_proto::DataType;
+
+fn int8_model() -> pb::ModelProto {
+    let bytes = std::fs::read(root().join("golden/shapes/shapes_int8.onnx")).unwrap();
+    pb::ModelProto::decode(bytes.as_slice()).unwrap()
+}
+
+fn write(dir: &Path, name: &str, model: &pb::ModelProto) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, encode(model)).unwrap();
+    p
+}
+
+/// Certifies the shapes family with optional overrides; returns the certificate.
+fn certify(out: &Path, profile: &Path, golden: Option<&Path>, model: Option<&Path>) -> serde_json::Value {
+    let golden = golden.map_or_else(|| root().join("golden/shapes"), Path::to_path_buf);
+    let mut args = vec!["certify", "-q", "--out", s(out), "--profile", s(profile), "--golden", s(&golden)];
+    if let Some(m) = model {
+        args.extend(["--model", s(m)]);
+    }
+    let run = edgecert(&args);
+    assert_eq!(run.code, 1, "a negative control must make the run fail: {}\n{}", run.stdout, run.stderr);
+    let chip = profile.file_stem().unwrap().to_str().unwrap();
+    let name = std::fs::read_to_string(profile).unwrap();
+    let chip = name.lines().find_map(|l| l.strip_prefix("name = \"")).map_or(chip.to_string(), |n| n.trim_end_matches('"').to_string());
+    certificate(out, "shapes", &chip)
+}
+
+fn assert_fails(cert: &serde_json::Value, name: &str, words: &str) {
+    let c = check(cert, name);
+    assert_eq!(c["verdict"], "FAIL", "{name} should FAIL: {c}");
+    let reason = c["reason"].as_str().unwrap().to_string() + &c["findings"].to_string();
+    assert!(reason.contains(words), "{name} should fail because of `{words}`: {reason}");
+}
+
+fn rk3588() -> PathBuf {
+    root().join("profiles/rk3588.toml")
+}
+
+#[test]
+fn an_oversized_model_fails_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = int8_model();
+    // 51 MB of weights the graph never reads: the artifact is what is shipped and measured.
+    let pad = raw_tensor("padding", &[51_000_000], DataType::Int8, vec![7u8; 51_000_000]);
+    model.graph.as_mut().unwrap().initializer.push(pad);
+    let big = write(dir.path(), "oversized.onnx", &model);
+    let cert = certify(&dir.path().join("out"), &rk3588(), None, Some(&big));
+    assert_fails(&cert, "size", "exceeds the 50000000-byte limit");
+    assert_eq!(check(&cert, "accuracy")["verdict"], "PASS");
+}
+
+#[test]
+fn an_operator_missing_from_a_strict_profile_fails_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    let strict = derived_profile(
+        dir.path(),
+        "rk3588",
+        "strict-no-conv",
+        &[
+            ("fallback = \"per-op\"", "fallback = \"strict\""),
+            ("\"Constant\", \"ConstantOfShape\", \"Conv\",", "\"Constant\", \"ConstantOfShape\","),
+            ("[operators.limits.Conv]\nkernel = [1, 31]\nstride = [1, 7]\npad = [0, 15]\nchannels_max = 8192\nheight_max = 8192\nwidth_max = 8176\n", ""),
+        ],
+    );
+    let cert = certify(&dir.path().join("out"), &strict, None, None);
+    assert_fails(&cert, "operators", "conv_0 (Conv): `Conv` is not in the profile's operator list");
+}
+
+#[test]
+fn a_tiny_memory_profile_fails_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = derived_profile(dir.path(), "rk3588", "tiny-memory", &[("[memory]\n", "[memory]\ndram_bytes = 4096\n")]);
+    let cert = certify(&dir.path().join("out"), &tiny, None, None);
+    assert_fails(&cert, "memory", "exceed 4096 bytes of DRAM");
+}
+
+#[test]
+fn a_too_slow_chip_fails_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = derived_profile(dir.path(), "rk3588", "slow-npu", &[("peak_tops_int8 = 6.0", "peak_tops_int8 = 0.0001")]);
+    let cert = certify(&dir.path().join("out"), &slow, None, None);
+    assert_fails(&cert, "latency", "over the 5 ms budget");
+    assert_eq!(check(&cert, "latency")["basis"], "emulated");
+}
+
+#[test]
+fn an_impossible_latency_budget_fails_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = copied_golden(dir.path(), "shapes");
+    let manifest = golden.join("family.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("latency_p99_ms = 5.0", "latency_p99_ms = 0.001");
+    std::fs::write(&manifest, text).unwrap();
+    let cert = certify(&dir.path().join("out"), &rk3588(), Some(&golden), None);
+    assert_fails(&cert, "latency", "over the 0.001 ms budget");
+}
+
+#[test]
+fn corrupted_weights_fail_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = int8_model();
+    // Reverse every int8 weight tensor: same bytes, same size, scrambled meaning.
+    for t in &mut model.graph.as_mut().unwrap().initializer {
+        if t.data_type == DataType::Int8 as i32 && t.raw_data.len() > 16 {
+            t.raw_data.reverse();
+        }
+    }
+    let corrupted = write(dir.path(), "corrupted.onnx", &model);
+    let cert = certify(&dir.path().join("out"), &rk3588(), None, Some(&corrupted));
+    assert_fails(&cert, "accuracy", "floor 0.85");
+    assert_fails(&cert, "accuracy_vs_fp32", "floor 0.99");
+    assert_eq!(check(&cert, "size")["verdict"], "PASS");
+}
+
+#[test]
+fn an_operator_no_runtime_implements_fails_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = int8_model();
+    let relu = model.graph.as_mut().unwrap().node.iter_mut().find(|n| n.op_type == "Relu").unwrap();
+    relu.op_type = "FusedGelu".into();
+    relu.domain = "com.microsoft".into();
+    let odd = write(dir.path(), "custom-op.onnx", &model);
+    let cert = certify(&dir.path().join("out"), &rk3588(), None, Some(&odd));
+    assert_fails(&cert, "operators", "not implemented by the tract engine");
+    assert_eq!(check(&cert, "accuracy")["verdict"], "INCONCLUSIVE");
+}
