@@ -75,14 +75,7 @@ impl Document {
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = before[line_start..].chars().count() + 1;
         let source_line = self.text[line_start..].lines().next().unwrap_or("").to_string();
-        Diagnostic {
-            file: self.path.clone(),
-            line,
-            column,
-            field: field.to_string(),
-            message,
-            source_line,
-        }
+        Diagnostic { file: self.path.clone(), line, column, field: field.to_string(), message, source_line }
     }
 }
 
@@ -171,12 +164,14 @@ mod tests {
     use super::*;
 
     #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)] // read only through Debug and the parser
     struct Sample {
         #[allow(dead_code)]
         name: String,
         inner: Inner,
     }
     #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
     struct Inner {
         value: f64,
     }

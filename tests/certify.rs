@@ -14,7 +14,8 @@ fn reference_certification_writes_a_certificate_with_every_check() {
     assert!(run.stdout.contains("shapes::rk3588::latency"), "{}", run.stdout);
     for chip in ["rk3588", "qcs6490", "ascend310b"] {
         let cert = certificate(out.path(), "shapes", chip);
-        let names: Vec<&str> = cert["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> =
+            cert["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["size", "operators", "memory", "latency", "accuracy", "accuracy_vs_fp32"]);
         assert_eq!(cert["schema_version"], 1);
         assert_eq!(cert["tool"]["name"], "edgecert");
@@ -32,7 +33,9 @@ fn reference_certification_writes_a_certificate_with_every_check() {
     let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
     assert!(junit.contains("<testcase classname=\"shapes::rk3588\" name=\"accuracy\"/>"), "{junit}");
     let exit_says_pass = run.code == 0;
-    let all_pass = ["rk3588", "qcs6490", "ascend310b"].iter().all(|c| certificate(out.path(), "shapes", c)["verdict"] == "PASS");
+    let all_pass = ["rk3588", "qcs6490", "ascend310b"]
+        .iter()
+        .all(|c| certificate(out.path(), "shapes", c)["verdict"] == "PASS");
     assert_eq!(exit_says_pass, all_pass);
 }
 
@@ -81,7 +84,16 @@ fn a_filter_runs_only_the_matching_checks() {
 #[test]
 fn the_host_backend_measures_real_latency() {
     let out = tempfile::tempdir().unwrap();
-    let run = edgecert(&["certify", "--backend", "host", "--profile", "profiles/rk3588.toml", "--out", s(out.path()), "latency"]);
+    let run = edgecert(&[
+        "certify",
+        "--backend",
+        "host",
+        "--profile",
+        "profiles/rk3588.toml",
+        "--out",
+        s(out.path()),
+        "latency",
+    ]);
     assert!(run.code <= 1, "{}", run.stderr);
     let cert = certificate(out.path(), "shapes", "rk3588");
     assert_eq!(cert["backend"]["emulated"], false);

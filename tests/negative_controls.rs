@@ -32,7 +32,10 @@ fn certify(out: &Path, profile: &Path, golden: Option<&Path>, model: Option<&Pat
     assert_eq!(run.code, 1, "a negative control must make the run fail: {}\n{}", run.stdout, run.stderr);
     let chip = profile.file_stem().unwrap().to_str().unwrap();
     let name = std::fs::read_to_string(profile).unwrap();
-    let chip = name.lines().find_map(|l| l.strip_prefix("name = \"")).map_or(chip.to_string(), |n| n.trim_end_matches('"').to_string());
+    let chip = name
+        .lines()
+        .find_map(|l| l.strip_prefix("name = \""))
+        .map_or(chip.to_string(), |n| n.trim_end_matches('"').to_string());
     certificate(out, "shapes", &chip)
 }
 
@@ -80,7 +83,12 @@ fn an_operator_missing_from_a_strict_profile_fails_operators() {
 #[test]
 fn a_tiny_memory_profile_fails_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let tiny = derived_profile(dir.path(), "rk3588", "tiny-memory", &[("[memory]\n", "[memory]\ndram_bytes = 4096\n")]);
+    let tiny = derived_profile(
+        dir.path(),
+        "rk3588",
+        "tiny-memory",
+        &[("[memory]\n", "[memory]\ndram_bytes = 4096\n")],
+    );
     let cert = certify(&dir.path().join("out"), &tiny, None, None);
     assert_fails(&cert, "memory", "exceed 4096 bytes of DRAM");
 }
@@ -88,7 +96,12 @@ fn a_tiny_memory_profile_fails_memory() {
 #[test]
 fn a_too_slow_chip_fails_latency() {
     let dir = tempfile::tempdir().unwrap();
-    let slow = derived_profile(dir.path(), "rk3588", "slow-npu", &[("peak_tops_int8 = 6.0", "peak_tops_int8 = 0.0001")]);
+    let slow = derived_profile(
+        dir.path(),
+        "rk3588",
+        "slow-npu",
+        &[("peak_tops_int8 = 6.0", "peak_tops_int8 = 0.0001")],
+    );
     let cert = certify(&dir.path().join("out"), &slow, None, None);
     assert_fails(&cert, "latency", "over the 5 ms budget");
     assert_eq!(check(&cert, "latency")["basis"], "emulated");
@@ -99,7 +112,8 @@ fn an_impossible_latency_budget_fails_latency() {
     let dir = tempfile::tempdir().unwrap();
     let golden = copied_golden(dir.path(), "shapes");
     let manifest = golden.join("family.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap().replace("latency_p99_ms = 5.0", "latency_p99_ms = 0.001");
+    let text =
+        std::fs::read_to_string(&manifest).unwrap().replace("latency_p99_ms = 5.0", "latency_p99_ms = 0.001");
     std::fs::write(&manifest, text).unwrap();
     let cert = certify(&dir.path().join("out"), &rk3588(), Some(&golden), None);
     assert_fails(&cert, "latency", "over the 0.001 ms budget");

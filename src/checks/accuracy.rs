@@ -47,7 +47,8 @@ pub fn accuracy_floor_check(input: &AccuracyInput<'_>, floor: f64) -> Verdict {
         ci.low,
         ci.high.unwrap_or(f64::NAN)
     );
-    let v = Verdict::new("accuracy", outcome, input.metric.unit(), Basis::Measured, reason).with_values(value, Some(floor));
+    let v = Verdict::new("accuracy", outcome, input.metric.unit(), Basis::Measured, reason)
+        .with_values(value, Some(floor));
     finish(v, ci, value, floor, n)
 }
 
@@ -63,7 +64,11 @@ pub fn accuracy_vs_reference_check(input: &AccuracyInput<'_>, rel_floor: f64) ->
         let (q, r) = (mean_over(input.compressed, idx), mean_over(input.reference, idx));
         let (num, den) = if higher { (q, r) } else { (r, q) };
         if den == 0.0 {
-            if num == 0.0 { 1.0 } else { f64::INFINITY }
+            if num == 0.0 {
+                1.0
+            } else {
+                f64::INFINITY
+            }
         } else {
             num / den
         }
@@ -78,6 +83,7 @@ pub fn accuracy_vs_reference_check(input: &AccuracyInput<'_>, rel_floor: f64) ->
         ci.low,
         ci.high.unwrap_or(f64::NAN)
     );
-    let v = Verdict::new("accuracy_vs_fp32", outcome, "ratio to FP32", Basis::Measured, reason).with_values(estimate, Some(rel_floor));
+    let v = Verdict::new("accuracy_vs_fp32", outcome, "ratio to FP32", Basis::Measured, reason)
+        .with_values(estimate, Some(rel_floor));
     finish(v, ci, estimate, rel_floor, n)
 }

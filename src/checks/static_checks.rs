@@ -15,7 +15,8 @@ pub fn size_check(model: &ModelInventory, limit_bytes: u64) -> Verdict {
     } else {
         (Outcome::Fail, format!("{} bytes exceeds the {limit_bytes}-byte limit", size))
     };
-    Verdict::new("size", outcome, "bytes", Basis::Static, reason).with_values(size as f64, Some(limit_bytes as f64))
+    Verdict::new("size", outcome, "bytes", Basis::Static, reason)
+        .with_values(size as f64, Some(limit_bytes as f64))
 }
 
 /// Every node must be runnable on the chip under its fallback policy, and by the engine.
@@ -23,11 +24,11 @@ pub fn operator_check(model: &ModelInventory, placement: &Placement) -> Verdict 
     let total = placement.nodes.len();
     let off_npu: Vec<_> = placement.nodes.iter().filter(|n| n.unsupported).collect();
     let rejected: Vec<_> = off_npu.iter().filter(|n| n.unit == Unit::Rejected).collect();
-    let mut findings: Vec<String> = off_npu
-        .iter()
-        .map(|n| format!("{} ({}): {}", n.node, n.op_type, n.reason))
-        .collect();
-    findings.extend(model.findings.iter().filter(|f| !f.op_type.is_empty()).map(|f| format!("{}: {}", f.node, f.message)));
+    let mut findings: Vec<String> =
+        off_npu.iter().map(|n| format!("{} ({}): {}", n.node, n.op_type, n.reason)).collect();
+    findings.extend(
+        model.findings.iter().filter(|f| !f.op_type.is_empty()).map(|f| format!("{}: {}", f.node, f.message)),
+    );
     let engine_gaps = model.findings.iter().filter(|f| !f.op_type.is_empty()).count();
     let policy = format!("{:?}", placement.policy).to_lowercase();
     let (outcome, reason) = if engine_gaps > 0 {
@@ -42,10 +43,19 @@ pub fn operator_check(model: &ModelInventory, placement: &Placement) -> Verdict 
     } else if off_npu.is_empty() {
         (Outcome::Pass, format!("all {total} nodes run on the accelerator or are folded by the toolchain"))
     } else {
-        (Outcome::Pass, format!("{} of {total} nodes fall back to the CPU under the {policy} policy; see the placement table", off_npu.len()))
+        (
+            Outcome::Pass,
+            format!(
+                "{} of {total} nodes fall back to the CPU under the {policy} policy; see the placement table",
+                off_npu.len()
+            ),
+        )
     };
     let mut v = Verdict::new("operators", outcome, "nodes off the accelerator", Basis::Static, reason)
-        .with_values(off_npu.len() as f64, (placement.policy == crate::profile::FallbackPolicy::Strict).then_some(0.0));
+        .with_values(
+            off_npu.len() as f64,
+            (placement.policy == crate::profile::FallbackPolicy::Strict).then_some(0.0),
+        );
     v.findings = findings;
     v
 }
@@ -63,9 +73,24 @@ pub fn memory_check(model: &ModelInventory, profile: &ChipProfile) -> Verdict {
         .with_values(need as f64, None);
     };
     let (outcome, reason) = if need <= have {
-        (Outcome::Pass, format!("weights {} + peak activations {} bytes fit {have} bytes of DRAM", model.weight_bytes, need - model.weight_bytes))
+        (
+            Outcome::Pass,
+            format!(
+                "weights {} + peak activations {} bytes fit {have} bytes of DRAM",
+                model.weight_bytes,
+                need - model.weight_bytes
+            ),
+        )
     } else {
-        (Outcome::Fail, format!("weights {} + peak activations {} bytes exceed {have} bytes of DRAM", model.weight_bytes, need - model.weight_bytes))
+        (
+            Outcome::Fail,
+            format!(
+                "weights {} + peak activations {} bytes exceed {have} bytes of DRAM",
+                model.weight_bytes,
+                need - model.weight_bytes
+            ),
+        )
     };
-    Verdict::new("memory", outcome, "bytes", Basis::Static, reason).with_values(need as f64, Some(have as f64))
+    Verdict::new("memory", outcome, "bytes", Basis::Static, reason)
+        .with_values(need as f64, Some(have as f64))
 }

@@ -21,13 +21,15 @@ use crate::profile::{self, ProfileFile};
 use crate::report::{self, Certificate};
 use crate::stats::Outcome;
 
+/// Per-sample metric scores (compressed, reference), or why they could not be had.
+type Scores = std::result::Result<(Vec<f64>, Vec<f64>), String>;
+
 /// One golden set with the models it certifies.
 struct Family {
     golden: GoldenSet,
     reference: ModelInventory,
     compressed: ModelInventory,
-    /// Per-sample metric scores (compressed, reference), or why they could not be had.
-    scores: OnceLock<std::result::Result<(Vec<f64>, Vec<f64>), String>>,
+    scores: OnceLock<Scores>,
     loaded: OnceLock<std::result::Result<Box<dyn LoadedModel>, String>>,
     host_latency: OnceLock<std::result::Result<Option<crate::backend::Timing>, String>>,
 }
@@ -73,11 +75,10 @@ impl Session {
         } else {
             args.profiles.iter().map(|p| profile::ChipProfile::load(p)).collect::<Result<_>>()?
         };
-        let golden_dirs = if args.golden.is_empty() { golden::discover(&args.golden_dir)? } else { args.golden.clone() };
-        let families = golden_dirs
-            .iter()
-            .map(|d| load_family(d, args.model.as_deref()))
-            .collect::<Result<Vec<_>>>()?;
+        let golden_dirs =
+            if args.golden.is_empty() { golden::discover(&args.golden_dir)? } else { args.golden.clone() };
+        let families =
+            golden_dirs.iter().map(|d| load_family(d, args.model.as_deref())).collect::<Result<Vec<_>>>()?;
         let estimates = families
             .iter()
             .map(|f| profiles.iter().map(|p| emulator::estimate(&f.compressed, &p.profile)).collect())
@@ -145,7 +146,12 @@ impl Session {
             BackendKind::Host => crate::backend::Basis::Measured,
         };
         let Some(budget) = limits.latency_p99_ms else {
-            return Verdict::inconclusive("latency", "ms", basis, "the golden set states no latency budget (limits.latency_p99_ms)");
+            return Verdict::inconclusive(
+                "latency",
+                "ms",
+                basis,
+                "the golden set states no latency budget (limits.latency_p99_ms)",
+            );
         };
         let timing = match self.backend {
             BackendKind::Emulated => self.backend.backend().time(&TimingInput {
@@ -165,22 +171,32 @@ impl Session {
                 "latency",
                 "ms",
                 basis,
-                format!("the cost model cannot predict latency: {}", est.latency_unknown.clone().unwrap_or_default()),
+                format!(
+                    "the cost model cannot predict latency: {}",
+                    est.latency_unknown.clone().unwrap_or_default()
+                ),
             ),
             Err(e) => Verdict::inconclusive("latency", "ms", basis, e.to_string()),
         }
     }
 
-    fn time_host(&self, fam: &Family, est: &Estimate) -> std::result::Result<Option<crate::backend::Timing>, String> {
+    fn time_host(
+        &self,
+        fam: &Family,
+        est: &Estimate,
+    ) -> std::result::Result<Option<crate::backend::Timing>, String> {
         let model = self.loaded(fam).map_err(|e| format!("the model could not be run: {e}"))?;
-        let input = TimingInput { model: model.as_ref(), golden: &fam.golden, estimate: est, seed: 0 };
+        let input = TimingInput { model, golden: &fam.golden, estimate: est, seed: 0 };
         BackendKind::Host.backend().time(&input).map_err(|e| e.to_string())
     }
 
-    fn loaded<'a>(&self, fam: &'a Family) -> std::result::Result<&'a Box<dyn LoadedModel>, String> {
+    fn loaded<'a>(&self, fam: &'a Family) -> std::result::Result<&'a dyn LoadedModel, String> {
         fam.loaded
-            .get_or_init(|| self.engine.load(&fam.compressed.path, &fam.compressed.inputs).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                self.engine.load(&fam.compressed.path, &fam.compressed.inputs).map_err(|e| e.to_string())
+            })
             .as_ref()
+            .map(|m| m.as_ref())
             .map_err(Clone::clone)
     }
 
@@ -191,7 +207,12 @@ impl Session {
         let (compressed, reference) = match scores {
             Ok(s) => s,
             Err(e) => {
-                return Verdict::inconclusive(check, m.metric.kind.unit(), crate::backend::Basis::Measured, e.clone());
+                return Verdict::inconclusive(
+                    check,
+                    m.metric.kind.unit(),
+                    crate::backend::Basis::Measured,
+                    e.clone(),
+                );
             }
         };
         let input = AccuracyInput {
@@ -209,14 +230,15 @@ impl Session {
     }
 
     /// Replays the golden set through both models (real inference) and scores every sample.
-    fn score(&self, fam: &Family) -> std::result::Result<(Vec<f64>, Vec<f64>), String> {
+    fn score(&self, fam: &Family) -> Scores {
         let metric = fam.golden.manifest.metric.kind;
-        let compressed = self.loaded(fam).map_err(|e| format!("the compressed model could not be run: {e}"))?;
+        let compressed =
+            self.loaded(fam).map_err(|e| format!("the compressed model could not be run: {e}"))?;
         let reference = self
             .engine
             .load(&fam.reference.path, &fam.reference.inputs)
             .map_err(|e| format!("the FP32 reference could not be run: {e}"))?;
-        let out_c = replay_outputs(compressed.as_ref(), &fam.golden).map_err(|e| e.to_string())?;
+        let out_c = replay_outputs(compressed, &fam.golden).map_err(|e| e.to_string())?;
         let out_r = replay_outputs(reference.as_ref(), &fam.golden).map_err(|e| e.to_string())?;
         Ok((metric.per_sample(&out_c, &fam.golden.labels), metric.per_sample(&out_r, &fam.golden.labels)))
     }
@@ -236,7 +258,13 @@ impl Session {
         certs
     }
 
-    fn certificate(&self, fam: &Family, prof: &ProfileFile, checks: Vec<Verdict>, est: &Estimate) -> Certificate {
+    fn certificate(
+        &self,
+        fam: &Family,
+        prof: &ProfileFile,
+        checks: Vec<Verdict>,
+        est: &Estimate,
+    ) -> Certificate {
         let issued_at = report::now_rfc3339();
         let verdict = report::overall(&checks);
         let m = &fam.golden.manifest;
@@ -286,7 +314,12 @@ impl LoadedModel for NoModel {
 }
 
 fn subject(m: &ModelInventory) -> report::Subject {
-    report::Subject { model: display(&m.path), sha256: m.sha256.clone(), size_bytes: m.file_size_bytes, quantization: m.quantization.clone() }
+    report::Subject {
+        model: display(&m.path),
+        sha256: m.sha256.clone(),
+        size_bytes: m.file_size_bytes,
+        quantization: m.quantization.clone(),
+    }
 }
 
 fn display(p: &Path) -> String {
@@ -306,7 +339,14 @@ fn load_family(dir: &Path, model_override: Option<&Path>) -> Result<Family> {
     for model in [&reference, &compressed] {
         check_input_shape(&golden, model)?;
     }
-    Ok(Family { golden, reference, compressed, scores: OnceLock::new(), loaded: OnceLock::new(), host_latency: OnceLock::new() })
+    Ok(Family {
+        golden,
+        reference,
+        compressed,
+        scores: OnceLock::new(),
+        loaded: OnceLock::new(),
+        host_latency: OnceLock::new(),
+    })
 }
 
 /// The golden samples must have the shape the model takes.
@@ -316,16 +356,29 @@ fn check_input_shape(golden: &GoldenSet, model: &ModelInventory) -> Result<()> {
         [only] if &only.shape == want => Ok(()),
         [only] => Err(Error::golden(
             &golden.manifest_path,
-            format!("input.shape is {want:?} but model {} takes `{}` of shape {:?}", model.path.display(), only.name, only.shape),
+            format!(
+                "input.shape is {want:?} but model {} takes `{}` of shape {:?}",
+                model.path.display(),
+                only.name,
+                only.shape
+            ),
         )),
-        inputs => Err(Error::model(&model.path, format!("edgecert replays single-input models; this one has {} inputs", inputs.len()))),
+        inputs => Err(Error::model(
+            &model.path,
+            format!("edgecert replays single-input models; this one has {} inputs", inputs.len()),
+        )),
     }
 }
 
 fn write_reports(out: &Path, certs: &[Certificate]) -> Result<()> {
     let mut files: Vec<(PathBuf, Vec<u8>)> = certs
         .iter()
-        .map(|c| (out.join(&c.golden.name).join(&c.profile.name).join("certificate.json"), report::certificate_json(c)))
+        .map(|c| {
+            (
+                out.join(&c.golden.name).join(&c.profile.name).join("certificate.json"),
+                report::certificate_json(c),
+            )
+        })
         .collect();
     files.push((out.join("junit.xml"), report::junit_xml(certs).into_bytes()));
     let table = report::verdict_table(certs);

@@ -26,7 +26,10 @@ pub fn inspect(path: &Path, json: bool) -> Result<i32> {
     println!("model       {}", inv.path.display());
     println!("size        {} bytes   sha256 {}", inv.file_size_bytes, inv.sha256);
     println!("opset       {}   producer {}", opt(inv.opset), inv.producer);
-    println!("nodes       {}   parameters {}   weight bytes {}", inv.node_count, inv.parameter_count, inv.weight_bytes);
+    println!(
+        "nodes       {}   parameters {}   weight bytes {}",
+        inv.node_count, inv.parameter_count, inv.weight_bytes
+    );
     println!("MACs        {}   quantization {}", inv.total_macs, inv.quantization);
     println!("peak activations {} bytes", inv.peak_activation_bytes());
     for t in &inv.inputs {
@@ -48,7 +51,14 @@ pub fn inspect(path: &Path, json: bool) -> Result<i32> {
     }
     println!("{bytes}");
     let mut nodes = Table::new();
-    nodes.load_preset(UTF8_FULL_CONDENSED).set_header(vec!["node", "op", "dtype", "output shape", "MACs", "weight bytes"]);
+    nodes.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "node",
+        "op",
+        "dtype",
+        "output shape",
+        "MACs",
+        "weight bytes",
+    ]);
     for n in &inv.nodes {
         nodes.add_row(vec![
             n.name.clone(),
@@ -79,14 +89,23 @@ pub fn estimate(model: &Path, profile: &Path, json: bool) -> Result<i32> {
         Some(ms) => println!("latency     {ms:.4} ms per inference (emulated, before jitter)"),
         None => println!("latency     unknown: {}", opt(est.latency_unknown.clone())),
     }
-    println!("weights     {} bytes   peak activations {} bytes", est.weights_bytes, est.peak_activation_bytes);
+    println!(
+        "weights     {} bytes   peak activations {} bytes",
+        est.weights_bytes, est.peak_activation_bytes
+    );
     if let Some(s) = est.npu_time_share {
         println!("accelerator share of time {:.1} %", s * 100.0);
     }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED).set_header(vec!["node", "op", "unit", "time ms", "reason"]);
     for n in &est.nodes {
-        t.add_row(vec![n.node.clone(), n.op_type.clone(), format!("{:?}", n.unit).to_lowercase(), format!("{:.5}", n.time_ms), n.reason.clone()]);
+        t.add_row(vec![
+            n.node.clone(),
+            n.op_type.clone(),
+            format!("{:?}", n.unit).to_lowercase(),
+            format!("{:.5}", n.time_ms),
+            n.reason.clone(),
+        ]);
     }
     println!("{t}");
     Ok(exit_code::PASS)

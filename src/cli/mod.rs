@@ -22,7 +22,7 @@ pub struct Cli {
 pub enum Command {
     /// Certify models against chip profiles. With no model, runs the reference program: every
     /// golden set under --golden-dir against every profile under --profiles-dir.
-    Certify(CertifyArgs),
+    Certify(Box<CertifyArgs>),
     /// Print a model's inventory: ops, parameters, weight bytes, MACs, activations.
     Inspect {
         model: PathBuf,
@@ -94,7 +94,7 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Certify(args) => certify::run(args),
+        Command::Certify(args) => certify::run(*args),
         Command::Inspect { model, json } => inspect::inspect(&model, json),
         Command::Estimate { model, profile, json } => inspect::estimate(&model, &profile, json),
         Command::Profile(ProfileCommand::Check { profiles }) => inspect::check_profiles(&profiles),

@@ -113,7 +113,6 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     }
 }
 
-
 /// (compute seconds, memory seconds) of one node on its unit.
 fn node_cost(node: &NodeInfo, unit: Unit, profile: &ChipProfile) -> Result<(f64, f64), String> {
     let (macs, other) = match (node.macs, node.other_ops) {
@@ -121,11 +120,9 @@ fn node_cost(node: &NodeInfo, unit: Unit, profile: &ChipProfile) -> Result<(f64,
         _ => return Err(format!("shapes of node `{}` are unknown, so its work is unknown", node.name)),
     };
     let bytes = (node.weight_bytes + node.output_bytes.unwrap_or(0) * 2) as f64;
-    let bw = profile
-        .memory
-        .dram_bandwidth_gbps
-        .ok_or_else(|| format!("profile `{}` gives no DRAM bandwidth (memory.dram_bandwidth_gbps)", profile.chip.name))?
-        * 1e9;
+    let bw = profile.memory.dram_bandwidth_gbps.ok_or_else(|| {
+        format!("profile `{}` gives no DRAM bandwidth (memory.dram_bandwidth_gbps)", profile.chip.name)
+    })? * 1e9;
     let compute = match unit {
         Unit::Absorbed => return Ok((0.0, 0.0)),
         Unit::Npu => npu_compute_s(node, macs, other, profile)?,
@@ -142,7 +139,9 @@ fn npu_compute_s(node: &NodeInfo, macs: f64, other: f64, profile: &ChipProfile) 
     } else {
         npu.peak_tflops_fp16.or(npu.peak_tops_int8.map(|t| t / 2.0))
     }
-    .ok_or_else(|| format!("profile `{}` gives no NPU peak throughput (npu.peak_tops_int8)", profile.chip.name))?;
+    .ok_or_else(|| {
+        format!("profile `{}` gives no NPU peak throughput (npu.peak_tops_int8)", profile.chip.name)
+    })?;
     let macs_per_s = tops * 1e12 / 2.0;
     let eff = match node.op_type.as_str() {
         "Conv" | "ConvTranspose" if node.attrs.group.unwrap_or(1) > 1 => EFF_DEPTHWISE,

@@ -55,7 +55,12 @@ fn dtype_problem(node: &NodeInfo, profile: &ChipProfile, limits: &OpLimits) -> O
     let effective = if dtype == DType::Fp32 && allowed.contains(&DType::Fp16) { DType::Fp16 } else { dtype };
     (!allowed.contains(&effective)).then(|| {
         let names: Vec<&str> = allowed.iter().map(|d| d.name()).collect();
-        format!("`{}` runs in {} here; the accelerator takes {}", node.op_type, dtype.name(), names.join(", "))
+        format!(
+            "`{}` runs in {} here; the accelerator takes {}",
+            node.op_type,
+            dtype.name(),
+            names.join(", ")
+        )
     })
 }
 
@@ -95,7 +100,8 @@ pub fn place(model: &ModelInventory, profile: &ChipProfile) -> Placement {
     let mut partition_closed = false;
     let mut nodes = Vec::with_capacity(model.nodes.len());
     for node in &model.nodes {
-        let absorbed = profile.operators.absorbed.iter().any(|o| o == &node.op_type) || folds_qdq(node, profile);
+        let absorbed =
+            profile.operators.absorbed.iter().any(|o| o == &node.op_type) || folds_qdq(node, profile);
         let problem = if absorbed { None } else { unsupported_reason(node, profile) };
         let (unit, reason) = match (&problem, policy) {
             _ if absorbed => (Unit::Absorbed, "folded by the toolchain at conversion".to_string()),

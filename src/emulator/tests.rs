@@ -12,7 +12,11 @@ fn model_with_abs() -> ModelInventory {
     for (i, op) in ["Conv", "Relu", "Abs", "Conv", "Relu"].iter().enumerate() {
         a = if *op == "Conv" {
             let w = g.init_f32("w", &[4, 4, 3, 3], &[0.1; 144]);
-            g.node("Conv", &[&a, &w], vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))])
+            g.node(
+                "Conv",
+                &[&a, &w],
+                vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))],
+            )
         } else {
             let _ = i;
             g.node(op, &[&a], vec![])

@@ -23,36 +23,37 @@ impl Engine for TractEngine {
     }
 
     fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>> {
-        let fail = |stage: &str, e: TractError| Error::model(path, format!("engine could not {stage} the model: {e:#}"));
+        let fail = |stage: &str, e: TractError| {
+            Error::model(path, format!("engine could not {stage} the model: {e:#}"))
+        };
         let mut model = tract_onnx::onnx().model_for_path(path).map_err(|e| fail("load", e))?;
         for (ix, input) in inputs.iter().enumerate() {
             model
                 .set_input_fact(ix, f32::fact(input.shape.clone()).into())
                 .map_err(|e| fail("set the input shape of", e))?;
         }
-        let plan = model
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| fail("optimise", e))?;
+        let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| fail("optimise", e))?;
         Ok(Box::new(TractModel { path: path.to_path_buf(), plan }))
     }
 }
 
 impl LoadedModel for TractModel {
     fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        let inputs: TVec<TValue> = inputs.iter().map(|t| tract_onnx::prelude::Tensor::from(t.clone()).into()).collect();
-        let outputs = self.plan.run(inputs).map_err(|e| Error::Inference {
-            path: self.path.clone(),
-            message: format!("{e:#}"),
-        })?;
+        let inputs: TVec<TValue> =
+            inputs.iter().map(|t| tract_onnx::prelude::Tensor::from(t.clone()).into()).collect();
+        let outputs = self
+            .plan
+            .run(inputs)
+            .map_err(|e| Error::Inference { path: self.path.clone(), message: format!("{e:#}") })?;
         outputs
             .iter()
             .map(|o| {
-                let o = o.cast_to::<f32>().map_err(|e| Error::Inference { path: self.path.clone(), message: format!("{e:#}") })?;
-                let view = o.to_plain_array_view::<f32>().map_err(|e| Error::Inference {
-                    path: self.path.clone(),
-                    message: format!("{e:#}"),
-                })?;
+                let o = o
+                    .cast_to::<f32>()
+                    .map_err(|e| Error::Inference { path: self.path.clone(), message: format!("{e:#}") })?;
+                let view = o
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| Error::Inference { path: self.path.clone(), message: format!("{e:#}") })?;
                 Ok(view.to_owned())
             })
             .collect()

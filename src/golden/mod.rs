@@ -108,6 +108,9 @@ pub struct DatasetInfo {
     pub generator: Option<String>,
 }
 
+/// A file's path (relative to the family folder) and bytes, as they enter the dataset digest.
+pub type HashedFile = (String, Vec<u8>);
+
 /// A golden set loaded into memory and verified against its recorded digest.
 #[derive(Debug, Clone)]
 pub struct GoldenSet {
@@ -178,18 +181,28 @@ impl FamilyManifest {
         if self.input.shape.is_empty() || self.input.shape.contains(&0) {
             err("input.shape", format!("expected positive dimensions, found {:?}", self.input.shape));
         }
-        if self.input.format == SampleFormat::Png && !matches!(self.input.shape.as_slice(), [1, 1 | 3, _, _]) {
-            err("input.shape", format!("PNG samples need a [1, C, H, W] shape with C = 1 or 3, found {:?}", self.input.shape));
+        if self.input.format == SampleFormat::Png && !matches!(self.input.shape.as_slice(), [1, 1 | 3, _, _])
+        {
+            err(
+                "input.shape",
+                format!(
+                    "PNG samples need a [1, C, H, W] shape with C = 1 or 3, found {:?}",
+                    self.input.shape
+                ),
+            );
         }
         let l = &self.limits;
         if !(l.metric_rel_floor > 0.0 && l.metric_rel_floor <= 1.0) {
-            err("limits.metric_rel_floor", format!("expected a fraction in (0, 1], found {}", l.metric_rel_floor));
+            err(
+                "limits.metric_rel_floor",
+                format!("expected a fraction in (0, 1], found {}", l.metric_rel_floor),
+            );
         }
         if !(l.confidence > 0.5 && l.confidence < 1.0) {
             err("limits.confidence", format!("expected a level in (0.5, 1), found {}", l.confidence));
         }
         if let Some(ms) = l.latency_p99_ms {
-            if !(ms > 0.0) {
+            if ms.is_nan() || ms <= 0.0 {
                 err("limits.latency_p99_ms", format!("must be positive, found {ms}"));
             }
         }
@@ -218,7 +231,7 @@ fn check_counts(manifest_path: &Path, m: &FamilyManifest, inputs: usize, labels:
 }
 
 /// Inputs, and the (name, bytes) pairs that go into the dataset digest.
-fn load_inputs(dir: &Path, spec: &InputSpec) -> Result<(Vec<Tensor>, Vec<(String, Vec<u8>)>)> {
+fn load_inputs(dir: &Path, spec: &InputSpec) -> Result<(Vec<Tensor>, Vec<HashedFile>)> {
     let path = dir.join(&spec.path);
     match spec.format {
         SampleFormat::Npy => {
@@ -236,7 +249,11 @@ fn unstack(path: &Path, stacked: &ArrayD<f32>, shape: &[usize]) -> Result<Vec<Te
     if stacked.ndim() != shape.len() || &stacked.shape()[1..] != per_sample {
         return Err(Error::golden(
             path,
-            format!("samples have shape {:?}, expected [N, {}] to match input.shape {shape:?}", stacked.shape(), join(per_sample)),
+            format!(
+                "samples have shape {:?}, expected [N, {}] to match input.shape {shape:?}",
+                stacked.shape(),
+                join(per_sample)
+            ),
         ));
     }
     Ok(stacked
@@ -249,7 +266,7 @@ fn join(dims: &[usize]) -> String {
     dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
 }
 
-fn load_pngs(dir: &Path, spec: &InputSpec) -> Result<(Vec<Tensor>, Vec<(String, Vec<u8>)>)> {
+fn load_pngs(dir: &Path, spec: &InputSpec) -> Result<(Vec<Tensor>, Vec<HashedFile>)> {
     let folder = dir.join(&spec.path);
     let mut names: Vec<String> = std::fs::read_dir(&folder)
         .map_err(|e| Error::io(&folder, e))?
@@ -277,7 +294,11 @@ pub fn decode_png(file: &Path, bytes: &[u8], shape: &[usize]) -> Result<Tensor> 
     if (img.height() as usize, img.width() as usize) != (h, w) {
         return Err(Error::golden(
             file,
-            format!("image is {}x{} (W x H), expected {w}x{h} to match input.shape {shape:?}", img.width(), img.height()),
+            format!(
+                "image is {}x{} (W x H), expected {w}x{h} to match input.shape {shape:?}",
+                img.width(),
+                img.height()
+            ),
         ));
     }
     let pixels: Vec<u8> = if c == 1 { img.to_luma8().into_raw() } else { img.to_rgb8().into_raw() };
@@ -292,8 +313,8 @@ pub fn decode_png(file: &Path, bytes: &[u8], shape: &[usize]) -> Result<Tensor> 
     Ok(t)
 }
 
-pub fn dataset_digest(parts: &[(String, Vec<u8>)]) -> String {
-    let mut sorted: Vec<&(String, Vec<u8>)> = parts.iter().collect();
+pub fn dataset_digest(parts: &[HashedFile]) -> String {
+    let mut sorted: Vec<&HashedFile> = parts.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     sha256_of_parts(sorted.iter().map(|(n, b)| (n.as_str(), b.as_slice())))
 }

@@ -38,7 +38,9 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<ArrayD<f32>> {
     }
     let (header_len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => {
+            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+        }
         v => return Err(bad(format!("unsupported .npy version {v}"))),
     };
     let header = bytes
@@ -51,7 +53,8 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<ArrayD<f32>> {
     if header.contains("'fortran_order': True") {
         return Err(bad("Fortran-order arrays are not supported; save in C order".into()));
     }
-    let shape = parse_shape(header).ok_or_else(|| bad(format!("cannot read the shape in header {}", header.trim())))?;
+    let shape = parse_shape(header)
+        .ok_or_else(|| bad(format!("cannot read the shape in header {}", header.trim())))?;
     let data = &bytes[start + header_len..];
     let count: usize = shape.iter().product();
     if data.len() != count * 4 {

@@ -52,11 +52,7 @@ pub fn mean_over(scores: &[f64], idx: &[usize]) -> f64 {
 
 /// Index of the largest value; NaN never wins, so a model emitting NaN scores as wrong.
 pub fn argmax<'a>(values: impl Iterator<Item = &'a f32>) -> Option<usize> {
-    values
-        .enumerate()
-        .filter(|(_, v)| !v.is_nan())
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(i, _)| i)
+    values.enumerate().filter(|(_, v)| !v.is_nan()).max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)
 }
 
 #[cfg(test)]
@@ -70,7 +66,12 @@ mod tests {
 
     #[test]
     fn top1_accuracy_counts_argmax_hits() {
-        let outputs = vec![logits(&[0.1, 0.9]), logits(&[0.8, 0.2]), logits(&[0.3, 0.7]), logits(&[f32::NAN, f32::NAN])];
+        let outputs = vec![
+            logits(&[0.1, 0.9]),
+            logits(&[0.8, 0.2]),
+            logits(&[0.3, 0.7]),
+            logits(&[f32::NAN, f32::NAN]),
+        ];
         let labels = ArrayD::from_shape_vec(IxDyn(&[4]), vec![1.0, 1.0, 1.0, 0.0]).unwrap();
         let s = MetricKind::Top1Accuracy.per_sample(&outputs, &labels);
         assert_eq!(s, vec![1.0, 0.0, 1.0, 0.0]);

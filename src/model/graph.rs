@@ -227,7 +227,11 @@ fn infer_shapes(
     let parsed = match tract_onnx::onnx().parse(proto, dir) {
         Ok(p) => p,
         Err(e) => {
-            findings.push(Finding { node: String::new(), op_type: String::new(), message: format!("engine could not parse the graph: {e}") });
+            findings.push(Finding {
+                node: String::new(),
+                op_type: String::new(),
+                message: format!("engine could not parse the graph: {e}"),
+            });
             return HashMap::new();
         }
     };
@@ -270,7 +274,9 @@ fn propagate_types(
     for node in &graph.node {
         let first = node.input.first().and_then(|i| types.get(i)).copied();
         let out_type = match node.op_type.as_str() {
-            "QuantizeLinear" => node.input.get(2).and_then(|z| types.get(z)).copied().or(Some(PbType::Uint8 as i32)),
+            "QuantizeLinear" => {
+                node.input.get(2).and_then(|z| types.get(z)).copied().or(Some(PbType::Uint8 as i32))
+            }
             "DequantizeLinear" => {
                 if let (Some(out), Some(q)) = (node.output.first(), first) {
                     types.insert(format!("{out}#quantized"), q);
@@ -307,7 +313,10 @@ fn propagate_types(
 
 fn node_attrs(node: &pb::NodeProto, input_shapes: &[Option<Vec<usize>>]) -> NodeAttrs {
     let ints = |name: &str| -> Option<Vec<usize>> {
-        node.attribute.iter().find(|a| a.name == name).map(|a| a.ints.iter().map(|&x| x.max(0) as usize).collect())
+        node.attribute
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.ints.iter().map(|&x| x.max(0) as usize).collect())
     };
     let int = |name: &str| node.attribute.iter().find(|a| a.name == name).map(|a| a.i.max(0) as usize);
     let weight_index = match node.op_type.as_str() {
@@ -316,7 +325,12 @@ fn node_attrs(node: &pb::NodeProto, input_shapes: &[Option<Vec<usize>>]) -> Node
     };
     let kernel = ints("kernel_shape").unwrap_or_else(|| {
         if node.op_type.contains("Conv") {
-            input_shapes.get(weight_index).cloned().flatten().map(|w| w[2.min(w.len())..].to_vec()).unwrap_or_default()
+            input_shapes
+                .get(weight_index)
+                .cloned()
+                .flatten()
+                .map(|w| w[2.min(w.len())..].to_vec())
+                .unwrap_or_default()
         } else {
             Vec::new()
         }

@@ -42,9 +42,10 @@ pub fn node_work(op: &str, attrs: &NodeAttrs, inputs: &Shapes, outputs: &Shapes)
             let steps = (x.first()? * x.get(1)?) as u64;
             mac(steps * (numel(shape(inputs, 1)?) + numel(shape(inputs, 2)?)))
         }
-        "MaxPool" | "AveragePool" => {
-            Some(Work { macs: 0, other_ops: numel(out?) * attrs.kernel.iter().product::<usize>().max(1) as u64 })
-        }
+        "MaxPool" | "AveragePool" => Some(Work {
+            macs: 0,
+            other_ops: numel(out?) * attrs.kernel.iter().product::<usize>().max(1) as u64,
+        }),
         "GlobalAveragePool" | "GlobalMaxPool" | "ReduceMean" | "ReduceSum" | "ReduceMax" => {
             Some(Work { macs: 0, other_ops: numel(shape(inputs, 0)?) })
         }
@@ -63,13 +64,23 @@ mod tests {
     #[test]
     fn conv_macs_are_output_elements_times_filter_volume() {
         // 3x3 conv, 3 -> 8 channels, 32x32 output: 8*32*32 outputs x 3*3*3 MACs each.
-        let w = node_work("Conv", &NodeAttrs::default(), &[s(&[1, 3, 32, 32]), s(&[8, 3, 3, 3])], &[s(&[1, 8, 32, 32])]);
+        let w = node_work(
+            "Conv",
+            &NodeAttrs::default(),
+            &[s(&[1, 3, 32, 32]), s(&[8, 3, 3, 3])],
+            &[s(&[1, 8, 32, 32])],
+        );
         assert_eq!(w.unwrap().macs, 8 * 32 * 32 * 27);
     }
 
     #[test]
     fn depthwise_conv_counts_one_input_channel_per_filter() {
-        let w = node_work("Conv", &NodeAttrs::default(), &[s(&[1, 16, 8, 8]), s(&[16, 1, 3, 3])], &[s(&[1, 16, 8, 8])]);
+        let w = node_work(
+            "Conv",
+            &NodeAttrs::default(),
+            &[s(&[1, 16, 8, 8]), s(&[16, 1, 3, 3])],
+            &[s(&[1, 16, 8, 8])],
+        );
         assert_eq!(w.unwrap().macs, 16 * 64 * 9);
     }
 

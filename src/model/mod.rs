@@ -3,8 +3,8 @@
 //! an op the engine cannot run is a [`Finding`], as tract keeps an unknown op as a node.
 
 mod graph;
-pub mod writer;
 mod macs;
+pub mod writer;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -112,12 +112,8 @@ impl ModelInventory {
 
     fn build(path: &Path, bytes: &[u8], proto: &pb::ModelProto, facts: GraphFacts) -> Self {
         let graph = proto.graph.as_ref().expect("decode_model checks the graph is present");
-        let nodes: Vec<NodeInfo> = graph
-            .node
-            .iter()
-            .enumerate()
-            .map(|(i, n)| facts.node_info(i, n))
-            .collect();
+        let nodes: Vec<NodeInfo> =
+            graph.node.iter().enumerate().map(|(i, n)| facts.node_info(i, n)).collect();
         let mut op_histogram = BTreeMap::new();
         for n in &nodes {
             *op_histogram.entry(n.op_type.clone()).or_insert(0) += 1;

@@ -11,7 +11,11 @@ pub(crate) fn small_cnn() -> pb::ModelProto {
     let x = g.input("input", &[1, 3, 16, 16]);
     let w = g.init_f32("w", &[8, 3, 3, 3], &[0.1; 8 * 27]);
     let b = g.init_f32("b", &[8], &[0.0; 8]);
-    let c = g.node("Conv", &[&x, &w, &b], vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))]);
+    let c = g.node(
+        "Conv",
+        &[&x, &w, &b],
+        vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))],
+    );
     let r = g.node("Relu", &[&c], vec![]);
     let p = g.node("GlobalAveragePool", &[&r], vec![]);
     let f = g.node("Flatten", &[&p], vec![("axis", Attr::Int(1))]);
@@ -59,7 +63,11 @@ fn peak_activation_memory_counts_tensors_alive_together() {
 fn truncated_and_empty_files_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = encode(&small_cnn());
-    for (name, data) in [("empty.onnx", &bytes[..0]), ("cut.onnx", &bytes[..bytes.len() / 2]), ("cut2.onnx", &bytes[..bytes.len() - 7])] {
+    for (name, data) in [
+        ("empty.onnx", &bytes[..0]),
+        ("cut.onnx", &bytes[..bytes.len() / 2]),
+        ("cut2.onnx", &bytes[..bytes.len() - 7]),
+    ] {
         let path = write_model(dir.path(), name, data);
         let err = ModelInventory::load(&path).unwrap_err().to_string();
         assert!(err.contains(name), "error should name the file: {err}");

@@ -26,13 +26,19 @@ pub enum Attr {
 pub fn value_info(name: &str, elem: DataType, shape: Option<&[usize]>) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::{dimension::Value, Dimension};
     let shape = shape.map(|s| pb::TensorShapeProto {
-        dim: s.iter().map(|&d| Dimension { denotation: String::new(), value: Some(Value::DimValue(d as i64)) }).collect(),
+        dim: s
+            .iter()
+            .map(|&d| Dimension { denotation: String::new(), value: Some(Value::DimValue(d as i64)) })
+            .collect(),
     });
     pb::ValueInfoProto {
         name: name.to_string(),
         r#type: Some(pb::TypeProto {
             denotation: String::new(),
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor { elem_type: elem as i32, shape })),
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: elem as i32,
+                shape,
+            })),
         }),
         doc_string: String::new(),
     }

@@ -62,13 +62,31 @@ fn the_valid_fixture_loads() {
 fn malformed_profiles_name_line_field_and_problem() {
     // (edit to VALID, expected field, expected line, words the message must contain)
     let cases: &[(&str, &str, &str, usize, &str)] = &[
-        ("dram_bandwidth_gbps = 12.8", "dram_bandwidth_gbps = -3.0", "memory.dram_bandwidth_gbps", 15, "positive"),
+        (
+            "dram_bandwidth_gbps = 12.8",
+            "dram_bandwidth_gbps = -3.0",
+            "memory.dram_bandwidth_gbps",
+            15,
+            "positive",
+        ),
         ("peak_tops_int8 = 4.0", "peak_tops_int8 = 4.0\npeak_topz = 1", "npu.peak_topz", 11, "unknown key"),
         ("cores = 2", "cores = \"two\"", "npu.cores", 9, "invalid type"),
-        ("supported = [\"Conv\", \"Relu\"]", "supported = [\"Conv\", \"Relu\", \"Conv\"]", "operators.supported.2", 23, "duplicate operator `Conv`"),
+        (
+            "supported = [\"Conv\", \"Relu\"]",
+            "supported = [\"Conv\", \"Relu\", \"Conv\"]",
+            "operators.supported.2",
+            23,
+            "duplicate operator `Conv`",
+        ),
         ("kernel = [1, 7]", "kernel = [9, 7]", "operators.limits.Conv.kernel", 25, "min > max"),
         ("fallback = \"per-op\"", "fallback = \"sometimes\"", "operators.fallback", 20, "unknown variant"),
-        ("[operators.limits.Conv]", "[operators.limits.Gemm]", "operators.limits.Gemm", 24, "not in operators.supported"),
+        (
+            "[operators.limits.Conv]",
+            "[operators.limits.Gemm]",
+            "operators.limits.Gemm",
+            24,
+            "not in operators.supported",
+        ),
         ("name = \"testchip\"", "name = \"Test Chip\"", "chip.name", 4, "short identifier"),
     ];
     for (from, to, field, line, words) in cases {

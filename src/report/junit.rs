@@ -18,13 +18,23 @@ pub fn junit_xml(certs: &[Certificate]) -> String {
     for c in certs {
         let fails = c.checks.iter().filter(|v| v.verdict != Outcome::Pass).count();
         let suite = format!("{}::{}", c.golden.name, c.profile.name);
-        let _ = writeln!(x, "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\">", esc(&suite), c.checks.len());
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\">",
+            esc(&suite),
+            c.checks.len()
+        );
         for v in &c.checks {
             let _ = write!(x, "    <testcase classname=\"{}\" name=\"{}\"", esc(&suite), esc(&v.name));
             if v.verdict == Outcome::Pass {
                 x.push_str("/>\n");
             } else {
-                let _ = writeln!(x, ">\n      <failure type=\"{}\" message=\"{}\"/>\n    </testcase>", v.verdict.as_str(), esc(&v.reason));
+                let _ = writeln!(
+                    x,
+                    ">\n      <failure type=\"{}\" message=\"{}\"/>\n    </testcase>",
+                    v.verdict.as_str(),
+                    esc(&v.reason)
+                );
             }
         }
         x.push_str("  </testsuite>\n");

@@ -120,7 +120,8 @@ pub fn write_all_atomically(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
         staged.push((tmp, path));
     }
     for (tmp, path) in &staged {
-        std::fs::rename(tmp, path).map_err(|e| Error::Report { path: path.to_path_buf(), message: e.to_string() })?;
+        std::fs::rename(tmp, path)
+            .map_err(|e| Error::Report { path: path.to_path_buf(), message: e.to_string() })?;
     }
     Ok(())
 }

@@ -26,10 +26,22 @@ fn outcome_cell(o: Outcome) -> Cell {
 pub fn verdict_table(certs: &[Certificate]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(vec!["family", "chip", "check", "verdict", "measured", "limit", "unit", "basis", "95% interval"]);
+    t.set_header(vec![
+        "family",
+        "chip",
+        "check",
+        "verdict",
+        "measured",
+        "limit",
+        "unit",
+        "basis",
+        "95% interval",
+    ]);
     for c in certs {
         for v in &c.checks {
-            let ci = v.ci.map_or("-".to_string(), |ci| format!("[{}, {}]", fmt_num(Some(ci.low)), fmt_num(ci.high).replace('-', "∞")));
+            let ci = v.ci.map_or("-".to_string(), |ci| {
+                format!("[{}, {}]", fmt_num(Some(ci.low)), fmt_num(ci.high).replace('-', "∞"))
+            });
             t.add_row(vec![
                 Cell::new(&c.golden.name),
                 Cell::new(&c.profile.name),

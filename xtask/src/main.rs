@@ -30,3 +30,41 @@ fn main() -> anyhow::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgecert::golden::GoldenSet;
+
+    /// `cargo xtask golden` must reproduce the committed golden sets: data byte for byte (the
+    /// digest in family.toml is checked on load), models up to the host's float rounding.
+    #[test]
+    fn golden_sets_regenerate_identically() {
+        let tmp = std::env::temp_dir().join(format!("edgecert-golden-test-{}", std::process::id()));
+        let family = shapes::build(&tmp).unwrap();
+        family::write(&family).unwrap();
+        let committed = repo_root().join("golden/shapes");
+        for file in ["family.toml", "labels.npy", "samples/00000.png", "samples/00499.png"] {
+            let a = std::fs::read(committed.join(file)).unwrap();
+            let b = std::fs::read(tmp.join("shapes").join(file)).unwrap();
+            assert!(a == b, "{file} differs from the committed golden set");
+        }
+        let fresh = GoldenSet::load(&tmp.join("shapes")).unwrap();
+        let old = GoldenSet::load(&committed).unwrap();
+        assert_eq!(fresh.sha256, old.sha256);
+        for model in ["shapes_fp32.onnx", "shapes_int8.onnx"] {
+            let proto = |dir: &std::path::Path| {
+                use prost::Message;
+                tract_onnx::pb::ModelProto::decode(std::fs::read(dir.join(model)).unwrap().as_slice())
+                    .unwrap()
+            };
+            let run = |dir: &std::path::Path| run::run_model(&proto(dir), &old.inputs[..100]).unwrap();
+            let (a, b) = (run(&committed), run(&tmp.join("shapes")));
+            for (x, y) in a.iter().zip(&b) {
+                let diff = (&x[0] - &y[0]).mapv(f32::abs).iter().copied().fold(0.0, f32::max);
+                assert!(diff < 1e-3, "{model}: regenerated outputs differ by {diff}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+}

@@ -8,8 +8,8 @@ use edgecert::engine::Tensor;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
-use edgecert::model::writer::{attribute, f32_data, raw_tensor, tensor_f32, value_info, Attr};
 use crate::run::run_model;
+use edgecert::model::writer::{attribute, f32_data, raw_tensor, tensor_f32, value_info, Attr};
 
 /// Ops whose weights and input activation get quantized.
 fn weight_axis(node: &pb::NodeProto) -> Option<i64> {
@@ -25,7 +25,11 @@ fn weight_axis(node: &pb::NodeProto) -> Option<i64> {
 }
 
 /// Min and max of every tensor in `names`, over all calibration samples.
-fn calibrate(fp32: &pb::ModelProto, names: &[String], calibration: &[Tensor]) -> anyhow::Result<HashMap<String, (f32, f32)>> {
+fn calibrate(
+    fp32: &pb::ModelProto,
+    names: &[String],
+    calibration: &[Tensor],
+) -> anyhow::Result<HashMap<String, (f32, f32)>> {
     let mut probe = fp32.clone();
     let graph = probe.graph.as_mut().expect("graph");
     graph.output = names.iter().map(|n| value_info(n, DataType::Float, None)).collect();
@@ -53,7 +57,8 @@ pub fn quantize_qdq(fp32: &pb::ModelProto, calibration: &[Tensor]) -> anyhow::Re
         }
     }
     let ranges = calibrate(fp32, &activations, calibration)?;
-    let mut inits: HashMap<String, pb::TensorProto> = graph.initializer.iter().map(|t| (t.name.clone(), t.clone())).collect();
+    let mut inits: HashMap<String, pb::TensorProto> =
+        graph.initializer.iter().map(|t| (t.name.clone(), t.clone())).collect();
     let mut new_inits: Vec<pb::TensorProto> = Vec::new();
     let mut nodes = Vec::new();
     let mut dq_of: HashMap<String, String> = HashMap::new();
@@ -84,9 +89,19 @@ pub fn quantize_qdq(fp32: &pb::ModelProto, calibration: &[Tensor]) -> anyhow::Re
         let (wq, scales, dims) = quantize_per_channel(&w, axis as usize);
         let base = w.name.clone();
         let channels = scales.len();
-        new_inits.push(raw_tensor(&format!("{base}_quantized"), &dims, DataType::Int8, wq.iter().map(|&v| v as u8).collect()));
+        new_inits.push(raw_tensor(
+            &format!("{base}_quantized"),
+            &dims,
+            DataType::Int8,
+            wq.iter().map(|&v| v as u8).collect(),
+        ));
         new_inits.push(tensor_f32(&format!("{base}_scale"), &[channels], &scales));
-        new_inits.push(raw_tensor(&format!("{base}_zero_point"), &[channels], DataType::Int8, vec![0; channels]));
+        new_inits.push(raw_tensor(
+            &format!("{base}_zero_point"),
+            &[channels],
+            DataType::Int8,
+            vec![0; channels],
+        ));
         nodes.push(qdq_node(
             "DequantizeLinear",
             &[&format!("{base}_quantized"), &format!("{base}_scale"), &format!("{base}_zero_point")],
@@ -99,7 +114,8 @@ pub fn quantize_qdq(fp32: &pb::ModelProto, calibration: &[Tensor]) -> anyhow::Re
     let mut q = fp32.clone();
     let g = q.graph.as_mut().expect("graph");
     g.node = nodes;
-    let mut kept: Vec<pb::TensorProto> = graph.initializer.iter().filter(|t| inits.contains_key(&t.name)).cloned().collect();
+    let mut kept: Vec<pb::TensorProto> =
+        graph.initializer.iter().filter(|t| inits.contains_key(&t.name)).cloned().collect();
     kept.extend(new_inits);
     g.initializer = kept;
     q.producer_name = format!("{} + edgecert-xtask QDQ quantizer", q.producer_name);

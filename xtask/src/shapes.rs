@@ -8,10 +8,10 @@ use edgecert::engine::Tensor;
 use edgecert::stats::SplitMix64;
 use ndarray::{ArrayD, IxDyn};
 
-use edgecert::model::writer::{Attr, Graph};
+use crate::family::{Family, FamilyData};
 use crate::run::run_model;
 use crate::train::{ridge, standardise};
-use crate::family::{Family, FamilyData};
+use edgecert::model::writer::{Attr, Graph};
 
 pub const SIZE: usize = 32;
 pub const CLASSES: [&str; 4] = ["circle", "square", "triangle", "cross"];
@@ -81,12 +81,20 @@ struct Trunk {
 fn conv(g: &mut Graph, x: &str, w: &[f32], out: usize, inp: usize) -> String {
     let w = g.init_f32("conv_w", &[out, inp, 3, 3], w);
     let b = g.init_f32("conv_b", &[out], &vec![0.0; out]);
-    let y = g.node("Conv", &[x, &w, &b], vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))]);
+    let y = g.node(
+        "Conv",
+        &[x, &w, &b],
+        vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))],
+    );
     g.node("Relu", &[&y], vec![])
 }
 
 fn pool(g: &mut Graph, x: &str) -> String {
-    g.node("MaxPool", &[x], vec![("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))])
+    g.node(
+        "MaxPool",
+        &[x],
+        vec![("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))],
+    )
 }
 
 /// Builds the trunk into `g`; returns the [1, C3] feature tensor.
@@ -103,7 +111,11 @@ fn trunk(g: &mut Graph, t: &Trunk) -> String {
 
 pub fn build(out_dir: &Path) -> anyhow::Result<Family> {
     let mut rng = SplitMix64::new(0x5eed_0001);
-    let t = Trunk { w1: edge_filters(), w2: random_filters(&mut rng, C2, C1), w3: random_filters(&mut rng, C3, C2) };
+    let t = Trunk {
+        w1: edge_filters(),
+        w2: random_filters(&mut rng, C2, C1),
+        w3: random_filters(&mut rng, C3, C2),
+    };
     let (train_x, train_y) = dataset(0x7a11_0001, 3000);
     let (calib_x, _) = dataset(0xca11_b001, 200);
     let (golden_x, golden_y) = dataset(0x901d_0001, 500);
@@ -116,7 +128,10 @@ pub fn build(out_dir: &Path) -> anyhow::Result<Family> {
         .map(|o| o[0].iter().copied().collect())
         .collect();
     let (mean, sd) = standardise(&features);
-    let z: Vec<Vec<f32>> = features.iter().map(|x| x.iter().zip(&mean).zip(&sd).map(|((v, m), s)| (v - m) / s).collect()).collect();
+    let z: Vec<Vec<f32>> = features
+        .iter()
+        .map(|x| x.iter().zip(&mean).zip(&sd).map(|((v, m), s)| (v - m) / s).collect())
+        .collect();
     let w = ridge(&z, &train_y, CLASSES.len(), 1.0);
     // Fold the standardisation into the Gemm: logits = Σ w (x − μ)/σ + b.
     let k = CLASSES.len();
@@ -136,7 +151,8 @@ pub fn build(out_dir: &Path) -> anyhow::Result<Family> {
     g.node_named("Gemm", &[&feats, &wt, &bt], "logits", vec![("transB", Attr::Int(1))]);
     g.output("logits", Some(&[1, k]));
     let fp32 = g.into_model("edgecert-xtask shapes");
-    let labels = ArrayD::from_shape_vec(IxDyn(&[golden_y.len()]), golden_y.iter().map(|&c| c as f32).collect())?;
+    let labels =
+        ArrayD::from_shape_vec(IxDyn(&[golden_y.len()]), golden_y.iter().map(|&c| c as f32).collect())?;
     Ok(Family {
         name: "shapes",
         dir: out_dir.join("shapes"),

@@ -32,24 +32,16 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
         a.swap(col, pivot);
         b.swap(col, pivot);
         let p = a[col][col];
-        for j in 0..n {
-            a[col][j] /= p;
-        }
-        for v in b[col].iter_mut() {
-            *v /= p;
-        }
-        for i in 0..n {
-            if i != col {
-                let f = a[i][col];
-                if f != 0.0 {
-                    for j in 0..n {
-                        a[i][j] -= f * a[col][j];
-                    }
-                    for k in 0..b[0].len() {
-                        b[i][k] -= f * b[col][k];
-                    }
-                }
+        a[col].iter_mut().for_each(|v| *v /= p);
+        b[col].iter_mut().for_each(|v| *v /= p);
+        let (pivot_a, pivot_b) = (a[col].clone(), b[col].clone());
+        for i in (0..n).filter(|&i| i != col) {
+            let f = a[i][col];
+            if f == 0.0 {
+                continue;
             }
+            a[i].iter_mut().zip(&pivot_a).for_each(|(v, pv)| *v -= f * pv);
+            b[i].iter_mut().zip(&pivot_b).for_each(|(v, pv)| *v -= f * pv);
         }
     }
     b

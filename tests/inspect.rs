@@ -1,0 +1,93 @@
+//! `inspect`, `estimate` and `profile check` on real files.
+
+mod common;
+
+use common::*;
+use prost::Message;
+use tract_onnx::pb;
+
+/// Counts straight from the protobuf, independent of edgecert's inventory code.
+fn independent_counts(path: &str) -> (usize, u64) {
+    let bytes = std::fs::read(root().join(path)).unwrap();
+    let model = pb::ModelProto::decode(bytes.as_slice()).unwrap();
+    let g = model.graph.unwrap();
+    let params = g.initializer.iter().map(|t| t.dims.iter().product::<i64>() as u64).sum();
+    (g.node.len(), params)
+}
+
+#[test]
+fn inspect_json_agrees_with_an_independent_count() {
+    for path in ["golden/shapes/shapes_fp32.onnx", "golden/shapes/shapes_int8.onnx"] {
+        let run = edgecert(&["inspect", path, "--json"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let inv: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let (nodes, params) = independent_counts(path);
+        assert_eq!(inv["node_count"], nodes as u64, "{path}");
+        assert_eq!(inv["parameter_count"], params, "{path}");
+        assert_eq!(inv["file_size_bytes"], std::fs::metadata(root().join(path)).unwrap().len());
+        let histogram_total: u64 =
+            inv["op_histogram"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+        assert_eq!(histogram_total, nodes as u64);
+    }
+    let run = edgecert(&["inspect", "golden/shapes/shapes_int8.onnx", "--json"]);
+    let inv: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(inv["quantization"], "qdq");
+    assert!(inv["weight_bytes_by_dtype"]["int8"].as_u64().unwrap() > 0);
+    // conv 1->8 on 32x32, 8->24 on 16x16, 24->48 on 8x8, gemm 48->4: all 3x3.
+    let macs = 8 * 32 * 32 * 9 + 24 * 16 * 16 * 72 + 48 * 8 * 8 * 216 + 4 * 48;
+    assert_eq!(inv["total_macs"], macs);
+}
+
+#[test]
+fn inspect_prints_tables_for_people() {
+    let run = edgecert(&["inspect", "golden/shapes/shapes_fp32.onnx"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("GlobalAveragePool"));
+    assert!(run.stdout.contains("parameters"));
+}
+
+#[test]
+fn estimate_gives_placement_and_latency() {
+    let run = edgecert(&[
+        "estimate",
+        "golden/shapes/shapes_int8.onnx",
+        "--profile",
+        "profiles/rk3588.toml",
+        "--json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let est: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(est["latency_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        est["placement"]["nodes"].as_array().unwrap().len(),
+        independent_counts("golden/shapes/shapes_int8.onnx").0
+    );
+}
+
+#[test]
+fn profile_check_accepts_the_bundled_profiles_and_names_errors() {
+    let run = edgecert(&[
+        "profile",
+        "check",
+        "profiles/rk3588.toml",
+        "profiles/qcs6490.toml",
+        "profiles/ascend310b.toml",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let bad = derived_profile(
+        dir.path(),
+        "rk3588",
+        "typo",
+        &[("peak_tops_int8 = 6.0", "peak_tops_int8 = 6.0\npeak_tops_in8 = 6.0")],
+    );
+    let run = edgecert(&["profile", "check", s(&bad)]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("typo.toml:")
+            && run.stderr.contains("npu.peak_tops_in8")
+            && run.stderr.contains("unknown key"),
+        "{}",
+        run.stderr
+    );
+}
