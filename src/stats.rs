@@ -17,6 +17,11 @@ pub struct Interval {
 }
 
 /// MLPerf's percentile: the value at index floor(n·p) of the sorted samples.
+///
+/// ```
+/// let latencies_ms: Vec<f64> = (1..=200).map(f64::from).collect();
+/// assert_eq!(edgecert::stats::percentile(&latencies_ms, 0.99), 199.0);
+/// ```
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 * p).floor() as usize).min(sorted.len() - 1);
     sorted[i]
@@ -129,6 +134,13 @@ impl Outcome {
 /// The decision rule (ISO/IEC 17025 §7.8.6 asks that it be stated): PASS only when the
 /// conservative end of the interval meets the limit, FAIL when even the optimistic end misses
 /// it, INCONCLUSIVE otherwise.
+///
+/// ```
+/// use edgecert::stats::{decide, Direction, Interval, Outcome};
+/// let p99 = Interval { low: 30.1, high: Some(34.0), confidence: 0.95, method: "example" };
+/// assert_eq!(decide(&p99, 33.0, Direction::AtMost), Outcome::Inconclusive);
+/// assert_eq!(decide(&p99, 35.0, Direction::AtMost), Outcome::Pass);
+/// ```
 pub fn decide(ci: &Interval, limit: f64, direction: Direction) -> Outcome {
     let high = ci.high.unwrap_or(f64::INFINITY);
     match direction {

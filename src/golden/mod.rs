@@ -332,3 +332,76 @@ pub fn discover(root: &Path) -> Result<Vec<PathBuf>> {
     }
     Ok(dirs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(samples: usize, sha: &str, shape: &str) -> String {
+        format!(
+            r#"schema_version = 1
+[family]
+name = "tiny"
+task = "regression"
+[models]
+reference = "a.onnx"
+compressed = "b.onnx"
+[input]
+name = "x"
+shape = {shape}
+format = "npy"
+path = "inputs.npy"
+[labels]
+path = "labels.npy"
+[metric]
+kind = "top1_accuracy"
+[limits]
+metric_abs_floor = 0.5
+metric_rel_floor = 0.99
+[dataset]
+samples = {samples}
+sha256 = "{sha}"
+"#
+        )
+    }
+
+    /// Writes a 3-sample npy golden set; returns the folder and the digest of its files.
+    fn npy_set(dir: &Path) -> String {
+        let inputs = ArrayD::from_shape_vec(IxDyn(&[3, 2, 4]), (0..24).map(|i| i as f32).collect()).unwrap();
+        let labels = ArrayD::from_shape_vec(IxDyn(&[3]), vec![0.0, 1.0, 0.0]).unwrap();
+        let (a, b) = (npy::encode(&inputs), npy::encode(&labels));
+        std::fs::write(dir.join("inputs.npy"), &a).unwrap();
+        std::fs::write(dir.join("labels.npy"), &b).unwrap();
+        dataset_digest(&[("inputs.npy".into(), a), ("labels.npy".into(), b)])
+    }
+
+    #[test]
+    fn npy_golden_sets_unstack_into_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = npy_set(dir.path());
+        std::fs::write(dir.path().join("family.toml"), manifest(3, &sha, "[1, 2, 4]")).unwrap();
+        let g = GoldenSet::load(dir.path()).unwrap();
+        assert_eq!(g.len(), 3);
+        assert_eq!(g.inputs[1].shape(), &[1, 2, 4]);
+        assert_eq!(g.inputs[1][[0, 1, 3]], 15.0);
+        assert_eq!(g.sha256, sha);
+    }
+
+    #[test]
+    fn npy_samples_of_the_wrong_shape_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = npy_set(dir.path());
+        std::fs::write(dir.path().join("family.toml"), manifest(3, &sha, "[1, 4, 2]")).unwrap();
+        let err = GoldenSet::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("inputs.npy") && err.contains("[3, 2, 4]"), "{err}");
+    }
+
+    #[test]
+    fn sample_counts_must_match_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = npy_set(dir.path());
+        std::fs::write(dir.path().join("family.toml"), manifest(4, &sha, "[1, 2, 4]")).unwrap();
+        let err = GoldenSet::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("dataset.samples says 4 but 3"), "{err}");
+    }
+}
