@@ -14,8 +14,10 @@ pub use accuracy::{accuracy_floor_check, accuracy_vs_reference_check, AccuracyIn
 pub use latency::latency_check;
 pub use static_checks::{memory_check, operator_check, size_check};
 
-/// The names of the checks, in report order.
-pub const CHECK_NAMES: [&str; 6] = ["size", "operators", "memory", "latency", "accuracy", "accuracy_vs_fp32"];
+/// The names of the checks, in report order. `accuracy_hardest_slice` runs only for families
+/// that name a hardest slice.
+pub const CHECK_NAMES: [&str; 7] =
+    ["size", "operators", "memory", "latency", "accuracy", "accuracy_vs_fp32", "accuracy_hardest_slice"];
 
 /// One check's outcome with everything needed to audit it.
 #[derive(Debug, Clone, Serialize)]

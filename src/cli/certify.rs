@@ -16,20 +16,22 @@ use crate::engine::{default_engine, Engine, LoadedModel};
 use crate::error::{exit_code, Error, Result};
 use crate::golden::{self, GoldenSet};
 use crate::hash::sha256_hex;
+use crate::metrics::PRIMARY;
 use crate::model::ModelInventory;
 use crate::profile::{self, ProfileFile};
 use crate::report::{self, Certificate};
 use crate::stats::Outcome;
 
-/// Per-sample metric scores (compressed, reference), or why they could not be had.
-type Scores = std::result::Result<(Vec<f64>, Vec<f64>), String>;
+/// The accuracy verdicts of a family (they do not depend on the chip) and the full metric
+/// evaluations of both models, or why the models could not be replayed.
+type Accuracy = std::result::Result<(Vec<Verdict>, report::MetricsReport), String>;
 
 /// One golden set with the models it certifies.
 struct Family {
     golden: GoldenSet,
     reference: ModelInventory,
     compressed: ModelInventory,
-    scores: OnceLock<Scores>,
+    accuracy: OnceLock<Accuracy>,
     loaded: OnceLock<std::result::Result<Box<dyn LoadedModel>, String>>,
     host_latency: OnceLock<std::result::Result<Option<crate::backend::Timing>, String>>,
 }
@@ -98,6 +100,11 @@ impl Session {
         for (f, fam) in self.families.iter().enumerate() {
             for (p, prof) in self.profiles.iter().enumerate() {
                 for (c, check) in CHECK_NAMES.iter().enumerate() {
+                    if *check == "accuracy_hardest_slice"
+                        && fam.golden.manifest.metric.hardest_slice.is_none()
+                    {
+                        continue;
+                    }
                     let name = format!("{}::{}::{check}", fam.golden.name(), prof.profile.chip.name);
                     let session = Arc::clone(self);
                     trials.push(Trial::test(name, move || session.run_check(f, p, c)));
@@ -132,7 +139,7 @@ impl Session {
             "operators" => checks::operator_check(&fam.compressed, &est.placement),
             "memory" => checks::memory_check(&fam.compressed, prof),
             "latency" => self.latency(f, p),
-            "accuracy" | "accuracy_vs_fp32" => self.accuracy(f, p, check),
+            "accuracy" | "accuracy_vs_fp32" | "accuracy_hardest_slice" => self.accuracy(f, check),
             other => unreachable!("unknown check {other}"),
         }
     }
@@ -200,38 +207,21 @@ impl Session {
             .map_err(Clone::clone)
     }
 
-    fn accuracy(&self, f: usize, _p: usize, check: &str) -> Verdict {
+    fn accuracy(&self, f: usize, check: &str) -> Verdict {
         let fam = &self.families[f];
-        let m = &fam.golden.manifest;
-        let scores = fam.scores.get_or_init(|| self.score(fam));
-        let (compressed, reference) = match scores {
-            Ok(s) => s,
-            Err(e) => {
-                return Verdict::inconclusive(
-                    check,
-                    m.metric.kind.unit(),
-                    crate::backend::Basis::Measured,
-                    e.clone(),
-                );
+        let kind = fam.golden.manifest.metric.kind;
+        match fam.accuracy.get_or_init(|| self.judge_accuracy(fam)) {
+            Ok((verdicts, _)) => {
+                verdicts.iter().find(|v| v.name == check).cloned().expect("every accuracy check")
             }
-        };
-        let input = AccuracyInput {
-            metric: m.metric.kind,
-            compressed,
-            reference,
-            confidence: m.limits.confidence,
-            seed: seed(&[&fam.compressed.sha256, &fam.golden.sha256]),
-        };
-        if check == "accuracy" {
-            checks::accuracy_floor_check(&input, m.limits.metric_abs_floor)
-        } else {
-            checks::accuracy_vs_reference_check(&input, m.limits.metric_rel_floor)
+            Err(e) => Verdict::inconclusive(check, kind.unit(), crate::backend::Basis::Measured, e.clone()),
         }
     }
 
-    /// Replays the golden set through both models (real inference) and scores every sample.
-    fn score(&self, fam: &Family) -> Scores {
-        let metric = fam.golden.manifest.metric.kind;
+    /// Replays the golden set through both models (real inference) and judges accuracy once
+    /// per family: it does not depend on the chip.
+    fn judge_accuracy(&self, fam: &Family) -> Accuracy {
+        let m = &fam.golden.manifest;
         let compressed =
             self.loaded(fam).map_err(|e| format!("the compressed model could not be run: {e}"))?;
         let reference = self
@@ -240,7 +230,35 @@ impl Session {
             .map_err(|e| format!("the FP32 reference could not be run: {e}"))?;
         let out_c = replay_outputs(compressed, &fam.golden).map_err(|e| e.to_string())?;
         let out_r = replay_outputs(reference.as_ref(), &fam.golden).map_err(|e| e.to_string())?;
-        Ok((metric.per_sample(&out_c, &fam.golden.labels), metric.per_sample(&out_r, &fam.golden.labels)))
+        let bind = |out: &[Vec<crate::engine::Tensor>]| {
+            m.metric.kind.scorer(out, &fam.golden.labels, &m.labels.classes, &m.input.shape)
+        };
+        let (sc, sr) = (bind(&out_c), bind(&out_r));
+        let input = AccuracyInput {
+            metric: m.metric.kind,
+            compressed: sc.as_ref(),
+            reference: sr.as_ref(),
+            confidence: m.limits.confidence,
+            seed: seed(&[&fam.compressed.sha256, &fam.golden.sha256]),
+        };
+        let rel = m.limits.metric_rel_floor;
+        let mut verdicts = vec![
+            checks::accuracy_floor_check(&input, m.limits.metric_abs_floor),
+            checks::accuracy_vs_reference_check(&input, rel, PRIMARY, "accuracy_vs_fp32"),
+        ];
+        if let Some(slice) = &m.metric.hardest_slice {
+            let key = format!("slice.{slice}");
+            verdicts.push(checks::accuracy_vs_reference_check(&input, rel, &key, "accuracy_hardest_slice"));
+        }
+        let metrics = report::MetricsReport {
+            metric: m.metric.kind.name().to_string(),
+            unit: m.metric.kind.unit().to_string(),
+            higher_is_better: m.metric.kind.higher_is_better(),
+            hardest_slice: m.metric.hardest_slice.clone(),
+            reference: sr.evaluate_all(),
+            compressed: sc.evaluate_all(),
+        };
+        Ok((verdicts, metrics))
     }
 
     fn certificates(&self) -> Vec<Certificate> {
@@ -299,6 +317,7 @@ impl Session {
             verdict,
             decision_rule: report::DECISION_RULE,
             statement: report::STATEMENT,
+            metrics: fam.accuracy.get().and_then(|a| a.as_ref().ok()).map(|a| a.1.clone()),
             estimate: Some(est.clone()),
             issued_at,
         }
@@ -343,7 +362,7 @@ fn load_family(dir: &Path, model_override: Option<&Path>) -> Result<Family> {
         golden,
         reference,
         compressed,
-        scores: OnceLock::new(),
+        accuracy: OnceLock::new(),
         loaded: OnceLock::new(),
         host_latency: OnceLock::new(),
     })

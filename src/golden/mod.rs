@@ -74,6 +74,9 @@ pub struct LabelSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MetricSpec {
     pub kind: MetricKind,
+    /// The slice where compression is expected to hurt first (`micro`, `hard`, `snow`): the
+    /// compressed model's retention vs FP32 is judged there as well as overall.
+    pub hardest_slice: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,6 +160,7 @@ impl GoldenSet {
         let labels = npy::decode(&labels_path, &label_bytes)?;
         hashed.push((manifest.labels.path.clone(), label_bytes));
         check_counts(&manifest_path, &manifest, inputs.len(), &labels)?;
+        check_label_shape(&labels_path, manifest.metric.kind, &labels)?;
         let sha256 = dataset_digest(&hashed);
         if sha256 != manifest.dataset.sha256 {
             return Err(Error::golden(
@@ -228,6 +232,25 @@ fn check_counts(manifest_path: &Path, m: &FamilyManifest, inputs: usize, labels:
         ));
     }
     Ok(())
+}
+
+fn check_label_shape(path: &Path, kind: MetricKind, labels: &ArrayD<f32>) -> Result<()> {
+    let want = kind.label_shape();
+    let fits = labels.ndim() == want.len()
+        && want.iter().zip(labels.shape()).all(|(w, &d)| w.is_none_or(|w| w == d));
+    if fits {
+        return Ok(());
+    }
+    let want: Vec<String> = want.iter().map(|w| w.map_or("N".to_string(), |w| w.to_string())).collect();
+    Err(Error::golden(
+        path,
+        format!(
+            "labels have shape {:?}; metric `{}` needs [{}]",
+            labels.shape(),
+            kind.name(),
+            want.join(", ")
+        ),
+    ))
 }
 
 /// Inputs, and the (name, bytes) pairs that go into the dataset digest.

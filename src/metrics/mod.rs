@@ -1,10 +1,41 @@
-//! Task metrics, computed over any subset of golden samples so that the bootstrap can resample
-//! them. Each metric knows whether higher is better.
+//! Task metrics. A metric is bound to one model's outputs on one golden set as a [`Scorer`],
+//! which can evaluate any resample of the samples: the bootstrap behind every accuracy verdict
+//! resamples indices, and the paired checks evaluate two models on the same indices.
+
+mod classification;
+mod detection;
+mod regression;
+mod smt;
+
+use std::collections::BTreeMap;
 
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Tensor;
+
+pub use classification::{argmax, Top1Scorer};
+pub use detection::{average_precision, decode_grid, iou, Box2, Detection, DetectionScorer, GroundTruth};
+pub use regression::SideslipScorer;
+pub use smt::{SmtScorer, SMT_CLASSES};
+
+/// Named metric values; always holds [`PRIMARY`], and `slice.<name>` for each slice.
+pub type Evaluation = BTreeMap<String, f64>;
+
+/// Key of the headline value the floors apply to.
+pub const PRIMARY: &str = "primary";
+
+/// A metric bound to one model's outputs on one golden set.
+pub trait Scorer: Send + Sync {
+    fn evaluate(&self, idx: &[usize]) -> Evaluation;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn evaluate_all(&self) -> Evaluation {
+        self.evaluate(&(0..self.len()).collect::<Vec<_>>())
+    }
+}
 
 /// The metric a golden set is judged by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,70 +43,68 @@ use crate::engine::Tensor;
 pub enum MetricKind {
     /// Share of samples whose arg-max class equals the label.
     Top1Accuracy,
+    /// Sideslip angle estimation: RMSE in degrees (also max abs error), sliced by road friction.
+    SideslipRmse,
+    /// Solder-joint inspection: balanced accuracy (mean per-class recall), with escape rate,
+    /// false-call ppm and placement-offset MAE; sliced by defect size.
+    SmtInspection,
+    /// Object detection: mean AP at IoU 0.5 over classes, sliced by object height.
+    DetectionMap50,
 }
 
 impl MetricKind {
     pub fn name(self) -> &'static str {
         match self {
             MetricKind::Top1Accuracy => "top-1 accuracy",
+            MetricKind::SideslipRmse => "sideslip RMSE",
+            MetricKind::SmtInspection => "balanced accuracy",
+            MetricKind::DetectionMap50 => "mAP@0.5",
         }
     }
 
     pub fn unit(self) -> &'static str {
         match self {
-            MetricKind::Top1Accuracy => "fraction",
+            MetricKind::SideslipRmse => "deg",
+            _ => "fraction",
         }
     }
 
     pub fn higher_is_better(self) -> bool {
+        !matches!(self, MetricKind::SideslipRmse)
+    }
+
+    /// Binds the metric to a model's outputs (one entry per sample) and the golden labels.
+    /// `input_shape` is one sample's shape (`[1, C, H, W]` for images).
+    pub fn scorer(
+        self,
+        outputs: &[Vec<Tensor>],
+        labels: &ArrayD<f32>,
+        classes: &[String],
+        input_shape: &[usize],
+    ) -> Box<dyn Scorer> {
         match self {
-            MetricKind::Top1Accuracy => true,
+            MetricKind::Top1Accuracy => Box::new(Top1Scorer::new(outputs, labels, classes)),
+            MetricKind::SideslipRmse => Box::new(SideslipScorer::new(outputs, labels)),
+            MetricKind::SmtInspection => Box::new(SmtScorer::new(outputs, labels)),
+            MetricKind::DetectionMap50 => {
+                let width = input_shape.last().copied().unwrap_or(1);
+                Box::new(DetectionScorer::new(outputs, labels, classes, width))
+            }
         }
     }
 
-    /// Per-sample scores whose mean is the metric (decomposable metrics).
-    pub fn per_sample(self, outputs: &[Vec<Tensor>], labels: &ArrayD<f32>) -> Vec<f64> {
+    /// The shape labels must have, given N samples (`None` in a slot: any size).
+    pub fn label_shape(self) -> &'static [Option<usize>] {
         match self {
-            MetricKind::Top1Accuracy => outputs
-                .iter()
-                .enumerate()
-                .map(|(i, out)| f64::from(u8::from(argmax(out[0].iter()) == Some(labels[[i]] as usize))))
-                .collect(),
+            MetricKind::Top1Accuracy => &[None],
+            MetricKind::SideslipRmse => &[None, Some(2)],
+            MetricKind::SmtInspection => &[None, Some(4)],
+            MetricKind::DetectionMap50 => &[None, None, Some(5)],
         }
     }
 }
 
-/// Mean of per-sample scores over a (re)sample of indices.
-pub fn mean_over(scores: &[f64], idx: &[usize]) -> f64 {
-    idx.iter().map(|&i| scores[i]).sum::<f64>() / idx.len().max(1) as f64
-}
-
-/// Index of the largest value; NaN never wins, so a model emitting NaN scores as wrong.
-pub fn argmax<'a>(values: impl Iterator<Item = &'a f32>) -> Option<usize> {
-    values.enumerate().filter(|(_, v)| !v.is_nan()).max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ndarray::IxDyn;
-
-    fn logits(v: &[f32]) -> Vec<Tensor> {
-        vec![ArrayD::from_shape_vec(IxDyn(&[1, v.len()]), v.to_vec()).unwrap()]
-    }
-
-    #[test]
-    fn top1_accuracy_counts_argmax_hits() {
-        let outputs = vec![
-            logits(&[0.1, 0.9]),
-            logits(&[0.8, 0.2]),
-            logits(&[0.3, 0.7]),
-            logits(&[f32::NAN, f32::NAN]),
-        ];
-        let labels = ArrayD::from_shape_vec(IxDyn(&[4]), vec![1.0, 1.0, 1.0, 0.0]).unwrap();
-        let s = MetricKind::Top1Accuracy.per_sample(&outputs, &labels);
-        assert_eq!(s, vec![1.0, 0.0, 1.0, 0.0]);
-        assert_eq!(mean_over(&s, &[0, 1, 2, 3]), 0.5);
-        assert_eq!(mean_over(&s, &[0, 0, 2]), 1.0);
-    }
+/// Mean of per-sample values over a (re)sample of indices.
+pub fn mean_over(values: &[f64], idx: &[usize]) -> f64 {
+    idx.iter().map(|&i| values[i]).sum::<f64>() / idx.len().max(1) as f64
 }

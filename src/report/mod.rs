@@ -36,8 +36,20 @@ pub struct Certificate {
     pub verdict: Outcome,
     pub decision_rule: &'static str,
     pub statement: &'static str,
+    /// Every value of the family metric for both models (overall, per class, per slice).
+    pub metrics: Option<MetricsReport>,
     pub estimate: Option<Estimate>,
     pub issued_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsReport {
+    pub metric: String,
+    pub unit: String,
+    pub higher_is_better: bool,
+    pub hardest_slice: Option<String>,
+    pub reference: crate::metrics::Evaluation,
+    pub compressed: crate::metrics::Evaluation,
 }
 
 #[derive(Debug, Clone, Serialize)]
