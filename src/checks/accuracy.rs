@@ -67,10 +67,14 @@ pub fn accuracy_vs_reference_check(
     let ratio = |idx: &[usize]| {
         let (q, r) = pair(idx);
         let (num, den) = if higher { (q, r) } else { (r, q) };
-        match (num, den) {
-            (n, d) if d == 0.0 && n == 0.0 => 1.0,
-            (_, d) if d == 0.0 => f64::INFINITY,
-            (n, d) => n / d,
+        if den == 0.0 {
+            if num == 0.0 {
+                1.0
+            } else {
+                f64::INFINITY
+            }
+        } else {
+            num / den
         }
     };
     let (q, r) = pair(&all);
