@@ -74,7 +74,14 @@ fn list_prints_trials_and_writes_nothing() {
 #[test]
 fn a_filter_runs_only_the_matching_checks() {
     let out = tempfile::tempdir().unwrap();
-    let run = edgecert(&["certify", "--out", s(out.path()), "--profile", "profiles/ascend310b.toml", "size"]);
+    let run = edgecert(&[
+        "certify",
+        "--out",
+        s(out.path()),
+        "--profile",
+        "profiles/ascend310b.toml",
+        "shapes::ascend310b::size",
+    ]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("1 passed"), "{}", run.stdout);
     let cert = certificate(out.path(), "shapes", "ascend310b");

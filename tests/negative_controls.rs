@@ -10,9 +10,16 @@ use prost::Message;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
-fn int8_model() -> pb::ModelProto {
-    let bytes = std::fs::read(root().join("golden/shapes/shapes_int8.onnx")).unwrap();
+/// The reference families; every per-family negative control runs on each.
+const FAMILIES: [&str; 2] = ["shapes", "chassis"];
+
+fn int8_model_of(family: &str) -> pb::ModelProto {
+    let bytes = std::fs::read(root().join(format!("golden/{family}/{family}_int8.onnx"))).unwrap();
     pb::ModelProto::decode(bytes.as_slice()).unwrap()
+}
+
+fn int8_model() -> pb::ModelProto {
+    int8_model_of("shapes")
 }
 
 fn write(dir: &Path, name: &str, model: &pb::ModelProto) -> PathBuf {
@@ -23,7 +30,17 @@ fn write(dir: &Path, name: &str, model: &pb::ModelProto) -> PathBuf {
 
 /// Certifies the shapes family with optional overrides; returns the certificate.
 fn certify(out: &Path, profile: &Path, golden: Option<&Path>, model: Option<&Path>) -> serde_json::Value {
-    let golden = golden.map_or_else(|| root().join("golden/shapes"), Path::to_path_buf);
+    certify_family("shapes", out, profile, golden, model)
+}
+
+fn certify_family(
+    family: &str,
+    out: &Path,
+    profile: &Path,
+    golden: Option<&Path>,
+    model: Option<&Path>,
+) -> serde_json::Value {
+    let golden = golden.map_or_else(|| root().join("golden").join(family), Path::to_path_buf);
     let mut args = vec!["certify", "-q", "--out", s(out), "--profile", s(profile), "--golden", s(&golden)];
     if let Some(m) = model {
         args.extend(["--model", s(m)]);
@@ -36,7 +53,7 @@ fn certify(out: &Path, profile: &Path, golden: Option<&Path>, model: Option<&Pat
         .lines()
         .find_map(|l| l.strip_prefix("name = \""))
         .map_or(chip.to_string(), |n| n.trim_end_matches('"').to_string());
-    certificate(out, "shapes", &chip)
+    certificate(out, family, &chip)
 }
 
 fn assert_fails(cert: &serde_json::Value, name: &str, words: &str) {
@@ -52,15 +69,17 @@ fn rk3588() -> PathBuf {
 
 #[test]
 fn an_oversized_model_fails_size() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut model = int8_model();
-    // 51 MB of weights the graph never reads: the artifact is what is shipped and measured.
-    let pad = raw_tensor("padding", &[51_000_000], DataType::Int8, vec![7u8; 51_000_000]);
-    model.graph.as_mut().unwrap().initializer.push(pad);
-    let big = write(dir.path(), "oversized.onnx", &model);
-    let cert = certify(&dir.path().join("out"), &rk3588(), None, Some(&big));
-    assert_fails(&cert, "size", "exceeds the 50000000-byte limit");
-    assert_eq!(check(&cert, "accuracy")["verdict"], "PASS");
+    for family in FAMILIES {
+        let dir = tempfile::tempdir().unwrap();
+        let mut model = int8_model_of(family);
+        // 51 MB of weights the graph never reads: the artifact is what is shipped and measured.
+        let pad = raw_tensor("padding", &[51_000_000], DataType::Int8, vec![7u8; 51_000_000]);
+        model.graph.as_mut().unwrap().initializer.push(pad);
+        let big = write(dir.path(), "oversized.onnx", &model);
+        let cert = certify_family(family, &dir.path().join("out"), &rk3588(), None, Some(&big));
+        assert_fails(&cert, "size", "exceeds the 50000000-byte limit");
+        assert_eq!(check(&cert, "accuracy")["verdict"], "PASS", "{family}");
+    }
 }
 
 #[test]
@@ -121,19 +140,22 @@ fn an_impossible_latency_budget_fails_latency() {
 
 #[test]
 fn corrupted_weights_fail_accuracy() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut model = int8_model();
-    // Reverse every int8 weight tensor: same bytes, same size, scrambled meaning.
-    for t in &mut model.graph.as_mut().unwrap().initializer {
-        if t.data_type == DataType::Int8 as i32 && t.raw_data.len() > 16 {
-            t.raw_data.reverse();
+    for family in FAMILIES {
+        let dir = tempfile::tempdir().unwrap();
+        let mut model = int8_model_of(family);
+        // Reverse every int8 weight tensor: same bytes, same size, scrambled meaning.
+        for t in &mut model.graph.as_mut().unwrap().initializer {
+            if t.data_type == DataType::Int8 as i32 && t.raw_data.len() > 16 {
+                t.raw_data.reverse();
+            }
         }
+        let corrupted = write(dir.path(), "corrupted.onnx", &model);
+        let cert = certify_family(family, &dir.path().join("out"), &rk3588(), None, Some(&corrupted));
+        let accuracy = check(&cert, "accuracy");
+        assert_eq!(accuracy["verdict"], "FAIL", "{family}: {accuracy}");
+        assert_fails(&cert, "accuracy_vs_fp32", "floor");
+        assert_eq!(check(&cert, "size")["verdict"], "PASS");
     }
-    let corrupted = write(dir.path(), "corrupted.onnx", &model);
-    let cert = certify(&dir.path().join("out"), &rk3588(), None, Some(&corrupted));
-    assert_fails(&cert, "accuracy", "floor 0.85");
-    assert_fails(&cert, "accuracy_vs_fp32", "floor 0.99");
-    assert_eq!(check(&cert, "size")["verdict"], "PASS");
 }
 
 #[test]

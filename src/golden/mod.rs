@@ -154,8 +154,22 @@ impl GoldenSet {
         if !diags.is_empty() {
             return Err(Error::Config(diags));
         }
+        let generator = manifest.dataset.generator.as_deref().unwrap_or("its generator");
+        let missing = |path: &Path| {
+            Error::golden(
+                path,
+                format!("golden data not found: generate it with `{generator}` (or `cargo xtask golden`)"),
+            )
+        };
+        let input_path = dir.join(&manifest.input.path);
+        if !input_path.exists() {
+            return Err(missing(&input_path));
+        }
         let (inputs, mut hashed) = load_inputs(dir, &manifest.input)?;
         let labels_path = dir.join(&manifest.labels.path);
+        if !labels_path.exists() {
+            return Err(missing(&labels_path));
+        }
         let label_bytes = read_bytes(&labels_path)?;
         let labels = npy::decode(&labels_path, &label_bytes)?;
         hashed.push((manifest.labels.path.clone(), label_bytes));

@@ -1,115 +1,173 @@
-//! Writing a reference family to disk: samples, labels, FP32 and int8 models, `family.toml`.
+//! A reference family on disk: `cargo xtask golden` writes its golden split (samples, labels,
+//! `family.toml` with the digest); `cargo xtask train` fits its FP32 model, quantizes it to
+//! int8 QDQ and writes both. Each family implements [`FamilyBuilder`].
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use edgecert::engine::Tensor;
-use edgecert::golden::{dataset_digest, npy};
-use edgecert::metrics::argmax;
-use ndarray::ArrayD;
+use edgecert::golden::{dataset_digest, npy, HashedFile};
+use edgecert::metrics::{MetricKind, PRIMARY};
+use edgecert::model::writer::encode;
+use ndarray::{ArrayD, Axis};
 use tract_onnx::pb;
 
 use crate::quantize::quantize_qdq;
 use crate::run::run_model;
-use edgecert::model::writer::encode;
 
-pub enum FamilyData {
-    /// Image inputs stored as PNG, labels as class indices.
-    Png { images: Vec<Tensor>, labels: ArrayD<f32> },
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Png,
+    Npy,
 }
 
-pub struct Family {
+/// What `family.toml` says about a family besides its data.
+pub struct Meta {
     pub name: &'static str,
-    pub dir: PathBuf,
     pub task: &'static str,
     pub description: &'static str,
     pub classes: Vec<&'static str>,
     pub input_shape: Vec<usize>,
-    pub metric: &'static str,
+    pub format: Format,
+    pub metric: MetricKind,
+    pub hardest_slice: Option<&'static str>,
     pub latency_p99_ms: f64,
     pub abs_floor: f64,
     pub rel_floor: f64,
+}
+
+/// Samples and their labels.
+pub struct Split {
+    pub inputs: Vec<Tensor>,
+    pub labels: ArrayD<f32>,
+}
+
+/// A trained FP32 model and the calibration inputs for its quantization (never golden data).
+pub struct Trained {
     pub fp32: pb::ModelProto,
     pub calibration: Vec<Tensor>,
-    pub data: FamilyData,
+}
+
+pub trait FamilyBuilder {
+    fn meta(&self) -> Meta;
+    /// The golden split, deterministic from a fixed seed.
+    fn golden(&self) -> Split;
+    /// Trains on data generated apart from the golden split.
+    fn train(&self) -> anyhow::Result<Trained>;
 }
 
 fn png_bytes(t: &Tensor) -> anyhow::Result<Vec<u8>> {
-    let (h, w) = (t.shape()[2], t.shape()[3]);
-    let pixels: Vec<u8> = t.iter().map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect();
-    let img = image::GrayImage::from_raw(w as u32, h as u32, pixels)
-        .ok_or_else(|| anyhow::anyhow!("bad image size"))?;
+    let (c, h, w) = (t.shape()[1], t.shape()[2], t.shape()[3]);
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png)?;
+    let px = |y: usize, x: usize, ch: usize| (t[[0, ch, y, x]] * 255.0).round().clamp(0.0, 255.0) as u8;
+    if c == 1 {
+        let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
+            image::Luma([px(y as usize, x as usize, 0)])
+        });
+        img.write_to(&mut out, image::ImageFormat::Png)?;
+    } else {
+        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let (x, y) = (x as usize, y as usize);
+            image::Rgb([px(y, x, 0), px(y, x, 1), px(y, x, 2)])
+        });
+        img.write_to(&mut out, image::ImageFormat::Png)?;
+    }
     Ok(out.into_inner())
 }
 
-fn accuracy(model: &pb::ModelProto, inputs: &[Tensor], labels: &ArrayD<f32>) -> anyhow::Result<f64> {
-    let outs = run_model(model, inputs)?;
-    let hits =
-        outs.iter().enumerate().filter(|(i, o)| argmax(o[0].iter()) == Some(labels[[*i]] as usize)).count();
-    Ok(hits as f64 / inputs.len() as f64)
+/// The files of a golden split: (path relative to the family folder, bytes).
+fn golden_files(meta: &Meta, split: &Split) -> anyhow::Result<Vec<HashedFile>> {
+    let mut files = Vec::new();
+    match meta.format {
+        Format::Png => {
+            for (i, img) in split.inputs.iter().enumerate() {
+                files.push((format!("samples/{i:05}.png"), png_bytes(img)?));
+            }
+        }
+        Format::Npy => {
+            let views: Vec<_> = split.inputs.iter().map(|t| t.view().index_axis_move(Axis(0), 0)).collect();
+            let stacked = ndarray::stack(Axis(0), &views)?;
+            files.push(("inputs.npy".to_string(), npy::encode(&stacked)));
+        }
+    }
+    files.push(("labels.npy".to_string(), npy::encode(&split.labels)));
+    Ok(files)
 }
 
-/// Quantises, writes every file, and returns a one-line summary.
-pub fn write(f: &Family) -> anyhow::Result<String> {
-    let int8 = quantize_qdq(&f.fp32, &f.calibration)?;
-    let FamilyData::Png { images, labels } = &f.data;
-    if f.dir.exists() {
-        std::fs::remove_dir_all(&f.dir)?;
+/// Writes the golden split and `family.toml` into `dir`; returns the dataset digest.
+pub fn write_golden(meta: &Meta, split: &Split, dir: &Path) -> anyhow::Result<String> {
+    let files = golden_files(meta, split)?;
+    let _ = std::fs::remove_dir_all(dir.join("samples"));
+    std::fs::create_dir_all(dir)?;
+    for (rel, bytes) in &files {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().expect("inside the family folder"))?;
+        std::fs::write(path, bytes)?;
     }
-    std::fs::create_dir_all(f.dir.join("samples"))?;
-    let mut hashed = Vec::new();
-    for (i, img) in images.iter().enumerate() {
-        let rel = format!("samples/{i:05}.png");
-        let bytes = png_bytes(img)?;
-        std::fs::write(f.dir.join(&rel), &bytes)?;
-        hashed.push((rel, bytes));
-    }
-    let label_bytes = npy::encode(labels);
-    std::fs::write(f.dir.join("labels.npy"), &label_bytes)?;
-    hashed.push(("labels.npy".to_string(), label_bytes));
-    let fp32_name = format!("{}_fp32.onnx", f.name);
-    let int8_name = format!("{}_int8.onnx", f.name);
-    std::fs::write(f.dir.join(&fp32_name), encode(&f.fp32))?;
-    std::fs::write(f.dir.join(&int8_name), encode(&int8))?;
-    let digest = dataset_digest(&hashed);
-    std::fs::write(f.dir.join("family.toml"), manifest(f, &fp32_name, &int8_name, images.len(), &digest))?;
-    let (acc_f, acc_q) = (accuracy(&f.fp32, images, labels)?, accuracy(&int8, images, labels)?);
+    let digest = dataset_digest(&files);
+    std::fs::write(dir.join("family.toml"), manifest(meta, split.inputs.len(), &digest))?;
+    Ok(digest)
+}
+
+pub fn model_paths(meta: &Meta, dir: &Path) -> (PathBuf, PathBuf) {
+    (dir.join(format!("{}_fp32.onnx", meta.name)), dir.join(format!("{}_int8.onnx", meta.name)))
+}
+
+/// Quantizes a trained model, writes both models, and reports both on the golden split.
+pub fn write_models(meta: &Meta, trained: &Trained, golden: &Split, dir: &Path) -> anyhow::Result<String> {
+    let int8 = quantize_qdq(&trained.fp32, &trained.calibration)?;
+    let (fp32_path, int8_path) = model_paths(meta, dir);
+    std::fs::write(&fp32_path, encode(&trained.fp32))?;
+    std::fs::write(&int8_path, encode(&int8))?;
+    let score = |model: &pb::ModelProto| -> anyhow::Result<f64> {
+        let outputs = run_model(model, &golden.inputs)?;
+        let classes: Vec<String> = meta.classes.iter().map(|c| c.to_string()).collect();
+        Ok(meta.metric.scorer(&outputs, &golden.labels, &classes, &meta.input_shape).evaluate_all()[PRIMARY])
+    };
+    let (f, q) = (score(&trained.fp32)?, score(&int8)?);
     Ok(format!(
-        "{}: {} samples, FP32 accuracy {acc_f:.4}, int8 accuracy {acc_q:.4}, sha256 {digest}",
-        f.name,
-        images.len()
+        "{}: {} FP32 {f:.4}, int8 {q:.4} on {} golden samples",
+        meta.name,
+        meta.metric.name(),
+        golden.inputs.len()
     ))
 }
 
-fn manifest(f: &Family, fp32: &str, int8: &str, samples: usize, digest: &str) -> String {
+fn manifest(m: &Meta, samples: usize, digest: &str) -> String {
     let mut s = String::new();
-    let classes: Vec<String> = f.classes.iter().map(|c| format!("\"{c}\"")).collect();
+    let classes: Vec<String> = m.classes.iter().map(|c| format!("\"{c}\"")).collect();
+    let metric = serde_json::to_value(m.metric).expect("enum").as_str().expect("unit variant").to_string();
+    let (format, path) = match m.format {
+        Format::Png => ("png", "samples"),
+        Format::Npy => ("npy", "inputs.npy"),
+    };
     let _ = writeln!(s, "# Generated by `cargo xtask golden`; do not edit by hand (the digest is checked).");
     let _ = writeln!(s, "schema_version = 1\n");
     let _ = writeln!(
         s,
         "[family]\nname = \"{}\"\ntask = \"{}\"\ndescription = \"{}\"\n",
-        f.name, f.task, f.description
+        m.name, m.task, m.description
     );
-    let _ = writeln!(s, "[models]\nreference = \"{fp32}\"\ncompressed = \"{int8}\"\n");
+    let _ = writeln!(s, "[models]\nreference = \"{0}_fp32.onnx\"\ncompressed = \"{0}_int8.onnx\"\n", m.name);
     let _ = writeln!(
         s,
-        "[input]\nname = \"input\"\nshape = {:?}\nformat = \"png\"\npath = \"samples\"\n",
-        f.input_shape
+        "[input]\nname = \"input\"\nshape = {:?}\nformat = \"{format}\"\npath = \"{path}\"\n",
+        m.input_shape
     );
     let _ = writeln!(s, "[labels]\npath = \"labels.npy\"\nclasses = [{}]\n", classes.join(", "));
-    let _ = writeln!(s, "[metric]\nkind = \"{}\"\n", f.metric);
+    let _ = write!(s, "[metric]\nkind = \"{metric}\"\n");
+    if let Some(h) = m.hardest_slice {
+        let _ = writeln!(s, "hardest_slice = \"{h}\"");
+    }
     let _ = writeln!(
         s,
-        "[limits]\nsize_bytes = 50_000_000\nlatency_p99_ms = {:?}\nmetric_abs_floor = {:?}\nmetric_rel_floor = {:?}\nconfidence = 0.95\n",
-        f.latency_p99_ms, f.abs_floor, f.rel_floor
+        "\n[limits]\nsize_bytes = 50_000_000\nlatency_p99_ms = {:?}\nmetric_abs_floor = {:?}\nmetric_rel_floor = {:?}\nconfidence = 0.95\n",
+        m.latency_p99_ms, m.abs_floor, m.rel_floor
     );
     let _ = writeln!(
         s,
-        "[dataset]\nsamples = {samples}\nsha256 = \"{digest}\"\ngenerator = \"cargo xtask golden ({})\"",
-        f.name
+        "[dataset]\nsamples = {samples}\nsha256 = \"{digest}\"\ngenerator = \"cargo xtask golden {}\"",
+        m.name
     );
     s
 }

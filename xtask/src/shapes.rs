@@ -2,16 +2,15 @@
 //! square, triangle, cross) in 32×32 grayscale images. It exercises the whole certification
 //! path with real inference until the industrial families land, and costs seconds to build.
 
-use std::path::Path;
-
 use edgecert::engine::Tensor;
 use edgecert::stats::SplitMix64;
 use ndarray::{ArrayD, IxDyn};
 
-use crate::family::{Family, FamilyData};
-use crate::run::run_model;
-use crate::train::{ridge, standardise};
+use edgecert::metrics::MetricKind;
 use edgecert::model::writer::{Attr, Graph};
+
+use crate::family::{FamilyBuilder, Format, Meta, Split, Trained};
+use crate::train::{features_of, fit_readout, one_hot};
 
 pub const SIZE: usize = 32;
 pub const CLASSES: [&str; 4] = ["circle", "square", "triangle", "cross"];
@@ -109,63 +108,51 @@ fn trunk(g: &mut Graph, t: &Trunk) -> String {
     g.node("Flatten", &[&a], vec![("axis", Attr::Int(1))])
 }
 
-pub fn build(out_dir: &Path) -> anyhow::Result<Family> {
-    let mut rng = SplitMix64::new(0x5eed_0001);
-    let t = Trunk {
-        w1: edge_filters(),
-        w2: random_filters(&mut rng, C2, C1),
-        w3: random_filters(&mut rng, C3, C2),
-    };
-    let (train_x, train_y) = dataset(0x7a11_0001, 3000);
-    let (calib_x, _) = dataset(0xca11_b001, 200);
-    let (golden_x, golden_y) = dataset(0x901d_0001, 500);
+pub struct Shapes;
 
-    let mut g = Graph::default();
-    let feats = trunk(&mut g, &t);
-    g.output(&feats, Some(&[1, C3]));
-    let features: Vec<Vec<f32>> = run_model(&g.into_model("probe"), &train_x)?
-        .into_iter()
-        .map(|o| o[0].iter().copied().collect())
-        .collect();
-    let (mean, sd) = standardise(&features);
-    let z: Vec<Vec<f32>> = features
-        .iter()
-        .map(|x| x.iter().zip(&mean).zip(&sd).map(|((v, m), s)| (v - m) / s).collect())
-        .collect();
-    let w = ridge(&z, &train_y, CLASSES.len(), 1.0);
-    // Fold the standardisation into the Gemm: logits = Σ w (x − μ)/σ + b.
-    let k = CLASSES.len();
-    let mut weights = vec![0f32; k * C3];
-    let mut bias = vec![0f32; k];
-    for c in 0..k {
-        bias[c] = w[C3][c] as f32;
-        for j in 0..C3 {
-            weights[c * C3 + j] = (w[j][c] / sd[j] as f64) as f32;
-            bias[c] -= (w[j][c] * mean[j] as f64 / sd[j] as f64) as f32;
+impl FamilyBuilder for Shapes {
+    fn meta(&self) -> Meta {
+        Meta {
+            name: "shapes",
+            task: "classification",
+            description: "Reference family: a small CNN classifying procedural shapes (circle, square, triangle, cross) in 32x32 grayscale images.",
+            classes: CLASSES.to_vec(),
+            input_shape: vec![1, 1, SIZE, SIZE],
+            format: Format::Png,
+            metric: MetricKind::Top1Accuracy,
+            hardest_slice: None,
+            latency_p99_ms: 5.0,
+            abs_floor: 0.85,
+            rel_floor: 0.99,
         }
     }
-    let mut g = Graph::default();
-    let feats = trunk(&mut g, &t);
-    let wt = g.init_f32("fc_w", &[k, C3], &weights);
-    let bt = g.init_f32("fc_b", &[k], &bias);
-    g.node_named("Gemm", &[&feats, &wt, &bt], "logits", vec![("transB", Attr::Int(1))]);
-    g.output("logits", Some(&[1, k]));
-    let fp32 = g.into_model("edgecert-xtask shapes");
-    let labels =
-        ArrayD::from_shape_vec(IxDyn(&[golden_y.len()]), golden_y.iter().map(|&c| c as f32).collect())?;
-    Ok(Family {
-        name: "shapes",
-        dir: out_dir.join("shapes"),
-        task: "classification",
-        description: "Reference family: a small CNN classifying procedural shapes (circle, square, triangle, cross) in 32x32 grayscale images.",
-        classes: CLASSES.to_vec(),
-        input_shape: vec![1, 1, SIZE, SIZE],
-        metric: "top1_accuracy",
-        latency_p99_ms: 5.0,
-        abs_floor: 0.85,
-        rel_floor: 0.99,
-        fp32,
-        calibration: calib_x,
-        data: FamilyData::Png { images: golden_x, labels },
-    })
+
+    fn golden(&self) -> Split {
+        let (inputs, y) = dataset(0x901d_0001, 500);
+        let labels =
+            ArrayD::from_shape_vec(IxDyn(&[y.len()]), y.iter().map(|&c| c as f32).collect()).expect("N");
+        Split { inputs, labels }
+    }
+
+    fn train(&self) -> anyhow::Result<Trained> {
+        let mut rng = SplitMix64::new(0x5eed_0001);
+        let t = Trunk {
+            w1: edge_filters(),
+            w2: random_filters(&mut rng, C2, C1),
+            w3: random_filters(&mut rng, C3, C2),
+        };
+        let (train_x, train_y) = dataset(0x7a11_0001, 3000);
+        let (calibration, _) = dataset(0xca11_b001, 200);
+        let mut g = Graph::default();
+        let feats = trunk(&mut g, &t);
+        g.output(&feats, Some(&[1, C3]));
+        let features = features_of(&g.into_model("probe"), &train_x)?;
+        let targets: Vec<Vec<f32>> = train_y.iter().map(|&c| one_hot(c, CLASSES.len())).collect();
+        let readout = fit_readout(&features, &targets, 1.0);
+        let mut g = Graph::default();
+        let feats = trunk(&mut g, &t);
+        let logits = readout.gemm(&mut g, &feats);
+        g.output(&logits, Some(&[1, CLASSES.len()]));
+        Ok(Trained { fp32: g.into_model("edgecert-xtask shapes"), calibration })
+    }
 }

@@ -1,21 +1,89 @@
-//! Fitting a linear read-out (ridge regression on one-hot targets), solved in closed form.
-//! Deterministic and fast: the reference models' convolutional trunks are fixed filters, and
-//! this is the part that learns.
+//! Fitting a linear read-out (ridge regression), solved in closed form. Deterministic and fast:
+//! the reference models' trunks are fixed filters or random features, and the read-out is the
+//! part that learns, folded into a Gemm of the exported model.
 
-/// Solves (XᵀX + λI) W = XᵀY for W, with X [n, d] (a bias column is added) and Y one-hot
-/// [n, k]. Returns W as [d + 1, k], the last row being the bias.
-pub fn ridge(features: &[Vec<f32>], targets: &[usize], classes: usize, lambda: f64) -> Vec<Vec<f64>> {
+use edgecert::engine::Tensor;
+use edgecert::model::writer::{Attr, Graph};
+use tract_onnx::pb;
+
+use crate::run::run_model;
+
+/// Runs a trunk (a model whose single output is a [1, d] or [1, d, ...] feature tensor) and
+/// returns each sample's features flattened.
+pub fn features_of(trunk: &pb::ModelProto, inputs: &[Tensor]) -> anyhow::Result<Vec<Vec<f32>>> {
+    Ok(run_model(trunk, inputs)?.into_iter().map(|o| o[0].iter().copied().collect()).collect())
+}
+
+pub fn one_hot(class: usize, classes: usize) -> Vec<f32> {
+    (0..classes).map(|c| f32::from(u8::from(c == class))).collect()
+}
+
+/// A fitted linear map y = W x + b on raw (unstandardised) features.
+pub struct Readout {
+    /// [outputs, features], row-major.
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub features: usize,
+}
+
+impl Readout {
+    /// Appends `Gemm(x, Wᵀ, b)` to the graph and returns its output.
+    pub fn gemm(&self, g: &mut Graph, x: &str) -> String {
+        let outputs = self.bias.len();
+        let w = g.init_f32("fc_w", &[outputs, self.features], &self.weights);
+        let b = g.init_f32("fc_b", &[outputs], &self.bias);
+        g.node("Gemm", &[x, &w, &b], vec![("transB", Attr::Int(1))])
+    }
+
+    /// Appends a 1x1 Conv applying the read-out at every position of a [1, d, H, W] map.
+    pub fn conv1x1(&self, g: &mut Graph, x: &str) -> String {
+        let outputs = self.bias.len();
+        let w = g.init_f32("head_w", &[outputs, self.features, 1, 1], &self.weights);
+        let b = g.init_f32("head_b", &[outputs], &self.bias);
+        g.node("Conv", &[x, &w, &b], vec![("kernel_shape", Attr::Ints(vec![1, 1]))])
+    }
+}
+
+/// Ridge regression of `targets` on standardised `features`, with the standardisation folded
+/// back into the weights so the read-out applies to raw features.
+pub fn fit_readout(features: &[Vec<f32>], targets: &[Vec<f32>], lambda: f64) -> Readout {
+    let (mean, sd) = standardise(features);
+    let z: Vec<Vec<f32>> = features
+        .iter()
+        .map(|x| x.iter().zip(&mean).zip(&sd).map(|((v, m), s)| (v - m) / s).collect())
+        .collect();
+    let d = mean.len();
+    let k = targets[0].len();
+    let w = ridge(&z, targets, lambda);
+    let mut weights = vec![0f32; k * d];
+    let mut bias = vec![0f32; k];
+    for c in 0..k {
+        let mut b = w[d][c];
+        for j in 0..d {
+            weights[c * d + j] = (w[j][c] / sd[j] as f64) as f32;
+            b -= w[j][c] * mean[j] as f64 / sd[j] as f64;
+        }
+        bias[c] = b as f32;
+    }
+    Readout { weights, bias, features: d }
+}
+
+/// Solves (XᵀX + λI) W = XᵀY for W, with X [n, d] (a bias column is added, not penalised)
+/// and Y [n, k]. Returns W as [d + 1, k], the last row being the bias.
+pub fn ridge(features: &[Vec<f32>], targets: &[Vec<f32>], lambda: f64) -> Vec<Vec<f64>> {
     let d = features[0].len() + 1;
+    let classes = targets[0].len();
     let row = |x: &Vec<f32>| x.iter().map(|&v| v as f64).chain(std::iter::once(1.0)).collect::<Vec<f64>>();
     let mut a = vec![vec![0.0; d]; d];
     let mut b = vec![vec![0.0; classes]; d];
-    for (x, &y) in features.iter().zip(targets) {
+    for (x, y) in features.iter().zip(targets) {
         let r = row(x);
-        for i in 0..d {
-            for j in 0..d {
-                a[i][j] += r[i] * r[j];
+        for (i, &ri) in r.iter().enumerate() {
+            if ri == 0.0 {
+                continue;
             }
-            b[i][y] += r[i];
+            a[i].iter_mut().zip(&r).for_each(|(v, &rj)| *v += ri * rj);
+            b[i].iter_mut().zip(y).for_each(|(v, &yk)| *v += ri * yk as f64);
         }
     }
     for (i, ai) in a.iter_mut().enumerate().take(d - 1) {
@@ -66,7 +134,8 @@ mod tests {
     fn ridge_separates_two_linearly_separable_classes() {
         let xs: Vec<Vec<f32>> = (0..40).map(|i| vec![i as f32 / 40.0, 1.0 - i as f32 / 40.0]).collect();
         let ys: Vec<usize> = (0..40).map(|i| usize::from(i >= 20)).collect();
-        let w = ridge(&xs, &ys, 2, 1e-3);
+        let targets: Vec<Vec<f32>> = ys.iter().map(|&y| one_hot(y, 2)).collect();
+        let w = ridge(&xs, &targets, 1e-3);
         let score = |x: &Vec<f32>, k: usize| x[0] as f64 * w[0][k] + x[1] as f64 * w[1][k] + w[2][k];
         let correct = xs.iter().zip(&ys).filter(|(x, &y)| (score(x, 1) > score(x, 0)) == (y == 1)).count();
         assert!(correct >= 38, "{correct}");
