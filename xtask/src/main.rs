@@ -8,6 +8,7 @@ mod family;
 mod quantize;
 mod run;
 mod shapes;
+mod smt;
 mod train;
 
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ fn repo_root() -> PathBuf {
 }
 
 pub fn families() -> Vec<Box<dyn FamilyBuilder>> {
-    vec![Box::new(shapes::Shapes), Box::new(chassis::Chassis)]
+    vec![Box::new(shapes::Shapes), Box::new(chassis::Chassis), Box::new(smt::Smt)]
 }
 
 fn selected(names: &[String]) -> anyhow::Result<Vec<Box<dyn FamilyBuilder>>> {

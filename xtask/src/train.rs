@@ -18,36 +18,57 @@ pub fn one_hot(class: usize, classes: usize) -> Vec<f32> {
     (0..classes).map(|c| f32::from(u8::from(c == class))).collect()
 }
 
-/// A fitted linear map y = W x + b on raw (unstandardised) features.
+/// A fitted linear map on standardised features: y = W ((x − μ) / σ) + b.
+///
+/// The standardisation stays in the graph as Sub and Mul nodes rather than being folded into W:
+/// folded, a low-variance feature gets a huge weight, and the int8 quantization step of its
+/// input (shared per tensor with high-variance features) swamps it. Standardised, every feature
+/// the quantized Gemm reads has unit scale.
 pub struct Readout {
     /// [outputs, features], row-major.
     pub weights: Vec<f32>,
     pub bias: Vec<f32>,
-    pub features: usize,
+    pub mean: Vec<f32>,
+    pub inv_sd: Vec<f32>,
 }
 
 impl Readout {
-    /// Appends `Gemm(x, Wᵀ, b)` to the graph and returns its output.
-    pub fn gemm(&self, g: &mut Graph, x: &str) -> String {
-        let outputs = self.bias.len();
-        let w = g.init_f32("fc_w", &[outputs, self.features], &self.weights);
-        let b = g.init_f32("fc_b", &[outputs], &self.bias);
-        g.node("Gemm", &[x, &w, &b], vec![("transB", Attr::Int(1))])
+    fn standardise(&self, g: &mut Graph, x: &str, shape: &[usize]) -> String {
+        let m = g.init_f32("feature_mean", shape, &self.mean);
+        let s = g.init_f32("feature_inv_sd", shape, &self.inv_sd);
+        let centred = g.node("Sub", &[x, &m], vec![]);
+        g.node("Mul", &[&centred, &s], vec![])
     }
 
-    /// Appends a 1x1 Conv applying the read-out at every position of a [1, d, H, W] map.
+    /// Appends the read-out to a [1, d] feature tensor and returns its [1, k] output.
+    pub fn gemm(&self, g: &mut Graph, x: &str) -> String {
+        let (k, d) = (self.bias.len(), self.mean.len());
+        let z = self.standardise(g, x, &[1, d]);
+        let w = g.init_f32("fc_w", &[k, d], &self.weights);
+        let b = g.init_f32("fc_b", &[k], &self.bias);
+        g.node("Gemm", &[&z, &w, &b], vec![("transB", Attr::Int(1))])
+    }
+
+    /// Appends the read-out at every position of a [1, d, H, W] map (a 1x1 Conv head).
     pub fn conv1x1(&self, g: &mut Graph, x: &str) -> String {
-        let outputs = self.bias.len();
-        let w = g.init_f32("head_w", &[outputs, self.features, 1, 1], &self.weights);
-        let b = g.init_f32("head_b", &[outputs], &self.bias);
-        g.node("Conv", &[x, &w, &b], vec![("kernel_shape", Attr::Ints(vec![1, 1]))])
+        let (k, d) = (self.bias.len(), self.mean.len());
+        let z = self.standardise(g, x, &[1, d, 1, 1]);
+        let w = g.init_f32("head_w", &[k, d, 1, 1], &self.weights);
+        let b = g.init_f32("head_b", &[k], &self.bias);
+        g.node("Conv", &[&z, &w, &b], vec![("kernel_shape", Attr::Ints(vec![1, 1]))])
     }
 }
 
-/// Ridge regression of `targets` on standardised `features`, with the standardisation folded
-/// back into the weights so the read-out applies to raw features.
+/// Ridge regression of `targets` on standardised `features`.
+///
+/// A feature whose spread is below a few int8 steps of the feature tensor's range would be
+/// drowned by quantization noise in the compressed model, so its scale is floored there: the
+/// read-out cannot lean on detail that int8 cannot carry.
 pub fn fit_readout(features: &[Vec<f32>], targets: &[Vec<f32>], lambda: f64) -> Readout {
     let (mean, sd) = standardise(features);
+    let (lo, hi) = features.iter().flatten().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    let step = (hi - lo) / 255.0;
+    let sd: Vec<f32> = sd.iter().map(|&s| s.max(QUANT_FLOOR_STEPS * step)).collect();
     let z: Vec<Vec<f32>> = features
         .iter()
         .map(|x| x.iter().zip(&mean).zip(&sd).map(|((v, m), s)| (v - m) / s).collect())
@@ -55,18 +76,13 @@ pub fn fit_readout(features: &[Vec<f32>], targets: &[Vec<f32>], lambda: f64) -> 
     let d = mean.len();
     let k = targets[0].len();
     let w = ridge(&z, targets, lambda);
-    let mut weights = vec![0f32; k * d];
-    let mut bias = vec![0f32; k];
-    for c in 0..k {
-        let mut b = w[d][c];
-        for j in 0..d {
-            weights[c * d + j] = (w[j][c] / sd[j] as f64) as f32;
-            b -= w[j][c] * mean[j] as f64 / sd[j] as f64;
-        }
-        bias[c] = b as f32;
-    }
-    Readout { weights, bias, features: d }
+    let weights = (0..k).flat_map(|c| (0..d).map(move |j| (c, j))).map(|(c, j)| w[j][c] as f32).collect();
+    let bias = (0..k).map(|c| w[d][c] as f32).collect();
+    Readout { weights, bias, mean, inv_sd: sd.iter().map(|s| 1.0 / s).collect() }
 }
+
+/// Floor on a feature's standard deviation, in int8 steps of the feature tensor's range.
+const QUANT_FLOOR_STEPS: f32 = 4.0;
 
 /// Solves (XᵀX + λI) W = XᵀY for W, with X [n, d] (a bias column is added, not penalised)
 /// and Y [n, k]. Returns W as [d + 1, k], the last row being the bias.
