@@ -106,7 +106,16 @@ fn a_missing_golden_folder_is_named() {
 fn a_failed_run_leaves_the_previous_reports_whole() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let ok = edgecert(&["certify", "-q", "--out", s(&out), "--profile", "profiles/ascend310b.toml"]);
+    let ok = edgecert(&[
+        "certify",
+        "-q",
+        "--out",
+        s(&out),
+        "--profile",
+        "profiles/ascend310b.toml",
+        "--golden",
+        "golden/shapes",
+    ]);
     assert!(ok.code <= 1, "{}", ok.stderr);
     let before = std::fs::read(out.join("shapes/ascend310b/certificate.json")).unwrap();
     let bad = edgecert(&["certify", "--out", s(&out), "--profile", "profiles/missing.toml"]);

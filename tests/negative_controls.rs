@@ -11,7 +11,7 @@ use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
 /// The reference families; every per-family negative control runs on each.
-const FAMILIES: [&str; 3] = ["shapes", "chassis", "smt"];
+const FAMILIES: [&str; 4] = ["shapes", "chassis", "smt", "adas"];
 
 fn int8_model_of(family: &str) -> pb::ModelProto {
     let bytes = std::fs::read(root().join(format!("golden/{family}/{family}_int8.onnx"))).unwrap();

@@ -3,9 +3,10 @@
 //! px, hard < 25 px): ground truth outside the bucket is ignored, and so are detections that
 //! match it or whose height lies outside the bucket.
 //!
-//! The model's output is a grid `[1, 1 + C + 4, H', W']` at stride `s = input width / W'`:
-//! channel 0 is background, 1..=C the class scores, then `tx, ty, tw, th` with the box centre at
-//! `((x + 0.5 + tx)·s, (y + 0.5 + ty)·s)` and size `(exp(tw)·s, exp(th)·s)`.
+//! The model's output is a grid `[1, 1 + C + 4C, H', W']` at stride `s = input width / W'`:
+//! channel 0 is background (not used to gate detections), 1..=C the class scores, then for
+//! each class its box `tx, ty, tw, th` (class-specific regression): centre
+//! `((x + 0.5 + tx)·s, (y + 0.5 + ty)·s)`, size `(exp(tw)·s, exp(th)·s)`.
 
 use ndarray::ArrayD;
 
@@ -71,10 +72,12 @@ pub fn decode_grid(out: &Tensor, classes: usize, input_width: usize) -> Vec<Dete
             let score = |c: usize| out[[0, c, gy, gx]];
             let Some(best) = (1..=classes).max_by(|&a, &b| score(a).total_cmp(&score(b))) else { continue };
             let s = score(best);
-            if !(s > SCORE_THRESHOLD && s > score(0)) {
+            // The class score alone ranks detections; the background channel is not a gate
+            // (a regression-trained head leaves it high wherever objects are small).
+            if s.is_nan() || s <= SCORE_THRESHOLD {
                 continue;
             }
-            let t = |k: usize| out[[0, 1 + classes + k, gy, gx]] as f64;
+            let t = |k: usize| out[[0, 1 + classes + 4 * (best - 1) + k, gy, gx]] as f64;
             let (cx, cy) = ((gx as f64 + 0.5 + t(0)) * stride, (gy as f64 + 0.5 + t(1)) * stride);
             let (bw, bh) = (t(2).clamp(-6.0, 6.0).exp() * stride, t(3).clamp(-6.0, 6.0).exp() * stride);
             let bbox = Box2 { x1: cx - bw / 2.0, y1: cy - bh / 2.0, x2: cx + bw / 2.0, y2: cy + bh / 2.0 };
@@ -250,11 +253,12 @@ mod tests {
     /// A one-frame grid with one confident cell decodes to the expected box, and scores AP 1.
     #[test]
     fn grid_decoding_and_map_on_a_perfect_frame() {
-        let mut out = ArrayD::<f32>::zeros(IxDyn(&[1, 1 + 2 + 4, 4, 8]));
+        let mut out = ArrayD::<f32>::zeros(IxDyn(&[1, 1 + 2 + 8, 4, 8]));
         out[[0, 0, 1, 2]] = 0.0;
         out[[0, 2, 1, 2]] = 0.9; // class 1 at cell (y 1, x 2), stride 8
-        out[[0, 5, 1, 2]] = (16.0f32 / 8.0).ln(); // width 16
-        out[[0, 6, 1, 2]] = (32.0f32 / 8.0).ln(); // height 32
+        out[[0, 9, 1, 2]] = (16.0f32 / 8.0).ln(); // class 1's width: 16
+        out[[0, 10, 1, 2]] = (32.0f32 / 8.0).ln(); // class 1's height: 32
+        out[[0, 5, 1, 2]] = 3.0; // class 0's box channels must not be read
         let dets = decode_grid(&out, 2, 64);
         assert_eq!(dets.len(), 1);
         assert_eq!(dets[0].class, 1);

@@ -3,6 +3,7 @@
 //! - `cargo xtask train [FAMILY...]` trains each family's FP32 model on data held apart from the
 //!   golden split, quantizes it to int8 QDQ, and writes both models.
 
+mod adas;
 mod chassis;
 mod family;
 mod quantize;
@@ -20,7 +21,7 @@ fn repo_root() -> PathBuf {
 }
 
 pub fn families() -> Vec<Box<dyn FamilyBuilder>> {
-    vec![Box::new(shapes::Shapes), Box::new(chassis::Chassis), Box::new(smt::Smt)]
+    vec![Box::new(shapes::Shapes), Box::new(chassis::Chassis), Box::new(smt::Smt), Box::new(adas::Adas)]
 }
 
 fn selected(names: &[String]) -> anyhow::Result<Vec<Box<dyn FamilyBuilder>>> {

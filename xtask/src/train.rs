@@ -40,6 +40,16 @@ impl Readout {
         g.node("Mul", &[&centred, &s], vec![])
     }
 
+    /// This read-out's outputs followed by `other`'s (same standardisation).
+    pub fn stacked(&self, other: &Readout) -> Readout {
+        Readout {
+            weights: [self.weights.clone(), other.weights.clone()].concat(),
+            bias: [self.bias.clone(), other.bias.clone()].concat(),
+            mean: self.mean.clone(),
+            inv_sd: self.inv_sd.clone(),
+        }
+    }
+
     /// Appends the read-out to a [1, d] feature tensor and returns its [1, k] output.
     pub fn gemm(&self, g: &mut Graph, x: &str) -> String {
         let (k, d) = (self.bias.len(), self.mean.len());
@@ -59,26 +69,49 @@ impl Readout {
     }
 }
 
-/// Ridge regression of `targets` on standardised `features`.
+/// Per-feature centring and scaling of a read-out's input.
 ///
 /// A feature whose spread is below a few int8 steps of the feature tensor's range would be
 /// drowned by quantization noise in the compressed model, so its scale is floored there: the
 /// read-out cannot lean on detail that int8 cannot carry.
+pub struct Standardisation {
+    pub mean: Vec<f32>,
+    pub sd: Vec<f32>,
+}
+
+impl Standardisation {
+    pub fn of(features: &[Vec<f32>]) -> Self {
+        let (mean, sd) = standardise(features);
+        let (lo, hi) =
+            features.iter().flatten().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        let step = (hi - lo) / 255.0;
+        let sd = sd.iter().map(|&s| s.max(QUANT_FLOOR_STEPS * step)).collect();
+        Standardisation { mean, sd }
+    }
+}
+
+/// Ridge regression of `targets` on standardised `features`.
 pub fn fit_readout(features: &[Vec<f32>], targets: &[Vec<f32>], lambda: f64) -> Readout {
-    let (mean, sd) = standardise(features);
-    let (lo, hi) = features.iter().flatten().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
-    let step = (hi - lo) / 255.0;
-    let sd: Vec<f32> = sd.iter().map(|&s| s.max(QUANT_FLOOR_STEPS * step)).collect();
+    fit_readout_with(features, targets, lambda, &Standardisation::of(features))
+}
+
+/// Ridge regression with a given standardisation (so several read-outs can share one input).
+pub fn fit_readout_with(
+    features: &[Vec<f32>],
+    targets: &[Vec<f32>],
+    lambda: f64,
+    std: &Standardisation,
+) -> Readout {
     let z: Vec<Vec<f32>> = features
         .iter()
-        .map(|x| x.iter().zip(&mean).zip(&sd).map(|((v, m), s)| (v - m) / s).collect())
+        .map(|x| x.iter().zip(&std.mean).zip(&std.sd).map(|((v, m), s)| (v - m) / s).collect())
         .collect();
-    let d = mean.len();
+    let d = std.mean.len();
     let k = targets[0].len();
     let w = ridge(&z, targets, lambda);
     let weights = (0..k).flat_map(|c| (0..d).map(move |j| (c, j))).map(|(c, j)| w[j][c] as f32).collect();
     let bias = (0..k).map(|c| w[d][c] as f32).collect();
-    Readout { weights, bias, mean, inv_sd: sd.iter().map(|s| 1.0 / s).collect() }
+    Readout { weights, bias, mean: std.mean.clone(), inv_sd: std.sd.iter().map(|s| 1.0 / s).collect() }
 }
 
 /// Floor on a feature's standard deviation, in int8 steps of the feature tensor's range.
