@@ -30,6 +30,10 @@ const CAMERA_HEIGHT: f64 = 1.5;
 const TRUNK: [usize; 4] = [16, 32, 48, 64];
 
 type Rgb = [f64; 3];
+/// An object's class and box (x1, y1, x2, y2) in pixels.
+type Labelled = (usize, [f64; 4]);
+/// Read-out training rows: features and targets.
+type Rows = (Vec<Vec<f32>>, Vec<Vec<f32>>);
 
 struct Scene {
     px: Vec<Rgb>,
@@ -38,16 +42,8 @@ struct Scene {
 }
 
 impl Scene {
-    fn fill(
-        &mut self,
-        colour: Rgb,
-        id: u16,
-        x0: f64,
-        y0: f64,
-        x1: f64,
-        y1: f64,
-        inside: impl Fn(f64, f64) -> bool,
-    ) {
+    fn fill(&mut self, colour: Rgb, id: u16, bounds: [f64; 4], inside: impl Fn(f64, f64) -> bool) {
+        let [x0, y0, x1, y1] = bounds;
         let (xa, xb) = (x0.floor().max(0.0) as usize, (x1.ceil().max(0.0) as usize).min(W));
         let (ya, yb) = (y0.floor().max(0.0) as usize, (y1.ceil().max(0.0) as usize).min(H));
         for y in ya..yb {
@@ -61,11 +57,11 @@ impl Scene {
     }
 
     fn rect(&mut self, colour: Rgb, id: u16, x0: f64, y0: f64, x1: f64, y1: f64) {
-        self.fill(colour, id, x0, y0, x1, y1, |_, _| true);
+        self.fill(colour, id, [x0, y0, x1, y1], |_, _| true);
     }
 
     fn disc(&mut self, colour: Rgb, id: u16, cx: f64, cy: f64, r: f64, ring: f64) {
-        self.fill(colour, id, cx - r, cy - r, cx + r, cy + r, |x, y| {
+        self.fill(colour, id, [cx - r, cy - r, cx + r, cy + r], |x, y| {
             let d = ((x - cx).powi(2) + (y - cy).powi(2)).sqrt();
             d <= r && d >= r - ring
         });
@@ -131,7 +127,7 @@ fn draw(s: &mut Scene, o: &Object, id: u16, horizon: f64, vx: f64, rng: &mut Spl
 struct Frame {
     pixels: Vec<Rgb>,
     /// (class, x1, y1, x2, y2), visible objects only.
-    boxes: Vec<(usize, [f64; 4])>,
+    boxes: Vec<Labelled>,
 }
 
 fn frame(rng: &mut SplitMix64) -> Frame {
@@ -180,7 +176,7 @@ fn frame(rng: &mut SplitMix64) -> Frame {
         })
         .collect();
     objects.sort_by(|a, b| b.z.total_cmp(&a.z));
-    let boxes: Vec<(usize, [f64; 4])> = objects
+    let boxes: Vec<Labelled> = objects
         .iter()
         .enumerate()
         .map(|(i, o)| (o.class, draw(&mut s, o, i as u16 + 1, horizon, vx, rng)))
@@ -197,7 +193,7 @@ fn frame(rng: &mut SplitMix64) -> Frame {
 }
 
 /// Objects at least 30 % visible and at least 6 px tall inside the image, clipped to it.
-fn visible_boxes(s: &Scene, boxes: &[(usize, [f64; 4])]) -> Vec<(usize, [f64; 4])> {
+fn visible_boxes(s: &Scene, boxes: &[Labelled]) -> Vec<Labelled> {
     let mut out = Vec::new();
     for (i, &(class, b)) in boxes.iter().enumerate() {
         let clipped = [b[0].max(0.0), b[1].max(0.0), b[2].min(W as f64), b[3].min(H as f64)];
@@ -215,7 +211,7 @@ fn visible_boxes(s: &Scene, boxes: &[(usize, [f64; 4])]) -> Vec<(usize, [f64; 4]
     out
 }
 
-fn frames(seed: u64, n: usize) -> (Vec<Tensor>, Vec<Vec<(usize, [f64; 4])>>) {
+fn frames(seed: u64, n: usize) -> (Vec<Tensor>, Vec<Vec<Labelled>>) {
     let mut rng = SplitMix64::new(seed);
     (0..n)
         .map(|_| {
@@ -231,7 +227,7 @@ fn frames(seed: u64, n: usize) -> (Vec<Tensor>, Vec<Vec<(usize, [f64; 4])>>) {
         .unzip()
 }
 
-fn labels_of(boxes: &[Vec<(usize, [f64; 4])>]) -> ArrayD<f32> {
+fn labels_of(boxes: &[Vec<Labelled>]) -> ArrayD<f32> {
     let mut l = ArrayD::from_elem(IxDyn(&[boxes.len(), MAX_OBJECTS, 5]), 0.0f32);
     for (i, frame) in boxes.iter().enumerate() {
         for k in 0..MAX_OBJECTS {
@@ -309,11 +305,11 @@ fn features(g: &mut Graph, filters: &[Vec<f32>]) -> String {
 
 /// Head targets of one frame: for every cell, the class (0 = background) and, for cells on an
 /// object's central third, the box offsets.
-fn cell_targets(boxes: &[(usize, [f64; 4])]) -> Vec<(usize, Option<[f32; 4]>)> {
+fn cell_targets(boxes: &[Labelled]) -> Vec<(usize, Option<[f32; 4]>)> {
     let mut cells = vec![(0usize, None); GH * GW];
     let s = STRIDE as f64;
     // Larger objects first so smaller (usually nearer the centre of attention) win ties.
-    let mut order: Vec<&(usize, [f64; 4])> = boxes.iter().collect();
+    let mut order: Vec<&Labelled> = boxes.iter().collect();
     order.sort_by(|a, b| (b.1[3] - b.1[1]).total_cmp(&(a.1[3] - a.1[1])));
     for (class, b) in order {
         let (cx, cy, w, h) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, b[2] - b[0], b[3] - b[1]);
@@ -384,8 +380,7 @@ impl FamilyBuilder for Adas {
         // Cell samples: every object cell, and one background cell in eight. Boxes are
         // regressed per class: a pedestrian's width is not a car's.
         let (mut cls_x, mut cls_y) = (Vec::new(), Vec::new());
-        let mut box_samples: Vec<(Vec<Vec<f32>>, Vec<Vec<f32>>)> =
-            vec![(Vec::new(), Vec::new()); CLASSES.len()];
+        let mut box_samples: Vec<Rows> = vec![(Vec::new(), Vec::new()); CLASSES.len()];
         for (map, boxes) in maps.iter().zip(&train_boxes) {
             for (cell, (class, t)) in cell_targets(boxes).into_iter().enumerate() {
                 let v: Vec<f32> = (0..d).map(|c| map[c * GH * GW + cell]).collect();
