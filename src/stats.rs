@@ -81,28 +81,42 @@ impl SplitMix64 {
 
 pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 
-/// Percentile-bootstrap interval of `statistic` over `n` samples, resampled with replacement.
-/// Resample b draws from its own seeded stream, so the result does not depend on thread count.
-pub fn bootstrap_interval<F>(n: usize, confidence: f64, seed: u64, statistic: F) -> Interval
+/// `BOOTSTRAP_RESAMPLES` resamples (with replacement) of `n` sample indices, each mapped
+/// through `statistic`. Resample b draws from its own seeded stream, so the result does not
+/// depend on thread count.
+pub fn bootstrap<T, F>(n: usize, seed: u64, statistic: F) -> Vec<T>
 where
-    F: Fn(&[usize]) -> f64 + Sync,
+    T: Send,
+    F: Fn(&[usize]) -> T + Sync,
 {
-    let mut stats: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+    (0..BOOTSTRAP_RESAMPLES)
         .into_par_iter()
         .map(|b| {
             let mut rng = SplitMix64::new(seed ^ (b as u64).wrapping_mul(0xA24B_AED4_963E_E407));
             let idx: Vec<usize> = (0..n).map(|_| rng.below(n)).collect();
             statistic(&idx)
         })
-        .collect();
-    stats.sort_by(f64::total_cmp);
+        .collect()
+}
+
+/// Percentile interval of bootstrap replicates.
+pub fn percentile_bootstrap_interval(mut replicates: Vec<f64>, confidence: f64) -> Interval {
+    replicates.sort_by(f64::total_cmp);
     let alpha = 1.0 - confidence;
     Interval {
-        low: percentile(&stats, alpha / 2.0),
-        high: Some(percentile(&stats, 1.0 - alpha / 2.0)),
+        low: percentile(&replicates, alpha / 2.0),
+        high: Some(percentile(&replicates, 1.0 - alpha / 2.0)),
         confidence,
         method: "paired percentile bootstrap (2000 resamples)",
     }
+}
+
+/// Percentile-bootstrap interval of `statistic` over `n` samples.
+pub fn bootstrap_interval<F>(n: usize, confidence: f64, seed: u64, statistic: F) -> Interval
+where
+    F: Fn(&[usize]) -> f64 + Sync,
+{
+    percentile_bootstrap_interval(bootstrap(n, seed, statistic), confidence)
 }
 
 /// Which side of the limit a passing value lies on.

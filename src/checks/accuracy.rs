@@ -1,23 +1,98 @@
 //! Accuracy of the compressed model: on its own against the family's absolute floor, and paired
 //! with the FP32 reference on the same samples against the relative floor (MLPerf's 99 %),
-//! overall and on the family's hardest slice. Intervals are bootstraps over the golden samples.
+//! overall and on the family's hardest slice.
+//!
+//! One paired bootstrap serves every verdict and every reported value: each resample of the
+//! golden samples is evaluated for both models, so a ratio's interval carries the pairing (the
+//! sampling noise both models share cancels).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 
 use super::Verdict;
 use crate::backend::Basis;
-use crate::metrics::{MetricKind, Scorer, PRIMARY};
-use crate::stats::{bootstrap_interval, decide, samples_to_decide, Direction, Interval, Outcome};
+use crate::metrics::{Evaluation, MetricKind, Scorer, PRIMARY};
+use crate::stats::{
+    bootstrap, decide, percentile_bootstrap_interval, samples_to_decide, Direction, Interval, Outcome,
+};
 
-pub struct AccuracyInput<'a> {
+/// Both models' metric values on the full golden set and on every bootstrap resample.
+pub struct PairedEvaluation {
     pub metric: MetricKind,
-    /// The compressed and reference models' outputs, bound to the same golden samples.
-    pub compressed: &'a dyn Scorer,
-    pub reference: &'a dyn Scorer,
     pub confidence: f64,
-    pub seed: u64,
+    pub n: usize,
+    pub compressed: Evaluation,
+    pub reference: Evaluation,
+    resamples: Vec<(Evaluation, Evaluation)>,
 }
 
-fn value(s: &dyn Scorer, idx: &[usize], key: &str) -> f64 {
-    s.evaluate(idx).get(key).copied().unwrap_or(f64::NAN)
+/// One reported value with its interval, for both models.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValuePair {
+    pub fp32: f64,
+    pub fp32_ci: Interval,
+    pub compressed: f64,
+    pub compressed_ci: Interval,
+}
+
+impl PairedEvaluation {
+    /// Evaluates both models on the full set and on the shared resamples.
+    pub fn new(
+        metric: MetricKind,
+        compressed: &dyn Scorer,
+        reference: &dyn Scorer,
+        confidence: f64,
+        seed: u64,
+    ) -> Self {
+        let n = compressed.len();
+        let resamples = bootstrap(n, seed, |idx| (compressed.evaluate(idx), reference.evaluate(idx)));
+        PairedEvaluation {
+            metric,
+            confidence,
+            n,
+            compressed: compressed.evaluate_all(),
+            reference: reference.evaluate_all(),
+            resamples,
+        }
+    }
+
+    fn interval(&self, f: impl Fn(&Evaluation, &Evaluation) -> f64) -> Interval {
+        percentile_bootstrap_interval(self.resamples.iter().map(|(c, r)| f(c, r)).collect(), self.confidence)
+    }
+
+    /// Every value of the metric with intervals, for the certificate.
+    pub fn values(&self) -> BTreeMap<String, ValuePair> {
+        self.reference
+            .keys()
+            .map(|k| {
+                let get = |e: &Evaluation| e.get(k).copied().unwrap_or(f64::NAN);
+                let pair = ValuePair {
+                    fp32: get(&self.reference),
+                    fp32_ci: self.interval(|_, r| get(r)),
+                    compressed: get(&self.compressed),
+                    compressed_ci: self.interval(|c, _| get(c)),
+                };
+                (k.clone(), pair)
+            })
+            .collect()
+    }
+
+    /// Quality ratio of the compressed model to FP32 on `key`: compressed / FP32 for
+    /// higher-is-better metrics, FP32 / compressed for errors.
+    fn ratio(&self, c: &Evaluation, r: &Evaluation, key: &str) -> f64 {
+        let (q, f) = (c.get(key).copied().unwrap_or(f64::NAN), r.get(key).copied().unwrap_or(f64::NAN));
+        let (num, den) = if self.metric.higher_is_better() { (q, f) } else { (f, q) };
+        if den == 0.0 {
+            if num == 0.0 {
+                1.0
+            } else {
+                f64::INFINITY
+            }
+        } else {
+            num / den
+        }
+    }
 }
 
 fn finish(mut v: Verdict, ci: Interval, estimate: f64, limit: f64, n: usize) -> Verdict {
@@ -30,69 +105,43 @@ fn finish(mut v: Verdict, ci: Interval, estimate: f64, limit: f64, n: usize) -> 
 }
 
 /// The compressed model's metric against the family's absolute floor (a ceiling for errors).
-pub fn accuracy_floor_check(input: &AccuracyInput<'_>, floor: f64) -> Verdict {
-    let n = input.compressed.len();
-    let all: Vec<usize> = (0..n).collect();
-    let estimate = value(input.compressed, &all, PRIMARY);
-    let ci = bootstrap_interval(n, input.confidence, input.seed, |idx| value(input.compressed, idx, PRIMARY));
-    let direction = if input.metric.higher_is_better() { Direction::AtLeast } else { Direction::AtMost };
-    let outcome = decide(&ci, floor, direction);
+pub fn accuracy_floor_check(e: &PairedEvaluation, floor: f64) -> Verdict {
+    let estimate = e.compressed[PRIMARY];
+    let ci = e.interval(|c, _| c[PRIMARY]);
+    let higher = e.metric.higher_is_better();
+    let outcome = decide(&ci, floor, if higher { Direction::AtLeast } else { Direction::AtMost });
     let reason = format!(
-        "{} {estimate:.4} on {n} golden samples, {:.0} % interval [{:.4}, {:.4}], {} {floor}",
-        input.metric.name(),
-        input.confidence * 100.0,
+        "{} {estimate:.4} on {} golden samples, {:.0} % interval [{:.4}, {:.4}], {} {floor}",
+        e.metric.name(),
+        e.n,
+        e.confidence * 100.0,
         ci.low,
         ci.high.unwrap_or(f64::NAN),
-        if input.metric.higher_is_better() { "floor" } else { "ceiling" },
+        if higher { "floor" } else { "ceiling" },
     );
-    let v = Verdict::new("accuracy", outcome, input.metric.unit(), Basis::Measured, reason)
+    let v = Verdict::new("accuracy", outcome, e.metric.unit(), Basis::Measured, reason)
         .with_values(estimate, Some(floor));
-    finish(v, ci, estimate, floor, n)
+    finish(v, ci, estimate, floor, e.n)
 }
 
-/// The compressed model's quality relative to the FP32 reference on the same samples, for the
-/// value `key` (the primary metric or a slice): compressed / FP32 for higher-is-better metrics,
-/// FP32 / compressed for errors. Both models are resampled on the same indices, so the noise
-/// they share cancels.
-pub fn accuracy_vs_reference_check(
-    input: &AccuracyInput<'_>,
-    rel_floor: f64,
-    key: &str,
-    name: &str,
-) -> Verdict {
-    let n = input.compressed.len();
-    let all: Vec<usize> = (0..n).collect();
-    let higher = input.metric.higher_is_better();
-    let pair = |idx: &[usize]| (value(input.compressed, idx, key), value(input.reference, idx, key));
-    let ratio = |idx: &[usize]| {
-        let (q, r) = pair(idx);
-        let (num, den) = if higher { (q, r) } else { (r, q) };
-        if den == 0.0 {
-            if num == 0.0 {
-                1.0
-            } else {
-                f64::INFINITY
-            }
-        } else {
-            num / den
-        }
-    };
-    let (q, r) = pair(&all);
-    let estimate = ratio(&all);
-    let ci = bootstrap_interval(n, input.confidence, input.seed ^ 0x5EED, ratio);
+/// The compressed model's quality relative to FP32 on the same samples, for `key` (the primary
+/// value or a slice).
+pub fn accuracy_vs_reference_check(e: &PairedEvaluation, rel_floor: f64, key: &str, name: &str) -> Verdict {
+    let estimate = e.ratio(&e.compressed, &e.reference, key);
+    let ci = e.interval(|c, r| e.ratio(c, r, key));
     let outcome = decide(&ci, rel_floor, Direction::AtLeast);
-    let what = if key == PRIMARY {
-        input.metric.name().to_string()
-    } else {
-        format!("{} on {key}", input.metric.name())
-    };
+    let what =
+        if key == PRIMARY { e.metric.name().to_string() } else { format!("{} on {key}", e.metric.name()) };
+    let get = |ev: &Evaluation| ev.get(key).copied().unwrap_or(f64::NAN);
     let reason = format!(
-        "{what}: compressed {q:.4} vs FP32 {r:.4}, quality ratio {estimate:.4}, {:.0} % interval [{:.4}, {:.4}], floor {rel_floor}",
-        input.confidence * 100.0,
+        "{what}: compressed {:.4} vs FP32 {:.4}, quality ratio {estimate:.4}, {:.0} % interval [{:.4}, {:.4}], floor {rel_floor}",
+        get(&e.compressed),
+        get(&e.reference),
+        e.confidence * 100.0,
         ci.low,
         ci.high.unwrap_or(f64::NAN)
     );
     let v = Verdict::new(name, outcome, "ratio to FP32", Basis::Measured, reason)
         .with_values(estimate, Some(rel_floor));
-    finish(v, ci, estimate, rel_floor, n)
+    finish(v, ci, estimate, rel_floor, e.n)
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::backend::Basis;
 use crate::stats::{Interval, Outcome};
 
-pub use accuracy::{accuracy_floor_check, accuracy_vs_reference_check, AccuracyInput};
+pub use accuracy::{accuracy_floor_check, accuracy_vs_reference_check, PairedEvaluation, ValuePair};
 pub use latency::latency_check;
 pub use static_checks::{memory_check, operator_check, size_check};
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use libtest_mimic::{Failed, Trial};
 
 use crate::backend::{replay_outputs, BackendKind, TimingInput};
-use crate::checks::{self, AccuracyInput, Verdict, CHECK_NAMES};
+use crate::checks::{self, PairedEvaluation, Verdict, CHECK_NAMES};
 use crate::cli::CertifyArgs;
 use crate::emulator::{self, Estimate};
 use crate::engine::{default_engine, Engine, LoadedModel};
@@ -234,29 +234,24 @@ impl Session {
             m.metric.kind.scorer(out, &fam.golden.labels, &m.labels.classes, &m.input.shape)
         };
         let (sc, sr) = (bind(&out_c), bind(&out_r));
-        let input = AccuracyInput {
-            metric: m.metric.kind,
-            compressed: sc.as_ref(),
-            reference: sr.as_ref(),
-            confidence: m.limits.confidence,
-            seed: seed(&[&fam.compressed.sha256, &fam.golden.sha256]),
-        };
+        let seed = seed(&[&fam.compressed.sha256, &fam.golden.sha256]);
+        let paired =
+            PairedEvaluation::new(m.metric.kind, sc.as_ref(), sr.as_ref(), m.limits.confidence, seed);
         let rel = m.limits.metric_rel_floor;
         let mut verdicts = vec![
-            checks::accuracy_floor_check(&input, m.limits.metric_abs_floor),
-            checks::accuracy_vs_reference_check(&input, rel, PRIMARY, "accuracy_vs_fp32"),
+            checks::accuracy_floor_check(&paired, m.limits.metric_abs_floor),
+            checks::accuracy_vs_reference_check(&paired, rel, PRIMARY, "accuracy_vs_fp32"),
         ];
         if let Some(slice) = &m.metric.hardest_slice {
             let key = format!("slice.{slice}");
-            verdicts.push(checks::accuracy_vs_reference_check(&input, rel, &key, "accuracy_hardest_slice"));
+            verdicts.push(checks::accuracy_vs_reference_check(&paired, rel, &key, "accuracy_hardest_slice"));
         }
         let metrics = report::MetricsReport {
             metric: m.metric.kind.name().to_string(),
             unit: m.metric.kind.unit().to_string(),
             higher_is_better: m.metric.kind.higher_is_better(),
             hardest_slice: m.metric.hardest_slice.clone(),
-            reference: sr.evaluate_all(),
-            compressed: sc.evaluate_all(),
+            values: paired.values(),
         };
         Ok((verdicts, metrics))
     }

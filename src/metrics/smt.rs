@@ -60,9 +60,13 @@ impl Scorer for SmtScorer {
         let mut recalls = Vec::new();
         for (c, name) in SMT_CLASSES.iter().enumerate() {
             let of_class: Vec<usize> = idx.iter().copied().filter(|&i| self.truth[i] == c).collect();
-            if let Some(r) = ratio(of_class.iter().filter(|&&i| self.correct(i)).count(), of_class.len()) {
+            let hits = of_class.iter().filter(|&&i| self.correct(i)).count();
+            let called = idx.iter().filter(|&&i| self.predicted[i] == Some(c)).count();
+            if let Some(r) = ratio(hits, of_class.len()) {
                 e.insert(format!("recall.{name}"), r);
                 recalls.push(r);
+                let p = ratio(hits, called).unwrap_or(0.0);
+                e.insert(format!("f1.{name}"), if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 });
             }
         }
         e.insert(PRIMARY.into(), recalls.iter().sum::<f64>() / recalls.len().max(1) as f64);
@@ -114,6 +118,10 @@ mod tests {
         assert_eq!(e["recall.good"], 0.75);
         assert_eq!(e["recall.insufficient"], 0.0);
         assert_eq!(e["recall.excess"], 1.0);
+        // excess: 1 of 1 found, 1 of 2 calls right → P 0.5, R 1, F1 2/3; good: P 3/4, R 3/4.
+        assert!((e["f1.excess"] - 2.0 / 3.0).abs() < 1e-12);
+        assert!((e["f1.good"] - 0.75).abs() < 1e-12);
+        assert_eq!(e["f1.insufficient"], 0.0);
         // Balanced accuracy over the 5 classes present: (0.75 + 0 + 1 + 1 + 1) / 5.
         assert!((e[PRIMARY] - 0.75).abs() < 1e-12);
         assert_eq!(e["escape_rate"], 0.25); // 1 of 4 defects passed as good

@@ -48,8 +48,9 @@ pub struct MetricsReport {
     pub unit: String,
     pub higher_is_better: bool,
     pub hardest_slice: Option<String>,
-    pub reference: crate::metrics::Evaluation,
-    pub compressed: crate::metrics::Evaluation,
+    /// Every value (`primary`, per class, `slice.<name>`, ...) for FP32 and compressed, each
+    /// with its bootstrap interval over the golden samples.
+    pub values: std::collections::BTreeMap<String, crate::checks::ValuePair>,
 }
 
 #[derive(Debug, Clone, Serialize)]
