@@ -36,17 +36,21 @@ fn calibrate(
     let outputs = run_model(&probe, calibration)?;
     let mut ranges = HashMap::new();
     for (i, name) in names.iter().enumerate() {
-        let (mut lo, mut hi) = (0f32, 0f32);
-        for sample in &outputs {
-            for &v in sample[i].iter() {
-                lo = lo.min(v);
-                hi = hi.max(v);
-            }
-        }
-        ranges.insert(name.clone(), (lo, hi));
+        let mut values: Vec<f32> = outputs.iter().flat_map(|s| s[i].iter().copied()).collect();
+        values.sort_by(f32::total_cmp);
+        let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+        // Percentile calibration: a handful of outliers should not stretch the int8 step for
+        // everything else.
+        ranges.insert(
+            name.clone(),
+            (at(1.0 - CALIBRATION_PERCENTILE).min(0.0), at(CALIBRATION_PERCENTILE).max(0.0)),
+        );
     }
     Ok(ranges)
 }
+
+/// Share of calibration values an activation range must cover.
+const CALIBRATION_PERCENTILE: f64 = 0.9999;
 
 pub fn quantize_qdq(fp32: &pb::ModelProto, calibration: &[Tensor]) -> anyhow::Result<pb::ModelProto> {
     let graph = fp32.graph.as_ref().expect("graph");
