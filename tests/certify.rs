@@ -16,7 +16,10 @@ fn reference_certification_writes_a_certificate_with_every_check() {
         let cert = certificate(out.path(), "shapes", chip);
         let names: Vec<&str> =
             cert["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["size", "operators", "memory", "latency", "accuracy", "accuracy_vs_fp32"]);
+        assert_eq!(
+            names,
+            ["size", "operators", "memory", "latency", "power", "thermal", "accuracy", "accuracy_vs_fp32"]
+        );
         assert_eq!(cert["schema_version"], 1);
         assert_eq!(cert["tool"]["name"], "edgecert");
         assert_eq!(cert["backend"]["emulated"], true);

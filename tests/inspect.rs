@@ -57,11 +57,27 @@ fn estimate_gives_placement_and_latency() {
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let est: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert!(est["latency_ms"].as_f64().unwrap() > 0.0);
+    let (p50, p99) = (est["latency_ms"]["p50"].as_f64().unwrap(), est["latency_ms"]["p99"].as_f64().unwrap());
+    assert!(p50 > 0.0 && p99 >= p50);
+    for key in ["peak_memory_bytes", "weights_bytes", "energy_mj"] {
+        assert!(est[key].as_f64().unwrap() > 0.0, "{key}: {est}");
+    }
+    assert_eq!(est["basis"], "emulated");
     assert_eq!(
-        est["placement"]["nodes"].as_array().unwrap().len(),
+        est["placement"].as_array().unwrap().len(),
         independent_counts("golden/shapes/shapes_int8.onnx").0
     );
+    assert_eq!(est["placement"][3]["unit"], "npu");
+    // A chip with a power figure also gives the average power.
+    let run = edgecert(&[
+        "estimate",
+        "golden/shapes/shapes_int8.onnx",
+        "--profile",
+        "profiles/ascend310b.toml",
+        "--json",
+    ]);
+    let est: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(est["avg_power_w"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

@@ -170,3 +170,63 @@ fn an_operator_no_runtime_implements_fails_operators() {
     assert_fails(&cert, "operators", "not implemented by the tract engine");
     assert_eq!(check(&cert, "accuracy")["verdict"], "INCONCLUSIVE");
 }
+
+/// The positive control beside a negative one: the same profile family, within its limits.
+fn certify_passing(out: &Path, profile: &Path) -> serde_json::Value {
+    let golden = root().join("golden/shapes");
+    let run = edgecert(&["certify", "-q", "--out", s(out), "--profile", s(profile), "--golden", s(&golden)]);
+    assert!(run.code <= 1, "{}", run.stderr);
+    certificate(out, "shapes", "ascend310b")
+}
+
+fn ascend_with_thermal(dir: &Path, name: &str, typical_w: &str) -> PathBuf {
+    derived_profile(
+        dir,
+        "ascend310b",
+        name,
+        &[
+            ("typical_w = 24.0", typical_w),
+            ("[quantization]", "[thermal]\nthrottle_c = 85.0\nresistance_c_per_w = 2.0\ntime_constant_s = 30.0\n\n[quantization]"),
+        ],
+    )
+}
+
+#[test]
+fn an_over_budget_power_profile_fails_power() {
+    let dir = tempfile::tempdir().unwrap();
+    let within =
+        certify_passing(&dir.path().join("a"), &ascend_with_thermal(dir.path(), "ok", "typical_w = 24.0"));
+    assert_eq!(check(&within, "power")["verdict"], "PASS", "{}", check(&within, "power"));
+    let tight = ascend_with_thermal(dir.path(), "tight", "typical_w = 0.0001");
+    let cert = certify(&dir.path().join("b"), &tight, None, None);
+    assert_fails(&cert, "power", "over the 0.0001 W budget");
+    assert_eq!(check(&cert, "power")["basis"], "emulated");
+}
+
+#[test]
+fn a_hot_ambient_fails_thermal() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = ascend_with_thermal(dir.path(), "thermal", "typical_w = 24.0");
+    let cool = certify_passing(&dir.path().join("cool"), &profile);
+    assert_eq!(check(&cool, "thermal")["verdict"], "PASS", "{}", check(&cool, "thermal"));
+    assert!(cool["thermal"]["curve"].as_array().unwrap().len() > 10);
+    let golden = root().join("golden/shapes");
+    let out = dir.path().join("hot");
+    let args = [
+        "certify",
+        "-q",
+        "--out",
+        s(&out),
+        "--profile",
+        s(&profile),
+        "--golden",
+        s(&golden),
+        "--ambient",
+        "83",
+    ];
+    assert_eq!(edgecert(&args).code, 1);
+    let hot = certificate(&out, "shapes", "ascend310b");
+    assert_fails(&hot, "thermal", "throttle point");
+    let peak = |c: &serde_json::Value| check(c, "thermal")["measured"].as_f64().unwrap();
+    assert!(peak(&hot) > peak(&cool));
+}

@@ -3,6 +3,7 @@
 
 mod accuracy;
 mod latency;
+mod physical;
 mod static_checks;
 
 use serde::Serialize;
@@ -12,12 +13,22 @@ use crate::stats::{Interval, Outcome};
 
 pub use accuracy::{accuracy_floor_check, accuracy_vs_reference_check, PairedEvaluation, ValuePair};
 pub use latency::latency_check;
+pub use physical::{power_check, thermal_check};
 pub use static_checks::{memory_check, operator_check, size_check};
 
 /// The names of the checks, in report order. `accuracy_hardest_slice` runs only for families
 /// that name a hardest slice.
-pub const CHECK_NAMES: [&str; 7] =
-    ["size", "operators", "memory", "latency", "accuracy", "accuracy_vs_fp32", "accuracy_hardest_slice"];
+pub const CHECK_NAMES: [&str; 9] = [
+    "size",
+    "operators",
+    "memory",
+    "latency",
+    "power",
+    "thermal",
+    "accuracy",
+    "accuracy_vs_fp32",
+    "accuracy_hardest_slice",
+];
 
 /// One check's outcome with everything needed to audit it.
 #[derive(Debug, Clone, Serialize)]

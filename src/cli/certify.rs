@@ -44,6 +44,7 @@ struct Session {
     backend: BackendKind,
     engine: Box<dyn Engine>,
     verdicts: Mutex<BTreeMap<(usize, usize, usize), Verdict>>,
+    ambient_c: Option<f64>,
 }
 
 pub fn run(mut args: CertifyArgs) -> Result<i32> {
@@ -92,6 +93,7 @@ impl Session {
             backend: args.backend,
             engine: default_engine(),
             verdicts: Mutex::new(BTreeMap::new()),
+            ambient_c: args.ambient,
         })
     }
 
@@ -139,9 +141,18 @@ impl Session {
             "operators" => checks::operator_check(&fam.compressed, &est.placement),
             "memory" => checks::memory_check(&fam.compressed, prof),
             "latency" => self.latency(f, p),
+            "power" => checks::power_check(est, prof, limits.operating_rate_hz()),
+            "thermal" => checks::thermal_check(est, prof, limits.operating_rate_hz(), self.ambient(prof)).0,
             "accuracy" | "accuracy_vs_fp32" | "accuracy_hardest_slice" => self.accuracy(f, check),
             other => unreachable!("unknown check {other}"),
         }
+    }
+
+    /// Ambient for the thermal model: the command line, else the profile, else a lab's 25 °C.
+    fn ambient(&self, prof: &crate::profile::ChipProfile) -> f64 {
+        self.ambient_c
+            .or(prof.thermal.as_ref().and_then(|t| t.ambient_c))
+            .unwrap_or(crate::emulator::DEFAULT_AMBIENT_C)
     }
 
     fn latency(&self, f: usize, p: usize) -> Verdict {
@@ -313,6 +324,7 @@ impl Session {
             decision_rule: report::DECISION_RULE,
             statement: report::STATEMENT,
             metrics: fam.accuracy.get().and_then(|a| a.as_ref().ok()).map(|a| a.1.clone()),
+            thermal: checks::thermal_check(est, &prof.profile, m.limits.operating_rate_hz(), self.ambient(&prof.profile)).1,
             estimate: Some(est.clone()),
             issued_at,
         }

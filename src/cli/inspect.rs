@@ -76,35 +76,133 @@ pub fn inspect(path: &Path, json: bool) -> Result<i32> {
     Ok(exit_code::PASS)
 }
 
-pub fn estimate(model: &Path, profile: &Path, json: bool) -> Result<i32> {
+#[derive(serde::Serialize)]
+struct LatencySummary {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    /// Before jitter.
+    modelled: f64,
+}
+
+#[derive(serde::Serialize)]
+struct PlacedNode<'a> {
+    node: &'a str,
+    op_type: &'a str,
+    unit: crate::emulator::Unit,
+    reason: &'a str,
+    time_ms: f64,
+    energy_uj: f64,
+}
+
+/// What `estimate --json` prints: the emulated figures of one model on one chip.
+#[derive(serde::Serialize)]
+struct EstimateReport<'a> {
+    model: String,
+    model_sha256: &'a str,
+    chip: &'a str,
+    profile_sha256: &'a str,
+    basis: &'static str,
+    latency_ms: Option<LatencySummary>,
+    latency_unknown: Option<&'a str>,
+    /// Weights plus peak live activations.
+    peak_memory_bytes: u64,
+    weights_bytes: u64,
+    peak_activation_bytes: u64,
+    fits_on_chip: Option<bool>,
+    energy_mj: Option<f64>,
+    rate_hz: f64,
+    avg_power_w: Option<f64>,
+    npu_time_share: Option<f64>,
+    placement: Vec<PlacedNode<'a>>,
+}
+
+pub fn estimate(model: &Path, profile: &Path, json: bool, rate_hz: f64) -> Result<i32> {
     let inv = ModelInventory::load(model)?;
     let prof = ChipProfile::load(profile)?;
     let est = emulate(&inv, &prof.profile);
+    let seed = u64::from_str_radix(
+        &crate::hash::sha256_hex(format!("{}{}", inv.sha256, prof.sha256).as_bytes())[..16],
+        16,
+    )
+    .expect("hex");
+    let latency_ms = est.latency_samples(seed).map(|mut v| {
+        v.sort_by(f64::total_cmp);
+        LatencySummary {
+            p50: crate::stats::percentile(&v, 0.5),
+            p90: crate::stats::percentile(&v, 0.9),
+            p99: crate::stats::percentile(&v, 0.99),
+            modelled: est.latency_ms.unwrap_or(f64::NAN),
+        }
+    });
+    let report = EstimateReport {
+        model: model.display().to_string(),
+        model_sha256: &inv.sha256,
+        chip: &prof.profile.chip.name,
+        profile_sha256: &prof.sha256,
+        basis: "emulated",
+        latency_ms,
+        latency_unknown: est.latency_unknown.as_deref(),
+        peak_memory_bytes: est.weights_bytes + est.peak_activation_bytes,
+        weights_bytes: est.weights_bytes,
+        peak_activation_bytes: est.peak_activation_bytes,
+        fits_on_chip: est.fits_on_chip,
+        energy_mj: est.energy_mj,
+        rate_hz,
+        avg_power_w: est.avg_power_w(rate_hz),
+        npu_time_share: est.npu_time_share,
+        placement: est
+            .placement
+            .nodes
+            .iter()
+            .map(|p| {
+                let cost = est.nodes.iter().find(|n| n.node == p.node);
+                PlacedNode {
+                    node: &p.node,
+                    op_type: &p.op_type,
+                    unit: p.unit,
+                    reason: &p.reason,
+                    time_ms: cost.map_or(f64::NAN, |c| c.time_ms),
+                    energy_uj: cost.map_or(f64::NAN, |c| c.energy_uj),
+                }
+            })
+            .collect(),
+    };
     if json {
-        print_json(&est);
+        print_json(&report);
         return Ok(exit_code::PASS);
     }
-    println!("model {}  on  {} (emulated)", model.display(), prof.profile.display_name());
-    match est.latency_ms {
-        Some(ms) => println!("latency     {ms:.4} ms per inference (emulated, before jitter)"),
-        None => println!("latency     unknown: {}", opt(est.latency_unknown.clone())),
+    println!("model {}  on  {} (all figures EMULATED)", model.display(), prof.profile.display_name());
+    match &report.latency_ms {
+        Some(l) => {
+            println!("latency     p50 {:.4} ms, p99 {:.4} ms (modelled {:.4} ms)", l.p50, l.p99, l.modelled)
+        }
+        None => println!("latency     unknown: {}", opt(report.latency_unknown)),
     }
     println!(
-        "weights     {} bytes   peak activations {} bytes",
-        est.weights_bytes, est.peak_activation_bytes
+        "memory      {} bytes peak (weights {} + activations {}), on chip: {}",
+        report.peak_memory_bytes,
+        report.weights_bytes,
+        report.peak_activation_bytes,
+        opt(report.fits_on_chip)
+    );
+    println!(
+        "energy      {} mJ per inference; average power at {rate_hz}/s: {} W",
+        report.energy_mj.map_or("?".into(), |e| format!("{e:.4}")),
+        report.avg_power_w.map_or("?".into(), |w| format!("{w:.3}"))
     );
     if let Some(s) = est.npu_time_share {
         println!("accelerator share of time {:.1} %", s * 100.0);
     }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED).set_header(vec!["node", "op", "unit", "time ms", "reason"]);
-    for n in &est.nodes {
+    for n in &report.placement {
         t.add_row(vec![
-            n.node.clone(),
-            n.op_type.clone(),
+            n.node.to_string(),
+            n.op_type.to_string(),
             format!("{:?}", n.unit).to_lowercase(),
             format!("{:.5}", n.time_ms),
-            n.reason.clone(),
+            n.reason.to_string(),
         ]);
     }
     println!("{t}");

@@ -37,6 +37,9 @@ pub enum Command {
         profile: PathBuf,
         #[arg(long)]
         json: bool,
+        /// Inferences per second for the average-power figure.
+        #[arg(long, default_value_t = 30.0)]
+        rate: f64,
     },
     /// Chip-profile tools.
     #[command(subcommand)]
@@ -62,6 +65,9 @@ pub struct CertifyArgs {
     pub golden: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "emulated")]
     pub backend: BackendKind,
+    /// Ambient temperature (°C) for the thermal model (default: the profile's, else 25).
+    #[arg(long)]
+    pub ambient: Option<f64>,
     /// Where reports go.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
@@ -96,7 +102,7 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Certify(args) => certify::run(*args),
         Command::Inspect { model, json } => inspect::inspect(&model, json),
-        Command::Estimate { model, profile, json } => inspect::estimate(&model, &profile, json),
+        Command::Estimate { model, profile, json, rate } => inspect::estimate(&model, &profile, json, rate),
         Command::Profile(ProfileCommand::Check { profiles }) => inspect::check_profiles(&profiles),
     }
 }

@@ -4,6 +4,7 @@
 //! constant here; `docs/emulator.md` gives the why.
 
 mod placement;
+mod thermal;
 
 use serde::Serialize;
 
@@ -12,6 +13,12 @@ use crate::profile::{ChipProfile, DType};
 use crate::stats::SplitMix64;
 
 pub use placement::{place, Placement, Unit};
+pub use thermal::{simulate_thermal, ThermalRun, DEFAULT_AMBIENT_C};
+
+/// Length of the sustained-load thermal simulation (s).
+pub fn thermal_duration_s() -> f64 {
+    thermal::DURATION_S
+}
 
 /// Share of peak an NPU sustains on each op class (first-principles guesses, documented).
 const EFF_CONV: f64 = 0.45;
@@ -24,6 +31,17 @@ const INFERENCE_OVERHEAD_S: f64 = 100e-6;
 const HANDOVER_S: f64 = 50e-6;
 /// fp32 MACs per cycle per CPU core: one 128-bit NEON FMA pipe, 4 lanes, at half utilisation.
 const CPU_MACS_PER_CYCLE: f64 = 2.0;
+/// Energy per MAC on the accelerator for int8, system level: the Edge TPU's 2 TOPS/W is 0.5 pJ
+/// per operation, 1 pJ per MAC, everything included.
+const PJ_PER_MAC_INT8: f64 = 1.0;
+/// fp16 MACs cost about four int8 MACs (multiplier area and data width).
+const PJ_PER_MAC_FP16: f64 = 4.0;
+/// A fp32 MAC on an application CPU core, instruction overhead included.
+const PJ_PER_MAC_CPU: f64 = 25.0;
+/// One byte to or from LPDDR4X/LPDDR5 DRAM (about 5 pJ per bit, interface and array).
+const PJ_PER_DRAM_BYTE: f64 = 40.0;
+/// Share of the profile's typical power drawn when idle (leakage, always-on blocks).
+const STATIC_SHARE: f64 = 0.1;
 /// Emulated inferences drawn for the latency distribution (MLPerf's p99 minimum is 662).
 pub const EMULATED_RUNS: usize = 1000;
 /// Relative standard deviation of run-to-run jitter, and the rate and size of rare stalls.
@@ -40,6 +58,8 @@ pub struct NodeCost {
     pub compute_ms: f64,
     pub memory_ms: f64,
     pub time_ms: f64,
+    /// Dynamic energy of the node (µJ).
+    pub energy_uj: f64,
 }
 
 /// The emulator's prediction for one model on one chip.
@@ -53,11 +73,28 @@ pub struct Estimate {
     pub npu_time_share: Option<f64>,
     pub weights_bytes: u64,
     pub peak_activation_bytes: u64,
+    /// Whether weights and peak activations fit the accelerator's on-chip memory (then NPU
+    /// nodes cause no DRAM traffic); `None` when the profile gives no on-chip size.
+    pub fits_on_chip: Option<bool>,
+    /// Dynamic energy of one inference (mJ): MACs by type plus DRAM traffic.
+    pub energy_mj: Option<f64>,
+    /// Idle power, from the profile's typical power (W).
+    pub static_w: Option<f64>,
     pub nodes: Vec<NodeCost>,
     pub placement: Placement,
 }
 
 impl Estimate {
+    /// Average power when inferences are requested at `rate_hz` (capped at what the modelled
+    /// latency allows): idle power plus energy per inference times rate.
+    pub fn avg_power_w(&self, rate_hz: f64) -> Option<f64> {
+        let rate = match self.latency_ms {
+            Some(ms) if ms > 0.0 => rate_hz.min(1000.0 / ms),
+            _ => rate_hz,
+        };
+        Some(self.static_w? + self.energy_mj? * 1e-3 * rate)
+    }
+
     /// A latency distribution around the modelled value: Gaussian jitter plus rare stalls,
     /// seeded from the model and profile digests so the same inputs give the same draws.
     pub fn latency_samples(&self, seed: u64) -> Option<Vec<f64>> {
@@ -77,11 +114,15 @@ impl Estimate {
 /// Predicts placement and latency of `model` on `profile`.
 pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     let placement = place(model, profile);
+    let peak_activation_bytes = model.peak_activation_bytes();
+    let fits_on_chip = on_chip(profile, model.weight_bytes + peak_activation_bytes);
     let mut nodes = Vec::with_capacity(model.nodes.len());
     let mut unknown = None;
     for (node, p) in model.nodes.iter().zip(&placement.nodes) {
-        match node_cost(node, p.unit, profile) {
+        let dram = !(p.unit == Unit::Npu && fits_on_chip == Some(true));
+        match node_cost(node, p.unit, profile, dram) {
             Ok((compute, memory)) => nodes.push(NodeCost {
+                energy_uj: node_energy_uj(node, p.unit, dram),
                 node: node.name.clone(),
                 op_type: node.op_type.clone(),
                 unit: p.unit,
@@ -99,6 +140,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     let latency_ms = unknown
         .is_none()
         .then(|| INFERENCE_OVERHEAD_S * 1e3 + handovers + nodes.iter().map(|n| n.time_ms).sum::<f64>());
+    let energy_mj = unknown.is_none().then(|| nodes.iter().map(|n| n.energy_uj).sum::<f64>() * 1e-3);
     let npu_ms: f64 = nodes.iter().filter(|n| n.unit == Unit::Npu).map(|n| n.time_ms).sum();
     let total_ms: f64 = nodes.iter().map(|n| n.time_ms).sum();
     Estimate {
@@ -107,28 +149,65 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         latency_unknown: unknown,
         npu_time_share: (latency_ms.is_some() && total_ms > 0.0).then(|| npu_ms / total_ms),
         weights_bytes: model.weight_bytes,
-        peak_activation_bytes: model.peak_activation_bytes(),
+        peak_activation_bytes,
+        fits_on_chip,
+        energy_mj,
+        static_w: profile.power.as_ref().and_then(|p| p.typical_w).map(|w| w * STATIC_SHARE),
         nodes,
         placement,
     }
 }
 
-/// (compute seconds, memory seconds) of one node on its unit.
-fn node_cost(node: &NodeInfo, unit: Unit, profile: &ChipProfile) -> Result<(f64, f64), String> {
+/// Whether a working set of `bytes` stays on chip.
+fn on_chip(profile: &ChipProfile, bytes: u64) -> Option<bool> {
+    if profile.memory.on_chip_only == Some(true) {
+        return Some(true);
+    }
+    profile.npu.as_ref()?.sram_bytes.map(|sram| bytes <= sram)
+}
+
+/// Bytes a node moves through memory: its weights once, its output written and read back.
+fn node_bytes(node: &NodeInfo) -> f64 {
+    (node.weight_bytes + node.output_bytes.unwrap_or(0) * 2) as f64
+}
+
+fn node_energy_uj(node: &NodeInfo, unit: Unit, dram: bool) -> f64 {
+    let macs = (node.macs.unwrap_or(0) + node.other_ops.unwrap_or(0) / 2) as f64;
+    let pj_per_mac = match unit {
+        Unit::Absorbed => return 0.0,
+        Unit::Npu if matches!(node.dtype, Some(DType::Int8 | DType::Uint8 | DType::Int4)) => PJ_PER_MAC_INT8,
+        Unit::Npu => PJ_PER_MAC_FP16,
+        Unit::Cpu | Unit::Rejected => PJ_PER_MAC_CPU,
+    };
+    let memory = if dram { node_bytes(node) * PJ_PER_DRAM_BYTE } else { 0.0 };
+    (macs * pj_per_mac + memory) * 1e-6
+}
+
+/// (compute seconds, memory seconds) of one node on its unit; `dram` when its tensors cross
+/// DRAM (not when the working set stays in on-chip memory).
+fn node_cost(node: &NodeInfo, unit: Unit, profile: &ChipProfile, dram: bool) -> Result<(f64, f64), String> {
+    if unit == Unit::Absorbed {
+        return Ok((0.0, 0.0));
+    }
     let (macs, other) = match (node.macs, node.other_ops) {
         (Some(m), Some(o)) => (m as f64, o as f64),
         _ => return Err(format!("shapes of node `{}` are unknown, so its work is unknown", node.name)),
     };
-    let bytes = (node.weight_bytes + node.output_bytes.unwrap_or(0) * 2) as f64;
-    let bw = profile.memory.dram_bandwidth_gbps.ok_or_else(|| {
-        format!("profile `{}` gives no DRAM bandwidth (memory.dram_bandwidth_gbps)", profile.chip.name)
-    })? * 1e9;
-    let compute = match unit {
-        Unit::Absorbed => return Ok((0.0, 0.0)),
-        Unit::Npu => npu_compute_s(node, macs, other, profile)?,
-        Unit::Cpu | Unit::Rejected => cpu_compute_s(macs, other, profile),
+    let memory_s = if dram {
+        let bw = profile.memory.dram_bandwidth_gbps.ok_or_else(|| {
+            format!("profile `{}` gives no DRAM bandwidth (memory.dram_bandwidth_gbps)", profile.chip.name)
+        })? * 1e9;
+        node_bytes(node) / bw
+    } else {
+        // On-chip SRAM is assumed never to be the bottleneck (documented).
+        0.0
     };
-    Ok((compute, bytes / bw))
+    let compute = match unit {
+        Unit::Absorbed => 0.0,
+        Unit::Npu => npu_compute_s(node, macs, other, profile)?,
+        Unit::Cpu | Unit::Rejected => cpu_compute_s(macs, other, profile)?,
+    };
+    Ok((compute, memory_s))
 }
 
 fn npu_compute_s(node: &NodeInfo, macs: f64, other: f64, profile: &ChipProfile) -> Result<f64, String> {
@@ -152,10 +231,15 @@ fn npu_compute_s(node: &NodeInfo, macs: f64, other: f64, profile: &ChipProfile) 
     Ok(macs / (macs_per_s * eff) + other / (macs_per_s * EFF_OTHER))
 }
 
-fn cpu_compute_s(macs: f64, other: f64, profile: &ChipProfile) -> f64 {
+fn cpu_compute_s(macs: f64, other: f64, profile: &ChipProfile) -> Result<f64, String> {
     let fastest = profile.cpu.clusters.iter().map(|c| c.cores as f64 * c.clock_ghz).fold(0.0, f64::max);
-    let macs_per_s = fastest * 1e9 * CPU_MACS_PER_CYCLE;
-    (macs + other) / macs_per_s
+    if fastest <= 0.0 {
+        return Err(format!(
+            "profile `{}` describes no CPU to run the nodes the accelerator does not",
+            profile.chip.name
+        ));
+    }
+    Ok((macs + other) / (fastest * 1e9 * CPU_MACS_PER_CYCLE))
 }
 
 #[cfg(test)]

@@ -85,6 +85,9 @@ pub struct Limits {
     #[serde(default = "default_size_limit")]
     pub size_bytes: u64,
     pub latency_p99_ms: Option<f64>,
+    /// Inferences per second in operation (camera FPS, control-loop rate, line rate); power and
+    /// heat are judged at this rate. Defaults to the rate the latency budget implies.
+    pub rate_hz: Option<f64>,
     /// The compressed model's metric must reach this on its own.
     pub metric_abs_floor: f64,
     /// The compressed model's metric must reach this fraction of the FP32 reference's
@@ -186,6 +189,13 @@ impl GoldenSet {
             ));
         }
         Ok(GoldenSet { dir: dir.to_path_buf(), manifest_path, manifest, inputs, labels, sha256 })
+    }
+}
+
+impl Limits {
+    /// The operating rate: `rate_hz`, else one inference per latency budget, else 1/s.
+    pub fn operating_rate_hz(&self) -> f64 {
+        self.rate_hz.or(self.latency_p99_ms.map(|ms| 1000.0 / ms)).unwrap_or(1.0)
     }
 }
 

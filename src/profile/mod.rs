@@ -51,6 +51,8 @@ pub struct Npu {
     pub sram_bytes: Option<u64>,
 }
 
+/// The CPU that runs what the accelerator does not. Empty for an accelerator card whose host
+/// is not part of the profile (Hailo-8, Coral): CPU-placed nodes then have no modelled cost.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cpu {
     pub clusters: Vec<CpuCluster>,
@@ -67,6 +69,8 @@ pub struct CpuCluster {
 pub struct Memory {
     pub dram_bytes: Option<u64>,
     pub dram_bandwidth_gbps: Option<f64>,
+    /// True for dataflow accelerators that keep every tensor on chip (Hailo-8): no DRAM traffic.
+    pub on_chip_only: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +84,10 @@ pub struct Thermal {
     pub throttle_c: Option<f64>,
     pub critical_c: Option<f64>,
     pub ambient_c: Option<f64>,
+    /// Junction-to-ambient thermal resistance of the chip in its package and board (°C/W).
+    pub resistance_c_per_w: Option<f64>,
+    /// Time constant of the lumped thermal model (s).
+    pub time_constant_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -206,9 +214,6 @@ impl ChipProfile {
             v.positive("npu.clock_mhz", npu.clock_mhz);
             v.positive("npu.sram_bytes", npu.sram_bytes.map(|b| b as f64));
         }
-        if self.cpu.clusters.is_empty() {
-            v.err("cpu.clusters", "list at least one CPU cluster");
-        }
         for (i, c) in self.cpu.clusters.iter().enumerate() {
             v.at_least(&format!("cpu.clusters.{i}.cores"), c.cores as f64, 1.0);
             v.positive(&format!("cpu.clusters.{i}.clock_ghz"), Some(c.clock_ghz));
@@ -225,6 +230,8 @@ impl ChipProfile {
             }
         }
         if let Some(t) = &self.thermal {
+            v.positive("thermal.resistance_c_per_w", t.resistance_c_per_w);
+            v.positive("thermal.time_constant_s", t.time_constant_s);
             if let (Some(th), Some(cr)) = (t.throttle_c, t.critical_c) {
                 if th > cr {
                     v.err("thermal.throttle_c", format!("throttle point {th} °C is above critical {cr} °C"));

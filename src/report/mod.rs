@@ -38,6 +38,8 @@ pub struct Certificate {
     pub statement: &'static str,
     /// Every value of the family metric for both models (overall, per class, per slice).
     pub metrics: Option<MetricsReport>,
+    /// The sustained-load junction temperature curve, when the profile allows the model.
+    pub thermal: Option<crate::emulator::ThermalRun>,
     pub estimate: Option<Estimate>,
     pub issued_at: String,
 }

@@ -1,0 +1,95 @@
+//! Power and thermal checks on the emulator's energy and lumped thermal models.
+
+use super::Verdict;
+use crate::backend::Basis;
+use crate::emulator::{simulate_thermal, Estimate, ThermalRun};
+use crate::profile::ChipProfile;
+use crate::stats::Outcome;
+
+/// Average power at the family's operating rate must stay within the chip's typical power.
+pub fn power_check(est: &Estimate, profile: &ChipProfile, rate_hz: f64) -> Verdict {
+    let Some(budget) = profile.power.as_ref().and_then(|p| p.typical_w) else {
+        return Verdict::inconclusive(
+            "power",
+            "W",
+            Basis::Emulated,
+            "the profile gives no power budget (power.typical_w)",
+        );
+    };
+    let Some(avg) = est.avg_power_w(rate_hz) else {
+        let why = est.latency_unknown.clone().unwrap_or_else(|| "energy is unknown".into());
+        return Verdict::inconclusive(
+            "power",
+            "W",
+            Basis::Emulated,
+            format!("the cost model cannot predict energy: {why}"),
+        );
+    };
+    let energy = est.energy_mj.unwrap_or(f64::NAN);
+    let (outcome, word) = if avg <= budget { (Outcome::Pass, "within") } else { (Outcome::Fail, "over") };
+    let reason = format!(
+        "{avg:.3} W average at {rate_hz:.0} inferences/s ({energy:.4} mJ each + {:.3} W idle) is {word} the {budget} W budget",
+        est.static_w.unwrap_or(0.0)
+    );
+    let mut v = Verdict::new("power", outcome, "W", Basis::Emulated, reason).with_values(avg, Some(budget));
+    v.findings = vec![format!("energy per inference {energy:.4} mJ"), format!("rate {rate_hz:.1} /s")];
+    v
+}
+
+/// A sustained run at the family's rate must not drive the junction to its throttle point.
+pub fn thermal_check(
+    est: &Estimate,
+    profile: &ChipProfile,
+    rate_hz: f64,
+    ambient_c: f64,
+) -> (Verdict, Option<ThermalRun>) {
+    let t = profile.thermal.as_ref();
+    let missing = |field: &str| {
+        Verdict::inconclusive(
+            "thermal",
+            "°C",
+            Basis::Emulated,
+            format!("the profile gives no {field}: the thermal model cannot run"),
+        )
+    };
+    let Some(r) = t.and_then(|t| t.resistance_c_per_w) else {
+        return (missing("thermal resistance (thermal.resistance_c_per_w)"), None);
+    };
+    let Some(tau) = t.and_then(|t| t.time_constant_s) else {
+        return (missing("thermal time constant (thermal.time_constant_s)"), None);
+    };
+    let Some(limit) = t.and_then(|t| t.throttle_c.or(t.critical_c)) else {
+        return (missing("throttle or critical temperature"), None);
+    };
+    let (Some(static_w), Some(total), Some(latency)) =
+        (est.static_w, est.avg_power_w(rate_hz), est.latency_ms)
+    else {
+        return (
+            Verdict::inconclusive(
+                "thermal",
+                "°C",
+                Basis::Emulated,
+                "power is unknown (see the power check), so heat is too",
+            ),
+            None,
+        );
+    };
+    let run = simulate_thermal(static_w, total - static_w, latency, ambient_c, r, tau, Some(limit));
+    let (outcome, reason) = match run.throttled_at_s {
+        None => (
+            Outcome::Pass,
+            format!("junction peaks at {:.1} °C over {:.0} s at {rate_hz:.0}/s from {ambient_c} °C ambient, below the {limit} °C throttle point", run.peak_c, crate::emulator::thermal_duration_s()),
+        ),
+        Some(at) => (
+            Outcome::Fail,
+            format!("junction reaches the {limit} °C throttle point after {at:.0} s at {rate_hz:.0}/s from {ambient_c} °C ambient; throttled latency {:.3} ms", run.throttled_latency_ms.unwrap_or(f64::NAN)),
+        ),
+    };
+    let mut v =
+        Verdict::new("thermal", outcome, "°C", Basis::Emulated, reason).with_values(run.peak_c, Some(limit));
+    v.findings = vec![
+        format!("steady state {:.1} °C", run.steady_state_c),
+        format!("throttled {:.0} % of the run", run.throttled_share * 100.0),
+    ];
+    (v, Some(run))
+}
