@@ -27,6 +27,24 @@ const EFF_MATMUL: f64 = 0.30;
 const EFF_OTHER: f64 = 0.05;
 /// Fixed cost of one inference call (driver submit, sync), in seconds.
 const INFERENCE_OVERHEAD_S: f64 = 100e-6;
+/// Per-layer accelerator overhead when the profile has no calibrated figure (µs): between the
+/// values calibrated on RK3588 (15) and the Edge TPU (32).
+const DEFAULT_LAYER_OVERHEAD_US: f64 = 20.0;
+/// Ops an accelerator runs as layers of their own; activations and shape ops fuse into them.
+const LAYER_OPS: [&str; 12] = [
+    "Conv",
+    "ConvTranspose",
+    "Gemm",
+    "MatMul",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "Add",
+    "Concat",
+    "Resize",
+    "Softmax",
+    "LSTM",
+];
 /// Cost of one NPU↔CPU hand-over at a partition boundary, besides moving the tensor.
 const HANDOVER_S: f64 = 50e-6;
 /// fp32 MACs per cycle per CPU core: one 128-bit NEON FMA pipe, 4 lanes, at half utilisation.
@@ -221,14 +239,21 @@ fn npu_compute_s(node: &NodeInfo, macs: f64, other: f64, profile: &ChipProfile) 
     .ok_or_else(|| {
         format!("profile `{}` gives no NPU peak throughput (npu.peak_tops_int8)", profile.chip.name)
     })?;
-    let macs_per_s = tops * 1e12 / 2.0;
+    // A batch-1 inference runs on one NPU core (RKNN's default core mask); splitting one
+    // inference across cores is a toolchain option this model does not assume.
+    let macs_per_s = tops * 1e12 / 2.0 / npu.cores.unwrap_or(1).max(1) as f64;
     let eff = match node.op_type.as_str() {
         "Conv" | "ConvTranspose" if node.attrs.group.unwrap_or(1) > 1 => EFF_DEPTHWISE,
         "Conv" | "ConvTranspose" => EFF_CONV,
         "MatMul" | "Gemm" | "LSTM" | "GRU" => EFF_MATMUL,
         _ => EFF_OTHER,
     };
-    Ok(macs / (macs_per_s * eff) + other / (macs_per_s * EFF_OTHER))
+    let overhead_s = if LAYER_OPS.contains(&node.op_type.as_str()) {
+        npu.layer_overhead_us.unwrap_or(DEFAULT_LAYER_OVERHEAD_US) * 1e-6
+    } else {
+        0.0
+    };
+    Ok(macs / (macs_per_s * eff) + other / (macs_per_s * EFF_OTHER) + overhead_s)
 }
 
 fn cpu_compute_s(macs: f64, other: f64, profile: &ChipProfile) -> Result<f64, String> {

@@ -49,6 +49,9 @@ pub struct Npu {
     pub clock_mhz: Option<f64>,
     /// On-chip memory usable by the accelerator (SRAM, VTCM, ...).
     pub sram_bytes: Option<u64>,
+    /// Fixed cost per layer the accelerator runs (descriptor set-up, DMA start, sync), in µs.
+    /// A calibrated figure, not a datasheet one: its source says which calibration point.
+    pub layer_overhead_us: Option<f64>,
 }
 
 /// The CPU that runs what the accelerator does not. Empty for an accelerator card whose host
@@ -213,6 +216,7 @@ impl ChipProfile {
             v.positive("npu.peak_tflops_fp16", npu.peak_tflops_fp16);
             v.positive("npu.clock_mhz", npu.clock_mhz);
             v.positive("npu.sram_bytes", npu.sram_bytes.map(|b| b as f64));
+            v.positive("npu.layer_overhead_us", npu.layer_overhead_us);
         }
         for (i, c) in self.cpu.clusters.iter().enumerate() {
             v.at_least(&format!("cpu.clusters.{i}.cores"), c.cores as f64, 1.0);

@@ -6,15 +6,21 @@
 mod adas;
 mod chassis;
 mod family;
+mod fidelity;
 mod quantize;
 mod run;
 mod shapes;
 mod smt;
 mod train;
+mod zoo;
 
 use std::path::PathBuf;
 
 use family::FamilyBuilder;
+
+fn zoo_dir() -> PathBuf {
+    repo_root().join("target").join("zoo")
+}
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the repo").to_path_buf()
@@ -53,9 +59,27 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some("zoo") => {
+            let dir = zoo_dir();
+            std::fs::create_dir_all(&dir)?;
+            for m in zoo::models() {
+                let (fp32, int8) = zoo::build(&m)?;
+                std::fs::write(
+                    dir.join(format!("{}_fp32.onnx", m.name)),
+                    edgecert::model::writer::encode(&fp32),
+                )?;
+                std::fs::write(
+                    dir.join(format!("{}_int8.onnx", m.name)),
+                    edgecert::model::writer::encode(&int8),
+                )?;
+                println!("{}: written to {}", m.name, dir.display());
+            }
+            Ok(())
+        }
+        Some("fidelity") => fidelity::run(&zoo_dir(), &repo_root().join("profiles")),
         _ => {
             eprintln!(
-                "usage: cargo xtask golden [FAMILY...] | cargo xtask train [FAMILY...]\n  golden   regenerate golden sets\n  train    train, quantize and write the reference models"
+                "usage: cargo xtask golden|train [FAMILY...] | cargo xtask zoo | cargo xtask fidelity\n  golden    regenerate golden sets\n  train     train, quantize and write the reference models\n  zoo       write the standard-architecture zoo to target/zoo\n  fidelity  emulated latency of every zoo model on every profile, and its error at the calibration points"
             );
             std::process::exit(2);
         }
