@@ -16,6 +16,7 @@ use edgecert::stats::SplitMix64;
 use ndarray::{ArrayD, IxDyn};
 
 use crate::family::{FamilyBuilder, Format, Meta, Split, Trained};
+use crate::layers::{conv3x3_relu, he_filters, pool2};
 use crate::train::{features_of, fit_readout_with, one_hot, Standardisation};
 
 pub const H: usize = 160;
@@ -243,25 +244,6 @@ fn labels_of(boxes: &[Vec<Labelled>]) -> ArrayD<f32> {
     l
 }
 
-fn conv(g: &mut Graph, x: &str, w: &[f32], out: usize, inp: usize) -> String {
-    let w = g.init_f32("conv_w", &[out, inp, 3, 3], w);
-    let b = g.init_f32("conv_b", &[out], &vec![0.0; out]);
-    let y = g.node(
-        "Conv",
-        &[x, &w, &b],
-        vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))],
-    );
-    g.node("Relu", &[&y], vec![])
-}
-
-fn pool(g: &mut Graph, x: &str) -> String {
-    g.node(
-        "MaxPool",
-        &[x],
-        vec![("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))],
-    )
-}
-
 /// Trunk and context branches; returns the [1, d, 20, 40] feature map the head reads: the
 /// stride-8 trunk, the stride-16 trunk upsampled, a pooled 5x5-cell context, the stride-4 trunk
 /// and the stride-2 colour folded into each cell (SpaceToDepth keeps their detail), and the row.
@@ -271,15 +253,15 @@ fn features(g: &mut Graph, filters: &[Vec<f32>]) -> String {
     let mut inp = 3;
     let mut stride4 = String::new();
     for (i, (w, &out)) in filters.iter().zip(&TRUNK).take(3).enumerate() {
-        let c = conv(g, &a, w, out, inp);
-        a = pool(g, &c);
+        let c = conv3x3_relu(g, &a, w, out, inp);
+        a = pool2(g, "MaxPool", &c);
         if i == 1 {
             stride4 = a.clone();
         }
         inp = out;
     }
-    let s8 = conv(g, &a, &filters[3], TRUNK[3], TRUNK[2]);
-    let s16 = pool(g, &s8);
+    let s8 = conv3x3_relu(g, &a, &filters[3], TRUNK[3], TRUNK[2]);
+    let s16 = pool2(g, "MaxPool", &s8);
     let up_scales = g.init_f32("up_scales", &[4], &[1.0, 1.0, 2.0, 2.0]);
     let s16_up = g.node("Resize", &[&s16, "", &up_scales], vec![("mode", Attr::Str("nearest"))]);
     let context = g.node(
@@ -360,16 +342,7 @@ impl FamilyBuilder for Adas {
 
     fn train(&self) -> anyhow::Result<Trained> {
         let mut rng = SplitMix64::new(0x5eed_ada5);
-        let mut inp = 3;
-        let filters: Vec<Vec<f32>> = TRUNK
-            .iter()
-            .map(|&out| {
-                let sd = (2.0 / (inp * 9) as f64).sqrt();
-                let w = (0..out * inp * 9).map(|_| (rng.normal() * sd) as f32).collect();
-                inp = out;
-                w
-            })
-            .collect();
+        let filters = he_filters(&mut rng, &TRUNK, 3);
         let (train_x, train_boxes) = frames(0x7a11_ada5, 1500);
         let (calibration, _) = frames(0xca11_ada5, 40);
         let mut g = Graph::default();

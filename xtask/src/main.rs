@@ -7,6 +7,7 @@ mod adas;
 mod chassis;
 mod family;
 mod fidelity;
+mod layers;
 mod quantize;
 mod run;
 mod shapes;

@@ -10,6 +10,7 @@ use edgecert::metrics::MetricKind;
 use edgecert::model::writer::{Attr, Graph};
 
 use crate::family::{FamilyBuilder, Format, Meta, Split, Trained};
+use crate::layers::{conv3x3_relu, he_filters, pool2};
 use crate::train::{features_of, fit_readout, one_hot};
 
 pub const SIZE: usize = 32;
@@ -62,11 +63,6 @@ fn edge_filters() -> Vec<f32> {
     [sx, sy, d1, d2].iter().flat_map(|f| f.iter().copied().chain(f.iter().map(|v| -v))).collect()
 }
 
-fn random_filters(rng: &mut SplitMix64, out: usize, inp: usize) -> Vec<f32> {
-    let sd = (2.0 / (inp * 9) as f64).sqrt();
-    (0..out * inp * 9).map(|_| (rng.normal() * sd) as f32).collect()
-}
-
 const C1: usize = 8;
 const C2: usize = 24;
 const C3: usize = 48;
@@ -77,33 +73,14 @@ struct Trunk {
     w3: Vec<f32>,
 }
 
-fn conv(g: &mut Graph, x: &str, w: &[f32], out: usize, inp: usize) -> String {
-    let w = g.init_f32("conv_w", &[out, inp, 3, 3], w);
-    let b = g.init_f32("conv_b", &[out], &vec![0.0; out]);
-    let y = g.node(
-        "Conv",
-        &[x, &w, &b],
-        vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))],
-    );
-    g.node("Relu", &[&y], vec![])
-}
-
-fn pool(g: &mut Graph, x: &str) -> String {
-    g.node(
-        "MaxPool",
-        &[x],
-        vec![("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))],
-    )
-}
-
 /// Builds the trunk into `g`; returns the [1, C3] feature tensor.
 fn trunk(g: &mut Graph, t: &Trunk) -> String {
     let x = g.input("input", &[1, 1, SIZE, SIZE]);
-    let a = conv(g, &x, &t.w1, C1, 1);
-    let a = pool(g, &a);
-    let a = conv(g, &a, &t.w2, C2, C1);
-    let a = pool(g, &a);
-    let a = conv(g, &a, &t.w3, C3, C2);
+    let a = conv3x3_relu(g, &x, &t.w1, C1, 1);
+    let a = pool2(g, "MaxPool", &a);
+    let a = conv3x3_relu(g, &a, &t.w2, C2, C1);
+    let a = pool2(g, "MaxPool", &a);
+    let a = conv3x3_relu(g, &a, &t.w3, C3, C2);
     let a = g.node("GlobalAveragePool", &[&a], vec![]);
     g.node("Flatten", &[&a], vec![("axis", Attr::Int(1))])
 }
@@ -136,10 +113,11 @@ impl FamilyBuilder for Shapes {
 
     fn train(&self) -> anyhow::Result<Trained> {
         let mut rng = SplitMix64::new(0x5eed_0001);
+        let mut random = he_filters(&mut rng, &[C2, C3], C1).into_iter();
         let t = Trunk {
             w1: edge_filters(),
-            w2: random_filters(&mut rng, C2, C1),
-            w3: random_filters(&mut rng, C3, C2),
+            w2: random.next().expect("2 layers"),
+            w3: random.next().expect("2 layers"),
         };
         let (train_x, train_y) = dataset(0x7a11_0001, 3000);
         let (calibration, _) = dataset(0xca11_b001, 200);

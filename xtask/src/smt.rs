@@ -14,6 +14,7 @@ use edgecert::stats::SplitMix64;
 use ndarray::{ArrayD, IxDyn};
 
 use crate::family::{FamilyBuilder, Format, Meta, Split, Trained};
+use crate::layers::{conv3x3_relu, he_filters, pool2};
 use crate::train::{features_of, fit_readout, one_hot};
 
 pub const SIZE: usize = 64;
@@ -185,20 +186,9 @@ fn trunk(g: &mut Graph, filters: &[Vec<f32>]) -> String {
     let mut x = g.input("input", &[1, 3, SIZE, SIZE]);
     let mut inp = 3;
     for (i, (&out, w)) in CHANNELS.iter().zip(filters).enumerate() {
-        let w = g.init_f32("conv_w", &[out, inp, 3, 3], w);
-        let b = g.init_f32("conv_b", &[out], &vec![0.0; out]);
-        let y = g.node(
-            "Conv",
-            &[&x, &w, &b],
-            vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))],
-        );
-        let y = g.node("Relu", &[&y], vec![]);
+        let y = conv3x3_relu(g, &x, w, out, inp);
         let pool = if i + 1 < CHANNELS.len() { "MaxPool" } else { "AveragePool" };
-        x = g.node(
-            pool,
-            &[&y],
-            vec![("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))],
-        );
+        x = pool2(g, pool, &y);
         inp = out;
     }
     g.node("Flatten", &[&x], vec![("axis", Attr::Int(1))])
@@ -230,16 +220,7 @@ impl FamilyBuilder for Smt {
 
     fn train(&self) -> anyhow::Result<Trained> {
         let mut rng = SplitMix64::new(0x5eed_5347);
-        let mut inp = 3;
-        let filters: Vec<Vec<f32>> = CHANNELS
-            .iter()
-            .map(|&out| {
-                let sd = (2.0 / (inp * 9) as f64).sqrt();
-                let w = (0..out * inp * 9).map(|_| (rng.normal() * sd) as f32).collect();
-                inp = out;
-                w
-            })
-            .collect();
+        let filters = he_filters(&mut rng, &CHANNELS, 3);
         let train = crops(0x7a11_5347, 8000);
         let calibration = crops(0xca11_5347, 200).inputs;
         let mut g = Graph::default();
