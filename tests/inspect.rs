@@ -107,3 +107,27 @@ fn profile_check_accepts_the_bundled_profiles_and_names_errors() {
         run.stderr
     );
 }
+
+#[test]
+fn a_faster_npu_mode_lowers_the_emulated_latency() {
+    let latency = |extra: &[&str]| {
+        let mut args =
+            vec!["estimate", "golden/smt/smt_int8.onnx", "--profile", "profiles/ascend310b.toml", "--json"];
+        args.extend_from_slice(extra);
+        let run = edgecert(&args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let est: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        est["latency_ms"]["modelled"].as_f64().unwrap()
+    };
+    assert!(latency(&["--npu-mode", "20T"]) < latency(&[]));
+    let bad = edgecert(&[
+        "estimate",
+        "golden/smt/smt_int8.onnx",
+        "--profile",
+        "profiles/ascend310b.toml",
+        "--npu-mode",
+        "99T",
+    ]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("99T"), "{}", bad.stderr);
+}

@@ -45,6 +45,7 @@ struct Session {
     engine: Box<dyn Engine>,
     verdicts: Mutex<BTreeMap<(usize, usize, usize), Verdict>>,
     ambient_c: Option<f64>,
+    npu_mode: Option<String>,
 }
 
 pub fn run(mut args: CertifyArgs) -> Result<i32> {
@@ -78,6 +79,7 @@ impl Session {
         } else {
             args.profiles.iter().map(|p| profile::ChipProfile::load(p)).collect::<Result<_>>()?
         };
+        let profiles = apply_mode(profiles, args.npu_mode.as_deref())?;
         let golden_dirs =
             if args.golden.is_empty() { golden::discover(&args.golden_dir)? } else { args.golden.clone() };
         let families =
@@ -94,6 +96,7 @@ impl Session {
             engine: default_engine(),
             verdicts: Mutex::new(BTreeMap::new()),
             ambient_c: args.ambient,
+            npu_mode: args.npu_mode.clone(),
         })
     }
 
@@ -300,6 +303,7 @@ impl Session {
             reference: subject(&fam.reference),
             profile: report::ProfileRef {
                 name: prof.profile.chip.name.clone(),
+                npu_mode: self.npu_mode.clone().filter(|m| prof.profile.in_mode(m).is_some()),
                 display_name: prof.profile.display_name().to_string(),
                 path: display(&prof.path),
                 sha256: prof.sha256.clone(),
@@ -337,6 +341,23 @@ impl LoadedModel for NoModel {
     fn run(&self, _: &[crate::engine::Tensor]) -> Result<Vec<crate::engine::Tensor>> {
         Err(Error::Usage("the emulated backend does not run models for timing".into()))
     }
+}
+
+/// Switches every profile that lists `mode` into it; a mode no profile lists is a usage error.
+fn apply_mode(profiles: Vec<ProfileFile>, mode: Option<&str>) -> Result<Vec<ProfileFile>> {
+    let Some(name) = mode else { return Ok(profiles) };
+    if !profiles.iter().any(|p| p.profile.in_mode(name).is_some()) {
+        return Err(Error::Usage(format!("no selected profile has an NPU mode `{name}` (npu.modes)")));
+    }
+    Ok(profiles
+        .into_iter()
+        .map(|mut p| {
+            if let Some(m) = p.profile.in_mode(name) {
+                p.profile = m;
+            }
+            p
+        })
+        .collect())
 }
 
 fn subject(m: &ModelInventory) -> report::Subject {

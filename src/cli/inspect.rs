@@ -117,9 +117,14 @@ struct EstimateReport<'a> {
     placement: Vec<PlacedNode<'a>>,
 }
 
-pub fn estimate(model: &Path, profile: &Path, json: bool, rate_hz: f64) -> Result<i32> {
+pub fn estimate(model: &Path, profile: &Path, json: bool, rate_hz: f64, mode: Option<&str>) -> Result<i32> {
     let inv = ModelInventory::load(model)?;
-    let prof = ChipProfile::load(profile)?;
+    let mut prof = ChipProfile::load(profile)?;
+    if let Some(name) = mode {
+        prof.profile = prof.profile.in_mode(name).ok_or_else(|| {
+            Error::Usage(format!("{} has no NPU mode `{name}` (npu.modes)", profile.display()))
+        })?;
+    }
     let est = emulate(&inv, &prof.profile);
     let seed = u64::from_str_radix(
         &crate::hash::sha256_hex(format!("{}{}", inv.sha256, prof.sha256).as_bytes())[..16],

@@ -40,6 +40,9 @@ pub enum Command {
         /// Inferences per second for the average-power figure.
         #[arg(long, default_value_t = 30.0)]
         rate: f64,
+        /// NPU compute mode from the profile's `npu.modes` (default: the profile's main figures).
+        #[arg(long)]
+        npu_mode: Option<String>,
     },
     /// Chip-profile tools.
     #[command(subcommand)]
@@ -65,6 +68,9 @@ pub struct CertifyArgs {
     pub golden: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "emulated")]
     pub backend: BackendKind,
+    /// NPU compute mode, applied to every profile that lists it in `npu.modes`.
+    #[arg(long)]
+    pub npu_mode: Option<String>,
     /// Ambient temperature (°C) for the thermal model (default: the profile's, else 25).
     #[arg(long)]
     pub ambient: Option<f64>,
@@ -102,7 +108,9 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Certify(args) => certify::run(*args),
         Command::Inspect { model, json } => inspect::inspect(&model, json),
-        Command::Estimate { model, profile, json, rate } => inspect::estimate(&model, &profile, json, rate),
+        Command::Estimate { model, profile, json, rate, npu_mode } => {
+            inspect::estimate(&model, &profile, json, rate, npu_mode.as_deref())
+        }
         Command::Profile(ProfileCommand::Check { profiles }) => inspect::check_profiles(&profiles),
     }
 }

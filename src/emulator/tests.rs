@@ -97,3 +97,27 @@ fn emulated_latency_samples_are_reproducible_and_scale_with_peak() {
     slow.operators.dtypes.push(crate::profile::DType::Fp32);
     assert!(estimate(&m, &slow).latency_ms.unwrap() > e.latency_ms.unwrap());
 }
+
+#[test]
+fn a_working_set_larger_than_sram_goes_through_dram_and_is_slower() {
+    let m = model_with_abs();
+    let mut roomy = rk3588(FallbackPolicy::PerOp);
+    roomy.npu.as_mut().unwrap().sram_bytes = Some(64 * 1024 * 1024);
+    let mut tight = roomy.clone();
+    tight.npu.as_mut().unwrap().sram_bytes = Some(1024);
+    let (a, b) = (estimate(&m, &roomy), estimate(&m, &tight));
+    assert_eq!((a.fits_on_chip, b.fits_on_chip), (Some(true), Some(false)));
+    assert!(b.latency_ms.unwrap() > a.latency_ms.unwrap());
+    assert!(b.energy_mj.unwrap() > a.energy_mj.unwrap(), "DRAM traffic costs energy");
+}
+
+#[test]
+fn energy_and_power_follow_the_rate() {
+    let m = model_with_abs();
+    let mut p = rk3588(FallbackPolicy::PerOp);
+    p.power = Some(crate::profile::Power { typical_w: Some(10.0), max_w: None });
+    let e = estimate(&m, &p);
+    let (slow, fast) = (e.avg_power_w(1.0).unwrap(), e.avg_power_w(100.0).unwrap());
+    assert!((slow - 1.0).abs() < 0.01, "idle is 10 % of typical: {slow}");
+    assert!(fast > slow);
+}

@@ -52,6 +52,20 @@ pub struct Npu {
     /// Fixed cost per layer the accelerator runs (descriptor set-up, DMA start, sync), in µs.
     /// A calibrated figure, not a datasheet one: its source says which calibration point.
     pub layer_overhead_us: Option<f64>,
+    /// Selectable compute modes (Ascend's npu-smi modes, Jetson's power modes); the figures
+    /// above are the default mode.
+    #[serde(default)]
+    pub modes: Vec<NpuMode>,
+}
+
+/// One compute mode: the figures it changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NpuMode {
+    pub name: String,
+    pub peak_tops_int8: Option<f64>,
+    pub peak_tflops_fp16: Option<f64>,
+    /// The CPU clock in this mode, applied to every cluster.
+    pub cpu_clock_ghz: Option<f64>,
 }
 
 /// The CPU that runs what the accelerator does not. Empty for an accelerator card whose host
@@ -194,6 +208,20 @@ impl ChipProfile {
         Ok(ProfileFile { path: path.to_path_buf(), sha256: sha256_hex(&bytes), profile })
     }
 
+    /// This profile in NPU compute mode `name`, or `None` if the profile has no such mode.
+    pub fn in_mode(&self, name: &str) -> Option<ChipProfile> {
+        let mode = self.npu.as_ref()?.modes.iter().find(|m| m.name == name)?.clone();
+        let mut p = self.clone();
+        let npu = p.npu.as_mut().expect("checked above");
+        npu.peak_tops_int8 = mode.peak_tops_int8.or(npu.peak_tops_int8);
+        npu.peak_tflops_fp16 = mode.peak_tflops_fp16;
+        if let Some(ghz) = mode.cpu_clock_ghz {
+            p.cpu.clusters.iter_mut().for_each(|c| c.clock_ghz = ghz);
+        }
+        p.chip.notes = Some(format!("NPU mode {name}. {}", p.chip.notes.unwrap_or_default()));
+        Some(p)
+    }
+
     pub fn display_name(&self) -> &str {
         self.chip.display_name.as_deref().unwrap_or(&self.chip.name)
     }
@@ -217,6 +245,11 @@ impl ChipProfile {
             v.positive("npu.clock_mhz", npu.clock_mhz);
             v.positive("npu.sram_bytes", npu.sram_bytes.map(|b| b as f64));
             v.positive("npu.layer_overhead_us", npu.layer_overhead_us);
+            for (i, m) in npu.modes.iter().enumerate() {
+                v.positive(&format!("npu.modes.{i}.peak_tops_int8"), m.peak_tops_int8);
+                v.positive(&format!("npu.modes.{i}.peak_tflops_fp16"), m.peak_tflops_fp16);
+                v.positive(&format!("npu.modes.{i}.cpu_clock_ghz"), m.cpu_clock_ghz);
+            }
         }
         for (i, c) in self.cpu.clusters.iter().enumerate() {
             v.at_least(&format!("cpu.clusters.{i}.cores"), c.cores as f64, 1.0);

@@ -73,6 +73,8 @@ pub struct Subject {
 #[derive(Debug, Clone, Serialize)]
 pub struct ProfileRef {
     pub name: String,
+    /// The NPU compute mode the profile was certified in, when not its default.
+    pub npu_mode: Option<String>,
     pub display_name: String,
     pub path: String,
     pub sha256: String,
