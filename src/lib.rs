@@ -1,8 +1,9 @@
 //! edgecert: hardware-compatibility certification of compressed ONNX models for edge chips.
 //!
 //! The crate follows the domain's data flow: a [`profile::ChipProfile`] and a
-//! [`golden::GoldenSet`] meet a [`model::ModelInventory`] in a [`backend::Backend`], whose
-//! observations feed the [`checks`]; the verdicts become a [`report::Certificate`].
+//! [`golden::GoldenSet`] meet a [`model::ModelInventory`]; [`run`] plans the checks, a
+//! [`backend::Backend`] observes the model, the [`checks`] turn observations into verdicts, and
+//! reporters render the [`report::Certificate`] and the run.
 
 pub mod backend;
 pub mod checks;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod model;
 pub mod profile;
 pub mod report;
+pub mod run;
 pub mod stats;
 
 pub use error::{Error, Result};

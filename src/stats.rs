@@ -127,20 +127,15 @@ pub enum Direction {
     AtLeast,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Outcome {
-    Pass,
-    Fail,
-    Inconclusive,
-}
+pub use crate::report::schema::Outcome;
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Pass => "PASS",
-            Outcome::Fail => "FAIL",
-            Outcome::Inconclusive => "INCONCLUSIVE",
+impl From<Interval> for crate::report::schema::Interval {
+    fn from(i: Interval) -> Self {
+        crate::report::schema::Interval {
+            low: i.low,
+            high: i.high,
+            confidence: i.confidence,
+            method: i.method.to_string(),
         }
     }
 }

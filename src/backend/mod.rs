@@ -8,6 +8,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::checks::Unobserved;
 use crate::emulator::Estimate;
 use crate::engine::{LoadedModel, Tensor};
 use crate::error::Result;
@@ -22,17 +23,7 @@ pub enum BackendKind {
     Host,
 }
 
-/// Where a figure comes from: the certificate labels every number with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Basis {
-    /// Timed or metered on real hardware.
-    Measured,
-    /// Predicted by the chip cost model.
-    Emulated,
-    /// Read from the file.
-    Static,
-}
+pub use crate::report::schema::Basis;
 
 /// Latency observations of one model.
 #[derive(Debug, Clone)]
@@ -78,9 +69,14 @@ pub fn time_emulated(estimate: &Estimate, seed: u64) -> Option<Timing> {
     })
 }
 
+/// The compressed model, loaded on first use: the emulated backend never runs it for timing.
+pub trait ModelSource {
+    fn loaded(&self) -> std::result::Result<&dyn LoadedModel, String>;
+}
+
 /// What a backend may use to time a model on a chip.
 pub struct TimingInput<'a> {
-    pub model: &'a dyn LoadedModel,
+    pub model: &'a dyn ModelSource,
     pub golden: &'a GoldenSet,
     pub estimate: &'a Estimate,
     /// Seed for anything random, derived from the input digests.
@@ -91,9 +87,13 @@ pub struct TimingInput<'a> {
 /// [`replay_outputs`] whatever the backend.
 pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
-    /// `Ok(None)` when the backend cannot give a figure (e.g. the profile lacks a number the
-    /// cost model needs); the estimate says why.
-    fn time(&self, input: &TimingInput<'_>) -> Result<Option<Timing>>;
+    /// The basis of the latencies it observes.
+    fn basis(&self) -> Basis;
+    /// Whether its figures depend on the chip profile (emulated) or only on the model (host).
+    fn per_profile(&self) -> bool;
+    /// `Err` says why no figure could be observed (e.g. the profile lacks a number the cost
+    /// model needs, or the model could not run).
+    fn time(&self, input: &TimingInput<'_>) -> std::result::Result<Timing, Unobserved>;
 }
 
 pub struct EmulatedBackend;
@@ -104,8 +104,22 @@ impl Backend for EmulatedBackend {
         BackendKind::Emulated
     }
 
-    fn time(&self, input: &TimingInput<'_>) -> Result<Option<Timing>> {
-        Ok(time_emulated(input.estimate, input.seed))
+    fn basis(&self) -> Basis {
+        Basis::Emulated
+    }
+
+    fn per_profile(&self) -> bool {
+        true
+    }
+
+    fn time(&self, input: &TimingInput<'_>) -> std::result::Result<Timing, Unobserved> {
+        time_emulated(input.estimate, input.seed).ok_or_else(|| Unobserved {
+            basis: Basis::Emulated,
+            reason: format!(
+                "the cost model cannot predict latency: {}",
+                input.estimate.latency_unknown.clone().unwrap_or_default()
+            ),
+        })
     }
 }
 
@@ -114,8 +128,19 @@ impl Backend for HostBackend {
         BackendKind::Host
     }
 
-    fn time(&self, input: &TimingInput<'_>) -> Result<Option<Timing>> {
-        time_on_host(input.model, input.golden).map(Some)
+    fn basis(&self) -> Basis {
+        Basis::Measured
+    }
+
+    fn per_profile(&self) -> bool {
+        false
+    }
+
+    fn time(&self, input: &TimingInput<'_>) -> std::result::Result<Timing, Unobserved> {
+        let unobserved = |reason: String| Unobserved { basis: Basis::Measured, reason };
+        let model =
+            input.model.loaded().map_err(|e| unobserved(format!("the model could not be run: {e}")))?;
+        time_on_host(model, input.golden).map_err(|e| unobserved(e.to_string()))
     }
 }
 
@@ -131,6 +156,16 @@ impl BackendKind {
         match self {
             BackendKind::Emulated => "emulated",
             BackendKind::Host => "host",
+        }
+    }
+
+    /// What the certificate says about the figures this backend gives.
+    pub fn note(self) -> &'static str {
+        match self {
+            BackendKind::Emulated => {
+                "latency is EMULATED by edgecert's roofline cost model of the chip, not measured on it"
+            }
+            BackendKind::Host => "latency is MEASURED on the host CPU running edgecert, not on the chip",
         }
     }
 }

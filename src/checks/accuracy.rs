@@ -8,11 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use super::Verdict;
 use crate::backend::Basis;
 use crate::metrics::{Evaluation, MetricKind, Scorer, PRIMARY};
+use crate::report::schema::ValuePair;
 use crate::stats::{
     bootstrap, decide, percentile_bootstrap_interval, samples_to_decide, Direction, Interval, Outcome,
 };
@@ -25,15 +24,6 @@ pub struct PairedEvaluation {
     pub compressed: Evaluation,
     pub reference: Evaluation,
     resamples: Vec<(Evaluation, Evaluation)>,
-}
-
-/// One reported value with its interval, for both models.
-#[derive(Debug, Clone, Serialize)]
-pub struct ValuePair {
-    pub fp32: f64,
-    pub fp32_ci: Interval,
-    pub compressed: f64,
-    pub compressed_ci: Interval,
 }
 
 impl PairedEvaluation {
@@ -69,9 +59,9 @@ impl PairedEvaluation {
                 let get = |e: &Evaluation| e.get(k).copied().unwrap_or(f64::NAN);
                 let pair = ValuePair {
                     fp32: get(&self.reference),
-                    fp32_ci: self.interval(|_, r| get(r)),
+                    fp32_ci: self.interval(|_, r| get(r)).into(),
                     compressed: get(&self.compressed),
-                    compressed_ci: self.interval(|c, _| get(c)),
+                    compressed_ci: self.interval(|c, _| get(c)).into(),
                 };
                 (k.clone(), pair)
             })
@@ -96,7 +86,7 @@ impl PairedEvaluation {
 }
 
 fn finish(mut v: Verdict, ci: Interval, estimate: f64, limit: f64, n: usize) -> Verdict {
-    v.ci = Some(ci);
+    v.ci = Some(ci.into());
     v.samples = Some(n);
     if v.verdict == Outcome::Inconclusive {
         v.samples_to_decide = samples_to_decide(n, estimate, &ci, limit);

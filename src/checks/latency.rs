@@ -23,7 +23,7 @@ pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict
         Outcome::Inconclusive => format!("p99 {p99:.4} ms but its interval [{:.4}, {bound}] straddles the {limit_ms} ms budget; {}", ci.low, timing.what),
     };
     let mut v = Verdict::new("latency", outcome, "ms", timing.basis, reason).with_values(p99, Some(limit_ms));
-    v.ci = Some(ci);
+    v.ci = Some(ci.into());
     v.samples = Some(n);
     if outcome == Outcome::Inconclusive {
         v.samples_to_decide = samples_to_decide(n, p99, &ci, limit_ms).or(Some(662.max(n * 2)));

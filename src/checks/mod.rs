@@ -1,61 +1,201 @@
-//! Checks turn observations into verdicts. A check does not know which backend produced its
-//! observations; a backend does not know which checks will read them.
+//! Checks turn observations into verdicts. The checks are declared as data ([`CheckKind`]); each
+//! reads what it needs through [`Observations`], which the runner provides from whichever
+//! backend ran: a check does not know which backend produced its observations, and a backend
+//! does not know which checks will read them.
 
 mod accuracy;
 mod latency;
 mod physical;
 mod static_checks;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::backend::Basis;
-use crate::stats::{Interval, Outcome};
+use crate::backend::{Basis, Timing};
+use crate::emulator::Estimate;
+use crate::golden::FamilyManifest;
+use crate::metrics::PRIMARY;
+use crate::model::ModelInventory;
+use crate::profile::ChipProfile;
+use crate::report::schema::{CheckRecord, CheckStatus};
+use crate::stats::Outcome;
 
-pub use accuracy::{accuracy_floor_check, accuracy_vs_reference_check, PairedEvaluation, ValuePair};
+pub use accuracy::{accuracy_floor_check, accuracy_vs_reference_check, PairedEvaluation};
 pub use latency::latency_check;
 pub use physical::{power_check, thermal_check};
 pub use static_checks::{memory_check, operator_check, size_check};
 
-/// The names of the checks, in report order. `accuracy_hardest_slice` runs only for families
-/// that name a hardest slice.
-pub const CHECK_NAMES: [&str; 9] = [
-    "size",
-    "operators",
-    "memory",
-    "latency",
-    "power",
-    "thermal",
-    "accuracy",
-    "accuracy_vs_fp32",
-    "accuracy_hardest_slice",
-];
+/// A check's outcome: the certificate's record of it.
+pub type Verdict = CheckRecord;
 
-/// One check's outcome with everything needed to audit it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Verdict {
-    pub name: String,
-    pub verdict: Outcome,
-    pub measured: Option<f64>,
-    pub limit: Option<f64>,
-    pub unit: String,
-    pub basis: Basis,
-    pub ci: Option<Interval>,
-    /// One sentence: why this verdict.
-    pub reason: String,
-    /// Offending nodes and similar specifics.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub findings: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub samples: Option<usize>,
-    /// For INCONCLUSIVE: roughly how many samples would decide it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub samples_to_decide: Option<usize>,
+/// Every check edgecert knows, in report order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    Size,
+    Operators,
+    Memory,
+    Latency,
+    Power,
+    Thermal,
+    Accuracy,
+    AccuracyVsFp32,
+    AccuracyHardestSlice,
 }
 
-impl Verdict {
+impl CheckKind {
+    pub const ALL: [CheckKind; 9] = [
+        CheckKind::Size,
+        CheckKind::Operators,
+        CheckKind::Memory,
+        CheckKind::Latency,
+        CheckKind::Power,
+        CheckKind::Thermal,
+        CheckKind::Accuracy,
+        CheckKind::AccuracyVsFp32,
+        CheckKind::AccuracyHardestSlice,
+    ];
+
+    /// The name used in check ids, filters and certificates.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckKind::Size => "size",
+            CheckKind::Operators => "operators",
+            CheckKind::Memory => "memory",
+            CheckKind::Latency => "latency",
+            CheckKind::Power => "power",
+            CheckKind::Thermal => "thermal",
+            CheckKind::Accuracy => "accuracy",
+            CheckKind::AccuracyVsFp32 => "accuracy_vs_fp32",
+            CheckKind::AccuracyHardestSlice => "accuracy_hardest_slice",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<CheckKind> {
+        CheckKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether the check belongs in the plan of a golden set: the hardest-slice retention check
+    /// needs a family that names its hardest slice.
+    pub fn applies_to(self, family: &FamilyManifest) -> bool {
+        self != CheckKind::AccuracyHardestSlice || family.metric.hardest_slice.is_some()
+    }
+
+    /// The unit of the measured value, also for a verdict that could not be reached.
+    pub fn unit(self, family: &FamilyManifest) -> &'static str {
+        match self {
+            CheckKind::Size | CheckKind::Memory => "bytes",
+            CheckKind::Operators => "nodes off the accelerator",
+            CheckKind::Latency => "ms",
+            CheckKind::Power => "W",
+            CheckKind::Thermal => "°C",
+            CheckKind::Accuracy => family.metric.kind.unit(),
+            CheckKind::AccuracyVsFp32 | CheckKind::AccuracyHardestSlice => "ratio to FP32",
+        }
+    }
+
+    /// The basis of the check's figure when the backend is not consulted.
+    pub fn basis(self, timing: Basis) -> Basis {
+        match self {
+            CheckKind::Size | CheckKind::Operators | CheckKind::Memory => Basis::Static,
+            CheckKind::Latency => timing,
+            CheckKind::Power | CheckKind::Thermal => Basis::Emulated,
+            CheckKind::Accuracy | CheckKind::AccuracyVsFp32 | CheckKind::AccuracyHardestSlice => {
+                Basis::Measured
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A figure the backend could not observe, and why; the check reports it as INCONCLUSIVE.
+#[derive(Debug, Clone)]
+pub struct Unobserved {
+    pub basis: Basis,
+    pub reason: String,
+}
+
+/// What the checks of one (compressed model, golden set, chip) may read. The runner provides it,
+/// observing lazily: a check that is filtered out costs nothing.
+pub trait Observations {
+    fn model(&self) -> &ModelInventory;
+    fn family(&self) -> &FamilyManifest;
+    fn profile(&self) -> &ChipProfile;
+    /// The emulator's prediction for this model on this chip (placement, cost, energy).
+    fn estimate(&self) -> &Estimate;
+    /// Ambient temperature for the thermal model (°C).
+    fn ambient_c(&self) -> f64;
+    /// The basis latency figures have here (`emulated`, `measured`).
+    fn timing_basis(&self) -> Basis;
+    /// Single-inference latencies of the compressed model on the chip.
+    fn timing(&self) -> Result<&Timing, Unobserved>;
+    /// Both models' metric values on the golden set, paired; `Err` says why they are missing.
+    fn accuracy(&self) -> Result<&PairedEvaluation, String>;
+}
+
+/// Runs one check on the observations.
+pub fn evaluate(kind: CheckKind, obs: &dyn Observations) -> Verdict {
+    let limits = &obs.family().limits;
+    match kind {
+        CheckKind::Size => size_check(obs.model(), limits.size_bytes),
+        CheckKind::Operators => operator_check(obs.model(), &obs.estimate().placement),
+        CheckKind::Memory => memory_check(obs.model(), obs.profile()),
+        CheckKind::Latency => latency(obs),
+        CheckKind::Power => power_check(obs.estimate(), obs.profile(), limits.operating_rate_hz()),
+        CheckKind::Thermal => {
+            thermal_check(obs.estimate(), obs.profile(), limits.operating_rate_hz(), obs.ambient_c()).0
+        }
+        CheckKind::Accuracy | CheckKind::AccuracyVsFp32 | CheckKind::AccuracyHardestSlice => {
+            accuracy(kind, obs)
+        }
+    }
+}
+
+fn latency(obs: &dyn Observations) -> Verdict {
+    let limits = &obs.family().limits;
+    let Some(budget) = limits.latency_p99_ms else {
+        return Verdict::inconclusive(
+            "latency",
+            "ms",
+            obs.timing_basis(),
+            "the golden set states no latency budget (limits.latency_p99_ms)",
+        );
+    };
+    match obs.timing() {
+        Ok(timing) => latency_check(timing, budget, limits.confidence),
+        Err(why) => Verdict::inconclusive("latency", "ms", why.basis, why.reason),
+    }
+}
+
+fn accuracy(kind: CheckKind, obs: &dyn Observations) -> Verdict {
+    let family = obs.family();
+    let paired = match obs.accuracy() {
+        Ok(p) => p,
+        Err(why) => return Verdict::inconclusive(kind.name(), kind.unit(family), Basis::Measured, why),
+    };
+    let limits = &family.limits;
+    match kind {
+        CheckKind::Accuracy => accuracy_floor_check(paired, limits.metric_abs_floor),
+        CheckKind::AccuracyVsFp32 => {
+            accuracy_vs_reference_check(paired, limits.metric_rel_floor, PRIMARY, kind.name())
+        }
+        _ => {
+            let slice = family.metric.hardest_slice.as_deref().unwrap_or_default();
+            let key = format!("slice.{slice}");
+            accuracy_vs_reference_check(paired, limits.metric_rel_floor, &key, kind.name())
+        }
+    }
+}
+
+impl CheckRecord {
     fn new(name: &str, verdict: Outcome, unit: &str, basis: Basis, reason: impl Into<String>) -> Verdict {
-        Verdict {
+        CheckRecord {
             name: name.to_string(),
+            status: CheckStatus::Ran,
             verdict,
             measured: None,
             limit: None,
@@ -71,7 +211,14 @@ impl Verdict {
 
     /// A check that cannot be decided because an input figure is missing.
     pub fn inconclusive(name: &str, unit: &str, basis: Basis, reason: impl Into<String>) -> Verdict {
-        Verdict::new(name, Outcome::Inconclusive, unit, basis, reason)
+        CheckRecord::new(name, Outcome::Inconclusive, unit, basis, reason)
+    }
+
+    /// A check stopped by an internal error: INCONCLUSIVE, marked as an error, never lost.
+    pub fn error(name: &str, unit: &str, basis: Basis, error: &str) -> Verdict {
+        let mut v = CheckRecord::inconclusive(name, unit, basis, format!("internal error: {error}"));
+        v.status = CheckStatus::Error;
+        v
     }
 
     fn with_values(mut self, measured: f64, limit: Option<f64>) -> Verdict {

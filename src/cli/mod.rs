@@ -1,15 +1,18 @@
-//! Command-line interface. Exit codes: 0 every check PASS, 1 some check FAIL or INCONCLUSIVE,
-//! 2 bad input or usage (nothing written).
+//! Command-line interface: parses arguments and calls the library. Exit codes: 0 every
+//! certificate PASS, 1 some check FAIL or INCONCLUSIVE or a planned check not run, 2 bad input
+//! or usage (nothing written).
 
-mod certify;
-mod inspect;
-
+use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::backend::BackendKind;
-use crate::error::{exit_code, Result};
+use crate::error::{exit_code, Error, Result};
+use crate::model::ModelInventory;
+use crate::profile::ChipProfile;
+use crate::report::{self, QuietPipe, TerminalFormat};
+use crate::run::{self, Certification, InputSpec, RunOptions, Selection};
 
 #[derive(Parser, Debug)]
 #[command(name = "edgecert", version, about = "Certify compressed ONNX models against edge-chip profiles")]
@@ -23,6 +26,20 @@ pub enum Command {
     /// Certify models against chip profiles. With no model, runs the reference program: every
     /// golden set under --golden-dir against every profile under --profiles-dir.
     Certify(Box<CertifyArgs>),
+    /// Print the plan `certify` would run with the same arguments, without running it.
+    Plan(Box<PlanArgs>),
+    /// Read a certificate back and print its verdict table.
+    Show {
+        certificate: PathBuf,
+        /// The certificate as it was read (validated), as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of an edgecert file format.
+    Schema {
+        #[arg(value_enum)]
+        format: SchemaFormat,
+    },
     /// Print a model's inventory: ops, parameters, weight bytes, MACs, activations.
     Inspect {
         model: PathBuf,
@@ -49,14 +66,21 @@ pub enum Command {
     Profile(ProfileCommand),
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchemaFormat {
+    /// `certificate.json`.
+    Certificate,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ProfileCommand {
     /// Validate a profile; every error names file, line and field.
     Check { profiles: Vec<PathBuf> },
 }
 
-#[derive(clap::Args, Debug)]
-pub struct CertifyArgs {
+/// What to certify.
+#[derive(Args, Debug)]
+pub struct InputArgs {
     /// Chip profile(s) to certify against (default: every profile in --profiles-dir).
     #[arg(long = "profile")]
     pub profiles: Vec<PathBuf>,
@@ -66,24 +90,80 @@ pub struct CertifyArgs {
     /// Golden-set folder(s) (default: every family under --golden-dir).
     #[arg(long)]
     pub golden: Vec<PathBuf>,
-    #[arg(long, value_enum, default_value = "emulated")]
-    pub backend: BackendKind,
     /// NPU compute mode, applied to every profile that lists it in `npu.modes`.
     #[arg(long)]
     pub npu_mode: Option<String>,
+    #[arg(long, default_value = "profiles")]
+    pub profiles_dir: PathBuf,
+    #[arg(long, default_value = "golden")]
+    pub golden_dir: PathBuf,
+}
+
+/// Which checks of the plan run, in libtest's syntax.
+#[derive(Args, Debug)]
+pub struct SelectionArgs {
+    /// Run only checks whose id (`family::chip::check`) contains one of these.
+    pub filters: Vec<String>,
+    /// Filters must equal the id.
+    #[arg(long)]
+    pub exact: bool,
+    /// Do not run checks whose id contains this (repeatable).
+    #[arg(long)]
+    pub skip: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CertifyArgs {
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[arg(long, value_enum, default_value = "emulated")]
+    pub backend: BackendKind,
     /// Ambient temperature (°C) for the thermal model (default: the profile's, else 25).
     #[arg(long)]
     pub ambient: Option<f64>,
     /// Where reports go.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
-    #[arg(long, default_value = "profiles")]
-    pub profiles_dir: PathBuf,
-    #[arg(long, default_value = "golden")]
-    pub golden_dir: PathBuf,
-    /// libtest-style options: a name filter, --list, --exact, --skip, -q, --format ...
+    /// Print the selected checks of the plan (`family::chip::check: test`) and run nothing.
+    #[arg(long)]
+    pub list: bool,
+    /// Terse output: one character per check.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long, value_enum, default_value = "pretty")]
+    pub format: TerminalFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
     #[command(flatten)]
-    pub test: libtest_mimic::Arguments,
+    pub inputs: InputArgs,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// The whole plan as JSON (every planned check, selected or not, and the input digests).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl InputArgs {
+    fn spec(&self) -> InputSpec {
+        InputSpec {
+            profiles: self.profiles.clone(),
+            profiles_dir: self.profiles_dir.clone(),
+            golden: self.golden.clone(),
+            golden_dir: self.golden_dir.clone(),
+            model: self.model.clone(),
+            npu_mode: self.npu_mode.clone(),
+        }
+    }
+}
+
+impl SelectionArgs {
+    fn selection(&self) -> Selection {
+        Selection { filters: self.filters.clone(), exact: self.exact, skip: self.skip.clone() }
+    }
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -95,7 +175,8 @@ pub fn main() -> i32 {
             return if e.use_stderr() { exit_code::BAD_INPUT } else { exit_code::PASS };
         }
     };
-    match run(cli) {
+    let mut stdout = QuietPipe::new(std::io::stdout().lock());
+    match run(cli, &mut stdout) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
@@ -104,13 +185,122 @@ pub fn main() -> i32 {
     }
 }
 
-fn run(cli: Cli) -> Result<i32> {
+fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     match cli.command {
-        Command::Certify(args) => certify::run(*args),
-        Command::Inspect { model, json } => inspect::inspect(&model, json),
-        Command::Estimate { model, profile, json, rate, npu_mode } => {
-            inspect::estimate(&model, &profile, json, rate, npu_mode.as_deref())
+        Command::Certify(args) => certify(*args, out),
+        Command::Plan(args) => {
+            let plan = run::plan(&args.inputs.spec(), &args.selection.selection())?;
+            if args.json {
+                print(out, &plan.to_json())
+            } else {
+                print(out, &list(&plan))
+            }
         }
-        Command::Profile(ProfileCommand::Check { profiles }) => inspect::check_profiles(&profiles),
+        Command::Show { certificate, json } => {
+            let cert = report::read_certificate(&certificate)?;
+            if json {
+                print(out, &String::from_utf8_lossy(&cert.to_json()))?;
+            } else {
+                print(out, &report::certificate_text(&cert))?;
+            }
+            Ok(if cert.verdict == report::schema::Outcome::Pass {
+                exit_code::PASS
+            } else {
+                exit_code::NOT_CERTIFIED
+            })
+        }
+        Command::Schema { format: SchemaFormat::Certificate } => {
+            print(out, &report::schema::certificate_json_schema())
+        }
+        Command::Inspect { model, json } => {
+            let inv = ModelInventory::load(&model)?;
+            if json {
+                print(out, &pretty_json(&inv))
+            } else {
+                print(out, &report::inventory_text(&inv))
+            }
+        }
+        Command::Estimate { model, profile, json, rate, npu_mode } => {
+            let inv = ModelInventory::load(&model)?;
+            let mut prof = ChipProfile::load(&profile)?;
+            if let Some(name) = npu_mode {
+                prof.profile = prof.profile.in_mode(&name).ok_or_else(|| {
+                    Error::Usage(format!("{} has no NPU mode `{name}` (npu.modes)", profile.display()))
+                })?;
+            }
+            let est = crate::emulator::estimate(&inv, &prof.profile);
+            let report = report::EstimateReport::new(&inv, &prof, &est, rate);
+            print(out, &if json { pretty_json(&report) } else { report.text() })
+        }
+        Command::Profile(ProfileCommand::Check { profiles }) => check_profiles(&profiles, out),
+    }
+}
+
+fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
+    let inputs = args.inputs.spec();
+    let selection = args.selection.selection();
+    if args.list {
+        return print(out, &list(&run::plan(&inputs, &selection)?));
+    }
+    let request = Certification {
+        inputs,
+        selection,
+        options: RunOptions { backend: args.backend, ambient_c: args.ambient },
+        out: args.out,
+        format: if args.quiet && args.format == TerminalFormat::Pretty {
+            TerminalFormat::Terse
+        } else {
+            args.format
+        },
+    };
+    let summary = run::certify(&request, out)?;
+    if request.format != TerminalFormat::Json {
+        print(out, &format!("reports written to {}\n", request.out.display()))?;
+    }
+    Ok(if summary.certified() { exit_code::PASS } else { exit_code::NOT_CERTIFIED })
+}
+
+/// The selected checks, one per line, in libtest's `--list` form.
+fn list(plan: &run::Plan) -> String {
+    plan.selected().map(|c| format!("{}: test\n", c.name)).collect()
+}
+
+fn pretty_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).expect("plain data") + "\n"
+}
+
+/// Writes to standard output; a closed pipe is not an error (the writer goes quiet).
+fn print(out: &mut dyn Write, text: &str) -> Result<i32> {
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::io(std::path::Path::new("standard output"), e))?;
+    Ok(exit_code::PASS)
+}
+
+fn check_profiles(paths: &[PathBuf], out: &mut dyn Write) -> Result<i32> {
+    if paths.is_empty() {
+        return Err(Error::Usage("profile check needs at least one profile path".into()));
+    }
+    let mut errors = Vec::new();
+    for p in paths {
+        match ChipProfile::load(p) {
+            Ok(f) => {
+                print(
+                    out,
+                    &format!("ok: {} ({}) sha256 {}\n", p.display(), f.profile.display_name(), f.sha256),
+                )?;
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    match errors.len() {
+        0 => Ok(exit_code::PASS),
+        1 => Err(errors.remove(0)),
+        _ => {
+            for e in &errors[1..] {
+                eprintln!("error: {e}");
+            }
+            Err(errors.remove(0))
+        }
     }
 }

@@ -16,6 +16,17 @@ pub enum Unit {
     Rejected,
 }
 
+impl Unit {
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Npu => "npu",
+            Unit::Cpu => "cpu",
+            Unit::Absorbed => "absorbed",
+            Unit::Rejected => "rejected",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct NodePlacement {
     pub node: String,

@@ -158,6 +158,16 @@ pub enum FallbackPolicy {
     Strict,
 }
 
+impl FallbackPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            FallbackPolicy::PerOp => "per-op",
+            FallbackPolicy::SinglePartition => "single-partition",
+            FallbackPolicy::Strict => "strict",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OperatorTable {
     pub fallback: FallbackPolicy,

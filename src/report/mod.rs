@@ -1,117 +1,103 @@
-//! Reports: the certificate (JSON), the terminal verdict table, and JUnit XML for CI. Every file
-//! is written to a temporary name and renamed into place, so a failed run never leaves a
-//! half-written or stale report.
+//! Reports: the certificate schema and the reporters that render a run. Each reporter consumes
+//! the runner's events ([`crate::run::Event`]) and knows nothing of backends: the terminal
+//! (cargo-test-like lines and a verdict table), the certificate JSON files, JUnit XML for CI,
+//! and a plain-text summary. Files are written by [`write_all_atomically`]: all of them land or
+//! none does, so a failed run never leaves a half-written or stale report.
 
+mod files;
+mod inventory;
 mod junit;
+pub mod schema;
 mod table;
+mod terminal;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
-use crate::backend::BackendKind;
-use crate::checks::Verdict;
-use crate::emulator::Estimate;
 use crate::error::{Error, Result};
-use crate::stats::Outcome;
 
+pub use files::{CertificateFiles, JunitFile, SummaryFile};
+pub use inventory::{inventory_text, EstimateReport, LatencySummary, PlacedNode};
 pub use junit::junit_xml;
+pub use schema::Certificate;
 pub use table::verdict_table;
+pub use terminal::{QuietPipe, TerminalFormat, TerminalReporter};
 
-pub const CERTIFICATE_SCHEMA_VERSION: u32 = 1;
+/// The largest certificate `read_certificate` accepts: certificates are hostile input.
+pub const MAX_CERTIFICATE_BYTES: u64 = 64 * 1024 * 1024;
 
-pub const DECISION_RULE: &str = "PASS only when the conservative end of the confidence interval meets the limit; FAIL when the optimistic end misses it; otherwise INCONCLUSIVE. The risk accepted is that of the stated confidence level (two-sided), per check.";
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Certificate {
-    pub schema_version: u32,
-    pub certificate_id: String,
-    pub tool: Tool,
-    pub subject: Subject,
-    pub reference: Subject,
-    pub profile: ProfileRef,
-    pub golden: GoldenRef,
-    pub backend: BackendRef,
-    pub checks: Vec<Verdict>,
-    pub verdict: Outcome,
-    pub decision_rule: &'static str,
-    pub statement: &'static str,
-    /// Every value of the family metric for both models (overall, per class, per slice).
-    pub metrics: Option<MetricsReport>,
-    /// The sustained-load junction temperature curve, when the profile allows the model.
-    pub thermal: Option<crate::emulator::ThermalRun>,
-    pub estimate: Option<Estimate>,
-    pub issued_at: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MetricsReport {
-    pub metric: String,
-    pub unit: String,
-    pub higher_is_better: bool,
-    pub hardest_slice: Option<String>,
-    /// Every value (`primary`, per class, `slice.<name>`, ...) for FP32 and compressed, each
-    /// with its bootstrap interval over the golden samples.
-    pub values: std::collections::BTreeMap<String, crate::checks::ValuePair>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Tool {
-    pub name: &'static str,
-    pub version: &'static str,
-    pub engine: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Subject {
-    pub model: String,
-    pub sha256: String,
-    pub size_bytes: u64,
-    pub quantization: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ProfileRef {
-    pub name: String,
-    /// The NPU compute mode the profile was certified in, when not its default.
-    pub npu_mode: Option<String>,
-    pub display_name: String,
-    pub path: String,
-    pub sha256: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct GoldenRef {
-    pub name: String,
-    pub path: String,
-    pub sha256: String,
-    pub samples: usize,
-    pub metric: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BackendRef {
-    pub kind: BackendKind,
-    pub emulated: bool,
-    pub note: String,
-}
-
-pub const STATEMENT: &str = "Results relate only to the model, golden set and chip profile identified by the digests above. Figures with basis \"emulated\" are predictions of edgecert's cost model, not measurements on the chip; accuracy is measured by real inference on the host.";
-
-/// The overall verdict: PASS only if every check passed; FAIL beats INCONCLUSIVE.
-pub fn overall(checks: &[Verdict]) -> Outcome {
-    if checks.iter().any(|c| c.verdict == Outcome::Fail) {
-        Outcome::Fail
-    } else if checks.iter().all(|c| c.verdict == Outcome::Pass) && !checks.is_empty() {
-        Outcome::Pass
-    } else {
-        Outcome::Inconclusive
+/// Reads a certificate back: bounded size, the schema this version writes, every member known,
+/// and an id that matches the content (a certificate edited after issue is refused).
+pub fn read_certificate(path: &Path) -> Result<Certificate> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CERTIFICATE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    let bad = |message: String| Error::Report { path: path.to_path_buf(), message };
+    if bytes.len() as u64 > MAX_CERTIFICATE_BYTES {
+        return Err(bad(format!("larger than {MAX_CERTIFICATE_BYTES} bytes: not a certificate")));
     }
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| bad(format!("not JSON (line {}, column {}): {e}", e.line(), e.column())))?;
+    match value.get("schema_version").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(schema::SCHEMA_VERSION) => {}
+        Some(v) => {
+            return Err(bad(format!(
+                "certificate schema_version {v}; this edgecert reads version {}",
+                schema::SCHEMA_VERSION
+            )))
+        }
+        None => return Err(bad("no schema_version: not an edgecert certificate".into())),
+    }
+    let cert: Certificate = serde_json::from_value(value)
+        .map_err(|e| bad(format!("does not follow the certificate schema: {e}")))?;
+    let id = cert.content_id();
+    if cert.certificate_id != id {
+        return Err(bad(format!(
+            "certificate_id {} does not match the content, whose digest is {id}: the certificate was changed after it was issued",
+            cert.certificate_id
+        )));
+    }
+    Ok(cert)
 }
 
-/// Now, as RFC 3339 UTC (the one field, with the ID, that differs between identical runs).
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+/// What `edgecert show` prints: who and what the certificate is about, its verdict, and the
+/// same verdict table as the run that wrote it.
+pub fn certificate_text(c: &Certificate) -> String {
+    let basis = if c.backend.emulated { "EMULATED backend" } else { "figures MEASURED" };
+    format!(
+        "certificate {}
+issued      {} by {} {} ({} engine, {basis})
+model       {} sha256 {} ({} bytes, {})
+reference   {} sha256 {}
+chip        {} ({}) profile sha256 {}
+golden set  {} sha256 {} ({} samples, {})
+
+{}
+
+verdict: {}: {}
+",
+        c.certificate_id,
+        c.issued_at,
+        c.tool.name,
+        c.tool.version,
+        c.tool.engine,
+        c.subject.model,
+        c.subject.sha256,
+        c.subject.size_bytes,
+        c.subject.quantization,
+        c.reference.model,
+        c.reference.sha256,
+        c.profile.name,
+        c.profile.display_name,
+        c.profile.sha256,
+        c.golden.name,
+        c.golden.sha256,
+        c.golden.samples,
+        c.golden.metric,
+        verdict_table(std::slice::from_ref(c)),
+        c.verdict.as_str(),
+        c.verdict_reason,
+    )
 }
 
 /// Writes several files so that either all of them land or none does: each is written under a
@@ -145,12 +131,4 @@ pub fn write_all_atomically(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
 
 fn file_name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-/// Serialises a certificate; the same inputs give the same bytes apart from `issued_at` and
-/// `certificate_id`.
-pub fn certificate_json(cert: &Certificate) -> Vec<u8> {
-    let mut out = serde_json::to_vec_pretty(cert).expect("certificate is plain data");
-    out.push(b'\n');
-    out
 }

@@ -1,0 +1,224 @@
+//! One-shot views of one input, as text or JSON: a model's inventory (`edgecert inspect`) and
+//! the emulated figures of one model on one chip (`edgecert estimate`). Every emulated figure is
+//! labelled so.
+
+use std::fmt::Write;
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+
+use crate::emulator::Estimate;
+use crate::model::ModelInventory;
+use crate::profile::ProfileFile;
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or("?".into(), |v| v.to_string())
+}
+
+/// The inventory of one model as text: summary lines, op histogram, weight bytes by dtype,
+/// per-node table, findings.
+pub fn inventory_text(inv: &ModelInventory) -> String {
+    let mut s = String::new();
+    write_inventory(&mut s, inv).expect("writing to a String cannot fail");
+    s
+}
+
+fn write_inventory(s: &mut String, inv: &ModelInventory) -> std::fmt::Result {
+    writeln!(s, "model       {}", inv.path.display())?;
+    writeln!(s, "size        {} bytes   sha256 {}", inv.file_size_bytes, inv.sha256)?;
+    writeln!(s, "opset       {}   producer {}", opt(inv.opset), inv.producer)?;
+    writeln!(
+        s,
+        "nodes       {}   parameters {}   weight bytes {}",
+        inv.node_count, inv.parameter_count, inv.weight_bytes
+    )?;
+    writeln!(s, "MACs        {}   quantization {}", inv.total_macs, inv.quantization)?;
+    writeln!(s, "peak activations {} bytes", inv.peak_activation_bytes())?;
+    for t in &inv.inputs {
+        writeln!(s, "input       {} {:?} {}", t.name, t.shape, t.dtype)?;
+    }
+    for t in &inv.outputs {
+        writeln!(s, "output      {} {:?} {}", t.name, t.shape, t.dtype)?;
+    }
+    let mut ops = Table::new();
+    ops.load_preset(UTF8_FULL_CONDENSED).set_header(vec!["op", "count"]);
+    for (op, n) in &inv.op_histogram {
+        ops.add_row(vec![op.clone(), n.to_string()]);
+    }
+    writeln!(s, "{ops}")?;
+    let mut bytes = Table::new();
+    bytes.load_preset(UTF8_FULL_CONDENSED).set_header(vec!["weight dtype", "bytes"]);
+    for (dt, b) in &inv.weight_bytes_by_dtype {
+        bytes.add_row(vec![dt.clone(), b.to_string()]);
+    }
+    writeln!(s, "{bytes}")?;
+    let mut nodes = Table::new();
+    nodes.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "node",
+        "op",
+        "dtype",
+        "output shape",
+        "MACs",
+        "weight bytes",
+    ]);
+    for n in &inv.nodes {
+        nodes.add_row(vec![
+            n.name.clone(),
+            n.op_type.clone(),
+            n.dtype.map_or("?".into(), |d| d.name().to_string()),
+            n.output_shapes.first().cloned().flatten().map_or("?".into(), |s| format!("{s:?}")),
+            opt(n.macs),
+            n.weight_bytes.to_string(),
+        ]);
+    }
+    writeln!(s, "{nodes}")?;
+    for f in &inv.findings {
+        writeln!(s, "finding: {} {}: {}", f.node, f.op_type, f.message)?;
+    }
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+pub struct LatencySummary {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    /// Before jitter.
+    modelled: f64,
+}
+
+#[derive(serde::Serialize)]
+pub struct PlacedNode<'a> {
+    node: &'a str,
+    op_type: &'a str,
+    unit: crate::emulator::Unit,
+    reason: &'a str,
+    time_ms: f64,
+    energy_uj: f64,
+}
+
+/// What `estimate --json` prints: the emulated figures of one model on one chip.
+#[derive(serde::Serialize)]
+pub struct EstimateReport<'a> {
+    model: String,
+    model_sha256: &'a str,
+    chip: &'a str,
+    profile_sha256: &'a str,
+    basis: &'static str,
+    latency_ms: Option<LatencySummary>,
+    latency_unknown: Option<&'a str>,
+    /// Weights plus peak live activations.
+    peak_memory_bytes: u64,
+    weights_bytes: u64,
+    peak_activation_bytes: u64,
+    fits_on_chip: Option<bool>,
+    energy_mj: Option<f64>,
+    rate_hz: f64,
+    avg_power_w: Option<f64>,
+    npu_time_share: Option<f64>,
+    placement: Vec<PlacedNode<'a>>,
+    #[serde(skip)]
+    display_name: &'a str,
+}
+
+impl<'a> EstimateReport<'a> {
+    /// The emulated figures of `inv` on `prof`, with `est` its estimate, at `rate_hz`.
+    pub fn new(inv: &'a ModelInventory, prof: &'a ProfileFile, est: &'a Estimate, rate_hz: f64) -> Self {
+        let seed = u64::from_str_radix(
+            &crate::hash::sha256_hex(format!("{}{}", inv.sha256, prof.sha256).as_bytes())[..16],
+            16,
+        )
+        .expect("hex");
+        let latency_ms = est.latency_samples(seed).map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            LatencySummary {
+                p50: crate::stats::percentile(&v, 0.5),
+                p90: crate::stats::percentile(&v, 0.9),
+                p99: crate::stats::percentile(&v, 0.99),
+                modelled: est.latency_ms.unwrap_or(f64::NAN),
+            }
+        });
+        EstimateReport {
+            model: inv.path.display().to_string(),
+            model_sha256: &inv.sha256,
+            chip: &prof.profile.chip.name,
+            profile_sha256: &prof.sha256,
+            basis: "emulated",
+            latency_ms,
+            latency_unknown: est.latency_unknown.as_deref(),
+            peak_memory_bytes: est.weights_bytes + est.peak_activation_bytes,
+            weights_bytes: est.weights_bytes,
+            peak_activation_bytes: est.peak_activation_bytes,
+            fits_on_chip: est.fits_on_chip,
+            energy_mj: est.energy_mj,
+            rate_hz,
+            avg_power_w: est.avg_power_w(rate_hz),
+            npu_time_share: est.npu_time_share,
+            placement: est
+                .placement
+                .nodes
+                .iter()
+                .map(|p| {
+                    let cost = est.nodes.iter().find(|n| n.node == p.node);
+                    PlacedNode {
+                        node: &p.node,
+                        op_type: &p.op_type,
+                        unit: p.unit,
+                        reason: &p.reason,
+                        time_ms: cost.map_or(f64::NAN, |c| c.time_ms),
+                        energy_uj: cost.map_or(f64::NAN, |c| c.energy_uj),
+                    }
+                })
+                .collect(),
+            display_name: prof.profile.display_name(),
+        }
+    }
+
+    /// The figures as text: summary lines and the placement table.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        self.write(&mut s).expect("writing to a String cannot fail");
+        s
+    }
+
+    fn write(&self, s: &mut String) -> std::fmt::Result {
+        let (report, rate_hz) = (self, self.rate_hz);
+        writeln!(s, "model {}  on  {} (all figures EMULATED)", report.model, report.display_name)?;
+        match &report.latency_ms {
+            Some(l) => writeln!(
+                s,
+                "latency     p50 {:.4} ms, p99 {:.4} ms (modelled {:.4} ms)",
+                l.p50, l.p99, l.modelled
+            )?,
+            None => writeln!(s, "latency     unknown: {}", opt(report.latency_unknown))?,
+        }
+        writeln!(
+            s,
+            "memory      {} bytes peak (weights {} + activations {}), on chip: {}",
+            report.peak_memory_bytes,
+            report.weights_bytes,
+            report.peak_activation_bytes,
+            opt(report.fits_on_chip)
+        )?;
+        writeln!(
+            s,
+            "energy      {} mJ per inference; average power at {rate_hz}/s: {} W",
+            report.energy_mj.map_or("?".into(), |e| format!("{e:.4}")),
+            report.avg_power_w.map_or("?".into(), |w| format!("{w:.3}"))
+        )?;
+        if let Some(share) = report.npu_time_share {
+            writeln!(s, "accelerator share of time {:.1} %", share * 100.0)?;
+        }
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED).set_header(vec!["node", "op", "unit", "time ms", "reason"]);
+        for n in &report.placement {
+            t.add_row(vec![
+                n.node.to_string(),
+                n.op_type.to_string(),
+                format!("{:?}", n.unit).to_lowercase(),
+                format!("{:.5}", n.time_ms),
+                n.reason.to_string(),
+            ]);
+        }
+        writeln!(s, "{t}")
+    }
+}

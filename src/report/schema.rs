@@ -1,0 +1,434 @@
+//! The certificate schema: owned types that serialise *and* read back, independent of the
+//! emulator's and the checks' internals (their results are copied in, never embedded), with a
+//! JSON Schema generated from them (`edgecert schema certificate`, checked in under
+//! `docs/schema/`).
+//!
+//! The certificate id is the SHA-256 of the certificate's *canonical body*: the certificate as
+//! JSON without its `certificate_id` and `signature` members, object keys sorted, no
+//! insignificant whitespace, numbers in serde_json's shortest round-trip form. Anyone holding the
+//! JSON can recompute it, and a signature has exact bytes to sign.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::hash::sha256_hex;
+
+/// Version of the certificate layout. 2: owned schema, coverage, canonical-body id.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Members left out of the canonical body: the id is computed over it, a signature signs it.
+pub const UNSIGNED_MEMBERS: [&str; 2] = ["certificate_id", "signature"];
+
+/// PASS, FAIL or INCONCLUSIVE: a check's verdict and a certificate's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Inconclusive => "INCONCLUSIVE",
+        }
+    }
+}
+
+/// Where a figure comes from: the certificate labels every number with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    /// Timed or metered on real hardware.
+    Measured,
+    /// Predicted by the chip cost model.
+    Emulated,
+    /// Read from the file.
+    Static,
+}
+
+impl Basis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Measured => "measured",
+            Basis::Emulated => "emulated",
+            Basis::Static => "static",
+        }
+    }
+}
+
+/// A confidence interval around an estimate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Interval {
+    #[serde(deserialize_with = "number_or_null")]
+    #[schemars(with = "Option<f64>")]
+    pub low: f64,
+    /// `null` when the samples cannot bound it (too few for that percentile).
+    pub high: Option<f64>,
+    pub confidence: f64,
+    pub method: String,
+}
+
+/// One certificate: one compressed model, one golden set, one chip profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Certificate {
+    pub schema_version: u32,
+    /// SHA-256 of the canonical body (see the module documentation).
+    pub certificate_id: String,
+    pub tool: Tool,
+    /// The compressed model certified.
+    pub subject: Subject,
+    /// The FP32 model it was compressed from.
+    pub reference: Subject,
+    pub profile: ProfileRef,
+    pub golden: GoldenRef,
+    pub backend: BackendRef,
+    /// What was planned for this (model, golden set, chip) and what of it ran.
+    pub coverage: Coverage,
+    /// Every check that was executed, in plan order.
+    pub checks: Vec<CheckRecord>,
+    /// FAIL if any check failed; PASS only if every planned check ran and passed; otherwise
+    /// INCONCLUSIVE.
+    pub verdict: Outcome,
+    /// One sentence: why this overall verdict.
+    pub verdict_reason: String,
+    pub decision_rule: String,
+    pub statement: String,
+    /// Every value of the family metric for both models (overall, per class, per slice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsReport>,
+    /// The sustained-load junction temperature curve, when the thermal model ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thermal: Option<ThermalCurve>,
+    /// The emulator's prediction for this model on this chip, with per-node placement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<EstimateRecord>,
+    /// RFC 3339, UTC.
+    pub issued_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+    /// The inference engine that produced every output.
+    pub engine: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Subject {
+    pub model: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub quantization: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileRef {
+    pub name: String,
+    /// The NPU compute mode the profile was certified in, when not its default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npu_mode: Option<String>,
+    pub display_name: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoldenRef {
+    pub name: String,
+    pub path: String,
+    pub sha256: String,
+    pub samples: usize,
+    pub metric: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackendRef {
+    /// `emulated` or `host`.
+    pub kind: String,
+    pub emulated: bool,
+    pub note: String,
+}
+
+/// The planned checks and what became of each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Coverage {
+    /// Every check the plan holds for this (family, chip), selected or not.
+    pub planned: Vec<String>,
+    /// The checks that ran to a verdict.
+    pub executed: Vec<String>,
+    /// Planned checks with no verdict of their own: filtered out, skipped, or stopped by an
+    /// internal error (those also appear in `checks` with status `error`).
+    pub not_run: Vec<NotRun>,
+}
+
+impl Coverage {
+    pub fn is_complete(&self) -> bool {
+        self.not_run.is_empty() && self.executed.len() == self.planned.len()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotRun {
+    pub check: String,
+    pub reason: NotRunReason,
+    /// Which filter or pattern, or the error.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotRunReason {
+    /// Not selected by the name filters.
+    Filtered,
+    /// Excluded by `--skip`.
+    Skipped,
+    /// Started, but stopped by an internal error (a panic) before reaching a verdict.
+    Error,
+}
+
+impl NotRunReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotRunReason::Filtered => "filtered out",
+            NotRunReason::Skipped => "skipped",
+            NotRunReason::Error => "error",
+        }
+    }
+}
+
+/// Whether a check reached its verdict by its own rule or was stopped by an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Ran,
+    /// The check panicked or hit an internal error; its verdict is INCONCLUSIVE.
+    Error,
+}
+
+/// One check's outcome with everything needed to audit it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRecord {
+    pub name: String,
+    pub status: CheckStatus,
+    pub verdict: Outcome,
+    pub measured: Option<f64>,
+    pub limit: Option<f64>,
+    pub unit: String,
+    pub basis: Basis,
+    pub ci: Option<Interval>,
+    /// One sentence: why this verdict.
+    pub reason: String,
+    /// Offending nodes and similar specifics.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<usize>,
+    /// For INCONCLUSIVE: roughly how many samples would decide it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples_to_decide: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsReport {
+    pub metric: String,
+    pub unit: String,
+    pub higher_is_better: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardest_slice: Option<String>,
+    /// Every value (`primary`, per class, `slice.<name>`, ...) for FP32 and compressed, each
+    /// with its bootstrap interval over the golden samples.
+    pub values: BTreeMap<String, ValuePair>,
+}
+
+/// One reported metric value with its interval, for both models.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValuePair {
+    /// `null` when the metric is undefined for that model (written for NaN).
+    #[serde(deserialize_with = "number_or_null")]
+    #[schemars(with = "Option<f64>")]
+    pub fp32: f64,
+    pub fp32_ci: Interval,
+    #[serde(deserialize_with = "number_or_null")]
+    #[schemars(with = "Option<f64>")]
+    pub compressed: f64,
+    pub compressed_ci: Interval,
+}
+
+/// The lumped thermal model's run at the family's operating rate (emulated).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThermalCurve {
+    pub ambient_c: f64,
+    pub power_w: f64,
+    pub steady_state_c: f64,
+    pub peak_c: f64,
+    /// Seconds into the run when throttling first started.
+    pub throttled_at_s: Option<f64>,
+    /// Share of the run spent throttled.
+    pub throttled_share: f64,
+    /// Latency while throttled (ms).
+    pub throttled_latency_ms: Option<f64>,
+    /// (time s, junction °C), every 10 s.
+    pub curve: Vec<(f64, f64)>,
+}
+
+/// The emulator's figures for one model on one chip; every figure here is emulated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EstimateRecord {
+    pub chip: String,
+    /// Modelled latency of one inference without jitter (ms).
+    pub latency_ms: Option<f64>,
+    /// Why there is no latency figure, when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_unknown: Option<String>,
+    pub npu_time_share: Option<f64>,
+    pub weights_bytes: u64,
+    pub peak_activation_bytes: u64,
+    pub fits_on_chip: Option<bool>,
+    /// Dynamic energy of one inference (mJ).
+    pub energy_mj: Option<f64>,
+    /// Idle power (W).
+    pub static_w: Option<f64>,
+    /// `per-op`, `single-partition` or `strict`.
+    pub fallback_policy: String,
+    /// NPU↔CPU hand-overs along the node order.
+    pub boundaries: usize,
+    pub nodes: Vec<NodeRecord>,
+}
+
+/// Where one node runs, why, and what it costs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeRecord {
+    pub node: String,
+    pub op_type: String,
+    /// `npu`, `cpu`, `absorbed` or `rejected`.
+    pub unit: String,
+    pub reason: String,
+    pub unsupported: bool,
+    /// `null` when the cost model cannot price the node (the estimate says why).
+    pub time_ms: Option<f64>,
+    pub compute_ms: Option<f64>,
+    pub memory_ms: Option<f64>,
+    pub energy_uj: Option<f64>,
+}
+
+/// JSON has no NaN: serde_json writes it as `null`, so `null` reads back as NaN.
+fn number_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+impl Certificate {
+    /// The canonical body: every member but the id and the signature, keys sorted, compact.
+    pub fn canonical_body(&self) -> Vec<u8> {
+        let mut value = serde_json::to_value(self).expect("a certificate is plain data");
+        if let Some(obj) = value.as_object_mut() {
+            for member in UNSIGNED_MEMBERS {
+                obj.remove(member);
+            }
+        }
+        canonical_json(&value)
+    }
+
+    /// The id this certificate's content gives.
+    pub fn content_id(&self) -> String {
+        sha256_hex(&self.canonical_body())
+    }
+
+    /// Sets `certificate_id` from the content; call last, after every other member is final.
+    pub fn seal(mut self) -> Certificate {
+        self.certificate_id = self.content_id();
+        self
+    }
+
+    /// Pretty JSON with a final newline, as written to `certificate.json`.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("a certificate is plain data");
+        out.push(b'\n');
+        out
+    }
+}
+
+/// Compact JSON with object keys sorted at every depth (whatever map order serde_json was
+/// built with), so equal values always give equal bytes.
+pub fn canonical_json(value: &serde_json::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (key, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend(serde_json::to_vec(key).expect("a string serialises"));
+                out.push(b':');
+                write_canonical(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend(serde_json::to_vec(scalar).expect("a scalar serialises")),
+    }
+}
+
+/// The JSON Schema of [`Certificate`], as checked in at `docs/schema/certificate.schema.json`.
+pub fn certificate_json_schema() -> String {
+    let schema = schemars::schema_for!(Certificate);
+    serde_json::to_string_pretty(&schema).expect("a schema is plain data") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth_and_drops_whitespace() {
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"b": 1, "a": {"d": [1, 2.5], "c": "x"}}"#).unwrap();
+        assert_eq!(canonical_json(&v), br#"{"a":{"c":"x","d":[1,2.5]},"b":1}"#);
+    }
+
+    #[test]
+    fn outcomes_and_bases_use_their_documented_spellings() {
+        assert_eq!(serde_json::to_string(&Outcome::Inconclusive).unwrap(), "\"INCONCLUSIVE\"");
+        assert_eq!(serde_json::to_string(&Basis::Emulated).unwrap(), "\"emulated\"");
+        assert_eq!(serde_json::to_string(&NotRunReason::Filtered).unwrap(), "\"filtered\"");
+    }
+}

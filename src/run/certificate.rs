@@ -1,0 +1,293 @@
+//! Issuing a certificate: the records of one (family, chip) copied into the schema's own types,
+//! the coverage of its plan, the overall verdict, and the id sealed over the canonical body.
+
+use std::path::Path;
+
+use super::inputs::Family;
+use super::plan::PlannedCheck;
+use crate::backend::BackendKind;
+use crate::emulator::{Estimate, ThermalRun};
+use crate::model::ModelInventory;
+use crate::profile::ProfileFile;
+use crate::report::schema::{
+    BackendRef, Certificate, CheckRecord, CheckStatus, Coverage, EstimateRecord, GoldenRef, MetricsReport,
+    NodeRecord, NotRun, NotRunReason, Outcome, ProfileRef, Subject, ThermalCurve, Tool, SCHEMA_VERSION,
+};
+
+pub const DECISION_RULE: &str = "PASS only when the conservative end of the confidence interval meets the limit; FAIL when the optimistic end misses it; otherwise INCONCLUSIVE. The risk accepted is that of the stated confidence level (two-sided), per check. The certificate is PASS only when every planned check ran and passed; FAIL when any check failed; otherwise INCONCLUSIVE.";
+
+pub const STATEMENT: &str = "Results relate only to the model, golden set and chip profile identified by the digests above. Figures with basis \"emulated\" are predictions of edgecert's cost model, not measurements on the chip; accuracy is measured by real inference on the host.";
+
+/// What one (family, chip) contributes to its certificate besides the check records.
+pub(super) struct UnitRecord<'a> {
+    pub family: &'a Family,
+    pub profile: &'a ProfileFile,
+    pub npu_mode: Option<String>,
+    pub engine: &'a str,
+    pub backend: BackendKind,
+    pub estimate: Option<Estimate>,
+    pub thermal: Option<ThermalRun>,
+    pub metrics: Option<MetricsReport>,
+}
+
+/// The certificate of one (family, chip): `planned` is every check the plan holds for it,
+/// `checks` the records of those that were executed.
+pub(super) fn issue(
+    unit: UnitRecord<'_>,
+    planned: &[&PlannedCheck],
+    checks: Vec<CheckRecord>,
+) -> Certificate {
+    let coverage = coverage(planned, &checks);
+    let (verdict, verdict_reason) = overall(&checks, &coverage);
+    let family = unit.family;
+    let manifest = &family.golden.manifest;
+    Certificate {
+        schema_version: SCHEMA_VERSION,
+        certificate_id: String::new(),
+        tool: Tool {
+            name: crate::TOOL_NAME.into(),
+            version: crate::TOOL_VERSION.into(),
+            engine: unit.engine.to_string(),
+        },
+        subject: subject(&family.compressed),
+        reference: subject(&family.reference),
+        profile: ProfileRef {
+            name: unit.profile.profile.chip.name.clone(),
+            npu_mode: unit.npu_mode,
+            display_name: unit.profile.profile.display_name().to_string(),
+            path: display(&unit.profile.path),
+            sha256: unit.profile.sha256.clone(),
+        },
+        golden: GoldenRef {
+            name: family.golden.name().to_string(),
+            path: display(&family.golden.dir),
+            sha256: family.golden.sha256.clone(),
+            samples: family.golden.len(),
+            metric: manifest.metric.kind.name().to_string(),
+        },
+        backend: BackendRef {
+            kind: unit.backend.name().to_string(),
+            emulated: unit.backend == BackendKind::Emulated,
+            note: unit.backend.note().to_string(),
+        },
+        coverage,
+        checks,
+        verdict,
+        verdict_reason,
+        decision_rule: DECISION_RULE.into(),
+        statement: STATEMENT.into(),
+        metrics: unit.metrics,
+        thermal: unit.thermal.map(thermal_curve),
+        estimate: unit.estimate.as_ref().map(estimate_record),
+        issued_at: now_rfc3339(),
+    }
+    .seal()
+}
+
+/// Now, as RFC 3339 UTC.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+fn coverage(planned: &[&PlannedCheck], checks: &[CheckRecord]) -> Coverage {
+    let mut not_run: Vec<NotRun> = planned
+        .iter()
+        .filter_map(|c| {
+            let why = c.not_run.as_ref()?;
+            Some(NotRun {
+                check: c.id.check.name().to_string(),
+                reason: why.reason,
+                detail: why.detail.clone(),
+            })
+        })
+        .collect();
+    not_run.extend(checks.iter().filter(|c| c.status == CheckStatus::Error).map(|c| NotRun {
+        check: c.name.clone(),
+        reason: NotRunReason::Error,
+        detail: c.reason.clone(),
+    }));
+    Coverage {
+        planned: planned.iter().map(|c| c.id.check.name().to_string()).collect(),
+        executed: checks.iter().filter(|c| c.status == CheckStatus::Ran).map(|c| c.name.clone()).collect(),
+        not_run,
+    }
+}
+
+/// FAIL when any check failed; PASS only when every planned check ran and passed; otherwise
+/// INCONCLUSIVE, saying what is missing or undecided.
+pub fn overall(checks: &[CheckRecord], coverage: &Coverage) -> (Outcome, String) {
+    let named = |outcome: Outcome| -> Vec<&str> {
+        checks
+            .iter()
+            .filter(|c| c.verdict == outcome && c.status == CheckStatus::Ran)
+            .map(|c| c.name.as_str())
+            .collect()
+    };
+    let failed = named(Outcome::Fail);
+    if !failed.is_empty() {
+        return (Outcome::Fail, format!("{} failed: {}", plural(failed.len(), "check"), failed.join(", ")));
+    }
+    let mut why = Vec::new();
+    if !coverage.not_run.is_empty() {
+        let list: Vec<String> =
+            coverage.not_run.iter().map(|n| format!("{} ({})", n.check, n.reason.as_str())).collect();
+        why.push(format!(
+            "incomplete: {} of {} planned did not run: {}",
+            plural(coverage.not_run.len(), "check"),
+            coverage.planned.len(),
+            list.join(", ")
+        ));
+    }
+    let undecided = named(Outcome::Inconclusive);
+    if !undecided.is_empty() {
+        why.push(format!("{} inconclusive: {}", plural(undecided.len(), "check"), undecided.join(", ")));
+    }
+    if why.is_empty() && coverage.is_complete() {
+        return (Outcome::Pass, format!("all {} planned checks ran and passed", coverage.planned.len()));
+    }
+    (Outcome::Inconclusive, why.join("; "))
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn subject(m: &ModelInventory) -> Subject {
+    Subject {
+        model: display(&m.path),
+        sha256: m.sha256.clone(),
+        size_bytes: m.file_size_bytes,
+        quantization: m.quantization.clone(),
+    }
+}
+
+fn display(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn thermal_curve(run: ThermalRun) -> ThermalCurve {
+    ThermalCurve {
+        ambient_c: run.ambient_c,
+        power_w: run.power_w,
+        steady_state_c: run.steady_state_c,
+        peak_c: run.peak_c,
+        throttled_at_s: run.throttled_at_s,
+        throttled_share: run.throttled_share,
+        throttled_latency_ms: run.throttled_latency_ms,
+        curve: run.curve,
+    }
+}
+
+fn estimate_record(est: &Estimate) -> EstimateRecord {
+    let costs: std::collections::HashMap<&str, &crate::emulator::NodeCost> =
+        est.nodes.iter().map(|n| (n.node.as_str(), n)).collect();
+    let nodes = est
+        .placement
+        .nodes
+        .iter()
+        .map(|p| {
+            let cost = costs.get(p.node.as_str());
+            NodeRecord {
+                node: p.node.clone(),
+                op_type: p.op_type.clone(),
+                unit: p.unit.name().to_string(),
+                reason: p.reason.clone(),
+                unsupported: p.unsupported,
+                time_ms: cost.map(|c| c.time_ms),
+                compute_ms: cost.map(|c| c.compute_ms),
+                memory_ms: cost.map(|c| c.memory_ms),
+                energy_uj: cost.map(|c| c.energy_uj),
+            }
+        })
+        .collect();
+    EstimateRecord {
+        chip: est.chip.clone(),
+        latency_ms: est.latency_ms,
+        latency_unknown: est.latency_unknown.clone(),
+        npu_time_share: est.npu_time_share,
+        weights_bytes: est.weights_bytes,
+        peak_activation_bytes: est.peak_activation_bytes,
+        fits_on_chip: est.fits_on_chip,
+        energy_mj: est.energy_mj,
+        static_w: est.static_w,
+        fallback_policy: est.placement.policy.name().to_string(),
+        boundaries: est.placement.boundaries,
+        nodes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::schema::Basis;
+
+    fn record(name: &str, verdict: Outcome, status: CheckStatus) -> CheckRecord {
+        CheckRecord {
+            name: name.into(),
+            status,
+            verdict,
+            measured: None,
+            limit: None,
+            unit: "x".into(),
+            basis: Basis::Static,
+            ci: None,
+            reason: "because".into(),
+            findings: vec![],
+            samples: None,
+            samples_to_decide: None,
+        }
+    }
+
+    fn coverage_of(planned: &[&str], executed: &[&str], not_run: &[(&str, NotRunReason)]) -> Coverage {
+        Coverage {
+            planned: planned.iter().map(|s| s.to_string()).collect(),
+            executed: executed.iter().map(|s| s.to_string()).collect(),
+            not_run: not_run
+                .iter()
+                .map(|(c, r)| NotRun { check: c.to_string(), reason: *r, detail: String::new() })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_run_with_a_filtered_check_never_passes() {
+        let checks = [record("size", Outcome::Pass, CheckStatus::Ran)];
+        let cov = coverage_of(&["size", "latency"], &["size"], &[("latency", NotRunReason::Filtered)]);
+        let (verdict, reason) = overall(&checks, &cov);
+        assert_eq!(verdict, Outcome::Inconclusive);
+        assert_eq!(reason, "incomplete: 1 check of 2 planned did not run: latency (filtered out)");
+    }
+
+    #[test]
+    fn a_failed_check_fails_the_certificate_even_when_incomplete() {
+        let checks = [record("size", Outcome::Fail, CheckStatus::Ran)];
+        let cov = coverage_of(&["size", "latency"], &["size"], &[("latency", NotRunReason::Skipped)]);
+        assert_eq!(overall(&checks, &cov), (Outcome::Fail, "1 check failed: size".to_string()));
+    }
+
+    #[test]
+    fn an_errored_check_is_listed_and_blocks_pass() {
+        let checks = [
+            record("size", Outcome::Pass, CheckStatus::Ran),
+            record("accuracy", Outcome::Inconclusive, CheckStatus::Error),
+        ];
+        let cov = coverage_of(&["size", "accuracy"], &["size"], &[("accuracy", NotRunReason::Error)]);
+        let (verdict, reason) = overall(&checks, &cov);
+        assert_eq!(verdict, Outcome::Inconclusive);
+        assert!(reason.contains("accuracy (error)"), "{reason}");
+    }
+
+    #[test]
+    fn every_planned_check_passing_passes() {
+        let checks = [
+            record("size", Outcome::Pass, CheckStatus::Ran),
+            record("memory", Outcome::Pass, CheckStatus::Ran),
+        ];
+        let cov = coverage_of(&["size", "memory"], &["size", "memory"], &[]);
+        assert_eq!(overall(&checks, &cov).0, Outcome::Pass);
+    }
+}

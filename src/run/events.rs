@@ -1,0 +1,116 @@
+//! What the runner tells its reporters, in order: the run started (with its plan), a check
+//! started, an observation was recorded, a check finished (with its verdict), a certificate was
+//! issued, the run finished. Reporters (terminal, certificate JSON, JUnit, summary, an event
+//! stream) consume these and nothing else, as nextest's reporters consume its test events.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::plan::{CheckId, Plan};
+use crate::error::Result;
+use crate::report::schema::{Basis, Certificate, CheckRecord, CheckStatus, Outcome};
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event<'a> {
+    RunStarted { plan: &'a Plan, selected: usize },
+    CheckStarted { id: &'a CheckId },
+    ObservationRecorded { family: &'a str, profile: Option<&'a str>, observation: &'a Observation },
+    CheckFinished { id: &'a CheckId, record: &'a CheckRecord },
+    CertificateIssued { certificate: &'a Certificate },
+    RunFinished { summary: &'a RunSummary },
+}
+
+/// Something a backend observed, summarised for the event stream (the full figures go into
+/// the certificate).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Observation {
+    /// Single-inference latencies of the compressed model.
+    Latency { basis: Basis, samples: usize, p50_ms: f64, p99_ms: f64, what: String },
+    /// The golden set replayed through both models, scored by the family metric.
+    Accuracy { engine: String, samples: usize, metric: String, compressed: f64, reference: f64 },
+    /// An observation that could not be made.
+    Unavailable { what: String, reason: String },
+}
+
+/// A file a reporter wants written; the run writes all of them at once, or none.
+#[derive(Debug, Clone)]
+pub struct ReportFile {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+/// A consumer of run events.
+pub trait Reporter {
+    fn handle(&mut self, event: &Event<'_>) -> Result<()>;
+    /// Files to write once the run has finished.
+    fn finish(&mut self) -> Vec<ReportFile> {
+        Vec::new()
+    }
+}
+
+/// The counts of a finished run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunSummary {
+    pub passed: usize,
+    pub failed: usize,
+    pub inconclusive: usize,
+    /// Checks stopped by an internal error (also counted as inconclusive).
+    pub errors: usize,
+    pub filtered_out: usize,
+    pub skipped: usize,
+    /// Overall verdicts of the certificates issued.
+    pub certificates: Vec<Outcome>,
+    pub elapsed_s: f64,
+}
+
+impl RunSummary {
+    pub(super) fn count(&mut self, record: &CheckRecord) {
+        match record.verdict {
+            Outcome::Pass => self.passed += 1,
+            Outcome::Fail => self.failed += 1,
+            Outcome::Inconclusive => self.inconclusive += 1,
+        }
+        if record.status == CheckStatus::Error {
+            self.errors += 1;
+        }
+    }
+
+    /// The run's word: `ok` when every certificate passed, `FAILED` when a check failed,
+    /// `INCONCLUSIVE` otherwise.
+    pub fn result(&self) -> &'static str {
+        if self.failed > 0 || self.certificates.contains(&Outcome::Fail) {
+            "FAILED"
+        } else if !self.certificates.is_empty() && self.certificates.iter().all(|c| *c == Outcome::Pass) {
+            "ok"
+        } else {
+            "INCONCLUSIVE"
+        }
+    }
+
+    /// Every certificate issued passed.
+    pub fn certified(&self) -> bool {
+        self.result() == "ok"
+    }
+
+    /// `certify result: FAILED. 120 passed; 3 failed; 122 inconclusive; ...`
+    pub fn closing_line(&self) -> String {
+        let mut line = format!(
+            "certify result: {}. {} passed; {} failed; {} inconclusive",
+            self.result(),
+            self.passed,
+            self.failed,
+            self.inconclusive
+        );
+        if self.errors > 0 {
+            line.push_str(&format!(" ({} errors)", self.errors));
+        }
+        line.push_str(&format!(
+            "; {} filtered out; {} skipped; finished in {:.2}s",
+            self.filtered_out, self.skipped, self.elapsed_s
+        ));
+        line
+    }
+}

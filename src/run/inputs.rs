@@ -1,0 +1,156 @@
+//! The inputs of a certification run, loaded and validated before anything runs: chip profiles
+//! (in the requested NPU mode), golden sets with the models they certify, and the rule that
+//! names are unique (two profiles or two golden sets of one name would write one report path).
+//! Bad input stops here with exit code 2.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::plan::{PlannedFamily, PlannedInput};
+use crate::error::{Error, Result};
+use crate::golden::{self, GoldenSet};
+use crate::model::ModelInventory;
+use crate::profile::{self, ProfileFile};
+
+/// Where the inputs come from.
+#[derive(Debug, Clone)]
+pub struct InputSpec {
+    /// Profile files; empty: every profile in `profiles_dir`.
+    pub profiles: Vec<PathBuf>,
+    pub profiles_dir: PathBuf,
+    /// Golden-set folders; empty: every family under `golden_dir`.
+    pub golden: Vec<PathBuf>,
+    pub golden_dir: PathBuf,
+    /// A compressed model to certify instead of each golden set's own.
+    pub model: Option<PathBuf>,
+    /// NPU compute mode applied to every profile that lists it.
+    pub npu_mode: Option<String>,
+}
+
+/// One golden set with the models it certifies.
+pub struct Family {
+    pub golden: GoldenSet,
+    pub reference: ModelInventory,
+    pub compressed: ModelInventory,
+}
+
+impl Family {
+    pub(super) fn planned(&self) -> PlannedFamily {
+        let input = |name: &str, path: &Path, sha256: &str| PlannedInput {
+            name: name.to_string(),
+            path: path.display().to_string(),
+            sha256: sha256.to_string(),
+        };
+        PlannedFamily {
+            golden: input(self.golden.name(), &self.golden.dir, &self.golden.sha256),
+            model: input("compressed", &self.compressed.path, &self.compressed.sha256),
+            reference: input("reference", &self.reference.path, &self.reference.sha256),
+        }
+    }
+}
+
+/// Everything a run reads, validated.
+pub struct Inputs {
+    pub families: Vec<Family>,
+    pub profiles: Vec<ProfileFile>,
+    /// The NPU mode each profile (same index) was switched into, if any.
+    pub npu_modes: Vec<Option<String>>,
+}
+
+impl Inputs {
+    pub fn load(spec: &InputSpec) -> Result<Inputs> {
+        let profiles = if spec.profiles.is_empty() {
+            profile::load_dir(&spec.profiles_dir)?
+        } else {
+            spec.profiles.iter().map(|p| profile::ChipProfile::load(p)).collect::<Result<_>>()?
+        };
+        unique_names(
+            "chip profiles",
+            "chip.name",
+            profiles.iter().map(|p| (p.profile.chip.name.as_str(), p.path.as_path())),
+        )?;
+        let (profiles, npu_modes) = apply_mode(profiles, spec.npu_mode.as_deref())?;
+        let golden_dirs =
+            if spec.golden.is_empty() { golden::discover(&spec.golden_dir)? } else { spec.golden.clone() };
+        let families =
+            golden_dirs.iter().map(|d| load_family(d, spec.model.as_deref())).collect::<Result<Vec<_>>>()?;
+        unique_names(
+            "golden sets",
+            "family.name",
+            families.iter().map(|f| (f.golden.name(), f.golden.manifest_path.as_path())),
+        )?;
+        Ok(Inputs { families, profiles, npu_modes })
+    }
+}
+
+/// Two inputs of one kind with the same name would certify under, and write, the same path.
+fn unique_names<'a>(what: &str, field: &str, named: impl Iterator<Item = (&'a str, &'a Path)>) -> Result<()> {
+    let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
+    for (name, path) in named {
+        if let Some(first) = seen.insert(name, path) {
+            return Err(Error::Usage(format!(
+                "two {what} are named `{name}` ({field}): {} and {}; names must be unique, since reports are written under them",
+                first.display(),
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Switches every profile that lists `mode` into it, saying which did; a mode no profile lists
+/// is a usage error.
+fn apply_mode(
+    profiles: Vec<ProfileFile>,
+    mode: Option<&str>,
+) -> Result<(Vec<ProfileFile>, Vec<Option<String>>)> {
+    let Some(name) = mode else {
+        let none = vec![None; profiles.len()];
+        return Ok((profiles, none));
+    };
+    if !profiles.iter().any(|p| p.profile.in_mode(name).is_some()) {
+        return Err(Error::Usage(format!("no selected profile has an NPU mode `{name}` (npu.modes)")));
+    }
+    Ok(profiles
+        .into_iter()
+        .map(|mut p| match p.profile.in_mode(name) {
+            Some(m) => {
+                p.profile = m;
+                (p, Some(name.to_string()))
+            }
+            None => (p, None),
+        })
+        .unzip())
+}
+
+fn load_family(dir: &Path, model_override: Option<&Path>) -> Result<Family> {
+    let golden = GoldenSet::load(dir)?;
+    let reference = ModelInventory::load(&golden.reference_model())?;
+    let compressed_path = model_override.map(Path::to_path_buf).unwrap_or_else(|| golden.compressed_model());
+    let compressed = ModelInventory::load(&compressed_path)?;
+    for model in [&reference, &compressed] {
+        check_input_shape(&golden, model)?;
+    }
+    Ok(Family { golden, reference, compressed })
+}
+
+/// The golden samples must have the shape the model takes.
+fn check_input_shape(golden: &GoldenSet, model: &ModelInventory) -> Result<()> {
+    let want = &golden.manifest.input.shape;
+    match model.inputs.as_slice() {
+        [only] if &only.shape == want => Ok(()),
+        [only] => Err(Error::golden(
+            &golden.manifest_path,
+            format!(
+                "input.shape is {want:?} but model {} takes `{}` of shape {:?}",
+                model.path.display(),
+                only.name,
+                only.shape
+            ),
+        )),
+        inputs => Err(Error::model(
+            &model.path,
+            format!("edgecert replays single-input models; this one has {} inputs", inputs.len()),
+        )),
+    }
+}

@@ -1,0 +1,402 @@
+//! The runner executes a plan's selected checks in plan order and tells reporters what happens.
+//!
+//! Observations are made lazily and shared: the golden replay and the paired metric once per
+//! family (they do not depend on the chip), the emulator's estimate and emulated latencies once
+//! per (family, chip), host latencies once per family. A filtered-out check costs nothing. A panic
+//! anywhere under a check (its own code, the metric, the engine) becomes that check's error;
+//! every (family, chip) with a selected check gets a certificate that lists what did not run.
+
+use std::cell::{OnceCell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::certificate::{issue, UnitRecord};
+use super::events::{Event, Observation, Reporter, RunSummary};
+use super::inputs::{Family, Inputs};
+use super::plan::{Plan, PlannedCheck};
+use crate::backend::{replay_outputs, Backend, BackendKind, Basis, ModelSource, Timing, TimingInput};
+use crate::checks::{self, CheckKind, Observations, PairedEvaluation, Unobserved, Verdict};
+use crate::emulator::{self, Estimate};
+use crate::engine::{default_engine, Engine, LoadedModel, Tensor};
+use crate::error::Result;
+use crate::golden::FamilyManifest;
+use crate::hash::sha256_hex;
+use crate::model::ModelInventory;
+use crate::profile::{ChipProfile, ProfileFile};
+use crate::report::schema::{MetricsReport, NotRunReason};
+
+/// How checks are observed.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub backend: BackendKind,
+    /// Ambient temperature for the thermal model (default: the profile's, else 25 °C).
+    pub ambient_c: Option<f64>,
+}
+
+/// Executes the selected checks of `plan` (built from `inputs`), feeding every reporter.
+pub fn execute(
+    inputs: &Inputs,
+    plan: &Plan,
+    options: &RunOptions,
+    reporters: &mut [&mut dyn Reporter],
+) -> Result<RunSummary> {
+    let started = Instant::now();
+    let _quiet = QuietPanics::install();
+    let runner = Runner::new(inputs, options);
+    let mut emit = |event: &Event<'_>| reporters.iter_mut().try_for_each(|r| r.handle(event));
+    emit(&Event::RunStarted { plan, selected: plan.selected().count() })?;
+    let mut summary = RunSummary::default();
+    for (f, family) in inputs.families.iter().enumerate() {
+        for (p, profile) in inputs.profiles.iter().enumerate() {
+            let planned: Vec<&PlannedCheck> =
+                plan.unit(family.golden.name(), &profile.profile.chip.name).collect();
+            for excluded in planned.iter().filter_map(|c| c.not_run.as_ref()) {
+                match excluded.reason {
+                    NotRunReason::Skipped => summary.skipped += 1,
+                    _ => summary.filtered_out += 1,
+                }
+            }
+            if !planned.iter().any(|c| c.selected()) {
+                continue;
+            }
+            let unit = Unit::new(&runner, f, p);
+            let mut records = Vec::new();
+            for check in planned.iter().filter(|c| c.selected()) {
+                emit(&Event::CheckStarted { id: &check.id })?;
+                let record = unit.evaluate(check.id.check);
+                for (profile, observation) in runner.pending.take() {
+                    let profile = profile.then_some(check.id.profile.as_str());
+                    emit(&Event::ObservationRecorded {
+                        family: &check.id.family,
+                        profile,
+                        observation: &observation,
+                    })?;
+                }
+                summary.count(&record);
+                emit(&Event::CheckFinished { id: &check.id, record: &record })?;
+                records.push(record);
+            }
+            let certificate = issue(unit.record(), &planned, records);
+            summary.certificates.push(certificate.verdict);
+            emit(&Event::CertificateIssued { certificate: &certificate })?;
+        }
+    }
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    emit(&Event::RunFinished { summary: &summary })?;
+    Ok(summary)
+}
+
+/// A family's shared observations.
+#[derive(Default)]
+struct FamilyState {
+    loaded: OnceCell<std::result::Result<Box<dyn LoadedModel>, String>>,
+    accuracy: OnceCell<std::result::Result<Accuracy, Failure>>,
+    host_timing: OnceCell<std::result::Result<Timing, Unobserved>>,
+}
+
+/// Why a shared observation is missing: the backend could not make it (a check reports that
+/// as INCONCLUSIVE), or the code making it panicked (every check reading it reports an error).
+enum Failure {
+    Unobserved(String),
+    Panic(String),
+}
+
+/// A panic raised again from a kept message; [`guarded`] takes the message as it is.
+struct CheckPanic(String);
+
+/// The paired evaluation every accuracy verdict reads, and the values the certificate reports.
+struct Accuracy {
+    paired: PairedEvaluation,
+    metrics: MetricsReport,
+}
+
+struct Runner<'a> {
+    inputs: &'a Inputs,
+    options: &'a RunOptions,
+    backend: Box<dyn Backend>,
+    engine: Box<dyn Engine>,
+    families: Vec<FamilyState>,
+    /// Observations made since the last check finished: (per profile?, observation).
+    pending: RefCell<Vec<(bool, Observation)>>,
+}
+
+impl<'a> Runner<'a> {
+    fn new(inputs: &'a Inputs, options: &'a RunOptions) -> Self {
+        Runner {
+            inputs,
+            options,
+            backend: options.backend.backend(),
+            engine: default_engine(),
+            families: inputs.families.iter().map(|_| FamilyState::default()).collect(),
+            pending: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn record(&self, per_profile: bool, observation: Observation) {
+        self.pending.borrow_mut().push((per_profile, observation));
+    }
+
+    fn loaded(&self, f: usize) -> std::result::Result<&dyn LoadedModel, String> {
+        let family = &self.inputs.families[f];
+        self.families[f]
+            .loaded
+            .get_or_init(|| {
+                self.engine
+                    .load(&family.compressed.path, &family.compressed.inputs)
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map(|m| m.as_ref())
+            .map_err(Clone::clone)
+    }
+
+    /// The family's paired evaluation. A panic while making it is kept and raised again in
+    /// every check that reads it, so each of them reports the error rather than a lost check.
+    fn accuracy(&self, f: usize) -> std::result::Result<&Accuracy, String> {
+        let judged = self.families[f].accuracy.get_or_init(|| {
+            let judged = guarded(|| self.replay_and_score(f).map_err(Failure::Unobserved))
+                .unwrap_or_else(|panic| Err(Failure::Panic(panic)));
+            let observation = match &judged {
+                Ok(a) => Observation::Accuracy {
+                    engine: self.engine.name().to_string(),
+                    samples: a.paired.n,
+                    metric: a.metrics.metric.clone(),
+                    compressed: a.paired.compressed[crate::metrics::PRIMARY],
+                    reference: a.paired.reference[crate::metrics::PRIMARY],
+                },
+                Err(Failure::Unobserved(e) | Failure::Panic(e)) => {
+                    Observation::Unavailable { what: "accuracy".into(), reason: e.clone() }
+                }
+            };
+            self.record(false, observation);
+            judged
+        });
+        match judged {
+            Ok(a) => Ok(a),
+            Err(Failure::Unobserved(why)) => Err(why.clone()),
+            Err(Failure::Panic(message)) => std::panic::resume_unwind(Box::new(CheckPanic(message.clone()))),
+        }
+    }
+
+    /// Replays the golden set through both models (real inference) and pairs their metric
+    /// values over one bootstrap.
+    fn replay_and_score(&self, f: usize) -> std::result::Result<Accuracy, String> {
+        let family = &self.inputs.families[f];
+        let m = &family.golden.manifest;
+        let compressed = self.loaded(f).map_err(|e| format!("the compressed model could not be run: {e}"))?;
+        let reference = self
+            .engine
+            .load(&family.reference.path, &family.reference.inputs)
+            .map_err(|e| format!("the FP32 reference could not be run: {e}"))?;
+        let out_c = replay_outputs(compressed, &family.golden).map_err(|e| e.to_string())?;
+        let out_r = replay_outputs(reference.as_ref(), &family.golden).map_err(|e| e.to_string())?;
+        let bind = |out: &[Vec<Tensor>]| {
+            m.metric.kind.scorer(out, &family.golden.labels, &m.labels.classes, &m.input.shape)
+        };
+        let (sc, sr) = (bind(&out_c), bind(&out_r));
+        let seed = seed(&[&family.compressed.sha256, &family.golden.sha256]);
+        let paired =
+            PairedEvaluation::new(m.metric.kind, sc.as_ref(), sr.as_ref(), m.limits.confidence, seed);
+        let metrics = MetricsReport {
+            metric: m.metric.kind.name().to_string(),
+            unit: m.metric.kind.unit().to_string(),
+            higher_is_better: m.metric.kind.higher_is_better(),
+            hardest_slice: m.metric.hardest_slice.clone(),
+            values: paired.values(),
+        };
+        Ok(Accuracy { paired, metrics })
+    }
+}
+
+/// The compressed model of one family, loaded on first use.
+struct FamilyModel<'r, 'a> {
+    runner: &'r Runner<'a>,
+    family: usize,
+}
+
+impl ModelSource for FamilyModel<'_, '_> {
+    fn loaded(&self) -> std::result::Result<&dyn LoadedModel, String> {
+        self.runner.loaded(self.family)
+    }
+}
+
+/// One (family, chip): what its checks observe.
+struct Unit<'r, 'a> {
+    runner: &'r Runner<'a>,
+    f: usize,
+    p: usize,
+    estimate: OnceCell<Estimate>,
+    timing: OnceCell<std::result::Result<Timing, Unobserved>>,
+}
+
+impl<'r, 'a> Unit<'r, 'a> {
+    fn new(runner: &'r Runner<'a>, f: usize, p: usize) -> Self {
+        Unit { runner, f, p, estimate: OnceCell::new(), timing: OnceCell::new() }
+    }
+
+    fn family_inputs(&self) -> &'a Family {
+        &self.runner.inputs.families[self.f]
+    }
+
+    fn profile_file(&self) -> &'a ProfileFile {
+        &self.runner.inputs.profiles[self.p]
+    }
+
+    /// Runs one check; a panic under it becomes its error.
+    fn evaluate(&self, kind: CheckKind) -> Verdict {
+        guarded(|| checks::evaluate(kind, self)).unwrap_or_else(|error| {
+            Verdict::error(kind.name(), kind.unit(self.family()), kind.basis(self.timing_basis()), &error)
+        })
+    }
+
+    fn observe_timing(&self) -> std::result::Result<Timing, Unobserved> {
+        let family = self.family_inputs();
+        let seed = if self.runner.backend.per_profile() {
+            seed(&[&family.compressed.sha256, &self.profile_file().sha256])
+        } else {
+            0
+        };
+        let model = FamilyModel { runner: self.runner, family: self.f };
+        let input = TimingInput { model: &model, golden: &family.golden, estimate: self.estimate(), seed };
+        let timing = self.runner.backend.time(&input);
+        let observation = match &timing {
+            Ok(t) => latency_observation(t),
+            Err(why) => Observation::Unavailable { what: "latency".into(), reason: why.reason.clone() },
+        };
+        self.runner.record(self.runner.backend.per_profile(), observation);
+        timing
+    }
+
+    /// What the certificate needs of this unit; the figures no check asked for are observed
+    /// now (the estimate is cheap and static; accuracy only if a check already replayed).
+    fn record(&self) -> UnitRecord<'a> {
+        let family = self.family_inputs();
+        let estimate = guarded(|| self.estimate().clone()).ok();
+        let thermal = estimate.as_ref().and_then(|est| {
+            let rate = family.golden.manifest.limits.operating_rate_hz();
+            guarded(|| checks::thermal_check(est, self.profile(), rate, self.ambient_c()).1).ok().flatten()
+        });
+        let metrics = self.runner.families[self.f]
+            .accuracy
+            .get()
+            .and_then(|a| a.as_ref().ok())
+            .map(|a| a.metrics.clone());
+        UnitRecord {
+            family,
+            profile: self.profile_file(),
+            npu_mode: self.runner.inputs.npu_modes[self.p].clone(),
+            engine: self.runner.engine.name(),
+            backend: self.runner.options.backend,
+            estimate,
+            thermal,
+            metrics,
+        }
+    }
+}
+
+impl Observations for Unit<'_, '_> {
+    fn model(&self) -> &ModelInventory {
+        &self.family_inputs().compressed
+    }
+
+    fn family(&self) -> &FamilyManifest {
+        &self.family_inputs().golden.manifest
+    }
+
+    fn profile(&self) -> &ChipProfile {
+        &self.profile_file().profile
+    }
+
+    fn estimate(&self) -> &Estimate {
+        self.estimate.get_or_init(|| emulator::estimate(self.model(), self.profile()))
+    }
+
+    fn ambient_c(&self) -> f64 {
+        self.runner
+            .options
+            .ambient_c
+            .or(self.profile().thermal.as_ref().and_then(|t| t.ambient_c))
+            .unwrap_or(emulator::DEFAULT_AMBIENT_C)
+    }
+
+    fn timing_basis(&self) -> Basis {
+        self.runner.backend.basis()
+    }
+
+    fn timing(&self) -> std::result::Result<&Timing, Unobserved> {
+        let cell = if self.runner.backend.per_profile() {
+            &self.timing
+        } else {
+            &self.runner.families[self.f].host_timing
+        };
+        cell.get_or_init(|| self.observe_timing()).as_ref().map_err(Clone::clone)
+    }
+
+    fn accuracy(&self) -> std::result::Result<&PairedEvaluation, String> {
+        self.runner.accuracy(self.f).map(|a| &a.paired)
+    }
+}
+
+fn latency_observation(t: &Timing) -> Observation {
+    let mut sorted = t.latencies_ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let at = |p: f64| if sorted.is_empty() { f64::NAN } else { crate::stats::percentile(&sorted, p) };
+    Observation::Latency {
+        basis: t.basis,
+        samples: sorted.len(),
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        what: t.what.clone(),
+    }
+}
+
+/// A seed derived from input digests, so identical inputs give identical draws.
+fn seed(parts: &[&str]) -> u64 {
+    let digest = sha256_hex(parts.concat().as_bytes());
+    u64::from_str_radix(&digest[..16], 16).expect("hex digest")
+}
+
+/// Where and why the last panic happened, recorded by the quiet hook.
+static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// Runs `f`; a panic becomes `Err` with its message and location.
+fn guarded<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        if let Some(CheckPanic(message)) = payload.downcast_ref::<CheckPanic>() {
+            return message.clone();
+        }
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        let location = LAST_PANIC.lock().map(|mut l| l.take()).unwrap_or_default();
+        match location {
+            Some(at) => format!("panicked at {at}: {message}"),
+            None => format!("panicked: {message}"),
+        }
+    })
+}
+
+/// While a run executes, panics are recorded for the check's error instead of printed; the
+/// standard hook comes back when the run ends.
+struct QuietPanics;
+
+impl QuietPanics {
+    fn install() -> QuietPanics {
+        std::panic::set_hook(Box::new(|info| {
+            let at = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+            if let Ok(mut last) = LAST_PANIC.lock() {
+                *last = at;
+            }
+        }));
+        QuietPanics
+    }
+}
+
+impl Drop for QuietPanics {
+    fn drop(&mut self) {
+        let _ = std::panic::take_hook();
+    }
+}
