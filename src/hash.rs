@@ -19,6 +19,12 @@ pub fn sha256_of_parts<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8])>)
     hex(&h.finalize())
 }
 
+/// A seed derived from input digests, so identical inputs give identical random draws.
+pub fn seed_from(parts: &[&str]) -> u64 {
+    let digest = sha256_hex(parts.concat().as_bytes());
+    u64::from_str_radix(&digest[..16], 16).expect("hex digest")
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -193,3 +193,49 @@ fn plan_json_lists_every_planned_check_and_marks_the_unselected() {
     ]);
     assert_eq!(listed.stdout, "smt::rk3588::latency: test\n");
 }
+
+#[test]
+fn the_json_format_streams_every_event_in_order() {
+    let out = tempfile::tempdir().unwrap();
+    let run = edgecert(&[
+        "certify",
+        "--format",
+        "json",
+        "--out",
+        s(out.path()),
+        "--profile",
+        "profiles/rk3588.toml",
+        "--golden",
+        "golden/shapes",
+        "--skip",
+        "thermal",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let events: Vec<serde_json::Value> =
+        run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"run_started"));
+    assert_eq!(kinds.last(), Some(&"run_finished"));
+    assert_eq!(kinds.iter().filter(|k| **k == "check_started").count(), 7);
+    assert_eq!(kinds.iter().filter(|k| **k == "certificate_issued").count(), 1);
+    let finished: Vec<_> = events.iter().filter(|e| e["event"] == "check_finished").collect();
+    assert_eq!(
+        finished[0]["id"],
+        serde_json::json!({"family": "shapes", "profile": "rk3588", "check": "size"})
+    );
+    assert_eq!(finished[0]["record"]["verdict"], "PASS");
+    let latency = events
+        .iter()
+        .find(|e| e["event"] == "observation_recorded" && e["observation"]["kind"] == "latency")
+        .expect("the latency observation is an event");
+    assert_eq!(latency["observation"]["basis"], "emulated");
+    assert_eq!(latency["observation"]["samples"], 1000);
+    let summary = &events.last().unwrap()["summary"];
+    assert_eq!(summary["skipped"], 1);
+    let issued = &events.iter().find(|e| e["event"] == "certificate_issued").unwrap()["certificate"];
+    assert_eq!(
+        issued,
+        &certificate(out.path(), "shapes", "rk3588"),
+        "the stream carries the certificate written"
+    );
+}

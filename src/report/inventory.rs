@@ -123,11 +123,7 @@ pub struct EstimateReport<'a> {
 impl<'a> EstimateReport<'a> {
     /// The emulated figures of `inv` on `prof`, with `est` its estimate, at `rate_hz`.
     pub fn new(inv: &'a ModelInventory, prof: &'a ProfileFile, est: &'a Estimate, rate_hz: f64) -> Self {
-        let seed = u64::from_str_radix(
-            &crate::hash::sha256_hex(format!("{}{}", inv.sha256, prof.sha256).as_bytes())[..16],
-            16,
-        )
-        .expect("hex");
+        let seed = crate::hash::seed_from(&[&inv.sha256, &prof.sha256]);
         let latency_ms = est.latency_samples(seed).map(|mut v| {
             v.sort_by(f64::total_cmp);
             LatencySummary {

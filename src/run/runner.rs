@@ -21,7 +21,7 @@ use crate::emulator::{self, Estimate};
 use crate::engine::{default_engine, Engine, LoadedModel, Tensor};
 use crate::error::Result;
 use crate::golden::FamilyManifest;
-use crate::hash::sha256_hex;
+use crate::hash::seed_from as seed;
 use crate::model::ModelInventory;
 use crate::profile::{ChipProfile, ProfileFile};
 use crate::report::schema::{MetricsReport, NotRunReason};
@@ -349,12 +349,6 @@ fn latency_observation(t: &Timing) -> Observation {
         p99_ms: at(0.99),
         what: t.what.clone(),
     }
-}
-
-/// A seed derived from input digests, so identical inputs give identical draws.
-fn seed(parts: &[&str]) -> u64 {
-    let digest = sha256_hex(parts.concat().as_bytes());
-    u64::from_str_radix(&digest[..16], 16).expect("hex digest")
 }
 
 /// Where and why the last panic happened, recorded by the quiet hook.
