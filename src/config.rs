@@ -58,6 +58,14 @@ impl Document {
         self.diagnostic_at(span.start, field, message.into())
     }
 
+    /// This document with the value of `field` (which must exist) replaced by `literal`, as a
+    /// TOML-literal string; the rest of the text, comments included, is kept.
+    pub fn with_value(&self, field: &str, literal: &str) -> Option<Document> {
+        let span = self.spans.get(field)?.clone();
+        let text = format!("{}{literal}{}", &self.text[..span.start], &self.text[span.end..]);
+        parse_toml::<toml::Table>(&self.path, text).ok().map(|(_, doc)| doc)
+    }
+
     fn span_of(&self, field: &str) -> Option<Range<usize>> {
         let mut key = field;
         loop {

@@ -119,6 +119,30 @@ where
     percentile_bootstrap_interval(bootstrap(n, seed, statistic), confidence)
 }
 
+/// Clopper–Pearson (exact binomial) interval for a proportion of `successes` in `n` trials: the
+/// bootstrap collapses to a point when every sample agrees, which would overstate certainty.
+///
+/// ```
+/// let ci = edgecert::stats::proportion_interval(60, 60, 0.95);
+/// assert!((ci.low - 0.9404).abs() < 1e-3 && ci.high == Some(1.0));
+/// ```
+pub fn proportion_interval(successes: usize, n: usize, confidence: f64) -> Interval {
+    use statrs::distribution::{Beta, ContinuousCDF};
+    let alpha = 1.0 - confidence;
+    let (x, n_f) = (successes as f64, n as f64);
+    let low = if successes == 0 {
+        0.0
+    } else {
+        Beta::new(x, n_f - x + 1.0).map_or(0.0, |b| b.inverse_cdf(alpha / 2.0))
+    };
+    let high = if successes >= n {
+        1.0
+    } else {
+        Beta::new(x + 1.0, n_f - x).map_or(1.0, |b| b.inverse_cdf(1.0 - alpha / 2.0))
+    };
+    Interval { low, high: Some(high), confidence, method: "Clopper-Pearson (exact binomial)" }
+}
+
 /// Which side of the limit a passing value lies on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -4,6 +4,7 @@
 //! does not know which checks will read them.
 
 mod accuracy;
+mod agreement;
 mod latency;
 mod physical;
 mod static_checks;
@@ -13,13 +14,14 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Basis, Timing};
 use crate::emulator::Estimate;
 use crate::golden::FamilyManifest;
-use crate::metrics::PRIMARY;
+use crate::metrics::{OutputSamples, PRIMARY};
 use crate::model::ModelInventory;
 use crate::profile::ChipProfile;
 use crate::report::schema::{CheckRecord, CheckStatus};
 use crate::stats::Outcome;
 
 pub use accuracy::{accuracy_floor_check, accuracy_vs_reference_check, PairedEvaluation};
+pub use agreement::agreement_check;
 pub use latency::latency_check;
 pub use physical::{power_check, thermal_check};
 pub use static_checks::{memory_check, operator_check, size_check};
@@ -40,10 +42,11 @@ pub enum CheckKind {
     Accuracy,
     AccuracyVsFp32,
     AccuracyHardestSlice,
+    OutputAgreement,
 }
 
 impl CheckKind {
-    pub const ALL: [CheckKind; 9] = [
+    pub const ALL: [CheckKind; 10] = [
         CheckKind::Size,
         CheckKind::Operators,
         CheckKind::Memory,
@@ -53,6 +56,7 @@ impl CheckKind {
         CheckKind::Accuracy,
         CheckKind::AccuracyVsFp32,
         CheckKind::AccuracyHardestSlice,
+        CheckKind::OutputAgreement,
     ];
 
     /// The name used in check ids, filters and certificates.
@@ -67,6 +71,7 @@ impl CheckKind {
             CheckKind::Accuracy => "accuracy",
             CheckKind::AccuracyVsFp32 => "accuracy_vs_fp32",
             CheckKind::AccuracyHardestSlice => "accuracy_hardest_slice",
+            CheckKind::OutputAgreement => "output_agreement",
         }
     }
 
@@ -74,10 +79,16 @@ impl CheckKind {
         CheckKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// Whether the check belongs in the plan of a golden set: the hardest-slice retention check
-    /// needs a family that names its hardest slice.
+    /// Whether the check belongs in the plan of a golden set: the accuracy checks need a task
+    /// metric (the hardest-slice one a named slice too); output agreement needs its limits.
     pub fn applies_to(self, family: &FamilyManifest) -> bool {
-        self != CheckKind::AccuracyHardestSlice || family.metric.hardest_slice.is_some()
+        let task = family.metric.kind.is_task();
+        match self {
+            CheckKind::Accuracy | CheckKind::AccuracyVsFp32 => task,
+            CheckKind::AccuracyHardestSlice => task && family.metric.hardest_slice.is_some(),
+            CheckKind::OutputAgreement => family.limits.agreement.is_some(),
+            _ => true,
+        }
     }
 
     /// The unit of the measured value, also for a verdict that could not be reached.
@@ -90,6 +101,7 @@ impl CheckKind {
             CheckKind::Thermal => "°C",
             CheckKind::Accuracy => family.metric.kind.unit(),
             CheckKind::AccuracyVsFp32 | CheckKind::AccuracyHardestSlice => "ratio to FP32",
+            CheckKind::OutputAgreement => "-",
         }
     }
 
@@ -99,9 +111,10 @@ impl CheckKind {
             CheckKind::Size | CheckKind::Operators | CheckKind::Memory => Basis::Static,
             CheckKind::Latency => timing,
             CheckKind::Power | CheckKind::Thermal => Basis::Emulated,
-            CheckKind::Accuracy | CheckKind::AccuracyVsFp32 | CheckKind::AccuracyHardestSlice => {
-                Basis::Measured
-            }
+            CheckKind::Accuracy
+            | CheckKind::AccuracyVsFp32
+            | CheckKind::AccuracyHardestSlice
+            | CheckKind::OutputAgreement => Basis::Measured,
         }
     }
 }
@@ -135,6 +148,10 @@ pub trait Observations {
     fn timing(&self) -> Result<&Timing, Unobserved>;
     /// Both models' metric values on the golden set, paired; `Err` says why they are missing.
     fn accuracy(&self) -> Result<&PairedEvaluation, String>;
+    /// Both models' outputs compared sample by sample, per output tensor.
+    fn agreement(&self) -> Result<&[OutputSamples], String>;
+    /// Seed for resampling, derived from the input digests.
+    fn seed(&self) -> u64;
 }
 
 /// Runs one check on the observations.
@@ -152,6 +169,16 @@ pub fn evaluate(kind: CheckKind, obs: &dyn Observations) -> Verdict {
         CheckKind::Accuracy | CheckKind::AccuracyVsFp32 | CheckKind::AccuracyHardestSlice => {
             accuracy(kind, obs)
         }
+        CheckKind::OutputAgreement => agreement(obs),
+    }
+}
+
+fn agreement(obs: &dyn Observations) -> Verdict {
+    let family = obs.family();
+    let limits = family.limits.agreement.clone().unwrap_or_default();
+    match obs.agreement() {
+        Ok(outputs) => agreement_check(outputs, &limits, family.limits.confidence, obs.seed()),
+        Err(why) => Verdict::inconclusive("output_agreement", "-", Basis::Measured, why),
     }
 }
 
@@ -178,15 +205,17 @@ fn accuracy(kind: CheckKind, obs: &dyn Observations) -> Verdict {
         Err(why) => return Verdict::inconclusive(kind.name(), kind.unit(family), Basis::Measured, why),
     };
     let limits = &family.limits;
+    let (Some(abs_floor), Some(rel_floor)) = (limits.metric_abs_floor, limits.metric_rel_floor) else {
+        let why = "the golden set states no metric floors (limits.metric_abs_floor, limits.metric_rel_floor)";
+        return Verdict::inconclusive(kind.name(), kind.unit(family), Basis::Measured, why);
+    };
     match kind {
-        CheckKind::Accuracy => accuracy_floor_check(paired, limits.metric_abs_floor),
-        CheckKind::AccuracyVsFp32 => {
-            accuracy_vs_reference_check(paired, limits.metric_rel_floor, PRIMARY, kind.name())
-        }
+        CheckKind::Accuracy => accuracy_floor_check(paired, abs_floor),
+        CheckKind::AccuracyVsFp32 => accuracy_vs_reference_check(paired, rel_floor, PRIMARY, kind.name()),
         _ => {
             let slice = family.metric.hardest_slice.as_deref().unwrap_or_default();
             let key = format!("slice.{slice}");
-            accuracy_vs_reference_check(paired, limits.metric_rel_floor, &key, kind.name())
+            accuracy_vs_reference_check(paired, rel_floor, &key, kind.name())
         }
     }
 }

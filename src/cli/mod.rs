@@ -64,6 +64,70 @@ pub enum Command {
     /// Chip-profile tools.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Golden-set tools: make one from your own models and samples, record a changed digest.
+    #[command(subcommand)]
+    Golden(GoldenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GoldenCommand {
+    /// Write a complete golden set (metric `output_agreement`, no labels) from a model pair and
+    /// sample inputs, and print the `certify` command to run next.
+    Init(Box<GoldenInitArgs>),
+    /// Record the present digest and sample count of a golden set's files in its family.toml.
+    Rehash { dir: PathBuf },
+}
+
+#[derive(Args, Debug)]
+pub struct GoldenInitArgs {
+    /// The golden-set folder to create; its name becomes the family name.
+    pub dir: PathBuf,
+    /// The FP32 model.
+    #[arg(long)]
+    pub reference: PathBuf,
+    /// The compressed model compared against it.
+    #[arg(long)]
+    pub compressed: PathBuf,
+    /// A folder of PNG/JPEG images, or one stacked float32 `.npy` array [N, ...].
+    #[arg(long)]
+    pub inputs: PathBuf,
+    /// One sample's shape as the model takes it, `NAME:1x3x224x224` (needed when the model's
+    /// input has symbolic dimensions).
+    #[arg(long, value_parser = parse_input_shape)]
+    pub input_shape: Option<(String, Vec<usize>)>,
+    /// Resize images to the input's H×W instead of requiring that size.
+    #[arg(long)]
+    pub resize: bool,
+    /// Per-channel mean subtracted after scaling pixels to [0, 1], e.g. `0.485,0.456,0.406`.
+    #[arg(long, value_delimiter = ',')]
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation, e.g. `0.229,0.224,0.225`.
+    #[arg(long, value_delimiter = ',')]
+    pub std: Vec<f32>,
+    /// Channel order of 3-channel inputs.
+    #[arg(long, value_enum, default_value = "rgb")]
+    pub channels: crate::golden::ChannelOrder,
+    /// The single-inference latency budget (p99, ms) to certify against.
+    #[arg(long)]
+    pub latency_p99_ms: Option<f64>,
+}
+
+/// `NAME:1x3x640x640`, trtexec's spelling of an input shape.
+pub fn parse_input_shape(spec: &str) -> std::result::Result<(String, Vec<usize>), String> {
+    let (name, dims) = spec
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{spec}`: expected NAME:DIMS, e.g. images:1x3x640x640"))?;
+    let dims: Vec<usize> = dims
+        .split('x')
+        .map(|d| d.parse::<usize>().ok().filter(|&d| d > 0))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            format!("`{spec}`: dimensions must be positive integers joined by `x`, e.g. 1x3x640x640")
+        })?;
+    if name.is_empty() {
+        return Err(format!("`{spec}`: the input name is missing before `:`"));
+    }
+    Ok((name.to_string(), dims))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -233,7 +297,38 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             print(out, &if json { pretty_json(&report) } else { report.text() })
         }
         Command::Profile(ProfileCommand::Check { profiles }) => check_profiles(&profiles, out),
+        Command::Golden(GoldenCommand::Init(args)) => golden_init(*args, out),
+        Command::Golden(GoldenCommand::Rehash { dir }) => {
+            let sha256 = crate::golden::GoldenSet::rehash(&dir)?;
+            print(out, &format!("{}: dataset.sha256 = {sha256}\n", dir.join("family.toml").display()))
+        }
     }
+}
+
+fn golden_init(args: GoldenInitArgs, out: &mut dyn Write) -> Result<i32> {
+    let request = crate::golden::InitRequest {
+        dir: args.dir,
+        reference: args.reference,
+        compressed: args.compressed,
+        inputs: args.inputs,
+        input_shape: args.input_shape,
+        preprocess: crate::golden::Preprocess {
+            resize: args.resize,
+            channels: args.channels,
+            mean: args.mean,
+            std: args.std,
+        },
+        latency_p99_ms: args.latency_p99_ms,
+    };
+    let done = crate::golden::init(&request)?;
+    let dir = done.dir.display();
+    print(
+        out,
+        &format!(
+            "golden set `{}` written to {dir}: {} samples, dataset sha256 {}\nnext: edgecert certify --golden {dir} --profile profiles/rk3588.toml\n",
+            done.name, done.samples, done.sha256
+        ),
+    )
 }
 
 fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {

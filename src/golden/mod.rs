@@ -6,7 +6,10 @@
 //! sorted by name, scaled to `[0, 1]` and laid out C×H×W) or one stacked `.npy` array
 //! (`format = "npy"`, shape `[N, ...]`); labels are one `.npy` array with N rows.
 
+mod init;
 pub mod npy;
+
+pub use init::{init, InitReport, InitRequest};
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +20,7 @@ use crate::config::{load_toml, Diagnostic, Document};
 use crate::engine::Tensor;
 use crate::error::{read_bytes, Error, Result};
 use crate::hash::sha256_of_parts;
-use crate::metrics::MetricKind;
+use crate::metrics::{AgreementLimits, MetricKind};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -27,7 +30,8 @@ pub struct FamilyManifest {
     pub family: FamilyInfo,
     pub models: Models,
     pub input: InputSpec,
-    pub labels: LabelSpec,
+    /// Optional: `output_agreement` needs no labels; task metrics do.
+    pub labels: Option<LabelSpec>,
     pub metric: MetricSpec,
     pub limits: Limits,
     pub dataset: DatasetInfo,
@@ -50,8 +54,27 @@ pub struct Models {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SampleFormat {
+    /// A folder of PNG images.
     Png,
+    /// A folder of PNG or JPEG images.
+    Images,
+    /// One stacked float32 `.npy` array `[N, ...]`.
     Npy,
+}
+
+impl SampleFormat {
+    pub fn is_image(self) -> bool {
+        self != SampleFormat::Npy
+    }
+
+    /// The file endings a sample folder of this format may hold.
+    fn extensions(self) -> &'static [&'static str] {
+        match self {
+            SampleFormat::Png => &["png"],
+            SampleFormat::Images => &["png", "jpg", "jpeg"],
+            SampleFormat::Npy => &["npy"],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +84,36 @@ pub struct InputSpec {
     pub shape: Vec<usize>,
     pub format: SampleFormat,
     pub path: String,
+    /// How image samples become tensors (ignored for `.npy` stacks).
+    #[serde(default)]
+    pub preprocess: Preprocess,
+}
+
+/// Image preprocessing, as the model was trained with it: pixels scaled to [0, 1], optionally
+/// resized to the input's H×W, channels in the stated order, then `(x - mean) / std` per channel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preprocess {
+    /// Resize every image to the input's H×W (bilinear) instead of requiring that size.
+    #[serde(default)]
+    pub resize: bool,
+    /// `rgb` (default) or `bgr`, for 3-channel inputs.
+    #[serde(default)]
+    pub channels: ChannelOrder,
+    /// Per-channel mean subtracted after scaling to [0, 1] (one value, or one per channel).
+    #[serde(default)]
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation divided by after the mean (one value, or one per channel).
+    #[serde(default)]
+    pub std: Vec<f32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelOrder {
+    #[default]
+    Rgb,
+    Bgr,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,11 +141,13 @@ pub struct Limits {
     /// Inferences per second in operation (camera FPS, control-loop rate, line rate); power and
     /// heat are judged at this rate. Defaults to the rate the latency budget implies.
     pub rate_hz: Option<f64>,
-    /// The compressed model's metric must reach this on its own.
-    pub metric_abs_floor: f64,
+    /// The compressed model's metric must reach this on its own (task metrics).
+    pub metric_abs_floor: Option<f64>,
     /// The compressed model's metric must reach this fraction of the FP32 reference's
-    /// (MLPerf's 99 %); for lower-is-better metrics, at most 1/this of it.
-    pub metric_rel_floor: f64,
+    /// (MLPerf's 99 %); for lower-is-better metrics, at most 1/this of it (task metrics).
+    pub metric_rel_floor: Option<f64>,
+    /// Limits on how closely the compressed model's outputs follow FP32's, per output tensor.
+    pub agreement: Option<AgreementLimits>,
     /// Two-sided confidence level of every interval a verdict rests on.
     #[serde(default = "default_confidence")]
     pub confidence: f64,
@@ -124,7 +179,8 @@ pub struct GoldenSet {
     pub manifest_path: PathBuf,
     pub manifest: FamilyManifest,
     pub inputs: Vec<Tensor>,
-    pub labels: ArrayD<f32>,
+    /// `None` when the manifest names no labels (`output_agreement`).
+    pub labels: Option<ArrayD<f32>>,
     pub sha256: String,
 }
 
@@ -151,6 +207,32 @@ impl GoldenSet {
 
     /// Loads `dir/family.toml` and every sample, checking shapes, counts and the digest.
     pub fn load(dir: &Path) -> Result<GoldenSet> {
+        let (golden, _) = GoldenSet::read(dir)?;
+        let m = &golden.manifest;
+        check_counts(&golden.manifest_path, m, golden.len())?;
+        if golden.sha256 != m.dataset.sha256 {
+            let regenerate = m
+                .dataset
+                .generator
+                .as_deref()
+                .map_or(String::new(), |g| format!(" (or regenerate it with `{g}`)"));
+            return Err(Error::golden(
+                &golden.manifest_path,
+                format!(
+                    "dataset.sha256 is {} but the files hash to {}: the golden set changed. If the change is intended, record the new digest with `edgecert golden rehash {}`{regenerate}",
+                    m.dataset.sha256,
+                    golden.sha256,
+                    dir.display(),
+                ),
+            ));
+        }
+        Ok(golden)
+    }
+
+    /// Reads the manifest and every sample and label file, checking what the files themselves
+    /// must satisfy; the recorded sample count and digest are not compared yet (`sha256` is
+    /// what the files hash to).
+    fn read(dir: &Path) -> Result<(GoldenSet, Document)> {
         let manifest_path = dir.join("family.toml");
         let (manifest, doc): (FamilyManifest, Document) = load_toml(&manifest_path)?;
         let diags = manifest.validate(&doc);
@@ -169,26 +251,39 @@ impl GoldenSet {
             return Err(missing(&input_path));
         }
         let (inputs, mut hashed) = load_inputs(dir, &manifest.input)?;
-        let labels_path = dir.join(&manifest.labels.path);
-        if !labels_path.exists() {
-            return Err(missing(&labels_path));
-        }
-        let label_bytes = read_bytes(&labels_path)?;
-        let labels = npy::decode(&labels_path, &label_bytes)?;
-        hashed.push((manifest.labels.path.clone(), label_bytes));
-        check_counts(&manifest_path, &manifest, inputs.len(), &labels)?;
-        check_label_shape(&labels_path, manifest.metric.kind, &labels)?;
+        let labels = match &manifest.labels {
+            Some(spec) => {
+                let labels_path = dir.join(&spec.path);
+                if !labels_path.exists() {
+                    return Err(missing(&labels_path));
+                }
+                let label_bytes = read_bytes(&labels_path)?;
+                let labels = npy::decode(&labels_path, &label_bytes)?;
+                hashed.push((spec.path.clone(), label_bytes));
+                check_label_rows(&labels_path, &labels, inputs.len())?;
+                check_label_shape(&labels_path, manifest.metric.kind, &labels)?;
+                Some(labels)
+            }
+            None => None,
+        };
         let sha256 = dataset_digest(&hashed);
-        if sha256 != manifest.dataset.sha256 {
-            return Err(Error::golden(
-                &manifest_path,
-                format!(
-                    "dataset.sha256 is {} but the files hash to {sha256}: the golden set changed (regenerate it with `cargo xtask golden`, or record the new digest)",
-                    manifest.dataset.sha256
-                ),
-            ));
-        }
-        Ok(GoldenSet { dir: dir.to_path_buf(), manifest_path, manifest, inputs, labels, sha256 })
+        let golden = GoldenSet { dir: dir.to_path_buf(), manifest_path, manifest, inputs, labels, sha256 };
+        Ok((golden, doc))
+    }
+
+    /// Records the files' present digest and sample count in `family.toml` (after a deliberate
+    /// change to a hand-made golden set), keeping the rest of the file as it is. Returns the
+    /// new digest.
+    pub fn rehash(dir: &Path) -> Result<String> {
+        let (golden, doc) = GoldenSet::read(dir)?;
+        let text = doc
+            .with_value("dataset.sha256", &toml::Value::String(golden.sha256.clone()).to_string())
+            .and_then(|d| d.with_value("dataset.samples", &golden.len().to_string()))
+            .ok_or_else(|| {
+                Error::golden(&golden.manifest_path, "no dataset.sha256 and dataset.samples to update")
+            })?;
+        crate::report::write_all_atomically(&[(golden.manifest_path.clone(), text.text.into_bytes())])?;
+        Ok(golden.sha256)
     }
 }
 
@@ -209,22 +304,65 @@ impl FamilyManifest {
         if self.input.shape.is_empty() || self.input.shape.contains(&0) {
             err("input.shape", format!("expected positive dimensions, found {:?}", self.input.shape));
         }
-        if self.input.format == SampleFormat::Png && !matches!(self.input.shape.as_slice(), [1, 1 | 3, _, _])
-        {
+        if self.input.format.is_image() && !matches!(self.input.shape.as_slice(), [1, 1 | 3, _, _]) {
             err(
                 "input.shape",
                 format!(
-                    "PNG samples need a [1, C, H, W] shape with C = 1 or 3, found {:?}",
+                    "image samples need a [1, C, H, W] shape with C = 1 or 3, found {:?}",
                     self.input.shape
                 ),
             );
         }
         let l = &self.limits;
-        if !(l.metric_rel_floor > 0.0 && l.metric_rel_floor <= 1.0) {
-            err(
-                "limits.metric_rel_floor",
-                format!("expected a fraction in (0, 1], found {}", l.metric_rel_floor),
-            );
+        if self.metric.kind.is_task() {
+            if self.labels.is_none() {
+                err(
+                    "labels",
+                    format!(
+                        "metric `{}` scores against labels: add a [labels] table",
+                        self.metric.kind.name()
+                    ),
+                );
+            }
+            match (l.metric_abs_floor, l.metric_rel_floor) {
+                (None, _) => err(
+                    "limits",
+                    format!("metric `{}` needs limits.metric_abs_floor", self.metric.kind.name()),
+                ),
+                (_, None) => err(
+                    "limits",
+                    format!("metric `{}` needs limits.metric_rel_floor", self.metric.kind.name()),
+                ),
+                _ => {}
+            }
+        } else {
+            if l.agreement.as_ref().is_none_or(|a| a.set().is_empty()) {
+                err("limits.agreement", "metric `output_agreement` needs at least one limit in [limits.agreement] (e.g. cosine_min = 0.99)".into());
+            }
+            if self.metric.hardest_slice.is_some() {
+                err(
+                    "metric.hardest_slice",
+                    "slices belong to task metrics, not to `output_agreement`".into(),
+                );
+            }
+        }
+        if let Some(rel) = l.metric_rel_floor {
+            if !(rel > 0.0 && rel <= 1.0) {
+                err("limits.metric_rel_floor", format!("expected a fraction in (0, 1], found {rel}"));
+            }
+        }
+        let p = &self.input.preprocess;
+        let channels = self.input.shape.get(1).copied().unwrap_or(0);
+        for (field, values) in [("input.preprocess.mean", &p.mean), ("input.preprocess.std", &p.std)] {
+            if !(values.is_empty() || values.len() == 1 || values.len() == channels) {
+                err(
+                    field,
+                    format!("expected 1 or {channels} values (one per channel), found {}", values.len()),
+                );
+            }
+        }
+        if p.std.iter().any(|s| s.is_nan() || *s <= 0.0) {
+            err("input.preprocess.std", format!("every value must be positive, found {:?}", p.std));
         }
         if !(l.confidence > 0.5 && l.confidence < 1.0) {
             err("limits.confidence", format!("expected a level in (0.5, 1), found {}", l.confidence));
@@ -241,25 +379,29 @@ impl FamilyManifest {
     }
 }
 
-fn check_counts(manifest_path: &Path, m: &FamilyManifest, inputs: usize, labels: &ArrayD<f32>) -> Result<()> {
+fn check_counts(manifest_path: &Path, m: &FamilyManifest, inputs: usize) -> Result<()> {
     if inputs != m.dataset.samples {
         return Err(Error::golden(
             manifest_path,
             format!("dataset.samples says {} but {} input samples were found", m.dataset.samples, inputs),
         ));
     }
+    Ok(())
+}
+
+fn check_label_rows(labels_path: &Path, labels: &ArrayD<f32>, inputs: usize) -> Result<()> {
     let rows = labels.shape().first().copied().unwrap_or(0);
     if rows != inputs {
         return Err(Error::golden(
-            manifest_path,
-            format!("{} has {rows} label rows for {inputs} input samples", m.labels.path),
+            labels_path,
+            format!("{rows} label rows for {inputs} input samples: expected one row per sample"),
         ));
     }
     Ok(())
 }
 
 fn check_label_shape(path: &Path, kind: MetricKind, labels: &ArrayD<f32>) -> Result<()> {
-    let want = kind.label_shape();
+    let Some(want) = kind.label_shape() else { return Ok(()) };
     let fits = labels.ndim() == want.len()
         && want.iter().zip(labels.shape()).all(|(w, &d)| w.is_none_or(|w| w == d));
     if fits {
@@ -287,7 +429,7 @@ fn load_inputs(dir: &Path, spec: &InputSpec) -> Result<(Vec<Tensor>, Vec<HashedF
             let inputs = unstack(&path, &stacked, &spec.shape)?;
             Ok((inputs, vec![(spec.path.clone(), bytes)]))
         }
-        SampleFormat::Png => load_pngs(dir, spec),
+        SampleFormat::Png | SampleFormat::Images => load_images(dir, spec),
     }
 }
 
@@ -313,21 +455,47 @@ fn join(dims: &[usize]) -> String {
     dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
 }
 
-fn load_pngs(dir: &Path, spec: &InputSpec) -> Result<(Vec<Tensor>, Vec<HashedFile>)> {
-    let folder = dir.join(&spec.path);
-    let mut names: Vec<String> = std::fs::read_dir(&folder)
-        .map_err(|e| Error::io(&folder, e))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".png"))
-        .collect();
+/// Every file of a sample folder, sorted by name; anything that is not an image of the format
+/// (another file, a folder, a link) is an error naming it: a golden set holds what it claims.
+fn sample_files(folder: &Path, format: SampleFormat) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(folder).map_err(|e| Error::io(folder, e))? {
+        let entry = entry.map_err(|e| Error::io(folder, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|e| Error::io(&path, e))?;
+        let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        if !kind.is_file() || !format.extensions().contains(&ext.as_str()) {
+            let what = if kind.is_dir() {
+                "a folder"
+            } else if kind.is_symlink() {
+                "a symbolic link"
+            } else {
+                "a file"
+            };
+            return Err(Error::golden(
+                &path,
+                format!(
+                    "{what} that is not a sample: the folder may hold only {} images",
+                    format.extensions().join(" or ")
+                ),
+            ));
+        }
+        names.push(name);
+    }
     names.sort();
+    Ok(names)
+}
+
+fn load_images(dir: &Path, spec: &InputSpec) -> Result<(Vec<Tensor>, Vec<HashedFile>)> {
+    let folder = dir.join(&spec.path);
+    let names = sample_files(&folder, spec.format)?;
     let mut inputs = Vec::with_capacity(names.len());
     let mut hashed = Vec::with_capacity(names.len());
     for name in names {
         let file = folder.join(&name);
         let bytes = read_bytes(&file)?;
-        inputs.push(decode_png(&file, &bytes, &spec.shape)?);
+        inputs.push(decode_image(&file, &bytes, &spec.shape, &spec.preprocess)?);
         hashed.push((format!("{}/{name}", spec.path), bytes));
     }
     Ok((inputs, hashed))
@@ -335,25 +503,40 @@ fn load_pngs(dir: &Path, spec: &InputSpec) -> Result<(Vec<Tensor>, Vec<HashedFil
 
 /// A PNG as a `[1, C, H, W]` tensor scaled to [0, 1], checked against the declared shape.
 pub fn decode_png(file: &Path, bytes: &[u8], shape: &[usize]) -> Result<Tensor> {
-    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
-        .map_err(|e| Error::golden(file, format!("not a readable PNG: {e}")))?;
+    decode_image(file, bytes, shape, &Preprocess::default())
+}
+
+/// An image (PNG or JPEG, by its content) as a `[1, C, H, W]` tensor: scaled to [0, 1],
+/// resized or checked against H×W, channels in order, then normalised.
+pub fn decode_image(file: &Path, bytes: &[u8], shape: &[usize], pre: &Preprocess) -> Result<Tensor> {
+    let img = image::load_from_memory(bytes)
+        .map_err(|e| Error::golden(file, format!("not a readable PNG or JPEG image: {e}")))?;
     let (c, h, w) = (shape[1], shape[2], shape[3]);
-    if (img.height() as usize, img.width() as usize) != (h, w) {
+    let img = if pre.resize {
+        img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
+    } else if (img.height() as usize, img.width() as usize) != (h, w) {
         return Err(Error::golden(
             file,
             format!(
-                "image is {}x{} (W x H), expected {w}x{h} to match input.shape {shape:?}",
+                "image is {}x{} (W x H), expected {w}x{h} to match input.shape {shape:?} (or set input.preprocess.resize = true)",
                 img.width(),
                 img.height()
             ),
         ));
-    }
+    } else {
+        img
+    };
     let pixels: Vec<u8> = if c == 1 { img.to_luma8().into_raw() } else { img.to_rgb8().into_raw() };
+    let per_channel =
+        |v: &[f32], ch: usize, default: f32| v.get(ch).or(v.first()).copied().unwrap_or(default);
     let mut t = ArrayD::zeros(IxDyn(shape));
-    for y in 0..h {
-        for x in 0..w {
-            for ch in 0..c {
-                t[[0, ch, y, x]] = pixels[(y * w + x) * c + ch] as f32 / 255.0;
+    for ch in 0..c {
+        let source = if pre.channels == ChannelOrder::Bgr && c == 3 { 2 - ch } else { ch };
+        let (mean, std) = (per_channel(&pre.mean, ch, 0.0), per_channel(&pre.std, ch, 1.0));
+        for y in 0..h {
+            for x in 0..w {
+                let v = pixels[(y * w + x) * c + source] as f32 / 255.0;
+                t[[0, ch, y, x]] = (v - mean) / std;
             }
         }
     }

@@ -2,6 +2,7 @@
 //! which can evaluate any resample of the samples: the bootstrap behind every accuracy verdict
 //! resamples indices, and the paired checks evaluate two models on the same indices.
 
+mod agreement;
 mod classification;
 mod detection;
 mod regression;
@@ -14,9 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::Tensor;
 
+pub use agreement::{
+    compare_outputs, AgreementLimits, OutputSamples, Statistic, StatisticValue, SNR_CEILING_DB,
+};
 pub use classification::{argmax, Top1Scorer};
 pub use detection::{average_precision, decode_grid, iou, Box2, Detection, DetectionScorer, GroundTruth};
-pub use regression::SideslipScorer;
+pub use regression::{friction_slice, SideslipScorer};
 pub use smt::{SmtScorer, SMT_CLASSES};
 
 /// Named metric values; always holds [`PRIMARY`], and `slice.<name>` for each slice.
@@ -50,6 +54,9 @@ pub enum MetricKind {
     SmtInspection,
     /// Object detection: mean AP at IoU 0.5 over classes, sliced by object height.
     DetectionMap50,
+    /// No task metric: the compressed model's outputs are compared with FP32's on the same
+    /// inputs (cosine, SNR, errors, top-1 agreement), against `[limits.agreement]`. No labels.
+    OutputAgreement,
 }
 
 impl MetricKind {
@@ -59,12 +66,14 @@ impl MetricKind {
             MetricKind::SideslipRmse => "sideslip RMSE",
             MetricKind::SmtInspection => "balanced accuracy",
             MetricKind::DetectionMap50 => "mAP@0.5",
+            MetricKind::OutputAgreement => "output agreement",
         }
     }
 
     pub fn unit(self) -> &'static str {
         match self {
             MetricKind::SideslipRmse => "deg",
+            MetricKind::OutputAgreement => "-",
             _ => "fraction",
         }
     }
@@ -73,16 +82,22 @@ impl MetricKind {
         !matches!(self, MetricKind::SideslipRmse)
     }
 
-    /// Binds the metric to a model's outputs (one entry per sample) and the golden labels.
-    /// `input_shape` is one sample's shape (`[1, C, H, W]` for images).
+    /// A task metric scores outputs against labels; `output_agreement` does not.
+    pub fn is_task(self) -> bool {
+        self != MetricKind::OutputAgreement
+    }
+
+    /// Binds the metric to a model's outputs (one entry per sample) and the golden labels;
+    /// `None` for `output_agreement`, which has no scorer. `input_shape` is one sample's shape
+    /// (`[1, C, H, W]` for images).
     pub fn scorer(
         self,
         outputs: &[Vec<Tensor>],
         labels: &ArrayD<f32>,
         classes: &[String],
         input_shape: &[usize],
-    ) -> Box<dyn Scorer> {
-        match self {
+    ) -> Option<Box<dyn Scorer>> {
+        Some(match self {
             MetricKind::Top1Accuracy => Box::new(Top1Scorer::new(outputs, labels, classes)),
             MetricKind::SideslipRmse => Box::new(SideslipScorer::new(outputs, labels)),
             MetricKind::SmtInspection => Box::new(SmtScorer::new(outputs, labels)),
@@ -90,16 +105,36 @@ impl MetricKind {
                 let width = input_shape.last().copied().unwrap_or(1);
                 Box::new(DetectionScorer::new(outputs, labels, classes, width))
             }
+            MetricKind::OutputAgreement => return None,
+        })
+    }
+
+    /// The shape labels must have, given N samples (`None` in a slot: any size); `None` when
+    /// the metric reads no labels.
+    pub fn label_shape(self) -> Option<&'static [Option<usize>]> {
+        match self {
+            MetricKind::Top1Accuracy => Some(&[None]),
+            MetricKind::SideslipRmse => Some(&[None, Some(2)]),
+            MetricKind::SmtInspection => Some(&[None, Some(4)]),
+            MetricKind::DetectionMap50 => Some(&[None, None, Some(5)]),
+            MetricKind::OutputAgreement => None,
         }
     }
 
-    /// The shape labels must have, given N samples (`None` in a slot: any size).
-    pub fn label_shape(self) -> &'static [Option<usize>] {
-        match self {
-            MetricKind::Top1Accuracy => &[None],
-            MetricKind::SideslipRmse => &[None, Some(2)],
-            MetricKind::SmtInspection => &[None, Some(4)],
-            MetricKind::DetectionMap50 => &[None, None, Some(5)],
+    /// The samples of slice `name` (for `analyze --slice`), where the slice is a set of samples.
+    pub fn slice_samples(self, labels: &ArrayD<f32>, name: &str) -> Option<Vec<usize>> {
+        let rows = labels.shape().first().copied().unwrap_or(0);
+        let column = |c: usize| (0..rows).map(move |i| (i, labels[[i, c]]));
+        let pick = |keep: &dyn Fn(f32) -> bool, c: usize| {
+            column(c).filter(|(_, v)| keep(*v)).map(|(i, _)| i).collect()
+        };
+        match (self, name) {
+            (MetricKind::SmtInspection, "micro") => Some(pick(&|v| v > 0.5, 3)),
+            (MetricKind::SmtInspection, "normal") => Some(pick(&|v| v <= 0.5, 3)),
+            (MetricKind::SideslipRmse, "dry" | "wet" | "snow") => {
+                Some(pick(&|mu| regression::friction_slice(mu) == name, 1))
+            }
+            _ => None,
         }
     }
 }

@@ -104,6 +104,10 @@ pub struct Certificate {
     /// Every value of the family metric for both models (overall, per class, per slice).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsReport>,
+    /// How closely the compressed model's outputs follow FP32's, per output tensor, when the
+    /// golden set sets agreement limits (measured by real inference on the host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<Vec<OutputAgreementRecord>>,
     /// The sustained-load junction temperature curve, when the thermal model ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thermal: Option<ThermalCurve>,
@@ -271,6 +275,28 @@ pub struct ValuePair {
     #[schemars(with = "Option<f64>")]
     pub compressed: f64,
     pub compressed_ci: Interval,
+}
+
+/// The agreement statistics of one output tensor, compressed against FP32.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputAgreementRecord {
+    pub output: String,
+    pub samples: usize,
+    pub statistics: Vec<StatisticRecord>,
+}
+
+/// One statistic over the golden set with its interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatisticRecord {
+    /// `cosine`, `snr_db`, `max_abs_error` (p99 over samples), `mean_abs_error`,
+    /// `top1_agreement`.
+    pub statistic: String,
+    #[serde(deserialize_with = "number_or_null")]
+    #[schemars(with = "Option<f64>")]
+    pub value: f64,
+    pub ci: Interval,
 }
 
 /// The lumped thermal model's run at the family's operating rate (emulated).

@@ -11,7 +11,8 @@ use crate::model::ModelInventory;
 use crate::profile::ProfileFile;
 use crate::report::schema::{
     BackendRef, Certificate, CheckRecord, CheckStatus, Coverage, EstimateRecord, GoldenRef, MetricsReport,
-    NodeRecord, NotRun, NotRunReason, Outcome, ProfileRef, Subject, ThermalCurve, Tool, SCHEMA_VERSION,
+    NodeRecord, NotRun, NotRunReason, Outcome, OutputAgreementRecord, ProfileRef, Subject, ThermalCurve,
+    Tool, SCHEMA_VERSION,
 };
 
 pub const DECISION_RULE: &str = "PASS only when the conservative end of the confidence interval meets the limit; FAIL when the optimistic end misses it; otherwise INCONCLUSIVE. The risk accepted is that of the stated confidence level (two-sided), per check. The certificate is PASS only when every planned check ran and passed; FAIL when any check failed; otherwise INCONCLUSIVE.";
@@ -28,6 +29,7 @@ pub(super) struct UnitRecord<'a> {
     pub estimate: Option<Estimate>,
     pub thermal: Option<ThermalRun>,
     pub metrics: Option<MetricsReport>,
+    pub agreement: Option<Vec<OutputAgreementRecord>>,
 }
 
 /// The certificate of one (family, chip): `planned` is every check the plan holds for it,
@@ -77,6 +79,7 @@ pub(super) fn issue(
         decision_rule: DECISION_RULE.into(),
         statement: STATEMENT.into(),
         metrics: unit.metrics,
+        agreement: unit.agreement,
         thermal: unit.thermal.map(thermal_curve),
         estimate: unit.estimate.as_ref().map(estimate_record),
         issued_at: now_rfc3339(),

@@ -29,10 +29,19 @@ pub enum Event<'a> {
 pub enum Observation {
     /// Single-inference latencies of the compressed model.
     Latency { basis: Basis, samples: usize, p50_ms: f64, p99_ms: f64, what: String },
-    /// The golden set replayed through both models, scored by the family metric.
-    Accuracy { engine: String, samples: usize, metric: String, compressed: f64, reference: f64 },
+    /// The golden set replayed through both models: the task metric of each (when the family
+    /// has one) and how many output tensors were compared for agreement.
+    Replay { engine: String, samples: usize, metric: Option<TaskValues>, outputs_compared: usize },
     /// An observation that could not be made.
     Unavailable { what: String, reason: String },
+}
+
+/// The primary task-metric value of both models.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskValues {
+    pub metric: String,
+    pub compressed: f64,
+    pub reference: f64,
 }
 
 /// A file a reporter wants written; the run writes all of them at once, or none.

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use super::certificate::{issue, UnitRecord};
-use super::events::{Event, Observation, Reporter, RunSummary};
+use super::events::{Event, Observation, Reporter, RunSummary, TaskValues};
 use super::inputs::{Family, Inputs};
 use super::plan::{Plan, PlannedCheck};
 use crate::backend::{replay_outputs, Backend, BackendKind, Basis, ModelSource, Timing, TimingInput};
@@ -22,9 +22,10 @@ use crate::engine::{default_engine, Engine, LoadedModel, Tensor};
 use crate::error::Result;
 use crate::golden::FamilyManifest;
 use crate::hash::seed_from as seed;
+use crate::metrics::{compare_outputs, OutputSamples, Statistic};
 use crate::model::ModelInventory;
 use crate::profile::{ChipProfile, ProfileFile};
-use crate::report::schema::{MetricsReport, NotRunReason};
+use crate::report::schema::{MetricsReport, NotRunReason, OutputAgreementRecord, StatisticRecord};
 
 /// How checks are observed.
 #[derive(Debug, Clone)]
@@ -91,7 +92,7 @@ pub fn execute(
 #[derive(Default)]
 struct FamilyState {
     loaded: OnceCell<std::result::Result<Box<dyn LoadedModel>, String>>,
-    accuracy: OnceCell<std::result::Result<Accuracy, Failure>>,
+    replay: OnceCell<std::result::Result<Replay, Failure>>,
     host_timing: OnceCell<std::result::Result<Timing, Unobserved>>,
 }
 
@@ -105,10 +106,13 @@ enum Failure {
 /// A panic raised again from a kept message; [`guarded`] takes the message as it is.
 struct CheckPanic(String);
 
-/// The paired evaluation every accuracy verdict reads, and the values the certificate reports.
-struct Accuracy {
-    paired: PairedEvaluation,
-    metrics: MetricsReport,
+/// What the golden replay through both models gives: the paired task-metric evaluation every
+/// accuracy verdict reads (with the values the certificate reports), and the per-output
+/// agreement of the two models' outputs, each when the golden set asks for it.
+struct Replay {
+    task: Option<(PairedEvaluation, MetricsReport)>,
+    agreement: Option<Vec<OutputSamples>>,
+    samples: usize,
 }
 
 struct Runner<'a> {
@@ -151,22 +155,25 @@ impl<'a> Runner<'a> {
             .map_err(Clone::clone)
     }
 
-    /// The family's paired evaluation. A panic while making it is kept and raised again in
-    /// every check that reads it, so each of them reports the error rather than a lost check.
-    fn accuracy(&self, f: usize) -> std::result::Result<&Accuracy, String> {
-        let judged = self.families[f].accuracy.get_or_init(|| {
+    /// The family's golden replay. A panic while making it is kept and raised again in every
+    /// check that reads it, so each of them reports the error rather than a lost check.
+    fn replay(&self, f: usize) -> std::result::Result<&Replay, String> {
+        let judged = self.families[f].replay.get_or_init(|| {
             let judged = guarded(|| self.replay_and_score(f).map_err(Failure::Unobserved))
                 .unwrap_or_else(|panic| Err(Failure::Panic(panic)));
             let observation = match &judged {
-                Ok(a) => Observation::Accuracy {
+                Ok(r) => Observation::Replay {
                     engine: self.engine.name().to_string(),
-                    samples: a.paired.n,
-                    metric: a.metrics.metric.clone(),
-                    compressed: a.paired.compressed[crate::metrics::PRIMARY],
-                    reference: a.paired.reference[crate::metrics::PRIMARY],
+                    samples: r.samples,
+                    metric: r.task.as_ref().map(|(p, m)| TaskValues {
+                        metric: m.metric.clone(),
+                        compressed: p.compressed[crate::metrics::PRIMARY],
+                        reference: p.reference[crate::metrics::PRIMARY],
+                    }),
+                    outputs_compared: r.agreement.as_ref().map_or(0, Vec::len),
                 },
                 Err(Failure::Unobserved(e) | Failure::Panic(e)) => {
-                    Observation::Unavailable { what: "accuracy".into(), reason: e.clone() }
+                    Observation::Unavailable { what: "golden replay".into(), reason: e.clone() }
                 }
             };
             self.record(false, observation);
@@ -179,9 +186,9 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Replays the golden set through both models (real inference) and pairs their metric
-    /// values over one bootstrap.
-    fn replay_and_score(&self, f: usize) -> std::result::Result<Accuracy, String> {
+    /// Replays the golden set through both models (real inference), pairs their task-metric
+    /// values over one bootstrap, and compares their outputs.
+    fn replay_and_score(&self, f: usize) -> std::result::Result<Replay, String> {
         let family = &self.inputs.families[f];
         let m = &family.golden.manifest;
         let compressed = self.loaded(f).map_err(|e| format!("the compressed model could not be run: {e}"))?;
@@ -191,13 +198,36 @@ impl<'a> Runner<'a> {
             .map_err(|e| format!("the FP32 reference could not be run: {e}"))?;
         let out_c = replay_outputs(compressed, &family.golden).map_err(|e| e.to_string())?;
         let out_r = replay_outputs(reference.as_ref(), &family.golden).map_err(|e| e.to_string())?;
-        let bind = |out: &[Vec<Tensor>]| {
-            m.metric.kind.scorer(out, &family.golden.labels, &m.labels.classes, &m.input.shape)
+        let task = self.score_task(f, &out_c, &out_r);
+        let agreement = match m.limits.agreement {
+            Some(_) => {
+                let names: Vec<String> = family.reference.outputs.iter().map(|o| o.name.clone()).collect();
+                Some(compare_outputs(&out_c, &out_r, &names)?)
+            }
+            None => None,
         };
-        let (sc, sr) = (bind(&out_c), bind(&out_r));
-        let seed = seed(&[&family.compressed.sha256, &family.golden.sha256]);
-        let paired =
-            PairedEvaluation::new(m.metric.kind, sc.as_ref(), sr.as_ref(), m.limits.confidence, seed);
+        Ok(Replay { task, agreement, samples: out_c.len() })
+    }
+
+    /// The task metric of both models, paired over one bootstrap (`None`: no task metric).
+    fn score_task(
+        &self,
+        f: usize,
+        out_c: &[Vec<Tensor>],
+        out_r: &[Vec<Tensor>],
+    ) -> Option<(PairedEvaluation, MetricsReport)> {
+        let family = &self.inputs.families[f];
+        let m = &family.golden.manifest;
+        let (labels, spec) = (family.golden.labels.as_ref()?, m.labels.as_ref()?);
+        let bind = |out: &[Vec<Tensor>]| m.metric.kind.scorer(out, labels, &spec.classes, &m.input.shape);
+        let (sc, sr) = (bind(out_c)?, bind(out_r)?);
+        let paired = PairedEvaluation::new(
+            m.metric.kind,
+            sc.as_ref(),
+            sr.as_ref(),
+            m.limits.confidence,
+            family_seed(family),
+        );
         let metrics = MetricsReport {
             metric: m.metric.kind.name().to_string(),
             unit: m.metric.kind.unit().to_string(),
@@ -205,7 +235,7 @@ impl<'a> Runner<'a> {
             hardest_slice: m.metric.hardest_slice.clone(),
             values: paired.values(),
         };
-        Ok(Accuracy { paired, metrics })
+        Some((paired, metrics))
     }
 }
 
@@ -277,11 +307,11 @@ impl<'r, 'a> Unit<'r, 'a> {
             let rate = family.golden.manifest.limits.operating_rate_hz();
             guarded(|| checks::thermal_check(est, self.profile(), rate, self.ambient_c()).1).ok().flatten()
         });
-        let metrics = self.runner.families[self.f]
-            .accuracy
-            .get()
-            .and_then(|a| a.as_ref().ok())
-            .map(|a| a.metrics.clone());
+        let replay = self.runner.families[self.f].replay.get().and_then(|r| r.as_ref().ok());
+        let metrics = replay.and_then(|r| r.task.as_ref()).map(|(_, m)| m.clone());
+        let agreement = replay.and_then(|r| r.agreement.as_ref()).map(|outputs| {
+            agreement_records(outputs, family.golden.manifest.limits.confidence, family_seed(family))
+        });
         UnitRecord {
             family,
             profile: self.profile_file(),
@@ -291,6 +321,7 @@ impl<'r, 'a> Unit<'r, 'a> {
             estimate,
             thermal,
             metrics,
+            agreement,
         }
     }
 }
@@ -334,8 +365,46 @@ impl Observations for Unit<'_, '_> {
     }
 
     fn accuracy(&self) -> std::result::Result<&PairedEvaluation, String> {
-        self.runner.accuracy(self.f).map(|a| &a.paired)
+        let replay = self.runner.replay(self.f)?;
+        replay
+            .task
+            .as_ref()
+            .map(|(p, _)| p)
+            .ok_or_else(|| "the golden set has no task metric and labels".into())
     }
+
+    fn agreement(&self) -> std::result::Result<&[OutputSamples], String> {
+        let replay = self.runner.replay(self.f)?;
+        replay.agreement.as_deref().ok_or_else(|| "the golden set sets no [limits.agreement]".into())
+    }
+
+    fn seed(&self) -> u64 {
+        family_seed(self.family_inputs())
+    }
+}
+
+/// The resampling seed of a family's accuracy figures: the same inputs give the same intervals.
+fn family_seed(family: &Family) -> u64 {
+    seed(&[&family.compressed.sha256, &family.golden.sha256])
+}
+
+/// Every agreement statistic of every output, for the certificate.
+fn agreement_records(outputs: &[OutputSamples], confidence: f64, seed: u64) -> Vec<OutputAgreementRecord> {
+    outputs
+        .iter()
+        .map(|out| OutputAgreementRecord {
+            output: out.output.clone(),
+            samples: out.len(),
+            statistics: Statistic::ALL
+                .into_iter()
+                .filter(|s| out.has(*s))
+                .map(|s| {
+                    let v = out.statistic(s, confidence, seed ^ s as u64);
+                    StatisticRecord { statistic: s.key().to_string(), value: v.value, ci: v.ci.into() }
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 fn latency_observation(t: &Timing) -> Observation {

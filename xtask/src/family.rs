@@ -122,7 +122,11 @@ pub fn write_models(meta: &Meta, trained: &Trained, golden: &Split, dir: &Path) 
     let score = |model: &pb::ModelProto| -> anyhow::Result<f64> {
         let outputs = run_model(model, &golden.inputs)?;
         let classes: Vec<String> = meta.classes.iter().map(|c| c.to_string()).collect();
-        Ok(meta.metric.scorer(&outputs, &golden.labels, &classes, &meta.input_shape).evaluate_all()[PRIMARY])
+        let scorer = meta
+            .metric
+            .scorer(&outputs, &golden.labels, &classes, &meta.input_shape)
+            .ok_or_else(|| anyhow::anyhow!("{}: a reference family needs a task metric", meta.name))?;
+        Ok(scorer.evaluate_all()[PRIMARY])
     };
     let (f, q) = (score(&trained.fp32)?, score(&int8)?);
     Ok(format!(

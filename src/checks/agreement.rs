@@ -1,0 +1,96 @@
+//! Output agreement with FP32, per output tensor and per limit set in `[limits.agreement]`:
+//! each (output, statistic) is decided by the same rule as every other check, and the check is
+//! FAIL if any pair fails, PASS if every pair passes, INCONCLUSIVE otherwise.
+
+use super::Verdict;
+use crate::backend::Basis;
+use crate::metrics::{AgreementLimits, OutputSamples, Statistic};
+use crate::stats::{decide, samples_to_decide, Direction, Outcome};
+
+/// One (output, statistic) decision.
+struct Pair<'a> {
+    output: &'a str,
+    statistic: Statistic,
+    value: f64,
+    limit: f64,
+    ci: crate::stats::Interval,
+    outcome: Outcome,
+}
+
+pub fn agreement_check(
+    outputs: &[OutputSamples],
+    limits: &AgreementLimits,
+    confidence: f64,
+    seed: u64,
+) -> Verdict {
+    let name = "output_agreement";
+    let mut findings = Vec::new();
+    let mut pairs = Vec::new();
+    for out in outputs {
+        for (statistic, limit) in limits.set() {
+            if !out.has(statistic) {
+                findings.push(format!(
+                    "output `{}`: {} not applicable (not a score vector)",
+                    out.output,
+                    statistic.name()
+                ));
+                continue;
+            }
+            let v = out.statistic(statistic, confidence, seed ^ statistic as u64);
+            let outcome = decide(&v.ci, limit, statistic.direction());
+            let (word, sign) = match statistic.direction() {
+                Direction::AtLeast => ("floor", "≥"),
+                Direction::AtMost => ("ceiling", "≤"),
+            };
+            findings.push(format!(
+                "output `{}`: {} {:.6} [{:.6}, {}] {sign} {limit} ({word}): {}",
+                out.output,
+                statistic.name(),
+                v.value,
+                v.ci.low,
+                v.ci.high.map_or("unbounded".into(), |h| format!("{h:.6}")),
+                outcome.as_str()
+            ));
+            pairs.push(Pair { output: &out.output, statistic, value: v.value, limit, ci: v.ci, outcome });
+        }
+    }
+    let n = outputs.first().map_or(0, |o| o.len());
+    // The pair that decides: the first failure, else the first undecided pair, else the first.
+    let deciding = pairs
+        .iter()
+        .find(|p| p.outcome == Outcome::Fail)
+        .or_else(|| pairs.iter().find(|p| p.outcome == Outcome::Inconclusive))
+        .or(pairs.first());
+    let Some(p) = deciding else {
+        let mut v =
+            Verdict::inconclusive(name, "-", Basis::Measured, "no agreement limit applies to these outputs");
+        v.findings = findings;
+        return v;
+    };
+    let outcome = p.outcome;
+    let reason = match outcome {
+        Outcome::Pass => {
+            format!("all {} (output, statistic) pairs meet their limits on {n} samples", pairs.len())
+        }
+        _ => format!(
+            "output `{}`: {} {:.6}, {:.0} % interval [{:.6}, {}], limit {}: {}",
+            p.output,
+            p.statistic.name(),
+            p.value,
+            p.ci.confidence * 100.0,
+            p.ci.low,
+            p.ci.high.map_or("unbounded".into(), |h| format!("{h:.6}")),
+            p.limit,
+            outcome.as_str()
+        ),
+    };
+    let mut v = Verdict::new(name, outcome, p.statistic.name(), Basis::Measured, reason)
+        .with_values(p.value, Some(p.limit));
+    v.ci = Some(p.ci.into());
+    v.samples = Some(n);
+    if outcome == Outcome::Inconclusive {
+        v.samples_to_decide = samples_to_decide(n, p.value, &p.ci, p.limit);
+    }
+    v.findings = findings;
+    v
+}
