@@ -5,6 +5,7 @@
 //! [`backend::Backend`] observes the model, the [`checks`] turn observations into verdicts, and
 //! reporters render the [`report::Certificate`] and the run.
 
+pub mod analyze;
 pub mod backend;
 pub mod checks;
 pub mod cli;

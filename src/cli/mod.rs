@@ -40,6 +40,8 @@ pub enum Command {
         #[arg(value_enum)]
         format: SchemaFormat,
     },
+    /// Per-layer drift: where the compressed model's activations leave FP32's, worst first.
+    Analyze(Box<AnalyzeArgs>),
     /// Print a model's inventory: ops, parameters, weight bytes, MACs, activations.
     Inspect {
         model: PathBuf,
@@ -67,6 +69,28 @@ pub enum Command {
     /// Golden-set tools: make one from your own models and samples, record a changed digest.
     #[command(subcommand)]
     Golden(GoldenCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct AnalyzeArgs {
+    /// The golden set whose samples both models run on.
+    #[arg(long)]
+    pub golden: PathBuf,
+    /// A compressed model to analyse instead of the golden set's own.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Only the samples of this slice of the family metric (e.g. `micro` for SMT).
+    #[arg(long)]
+    pub slice: Option<String>,
+    /// At most this many samples.
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Layers shown in the table.
+    #[arg(long, default_value_t = 15)]
+    pub top: usize,
+    /// Every layer as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -298,6 +322,18 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         }
         Command::Profile(ProfileCommand::Check { profiles }) => check_profiles(&profiles, out),
         Command::Golden(GoldenCommand::Init(args)) => golden_init(*args, out),
+        Command::Analyze(args) => {
+            let golden = crate::golden::GoldenSet::load(&args.golden)?;
+            let reference = ModelInventory::load(&golden.reference_model())?;
+            let compressed =
+                ModelInventory::load(&args.model.clone().unwrap_or_else(|| golden.compressed_model()))?;
+            let selection =
+                crate::analyze::SampleSelection { slice: args.slice.clone(), limit: args.samples };
+            let engine = crate::engine::default_engine();
+            let report =
+                crate::analyze::analyze(&golden, &reference, &compressed, engine.as_ref(), &selection)?;
+            print(out, &if args.json { pretty_json(&report) } else { report.text(args.top) })
+        }
         Command::Golden(GoldenCommand::Rehash { dir }) => {
             let sha256 = crate::golden::GoldenSet::rehash(&dir)?;
             print(out, &format!("{}: dataset.sha256 = {sha256}\n", dir.join("family.toml").display()))

@@ -20,6 +20,14 @@ pub type Tensor = ArrayD<f32>;
 pub trait Engine: Send + Sync {
     fn name(&self) -> &'static str;
     fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>>;
+    /// Loads the model with `tensors` (intermediate tensors, by ONNX name) as its outputs, in
+    /// that order: per-layer analysis reads activations the graph does not export.
+    fn load_exposing(
+        &self,
+        path: &Path,
+        inputs: &[TensorInfo],
+        tensors: &[String],
+    ) -> Result<Box<dyn LoadedModel>>;
 }
 
 /// A model ready to run; `run` is called from several threads at once during replay.

@@ -23,6 +23,15 @@ impl Engine for TractEngine {
     }
 
     fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>> {
+        self.load_exposing(path, inputs, &[])
+    }
+
+    fn load_exposing(
+        &self,
+        path: &Path,
+        inputs: &[TensorInfo],
+        tensors: &[String],
+    ) -> Result<Box<dyn LoadedModel>> {
         let fail = |stage: &str, e: TractError| {
             Error::model(path, format!("engine could not {stage} the model: {e:#}"))
         };
@@ -31,6 +40,9 @@ impl Engine for TractEngine {
             model
                 .set_input_fact(ix, f32::fact(input.shape.clone()).into())
                 .map_err(|e| fail("set the input shape of", e))?;
+        }
+        if !tensors.is_empty() {
+            model.select_outputs_by_name(tensors).map_err(|e| fail("expose the tensors of", e))?;
         }
         let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| fail("optimise", e))?;
         Ok(Box::new(TractModel { path: path.to_path_buf(), plan }))

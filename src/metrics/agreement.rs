@@ -247,6 +247,11 @@ impl OutputSamples {
         }
     }
 
+    /// The statistic over every sample.
+    pub fn value(&self, statistic: Statistic) -> f64 {
+        self.value_on(statistic, &(0..self.len()).collect::<Vec<_>>())
+    }
+
     /// The statistic over every sample, with its interval at `confidence`.
     pub fn statistic(&self, statistic: Statistic, confidence: f64, seed: u64) -> StatisticValue {
         let all: Vec<usize> = (0..self.len()).collect();
