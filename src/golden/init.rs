@@ -83,6 +83,11 @@ fn build(
     copy(&req.reference, &staging.join(reference))?;
     copy(&req.compressed, &staging.join(compressed))?;
     let (format, path, samples) = copy_samples(&req.inputs, staging)?;
+    if format.is_image() && !matches!(shape, [1, 1 | 3, _, _]) {
+        return Err(Error::Usage(format!(
+            "images fill a [1, C, H, W] input with C = 1 or 3, but the input shape is {shape:?}: pass --input-shape {input_name}:1x3xHxW, or give an .npy stack"
+        )));
+    }
     let manifest = staging.join("family.toml");
     let text = manifest_text(req, name, input_name, shape, (format, &path, samples), (reference, compressed));
     std::fs::write(&manifest, text).map_err(|e| Error::io(&manifest, e))?;

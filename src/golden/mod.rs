@@ -627,6 +627,47 @@ sha256 = "{sha}"
     }
 
     #[test]
+    fn images_are_resized_reordered_and_normalised_as_declared() {
+        // A 2×1 RGB image: left pixel pure red, right pixel pure blue.
+        let img = image::RgbImage::from_fn(2, 1, |x, _| {
+            if x == 0 {
+                image::Rgb([255, 0, 0])
+            } else {
+                image::Rgb([0, 0, 255])
+            }
+        });
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        let pre = Preprocess {
+            resize: false,
+            channels: ChannelOrder::Bgr,
+            mean: vec![0.5],
+            std: vec![0.5, 0.25, 0.5],
+        };
+        let t = decode_image(Path::new("x.png"), &png, &[1, 3, 1, 2], &pre).unwrap();
+        // BGR: channel 0 is blue. (v - 0.5) / std.
+        assert_eq!(t[[0, 0, 0, 0]], -1.0); // blue of the red pixel: (0 - 0.5) / 0.5
+        assert_eq!(t[[0, 0, 0, 1]], 1.0); // blue of the blue pixel
+        assert_eq!(t[[0, 2, 0, 0]], 1.0); // red of the red pixel
+        assert_eq!(t[[0, 1, 0, 0]], -2.0); // green: (0 - 0.5) / 0.25
+        let resized = decode_image(
+            Path::new("x.png"),
+            &png,
+            &[1, 3, 2, 4],
+            &Preprocess { resize: true, ..Preprocess::default() },
+        )
+        .unwrap();
+        assert_eq!(resized.shape(), &[1, 3, 2, 4]);
+        let err = decode_image(Path::new("x.png"), &png, &[1, 3, 2, 4], &Preprocess::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x.png") && err.contains("expected 4x2") && err.contains("resize = true"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn sample_counts_must_match_the_manifest() {
         let dir = tempfile::tempdir().unwrap();
         let sha = npy_set(dir.path());

@@ -56,7 +56,11 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<ArrayD<f32>> {
     let shape = parse_shape(header)
         .ok_or_else(|| bad(format!("cannot read the shape in header {}", header.trim())))?;
     let data = &bytes[start + header_len..];
-    let count: usize = shape.iter().product();
+    let count = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|n| n.checked_mul(4).is_some())
+        .ok_or_else(|| bad(format!("shape {shape:?} has more elements than any file can hold")))?;
     if data.len() != count * 4 {
         return Err(bad(format!(
             "shape {shape:?} needs {} data bytes, file has {} (truncated?)",
@@ -104,5 +108,15 @@ mod tests {
         let bytes = encode(&a);
         let err = decode(Path::new("x.npy"), &bytes[..bytes.len() - 3]).unwrap_err().to_string();
         assert!(err.contains("x.npy") && err.contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn a_shape_whose_element_count_overflows_is_an_error_not_a_panic() {
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }\n";
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        let err = decode(Path::new("big.npy"), &bytes).unwrap_err().to_string();
+        assert!(err.contains("big.npy") && err.contains("more elements than any file can hold"), "{err}");
     }
 }
