@@ -35,6 +35,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make an ed25519 key pair for signing certificates: KEY (secret, mode 0600) and KEY.pub.
+    Keygen { key: PathBuf },
+    /// Check a certificate: its content against its id, its signature, and the files it names.
+    Verify {
+        certificate: PathBuf,
+        /// The public key (KEY.pub) the certificate must be signed with.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// The model (its weights files included) the certificate must cover.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The golden-set folder the certificate must cover.
+        #[arg(long)]
+        golden: Option<PathBuf>,
+        /// The chip profile the certificate must cover.
+        #[arg(long)]
+        profile: Option<PathBuf>,
+    },
     /// Print the JSON Schema of an edgecert file format.
     Schema {
         #[arg(value_enum)]
@@ -214,6 +232,9 @@ pub struct CertifyArgs {
     /// Where reports go.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
+    /// Sign every certificate with this ed25519 secret key (made by `edgecert keygen`).
+    #[arg(long)]
+    pub sign_key: Option<PathBuf>,
     /// Print the selected checks of the plan (`family::chip::check: test`) and run nothing.
     #[arg(long)]
     pub list: bool,
@@ -297,6 +318,23 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
                 exit_code::NOT_CERTIFIED
             })
         }
+        Command::Keygen { key } => {
+            let (public, fingerprint) = report::sign::keygen(&key)?;
+            print(
+                out,
+                &format!(
+                    "secret key {} (mode 0600), public key {}, fingerprint {fingerprint}\n",
+                    key.display(),
+                    public.display()
+                ),
+            )
+        }
+        Command::Verify { certificate, key, model, golden, profile } => {
+            let verification =
+                report::verify(&report::VerifyRequest { certificate, key, model, golden, profile })?;
+            print(out, &verification.text())?;
+            Ok(if verification.ok() { exit_code::PASS } else { exit_code::NOT_CERTIFIED })
+        }
         Command::Schema { format: SchemaFormat::Certificate } => {
             print(out, &report::schema::certificate_json_schema())
         }
@@ -376,7 +414,11 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
     let request = Certification {
         inputs,
         selection,
-        options: RunOptions { backend: args.backend, ambient_c: args.ambient },
+        options: RunOptions {
+            backend: args.backend,
+            ambient_c: args.ambient,
+            sign_with: args.sign_key.as_deref().map(report::sign::load_signing_key).transpose()?,
+        },
         out: args.out,
         format: if args.quiet && args.format == TerminalFormat::Pretty {
             TerminalFormat::Terse

@@ -271,6 +271,11 @@ impl GoldenSet {
         Ok((golden, doc))
     }
 
+    /// What the golden set's files hash to now (not compared with the recorded digest).
+    pub fn files_sha256(dir: &Path) -> Result<String> {
+        Ok(GoldenSet::read(dir)?.0.sha256)
+    }
+
     /// Records the files' present digest and sample count in `family.toml` (after a deliberate
     /// change to a hand-made golden set), keeping the rest of the file as it is. Returns the
     /// new digest.

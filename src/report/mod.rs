@@ -8,8 +8,10 @@ mod files;
 mod inventory;
 mod junit;
 pub mod schema;
+pub mod sign;
 mod table;
 mod terminal;
+mod verify;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ pub use junit::junit_xml;
 pub use schema::Certificate;
 pub use table::verdict_table;
 pub use terminal::{QuietPipe, TerminalFormat, TerminalReporter};
+pub use verify::{verify, Verification, VerifyRequest};
 
 /// The largest certificate `read_certificate` accepts: certificates are hostile input.
 pub const MAX_CERTIFICATE_BYTES: u64 = 64 * 1024 * 1024;
@@ -29,6 +32,22 @@ pub const MAX_CERTIFICATE_BYTES: u64 = 64 * 1024 * 1024;
 /// Reads a certificate back: bounded size, the schema this version writes, every member known,
 /// and an id that matches the content (a certificate edited after issue is refused).
 pub fn read_certificate(path: &Path) -> Result<Certificate> {
+    let cert = parse_certificate(path)?;
+    let id = cert.content_id();
+    if cert.certificate_id != id {
+        return Err(Error::Report {
+            path: path.to_path_buf(),
+            message: format!(
+                "certificate_id {} does not match the content, whose digest is {id}: the certificate was changed after it was issued",
+                cert.certificate_id
+            ),
+        });
+    }
+    Ok(cert)
+}
+
+/// Reads a certificate without comparing its id with its content (`verify` reports that itself).
+pub fn parse_certificate(path: &Path) -> Result<Certificate> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut bytes = Vec::new();
     file.take(MAX_CERTIFICATE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
@@ -48,16 +67,7 @@ pub fn read_certificate(path: &Path) -> Result<Certificate> {
         }
         None => return Err(bad("no schema_version: not an edgecert certificate".into())),
     }
-    let cert: Certificate = serde_json::from_value(value)
-        .map_err(|e| bad(format!("does not follow the certificate schema: {e}")))?;
-    let id = cert.content_id();
-    if cert.certificate_id != id {
-        return Err(bad(format!(
-            "certificate_id {} does not match the content, whose digest is {id}: the certificate was changed after it was issued",
-            cert.certificate_id
-        )));
-    }
-    Ok(cert)
+    serde_json::from_value(value).map_err(|e| bad(format!("does not follow the certificate schema: {e}")))
 }
 
 /// What `edgecert show` prints: who and what the certificate is about, its verdict, and the

@@ -116,6 +116,23 @@ pub struct Certificate {
     pub estimate: Option<EstimateRecord>,
     /// RFC 3339, UTC.
     pub issued_at: String,
+    /// An ed25519 signature of the canonical body, when the certificate was signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureRecord>,
+}
+
+/// Who signed, and the signature of the canonical body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureRecord {
+    /// `ed25519`.
+    pub algorithm: String,
+    /// The signer's public key, hex.
+    pub public_key: String,
+    /// 32 hex digits of the SHA-256 of the public key.
+    pub key_fingerprint: String,
+    /// The signature, hex.
+    pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

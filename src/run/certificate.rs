@@ -83,6 +83,7 @@ pub(super) fn issue(
         thermal: unit.thermal.map(thermal_curve),
         estimate: unit.estimate.as_ref().map(estimate_record),
         issued_at: now_rfc3339(),
+        signature: None,
     }
     .seal()
 }

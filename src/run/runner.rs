@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub backend: BackendKind,
     /// Ambient temperature for the thermal model (default: the profile's, else 25 °C).
     pub ambient_c: Option<f64>,
+    /// Signs every certificate issued.
+    pub sign_with: Option<ed25519_dalek::SigningKey>,
 }
 
 /// Executes the selected checks of `plan` (built from `inputs`), feeding every reporter.
@@ -78,7 +80,10 @@ pub fn execute(
                 emit(&Event::CheckFinished { id: &check.id, record: &record })?;
                 records.push(record);
             }
-            let certificate = issue(unit.record(), &planned, records);
+            let mut certificate = issue(unit.record(), &planned, records);
+            if let Some(key) = &options.sign_with {
+                crate::report::sign::sign(&mut certificate, key);
+            }
             summary.certificates.push(certificate.verdict);
             emit(&Event::CertificateIssued { certificate: &certificate })?;
         }

@@ -1,0 +1,106 @@
+//! `edgecert verify`: is this certificate what was issued, signed by whom, and about these
+//! files? Every check names what differs; a changed member, a swapped model or weights file, a
+//! changed golden sample or profile each fail verification.
+
+use std::path::{Path, PathBuf};
+
+use super::schema::Certificate;
+use super::sign::{check_signature, load_verifying_key};
+use crate::error::Result;
+use crate::golden::GoldenSet;
+use crate::hash::sha256_hex;
+use crate::model::ModelInventory;
+
+#[derive(Debug, Clone, Default)]
+pub struct VerifyRequest {
+    pub certificate: PathBuf,
+    /// The public key the certificate must be signed with.
+    pub key: Option<PathBuf>,
+    pub model: Option<PathBuf>,
+    pub golden: Option<PathBuf>,
+    pub profile: Option<PathBuf>,
+}
+
+/// What held and what did not, one sentence each.
+#[derive(Debug, Clone, Default)]
+pub struct Verification {
+    pub passed: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+impl Verification {
+    fn record(&mut self, outcome: std::result::Result<String, String>) {
+        match outcome {
+            Ok(m) => self.passed.push(m),
+            Err(m) => self.failed.push(m),
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty()
+    }
+
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for p in &self.passed {
+            out.push_str(&format!("ok: {p}\n"));
+        }
+        for f in &self.failed {
+            out.push_str(&format!("FAILED: {f}\n"));
+        }
+        out.push_str(if self.ok() { "verify result: ok\n" } else { "verify result: FAILED\n" });
+        out
+    }
+}
+
+/// Verifies a certificate; `Err` only for unreadable input (exit 2), mismatches are in the
+/// returned [`Verification`].
+pub fn verify(req: &VerifyRequest) -> Result<Verification> {
+    let cert = super::parse_certificate(&req.certificate)?;
+    let expected_key = req.key.as_deref().map(load_verifying_key).transpose()?;
+    let mut v = Verification::default();
+    v.record(content(&cert));
+    match (&cert.signature, &expected_key) {
+        (None, None) => v.passed.push(
+            "unsigned: integrity rests on the content id alone (sign with `certify --sign-key`)".into(),
+        ),
+        _ => v.record(check_signature(&cert, expected_key.as_ref()).map(|fp| format!("signed by key {fp}"))),
+    }
+    if let Some(model) = &req.model {
+        v.record(model_matches(&cert, model)?);
+    }
+    if let Some(golden) = &req.golden {
+        let sha = GoldenSet::files_sha256(golden)?;
+        v.record(same("golden set", golden, &cert.golden.sha256, &sha));
+    }
+    if let Some(profile) = &req.profile {
+        let bytes = crate::error::read_bytes(profile)?;
+        v.record(same("chip profile", profile, &cert.profile.sha256, &sha256_hex(&bytes)));
+    }
+    Ok(v)
+}
+
+fn content(cert: &Certificate) -> std::result::Result<String, String> {
+    let id = cert.content_id();
+    if id == cert.certificate_id {
+        Ok(format!("content matches certificate_id {id}"))
+    } else {
+        Err(format!(
+            "the content hashes to {id}, not to certificate_id {}: a member was changed after issue",
+            cert.certificate_id
+        ))
+    }
+}
+
+fn same(what: &str, path: &Path, certified: &str, actual: &str) -> std::result::Result<String, String> {
+    if certified == actual {
+        Ok(format!("{what} {} has the certified sha256 {actual}", path.display()))
+    } else {
+        Err(format!("{what} {} hashes to {actual}, the certificate covers {certified}", path.display()))
+    }
+}
+
+fn model_matches(cert: &Certificate, path: &Path) -> Result<std::result::Result<String, String>> {
+    let model = ModelInventory::load(path)?;
+    Ok(same("model", path, &cert.subject.sha256, &model.sha256))
+}

@@ -1,0 +1,194 @@
+//! Signed certificates: `keygen`, `certify --sign-key`, and `verify` naming what differs when a
+//! byte of the certificate, the model, the golden set or the profile changed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use edgecert::report::schema::Certificate;
+
+struct Signed {
+    dir: tempfile::TempDir,
+    key: PathBuf,
+    cert: PathBuf,
+}
+
+fn signed_certificate() -> Signed {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("lab-key");
+    let made = edgecert(&["keygen", s(&key)]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    assert!(made.stdout.contains("fingerprint "), "{}", made.stdout);
+    let out = dir.path().join("out");
+    let run = edgecert(&[
+        "certify",
+        "-q",
+        "--sign-key",
+        s(&key),
+        "--profile",
+        "profiles/rk3588.toml",
+        "--golden",
+        "golden/shapes",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    Signed { cert: out.join("shapes/rk3588/certificate.json"), key, dir }
+}
+
+fn verify(cert: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["verify", s(cert)];
+    args.extend_from_slice(extra);
+    edgecert(&args)
+}
+
+fn public(key: &Path) -> String {
+    format!("{}.pub", key.display())
+}
+
+#[test]
+fn a_signed_certificate_verifies_against_its_files_and_key() {
+    let signed = signed_certificate();
+    let pubkey = public(&signed.key);
+    let run = verify(
+        &signed.cert,
+        &[
+            "--key",
+            &pubkey,
+            "--model",
+            "golden/shapes/shapes_int8.onnx",
+            "--golden",
+            "golden/shapes",
+            "--profile",
+            "profiles/rk3588.toml",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("ok: signed by key ") && run.stdout.ends_with("verify result: ok\n"),
+        "{}",
+        run.stdout
+    );
+    let cert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&signed.cert).unwrap()).unwrap();
+    assert_eq!(cert["signature"]["algorithm"], "ed25519");
+    assert_eq!(cert["signature"]["value"].as_str().unwrap().len(), 128);
+}
+
+/// Rewrites one member of the certificate (as JSON) and, like a careful forger, recomputes the
+/// content id so only the signature can tell.
+fn tamper(cert: &Path, edit: impl Fn(&mut serde_json::Value), reseal: bool) {
+    let mut value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(cert).unwrap()).unwrap();
+    edit(&mut value);
+    if reseal {
+        let typed: Certificate = serde_json::from_value(value.clone()).unwrap();
+        value["certificate_id"] = serde_json::Value::String(typed.content_id());
+    }
+    std::fs::write(cert, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+}
+
+#[test]
+fn any_changed_member_fails_verification() {
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 5] = [
+        ("verdict", |v| v["verdict"] = "PASS".into()),
+        ("a measured value", |v| v["checks"][3]["measured"] = 0.001.into()),
+        ("the issue date", |v| v["issued_at"] = "2020-01-01T00:00:00Z".into()),
+        ("the model digest", |v| v["subject"]["sha256"] = "0".repeat(64).into()),
+        ("the signature", |v| {
+            let sig = v["signature"]["value"].as_str().unwrap().to_string();
+            v["signature"]["value"] =
+                format!("{}{}", if sig.starts_with('0') { "1" } else { "0" }, &sig[1..]).into();
+        }),
+    ];
+    for (what, edit) in edits {
+        for reseal in [false, true] {
+            let signed = signed_certificate();
+            tamper(&signed.cert, edit, reseal);
+            let run = verify(&signed.cert, &["--key", &public(&signed.key)]);
+            assert_eq!(run.code, 1, "{what} (reseal {reseal}): {}\n{}", run.stdout, run.stderr);
+            assert!(run.stdout.contains("verify result: FAILED"), "{}", run.stdout);
+            if what != "the signature" {
+                assert!(
+                    run.stdout.contains("FAILED: the signature does not match"),
+                    "{what}: {}",
+                    run.stdout
+                );
+            }
+            if !reseal && what != "the signature" {
+                assert!(run.stdout.contains("a member was changed after issue"), "{what}: {}", run.stdout);
+            }
+        }
+    }
+}
+
+#[test]
+fn swapped_files_and_other_keys_are_named() {
+    let signed = signed_certificate();
+    let other = signed.dir.path().join("other-key");
+    assert_eq!(edgecert(&["keygen", s(&other)]).code, 0);
+    let run = verify(&signed.cert, &["--key", &public(&other), "--model", "golden/shapes/shapes_fp32.onnx"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("not by the expected key"), "{}", run.stdout);
+    assert!(run.stdout.contains("FAILED: model golden/shapes/shapes_fp32.onnx hashes to"), "{}", run.stdout);
+
+    let golden = copied_golden(signed.dir.path(), "shapes");
+    image::GrayImage::from_pixel(32, 32, image::Luma([9])).save(golden.join("samples/00003.png")).unwrap();
+    let run = verify(&signed.cert, &["--golden", s(&golden), "--profile", "profiles/qcs6490.toml"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains(&format!("FAILED: golden set {} hashes to", golden.display())),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("FAILED: chip profile profiles/qcs6490.toml hashes to"), "{}", run.stdout);
+}
+
+#[test]
+fn keys_are_guarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k");
+    assert_eq!(edgecert(&["keygen", s(&key)]).code, 0);
+    let again = edgecert(&["keygen", s(&key)]);
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let run = edgecert(&[
+            "certify",
+            "--sign-key",
+            s(&key),
+            "--golden",
+            "golden/shapes",
+            "--out",
+            s(&dir.path().join("o")),
+        ]);
+        assert_eq!(run.code, 2);
+        assert!(run.stderr.contains("readable by others"), "{}", run.stderr);
+    }
+    let not_a_key = dir.path().join("junk.pub");
+    std::fs::write(&not_a_key, "hello").unwrap();
+    let out = dir.path().join("out");
+    let run = edgecert(&[
+        "certify",
+        "-q",
+        "--golden",
+        "golden/shapes",
+        "--profile",
+        "profiles/rk3588.toml",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(run.code, 1);
+    let cert = out.join("shapes/rk3588/certificate.json");
+    let run = verify(&cert, &["--key", s(&not_a_key)]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("junk.pub") && run.stderr.contains("not an edgecert key"), "{}", run.stderr);
+    let unsigned = verify(&cert, &["--key", &public(&key)]);
+    assert_eq!(unsigned.code, 1);
+    assert!(unsigned.stdout.contains("FAILED: the certificate is not signed"), "{}", unsigned.stdout);
+    assert_eq!(verify(&cert, &[]).code, 0, "an unsigned certificate still verifies its content id");
+}
