@@ -127,16 +127,7 @@ fn scrambled_weights_fail_output_agreement_naming_the_output() {
     let golden = dir.path().join("scrambled");
     assert_eq!(init(dir.path(), &golden, &images, &scrambled, &[]).code, 0);
     let out = dir.path().join("out");
-    let run = edgecert(&[
-        "certify",
-        "-q",
-        "--golden",
-        s(&golden),
-        "--profile",
-        "profiles/rk3588.toml",
-        "--out",
-        s(&out),
-    ]);
+    let run = certify_quietly(&out, "profiles/rk3588.toml", s(&golden), &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let cert = certificate(&out, "scrambled", "rk3588");
     let c = check(&cert, "output_agreement");
@@ -257,16 +248,7 @@ fn a_changed_sample_names_the_command_that_records_the_new_digest() {
     let text = std::fs::read_to_string(golden.join("family.toml")).unwrap();
     assert!(text.contains("# Written by `edgecert golden init`"), "comments survive a rehash: {text}");
     let out = dir.path().join("out2");
-    let run = edgecert(&[
-        "certify",
-        "-q",
-        "--golden",
-        s(&golden),
-        "--profile",
-        "profiles/rk3588.toml",
-        "--out",
-        s(&out),
-    ]);
+    let run = certify_quietly(&out, "profiles/rk3588.toml", s(&golden), &[]);
     assert_eq!(run.code, 1, "certifies again after the rehash: {}", run.stderr);
 }
 

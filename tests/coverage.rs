@@ -142,12 +142,7 @@ fn a_panic_inside_a_check_becomes_that_checks_error() {
 fn the_closing_line_counts_fail_and_inconclusive_apart() {
     let dir = tempfile::tempdir().unwrap();
     // A slow NPU fails latency; the stock profile leaves thermal INCONCLUSIVE.
-    let slow = derived_profile(
-        dir.path(),
-        "rk3588",
-        "slow-npu",
-        &[("peak_tops_int8 = 6.0", "peak_tops_int8 = 0.0001")],
-    );
+    let slow = slow_npu_profile(dir.path());
     let out = dir.path().join("out");
     let run = edgecert(&["certify", "--out", s(&out), "--profile", s(&slow), "--golden", "golden/shapes"]);
     assert_eq!(run.code, 1, "{}", run.stderr);

@@ -115,12 +115,7 @@ fn a_tiny_memory_profile_fails_memory() {
 #[test]
 fn a_too_slow_chip_fails_latency() {
     let dir = tempfile::tempdir().unwrap();
-    let slow = derived_profile(
-        dir.path(),
-        "rk3588",
-        "slow-npu",
-        &[("peak_tops_int8 = 6.0", "peak_tops_int8 = 0.0001")],
-    );
+    let slow = slow_npu_profile(dir.path());
     let cert = certify(&dir.path().join("out"), &slow, None, None);
     assert_fails(&cert, "latency", "over the 5 ms budget");
     assert_eq!(check(&cert, "latency")["basis"], "emulated");

@@ -21,18 +21,7 @@ fn signed_certificate() -> Signed {
     assert_eq!(made.code, 0, "{}", made.stderr);
     assert!(made.stdout.contains("fingerprint "), "{}", made.stdout);
     let out = dir.path().join("out");
-    let run = edgecert(&[
-        "certify",
-        "-q",
-        "--sign-key",
-        s(&key),
-        "--profile",
-        "profiles/rk3588.toml",
-        "--golden",
-        "golden/shapes",
-        "--out",
-        s(&out),
-    ]);
+    let run = certify_quietly(&out, "profiles/rk3588.toml", "golden/shapes", &["--sign-key", s(&key)]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     Signed { cert: out.join("shapes/rk3588/certificate.json"), key, dir }
 }

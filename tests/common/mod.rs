@@ -97,3 +97,16 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// `certify` of the golden set(s) `golden` on profile(s) `profile` into `out`, quietly, with
+/// `extra` arguments.
+pub fn certify_quietly(out: &Path, profile: &str, golden: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["certify", "-q", "--out", s(out), "--profile", profile, "--golden", golden];
+    args.extend_from_slice(extra);
+    edgecert(&args)
+}
+
+/// A copy of the RK3588 profile whose NPU is far too slow for any latency budget.
+pub fn slow_npu_profile(dir: &Path) -> PathBuf {
+    derived_profile(dir, "rk3588", "slow-npu", &[("peak_tops_int8 = 6.0", "peak_tops_int8 = 0.0001")])
+}
