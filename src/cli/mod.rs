@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::backend::BackendKind;
 use crate::error::{exit_code, Error, Result};
-use crate::model::ModelInventory;
+use crate::model::{InputShape, InputShapes, ModelInventory};
 use crate::profile::ChipProfile;
 use crate::report::{self, QuietPipe, TerminalFormat};
 use crate::run::{self, Certification, InputSpec, RunOptions, Selection};
@@ -43,6 +43,8 @@ pub enum Command {
     /// Print a model's inventory: ops, parameters, weight bytes, MACs, activations.
     Inspect {
         model: PathBuf,
+        #[command(flatten)]
+        shapes: ShapeArgs,
         /// Machine-readable JSON instead of tables.
         #[arg(long)]
         json: bool,
@@ -50,6 +52,8 @@ pub enum Command {
     /// Emulated latency, memory and per-node placement of one model on one chip.
     Estimate {
         model: PathBuf,
+        #[command(flatten)]
+        shapes: ShapeArgs,
         #[arg(long)]
         profile: PathBuf,
         #[arg(long)]
@@ -78,6 +82,22 @@ pub enum ProfileCommand {
     Check { profiles: Vec<PathBuf> },
 }
 
+/// Shapes for models with symbolic input dimensions.
+#[derive(Args, Debug, Default)]
+pub struct ShapeArgs {
+    /// Run input NAME at this shape, in trtexec's spelling: `images:1x3x640x640` (repeatable).
+    /// Needed for every symbolic dimension (`N`, `H`, `W`) that a golden set's `input.shape`
+    /// does not fix; a dimension the model fixes must agree.
+    #[arg(long = "input-shape", value_name = "NAME:DIMS")]
+    pub input_shapes: Vec<InputShape>,
+}
+
+impl ShapeArgs {
+    fn shapes(&self) -> InputShapes {
+        InputShapes::new(self.input_shapes.clone())
+    }
+}
+
 /// What to certify.
 #[derive(Args, Debug)]
 pub struct InputArgs {
@@ -97,6 +117,8 @@ pub struct InputArgs {
     pub profiles_dir: PathBuf,
     #[arg(long, default_value = "golden")]
     pub golden_dir: PathBuf,
+    #[command(flatten)]
+    pub shapes: ShapeArgs,
 }
 
 /// Which checks of the plan run, in libtest's syntax.
@@ -156,6 +178,7 @@ impl InputArgs {
             golden_dir: self.golden_dir.clone(),
             model: self.model.clone(),
             npu_mode: self.npu_mode.clone(),
+            input_shapes: self.shapes.shapes(),
         }
     }
 }
@@ -212,16 +235,16 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         Command::Schema { format: SchemaFormat::Certificate } => {
             print(out, &report::schema::certificate_json_schema())
         }
-        Command::Inspect { model, json } => {
-            let inv = ModelInventory::load(&model)?;
+        Command::Inspect { model, shapes, json } => {
+            let inv = ModelInventory::load_with(&model, &shapes.shapes())?;
             if json {
                 print(out, &pretty_json(&inv))
             } else {
                 print(out, &report::inventory_text(&inv))
             }
         }
-        Command::Estimate { model, profile, json, rate, npu_mode } => {
-            let inv = ModelInventory::load(&model)?;
+        Command::Estimate { model, shapes, profile, json, rate, npu_mode } => {
+            let inv = ModelInventory::load_with(&model, &shapes.shapes())?;
             let mut prof = ChipProfile::load(&profile)?;
             if let Some(name) = npu_mode {
                 prof.profile = prof.profile.in_mode(&name).ok_or_else(|| {
