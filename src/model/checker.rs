@@ -389,3 +389,7 @@ fn known_dtype(t: i64) -> bool {
 fn dtype_name(t: i32) -> &'static str {
     T::try_from(t).map(|t| t.as_str_name()).unwrap_or("UNKNOWN")
 }
+
+#[cfg(test)]
+#[path = "checker_tests.rs"]
+mod tests;
