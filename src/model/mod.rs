@@ -241,4 +241,6 @@ pub fn require_file(path: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
+mod intake_tests;
+#[cfg(test)]
 mod tests;
