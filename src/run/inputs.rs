@@ -129,13 +129,15 @@ fn apply_mode(
 }
 
 /// A golden set and its models, whose symbolic input dimensions the set's `input.shape` fixes
-/// unless `--input-shape` says otherwise (the samples are what the models will be fed).
+/// (the samples are what the models will be fed). `--input-shape` speaks for the model under
+/// certification only; the reference is the golden set's own.
 fn load_family(dir: &Path, model_override: Option<&Path>, shapes: &InputShapes) -> Result<Family> {
     let golden = GoldenSet::load(dir)?;
-    let shapes = shapes.with_default(&golden.manifest.input.shape);
-    let reference = ModelInventory::load_with(&golden.reference_model(), &shapes)?;
+    let sample = &golden.manifest.input.shape;
+    let reference =
+        ModelInventory::load_with(&golden.reference_model(), &InputShapes::default().with_default(sample))?;
     let compressed_path = model_override.map(Path::to_path_buf).unwrap_or_else(|| golden.compressed_model());
-    let compressed = ModelInventory::load_with(&compressed_path, &shapes)?;
+    let compressed = ModelInventory::load_with(&compressed_path, &shapes.with_default(sample))?;
     for model in [&reference, &compressed] {
         check_input_shape(&golden, model)?;
     }
