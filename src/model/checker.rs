@@ -76,6 +76,49 @@ const ATTRIBUTE_TYPES: &[(&str, &str, A)] = &[
     ("Scan", "body", A::Graph),
 ];
 
+/// Leading inputs an op cannot run without: tract's shape rules index them unchecked, so a
+/// missing or blanked (`""`) one would crash the engine instead of being reported.
+const REQUIRED_INPUTS: &[(&str, usize)] = &[
+    ("Conv", 2),
+    ("ConvTranspose", 2),
+    ("ConvInteger", 2),
+    ("QLinearConv", 8),
+    ("QLinearMatMul", 8),
+    ("Gemm", 2),
+    ("MatMul", 2),
+    ("MatMulInteger", 2),
+    ("Add", 2),
+    ("Sub", 2),
+    ("Mul", 2),
+    ("Div", 2),
+    ("Pow", 2),
+    ("Relu", 1),
+    ("LeakyRelu", 1),
+    ("Sigmoid", 1),
+    ("Tanh", 1),
+    ("Softmax", 1),
+    ("Flatten", 1),
+    ("Identity", 1),
+    ("Cast", 1),
+    ("Transpose", 1),
+    ("Reshape", 2),
+    ("Concat", 1),
+    ("MaxPool", 1),
+    ("AveragePool", 1),
+    ("GlobalAveragePool", 1),
+    ("GlobalMaxPool", 1),
+    ("BatchNormalization", 5),
+    ("QuantizeLinear", 2),
+    ("DequantizeLinear", 2),
+    ("If", 1),
+];
+
+/// Ops with a sliding window: their `kernel_shape`, `strides`, `dilations` and `pads` must agree
+/// in length (one value per spatial axis, two for pads) and be in range; tract indexes them by
+/// axis and divides by strides.
+const WINDOW_OPS: &[&str] =
+    &["Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MaxPool", "AveragePool"];
+
 /// Attributes every node of the op must carry.
 const REQUIRED_ATTRIBUTES: &[(&str, &str)] =
     &[("Cast", "to"), ("If", "then_branch"), ("If", "else_branch"), ("Loop", "body"), ("Scan", "body")];
@@ -238,10 +281,51 @@ impl Checker {
             }
         }
         if std_domain {
+            self.arity(node, who);
+            if WINDOW_OPS.contains(&node.op_type.as_str()) {
+                self.window(node, who);
+            }
             for (_, name) in REQUIRED_ATTRIBUTES.iter().filter(|(op, _)| *op == node.op_type) {
                 if !node.attribute.iter().any(|a| a.name == *name) {
                     self.defect(format!("{who} has no `{name}` attribute, which {} requires", node.op_type));
                 }
+            }
+        }
+    }
+
+    fn arity(&mut self, node: &pb::NodeProto, who: &str) {
+        let Some((_, need)) = REQUIRED_INPUTS.iter().find(|(op, _)| *op == node.op_type) else {
+            return;
+        };
+        let present = node.input.iter().take(*need).filter(|i| !i.is_empty()).count();
+        if present < *need {
+            self.defect(format!(
+                "{who} has {present} of the {need} leading inputs {} requires (a missing or empty name)",
+                node.op_type
+            ));
+        }
+    }
+
+    fn window(&mut self, node: &pb::NodeProto, who: &str) {
+        let ints = |name: &str| node.attribute.iter().find(|a| a.name == name).map(|a| a.ints.as_slice());
+        let rank = ["kernel_shape", "strides", "dilations"]
+            .iter()
+            .find_map(|n| ints(n))
+            .map(<[i64]>::len)
+            .or_else(|| ints("pads").map(|p| p.len() / 2));
+        let Some(rank) = rank else { return };
+        for (name, len, min) in
+            [("kernel_shape", rank, 1), ("strides", rank, 1), ("dilations", rank, 1), ("pads", 2 * rank, 0)]
+        {
+            let Some(values) = ints(name) else { continue };
+            if values.len() != len {
+                self.defect(format!(
+                    "{who} attribute `{name}` has {} values, expected {len} (spatial rank {rank})",
+                    values.len()
+                ));
+            }
+            if let Some(bad) = values.iter().find(|&&v| v < min || v > MAX_DIM as i64) {
+                self.defect(format!("{who} attribute `{name}` holds {bad}, expected {min} to {MAX_DIM}"));
             }
         }
     }
@@ -328,6 +412,10 @@ impl Checker {
     }
 
     fn data_length(&mut self, t: &pb::TensorProto, what: &str, count: u64) {
+        if t.data_type == T::String as i32 && !t.raw_data.is_empty() {
+            self.defect(format!("{what} is a STRING tensor with raw_data; strings go in string_data"));
+            return;
+        }
         if !t.raw_data.is_empty() {
             let need = tensor_byte_len(t);
             if need.is_some_and(|n| n != t.raw_data.len() as u64) {

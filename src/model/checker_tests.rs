@@ -147,6 +147,31 @@ const ROWS: &[(&str, Mutation, &str)] = &[
         |m| graph(m).node.swap(0, 1),
         "node #0 `relu_1` (Relu) reads tensor `conv_3`, which no input, initializer or earlier node provides",
     ),
+    (
+        "blank_required_input",
+        |m| graph(m).node[3].input[0].clear(),
+        "node #3 `flatten_3` (Flatten) has 0 of the 1 leading inputs Flatten requires",
+    ),
+    (
+        "gemm_one_input",
+        |m| graph(m).node[4].input.truncate(1),
+        "node #4 `gemm_4` (Gemm) has 1 of the 2 leading inputs Gemm requires",
+    ),
+    (
+        "conv_pads_length",
+        |m| set_attr(m, 0, attribute("pads", Attr::Ints(vec![128, 1, 1]))),
+        "node #0 `conv_0` (Conv) attribute `pads` has 3 values, expected 4 (spatial rank 2)",
+    ),
+    (
+        "conv_zero_stride",
+        |m| set_attr(m, 0, attribute("strides", Attr::Ints(vec![0, 1]))),
+        "node #0 `conv_0` (Conv) attribute `strides` holds 0, expected 1 to 2147483648",
+    ),
+    (
+        "string_raw_data",
+        |m| init(m, "b_2").data_type = pb::tensor_proto::DataType::String as i32,
+        "initializer `b_2` is a STRING tensor with raw_data; strings go in string_data",
+    ),
     ("dangling_output", |m| graph(m).output[0].name = "nope".into(), "graph output `nope` is never produced"),
     (
         "nesting",

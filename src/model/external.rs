@@ -63,7 +63,11 @@ pub fn resolve(path: &Path, model_bytes: &[u8], graph: &mut pb::GraphProto) -> R
             let bytes = read_side_file(&dir, &entry.location).map_err(fail)?;
             files.insert(entry.location.clone(), bytes);
         }
-        let data = entry.slice(&files[&entry.location], tensor_byte_len(t)).map_err(fail)?;
+        // Strings have no fixed size, so only typed fields can hold them, never a byte range.
+        let need = tensor_byte_len(t).ok_or_else(|| {
+            fail("its type has no fixed element size, so its data cannot be external".into())
+        })?;
+        let data = entry.slice(&files[&entry.location], need).map_err(fail)?;
         t.raw_data = data;
         t.external_data.clear();
         t.data_location = None;
@@ -121,7 +125,7 @@ impl Entry {
 
     /// The tensor's bytes out of its file: `length` bytes at `offset`, or everything after it,
     /// which must be exactly the `need` bytes the dims and type declare.
-    fn slice(&self, file: &[u8], need: Option<u64>) -> std::result::Result<Vec<u8>, String> {
+    fn slice(&self, file: &[u8], need: u64) -> std::result::Result<Vec<u8>, String> {
         let size = file.len() as u64;
         let loc = &self.location;
         if self.offset > size {
@@ -137,7 +141,7 @@ impl Entry {
                 self.offset
             )
         })?;
-        if let Some(need) = need.filter(|&n| n != length) {
+        if need != length {
             return Err(format!(
                 "its dims and type need {need} bytes but external data gives {length} (offset {}, {} in `{loc}`)",
                 self.offset,
@@ -212,12 +216,12 @@ mod tests {
     fn ranges_must_lie_inside_the_file_and_match_the_declared_size() {
         let file = vec![7u8; 16];
         let entry = |offset, length| Entry { location: "w.bin".into(), offset, length };
-        assert_eq!(entry(4, Some(8)).slice(&file, Some(8)).unwrap(), vec![7; 8]);
-        assert_eq!(entry(8, None).slice(&file, Some(8)).unwrap().len(), 8);
-        assert!(entry(20, None).slice(&file, Some(8)).unwrap_err().contains("offset 20 is beyond the end"));
-        assert!(entry(8, Some(16)).slice(&file, Some(16)).unwrap_err().contains("range 8+16 is beyond"));
-        assert!(entry(u64::MAX, Some(2)).slice(&file, Some(2)).is_err());
-        let short = entry(0, None).slice(&file, Some(64)).unwrap_err();
+        assert_eq!(entry(4, Some(8)).slice(&file, 8).unwrap(), vec![7; 8]);
+        assert_eq!(entry(8, None).slice(&file, 8).unwrap().len(), 8);
+        assert!(entry(20, None).slice(&file, 8).unwrap_err().contains("offset 20 is beyond the end"));
+        assert!(entry(8, Some(16)).slice(&file, 16).unwrap_err().contains("range 8+16 is beyond"));
+        assert!(entry(u64::MAX, Some(2)).slice(&file, 2).is_err());
+        let short = entry(0, None).slice(&file, 64).unwrap_err();
         assert!(short.contains("need 64 bytes but external data gives 16"), "{short}");
     }
 }

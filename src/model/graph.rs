@@ -214,11 +214,16 @@ fn infer_shapes(
             findings.extend(found);
             shapes
         }
-        Err(_) => {
+        Err(payload) => {
+            let why = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
             findings.push(Finding {
                 node: String::new(),
                 op_type: String::new(),
-                message: "the engine crashed during shape inference; figures are unknown".into(),
+                message: format!("the engine crashed during shape inference ({why}); figures are unknown"),
             });
             HashMap::new()
         }
