@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::backend::BackendKind;
 use crate::error::{exit_code, Error, Result};
-use crate::model::ModelInventory;
+use crate::model::{InputShape, InputShapes, ModelInventory};
 use crate::profile::ChipProfile;
 use crate::report::{self, QuietPipe, TerminalFormat};
 use crate::run::{self, Certification, InputSpec, RunOptions, Selection};
@@ -63,6 +63,8 @@ pub enum Command {
     /// Print a model's inventory: ops, parameters, weight bytes, MACs, activations.
     Inspect {
         model: PathBuf,
+        #[command(flatten)]
+        shapes: ShapeArgs,
         /// Machine-readable JSON instead of tables.
         #[arg(long)]
         json: bool,
@@ -70,6 +72,8 @@ pub enum Command {
     /// Emulated latency, memory and per-node placement of one model on one chip.
     Estimate {
         model: PathBuf,
+        #[command(flatten)]
+        shapes: ShapeArgs,
         #[arg(long)]
         profile: PathBuf,
         #[arg(long)]
@@ -97,6 +101,8 @@ pub struct AnalyzeArgs {
     /// A compressed model to analyse instead of the golden set's own.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub shapes: ShapeArgs,
     /// Only the samples of this slice of the family metric (e.g. `micro` for SMT).
     #[arg(long)]
     pub slice: Option<String>,
@@ -135,8 +141,8 @@ pub struct GoldenInitArgs {
     pub inputs: PathBuf,
     /// One sample's shape as the model takes it, `NAME:1x3x224x224` (needed when the model's
     /// input has symbolic dimensions).
-    #[arg(long, value_parser = parse_input_shape)]
-    pub input_shape: Option<(String, Vec<usize>)>,
+    #[arg(long, value_name = "NAME:DIMS")]
+    pub input_shape: Option<InputShape>,
     /// Resize images to the input's H×W instead of requiring that size.
     #[arg(long)]
     pub resize: bool,
@@ -154,24 +160,6 @@ pub struct GoldenInitArgs {
     pub latency_p99_ms: Option<f64>,
 }
 
-/// `NAME:1x3x640x640`, trtexec's spelling of an input shape.
-pub fn parse_input_shape(spec: &str) -> std::result::Result<(String, Vec<usize>), String> {
-    let (name, dims) = spec
-        .rsplit_once(':')
-        .ok_or_else(|| format!("`{spec}`: expected NAME:DIMS, e.g. images:1x3x640x640"))?;
-    let dims: Vec<usize> = dims
-        .split('x')
-        .map(|d| d.parse::<usize>().ok().filter(|&d| d > 0))
-        .collect::<Option<_>>()
-        .ok_or_else(|| {
-            format!("`{spec}`: dimensions must be positive integers joined by `x`, e.g. 1x3x640x640")
-        })?;
-    if name.is_empty() {
-        return Err(format!("`{spec}`: the input name is missing before `:`"));
-    }
-    Ok((name.to_string(), dims))
-}
-
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum SchemaFormat {
     /// `certificate.json`.
@@ -182,6 +170,22 @@ pub enum SchemaFormat {
 pub enum ProfileCommand {
     /// Validate a profile; every error names file, line and field.
     Check { profiles: Vec<PathBuf> },
+}
+
+/// Shapes for models with symbolic input dimensions.
+#[derive(Args, Debug, Default)]
+pub struct ShapeArgs {
+    /// Run input NAME at this shape, in trtexec's spelling: `images:1x3x640x640` (repeatable).
+    /// Needed for every symbolic dimension (`N`, `H`, `W`) that a golden set's `input.shape`
+    /// does not fix; a dimension the model fixes must agree.
+    #[arg(long = "input-shape", value_name = "NAME:DIMS")]
+    pub input_shapes: Vec<InputShape>,
+}
+
+impl ShapeArgs {
+    fn shapes(&self) -> InputShapes {
+        InputShapes::new(self.input_shapes.clone())
+    }
 }
 
 /// What to certify.
@@ -203,6 +207,8 @@ pub struct InputArgs {
     pub profiles_dir: PathBuf,
     #[arg(long, default_value = "golden")]
     pub golden_dir: PathBuf,
+    #[command(flatten)]
+    pub shapes: ShapeArgs,
 }
 
 /// Which checks of the plan run, in libtest's syntax.
@@ -265,6 +271,7 @@ impl InputArgs {
             golden_dir: self.golden_dir.clone(),
             model: self.model.clone(),
             npu_mode: self.npu_mode.clone(),
+            input_shapes: self.shapes.shapes(),
         }
     }
 }
@@ -338,16 +345,16 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         Command::Schema { format: SchemaFormat::Certificate } => {
             print(out, &report::schema::certificate_json_schema())
         }
-        Command::Inspect { model, json } => {
-            let inv = ModelInventory::load(&model)?;
+        Command::Inspect { model, shapes, json } => {
+            let inv = ModelInventory::load_with(&model, &shapes.shapes())?;
             if json {
                 print(out, &pretty_json(&inv))
             } else {
                 print(out, &report::inventory_text(&inv))
             }
         }
-        Command::Estimate { model, profile, json, rate, npu_mode } => {
-            let inv = ModelInventory::load(&model)?;
+        Command::Estimate { model, shapes, profile, json, rate, npu_mode } => {
+            let inv = ModelInventory::load_with(&model, &shapes.shapes())?;
             let mut prof = ChipProfile::load(&profile)?;
             if let Some(name) = npu_mode {
                 prof.profile = prof.profile.in_mode(&name).ok_or_else(|| {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::{GoldenSet, Preprocess, SampleFormat};
 use crate::error::{Error, Result};
-use crate::model::ModelInventory;
+use crate::model::{InputShape, InputShapes, ModelInventory};
 
 /// What `golden init` needs.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub struct InitRequest {
     pub inputs: PathBuf,
     /// The input's name and one sample's shape, batch first, when the model's input shape is
     /// not fixed (`--input-shape NAME:1x3x224x224`).
-    pub input_shape: Option<(String, Vec<usize>)>,
+    pub input_shape: Option<InputShape>,
     pub preprocess: Preprocess,
     /// The single-inference latency budget (p99), if the user has one.
     pub latency_p99_ms: Option<f64>,
@@ -49,14 +49,15 @@ pub fn init(req: &InitRequest) -> Result<InitReport> {
         )));
     }
     let name = family_name(&req.dir)?;
-    let reference = ModelInventory::load(&req.reference)?;
-    let compressed = ModelInventory::load(&req.compressed)?;
+    let shapes = InputShapes::new(req.input_shape.iter().cloned().collect());
+    let reference = ModelInventory::load_with(&req.reference, &shapes)?;
+    let compressed = ModelInventory::load_with(&req.compressed, &shapes)?;
     let (input_name, shape) = input_of(&reference, &compressed, req.input_shape.as_ref())?;
-    let model_names = model_file_names(&req.reference, &req.compressed)?;
+    model_file_names(&reference, &compressed)?;
     let parent = req.dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let staging = parent.join(format!(".{name}.init-{}", std::process::id()));
-    let built = build(req, &staging, &name, &input_name, &shape, &model_names);
+    let built = build(req, &staging, &name, &input_name, &shape, (&reference, &compressed));
     let result = built.and_then(|_| {
         let _ = std::fs::remove_dir(&req.dir); // an empty folder the user made is fine to replace
         std::fs::rename(&staging, &req.dir).map_err(|e| Error::io(&req.dir, e))
@@ -77,11 +78,12 @@ fn build(
     name: &str,
     input_name: &str,
     shape: &[usize],
-    (reference, compressed): &(String, String),
+    (reference, compressed): (&ModelInventory, &ModelInventory),
 ) -> Result<()> {
     std::fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
-    copy(&req.reference, &staging.join(reference))?;
-    copy(&req.compressed, &staging.join(compressed))?;
+    copy_artifact(reference, staging)?;
+    copy_artifact(compressed, staging)?;
+    let (reference, compressed) = (file_name(&reference.path), file_name(&compressed.path));
     let (format, path, samples) = copy_samples(&req.inputs, staging)?;
     if format.is_image() && !matches!(shape, [1, 1 | 3, _, _]) {
         return Err(Error::Usage(format!(
@@ -89,7 +91,8 @@ fn build(
         )));
     }
     let manifest = staging.join("family.toml");
-    let text = manifest_text(req, name, input_name, shape, (format, &path, samples), (reference, compressed));
+    let text =
+        manifest_text(req, name, input_name, shape, (format, &path, samples), (&reference, &compressed));
     std::fs::write(&manifest, text).map_err(|e| Error::io(&manifest, e))?;
     GoldenSet::rehash(staging)?;
     GoldenSet::load(staging).map(|_| ())
@@ -115,7 +118,7 @@ fn family_name(dir: &Path) -> Result<String> {
 fn input_of(
     reference: &ModelInventory,
     compressed: &ModelInventory,
-    given: Option<&(String, Vec<usize>)>,
+    given: Option<&InputShape>,
 ) -> Result<(String, Vec<usize>)> {
     let only = |m: &ModelInventory| match m.inputs.as_slice() {
         [one] => Ok(one.clone()),
@@ -125,15 +128,16 @@ fn input_of(
         )),
     };
     let (r, c) = (only(reference)?, only(compressed)?);
-    if let Some((name, _)) = given.filter(|(name, _)| *name != r.name) {
+    if let Some(given) = given.filter(|g| g.name != r.name) {
         return Err(Error::Usage(format!(
-            "--input-shape names `{name}` but {} takes `{}`",
+            "--input-shape names `{}` but {} takes `{}`",
+            given.name,
             reference.path.display(),
             r.name
         )));
     }
-    let shape = given.map_or_else(|| r.shape.clone(), |(_, dims)| dims.clone());
-    if r.shape != c.shape && given.is_none() {
+    let shape = r.shape.clone();
+    if r.shape != c.shape {
         return Err(Error::model(
             &compressed.path,
             format!(
@@ -148,15 +152,37 @@ fn input_of(
     Ok((r.name, shape))
 }
 
-fn model_file_names(reference: &Path, compressed: &Path) -> Result<(String, String)> {
-    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let (r, c) = (name(reference), name(compressed));
-    if r == c {
-        return Err(Error::Usage(format!(
-            "the reference and the compressed model are both named `{r}`: rename one so both fit in one folder"
-        )));
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Both models' artifacts go into one folder: no file of one may share a name with the other's.
+fn model_file_names(reference: &ModelInventory, compressed: &ModelInventory) -> Result<()> {
+    let names = |m: &ModelInventory| -> Vec<String> {
+        std::iter::once(file_name(&m.path)).chain(m.files.iter().map(|f| f.path.clone())).collect()
+    };
+    let theirs = names(compressed);
+    match names(reference).into_iter().find(|n| theirs.contains(n)) {
+        Some(clash) => Err(Error::Usage(format!(
+            "the reference and the compressed model both have a file named `{clash}`: rename one so both fit in one folder"
+        ))),
+        None => Ok(()),
     }
-    Ok((r, c))
+}
+
+/// Copies a model file and its external-data files, keeping their relative places.
+fn copy_artifact(model: &ModelInventory, staging: &Path) -> Result<()> {
+    let folder = model.path.parent().unwrap_or(Path::new("."));
+    let model_name = file_name(&model.path);
+    copy(&model.path, &staging.join(&model_name))?;
+    for file in model.files.iter().filter(|f| f.path != model_name) {
+        let to = staging.join(&file.path);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        copy(&folder.join(&file.path), &to)?;
+    }
+    Ok(())
 }
 
 fn copy(from: &Path, to: &Path) -> Result<()> {

@@ -193,6 +193,7 @@ impl OutputSamples {
             sum_abs += if d.is_nan() { f64::INFINITY } else { d };
         }
         let cosine = match (cc > 0.0, rr > 0.0) {
+            _ if dot.is_nan() || cc.is_nan() => -1.0,
             (false, false) => 1.0,
             (true, true) => dot / (cc.sqrt() * rr.sqrt()),
             _ => 0.0,

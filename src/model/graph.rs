@@ -1,7 +1,7 @@
 //! Static facts about an ONNX graph: initializers, tensor types, shapes (via tract's shape
 //! inference), and which ops the engine implements.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use prost::Message;
@@ -10,6 +10,8 @@ use tract_onnx::pb::tensor_proto::DataType as PbType;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
+use super::checker::tensor_byte_len;
+use super::shapes::{self, Dim, InputShapes};
 use super::{macs, Finding, NodeAttrs, NodeInfo, TensorInfo};
 use crate::error::{Error, Result};
 use crate::profile::DType;
@@ -26,39 +28,10 @@ pub fn decode_model(path: &Path, bytes: &[u8]) -> Result<pb::ModelProto> {
         .graph
         .as_ref()
         .ok_or_else(|| Error::model(path, "ONNX model has no graph (truncated or corrupt file?)"))?;
-    check_references(path, graph)?;
-    Ok(proto)
-}
-
-/// Every node input must be a graph input, an initializer or an earlier node's output; a
-/// truncated file that still decodes usually fails here.
-fn check_references(path: &Path, graph: &pb::GraphProto) -> Result<()> {
     if graph.node.is_empty() {
         return Err(Error::model(path, "ONNX graph has no nodes (truncated or corrupt file?)"));
     }
-    let mut known: HashSet<&str> = graph.input.iter().map(|i| i.name.as_str()).collect();
-    known.extend(graph.initializer.iter().map(|t| t.name.as_str()));
-    known.insert("");
-    for (i, node) in graph.node.iter().enumerate() {
-        for input in &node.input {
-            if !known.contains(input.as_str()) {
-                return Err(Error::model(
-                    path,
-                    format!(
-                        "node #{i} `{}` ({}) reads tensor `{input}`, which no input, initializer or earlier node provides (truncated or corrupt file?)",
-                        node.name, node.op_type
-                    ),
-                ));
-            }
-        }
-        known.extend(node.output.iter().map(|o| o.as_str()));
-    }
-    for out in &graph.output {
-        if !known.contains(out.name.as_str()) {
-            return Err(Error::model(path, format!("graph output `{}` is never produced", out.name)));
-        }
-    }
-    Ok(())
+    Ok(proto)
 }
 
 pub(super) struct Initializer {
@@ -78,29 +51,29 @@ pub struct GraphFacts {
 }
 
 impl GraphFacts {
-    pub fn new(path: &Path, proto: &pb::ModelProto) -> Result<GraphFacts> {
+    /// Facts of a checked model (see `checker`), with graph inputs at `shapes`.
+    pub fn new(path: &Path, proto: &pb::ModelProto, shapes: &InputShapes) -> Result<GraphFacts> {
         let graph = proto.graph.as_ref().expect("checked by decode_model");
         let initializers: HashMap<String, Initializer> = graph
             .initializer
             .iter()
             .map(|t| {
                 let dims: Vec<usize> = t.dims.iter().map(|d| (*d).max(0) as usize).collect();
-                let count: usize = dims.iter().product();
-                let bytes = count as u64 * elem_bytes(t.data_type);
+                let bytes = tensor_byte_len(t).unwrap_or(0);
                 (t.name.clone(), Initializer { elem: t.data_type, dims, bytes })
             })
             .collect();
-        let inputs: Vec<TensorInfo> = graph
-            .input
-            .iter()
-            .filter(|i| !initializers.contains_key(&i.name))
-            .map(|i| value_info(path, i))
-            .collect::<Result<_>>()?;
-        let outputs = graph.output.iter().map(|o| value_info(path, o)).collect::<Result<_>>()?;
+        let graph_inputs: Vec<&pb::ValueInfoProto> =
+            graph.input.iter().filter(|i| !initializers.contains_key(&i.name)).collect();
+        shapes::check_names(path, shapes, graph_inputs.iter().map(|i| i.name.as_str()))?;
+        let single = graph_inputs.len() == 1;
+        let inputs: Vec<TensorInfo> =
+            graph_inputs.iter().map(|i| input_info(path, i, shapes, single)).collect::<Result<_>>()?;
         let mut findings = unimplemented_ops(graph);
-        let shapes = infer_shapes(path, proto, &inputs, &mut findings);
+        let inferred = infer_shapes(path, proto, &inputs, &mut findings);
+        let outputs = graph.output.iter().map(|o| output_info(path, o, &inferred)).collect::<Result<_>>()?;
         let elem_types = propagate_types(graph, &inputs, &initializers);
-        Ok(GraphFacts { inputs, outputs, initializers, shapes, elem_types, findings })
+        Ok(GraphFacts { inputs, outputs, initializers, shapes: inferred, elem_types, findings })
     }
 
     pub fn parameter_count(&self) -> u64 {
@@ -171,26 +144,32 @@ impl GraphFacts {
     }
 }
 
-fn value_info(path: &Path, v: &pb::ValueInfoProto) -> Result<TensorInfo> {
-    use pb::tensor_shape_proto::dimension::Value;
-    use pb::type_proto::Value as TypeValue;
-    let tensor = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
-        Some(TypeValue::TensorType(t)) => t,
-        _ => return Err(Error::model(path, format!("graph input/output `{}` has no tensor type", v.name))),
-    };
-    let shape = tensor
-        .shape
-        .as_ref()
-        .map(|s| {
-            s.dim
-                .iter()
-                .map(|d| match d.value {
-                    Some(Value::DimValue(n)) if n > 0 => n as usize,
-                    _ => 1,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+fn tensor_type<'a>(path: &Path, v: &'a pb::ValueInfoProto) -> Result<&'a pb::type_proto::Tensor> {
+    match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(pb::type_proto::Value::TensorType(t)) => Ok(t),
+        _ => Err(Error::model(path, format!("graph input/output `{}` has no tensor type", v.name))),
+    }
+}
+
+/// A graph input at the shape it runs at: declared, or fixed by `shapes`.
+fn input_info(path: &Path, v: &pb::ValueInfoProto, shapes: &InputShapes, single: bool) -> Result<TensorInfo> {
+    let tensor = tensor_type(path, v)?;
+    let declared = shapes::declared_dims(tensor);
+    let shape = shapes::resolve(path, &v.name, declared.as_deref(), shapes, single)?;
+    Ok(TensorInfo { name: v.name.clone(), shape, dtype: elem_name(tensor.elem_type).to_string() })
+}
+
+/// A graph output at its inferred shape; a dimension inference could not tell is 0.
+fn output_info(
+    path: &Path,
+    v: &pb::ValueInfoProto,
+    inferred: &HashMap<String, Vec<usize>>,
+) -> Result<TensorInfo> {
+    let tensor = tensor_type(path, v)?;
+    let shape = inferred.get(&v.name).cloned().unwrap_or_else(|| {
+        let declared = shapes::declared_dims(tensor).unwrap_or_default();
+        declared.iter().map(|d| if let Dim::Fixed(n) = d { *n } else { 0 }).collect()
+    });
     Ok(TensorInfo { name: v.name.clone(), shape, dtype: elem_name(tensor.elem_type).to_string() })
 }
 
@@ -216,8 +195,42 @@ fn unimplemented_ops(graph: &pb::GraphProto) -> Vec<Finding> {
         .collect()
 }
 
-/// Shapes of every named tensor, from tract's shape inference with the batch fixed to 1.
+/// Shapes of every named tensor, from tract's shape inference with the inputs at their resolved
+/// shapes. The model passed the checker, but tract is a large parser fed untrusted files: a panic
+/// in it becomes a finding (figures unknown), never a crash of the inventory.
 fn infer_shapes(
+    path: &Path,
+    proto: &pb::ModelProto,
+    inputs: &[TensorInfo],
+    findings: &mut Vec<Finding>,
+) -> HashMap<String, Vec<usize>> {
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut found = Vec::new();
+        let shapes = tract_shapes(path, proto, inputs, &mut found);
+        (shapes, found)
+    }));
+    match run {
+        Ok((shapes, found)) => {
+            findings.extend(found);
+            shapes
+        }
+        Err(payload) => {
+            let why = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            findings.push(Finding {
+                node: String::new(),
+                op_type: String::new(),
+                message: format!("the engine crashed during shape inference ({why}); figures are unknown"),
+            });
+            HashMap::new()
+        }
+    }
+}
+
+fn tract_shapes(
     path: &Path,
     proto: &pb::ModelProto,
     inputs: &[TensorInfo],
@@ -345,17 +358,6 @@ fn node_attrs(node: &pb::NodeProto, input_shapes: &[Option<Vec<usize>>]) -> Node
             .iter()
             .find(|a| a.name == "mode")
             .map(|a| String::from_utf8_lossy(&a.s).into_owned()),
-    }
-}
-
-pub(crate) fn elem_bytes(t: i32) -> u64 {
-    match PbType::try_from(t) {
-        Ok(PbType::Float | PbType::Int32 | PbType::Uint32) => 4,
-        Ok(PbType::Uint8 | PbType::Int8 | PbType::Bool) => 1,
-        Ok(PbType::Uint16 | PbType::Int16 | PbType::Float16 | PbType::Bfloat16) => 2,
-        Ok(PbType::Int64 | PbType::Uint64 | PbType::Double | PbType::Complex64) => 8,
-        Ok(PbType::Complex128) => 16,
-        _ => 1,
     }
 }
 

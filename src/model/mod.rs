@@ -2,8 +2,11 @@
 //! through the engine. Nothing here runs the model, and nothing aborts on an unknown operator:
 //! an op the engine cannot run is a [`Finding`], as tract keeps an unknown op as a node.
 
+pub mod checker;
+pub mod external;
 mod graph;
 mod macs;
+pub mod shapes;
 pub mod writer;
 
 use std::collections::BTreeMap;
@@ -13,17 +16,19 @@ use serde::Serialize;
 use tract_onnx::pb;
 
 use crate::error::{read_bytes, Error, Result};
-use crate::hash::sha256_hex;
 use crate::profile::DType;
 
+pub use external::ArtifactFile;
 pub use graph::{decode_model, GraphFacts};
+pub use shapes::{InputShape, InputShapes};
 
 /// Shape and type of a graph input or output.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TensorInfo {
     pub name: String,
-    /// Concrete dimensions; a symbolic dimension (e.g. batch `N`) is recorded as 1, the size
-    /// edgecert runs it at.
+    /// Concrete dimensions. For a graph input, symbolic ones (batch `N`, `H`, `W`) are fixed by
+    /// `--input-shape` or the golden set, never guessed; for an output, inferred from those (0
+    /// where inference could not tell).
     pub shape: Vec<usize>,
     pub dtype: String,
 }
@@ -80,8 +85,13 @@ pub struct ActivationTensor {
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelInventory {
     pub path: PathBuf,
+    /// Size of the whole artifact: the model file and its external-data files.
     pub file_size_bytes: u64,
+    /// The model file's SHA-256 when it is the whole artifact; with external data, the digest of
+    /// every file of the artifact (see [`external::Artifact`]).
     pub sha256: String,
+    /// The files of the artifact, the model file included, by name relative to its folder.
+    pub files: Vec<ArtifactFile>,
     pub opset: Option<i64>,
     pub producer: String,
     pub inputs: Vec<TensorInfo>,
@@ -101,16 +111,35 @@ pub struct ModelInventory {
 }
 
 impl ModelInventory {
-    /// Reads an ONNX file and inventories it. Fails only when the file is not a usable ONNX
-    /// model (missing, truncated, dangling tensor references); unknown ops are findings.
+    /// Reads a fixed-shape ONNX file and inventories it; see [`ModelInventory::load_with`].
     pub fn load(path: &Path) -> Result<ModelInventory> {
-        let bytes = read_bytes(path)?;
-        let proto = decode_model(path, &bytes)?;
-        let facts = GraphFacts::new(path, &proto)?;
-        Ok(Self::build(path, &bytes, &proto, facts))
+        Self::load_with(path, &InputShapes::default())
     }
 
-    fn build(path: &Path, bytes: &[u8], proto: &pb::ModelProto, facts: GraphFacts) -> Self {
+    /// The model file and every external-data file it reads, hashed whole, without inventorying
+    /// the graph (what `verify` compares with a certificate).
+    pub fn artifact(path: &Path) -> Result<external::Artifact> {
+        let bytes = read_bytes(path)?;
+        let mut proto = decode_model(path, &bytes)?;
+        let graph = proto.graph.as_mut().expect("decode_model checks the graph is present");
+        external::resolve(path, &bytes, graph)
+    }
+
+    /// Reads an ONNX file (and its external data), checks it, and inventories it with its inputs
+    /// at `shapes`. Fails when the file is not a usable ONNX model (missing, truncated, invalid,
+    /// a symbolic dimension nothing fixes, external data out of bounds); unknown ops are
+    /// findings.
+    pub fn load_with(path: &Path, shapes: &InputShapes) -> Result<ModelInventory> {
+        let bytes = read_bytes(path)?;
+        let mut proto = decode_model(path, &bytes)?;
+        checker::check(path, &proto)?;
+        let graph = proto.graph.as_mut().expect("decode_model checks the graph is present");
+        let artifact = external::resolve(path, &bytes, graph)?;
+        let facts = GraphFacts::new(path, &proto, shapes)?;
+        Ok(Self::build(path, artifact, &proto, facts))
+    }
+
+    fn build(path: &Path, artifact: external::Artifact, proto: &pb::ModelProto, facts: GraphFacts) -> Self {
         let graph = proto.graph.as_ref().expect("decode_model checks the graph is present");
         let nodes: Vec<NodeInfo> =
             graph.node.iter().enumerate().map(|(i, n)| facts.node_info(i, n)).collect();
@@ -122,8 +151,9 @@ impl ModelInventory {
         let activations = nodes.iter().flat_map(activation_tensors).collect();
         ModelInventory {
             path: path.to_path_buf(),
-            file_size_bytes: bytes.len() as u64,
-            sha256: sha256_hex(bytes),
+            file_size_bytes: artifact.size_bytes,
+            sha256: artifact.sha256,
+            files: artifact.files,
             opset: proto
                 .opset_import
                 .iter()
@@ -219,5 +249,7 @@ pub fn require_file(path: &Path) -> Result<()> {
     }
 }
 
+#[cfg(test)]
+mod intake_tests;
 #[cfg(test)]
 mod tests;

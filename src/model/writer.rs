@@ -1,5 +1,6 @@
 //! A small ONNX writer on tract-onnx's public protobuf types: enough to emit the CNNs, MLPs and
-//! their QDQ versions that edgecert's reference families use.
+//! their QDQ versions that edgecert's reference families use, and the shapes of real-world
+//! exports the intake must handle (symbolic dimensions, external data, control-flow subgraphs).
 
 use prost::Message;
 use tract_onnx::pb;
@@ -21,6 +22,8 @@ pub enum Attr {
     Ints(Vec<i64>),
     Float(f32),
     Str(&'static str),
+    /// A subgraph (If branches, Loop and Scan bodies).
+    Graph(pb::GraphProto),
 }
 
 pub fn value_info(name: &str, elem: DataType, shape: Option<&[usize]>) -> pb::ValueInfoProto {
@@ -42,6 +45,27 @@ pub fn value_info(name: &str, elem: DataType, shape: Option<&[usize]>) -> pb::Va
         }),
         doc_string: String::new(),
     }
+}
+
+/// A value whose dimensions are numbers or symbolic names: `["N", "3", "H", "W"]`.
+pub fn value_info_dims(name: &str, elem: DataType, dims: &[&str]) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{dimension::Value, Dimension};
+    let mut v = value_info(name, elem, Some(&[]));
+    if let Some(pb::type_proto::Value::TensorType(t)) = v.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+        t.shape = Some(pb::TensorShapeProto {
+            dim: dims
+                .iter()
+                .map(|d| Dimension {
+                    denotation: String::new(),
+                    value: Some(match d.parse::<i64>() {
+                        Ok(n) => Value::DimValue(n),
+                        Err(_) => Value::DimParam(d.to_string()),
+                    }),
+                })
+                .collect(),
+        });
+    }
+    v
 }
 
 pub fn tensor_f32(name: &str, dims: &[usize], data: &[f32]) -> pb::TensorProto {
@@ -99,20 +123,25 @@ impl Graph {
         });
     }
 
+    /// The graph alone, as a subgraph attribute takes it.
+    pub fn into_graph(self, name: &str) -> pb::GraphProto {
+        pb::GraphProto {
+            node: self.nodes,
+            name: name.into(),
+            initializer: self.initializers,
+            input: self.inputs,
+            output: self.outputs,
+            ..Default::default()
+        }
+    }
+
     pub fn into_model(self, producer: &str) -> pb::ModelProto {
         pb::ModelProto {
             ir_version: 7,
             opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: OPSET }],
             producer_name: producer.to_string(),
             producer_version: env!("CARGO_PKG_VERSION").to_string(),
-            graph: Some(pb::GraphProto {
-                node: self.nodes,
-                name: "main".into(),
-                initializer: self.initializers,
-                input: self.inputs,
-                output: self.outputs,
-                ..Default::default()
-            }),
+            graph: Some(self.into_graph("main")),
             ..Default::default()
         }
     }
@@ -138,8 +167,32 @@ pub fn attribute(name: &str, a: Attr) -> pb::AttributeProto {
             p.s = s.as_bytes().to_vec();
             p.r#type = T::String as i32;
         }
+        Attr::Graph(g) => {
+            p.g = Some(g);
+            p.r#type = T::Graph as i32;
+        }
     }
     p
+}
+
+/// Moves the raw data of every main-graph initializer into one side file named `location`, as
+/// `onnx.save_model(..., save_as_external_data=True, all_tensors_to_one_file=True)` does, and
+/// returns that file's bytes.
+pub fn externalize(model: &mut pb::ModelProto, location: &str) -> Vec<u8> {
+    use pb::tensor_proto::DataLocation;
+    let mut side = Vec::new();
+    let graph = model.graph.as_mut().expect("a model has a graph");
+    for t in &mut graph.initializer {
+        let entry = |key: &str, value: String| pb::StringStringEntryProto { key: key.into(), value };
+        t.external_data = vec![
+            entry("location", location.to_string()),
+            entry("offset", side.len().to_string()),
+            entry("length", t.raw_data.len().to_string()),
+        ];
+        side.append(&mut t.raw_data);
+        t.data_location = Some(DataLocation::External as i32);
+    }
+    side
 }
 
 pub fn encode(model: &pb::ModelProto) -> Vec<u8> {

@@ -25,6 +25,12 @@ pub fn inventory_text(inv: &ModelInventory) -> String {
 fn write_inventory(s: &mut String, inv: &ModelInventory) -> std::fmt::Result {
     writeln!(s, "model       {}", inv.path.display())?;
     writeln!(s, "size        {} bytes   sha256 {}", inv.file_size_bytes, inv.sha256)?;
+    // With external data the size and digest cover several files: name each one.
+    if inv.files.len() > 1 {
+        for f in &inv.files {
+            writeln!(s, "  file      {} {} bytes   sha256 {}", f.path, f.size_bytes, f.sha256)?;
+        }
+    }
     writeln!(s, "opset       {}   producer {}", opt(inv.opset), inv.producer)?;
     writeln!(
         s,

@@ -148,9 +148,26 @@ pub struct Tool {
 #[serde(deny_unknown_fields)]
 pub struct Subject {
     pub model: String,
+    /// The model file's SHA-256 when it is the whole artifact; with external data, the digest of
+    /// every (name, bytes) of `files` in name order (`hash::sha256_of_parts`).
     pub sha256: String,
+    /// Bytes of the whole artifact: the model file and its external-data files.
     pub size_bytes: u64,
     pub quantization: String,
+    /// Every file of the artifact, the model file included. Absent in certificates written
+    /// before external data was read.
+    #[serde(default)]
+    pub files: Vec<ArtifactFile>,
+}
+
+/// One file of a model artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactFile {
+    /// Relative to the model's folder, `/`-separated.
+    pub path: String,
+    pub sha256: String,
+    pub size_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

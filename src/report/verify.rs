@@ -100,7 +100,41 @@ fn same(what: &str, path: &Path, certified: &str, actual: &str) -> std::result::
     }
 }
 
+/// The model artifact (model file and weights files) against the certificate's, naming each
+/// file that differs, is missing or is extra.
 fn model_matches(cert: &Certificate, path: &Path) -> Result<std::result::Result<String, String>> {
-    let model = ModelInventory::load(path)?;
-    Ok(same("model", path, &cert.subject.sha256, &model.sha256))
+    let artifact = ModelInventory::artifact(path)?;
+    if artifact.sha256 == cert.subject.sha256 {
+        return Ok(Ok(format!(
+            "model {} ({} files) has the certified sha256 {}",
+            path.display(),
+            artifact.files.len(),
+            artifact.sha256
+        )));
+    }
+    let certified: std::collections::BTreeMap<&str, &str> =
+        cert.subject.files.iter().map(|f| (f.path.as_str(), f.sha256.as_str())).collect();
+    let mut differences: Vec<String> = artifact
+        .files
+        .iter()
+        .filter_map(|f| match certified.get(f.path.as_str()) {
+            Some(sha) if *sha == f.sha256 => None,
+            Some(sha) => Some(format!("{} hashes to {}, certified {sha}", f.path, f.sha256)),
+            None => Some(format!("{} is not in the certified artifact", f.path)),
+        })
+        .collect();
+    differences.extend(
+        cert.subject
+            .files
+            .iter()
+            .filter(|c| !artifact.files.iter().any(|f| f.path == c.path))
+            .map(|c| format!("{} is missing", c.path)),
+    );
+    Ok(Err(format!(
+        "model {} hashes to {}, the certificate covers {}: {}",
+        path.display(),
+        artifact.sha256,
+        cert.subject.sha256,
+        differences.join("; ")
+    )))
 }

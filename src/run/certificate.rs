@@ -10,9 +10,9 @@ use crate::emulator::{Estimate, ThermalRun};
 use crate::model::ModelInventory;
 use crate::profile::ProfileFile;
 use crate::report::schema::{
-    BackendRef, Certificate, CheckRecord, CheckStatus, Coverage, EstimateRecord, GoldenRef, MetricsReport,
-    NodeRecord, NotRun, NotRunReason, Outcome, OutputAgreementRecord, ProfileRef, Subject, ThermalCurve,
-    Tool, SCHEMA_VERSION,
+    ArtifactFile, BackendRef, Certificate, CheckRecord, CheckStatus, Coverage, EstimateRecord, GoldenRef,
+    MetricsReport, NodeRecord, NotRun, NotRunReason, Outcome, OutputAgreementRecord, ProfileRef, Subject,
+    ThermalCurve, Tool, SCHEMA_VERSION,
 };
 
 pub const DECISION_RULE: &str = "PASS only when the conservative end of the confidence interval meets the limit; FAIL when the optimistic end misses it; otherwise INCONCLUSIVE. The risk accepted is that of the stated confidence level (two-sided), per check. The certificate is PASS only when every planned check ran and passed; FAIL when any check failed; otherwise INCONCLUSIVE.";
@@ -166,6 +166,15 @@ fn subject(m: &ModelInventory) -> Subject {
         sha256: m.sha256.clone(),
         size_bytes: m.file_size_bytes,
         quantization: m.quantization.clone(),
+        files: m
+            .files
+            .iter()
+            .map(|f| ArtifactFile {
+                path: f.path.clone(),
+                sha256: f.sha256.clone(),
+                size_bytes: f.size_bytes,
+            })
+            .collect(),
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::plan::{PlannedFamily, PlannedInput};
 use crate::error::{Error, Result};
 use crate::golden::{self, GoldenSet};
-use crate::model::ModelInventory;
+use crate::model::{InputShapes, ModelInventory};
 use crate::profile::{self, ProfileFile};
 
 /// Where the inputs come from.
@@ -25,6 +25,9 @@ pub struct InputSpec {
     pub model: Option<PathBuf>,
     /// NPU compute mode applied to every profile that lists it.
     pub npu_mode: Option<String>,
+    /// Shapes for symbolic model inputs (`--input-shape`); each golden set's `input.shape`
+    /// fixes what these leave open.
+    pub input_shapes: InputShapes,
 }
 
 /// One golden set with the models it certifies.
@@ -72,8 +75,10 @@ impl Inputs {
         let (profiles, npu_modes) = apply_mode(profiles, spec.npu_mode.as_deref())?;
         let golden_dirs =
             if spec.golden.is_empty() { golden::discover(&spec.golden_dir)? } else { spec.golden.clone() };
-        let families =
-            golden_dirs.iter().map(|d| load_family(d, spec.model.as_deref())).collect::<Result<Vec<_>>>()?;
+        let families = golden_dirs
+            .iter()
+            .map(|d| load_family(d, spec.model.as_deref(), &spec.input_shapes))
+            .collect::<Result<Vec<_>>>()?;
         unique_names(
             "golden sets",
             "family.name",
@@ -123,11 +128,16 @@ fn apply_mode(
         .unzip())
 }
 
-fn load_family(dir: &Path, model_override: Option<&Path>) -> Result<Family> {
+/// A golden set and its models, whose symbolic input dimensions the set's `input.shape` fixes
+/// (the samples are what the models will be fed). `--input-shape` speaks for the model under
+/// certification only; the reference is the golden set's own.
+pub fn load_family(dir: &Path, model_override: Option<&Path>, shapes: &InputShapes) -> Result<Family> {
     let golden = GoldenSet::load(dir)?;
-    let reference = ModelInventory::load(&golden.reference_model())?;
+    let sample = &golden.manifest.input.shape;
+    let reference =
+        ModelInventory::load_with(&golden.reference_model(), &InputShapes::default().with_default(sample))?;
     let compressed_path = model_override.map(Path::to_path_buf).unwrap_or_else(|| golden.compressed_model());
-    let compressed = ModelInventory::load(&compressed_path)?;
+    let compressed = ModelInventory::load_with(&compressed_path, &shapes.with_default(sample))?;
     for model in [&reference, &compressed] {
         check_input_shape(&golden, model)?;
     }

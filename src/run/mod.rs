@@ -18,7 +18,7 @@ use crate::report::{self, CertificateFiles, JunitFile, SummaryFile, TerminalForm
 
 pub use certificate::{overall, DECISION_RULE, STATEMENT};
 pub use events::{Event, Observation, ReportFile, Reporter, RunSummary};
-pub use inputs::{Family, InputSpec, Inputs};
+pub use inputs::{load_family, Family, InputSpec, Inputs};
 pub use plan::{
     CheckId, Exclusion, Plan, PlannedCheck, PlannedFamily, PlannedInput, Selection, PLAN_SCHEMA_VERSION,
 };
