@@ -5,7 +5,7 @@
 use tract_onnx::pb;
 
 use crate::model::tests::small_cnn;
-use crate::model::writer::{attribute, encode, value_info, Attr, Graph};
+use crate::model::writer::{attribute, encode, raw_tensor, value_info, Attr, Graph};
 use crate::model::ModelInventory;
 
 type Mutation = fn(&mut pb::ModelProto);
@@ -171,6 +171,16 @@ const ROWS: &[(&str, Mutation, &str)] = &[
         "string_raw_data",
         |m| init(m, "b_2").data_type = pb::tensor_proto::DataType::String as i32,
         "initializer `b_2` is a STRING tensor with raw_data; strings go in string_data",
+    ),
+    (
+        "constant_of_shape_huge",
+        |m| {
+            let dims: Vec<u8> = [100_000i64, 100_000, 1000].iter().flat_map(|d| d.to_le_bytes()).collect();
+            graph(m).initializer.push(raw_tensor("shape", &[3], pb::tensor_proto::DataType::Int64, dims));
+            graph(m).node[1].op_type = "ConstantOfShape".into();
+            graph(m).node[1].input = vec!["shape".into()];
+        },
+        "node #1 `relu_1` (ConstantOfShape) would fill a tensor of shape [100000, 100000, 1000] (from `shape`), over the 268435456-element bound",
     ),
     ("dangling_output", |m| graph(m).output[0].name = "nope".into(), "graph output `nope` is never produced"),
     (
