@@ -72,6 +72,14 @@ fn a_symbolic_dimension_nothing_fixes_is_an_error_naming_the_flag() {
 }
 
 #[test]
+fn the_artifact_of_a_dynamic_model_needs_no_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "detector.onnx", &dynamic_hw_conv());
+    let artifact = super::artifact(&path).unwrap();
+    assert_eq!(artifact.sha256, crate::hash::sha256_hex(&std::fs::read(&path).unwrap()));
+}
+
+#[test]
 fn fixed_input_shapes_propagate_to_macs_and_activations() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "detector.onnx", &dynamic_hw_conv());
@@ -130,6 +138,9 @@ fn external_weights_count_in_figures_size_and_digest() {
     assert_eq!(inv.files[1].size_bytes, side.len() as u64);
     assert_eq!(inv.file_size_bytes, (model_bytes.len() + side.len()) as u64);
     assert_eq!(inv.sha256, sha256_of_parts([("cnn.onnx", &model_bytes[..]), ("weights.bin", &side[..])]));
+    // The artifact alone (no shapes needed) has the same files and digest.
+    let artifact = super::artifact(&path).unwrap();
+    assert_eq!((artifact.files, artifact.sha256), (inv.files.clone(), inv.sha256.clone()));
     // Without external data the digest stays the plain file digest.
     assert_eq!(inline.sha256, crate::hash::sha256_hex(&encode(&small_cnn())));
     assert_eq!(inline.files.len(), 1);
