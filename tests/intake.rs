@@ -173,6 +173,10 @@ fn external_weights_are_certified_as_part_of_the_artifact() {
         total as f64,
         "the size limit applies to the whole artifact"
     );
+    assert_eq!(
+        check(&cert, "size")["reason"],
+        format!("{total} bytes (model and 1 external-data file(s)) is within the 50000000-byte limit")
+    );
     let text = edgecert(&["inspect", s(&model)]);
     assert_eq!(text.code, 0, "{}", text.stderr);
     let side = files[1]["size_bytes"].as_u64().unwrap();
