@@ -173,6 +173,15 @@ fn external_weights_are_certified_as_part_of_the_artifact() {
         total as f64,
         "the size limit applies to the whole artifact"
     );
+    assert_eq!(
+        check(&cert, "size")["reason"],
+        format!("{total} bytes (model and 1 external-data file(s)) is within the 50000000-byte limit")
+    );
+    let text = edgecert(&["inspect", s(&model)]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    let side = files[1]["size_bytes"].as_u64().unwrap();
+    assert!(text.stdout.contains(&format!("size        {total} bytes")), "{}", text.stdout);
+    assert!(text.stdout.contains(&format!("  file      weights.bin {side} bytes")), "{}", text.stdout);
     // tract read the side file: accuracy from real inference equals the inline model's.
     for name in ["accuracy", "accuracy_vs_fp32"] {
         assert_eq!(check(&cert, name)["measured"], check(&inline, name)["measured"], "{name}");

@@ -10,10 +10,15 @@ use crate::stats::Outcome;
 /// The compressed artifact must be at most `limit_bytes`.
 pub fn size_check(model: &ModelInventory, limit_bytes: u64) -> Verdict {
     let size = model.file_size_bytes;
+    // With external data the limit applies to every file the model needs: say so.
+    let what = match model.files.len() {
+        0 | 1 => format!("{size} bytes"),
+        n => format!("{size} bytes (model and {} external-data file(s))", n - 1),
+    };
     let (outcome, reason) = if size <= limit_bytes {
-        (Outcome::Pass, format!("{} bytes is within the {limit_bytes}-byte limit", size))
+        (Outcome::Pass, format!("{what} is within the {limit_bytes}-byte limit"))
     } else {
-        (Outcome::Fail, format!("{} bytes exceeds the {limit_bytes}-byte limit", size))
+        (Outcome::Fail, format!("{what} exceeds the {limit_bytes}-byte limit"))
     };
     Verdict::new("size", outcome, "bytes", Basis::Static, reason)
         .with_values(size as f64, Some(limit_bytes as f64))

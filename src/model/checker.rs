@@ -23,6 +23,11 @@ const IR_VERSIONS: std::ops::RangeInclusive<i64> = 3..=11;
 const OPSET_VERSIONS: std::ops::RangeInclusive<i64> = 1..=24;
 /// If/Loop/Scan bodies nest; real models go two or three deep.
 const MAX_SUBGRAPH_DEPTH: usize = 16;
+/// Largest tensor the engine may be asked to *fill* from a shape in the file (ConstantOfShape,
+/// Expand): 2^28 elements is 1 GiB of f32, far above an edge model's constants. Unlike declared
+/// tensors, whose bytes the file must hold, these cost nothing in the file and would make shape
+/// inference allocate them (an out-of-memory kill, not an error).
+const MAX_MATERIALISED: u64 = 1 << 28;
 /// A corrupt file can hold millions of defects; past this many the rest are counted.
 const MAX_REPORTED: usize = 50;
 
@@ -231,6 +236,7 @@ impl Checker {
         for (ix, node) in g.node.iter().enumerate() {
             let who = format!("{at}node #{ix} `{}` ({})", node.name, node.op_type);
             self.node(node, &who, &defined, depth);
+            self.materialised(node, &who, &g.initializer);
             for o in node.output.iter().filter(|o| !o.is_empty()) {
                 if !produced.insert(o) {
                     self.defect(format!(
@@ -290,6 +296,23 @@ impl Checker {
                     self.defect(format!("{who} has no `{name}` attribute, which {} requires", node.op_type));
                 }
             }
+        }
+    }
+
+    /// A shape given as an initializer to an op that fills a tensor of that shape.
+    fn materialised(&mut self, node: &pb::NodeProto, who: &str, inits: &[pb::TensorProto]) {
+        let shape_input = match node.op_type.as_str() {
+            "ConstantOfShape" => 0,
+            "Expand" => 1,
+            _ => return,
+        };
+        let Some(name) = node.input.get(shape_input) else { return };
+        let Some(shape) = inits.iter().find(|t| &t.name == name).and_then(int64_values) else { return };
+        let count = element_count(shape.iter().map(|&d| u64::try_from(d).unwrap_or(0)));
+        if shape.iter().any(|&d| d < 0) || count.is_none_or(|n| n > MAX_MATERIALISED) {
+            self.defect(format!(
+                "{who} would fill a tensor of shape {shape:?} (from `{name}`), over the {MAX_MATERIALISED}-element bound"
+            ));
         }
     }
 
@@ -438,6 +461,21 @@ impl Checker {
             ));
         }
     }
+}
+
+/// The values of a small INT64 tensor (a shape), from raw_data or int64_data.
+fn int64_values(t: &pb::TensorProto) -> Option<Vec<i64>> {
+    if t.data_type != T::Int64 as i32 {
+        return None;
+    }
+    if t.raw_data.is_empty() {
+        return Some(t.int64_data.clone());
+    }
+    let chunks = t.raw_data.chunks_exact(8);
+    if !chunks.remainder().is_empty() {
+        return None;
+    }
+    Some(chunks.map(|c| i64::from_le_bytes(c.try_into().expect("8-byte chunk"))).collect())
 }
 
 /// The typed data field a tensor of this type uses, its length, and values per element.

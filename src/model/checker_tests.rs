@@ -5,7 +5,7 @@
 use tract_onnx::pb;
 
 use crate::model::tests::small_cnn;
-use crate::model::writer::{attribute, encode, value_info, Attr, Graph};
+use crate::model::writer::{attribute, encode, raw_tensor, value_info, Attr, Graph};
 use crate::model::ModelInventory;
 
 type Mutation = fn(&mut pb::ModelProto);
@@ -172,6 +172,16 @@ const ROWS: &[(&str, Mutation, &str)] = &[
         |m| init(m, "b_2").data_type = pb::tensor_proto::DataType::String as i32,
         "initializer `b_2` is a STRING tensor with raw_data; strings go in string_data",
     ),
+    (
+        "constant_of_shape_huge",
+        |m| {
+            let dims: Vec<u8> = [100_000i64, 100_000, 1000].iter().flat_map(|d| d.to_le_bytes()).collect();
+            graph(m).initializer.push(raw_tensor("shape", &[3], pb::tensor_proto::DataType::Int64, dims));
+            graph(m).node[1].op_type = "ConstantOfShape".into();
+            graph(m).node[1].input = vec!["shape".into()];
+        },
+        "node #1 `relu_1` (ConstantOfShape) would fill a tensor of shape [100000, 100000, 1000] (from `shape`), over the 268435456-element bound",
+    ),
     ("dangling_output", |m| graph(m).output[0].name = "nope".into(), "graph output `nope` is never produced"),
     (
         "nesting",
@@ -251,6 +261,44 @@ fn subgraphs_may_read_outer_scope_names() {
         err.contains(
             "node #1 `relu_1` (If) subgraph `else_branch`: node #0 `relu_0` (Relu) reads tensor `ghost`"
         ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_flood_of_defects_is_capped_and_counted() {
+    let mut model = small_cnn();
+    let w = init(&mut model, "w_1").clone();
+    for i in 0..60 {
+        graph(&mut model).initializer.push(pb::TensorProto {
+            name: format!("junk_{i}"),
+            dims: vec![-1],
+            ..w.clone()
+        });
+    }
+    let err = crate::model::checker::check(std::path::Path::new("m.onnx"), &model).unwrap_err().to_string();
+    assert!(err.starts_with("m.onnx: 60 defects make this an invalid ONNX model:"), "{err}");
+    assert_eq!(err.lines().filter(|l| l.contains("negative dimension")).count(), 50);
+    assert!(err.ends_with("\n  ... and 10 more"), "{err}");
+}
+
+#[test]
+fn external_data_inside_a_subgraph_is_refused() {
+    use pb::tensor_proto::DataLocation;
+    let mut branch = Graph::default();
+    let w = branch.init_f32("w", &[2], &[1.0, 2.0]);
+    branch.node_named("Add", &["conv_3", &w], "r", vec![]);
+    branch.output("r", None);
+    let mut branch = branch.into_graph("then");
+    branch.initializer[0].raw_data.clear();
+    branch.initializer[0].data_location = Some(DataLocation::External as i32);
+    let mut model = small_cnn();
+    graph(&mut model).node[1].op_type = "If".into();
+    set_attr(&mut model, 1, attribute("then_branch", Attr::Graph(branch.clone())));
+    set_attr(&mut model, 1, attribute("else_branch", Attr::Graph(branch)));
+    let err = crate::model::checker::check(std::path::Path::new("m.onnx"), &model).unwrap_err().to_string();
+    assert!(
+        err.contains("node #1 `relu_1` (If) subgraph `then_branch`: initializer `w_1` keeps its data in an external file, which edgecert reads only for main-graph initializers"),
         "{err}"
     );
 }

@@ -42,6 +42,8 @@ pub fn node_work(op: &str, attrs: &NodeAttrs, inputs: &Shapes, outputs: &Shapes)
             let steps = (x.first()? * x.get(1)?) as u64;
             mac(steps * (numel(shape(inputs, 1)?) + numel(shape(inputs, 2)?)))
         }
+        // The work of control flow is in its subgraphs, which are not counted: unknown, not 0.
+        "If" | "Loop" | "Scan" => None,
         "MaxPool" | "AveragePool" => Some(Work {
             macs: 0,
             other_ops: numel(out?) * attrs.kernel.iter().product::<usize>().max(1) as u64,

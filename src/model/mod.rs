@@ -116,25 +116,12 @@ impl ModelInventory {
         Self::load_with(path, &InputShapes::default())
     }
 
-    /// The model file and every external-data file it reads, hashed whole, without inventorying
-    /// the graph (what `verify` compares with a certificate).
-    pub fn artifact(path: &Path) -> Result<external::Artifact> {
-        let bytes = read_bytes(path)?;
-        let mut proto = decode_model(path, &bytes)?;
-        let graph = proto.graph.as_mut().expect("decode_model checks the graph is present");
-        external::resolve(path, &bytes, graph)
-    }
-
     /// Reads an ONNX file (and its external data), checks it, and inventories it with its inputs
     /// at `shapes`. Fails when the file is not a usable ONNX model (missing, truncated, invalid,
     /// a symbolic dimension nothing fixes, external data out of bounds); unknown ops are
     /// findings.
     pub fn load_with(path: &Path, shapes: &InputShapes) -> Result<ModelInventory> {
-        let bytes = read_bytes(path)?;
-        let mut proto = decode_model(path, &bytes)?;
-        checker::check(path, &proto)?;
-        let graph = proto.graph.as_mut().expect("decode_model checks the graph is present");
-        let artifact = external::resolve(path, &bytes, graph)?;
+        let (proto, artifact) = read_checked(path)?;
         let facts = GraphFacts::new(path, &proto, shapes)?;
         Ok(Self::build(path, artifact, &proto, facts))
     }
@@ -238,6 +225,22 @@ fn quantization_style(ops: &BTreeMap<String, usize>) -> &'static str {
     } else {
         "none"
     }
+}
+
+/// The files of a model's artifact and their digest, without an inventory (so without input
+/// shapes): what comparing a model against a certificate needs.
+pub fn artifact(path: &Path) -> Result<external::Artifact> {
+    read_checked(path).map(|(_, artifact)| artifact)
+}
+
+/// Reads, decodes and checks a model, with its external data read into the protobuf.
+fn read_checked(path: &Path) -> Result<(pb::ModelProto, external::Artifact)> {
+    let bytes = read_bytes(path)?;
+    let mut proto = decode_model(path, &bytes)?;
+    checker::check(path, &proto)?;
+    let graph = proto.graph.as_mut().expect("decode_model checks the graph is present");
+    let artifact = external::resolve(path, &bytes, graph)?;
+    Ok((proto, artifact))
 }
 
 /// A model path with a clear error when it does not exist.

@@ -308,6 +308,19 @@ mod tests {
     }
 
     #[test]
+    fn an_input_of_unknown_rank_needs_the_flag() {
+        let p = Path::new("m.onnx");
+        let err = resolve(p, "x", None, &InputShapes::default().with_default(&[1, 3]), true).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("input `x` declares no shape (unknown rank); give it with --input-shape x:"),
+            "{err}"
+        );
+        let given = InputShapes::new(vec!["x:2x5".parse().unwrap()]);
+        assert_eq!(resolve(p, "x", None, &given, true).unwrap(), vec![2, 5]);
+    }
+
+    #[test]
     fn a_named_shape_must_name_an_input() {
         let shapes = InputShapes::new(vec!["imgs:1x3x8x8".parse().unwrap()]);
         let err = check_names(Path::new("m.onnx"), &shapes, ["images"].into_iter()).unwrap_err().to_string();

@@ -9,7 +9,6 @@ use super::sign::{check_signature, load_verifying_key};
 use crate::error::Result;
 use crate::golden::GoldenSet;
 use crate::hash::sha256_hex;
-use crate::model::ModelInventory;
 
 #[derive(Debug, Clone, Default)]
 pub struct VerifyRequest {
@@ -103,7 +102,7 @@ fn same(what: &str, path: &Path, certified: &str, actual: &str) -> std::result::
 /// The model artifact (model file and weights files) against the certificate's, naming each
 /// file that differs, is missing or is extra.
 fn model_matches(cert: &Certificate, path: &Path) -> Result<std::result::Result<String, String>> {
-    let artifact = ModelInventory::artifact(path)?;
+    let artifact = crate::model::artifact(path)?;
     if artifact.sha256 == cert.subject.sha256 {
         return Ok(Ok(format!(
             "model {} ({} files) has the certified sha256 {}",
