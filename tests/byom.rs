@@ -270,3 +270,25 @@ fn analyze_ranks_the_layers_of_the_smt_micro_slice() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("no sample slice `tiny`"), "{}", bad.stderr);
 }
+
+#[test]
+fn a_model_that_takes_another_dtype_than_the_samples_is_refused() {
+    use edgecert::model::writer::{value_info, Attr, Graph};
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = Graph::default();
+    g.inputs.push(value_info("input", DataType::Uint8, Some(&[1, 1, 32, 32])));
+    let x = g.node("Cast", &["input"], vec![("to", Attr::Int(DataType::Float as i64))]);
+    g.node_named("Flatten", &[&x], "scores", vec![]);
+    g.output("scores", Some(&[1, 1024]));
+    let model = dir.path().join("uint8_input.onnx");
+    std::fs::write(&model, encode(&g.into_model("edgecert-test"))).unwrap();
+    let out = dir.path().join("out");
+    let run = certify_quietly(&out, "profiles/rk3588.toml", "golden/shapes", &["--model", s(&model)]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("uint8_input.onnx") && run.stderr.contains("input `input` is uint8"),
+        "{}",
+        run.stderr
+    );
+    assert!(files_under(&out).is_empty());
+}

@@ -128,6 +128,8 @@ fn input_of(
         )),
     };
     let (r, c) = (only(reference)?, only(compressed)?);
+    reference.require_float_inputs()?;
+    compressed.require_float_inputs()?;
     if let Some(given) = given.filter(|g| g.name != r.name) {
         return Err(Error::Usage(format!(
             "--input-shape names `{}` but {} takes `{}`",

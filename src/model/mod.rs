@@ -116,6 +116,21 @@ impl ModelInventory {
         Self::load_with(path, &InputShapes::default())
     }
 
+    /// Golden samples are float32 (images scaled to [0, 1], `.npy` stacks of `<f4`): a model
+    /// that takes another type cannot be fed them.
+    pub fn require_float_inputs(&self) -> Result<()> {
+        match self.inputs.iter().find(|i| i.dtype != "float32") {
+            Some(i) => Err(Error::model(
+                &self.path,
+                format!(
+                    "input `{}` is {}, but golden samples are float32: export the model with a float32 input (a Cast inside the graph is fine)",
+                    i.name, i.dtype
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Reads an ONNX file (and its external data), checks it, and inventories it with its inputs
     /// at `shapes`. Fails when the file is not a usable ONNX model (missing, truncated, invalid,
     /// a symbolic dimension nothing fixes, external data out of bounds); unknown ops are

@@ -140,6 +140,7 @@ pub fn load_family(dir: &Path, model_override: Option<&Path>, shapes: &InputShap
     let compressed = ModelInventory::load_with(&compressed_path, &shapes.with_default(sample))?;
     for model in [&reference, &compressed] {
         check_input_shape(&golden, model)?;
+        model.require_float_inputs()?;
     }
     Ok(Family { golden, reference, compressed })
 }
