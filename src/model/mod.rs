@@ -19,6 +19,7 @@ use crate::error::{read_bytes, Error, Result};
 use crate::profile::DType;
 
 pub use external::ArtifactFile;
+pub(crate) use graph::datum_type;
 pub use graph::{decode_model, GraphFacts};
 pub use shapes::{InputShape, InputShapes};
 
