@@ -106,13 +106,13 @@ pub fn analyze(
     let (out_r, out_c) = (run(reference, &ref_tensors)?, run(compressed, &cmp_tensors)?);
     let compared =
         compare_outputs(&out_c, &out_r, &ref_tensors).map_err(|e| Error::model(&compressed.path, e))?;
-    let order: HashMap<&str, usize> =
-        reference.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
+    // Node names are optional in ONNX: a layer's place is its index in the reference graph.
+    let order = |node: &NodeInfo| reference.nodes.iter().position(|n| std::ptr::eq(n, node)).unwrap_or(0);
     let mut layers: Vec<LayerDrift> = pairs
         .iter()
         .zip(&compared)
         .map(|((r, c), s)| LayerDrift {
-            order: order[r.name.as_str()],
+            order: order(r),
             tensor: r.outputs[0].clone(),
             reference_node: r.name.clone(),
             compressed_node: c.name.clone(),
@@ -127,7 +127,7 @@ pub fn analyze(
         .collect();
     attribute_drift(&mut layers, &reference.nodes);
     layers.sort_by(|a, b| a.cosine.total_cmp(&b.cosine).then(a.order.cmp(&b.order)));
-    let paired: std::collections::HashSet<&str> = pairs.iter().map(|p| p.0.name.as_str()).collect();
+    let paired: Vec<*const NodeInfo> = pairs.iter().map(|p| p.0 as *const NodeInfo).collect();
     Ok(DriftReport {
         family: golden.name().to_string(),
         reference: reference.path.display().to_string(),
@@ -137,7 +137,7 @@ pub fn analyze(
         slice: selection.slice.clone(),
         layers,
         unpaired: layers_of(&reference.nodes)
-            .filter(|n| !paired.contains(n.name.as_str()))
+            .filter(|n| !paired.contains(&(*n as *const NodeInfo)))
             .map(|n| n.name.clone())
             .collect(),
     })
@@ -148,28 +148,34 @@ pub fn analyze(
 fn attribute_drift(layers: &mut [LayerDrift], nodes: &[NodeInfo]) {
     let producer: HashMap<&str, &NodeInfo> =
         nodes.iter().flat_map(|n| n.outputs.iter().map(move |o| (o.as_str(), n))).collect();
-    let cosine: HashMap<String, f64> = layers.iter().map(|l| (l.tensor.clone(), l.cosine)).collect();
-    // The lowest cosine among the compared tensors that feed `tensor` (1: only model inputs).
-    fn upstream(
-        tensor: &str,
-        depth: usize,
-        producer: &HashMap<&str, &NodeInfo>,
-        cosine: &HashMap<String, f64>,
-    ) -> f64 {
-        if let Some(c) = cosine.get(tensor) {
+    let mut upstream =
+        Upstream { producer, cosine: layers.iter().map(|l| (l.tensor.clone(), l.cosine)).collect() };
+    for layer in layers.iter_mut() {
+        let feeding = nodes[layer.order].inputs.iter().map(|i| upstream.cosine_of(i, 0)).fold(1.0, f64::min);
+        layer.cosine_lost_here = feeding - layer.cosine;
+    }
+}
+
+/// The lowest cosine among the compared tensors that feed a tensor (1: only model inputs),
+/// remembered per tensor so shared branches are walked once.
+struct Upstream<'a> {
+    producer: HashMap<&'a str, &'a NodeInfo>,
+    cosine: HashMap<String, f64>,
+}
+
+impl Upstream<'_> {
+    fn cosine_of(&mut self, tensor: &str, depth: usize) -> f64 {
+        if let Some(c) = self.cosine.get(tensor) {
             return *c;
         }
-        match producer.get(tensor) {
-            Some(n) if depth < 64 => {
-                n.inputs.iter().map(|i| upstream(i, depth + 1, producer, cosine)).fold(1.0, f64::min)
+        let value = match self.producer.get(tensor).copied() {
+            Some(n) if depth < 256 => {
+                n.inputs.iter().map(|i| self.cosine_of(i, depth + 1)).fold(1.0, f64::min)
             }
             _ => 1.0,
-        }
-    }
-    for layer in layers.iter_mut() {
-        let node =
-            nodes[layer.order].inputs.iter().map(|i| upstream(i, 0, &producer, &cosine)).fold(1.0, f64::min);
-        layer.cosine_lost_here = node - layer.cosine;
+        };
+        self.cosine.insert(tensor.to_string(), value);
+        value
     }
 }
 

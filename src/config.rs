@@ -87,6 +87,15 @@ impl Document {
     }
 }
 
+/// A name that becomes part of check ids and report paths (`chip.name`, `family.name`): short,
+/// lowercase, no separators or dots that could climb out of a folder.
+pub fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('-')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
 /// Reads and deserializes a TOML file; unknown keys are errors, all reported at once.
 pub fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<(T, Document)> {
     let text = read_to_string(path)?;

@@ -102,7 +102,11 @@ fn a_model_pair_and_a_folder_of_images_become_a_certificate() {
         .all(|c| !c.as_str().unwrap().starts_with("accuracy")));
 
     let shown = edgecert(&["show", s(&out.join("my-classifier/rk3588/certificate.json"))]);
-    assert!(shown.stdout.contains("output_agreement"), "{}", shown.stdout);
+    assert_eq!(shown.code, if cert["verdict"] == "PASS" { 0 } else { 1 }, "{}", shown.stderr);
+    let row = |text: &str| {
+        text.lines().find(|l| l.starts_with('│') && l.contains("output_agreement")).map(str::to_string)
+    };
+    assert_eq!(row(&shown.stdout), row(&run.stdout), "show prints the row the run printed");
 
     let analysis = edgecert(&["analyze", "--golden", s(&golden), "--json"]);
     assert_eq!(analysis.code, 0, "{}", analysis.stderr);
@@ -234,6 +238,8 @@ fn foreign_golden_sets_get_errors_naming_the_file() {
     std::fs::write(&manifest, text.replace("[metric]", "[labels]\npath = \"labels.npy\"\n\n[metric]"))
         .unwrap();
     certify_rejects(&golden, &["labels.npy", "5 label rows for 12 input samples"]);
+    std::fs::write(&manifest, text.replace("name = \"handmade\"", "name = \"../../escape\"")).unwrap();
+    certify_rejects(&golden, &["family.toml", "family.name", "short identifier"]);
 }
 
 #[test]
@@ -251,6 +257,16 @@ fn a_changed_sample_names_the_command_that_records_the_new_digest() {
     let out = dir.path().join("out2");
     let run = certify_quietly(&out, "profiles/rk3588.toml", s(&golden), &[]);
     assert_eq!(run.code, 1, "certifies again after the rehash: {}", run.stderr);
+    // Twelve samples are too few to judge agreement: the check asks for more instead of deciding.
+    let agreement = check(&certificate(&out, "handmade", "rk3588"), "output_agreement").clone();
+    assert_eq!(agreement["verdict"], "INCONCLUSIVE", "{agreement}");
+    assert!(
+        agreement["reason"]
+            .as_str()
+            .unwrap()
+            .contains("12 golden samples; output agreement is judged on at least 20"),
+        "{agreement}"
+    );
 }
 
 #[test]
@@ -264,6 +280,13 @@ fn analyze_ranks_the_layers_of_the_smt_micro_slice() {
     let cosines: Vec<f64> = layers.iter().map(|l| l["cosine"].as_f64().unwrap()).collect();
     assert!(cosines.windows(2).all(|w| w[0] <= w[1]), "worst first: {cosines:?}");
     assert!(cosines[0] < 0.999 && *cosines.last().unwrap() > 0.9999, "{cosines:?}");
+    // What the README says of this slice: the convolutions stay above 0.9998, the drift enters
+    // at the read-out, and the final Gemm loses the most.
+    assert_eq!(layers[0]["op_type"], "Gemm", "{}", layers[0]);
+    assert!(layers[0]["cosine_lost_here"].as_f64().unwrap() > 0.01, "{}", layers[0]);
+    for conv in layers.iter().filter(|l| l["op_type"] == "Conv") {
+        assert!(conv["cosine"].as_f64().unwrap() > 0.9998, "{conv}");
+    }
     // The micro slice is the samples flagged micro in the labels, not the whole set.
     assert!(report["samples"].as_u64().unwrap() < 2000);
     let bad = edgecert(&["analyze", "--golden", "golden/smt", "--slice", "tiny"]);

@@ -94,7 +94,7 @@ fn a_malformed_input_shape_is_a_usage_error() {
     let run = edgecert(&["inspect", "golden/shapes/shapes_int8.onnx", "--input-shape", "images:1x1x32x32"]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("--input-shape names `images`, but the model's inputs are: `input`"),
+        run.stderr.contains("--input-shape names `images`, but the model takes `input`"),
         "{}",
         run.stderr
     );

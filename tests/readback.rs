@@ -93,6 +93,24 @@ fn an_edited_certificate_is_refused_naming_the_file() {
 }
 
 #[test]
+fn a_verdict_that_does_not_follow_from_its_checks_is_refused_even_with_a_recomputed_id() {
+    let out = tempfile::tempdir().unwrap();
+    certify_shapes_on_ascend(out.path(), &[]);
+    let path = out.path().join("shapes/ascend310b/certificate.json");
+    let mut cert: Certificate = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cert.verdict = edgecert::report::schema::Outcome::Pass;
+    let cert = cert.seal();
+    std::fs::write(&path, cert.to_json()).unwrap();
+    let run = edgecert(&["show", s(&path)]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("the verdict says PASS but its checks and coverage give INCONCLUSIVE"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn malformed_certificates_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &str, &str); 4] = [

@@ -17,6 +17,10 @@ struct Pair<'a> {
     outcome: Outcome,
 }
 
+/// Fewer samples than this give bootstrap intervals too narrow to trust (with one sample every
+/// resample is the same): the check then says how many it needs instead of deciding.
+pub const MIN_SAMPLES: usize = 20;
+
 pub fn agreement_check(
     outputs: &[OutputSamples],
     limits: &AgreementLimits,
@@ -24,6 +28,14 @@ pub fn agreement_check(
     seed: u64,
 ) -> Verdict {
     let name = "output_agreement";
+    let n = outputs.first().map_or(0, |o| o.len());
+    if n < MIN_SAMPLES {
+        let why = format!("{n} golden samples; output agreement is judged on at least {MIN_SAMPLES}");
+        let mut v = Verdict::inconclusive(name, "-", Basis::Measured, why);
+        v.samples = Some(n);
+        v.samples_to_decide = Some(MIN_SAMPLES);
+        return v;
+    }
     let mut findings = Vec::new();
     let mut pairs = Vec::new();
     for out in outputs {
@@ -54,7 +66,6 @@ pub fn agreement_check(
             pairs.push(Pair { output: &out.output, statistic, value: v.value, limit, ci: v.ci, outcome });
         }
     }
-    let n = outputs.first().map_or(0, |o| o.len());
     // The pair that decides: the first failure, else the first undecided pair, else the first.
     let deciding = pairs
         .iter()

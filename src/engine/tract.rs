@@ -6,7 +6,7 @@ use tract_onnx::prelude::*;
 
 use super::{Engine, LoadedModel, Tensor};
 use crate::error::{Error, Result};
-use crate::model::TensorInfo;
+use crate::model::{datum_type, TensorInfo};
 
 pub struct TractEngine;
 
@@ -15,6 +15,9 @@ type Plan = Arc<TypedRunnableModel>;
 struct TractModel {
     path: PathBuf,
     plan: Plan,
+    /// The type each input is declared with: samples arrive as f32 and are cast to it, so an
+    /// fp16 export runs in fp16 as on the chip.
+    input_types: Vec<DatumType>,
 }
 
 impl Engine for TractEngine {
@@ -36,27 +39,33 @@ impl Engine for TractEngine {
             Error::model(path, format!("engine could not {stage} the model: {e:#}"))
         };
         let mut model = tract_onnx::onnx().model_for_path(path).map_err(|e| fail("load", e))?;
-        for (ix, input) in inputs.iter().enumerate() {
+        let input_types: Vec<DatumType> =
+            inputs.iter().map(|i| datum_type(&i.dtype).unwrap_or(f32::datum_type())).collect();
+        for (ix, (input, dt)) in inputs.iter().zip(&input_types).enumerate() {
             model
-                .set_input_fact(ix, f32::fact(input.shape.clone()).into())
+                .set_input_fact(ix, InferenceFact::dt_shape(*dt, input.shape.clone()))
                 .map_err(|e| fail("set the input shape of", e))?;
         }
         if !tensors.is_empty() {
             model.select_outputs_by_name(tensors).map_err(|e| fail("expose the tensors of", e))?;
         }
         let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| fail("optimise", e))?;
-        Ok(Box::new(TractModel { path: path.to_path_buf(), plan }))
+        Ok(Box::new(TractModel { path: path.to_path_buf(), plan, input_types }))
     }
 }
 
 impl LoadedModel for TractModel {
     fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        let inputs: TVec<TValue> =
-            inputs.iter().map(|t| tract_onnx::prelude::Tensor::from(t.clone()).into()).collect();
-        let outputs = self
-            .plan
-            .run(inputs)
-            .map_err(|e| Error::Inference { path: self.path.clone(), message: format!("{e:#}") })?;
+        let failed = |e: TractError| Error::Inference { path: self.path.clone(), message: format!("{e:#}") };
+        let inputs: TVec<TValue> = inputs
+            .iter()
+            .zip(self.input_types.iter().chain(std::iter::repeat(&f32::datum_type())))
+            .map(|(t, dt)| {
+                let t = tract_onnx::prelude::Tensor::from(t.clone());
+                Ok(t.cast_to_dt(*dt).map_err(failed)?.into_owned().into())
+            })
+            .collect::<Result<_>>()?;
+        let outputs = self.plan.run(inputs).map_err(failed)?;
         outputs
             .iter()
             .map(|o| {

@@ -101,14 +101,11 @@ fn build(
 /// The family name: the folder's name, which must be usable in report paths and check ids.
 fn family_name(dir: &Path) -> Result<String> {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let ok = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        && !name.starts_with('-');
-    if ok {
+    if crate::config::is_identifier(&name) {
         Ok(name)
     } else {
         Err(Error::Usage(format!(
-            "{}: the folder's name becomes the family name in check ids and report paths; use letters, digits, - and _",
+            "{}: the folder's name becomes the family name in check ids and report paths; use a-z, 0-9, - and _",
             dir.display()
         )))
     }

@@ -306,6 +306,22 @@ impl FamilyManifest {
         if self.schema_version != SCHEMA_VERSION {
             err("schema_version", format!("expected {SCHEMA_VERSION}, found {}", self.schema_version));
         }
+        if !crate::config::is_identifier(&self.family.name) {
+            err(
+                "family.name",
+                "expected a short identifier of a-z, 0-9, '-' or '_' (it names check ids and report folders)"
+                    .into(),
+            );
+        }
+        if self.input.shape.first() != Some(&1) {
+            err(
+                "input.shape",
+                format!(
+                    "edgecert feeds one sample at a time: the batch dimension must be 1, found {:?}",
+                    self.input.shape
+                ),
+            );
+        }
         if self.input.shape.is_empty() || self.input.shape.contains(&0) {
             err("input.shape", format!("expected positive dimensions, found {:?}", self.input.shape));
         }
@@ -450,10 +466,12 @@ fn unstack(path: &Path, stacked: &ArrayD<f32>, shape: &[usize]) -> Result<Vec<Te
             ),
         ));
     }
-    Ok(stacked
+    stacked
         .axis_iter(Axis(0))
-        .map(|s| s.to_owned().into_shape_with_order(IxDyn(shape)).expect("same element count"))
-        .collect())
+        .map(|s| {
+            s.to_owned().into_shape_with_order(IxDyn(shape)).map_err(|e| Error::golden(path, e.to_string()))
+        })
+        .collect()
 }
 
 fn join(dims: &[usize]) -> String {

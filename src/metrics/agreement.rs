@@ -228,10 +228,14 @@ impl OutputSamples {
             Statistic::SnrDb => {
                 let (signal, noise): (f64, f64) =
                     idx.iter().fold((0.0, 0.0), |(s, n), &i| (s + self.signal[i], n + self.noise[i]));
+                let db = 10.0 * (signal / noise).log10();
                 if noise == 0.0 {
                     SNR_CEILING_DB
+                } else if db.is_nan() {
+                    // NaN or infinite outputs: no signal can be told from the noise.
+                    -SNR_CEILING_DB
                 } else {
-                    (10.0 * (signal / noise).log10()).min(SNR_CEILING_DB)
+                    db.clamp(-SNR_CEILING_DB, SNR_CEILING_DB)
                 }
             }
             Statistic::MeanAbsError => mean(&self.sum_abs) / self.elements.max(1) as f64,
@@ -317,6 +321,14 @@ mod tests {
         let s = samples(&[&[f32::NAN, 1.0]], &[&[0.5, 1.0]]);
         assert_eq!(s.value_on(Statistic::Cosine, &[0]), -1.0);
         assert_eq!(s.value_on(Statistic::MaxAbsError, &[0]), f64::INFINITY);
+    }
+
+    #[test]
+    fn nan_or_infinite_outputs_never_reach_the_snr_ceiling() {
+        let nan_reference = samples(&[&[1.0, 1.0]], &[&[f32::NAN, 1.0]]);
+        assert_eq!(nan_reference.value_on(Statistic::SnrDb, &[0]), -SNR_CEILING_DB);
+        let both_infinite = samples(&[&[f32::INFINITY, 1.0]], &[&[f32::INFINITY, 1.0]]);
+        assert_eq!(both_infinite.value_on(Statistic::SnrDb, &[0]), -SNR_CEILING_DB);
     }
 
     #[test]

@@ -384,7 +384,8 @@ fn pb_type_of(name: &str) -> i32 {
     (0..20).find(|&t| elem_name(t) == name).unwrap_or(PbType::Float as i32)
 }
 
-fn datum_type(name: &str) -> Option<DatumType> {
+/// tract's type for an inventory dtype name (`float16`, ...).
+pub(crate) fn datum_type(name: &str) -> Option<DatumType> {
     Some(match name {
         "float32" => f32::datum_type(),
         "float16" => f16::datum_type(),

@@ -376,6 +376,21 @@ fn fp16_weights_count_two_bytes_and_compute_in_fp16() {
     assert_eq!(inv.activations[0].bytes, 8 * 8 * 8 * 2);
 }
 
+#[test]
+fn the_engine_runs_an_fp16_export_fed_f32_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "half.onnx", &fp16_conv());
+    let inv = ModelInventory::load(&path).unwrap();
+    let out = TractEngine
+        .load(&path, &inv.inputs)
+        .unwrap()
+        .run(&[ndarray::ArrayD::ones(vec![1, 3, 8, 8])])
+        .unwrap();
+    assert_eq!(out[0].shape(), &[1, 8, 8, 8]);
+    // An interior output sees all 27 taps: 27 × 0.1 in fp16 arithmetic.
+    assert!((out[0][[0, 0, 4, 4]] - 2.7).abs() < 0.01, "{}", out[0][[0, 0, 4, 4]]);
+}
+
 /// onnxruntime's `quantize_static` QDQ layout: x → Q → DQ → Conv(DQ(int8 w)) → Q → DQ → y.
 fn ort_qdq() -> pb::ModelProto {
     let mut g = Graph::default();

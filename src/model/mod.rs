@@ -19,6 +19,7 @@ use crate::error::{read_bytes, Error, Result};
 use crate::profile::DType;
 
 pub use external::ArtifactFile;
+pub(crate) use graph::datum_type;
 pub use graph::{decode_model, GraphFacts};
 pub use shapes::{InputShape, InputShapes};
 
@@ -116,14 +117,14 @@ impl ModelInventory {
         Self::load_with(path, &InputShapes::default())
     }
 
-    /// Golden samples are float32 (images scaled to [0, 1], `.npy` stacks of `<f4`): a model
-    /// that takes another type cannot be fed them.
+    /// Golden samples are float32 (images scaled to [0, 1], `.npy` stacks of `<f4`); the engine
+    /// casts them to a float16 input, but a model taking integers or strings cannot be fed them.
     pub fn require_float_inputs(&self) -> Result<()> {
-        match self.inputs.iter().find(|i| i.dtype != "float32") {
+        match self.inputs.iter().find(|i| !matches!(i.dtype.as_str(), "float32" | "float16")) {
             Some(i) => Err(Error::model(
                 &self.path,
                 format!(
-                    "input `{}` is {}, but golden samples are float32: export the model with a float32 input (a Cast inside the graph is fine)",
+                    "input `{}` is {}, but golden samples are float32: export the model with a float input (a Cast inside the graph is fine)",
                     i.name, i.dtype
                 ),
             )),

@@ -38,7 +38,7 @@ impl FromStr for InputShape {
             .map(|d| match d.parse::<u64>() {
                 Ok(n) if (1..=MAX_DIM).contains(&n) => Ok(n as usize),
                 _ => Err(format!(
-                    "dimension `{d}` in `{spec}` is not a whole number from 1 to {MAX_DIM} (dimensions are separated by `x`)"
+                    "dimension `{d}` in `{spec}` is not a whole number from 1 to {MAX_DIM}: dimensions are positive integers joined by `x`, e.g. 1x3x640x640"
                 )),
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -221,7 +221,7 @@ pub fn check_names<'a>(
             return Err(Error::model(
                 path,
                 format!(
-                    "--input-shape names `{}`, but the model's inputs are: {}",
+                    "--input-shape names `{}`, but the model takes {}",
                     s.name,
                     inputs.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
                 ),
@@ -324,6 +324,6 @@ mod tests {
     fn a_named_shape_must_name_an_input() {
         let shapes = InputShapes::new(vec!["imgs:1x3x8x8".parse().unwrap()]);
         let err = check_names(Path::new("m.onnx"), &shapes, ["images"].into_iter()).unwrap_err().to_string();
-        assert!(err.contains("--input-shape names `imgs`, but the model's inputs are: `images`"), "{err}");
+        assert!(err.contains("--input-shape names `imgs`, but the model takes `images`"), "{err}");
     }
 }

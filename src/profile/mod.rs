@@ -242,7 +242,7 @@ impl ChipProfile {
         if self.schema_version != SCHEMA_VERSION {
             v.err("schema_version", format!("expected {SCHEMA_VERSION}, found {}", self.schema_version));
         }
-        if !is_slug(&self.chip.name) {
+        if !crate::config::is_identifier(&self.chip.name) {
             v.err("chip.name", "expected a short identifier of a-z, 0-9, '-' or '_'");
         }
         if self.sources.is_empty() {
@@ -355,10 +355,6 @@ impl Validator<'_> {
             self.err(field, format!("must be at least {min}, found {value}"));
         }
     }
-}
-
-fn is_slug(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 fn is_op_name(s: &str) -> bool {

@@ -7,8 +7,16 @@ use std::fmt::Write;
 
 use super::schema::{Certificate, CheckStatus, Outcome};
 
+/// Escapes for an XML attribute; control characters (XML 1.0 forbids most of them, and panic
+/// messages or node names may carry them) become spaces.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 pub fn junit_xml(certs: &[Certificate]) -> String {

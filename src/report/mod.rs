@@ -33,15 +33,21 @@ pub const MAX_CERTIFICATE_BYTES: u64 = 64 * 1024 * 1024;
 /// and an id that matches the content (a certificate edited after issue is refused).
 pub fn read_certificate(path: &Path) -> Result<Certificate> {
     let cert = parse_certificate(path)?;
+    let bad = |message: String| Err(Error::Report { path: path.to_path_buf(), message });
     let id = cert.content_id();
     if cert.certificate_id != id {
-        return Err(Error::Report {
-            path: path.to_path_buf(),
-            message: format!(
-                "certificate_id {} does not match the content, whose digest is {id}: the certificate was changed after it was issued",
-                cert.certificate_id
-            ),
-        });
+        return bad(format!(
+            "certificate_id {} does not match the content, whose digest is {id}: the certificate was changed after it was issued",
+            cert.certificate_id
+        ));
+    }
+    let (verdict, _) = schema::overall(&cert.checks, &cert.coverage);
+    if verdict != cert.verdict {
+        return bad(format!(
+            "the verdict says {} but its checks and coverage give {}: the certificate was changed after it was issued",
+            cert.verdict.as_str(),
+            verdict.as_str()
+        ));
     }
     Ok(cert)
 }
@@ -132,9 +138,14 @@ pub fn write_all_atomically(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
         }
         staged.push((tmp, path));
     }
-    for (tmp, path) in &staged {
-        std::fs::rename(tmp, path)
-            .map_err(|e| Error::Report { path: path.to_path_buf(), message: e.to_string() })?;
+    // Every file is complete on disk before the first rename; a rename failing (a full or
+    // read-only folder) leaves the files not yet renamed as they were, and their temporary
+    // copies are removed.
+    for (i, (tmp, path)) in staged.iter().enumerate() {
+        if let Err(e) = std::fs::rename(tmp, path) {
+            cleanup(&staged[i..]);
+            return Err(Error::Report { path: path.to_path_buf(), message: e.to_string() });
+        }
     }
     Ok(())
 }

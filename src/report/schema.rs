@@ -393,6 +393,49 @@ pub struct NodeRecord {
     pub energy_uj: Option<f64>,
 }
 
+/// FAIL when any check failed; PASS only when every planned check ran and passed; otherwise
+/// INCONCLUSIVE, saying what is missing or undecided.
+pub fn overall(checks: &[CheckRecord], coverage: &Coverage) -> (Outcome, String) {
+    let named = |outcome: Outcome| -> Vec<&str> {
+        checks
+            .iter()
+            .filter(|c| c.verdict == outcome && c.status == CheckStatus::Ran)
+            .map(|c| c.name.as_str())
+            .collect()
+    };
+    let failed = named(Outcome::Fail);
+    if !failed.is_empty() {
+        return (Outcome::Fail, format!("{} failed: {}", plural(failed.len(), "check"), failed.join(", ")));
+    }
+    let mut why = Vec::new();
+    if !coverage.not_run.is_empty() {
+        let list: Vec<String> =
+            coverage.not_run.iter().map(|n| format!("{} ({})", n.check, n.reason.as_str())).collect();
+        why.push(format!(
+            "incomplete: {} of {} planned did not run: {}",
+            plural(coverage.not_run.len(), "check"),
+            coverage.planned.len(),
+            list.join(", ")
+        ));
+    }
+    let undecided = named(Outcome::Inconclusive);
+    if !undecided.is_empty() {
+        why.push(format!("{} inconclusive: {}", plural(undecided.len(), "check"), undecided.join(", ")));
+    }
+    if why.is_empty() && coverage.is_complete() {
+        return (Outcome::Pass, format!("all {} planned checks ran and passed", coverage.planned.len()));
+    }
+    (Outcome::Inconclusive, why.join("; "))
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 /// JSON has no NaN: serde_json writes it as `null`, so `null` reads back as NaN.
 fn number_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))

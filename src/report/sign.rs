@@ -65,11 +65,14 @@ pub fn fingerprint(key: &VerifyingKey) -> String {
 /// Reads one of our key files: its header line, then 64 hex digits.
 fn read_key_bytes(path: &Path, header: &str) -> Result<[u8; 32]> {
     let bad = |m: &str| Error::Usage(format!("{}: {m}", path.display()));
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if meta.len() > 4096 {
+    let mut text = String::new();
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // Bounded, so a device or a huge file named as a key cannot stall or exhaust memory.
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, 4097), &mut text)
+        .map_err(|e| Error::io(path, e))?;
+    if text.len() > 4096 {
         return Err(bad("too large to be an edgecert key"));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut lines = text.lines();
     if lines.next() != Some(header) {
         return Err(bad(&format!("not an edgecert key: the first line must be `{header}`")));

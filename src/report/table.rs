@@ -46,7 +46,8 @@ pub fn verdict_table(certs: &[Certificate]) -> Table {
             |check: &str| vec![Cell::new(&c.golden.name), Cell::new(&c.profile.name), Cell::new(check)];
         for v in &c.checks {
             let ci = v.ci.as_ref().map_or("-".to_string(), |ci| {
-                format!("[{}, {}]", fmt_num(Some(ci.low)), fmt_num(ci.high).replace('-', "∞"))
+                let high = ci.high.map_or("∞".to_string(), |h| fmt_num(Some(h)));
+                format!("[{}, {high}] {:.0}%", fmt_num(Some(ci.low)), ci.confidence * 100.0)
             });
             let mut row = row_start(&v.name);
             row.extend([

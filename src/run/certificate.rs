@@ -10,8 +10,8 @@ use crate::emulator::{Estimate, ThermalRun};
 use crate::model::ModelInventory;
 use crate::profile::ProfileFile;
 use crate::report::schema::{
-    ArtifactFile, BackendRef, Certificate, CheckRecord, CheckStatus, Coverage, EstimateRecord, GoldenRef,
-    MetricsReport, NodeRecord, NotRun, NotRunReason, Outcome, OutputAgreementRecord, ProfileRef, Subject,
+    overall, ArtifactFile, BackendRef, Certificate, CheckRecord, CheckStatus, Coverage, EstimateRecord,
+    GoldenRef, MetricsReport, NodeRecord, NotRun, NotRunReason, OutputAgreementRecord, ProfileRef, Subject,
     ThermalCurve, Tool, SCHEMA_VERSION,
 };
 
@@ -117,49 +117,6 @@ fn coverage(planned: &[&PlannedCheck], checks: &[CheckRecord]) -> Coverage {
     }
 }
 
-/// FAIL when any check failed; PASS only when every planned check ran and passed; otherwise
-/// INCONCLUSIVE, saying what is missing or undecided.
-pub fn overall(checks: &[CheckRecord], coverage: &Coverage) -> (Outcome, String) {
-    let named = |outcome: Outcome| -> Vec<&str> {
-        checks
-            .iter()
-            .filter(|c| c.verdict == outcome && c.status == CheckStatus::Ran)
-            .map(|c| c.name.as_str())
-            .collect()
-    };
-    let failed = named(Outcome::Fail);
-    if !failed.is_empty() {
-        return (Outcome::Fail, format!("{} failed: {}", plural(failed.len(), "check"), failed.join(", ")));
-    }
-    let mut why = Vec::new();
-    if !coverage.not_run.is_empty() {
-        let list: Vec<String> =
-            coverage.not_run.iter().map(|n| format!("{} ({})", n.check, n.reason.as_str())).collect();
-        why.push(format!(
-            "incomplete: {} of {} planned did not run: {}",
-            plural(coverage.not_run.len(), "check"),
-            coverage.planned.len(),
-            list.join(", ")
-        ));
-    }
-    let undecided = named(Outcome::Inconclusive);
-    if !undecided.is_empty() {
-        why.push(format!("{} inconclusive: {}", plural(undecided.len(), "check"), undecided.join(", ")));
-    }
-    if why.is_empty() && coverage.is_complete() {
-        return (Outcome::Pass, format!("all {} planned checks ran and passed", coverage.planned.len()));
-    }
-    (Outcome::Inconclusive, why.join("; "))
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
 fn subject(m: &ModelInventory) -> Subject {
     Subject {
         model: display(&m.path),
@@ -236,7 +193,7 @@ fn estimate_record(est: &Estimate) -> EstimateRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::schema::Basis;
+    use crate::report::schema::{Basis, Outcome};
 
     fn record(name: &str, verdict: Outcome, status: CheckStatus) -> CheckRecord {
         CheckRecord {

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 use crate::report::{self, CertificateFiles, JunitFile, SummaryFile, TerminalFormat, TerminalReporter};
 
-pub use certificate::{overall, DECISION_RULE, STATEMENT};
+pub use certificate::{DECISION_RULE, STATEMENT};
 pub use events::{Event, Observation, ReportFile, Reporter, RunSummary};
 pub use inputs::{load_family, Family, InputSpec, Inputs};
 pub use plan::{

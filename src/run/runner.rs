@@ -448,23 +448,30 @@ fn guarded<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
 }
 
 /// While a run executes, panics are recorded for the check's error instead of printed; the
-/// standard hook comes back when the run ends.
-struct QuietPanics;
+/// hook that was installed before comes back when the run ends.
+struct QuietPanics {
+    previous: Option<PanicHook>,
+}
+
+type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
 
 impl QuietPanics {
     fn install() -> QuietPanics {
+        let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(|info| {
             let at = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
             if let Ok(mut last) = LAST_PANIC.lock() {
                 *last = at;
             }
         }));
-        QuietPanics
+        QuietPanics { previous: Some(previous) }
     }
 }
 
 impl Drop for QuietPanics {
     fn drop(&mut self) {
-        let _ = std::panic::take_hook();
+        if let Some(previous) = self.previous.take() {
+            std::panic::set_hook(previous);
+        }
     }
 }
