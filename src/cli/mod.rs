@@ -406,7 +406,7 @@ fn golden_init(args: GoldenInitArgs, out: &mut dyn Write) -> Result<i32> {
     print(
         out,
         &format!(
-            "golden set `{}` written to {dir}: {} samples, dataset sha256 {}\nnext: edgecert certify --golden {dir} --profile profiles/rk3588.toml\n",
+            "golden set `{}` written to {dir}: {} samples, dataset sha256 {}\nnext: edgecert certify --golden {dir} --profile profiles/<chip>.toml   (e.g. profiles/rk3588.toml)\n",
             done.name, done.samples, done.sha256
         ),
     )

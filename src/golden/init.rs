@@ -52,7 +52,7 @@ pub fn init(req: &InitRequest) -> Result<InitReport> {
     let shapes = InputShapes::new(req.input_shape.iter().cloned().collect());
     let reference = ModelInventory::load_with(&req.reference, &shapes)?;
     let compressed = ModelInventory::load_with(&req.compressed, &shapes)?;
-    let (input_name, shape) = input_of(&reference, &compressed, req.input_shape.as_ref())?;
+    let (input_name, shape) = input_of(&reference, &compressed)?;
     model_file_names(&reference, &compressed)?;
     let parent = req.dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
@@ -112,11 +112,7 @@ fn family_name(dir: &Path) -> Result<String> {
 }
 
 /// The single input both models take, and one sample's shape.
-fn input_of(
-    reference: &ModelInventory,
-    compressed: &ModelInventory,
-    given: Option<&InputShape>,
-) -> Result<(String, Vec<usize>)> {
+fn input_of(reference: &ModelInventory, compressed: &ModelInventory) -> Result<(String, Vec<usize>)> {
     let only = |m: &ModelInventory| match m.inputs.as_slice() {
         [one] => Ok(one.clone()),
         inputs => Err(Error::model(
@@ -127,14 +123,6 @@ fn input_of(
     let (r, c) = (only(reference)?, only(compressed)?);
     reference.require_float_inputs()?;
     compressed.require_float_inputs()?;
-    if let Some(given) = given.filter(|g| g.name != r.name) {
-        return Err(Error::Usage(format!(
-            "--input-shape names `{}` but {} takes `{}`",
-            given.name,
-            reference.path.display(),
-            r.name
-        )));
-    }
     let shape = r.shape.clone();
     if r.shape != c.shape {
         return Err(Error::model(

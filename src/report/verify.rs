@@ -63,7 +63,12 @@ pub fn verify(req: &VerifyRequest) -> Result<Verification> {
         (None, None) => v.passed.push(
             "unsigned: integrity rests on the content id alone (sign with `certify --sign-key`)".into(),
         ),
-        _ => v.record(check_signature(&cert, expected_key.as_ref()).map(|fp| format!("signed by key {fp}"))),
+        (_, None) => v.record(check_signature(&cert, None).map(|fp| {
+            format!("signature valid, by key {fp} (not checked against a key you trust: pass --key KEY.pub)")
+        })),
+        (_, Some(_)) => {
+            v.record(check_signature(&cert, expected_key.as_ref()).map(|fp| format!("signed by key {fp}")))
+        }
     }
     if let Some(model) = &req.model {
         v.record(model_matches(&cert, model)?);
