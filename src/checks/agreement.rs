@@ -4,7 +4,7 @@
 
 use super::Verdict;
 use crate::backend::Basis;
-use crate::metrics::{AgreementLimits, OutputSamples, Statistic};
+use crate::metrics::{AgreementLimits, OutputStatistics, Statistic};
 use crate::stats::{decide, samples_to_decide, Direction, Outcome};
 
 /// One (output, statistic) decision.
@@ -21,14 +21,9 @@ struct Pair<'a> {
 /// resample is the same): the check then says how many it needs instead of deciding.
 pub const MIN_SAMPLES: usize = 20;
 
-pub fn agreement_check(
-    outputs: &[OutputSamples],
-    limits: &AgreementLimits,
-    confidence: f64,
-    seed: u64,
-) -> Verdict {
+pub fn agreement_check(outputs: &[OutputStatistics], limits: &AgreementLimits) -> Verdict {
     let name = "output_agreement";
-    let n = outputs.first().map_or(0, |o| o.len());
+    let n = outputs.first().map_or(0, |o| o.samples);
     if n < MIN_SAMPLES {
         let why = format!("{n} golden samples; output agreement is judged on at least {MIN_SAMPLES}");
         let mut v = Verdict::inconclusive(name, "-", Basis::Measured, why);
@@ -40,15 +35,14 @@ pub fn agreement_check(
     let mut pairs = Vec::new();
     for out in outputs {
         for (statistic, limit) in limits.set() {
-            if !out.has(statistic) {
+            let Some(v) = out.get(statistic) else {
                 findings.push(format!(
                     "output `{}`: {} not applicable (not a score vector)",
                     out.output,
                     statistic.name()
                 ));
                 continue;
-            }
-            let v = out.statistic(statistic, confidence, seed ^ statistic as u64);
+            };
             let outcome = decide(&v.ci, limit, statistic.direction());
             let (word, sign) = match statistic.direction() {
                 Direction::AtLeast => ("floor", "≥"),

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Basis, Timing};
 use crate::emulator::Estimate;
 use crate::golden::FamilyManifest;
-use crate::metrics::{OutputSamples, PRIMARY};
+use crate::metrics::{OutputStatistics, PRIMARY};
 use crate::model::ModelInventory;
 use crate::profile::ChipProfile;
 use crate::report::schema::{CheckRecord, CheckStatus};
@@ -148,10 +148,8 @@ pub trait Observations {
     fn timing(&self) -> Result<&Timing, Unobserved>;
     /// Both models' metric values on the golden set, paired; `Err` says why they are missing.
     fn accuracy(&self) -> Result<&PairedEvaluation, String>;
-    /// Both models' outputs compared sample by sample, per output tensor.
-    fn agreement(&self) -> Result<&[OutputSamples], String>;
-    /// Seed for resampling, derived from the input digests.
-    fn seed(&self) -> u64;
+    /// How closely the compressed model's outputs follow FP32's, per output tensor.
+    fn agreement(&self) -> Result<&[OutputStatistics], String>;
 }
 
 /// Runs one check on the observations.
@@ -177,7 +175,7 @@ fn agreement(obs: &dyn Observations) -> Verdict {
     let family = obs.family();
     let limits = family.limits.agreement.clone().unwrap_or_default();
     match obs.agreement() {
-        Ok(outputs) => agreement_check(outputs, &limits, family.limits.confidence, obs.seed()),
+        Ok(outputs) => agreement_check(outputs, &limits),
         Err(why) => Verdict::inconclusive("output_agreement", "-", Basis::Measured, why),
     }
 }

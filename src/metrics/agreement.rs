@@ -123,6 +123,21 @@ pub struct StatisticValue {
     pub ci: Interval,
 }
 
+/// Every statistic defined for one output over the golden set, with intervals: what the check
+/// decides on and the certificate records, computed once.
+#[derive(Debug, Clone)]
+pub struct OutputStatistics {
+    pub output: String,
+    pub samples: usize,
+    pub values: Vec<StatisticValue>,
+}
+
+impl OutputStatistics {
+    pub fn get(&self, statistic: Statistic) -> Option<&StatisticValue> {
+        self.values.iter().find(|v| v.statistic == statistic)
+    }
+}
+
 /// Compares the two models' outputs, sample by sample. `names` names the output tensors.
 /// Errors when the models disagree on the number or shape of outputs.
 pub fn compare_outputs(
@@ -255,6 +270,20 @@ impl OutputSamples {
     /// The statistic over every sample.
     pub fn value(&self, statistic: Statistic) -> f64 {
         self.value_on(statistic, &(0..self.len()).collect::<Vec<_>>())
+    }
+
+    /// Every statistic defined for this output, each with its interval; `seed` seeds the
+    /// resampling (each statistic draws its own stream).
+    pub fn statistics(&self, confidence: f64, seed: u64) -> OutputStatistics {
+        OutputStatistics {
+            output: self.output.clone(),
+            samples: self.len(),
+            values: Statistic::ALL
+                .into_iter()
+                .filter(|s| self.has(*s))
+                .map(|s| self.statistic(s, confidence, seed ^ s as u64))
+                .collect(),
+        }
     }
 
     /// The statistic over every sample, with its interval at `confidence`.

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Tensor;
 
 pub use agreement::{
-    compare_outputs, AgreementLimits, OutputSamples, Statistic, StatisticValue, SNR_CEILING_DB,
+    compare_outputs, AgreementLimits, OutputSamples, OutputStatistics, Statistic, StatisticValue,
+    SNR_CEILING_DB,
 };
 pub use classification::{argmax, Top1Scorer};
 pub use detection::{average_precision, decode_grid, iou, Box2, Detection, DetectionScorer, GroundTruth};

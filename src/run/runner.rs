@@ -22,7 +22,7 @@ use crate::engine::{default_engine, Engine, LoadedModel, Tensor};
 use crate::error::Result;
 use crate::golden::FamilyManifest;
 use crate::hash::seed_from as seed;
-use crate::metrics::{compare_outputs, OutputSamples, Statistic};
+use crate::metrics::{compare_outputs, OutputStatistics};
 use crate::model::ModelInventory;
 use crate::profile::{ChipProfile, ProfileFile};
 use crate::report::schema::{MetricsReport, NotRunReason, OutputAgreementRecord, StatisticRecord};
@@ -116,7 +116,7 @@ struct CheckPanic(String);
 /// agreement of the two models' outputs, each when the golden set asks for it.
 struct Replay {
     task: Option<(PairedEvaluation, MetricsReport)>,
-    agreement: Option<Vec<OutputSamples>>,
+    agreement: Option<Vec<OutputStatistics>>,
     samples: usize,
 }
 
@@ -207,7 +207,9 @@ impl<'a> Runner<'a> {
         let agreement = match m.limits.agreement {
             Some(_) => {
                 let names: Vec<String> = family.reference.outputs.iter().map(|o| o.name.clone()).collect();
-                Some(compare_outputs(&out_c, &out_r, &names)?)
+                let (confidence, seed) = (m.limits.confidence, family_seed(family));
+                let compared = compare_outputs(&out_c, &out_r, &names)?;
+                Some(compared.iter().map(|o| o.statistics(confidence, seed)).collect())
             }
             None => None,
         };
@@ -314,9 +316,7 @@ impl<'r, 'a> Unit<'r, 'a> {
         });
         let replay = self.runner.families[self.f].replay.get().and_then(|r| r.as_ref().ok());
         let metrics = replay.and_then(|r| r.task.as_ref()).map(|(_, m)| m.clone());
-        let agreement = replay.and_then(|r| r.agreement.as_ref()).map(|outputs| {
-            agreement_records(outputs, family.golden.manifest.limits.confidence, family_seed(family))
-        });
+        let agreement = replay.and_then(|r| r.agreement.as_ref()).map(|outputs| agreement_records(outputs));
         UnitRecord {
             family,
             profile: self.profile_file(),
@@ -378,13 +378,9 @@ impl Observations for Unit<'_, '_> {
             .ok_or_else(|| "the golden set has no task metric and labels".into())
     }
 
-    fn agreement(&self) -> std::result::Result<&[OutputSamples], String> {
+    fn agreement(&self) -> std::result::Result<&[OutputStatistics], String> {
         let replay = self.runner.replay(self.f)?;
         replay.agreement.as_deref().ok_or_else(|| "the golden set sets no [limits.agreement]".into())
-    }
-
-    fn seed(&self) -> u64 {
-        family_seed(self.family_inputs())
     }
 }
 
@@ -394,18 +390,19 @@ fn family_seed(family: &Family) -> u64 {
 }
 
 /// Every agreement statistic of every output, for the certificate.
-fn agreement_records(outputs: &[OutputSamples], confidence: f64, seed: u64) -> Vec<OutputAgreementRecord> {
+fn agreement_records(outputs: &[OutputStatistics]) -> Vec<OutputAgreementRecord> {
     outputs
         .iter()
         .map(|out| OutputAgreementRecord {
             output: out.output.clone(),
-            samples: out.len(),
-            statistics: Statistic::ALL
-                .into_iter()
-                .filter(|s| out.has(*s))
-                .map(|s| {
-                    let v = out.statistic(s, confidence, seed ^ s as u64);
-                    StatisticRecord { statistic: s.key().to_string(), value: v.value, ci: v.ci.into() }
+            samples: out.samples,
+            statistics: out
+                .values
+                .iter()
+                .map(|v| StatisticRecord {
+                    statistic: v.statistic.key().to_string(),
+                    value: v.value,
+                    ci: v.ci.into(),
                 })
                 .collect(),
         })
