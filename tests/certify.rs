@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use common::*;
 use sha2::{Digest, Sha256};
 
@@ -20,7 +22,7 @@ fn reference_certification_writes_a_certificate_with_every_check() {
             names,
             ["size", "operators", "memory", "latency", "power", "thermal", "accuracy", "accuracy_vs_fp32"]
         );
-        assert_eq!(cert["schema_version"], 2);
+        assert_eq!(cert["schema_version"], 3);
         assert_eq!(cert["coverage"]["planned"], cert["coverage"]["executed"]);
         assert_eq!(cert["tool"]["name"], "edgecert");
         assert_eq!(cert["backend"]["emulated"], true);
@@ -64,6 +66,19 @@ fn the_emulated_backend_is_deterministic() {
             serde_json::to_string(&without_volatile(y)).unwrap()
         );
     }
+    // The raw observations carry nothing volatile: byte for byte, every family and chip.
+    let observations = |dir: &tempfile::TempDir| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files: Vec<PathBuf> =
+            files_under(dir.path()).into_iter().filter(|p| p.ends_with("observations.json")).collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| (p.strip_prefix(dir.path()).unwrap().to_path_buf(), std::fs::read(&p).unwrap()))
+            .collect()
+    };
+    let (x, y) = (observations(&a), observations(&b));
+    assert_eq!(x.len(), 28, "one observations file per certificate");
+    assert!(x == y, "the observations of two emulated runs differ");
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checks::Unobserved;
 use crate::emulator::Estimate;
@@ -25,9 +25,11 @@ pub enum BackendKind {
 
 pub use crate::report::schema::Basis;
 
-/// Latency observations of one model.
-#[derive(Debug, Clone)]
+/// Latency observations of one model: per sample, in the order observed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Timing {
+    #[serde(with = "crate::serde_float::vec")]
     pub latencies_ms: Vec<f64>,
     pub basis: Basis,
     /// What was timed, for the report (e.g. "host CPU, 1 thread" or "emulated rk3588").

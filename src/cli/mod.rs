@@ -52,6 +52,10 @@ pub enum Command {
         /// The chip profile the certificate must cover.
         #[arg(long)]
         profile: Option<PathBuf>,
+        /// Decide every check again from the raw observations beside the certificate and the
+        /// certified artifacts (the paths the certificate records, or --model/--golden/--profile).
+        #[arg(long)]
+        recompute: bool,
     },
     /// Print the JSON Schema of an edgecert file format.
     Schema {
@@ -336,9 +340,9 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
                 ),
             )
         }
-        Command::Verify { certificate, key, model, golden, profile } => {
-            let verification =
-                report::verify(&report::VerifyRequest { certificate, key, model, golden, profile })?;
+        Command::Verify { certificate, key, model, golden, profile, recompute } => {
+            let request = report::VerifyRequest { certificate, key, model, golden, profile, recompute };
+            let verification = crate::run::verify(&request)?;
             print(out, &verification.text())?;
             Ok(if verification.ok() { exit_code::PASS } else { exit_code::NOT_CERTIFIED })
         }

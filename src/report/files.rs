@@ -4,12 +4,14 @@
 
 use std::path::PathBuf;
 
+use super::observations::OBSERVATIONS_FILE;
 use super::schema::Certificate;
 use super::{junit_xml, verdict_table};
 use crate::error::Result;
 use crate::run::{Event, ReportFile, Reporter};
 
-/// `<out>/<family>/<chip>/certificate.json` for every certificate issued.
+/// `<out>/<family>/<chip>/certificate.json` for every certificate issued, with the raw
+/// observations it is bound to beside it.
 pub struct CertificateFiles {
     out: PathBuf,
     files: Vec<ReportFile>,
@@ -23,9 +25,10 @@ impl CertificateFiles {
 
 impl Reporter for CertificateFiles {
     fn handle(&mut self, event: &Event<'_>) -> Result<()> {
-        if let Event::CertificateIssued { certificate: c } = event {
-            let path = self.out.join(&c.golden.name).join(&c.profile.name).join("certificate.json");
-            self.files.push(ReportFile { path, bytes: c.to_json() });
+        if let Event::CertificateIssued { certificate: c, observations } = event {
+            let dir = self.out.join(&c.golden.name).join(&c.profile.name);
+            self.files.push(ReportFile { path: dir.join("certificate.json"), bytes: c.to_json() });
+            self.files.push(ReportFile { path: dir.join(OBSERVATIONS_FILE), bytes: observations.to_vec() });
         }
         Ok(())
     }
@@ -41,7 +44,7 @@ struct Issued(Vec<Certificate>);
 
 impl Issued {
     fn take(&mut self, event: &Event<'_>) {
-        if let Event::CertificateIssued { certificate } = event {
+        if let Event::CertificateIssued { certificate, .. } = event {
             self.0.push((*certificate).clone());
         }
     }

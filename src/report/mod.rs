@@ -7,6 +7,7 @@
 mod files;
 mod inventory;
 mod junit;
+pub mod observations;
 pub mod schema;
 pub mod sign;
 mod table;
