@@ -111,3 +111,27 @@ fn the_host_backend_measures_real_latency() {
     assert!(latency["samples"].as_u64().unwrap() >= 700);
     assert!(latency["measured"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn a_progress_bar_counts_the_replay_on_a_terminal_and_only_there() {
+    let out = tempfile::tempdir().unwrap();
+    let args =
+        ["certify", "--golden", "golden/shapes", "--profile", "profiles/rk3588.toml", "--out", s(out.path())];
+    let piped = edgecert(&args);
+    assert_eq!(piped.code, 1, "{}", piped.stderr);
+    assert!(!piped.stderr.contains("replaying"), "no bar when stderr is not a terminal: {}", piped.stderr);
+    // util-linux `script` gives the run a pseudo-terminal, as a person at a shell has.
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped the terminal half: `script` (util-linux) is not installed");
+        return;
+    }
+    let command = format!("{} {}", env!("CARGO_BIN_EXE_edgecert"), args.join(" "));
+    let tty = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&tty.stdout);
+    assert!(screen.contains("replaying shapes"), "{screen}");
+    assert!(screen.contains("/1000 samples"), "both models' 500 samples are counted: {screen}");
+}

@@ -36,9 +36,22 @@ pub struct Timing {
     pub what: String,
 }
 
-/// Runs every golden sample through the model, in parallel (tract runs one thread per call).
-pub fn replay_outputs(model: &dyn LoadedModel, golden: &GoldenSet) -> Result<Vec<Vec<Tensor>>> {
-    golden.inputs.par_iter().map(|x| model.run(std::slice::from_ref(x))).collect()
+/// Runs every golden sample through the model, in parallel (tract runs one thread per call);
+/// `on_sample` is called as each sample finishes (a progress bar counts them).
+pub fn replay_outputs(
+    model: &dyn LoadedModel,
+    golden: &GoldenSet,
+    on_sample: &(dyn Fn() + Sync),
+) -> Result<Vec<Vec<Tensor>>> {
+    golden
+        .inputs
+        .par_iter()
+        .map(|x| {
+            let out = model.run(std::slice::from_ref(x));
+            on_sample();
+            out
+        })
+        .collect()
 }
 
 /// Minimum timed runs on the host, so p99 can be bounded (MLPerf's minimum for p99 is 662).

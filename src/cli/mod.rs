@@ -429,6 +429,7 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
             backend: args.backend,
             ambient_c: args.ambient,
             sign_with: args.sign_key.as_deref().map(report::sign::load_signing_key).transpose()?,
+            progress: !args.quiet && args.format == TerminalFormat::Pretty,
         },
         out: args.out,
         format: if args.quiet && args.format == TerminalFormat::Pretty {

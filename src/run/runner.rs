@@ -27,6 +27,7 @@ use crate::metrics::{compare_outputs, OutputStatistics};
 use crate::model::ModelInventory;
 use crate::profile::{ChipProfile, ProfileFile};
 use crate::report::observations::{ObservationRecord, Observed, ReplayRecord, OBSERVATIONS_FORMAT};
+use crate::report::progress::ReplayProgress;
 use crate::report::schema::NotRunReason;
 
 /// How checks are observed.
@@ -37,6 +38,8 @@ pub struct RunOptions {
     pub ambient_c: Option<f64>,
     /// Signs every certificate issued.
     pub sign_with: Option<ed25519_dalek::SigningKey>,
+    /// Shows a progress bar on golden replays (only ever drawn on a terminal).
+    pub progress: bool,
 }
 
 /// Executes the selected checks of `plan` (built from `inputs`), feeding every reporter.
@@ -196,8 +199,12 @@ impl<'a> Runner<'a> {
             .engine
             .load(&family.reference.path, &family.reference.inputs)
             .map_err(|e| format!("the FP32 reference could not be run: {e}"))?;
-        let out_c = replay_outputs(compressed, &family.golden).map_err(|e| e.to_string())?;
-        let out_r = replay_outputs(reference.as_ref(), &family.golden).map_err(|e| e.to_string())?;
+        let samples = family.golden.len() as u64;
+        let bar = ReplayProgress::start(self.options.progress, family.golden.name(), 2 * samples);
+        let out_c = replay_outputs(compressed, &family.golden, &|| bar.tick()).map_err(|e| e.to_string())?;
+        let out_r =
+            replay_outputs(reference.as_ref(), &family.golden, &|| bar.tick()).map_err(|e| e.to_string())?;
+        bar.finish();
         let contributions = |out: &[Vec<Tensor>]| {
             let (labels, spec) = (family.golden.labels.as_ref()?, m.labels.as_ref()?);
             m.metric.kind.scorer(out, labels, &spec.classes, &m.input.shape)
