@@ -133,5 +133,5 @@ fn a_progress_bar_counts_the_replay_on_a_terminal_and_only_there() {
         .unwrap();
     let screen = String::from_utf8_lossy(&tty.stdout);
     assert!(screen.contains("replaying shapes"), "{screen}");
-    assert!(screen.contains("/1000 samples"), "both models' 500 samples are counted: {screen}");
+    assert!(screen.contains("/500 samples"), "the golden set's 500 samples are counted: {screen}");
 }

@@ -36,19 +36,29 @@ pub struct Timing {
     pub what: String,
 }
 
-/// Runs every golden sample through the model, in parallel (tract runs one thread per call);
-/// `on_sample` is called as each sample finishes (a progress bar counts them).
-pub fn replay_outputs(
-    model: &dyn LoadedModel,
+/// Replays the golden set through both models, samples in parallel (tract runs one thread per
+/// call): each sample is decoded, run through the compressed model and the reference, and both
+/// outputs go straight to `reduce`, whose small per-sample result is all that is kept. Memory is
+/// the models plus the samples in flight, whatever the size of the set. `on_sample` is called as
+/// each sample finishes (a progress bar counts them).
+pub fn replay_pairs<T: Send>(
+    compressed: &dyn LoadedModel,
+    reference: &dyn LoadedModel,
     golden: &GoldenSet,
+    reduce: &(dyn Fn(usize, Vec<Tensor>, Vec<Tensor>) -> std::result::Result<T, String> + Sync),
     on_sample: &(dyn Fn() + Sync),
-) -> Result<Vec<Vec<Tensor>>> {
+) -> std::result::Result<Vec<T>, String> {
     (0..golden.len())
         .into_par_iter()
         .map(|i| {
-            let out = model.run(&[golden.sample(i)?]);
+            let input = [golden.sample(i).map_err(|e| e.to_string())?];
+            let out_c =
+                compressed.run(&input).map_err(|e| format!("the compressed model on sample {i}: {e}"))?;
+            let out_r =
+                reference.run(&input).map_err(|e| format!("the FP32 reference on sample {i}: {e}"))?;
+            let reduced = reduce(i, out_c, out_r);
             on_sample();
-            out
+            reduced
         })
         .collect()
 }
@@ -99,7 +109,7 @@ pub struct TimingInput<'a> {
 }
 
 /// A way of observing a model's latency on a chip. Outputs for accuracy come from
-/// [`replay_outputs`] whatever the backend.
+/// [`replay_pairs`] whatever the backend.
 pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
     /// The basis of the latencies it observes.

@@ -234,6 +234,24 @@ impl OutputSamples {
         self.cosine.len()
     }
 
+    /// Appends `other`'s samples after these (gathered sample by sample in a streaming replay).
+    pub fn extend(&mut self, other: OutputSamples) {
+        if self.is_empty() {
+            *self = other;
+            return;
+        }
+        self.cosine.extend(other.cosine);
+        self.signal.extend(other.signal);
+        self.noise.extend(other.noise);
+        self.max_abs.extend(other.max_abs);
+        self.sum_abs.extend(other.sum_abs);
+        match (&mut self.top1, other.top1) {
+            (Some(mine), Some(theirs)) => mine.extend(theirs),
+            // A sample whose output is no score vector: arg-max agreement is undefined here.
+            (mine, _) => *mine = None,
+        }
+    }
+
     /// Read from a file, the per-sample vectors must agree in length; `Err` says which does not.
     pub fn check_consistent(&self) -> Result<(), String> {
         let n = self.len();

@@ -31,6 +31,11 @@ impl Top1Scorer {
 }
 
 impl Top1Scorer {
+    pub(super) fn extend(&mut self, other: Self) {
+        self.predicted.extend(other.predicted);
+        self.truth.extend(other.truth);
+    }
+
     pub(super) fn lengths(&self) -> Vec<(&'static str, usize)> {
         vec![("truth", self.truth.len()), ("predicted", self.predicted.len())]
     }

@@ -219,6 +219,11 @@ impl DetectionScorer {
 }
 
 impl DetectionScorer {
+    pub(super) fn extend(&mut self, other: Self) {
+        self.detections.extend(other.detections);
+        self.truths.extend(other.truths);
+    }
+
     pub(super) fn lengths(&self) -> Vec<(&'static str, usize)> {
         vec![("truths", self.truths.len()), ("detections", self.detections.len())]
     }

@@ -175,6 +175,19 @@ impl Contributions {
         }
     }
 
+    /// Appends `other`'s samples after these (the contributions of a set, gathered sample by
+    /// sample as a streaming replay makes them); `Err` when the metrics differ.
+    pub fn extend(&mut self, other: Contributions) -> Result<(), String> {
+        match (self, other) {
+            (Contributions::Top1Accuracy(a), Contributions::Top1Accuracy(b)) => a.extend(b),
+            (Contributions::SideslipRmse(a), Contributions::SideslipRmse(b)) => a.extend(b),
+            (Contributions::SmtInspection(a), Contributions::SmtInspection(b)) => a.extend(b),
+            (Contributions::DetectionMap50(a), Contributions::DetectionMap50(b)) => a.extend(b),
+            (a, b) => return Err(format!("cannot append {} to {}", b.kind().name(), a.kind().name())),
+        }
+        Ok(())
+    }
+
     /// Read from a file, the per-sample vectors must agree in length (a scorer indexes them
     /// together); `Err` names the one that does not.
     pub fn check_consistent(&self) -> Result<(), String> {

@@ -55,6 +55,11 @@ fn rmse(errors: impl Iterator<Item = f64>) -> Option<f64> {
 }
 
 impl SideslipScorer {
+    pub(super) fn extend(&mut self, other: Self) {
+        self.error.extend(other.error);
+        self.slice.extend(other.slice);
+    }
+
     pub(super) fn lengths(&self) -> Vec<(&'static str, usize)> {
         vec![("error", self.error.len()), ("slice", self.slice.len())]
     }

@@ -56,6 +56,13 @@ fn ratio(num: usize, den: usize) -> Option<f64> {
 }
 
 impl SmtScorer {
+    pub(super) fn extend(&mut self, other: Self) {
+        self.predicted.extend(other.predicted);
+        self.truth.extend(other.truth);
+        self.offset_error.extend(other.offset_error);
+        self.micro.extend(other.micro);
+    }
+
     pub(super) fn lengths(&self) -> Vec<(&'static str, usize)> {
         vec![
             ("truth", self.truth.len()),

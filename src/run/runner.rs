@@ -11,19 +11,21 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use ndarray::Axis;
+
 use super::certificate::{issue, UnitRecord};
 use super::events::{Event, Observation, Reporter, RunSummary, TaskValues};
 use super::inputs::{Family, Inputs};
 use super::plan::{Plan, PlannedCheck};
 use super::replay::Replay;
-use crate::backend::{replay_outputs, Backend, BackendKind, Basis, ModelSource, Timing, TimingInput};
+use crate::backend::{replay_pairs, Backend, BackendKind, Basis, ModelSource, Timing, TimingInput};
 use crate::checks::{self, CheckKind, Observations, PairedEvaluation, Unobserved, Verdict};
 use crate::emulator::{self, Estimate};
 use crate::engine::{default_engine, Engine, LoadedModel, Tensor};
 use crate::error::Result;
 use crate::golden::FamilyManifest;
 use crate::hash::seed_from as seed;
-use crate::metrics::{compare_outputs, OutputStatistics};
+use crate::metrics::{compare_outputs, Contributions, OutputSamples, OutputStatistics};
 use crate::model::ModelInventory;
 use crate::profile::{ChipProfile, ProfileFile};
 use crate::report::observations::{ObservationRecord, Observed, ReplayRecord, OBSERVATIONS_FORMAT};
@@ -199,33 +201,85 @@ impl<'a> Runner<'a> {
             .engine
             .load(&family.reference.path, &family.reference.inputs)
             .map_err(|e| format!("the FP32 reference could not be run: {e}"))?;
-        let samples = family.golden.len() as u64;
-        let bar = ReplayProgress::start(self.options.progress, family.golden.name(), 2 * samples);
-        let out_c = replay_outputs(compressed, &family.golden, &|| bar.tick()).map_err(|e| e.to_string())?;
-        let out_r =
-            replay_outputs(reference.as_ref(), &family.golden, &|| bar.tick()).map_err(|e| e.to_string())?;
+        let bar =
+            ReplayProgress::start(self.options.progress, family.golden.name(), family.golden.len() as u64);
+        let reduce =
+            |i: usize, out_c: Vec<Tensor>, out_r: Vec<Tensor>| reduce_sample(family, i, [out_c], [out_r]);
+        let reduced = replay_pairs(compressed, reference.as_ref(), &family.golden, &reduce, &|| bar.tick());
         bar.finish();
-        let contributions = |out: &[Vec<Tensor>]| {
-            let (labels, spec) = (family.golden.labels.as_ref()?, m.labels.as_ref()?);
-            m.metric.kind.scorer(out, labels, &spec.classes, &m.input.shape)
-        };
-        let agreement = match m.limits.agreement {
-            Some(_) => {
-                let names: Vec<String> = family.reference.outputs.iter().map(|o| o.name.clone()).collect();
-                Some(compare_outputs(&out_c, &out_r, &names)?)
-            }
-            None => None,
-        };
-        let record = ReplayRecord {
+        let mut record = ReplayRecord {
             engine: self.engine.name().to_string(),
-            samples: out_c.len(),
+            samples: family.golden.len(),
             seed: family_seed(family),
             confidence: m.limits.confidence,
-            compressed: contributions(&out_c),
-            reference: contributions(&out_r),
-            agreement,
+            compressed: None,
+            reference: None,
+            agreement: None,
         };
+        for sample in reduced? {
+            sample.append_to(&mut record)?;
+        }
         Replay::judge(record, m)
+    }
+}
+
+/// What one golden sample contributes, read from both models' outputs at once so the outputs
+/// themselves need not be kept.
+struct SampleContribution {
+    compressed: Option<Contributions>,
+    reference: Option<Contributions>,
+    agreement: Option<Vec<OutputSamples>>,
+}
+
+/// Sample `i`'s contributions to the task metric (scored against its label row) and to output
+/// agreement, as the golden set asks.
+fn reduce_sample(
+    family: &Family,
+    i: usize,
+    out_c: [Vec<Tensor>; 1],
+    out_r: [Vec<Tensor>; 1],
+) -> std::result::Result<SampleContribution, String> {
+    let m = &family.golden.manifest;
+    let contribution = |out: &[Vec<Tensor>]| {
+        let (labels, spec) = (family.golden.labels.as_ref()?, m.labels.as_ref()?);
+        let row = labels.select(Axis(0), &[i]);
+        m.metric.kind.scorer(out, &row, &spec.classes, &m.input.shape)
+    };
+    let agreement = match m.limits.agreement {
+        Some(_) => {
+            let names: Vec<String> = family.reference.outputs.iter().map(|o| o.name.clone()).collect();
+            Some(compare_outputs(&out_c, &out_r, &names).map_err(|e| format!("sample {i}: {e}"))?)
+        }
+        None => None,
+    };
+    Ok(SampleContribution { compressed: contribution(&out_c), reference: contribution(&out_r), agreement })
+}
+
+impl SampleContribution {
+    /// Appends this sample to the record, after the samples before it.
+    fn append_to(self, record: &mut ReplayRecord) -> std::result::Result<(), String> {
+        for (into, c) in [(&mut record.compressed, self.compressed), (&mut record.reference, self.reference)]
+        {
+            match (into.as_mut(), c) {
+                (Some(gathered), Some(c)) => gathered.extend(c)?,
+                (None, c) => *into = c,
+                (Some(_), None) => {}
+            }
+        }
+        match (&mut record.agreement, self.agreement) {
+            (Some(gathered), Some(outputs)) => {
+                if gathered.len() != outputs.len() {
+                    return Err(format!(
+                        "the models gave {} outputs, then {}",
+                        gathered.len(),
+                        outputs.len()
+                    ));
+                }
+                gathered.iter_mut().zip(outputs).for_each(|(g, o)| g.extend(o));
+            }
+            (into, outputs) => *into = into.take().or(outputs),
+        }
+        Ok(())
     }
 }
 
