@@ -36,31 +36,42 @@ pub struct Timing {
     pub what: String,
 }
 
+/// Samples in flight per worker thread: the replay runs a window of samples in parallel, hands
+/// their reductions on in order, and only then decodes the next window.
+const WINDOW_PER_THREAD: usize = 16;
+
 /// Replays the golden set through both models, samples in parallel (tract runs one thread per
 /// call): each sample is decoded, run through the compressed model and the reference, and both
-/// outputs go straight to `reduce`, whose small per-sample result is all that is kept. Memory is
-/// the models plus the samples in flight, whatever the size of the set. `on_sample` is called as
-/// each sample finishes (a progress bar counts them).
+/// outputs go straight to `reduce`; its small per-sample result is handed to `consume`, in
+/// sample order, a window at a time. Memory is the models plus one window of samples, whatever
+/// the size of the set: nothing per sample outlives its window except what `consume` keeps.
+/// `on_sample` is called as each sample finishes (a progress bar counts them).
 pub fn replay_pairs<T: Send>(
     compressed: &dyn LoadedModel,
     reference: &dyn LoadedModel,
     golden: &GoldenSet,
     reduce: &(dyn Fn(usize, Vec<Tensor>, Vec<Tensor>) -> std::result::Result<T, String> + Sync),
+    consume: &mut dyn FnMut(T) -> std::result::Result<(), String>,
     on_sample: &(dyn Fn() + Sync),
-) -> std::result::Result<Vec<T>, String> {
-    (0..golden.len())
-        .into_par_iter()
-        .map(|i| {
-            let input = [golden.sample(i).map_err(|e| e.to_string())?];
-            let out_c =
-                compressed.run(&input).map_err(|e| format!("the compressed model on sample {i}: {e}"))?;
-            let out_r =
-                reference.run(&input).map_err(|e| format!("the FP32 reference on sample {i}: {e}"))?;
-            let reduced = reduce(i, out_c, out_r);
-            on_sample();
-            reduced
-        })
-        .collect()
+) -> std::result::Result<(), String> {
+    let window = WINDOW_PER_THREAD * rayon::current_num_threads().max(1);
+    for start in (0..golden.len()).step_by(window) {
+        let reduced: Vec<T> = (start..(start + window).min(golden.len()))
+            .into_par_iter()
+            .map(|i| {
+                let input = [golden.sample(i).map_err(|e| e.to_string())?];
+                let out_c =
+                    compressed.run(&input).map_err(|e| format!("the compressed model on sample {i}: {e}"))?;
+                let out_r =
+                    reference.run(&input).map_err(|e| format!("the FP32 reference on sample {i}: {e}"))?;
+                let reduced = reduce(i, out_c, out_r);
+                on_sample();
+                reduced
+            })
+            .collect::<std::result::Result<_, String>>()?;
+        reduced.into_iter().try_for_each(&mut *consume)?;
+    }
+    Ok(())
 }
 
 /// Minimum timed runs on the host, so p99 can be bounded (MLPerf's minimum for p99 is 662).

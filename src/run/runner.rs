@@ -205,8 +205,6 @@ impl<'a> Runner<'a> {
             ReplayProgress::start(self.options.progress, family.golden.name(), family.golden.len() as u64);
         let reduce =
             |i: usize, out_c: Vec<Tensor>, out_r: Vec<Tensor>| reduce_sample(family, i, [out_c], [out_r]);
-        let reduced = replay_pairs(compressed, reference.as_ref(), &family.golden, &reduce, &|| bar.tick());
-        bar.finish();
         let mut record = ReplayRecord {
             engine: self.engine.name().to_string(),
             samples: family.golden.len(),
@@ -216,9 +214,13 @@ impl<'a> Runner<'a> {
             reference: None,
             agreement: None,
         };
-        for sample in reduced? {
-            sample.append_to(&mut record)?;
-        }
+        let mut append = |sample: SampleContribution| sample.append_to(&mut record);
+        let replayed =
+            replay_pairs(compressed, reference.as_ref(), &family.golden, &reduce, &mut append, &|| {
+                bar.tick()
+            });
+        bar.finish();
+        replayed?;
         Replay::judge(record, m)
     }
 }

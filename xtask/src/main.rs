@@ -1,9 +1,11 @@
 //! Project tasks, deterministic from fixed seeds:
 //! - `cargo xtask golden [FAMILY...]` regenerates the golden sets (samples, labels, family.toml);
 //! - `cargo xtask train [FAMILY...]` trains each family's FP32 model on data held apart from the
-//!   golden split, quantizes it to int8 QDQ, and writes both models.
+//!   golden split, quantizes it to int8 QDQ, and writes both models;
+//! - `cargo xtask bench` measures harness overhead and peak memory against golden-set size.
 
 mod adas;
+mod bench;
 mod chassis;
 mod family;
 mod fidelity;
@@ -78,9 +80,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some("fidelity") => fidelity::run(&zoo_dir(), &repo_root().join("profiles")),
+        Some("bench") => bench::run(&repo_root()),
+        Some("bench-child") => bench::child_main(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask golden|train [FAMILY...] | cargo xtask zoo | cargo xtask fidelity\n  golden    regenerate golden sets\n  train     train, quantize and write the reference models\n  zoo       write the standard-architecture zoo to target/zoo\n  fidelity  emulated latency of every zoo model on every profile, and its error at the calibration points"
+                "usage: cargo xtask golden|train [FAMILY...] | cargo xtask zoo | cargo xtask fidelity | cargo xtask bench\n  golden    regenerate golden sets\n  train     train, quantize and write the reference models\n  zoo       write the standard-architecture zoo to target/zoo\n  fidelity  emulated latency of every zoo model on every profile, and its error at the calibration points\n  bench     harness overhead against a bare engine loop, and peak RSS against golden-set size"
             );
             std::process::exit(2);
         }
