@@ -140,6 +140,26 @@ impl MetricKind {
     }
 }
 
+/// Values reported beside a family metric that are errors or failure rates whatever that
+/// metric's direction (SMT's escape rate, false calls and offset error; the sideslip max abs
+/// error), as `smt.rs` and `regression.rs` name them: smaller is better.
+pub const LOWER_IS_BETTER_VALUES: [&str; 4] =
+    ["escape_rate", "false_call_ppm", "offset_mae_um", "max_abs_deg"];
+
+/// Whether a larger value of `metrics.values[key]` is better: the primary value, its slices and
+/// the per-class scores (recall, F1, AP) go the family metric's way, except the error values of
+/// [`LOWER_IS_BETTER_VALUES`].
+///
+/// ```
+/// use edgecert::metrics::value_higher_is_better;
+/// assert!(value_higher_is_better(true, "slice.micro"));
+/// assert!(!value_higher_is_better(true, "escape_rate"));
+/// assert!(!value_higher_is_better(false, "slice.snow")); // RMSE
+/// ```
+pub fn value_higher_is_better(metric_higher_is_better: bool, key: &str) -> bool {
+    metric_higher_is_better && !LOWER_IS_BETTER_VALUES.contains(&key)
+}
+
 /// Mean of per-sample values over a (re)sample of indices.
 pub fn mean_over(values: &[f64], idx: &[usize]) -> f64 {
     idx.iter().map(|&i| values[i]).sum::<f64>() / idx.len().max(1) as f64

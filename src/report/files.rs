@@ -2,12 +2,20 @@
 //! `summary.txt` for the run. Each gathers what it needs from the events and hands its files to
 //! the run, which writes them all at once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::schema::Certificate;
 use super::{junit_xml, verdict_table};
 use crate::error::Result;
 use crate::run::{Event, ReportFile, Reporter};
+
+/// The name of every certificate file.
+pub const CERTIFICATE_FILE: &str = "certificate.json";
+
+/// Where a run writes the certificate of (family, chip): `<out>/<family>/<chip>/certificate.json`.
+pub fn certificate_path(out: &Path, family: &str, chip: &str) -> PathBuf {
+    out.join(family).join(chip).join(CERTIFICATE_FILE)
+}
 
 /// `<out>/<family>/<chip>/certificate.json` for every certificate issued.
 pub struct CertificateFiles {
@@ -24,7 +32,7 @@ impl CertificateFiles {
 impl Reporter for CertificateFiles {
     fn handle(&mut self, event: &Event<'_>) -> Result<()> {
         if let Event::CertificateIssued { certificate: c } = event {
-            let path = self.out.join(&c.golden.name).join(&c.profile.name).join("certificate.json");
+            let path = certificate_path(&self.out, &c.golden.name, &c.profile.name);
             self.files.push(ReportFile { path, bytes: c.to_json() });
         }
         Ok(())
