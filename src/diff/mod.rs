@@ -579,3 +579,6 @@ fn compare_latency(before: &RunCertificate, after: &RunCertificate) -> LatencyOu
         regression: significant && practical,
     })
 }
+
+#[cfg(test)]
+mod tests;
