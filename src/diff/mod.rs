@@ -475,10 +475,12 @@ fn compare_metrics(
         compared += 1;
         let higher_is_better = value_higher_is_better(old.higher_is_better, name);
         let interval = &before.compressed_ci;
+        // Worse than OLD's own value too: a percentile-bootstrap interval need not contain its
+        // estimate (a skewed statistic), and an unchanged value is never a drop.
         let beyond = if higher_is_better {
-            after.compressed < interval.low
+            after.compressed < interval.low && after.compressed < before.compressed
         } else {
-            interval.high.is_some_and(|high| after.compressed > high)
+            interval.high.is_some_and(|high| after.compressed > high) && after.compressed > before.compressed
         };
         if !beyond {
             held += 1;

@@ -127,9 +127,11 @@ fn sorted_subfolders(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut folders = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        if entry.file_type().map_err(|e| Error::io(&entry.path(), e))?.is_dir() {
-            folders.push(entry.path());
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        // Follows links (an artifact folder may link a family in): the depth is fixed, so a
+        // link cycle cannot make the walk endless.
+        if path.is_dir() {
+            folders.push(path);
         }
     }
     folders.sort();

@@ -194,3 +194,12 @@ fn latency_is_compared_only_with_samples_on_both_sides_and_one_basis() {
     assert!(test.significant && test.practical && test.regression, "{test:?}");
     assert_eq!((test.median_old_ms, test.median_new_ms), (51.0, 76.5));
 }
+
+#[test]
+fn a_value_outside_its_own_interval_is_no_drop_when_unchanged() {
+    // A skewed bootstrap can leave the estimate outside its percentile interval.
+    let skewed = || with_metrics(certificate(&[]), true, &[("primary", 0.50, interval(0.52, 0.60))]);
+    let c = diff(&runs(skewed(), None), &runs(skewed(), None));
+    assert_eq!(c.verdict_line(), "no regression");
+    assert_eq!(c.certificates[0].values_held, 1);
+}
