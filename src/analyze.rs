@@ -101,7 +101,7 @@ pub fn analyze(
         (exposed(pairs.iter().map(|p| p.0).collect()), exposed(pairs.iter().map(|p| p.1).collect()));
     let run = |model: &ModelInventory, tensors: &[String]| -> Result<Vec<Vec<Tensor>>> {
         let loaded = engine.load_exposing(&model.path, &model.inputs, tensors)?;
-        samples.par_iter().map(|&i| loaded.run(std::slice::from_ref(&golden.inputs[i]))).collect()
+        samples.par_iter().map(|&i| loaded.run(&[golden.sample(i)?])).collect()
     };
     let (out_r, out_c) = (run(reference, &ref_tensors)?, run(compressed, &cmp_tensors)?);
     let compared =

@@ -9,14 +9,33 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Digest of several named parts, order-sensitive, so a set of files hashes to one value and a
 /// renamed or reordered part changes it.
 pub fn sha256_of_parts<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
-    let mut h = Sha256::new();
+    let mut h = PartsHasher::default();
     for (name, bytes) in parts {
-        h.update((name.len() as u64).to_le_bytes());
-        h.update(name.as_bytes());
-        h.update((bytes.len() as u64).to_le_bytes());
+        h.start(name, bytes.len() as u64);
         h.update(bytes);
     }
-    hex(&h.finalize())
+    h.finish()
+}
+
+/// [`sha256_of_parts`] fed piece by piece, so a large file is hashed without being held whole:
+/// `start` a part with its name and length, `update` with its bytes, in order.
+#[derive(Default)]
+pub struct PartsHasher(Sha256);
+
+impl PartsHasher {
+    pub fn start(&mut self, name: &str, len: u64) {
+        self.0.update((name.len() as u64).to_le_bytes());
+        self.0.update(name.as_bytes());
+        self.0.update(len.to_le_bytes());
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> String {
+        hex(&self.0.finalize())
+    }
 }
 
 /// A seed derived from input digests, so identical inputs give identical random draws.

@@ -21,6 +21,7 @@ pub mod model;
 pub mod profile;
 pub mod report;
 pub mod run;
+pub mod serde_float;
 pub mod stats;
 
 pub use error::{Error, Result};

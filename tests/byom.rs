@@ -107,6 +107,12 @@ fn a_model_pair_and_a_folder_of_images_become_a_certificate() {
         text.lines().find(|l| l.starts_with('│') && l.contains("output_agreement")).map(str::to_string)
     };
     assert_eq!(row(&shown.stdout), row(&run.stdout), "show prints the row the run printed");
+    let verified =
+        edgecert(&["verify", "--recompute", s(&out.join("my-classifier/rk3588/certificate.json"))]);
+    assert_eq!(verified.code, 0, "{}\n{}", verified.stdout, verified.stderr);
+    for line in ["ok: check output_agreement: ", "ok: every agreement value and interval reproduced"] {
+        assert!(verified.stdout.contains(line), "missing `{line}`: {}", verified.stdout);
+    }
 
     let analysis = edgecert(&["analyze", "--golden", s(&golden), "--json"]);
     assert_eq!(analysis.code, 0, "{}", analysis.stderr);

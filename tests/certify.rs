@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use common::*;
 use sha2::{Digest, Sha256};
 
@@ -20,7 +22,7 @@ fn reference_certification_writes_a_certificate_with_every_check() {
             names,
             ["size", "operators", "memory", "latency", "power", "thermal", "accuracy", "accuracy_vs_fp32"]
         );
-        assert_eq!(cert["schema_version"], 2);
+        assert_eq!(cert["schema_version"], 3);
         assert_eq!(cert["coverage"]["planned"], cert["coverage"]["executed"]);
         assert_eq!(cert["tool"]["name"], "edgecert");
         assert_eq!(cert["backend"]["emulated"], true);
@@ -64,6 +66,19 @@ fn the_emulated_backend_is_deterministic() {
             serde_json::to_string(&without_volatile(y)).unwrap()
         );
     }
+    // The raw observations carry nothing volatile: byte for byte, every family and chip.
+    let observations = |dir: &tempfile::TempDir| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files: Vec<PathBuf> =
+            files_under(dir.path()).into_iter().filter(|p| p.ends_with("observations.json")).collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| (p.strip_prefix(dir.path()).unwrap().to_path_buf(), std::fs::read(&p).unwrap()))
+            .collect()
+    };
+    let (x, y) = (observations(&a), observations(&b));
+    assert_eq!(x.len(), 28, "one observations file per certificate");
+    assert!(x == y, "the observations of two emulated runs differ");
 }
 
 #[test]
@@ -95,4 +110,28 @@ fn the_host_backend_measures_real_latency() {
     assert_eq!(latency["basis"], "measured");
     assert!(latency["samples"].as_u64().unwrap() >= 700);
     assert!(latency["measured"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn a_progress_bar_counts_the_replay_on_a_terminal_and_only_there() {
+    let out = tempfile::tempdir().unwrap();
+    let args =
+        ["certify", "--golden", "golden/shapes", "--profile", "profiles/rk3588.toml", "--out", s(out.path())];
+    let piped = edgecert(&args);
+    assert_eq!(piped.code, 1, "{}", piped.stderr);
+    assert!(!piped.stderr.contains("replaying"), "no bar when stderr is not a terminal: {}", piped.stderr);
+    // util-linux `script` gives the run a pseudo-terminal, as a person at a shell has.
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped the terminal half: `script` (util-linux) is not installed");
+        return;
+    }
+    let command = format!("{} {}", env!("CARGO_BIN_EXE_edgecert"), args.join(" "));
+    let tty = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&tty.stdout);
+    assert!(screen.contains("replaying shapes"), "{screen}");
+    assert!(screen.contains("/1000 samples"), "both models' 500 samples are counted: {screen}");
 }

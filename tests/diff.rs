@@ -66,22 +66,18 @@ fn a_run_diffed_against_itself_reports_no_regression() {
     assert!(run.stdout.starts_with("## edgecert diff\n\n**no regression**"), "{}", run.stdout);
     assert!(!run.stdout.contains("### Regressions") && !run.stdout.contains("### Verdict changes"));
     assert!(
-        run.stdout.contains("<details><summary>Unchanged: 8 check verdicts, 5 metric values"),
+        run.stdout.contains(
+            "<details><summary>Unchanged: 8 check verdicts, 5 metric values within the baseline's interval, 1 latency distribution without a regression"
+        ),
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("| shapes on rk3588 | INCONCLUSIVE → INCONCLUSIVE | 8 of 8 | 5 of 5 |"));
-    let observations = baseline().join("shapes/rk3588/observations.json");
-    assert!(
-        run.stdout.contains(&format!(
-            "shapes on rk3588: latency not compared: no per-sample latencies in {}",
-            observations.display()
-        )),
-        "{}",
-        run.stdout
-    );
+    assert!(run
+        .stdout
+        .contains("| shapes on rk3588 | INCONCLUSIVE → INCONCLUSIVE | 8 of 8 | 5 of 5 | median "));
 
-    // A certificate file against its own output folder: the same certificate, found both ways.
+    // A certificate file against its own output folder: the same certificate, found both ways,
+    // and the emulator's 1000 latencies against themselves.
     let file = baseline().join("shapes/rk3588/certificate.json");
     let run = edgecert(&["diff", s(&file), base, "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -89,7 +85,25 @@ fn a_run_diffed_against_itself_reports_no_regression() {
     assert_eq!(diff["verdict"], "no regression");
     assert_eq!(diff["regressions"], serde_json::json!([]));
     assert_eq!(diff["certificates"][0]["values_held"], 5);
-    assert_eq!(diff["latency"][0]["status"], "not_compared");
+    let latency = &diff["latency"][0];
+    assert_eq!(
+        (&latency["status"], &latency["samples_new"]),
+        (&"compared".into(), &1000.into()),
+        "{latency}"
+    );
+    assert_eq!(latency["u"], 1000.0 * 1000.0 / 2.0);
+    assert_eq!(latency["regression"], false);
+
+    // The certificate copied without its observations: nothing to compare latencies with.
+    let alone = scratch("certificate-alone").join("shapes/rk3588");
+    std::fs::create_dir_all(&alone).unwrap();
+    std::fs::copy(&file, alone.join("certificate.json")).unwrap();
+    let run = edgecert(&["diff", base, s(&alone)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let missing = alone.join("observations.json");
+    let expected =
+        format!("shapes on rk3588: latency not compared: no per-sample latencies in {}", missing.display());
+    assert!(run.stdout.contains(&expected), "{}", run.stdout);
 }
 
 #[test]
@@ -155,24 +169,29 @@ fn latencies(seed: u64, n: usize, median_ms: f64, sigma: f64) -> Vec<f64> {
     (0..n).map(|_| median_ms * (sigma * rng.normal()).exp()).collect()
 }
 
-/// Two copies of the baseline's certificate, OLD and NEW, each with `observations.json` holding
-/// these latencies; returns the `diff --json` run.
+/// A copy of the baseline's certificate in `dir` whose observations hold these latencies, the
+/// certificate bound again to them (digest, then id) as a run would have issued it.
+fn certificate_with_latencies(dir: &Path, latencies_ms: &[f64]) {
+    let from = baseline().join("shapes/rk3588");
+    let text = std::fs::read_to_string(from.join("observations.json")).unwrap();
+    let mut observations: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(observations["timing"]["status"], "observed");
+    observations["timing"]["value"]["latencies_ms"] = serde_json::json!(latencies_ms);
+    let bytes = serde_json::to_vec(&observations).unwrap();
+    let mut certificate = edgecert::report::read_certificate(&from.join("certificate.json")).unwrap();
+    let named = certificate.observations.as_mut().unwrap();
+    (named.sha256, named.size_bytes) = (edgecert::hash::sha256_hex(&bytes), bytes.len() as u64);
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("observations.json"), bytes).unwrap();
+    std::fs::write(dir.join("certificate.json"), certificate.seal().to_json()).unwrap();
+}
+
+/// OLD and NEW, each the baseline's certificate with these latencies; the `diff --json` run.
 fn diff_latencies(name: &str, old: &[f64], new: &[f64]) -> Run {
     let dir = scratch(name);
-    let mut sides = Vec::new();
-    for (side, samples) in [("old", old), ("new", new)] {
-        let cert_dir = dir.join(side).join("shapes/rk3588");
-        std::fs::create_dir_all(&cert_dir).unwrap();
-        std::fs::copy(baseline().join("shapes/rk3588/certificate.json"), cert_dir.join("certificate.json"))
-            .unwrap();
-        let observations = serde_json::json!({
-            "timing": {"basis": "emulated", "what": "test latencies", "latencies_ms": samples},
-            "replay": {"ignored": true},
-        });
-        std::fs::write(cert_dir.join("observations.json"), observations.to_string()).unwrap();
-        sides.push(dir.join(side));
-    }
-    edgecert(&["diff", s(&sides[0]), s(&sides[1]), "--json"])
+    certificate_with_latencies(&dir.join("old/shapes/rk3588"), old);
+    certificate_with_latencies(&dir.join("new/shapes/rk3588"), new);
+    edgecert(&["diff", s(&dir.join("old")), s(&dir.join("new")), "--json"])
 }
 
 #[test]
@@ -243,14 +262,15 @@ fn bad_input_exits_2_naming_the_path() {
         bad_observations.join("certificate.json"),
     )
     .unwrap();
-    std::fs::write(bad_observations.join("observations.json"), r#"{"timing": {"basis": 1}}"#).unwrap();
+    // Observations that are not the ones the certificate is bound to.
+    std::fs::write(bad_observations.join("observations.json"), r#"{"timing": null}"#).unwrap();
     let missing = dir.join("missing");
     let cases: [(PathBuf, String); 4] = [
         (empty.clone(), format!("{}: no certificates found", empty.display())),
         (dir.join("garbage"), format!("{}: not JSON", garbage.join("certificate.json").display())),
         (
             dir.join("bad-observations"),
-            format!("{}: not an observations file", bad_observations.join("observations.json").display()),
+            format!("{}: hashes to ", bad_observations.join("observations.json").display()),
         ),
         (missing.clone(), format!("{}: ", missing.display())),
     ];

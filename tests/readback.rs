@@ -114,12 +114,12 @@ fn a_verdict_that_does_not_follow_from_its_checks_is_refused_even_with_a_recompu
 fn malformed_certificates_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &str, &str); 4] = [
-        ("truncated.json", "{\"schema_version\": 2, \"tool\": ", "not JSON"),
-        ("old.json", "{\"schema_version\": 1}", "schema_version 1; this edgecert reads version 2"),
+        ("truncated.json", "{\"schema_version\": 3, \"tool\": ", "not JSON"),
+        ("old.json", "{\"schema_version\": 1}", "schema_version 1; this edgecert reads version 3"),
         ("other.json", "[1, 2, 3]", "no schema_version"),
         (
             "partial.json",
-            "{\"schema_version\": 2, \"certificate_id\": \"x\"}",
+            "{\"schema_version\": 3, \"certificate_id\": \"x\"}",
             "does not follow the certificate schema",
         ),
     ];

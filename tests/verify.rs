@@ -181,3 +181,127 @@ fn keys_are_guarded() {
     assert!(unsigned.stdout.contains("FAILED: the certificate is not signed"), "{}", unsigned.stdout);
     assert_eq!(verify(&cert, &[]).code, 0, "an unsigned certificate still verifies its content id");
 }
+
+/// An unsigned certificate of the shapes family on one chip, with its raw observations.
+fn issued(dir: &Path) -> PathBuf {
+    let out = dir.join("out");
+    let run = certify_quietly(&out, "profiles/rk3588.toml", "golden/shapes", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    out.join("shapes/rk3588/certificate.json")
+}
+
+#[test]
+fn recompute_reproduces_every_verdict_from_the_raw_observations() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = issued(dir.path());
+    let observations = cert.with_file_name("observations.json");
+    let recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&observations).unwrap()).unwrap();
+    let certified: serde_json::Value = serde_json::from_slice(&std::fs::read(&cert).unwrap()).unwrap();
+    assert_eq!(recorded["format"], "edgecert-observations/1");
+    let latencies = recorded["timing"]["value"]["latencies_ms"].as_array().unwrap().len();
+    assert_eq!(latencies as u64, common::check(&certified, "latency")["samples"].as_u64().unwrap());
+    assert_eq!(recorded["replay"]["value"]["compressed"]["metric"], "top1_accuracy");
+    assert_eq!(recorded["replay"]["value"]["compressed"]["truth"].as_array().unwrap().len(), 500);
+    assert_eq!(certified["observations"]["path"], "observations.json");
+
+    let run = verify(&cert, &["--recompute"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let executed = certified["coverage"]["executed"].as_array().unwrap();
+    for check in executed {
+        let line = format!("ok: check {}: {} reproduced", check.as_str().unwrap(), {
+            let c = common::check(&certified, check.as_str().unwrap());
+            c["verdict"].as_str().unwrap().to_string()
+        });
+        assert!(run.stdout.contains(&line), "missing `{line}`:\n{}", run.stdout);
+    }
+    assert!(run.stdout.contains("ok: every metrics value and interval reproduced"), "{}", run.stdout);
+    assert!(run.stdout.contains("ok: overall verdict INCONCLUSIVE reproduced"), "{}", run.stdout);
+}
+
+#[test]
+fn recompute_names_a_verdict_the_observations_do_not_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = issued(dir.path());
+    // A forger who edits a figure and reseals the content id: the id holds, recompute does not.
+    tamper(
+        &cert,
+        |v| {
+            let latency =
+                v["checks"].as_array_mut().unwrap().iter_mut().find(|c| c["name"] == "latency").unwrap();
+            latency["measured"] = 0.5.into();
+        },
+        true,
+    );
+    let plain = verify(&cert, &[]);
+    assert_eq!(plain.code, 0, "the resealed id matches: {}", plain.stdout);
+    let run = verify(&cert, &["--recompute"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("FAILED: check latency does not reproduce: measured: certified 0.5, recomputed "),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn changed_or_misplaced_observations_fail_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = issued(dir.path());
+    let observations = cert.with_file_name("observations.json");
+    let original = std::fs::read(&observations).unwrap();
+    let text = String::from_utf8(original.clone()).unwrap();
+    let at = text.find("\"latencies_ms\":[").unwrap() + "\"latencies_ms\":[".len();
+    std::fs::write(&observations, format!("{}9{}", &text[..at], &text[at..])).unwrap();
+    for extra in [&[][..], &["--recompute"][..]] {
+        let run = verify(&cert, extra);
+        assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("they were changed after issue"), "{extra:?}: {}", run.stdout);
+    }
+
+    std::fs::remove_file(&observations).unwrap();
+    let alone = verify(&cert, &[]);
+    assert_eq!(alone.code, 0, "{}", alone.stdout);
+    assert!(alone.stdout.contains("note: raw observations not checked"), "{}", alone.stdout);
+    let run = verify(&cert, &["--recompute"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("FAILED: cannot recompute: ") && run.stdout.contains("is missing"),
+        "{}",
+        run.stdout
+    );
+
+    std::fs::write(&observations, &original).unwrap();
+    tamper(&cert, |v| v["observations"]["path"] = "../../observations.json".into(), true);
+    let run = verify(&cert, &["--recompute"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("must be a file name beside the certificate"), "{}", run.stderr);
+}
+
+#[test]
+fn observations_whose_samples_disagree_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = issued(dir.path());
+    let observations = cert.with_file_name("observations.json");
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&observations).unwrap()).unwrap();
+    value["replay"]["value"]["compressed"]["predicted"].as_array_mut().unwrap().pop();
+    let bytes = serde_json::to_vec(&value).unwrap();
+    std::fs::write(&observations, &bytes).unwrap();
+    let digest = edgecert::hash::sha256_hex(&bytes);
+    tamper(
+        &cert,
+        |v| {
+            v["observations"]["sha256"] = digest.clone().into();
+            v["observations"]["size_bytes"] = bytes.len().into();
+        },
+        true,
+    );
+    let run = verify(&cert, &["--recompute"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("observations.json")
+            && run.stderr.contains("`predicted` has 499 samples but `truth` has 500"),
+        "{}",
+        run.stderr
+    );
+}

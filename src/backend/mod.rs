@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checks::Unobserved;
 use crate::emulator::Estimate;
@@ -25,18 +25,32 @@ pub enum BackendKind {
 
 pub use crate::report::schema::Basis;
 
-/// Latency observations of one model.
-#[derive(Debug, Clone)]
+/// Latency observations of one model: per sample, in the order observed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Timing {
+    #[serde(with = "crate::serde_float::vec")]
     pub latencies_ms: Vec<f64>,
     pub basis: Basis,
     /// What was timed, for the report (e.g. "host CPU, 1 thread" or "emulated rk3588").
     pub what: String,
 }
 
-/// Runs every golden sample through the model, in parallel (tract runs one thread per call).
-pub fn replay_outputs(model: &dyn LoadedModel, golden: &GoldenSet) -> Result<Vec<Vec<Tensor>>> {
-    golden.inputs.par_iter().map(|x| model.run(std::slice::from_ref(x))).collect()
+/// Runs every golden sample through the model, in parallel (tract runs one thread per call);
+/// `on_sample` is called as each sample finishes (a progress bar counts them).
+pub fn replay_outputs(
+    model: &dyn LoadedModel,
+    golden: &GoldenSet,
+    on_sample: &(dyn Fn() + Sync),
+) -> Result<Vec<Vec<Tensor>>> {
+    (0..golden.len())
+        .into_par_iter()
+        .map(|i| {
+            let out = model.run(&[golden.sample(i)?]);
+            on_sample();
+            out
+        })
+        .collect()
 }
 
 /// Minimum timed runs on the host, so p99 can be bounded (MLPerf's minimum for p99 is 662).
@@ -48,13 +62,14 @@ const HOST_WARMUP_RUNS: usize = 5;
 pub fn time_on_host(model: &dyn LoadedModel, golden: &GoldenSet) -> Result<Timing> {
     let n = golden.len().max(HOST_MIN_RUNS);
     for i in 0..HOST_WARMUP_RUNS.min(golden.len()) {
-        model.run(std::slice::from_ref(&golden.inputs[i]))?;
+        model.run(&[golden.sample(i)?])?;
     }
     let mut latencies_ms = Vec::with_capacity(n);
     for i in 0..n {
-        let input = std::slice::from_ref(&golden.inputs[i % golden.len()]);
+        // Decoded before the clock starts: the latency is the model's alone.
+        let input = [golden.sample(i % golden.len())?];
         let start = Instant::now();
-        model.run(input)?;
+        model.run(&input)?;
         latencies_ms.push(start.elapsed().as_secs_f64() * 1e3);
     }
     Ok(Timing { latencies_ms, basis: Basis::Measured, what: "host CPU, one inference at a time".into() })

@@ -54,6 +54,10 @@ pub enum Command {
         /// The chip profile the certificate must cover.
         #[arg(long)]
         profile: Option<PathBuf>,
+        /// Decide every check again from the raw observations beside the certificate and the
+        /// certified artifacts (the paths the certificate records, or --model/--golden/--profile).
+        #[arg(long)]
+        recompute: bool,
     },
     /// Compare two runs: verdict changes, changed inputs, latency and accuracy regressions.
     /// Exit 0 no regression, 1 a regression, 2 bad input.
@@ -357,9 +361,9 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
                 ),
             )
         }
-        Command::Verify { certificate, key, model, golden, profile } => {
-            let verification =
-                report::verify(&report::VerifyRequest { certificate, key, model, golden, profile })?;
+        Command::Verify { certificate, key, model, golden, profile, recompute } => {
+            let request = report::VerifyRequest { certificate, key, model, golden, profile, recompute };
+            let verification = crate::run::verify(&request)?;
             print(out, &verification.text())?;
             Ok(if verification.ok() { exit_code::PASS } else { exit_code::NOT_CERTIFIED })
         }
@@ -461,6 +465,7 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
             backend: args.backend,
             ambient_c: args.ambient,
             sign_with: args.sign_key.as_deref().map(report::sign::load_signing_key).transpose()?,
+            progress: !args.quiet && args.format == TerminalFormat::Pretty,
         },
         out: args.out,
         format: if args.quiet && args.format == TerminalFormat::Pretty {

@@ -14,10 +14,11 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::metrics::value_higher_is_better;
+use crate::report::observations::observations_path;
 use crate::report::schema::{Basis, Certificate, Interval, MetricsReport, Outcome};
 use crate::stats::{self, mann_whitney_greater};
 
-pub use runs::{CertificateKey, RunCertificate, Runs, Timing, MAX_OBSERVATIONS_BYTES, OBSERVATIONS_FILE};
+pub use runs::{CertificateKey, RunCertificate, Runs};
 
 /// Significance level of the latency test. Strict, because a nightly job runs every night: at
 /// 0.05 one pair in twenty would cry wolf on pure noise.
@@ -537,7 +538,11 @@ fn compare_latency(before: &RunCertificate, after: &RunCertificate) -> LatencyOu
             let missing: Vec<String> = [(old, before), (new, after)]
                 .iter()
                 .filter(|(timing, _)| timing.is_none())
-                .map(|(_, side)| side.path.with_file_name(OBSERVATIONS_FILE).display().to_string())
+                .map(|(_, side)| {
+                    // The observations it names, or the certificate itself when it names none.
+                    let named = observations_path(&side.path, &side.certificate).ok().flatten();
+                    named.unwrap_or_else(|| side.path.clone()).display().to_string()
+                })
                 .collect();
             return LatencyOutcome::NotCompared {
                 reason: format!("no per-sample latencies in {}", missing.join(" or in ")),

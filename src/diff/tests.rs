@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::*;
+use crate::backend::Timing;
 use crate::report::schema::{MetricsReport, ValuePair};
 
 fn interval(low: f64, high: f64) -> Interval {
@@ -178,7 +179,7 @@ fn latency_is_compared_only_with_samples_on_both_sides_and_one_basis() {
     else {
         panic!("compared without OLD's latencies")
     };
-    assert_eq!(reason, "no per-sample latencies in run/shapes/rk3588/observations.json");
+    assert_eq!(reason, "no per-sample latencies in run/shapes/rk3588/certificate.json");
     let LatencyOutcome::NotCompared { reason } =
         outcome(timing(Basis::Emulated, samples.clone()), timing(Basis::Measured, samples.clone()))
     else {

@@ -13,7 +13,8 @@ pub use init::{init, InitReport, InitRequest};
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{ArrayD, Axis, IxDyn};
+use ndarray::{ArrayD, IxDyn};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{load_toml, Diagnostic, Document};
@@ -172,13 +173,15 @@ pub struct DatasetInfo {
 /// A file's path (relative to the family folder) and bytes, as they enter the dataset digest.
 pub type HashedFile = (String, Vec<u8>);
 
-/// A golden set loaded into memory and verified against its recorded digest.
+/// A golden set verified against its recorded digest. Its samples stay on disk and are decoded
+/// one at a time as a replay consumes them ([`GoldenSet::sample`]), so memory does not grow with
+/// the set; the labels (a few numbers per sample) are held.
 #[derive(Debug, Clone)]
 pub struct GoldenSet {
     pub dir: PathBuf,
     pub manifest_path: PathBuf,
     pub manifest: FamilyManifest,
-    pub inputs: Vec<Tensor>,
+    samples: SampleStore,
     /// `None` when the manifest names no labels (`output_agreement`).
     pub labels: Option<ArrayD<f32>>,
     pub sha256: String,
@@ -190,11 +193,26 @@ impl GoldenSet {
     }
 
     pub fn len(&self) -> usize {
-        self.inputs.len()
+        self.samples.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.inputs.is_empty()
+        self.len() == 0
+    }
+
+    /// Sample `i`, read and decoded now, in the model's input shape.
+    pub fn sample(&self, i: usize) -> Result<Tensor> {
+        let shape = &self.manifest.input.shape;
+        match &self.samples {
+            SampleStore::Npy { path, layout } => {
+                let row = layout.read_row(path, i)?;
+                ArrayD::from_shape_vec(IxDyn(shape), row).map_err(|e| Error::golden(path, e.to_string()))
+            }
+            SampleStore::Images { files } => {
+                let file = &files[i];
+                decode_image(file, &read_bytes(file)?, shape, &self.manifest.input.preprocess)
+            }
+        }
     }
 
     pub fn reference_model(&self) -> PathBuf {
@@ -250,24 +268,24 @@ impl GoldenSet {
         if !input_path.exists() {
             return Err(missing(&input_path));
         }
-        let (inputs, mut hashed) = load_inputs(dir, &manifest.input)?;
+        let (samples, mut parts) = sample_store(dir, &manifest.input)?;
         let labels = match &manifest.labels {
             Some(spec) => {
                 let labels_path = dir.join(&spec.path);
                 if !labels_path.exists() {
                     return Err(missing(&labels_path));
                 }
-                let label_bytes = read_bytes(&labels_path)?;
-                let labels = npy::decode(&labels_path, &label_bytes)?;
-                hashed.push((spec.path.clone(), label_bytes));
-                check_label_rows(&labels_path, &labels, inputs.len())?;
+                let labels = npy::read(&labels_path)?;
+                parts.push((spec.path.clone(), labels_path.clone()));
+                check_label_rows(&labels_path, &labels, samples.len())?;
                 check_label_shape(&labels_path, manifest.metric.kind, &labels)?;
                 Some(labels)
             }
             None => None,
         };
-        let sha256 = dataset_digest(&hashed);
-        let golden = GoldenSet { dir: dir.to_path_buf(), manifest_path, manifest, inputs, labels, sha256 };
+        let sha256 = files_digest(parts)?;
+        let golden = GoldenSet { dir: dir.to_path_buf(), manifest_path, manifest, samples, labels, sha256 };
+        golden.check_samples_decode()?;
         Ok((golden, doc))
     }
 
@@ -440,38 +458,96 @@ fn check_label_shape(path: &Path, kind: MetricKind, labels: &ArrayD<f32>) -> Res
     ))
 }
 
-/// Inputs, and the (name, bytes) pairs that go into the dataset digest.
-fn load_inputs(dir: &Path, spec: &InputSpec) -> Result<(Vec<Tensor>, Vec<HashedFile>)> {
-    let path = dir.join(&spec.path);
-    match spec.format {
-        SampleFormat::Npy => {
-            let bytes = read_bytes(&path)?;
-            let stacked = npy::decode(&path, &bytes)?;
-            let inputs = unstack(&path, &stacked, &spec.shape)?;
-            Ok((inputs, vec![(spec.path.clone(), bytes)]))
+/// Where each sample is read from.
+#[derive(Debug, Clone)]
+enum SampleStore {
+    /// A stacked `.npy`: sample `i` is row `i`, read from the file on demand.
+    Npy { path: PathBuf, layout: npy::Layout },
+    /// One image file per sample, sorted by name.
+    Images { files: Vec<PathBuf> },
+}
+
+impl SampleStore {
+    fn len(&self) -> usize {
+        match self {
+            SampleStore::Npy { layout, .. } => layout.shape.first().copied().unwrap_or(0),
+            SampleStore::Images { files } => files.len(),
         }
-        SampleFormat::Png | SampleFormat::Images => load_images(dir, spec),
     }
 }
 
-fn unstack(path: &Path, stacked: &ArrayD<f32>, shape: &[usize]) -> Result<Vec<Tensor>> {
+/// The samples' store, and the (name in the digest, file) pairs they contribute to the dataset
+/// digest.
+fn sample_store(dir: &Path, spec: &InputSpec) -> Result<(SampleStore, Vec<(String, PathBuf)>)> {
+    let path = dir.join(&spec.path);
+    match spec.format {
+        SampleFormat::Npy => {
+            let layout = npy::Layout::of_file(&path)?;
+            check_stack_shape(&path, &layout.shape, &spec.shape)?;
+            Ok((SampleStore::Npy { path: path.clone(), layout }, vec![(spec.path.clone(), path)]))
+        }
+        SampleFormat::Png | SampleFormat::Images => {
+            let names = sample_files(&path, spec.format)?;
+            let parts = names.iter().map(|n| (format!("{}/{n}", spec.path), path.join(n))).collect();
+            Ok((SampleStore::Images { files: names.iter().map(|n| path.join(n)).collect() }, parts))
+        }
+    }
+}
+
+/// The dataset digest of `(name, file)` parts, each file streamed through the hash (never held
+/// whole); the same value [`dataset_digest`] gives for the files' bytes.
+fn files_digest(mut parts: Vec<(String, PathBuf)>) -> Result<String> {
+    use std::io::Read;
+    parts.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut hasher = crate::hash::PartsHasher::default();
+    let mut buffer = vec![0u8; 1 << 20];
+    for (name, path) in &parts {
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        hasher.start(name, len);
+        let mut seen = 0u64;
+        loop {
+            let n = file.read(&mut buffer).map_err(|e| Error::io(path, e))?;
+            if n == 0 {
+                break;
+            }
+            seen += n as u64;
+            hasher.update(&buffer[..n]);
+        }
+        if seen != len {
+            return Err(Error::golden(path, "the file changed size while it was being read"));
+        }
+    }
+    Ok(hasher.finish())
+}
+
+impl GoldenSet {
+    /// Every sample must decode to the input shape: a bad one is bad input (exit 2) now, not a
+    /// failed replay later. Decoded in parallel and dropped at once, so memory stays flat.
+    fn check_samples_decode(&self) -> Result<()> {
+        if matches!(self.samples, SampleStore::Npy { .. }) {
+            return Ok(()); // the layout check covered every row's shape
+        }
+        // The first bad sample in order, so the message does not depend on thread timing.
+        match (0..self.len()).into_par_iter().find_map_first(|i| self.sample(i).err()) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+fn check_stack_shape(path: &Path, stacked: &[usize], shape: &[usize]) -> Result<()> {
     let per_sample = &shape[1..];
-    if stacked.ndim() != shape.len() || &stacked.shape()[1..] != per_sample {
+    if stacked.len() != shape.len() || &stacked[1..] != per_sample {
         return Err(Error::golden(
             path,
             format!(
-                "samples have shape {:?}, expected [N, {}] to match input.shape {shape:?}",
-                stacked.shape(),
+                "samples have shape {stacked:?}, expected [N, {}] to match input.shape {shape:?}",
                 join(per_sample)
             ),
         ));
     }
-    stacked
-        .axis_iter(Axis(0))
-        .map(|s| {
-            s.to_owned().into_shape_with_order(IxDyn(shape)).map_err(|e| Error::golden(path, e.to_string()))
-        })
-        .collect()
+    Ok(())
 }
 
 fn join(dims: &[usize]) -> String {
@@ -508,20 +584,6 @@ fn sample_files(folder: &Path, format: SampleFormat) -> Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
-}
-
-fn load_images(dir: &Path, spec: &InputSpec) -> Result<(Vec<Tensor>, Vec<HashedFile>)> {
-    let folder = dir.join(&spec.path);
-    let names = sample_files(&folder, spec.format)?;
-    let mut inputs = Vec::with_capacity(names.len());
-    let mut hashed = Vec::with_capacity(names.len());
-    for name in names {
-        let file = folder.join(&name);
-        let bytes = read_bytes(&file)?;
-        inputs.push(decode_image(&file, &bytes, &spec.shape, &spec.preprocess)?);
-        hashed.push((format!("{}/{name}", spec.path), bytes));
-    }
-    Ok((inputs, hashed))
 }
 
 /// A PNG as a `[1, C, H, W]` tensor scaled to [0, 1], checked against the declared shape.
@@ -635,8 +697,9 @@ sha256 = "{sha}"
         std::fs::write(dir.path().join("family.toml"), manifest(3, &sha, "[1, 2, 4]")).unwrap();
         let g = GoldenSet::load(dir.path()).unwrap();
         assert_eq!(g.len(), 3);
-        assert_eq!(g.inputs[1].shape(), &[1, 2, 4]);
-        assert_eq!(g.inputs[1][[0, 1, 3]], 15.0);
+        let second = g.sample(1).unwrap();
+        assert_eq!(second.shape(), &[1, 2, 4]);
+        assert_eq!(second[[0, 1, 3]], 15.0);
         assert_eq!(g.sha256, sha);
     }
 

@@ -32,44 +32,93 @@ pub fn encode(array: &ArrayD<f32>) -> Vec<u8> {
 }
 
 pub fn decode(path: &Path, bytes: &[u8]) -> Result<ArrayD<f32>> {
-    let bad = |m: String| Error::golden(path, m);
-    if bytes.len() < 10 || &bytes[..6] != MAGIC {
-        return Err(bad("not a .npy file (missing the \\x93NUMPY magic)".into()));
-    }
-    let (header_len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => {
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
-        }
-        v => return Err(bad(format!("unsupported .npy version {v}"))),
-    };
-    let header = bytes
-        .get(start..start + header_len)
-        .and_then(|h| std::str::from_utf8(h).ok())
-        .ok_or_else(|| bad("truncated or non-UTF-8 .npy header".into()))?;
-    if !header.contains("'descr': '<f4'") {
-        return Err(bad(format!("expected little-endian float32 data ('<f4'), header is {}", header.trim())));
-    }
-    if header.contains("'fortran_order': True") {
-        return Err(bad("Fortran-order arrays are not supported; save in C order".into()));
-    }
-    let shape = parse_shape(header)
-        .ok_or_else(|| bad(format!("cannot read the shape in header {}", header.trim())))?;
-    let data = &bytes[start + header_len..];
-    let count = shape
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .filter(|n| n.checked_mul(4).is_some())
-        .ok_or_else(|| bad(format!("shape {shape:?} has more elements than any file can hold")))?;
-    if data.len() != count * 4 {
-        return Err(bad(format!(
-            "shape {shape:?} needs {} data bytes, file has {} (truncated?)",
-            count * 4,
-            data.len()
-        )));
-    }
+    let layout = Layout::read(path, bytes, bytes.len() as u64)?;
+    let data = &bytes[layout.data_offset as usize..];
     let values = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| bad(e.to_string()))
+    ArrayD::from_shape_vec(IxDyn(&layout.shape), values).map_err(|e| Error::golden(path, e.to_string()))
+}
+
+/// The largest `.npy` header read: NumPy writes a few hundred bytes.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Where a `.npy` file's float32 data lies, from its header, checked against the file's length.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    pub shape: Vec<usize>,
+    pub data_offset: u64,
+}
+
+impl Layout {
+    /// Reads the layout from the file's first bytes (`head`, at least the header) and its
+    /// total length.
+    pub fn read(path: &Path, head: &[u8], file_len: u64) -> Result<Layout> {
+        let bad = |m: String| Error::golden(path, m);
+        if head.len() < 10 || &head[..6] != MAGIC {
+            return Err(bad("not a .npy file (missing the \\x93NUMPY magic)".into()));
+        }
+        let (header_len, start) = match head[6] {
+            1 => (u16::from_le_bytes([head[8], head[9]]) as usize, 10usize),
+            2 | 3 if head.len() >= 12 => {
+                (u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize, 12)
+            }
+            v => return Err(bad(format!("unsupported .npy version {v}"))),
+        };
+        let header = head
+            .get(start..start.saturating_add(header_len))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .ok_or_else(|| bad("truncated or non-UTF-8 .npy header".into()))?;
+        if !header.contains("'descr': '<f4'") {
+            return Err(bad(format!(
+                "expected little-endian float32 data ('<f4'), header is {}",
+                header.trim()
+            )));
+        }
+        if header.contains("'fortran_order': True") {
+            return Err(bad("Fortran-order arrays are not supported; save in C order".into()));
+        }
+        let shape = parse_shape(header)
+            .ok_or_else(|| bad(format!("cannot read the shape in header {}", header.trim())))?;
+        let data_offset = (start + header_len) as u64;
+        let count = shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+            .filter(|n| n.checked_mul(4).is_some())
+            .ok_or_else(|| bad(format!("shape {shape:?} has more elements than any file can hold")))?;
+        let data_len = file_len.saturating_sub(data_offset);
+        if data_len != count * 4 {
+            return Err(bad(format!(
+                "shape {shape:?} needs {} data bytes, file has {data_len} (truncated?)",
+                count * 4
+            )));
+        }
+        Ok(Layout { shape, data_offset })
+    }
+
+    /// The layout of the `.npy` file at `path`, reading only its header.
+    pub fn of_file(path: &Path) -> Result<Layout> {
+        use std::io::Read;
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut head = Vec::new();
+        file.take(MAX_HEADER_BYTES as u64).read_to_end(&mut head).map_err(|e| Error::io(path, e))?;
+        Layout::read(path, &head, len)
+    }
+
+    /// Elements of one row (one index of the first dimension).
+    pub fn row_len(&self) -> usize {
+        self.shape.iter().skip(1).product()
+    }
+
+    /// Row `i`, read from the file without reading the others.
+    pub fn read_row(&self, path: &Path, i: usize) -> Result<Vec<f32>> {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let row_bytes = self.row_len() * 4;
+        let mut bytes = vec![0u8; row_bytes];
+        file.read_exact_at(&mut bytes, self.data_offset + (i * row_bytes) as u64)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
 }
 
 fn parse_shape(header: &str) -> Option<Vec<usize>> {
@@ -108,6 +157,17 @@ mod tests {
         let bytes = encode(&a);
         let err = decode(Path::new("x.npy"), &bytes[..bytes.len() - 3]).unwrap_err().to_string();
         assert!(err.contains("x.npy") && err.contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn rows_are_read_from_the_file_one_at_a_time() {
+        let a = ArrayD::from_shape_vec(IxDyn(&[3, 2]), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.npy");
+        std::fs::write(&path, encode(&a)).unwrap();
+        let layout = Layout::of_file(&path).unwrap();
+        assert_eq!(layout.shape, vec![3, 2]);
+        assert_eq!(layout.read_row(&path, 2).unwrap(), vec![5.0, 6.0]);
     }
 
     #[test]

@@ -101,14 +101,21 @@ impl Statistic {
     }
 }
 
-/// Per-sample figures of one output tensor, compressed against FP32.
-#[derive(Debug, Clone)]
+/// Per-sample figures of one output tensor, compressed against FP32: the raw observations every
+/// agreement statistic is computed from (and recomputed from, by `verify --recompute`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OutputSamples {
     pub output: String,
+    #[serde(with = "crate::serde_float::vec")]
     cosine: Vec<f64>,
+    #[serde(with = "crate::serde_float::vec")]
     signal: Vec<f64>,
+    #[serde(with = "crate::serde_float::vec")]
     noise: Vec<f64>,
+    #[serde(with = "crate::serde_float::vec")]
     max_abs: Vec<f64>,
+    #[serde(with = "crate::serde_float::vec")]
     sum_abs: Vec<f64>,
     elements: usize,
     /// Per sample: the arg-max agrees; `None` when the output is not a score vector.
@@ -225,6 +232,24 @@ impl OutputSamples {
 
     pub fn len(&self) -> usize {
         self.cosine.len()
+    }
+
+    /// Read from a file, the per-sample vectors must agree in length; `Err` says which does not.
+    pub fn check_consistent(&self) -> Result<(), String> {
+        let n = self.len();
+        let lengths = [
+            ("signal", self.signal.len()),
+            ("noise", self.noise.len()),
+            ("max_abs", self.max_abs.len()),
+            ("sum_abs", self.sum_abs.len()),
+            ("top1", self.top1.as_ref().map_or(n, Vec::len)),
+        ];
+        match lengths.iter().find(|(_, len)| *len != n) {
+            Some((name, len)) => {
+                Err(format!("output `{}`: `{name}` has {len} samples, `cosine` {n}", self.output))
+            }
+            None => Ok(()),
+        }
     }
 
     pub fn is_empty(&self) -> bool {

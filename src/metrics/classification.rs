@@ -1,6 +1,7 @@
 //! Top-1 classification accuracy, with per-class recall.
 
 use ndarray::ArrayD;
+use serde::{Deserialize, Serialize};
 
 use super::{Evaluation, Scorer, PRIMARY};
 use crate::engine::Tensor;
@@ -10,6 +11,9 @@ pub fn argmax<'a>(values: impl Iterator<Item = &'a f32>) -> Option<usize> {
     values.enumerate().filter(|(_, v)| !v.is_nan()).max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)
 }
 
+/// Per sample: the predicted class (`None`: no finite score) and the labelled one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Top1Scorer {
     predicted: Vec<Option<usize>>,
     truth: Vec<usize>,
@@ -23,6 +27,12 @@ impl Top1Scorer {
             truth: labels.iter().map(|&l| l as usize).collect(),
             classes: classes.to_vec(),
         }
+    }
+}
+
+impl Top1Scorer {
+    pub(super) fn lengths(&self) -> Vec<(&'static str, usize)> {
+        vec![("truth", self.truth.len()), ("predicted", self.predicted.len())]
     }
 }
 

@@ -9,6 +9,7 @@
 //! `((x + 0.5 + tx)·s, (y + 0.5 + ty)·s)`, size `(exp(tw)·s, exp(th)·s)`.
 
 use ndarray::ArrayD;
+use serde::{Deserialize, Serialize};
 
 use super::{Evaluation, Scorer, PRIMARY};
 use crate::engine::Tensor;
@@ -21,7 +22,7 @@ const MAX_DETECTIONS: usize = 50;
 pub const BUCKETS: [(&str, f64, f64); 3] =
     [("easy", 40.0, f64::INFINITY), ("moderate", 25.0, 40.0), ("hard", 0.0, 25.0)];
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Box2 {
     pub x1: f64,
     pub y1: f64,
@@ -49,14 +50,14 @@ pub fn iou(a: &Box2, b: &Box2) -> f64 {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
     pub class: usize,
     pub score: f32,
     pub bbox: Box2,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GroundTruth {
     pub class: usize,
     pub bbox: Box2,
@@ -81,7 +82,12 @@ pub fn decode_grid(out: &Tensor, classes: usize, input_width: usize) -> Vec<Dete
             let (cx, cy) = ((gx as f64 + 0.5 + t(0)) * stride, (gy as f64 + 0.5 + t(1)) * stride);
             let (bw, bh) = (t(2).clamp(-6.0, 6.0).exp() * stride, t(3).clamp(-6.0, 6.0).exp() * stride);
             let bbox = Box2 { x1: cx - bw / 2.0, y1: cy - bh / 2.0, x2: cx + bw / 2.0, y2: cy + bh / 2.0 };
-            dets.push(Detection { class: best - 1, score: s, bbox });
+            // A box that is not finite can never match nor fall in a height bucket, so scoring
+            // ignores it anyway; dropping it here keeps the recorded detections finite (JSON has
+            // no NaN). An infinite score ranks as the largest finite one.
+            if [bbox.x1, bbox.y1, bbox.x2, bbox.y2].iter().all(|v| v.is_finite()) {
+                dets.push(Detection { class: best - 1, score: s.min(f32::MAX), bbox });
+            }
         }
     }
     nms(dets)
@@ -130,6 +136,9 @@ pub fn average_precision(mut scored: Vec<(f32, bool)>, positives: usize) -> Opti
     Some(ap)
 }
 
+/// Per frame: the model's detections (decoded, after NMS) and the labelled objects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DetectionScorer {
     detections: Vec<Vec<Detection>>,
     truths: Vec<Vec<GroundTruth>>,
@@ -206,6 +215,12 @@ impl DetectionScorer {
             }
         }
         aps.iter().map(|a| a.1).sum::<f64>() / aps.len().max(1) as f64
+    }
+}
+
+impl DetectionScorer {
+    pub(super) fn lengths(&self) -> Vec<(&'static str, usize)> {
+        vec![("truths", self.truths.len()), ("detections", self.detections.len())]
     }
 }
 

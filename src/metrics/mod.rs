@@ -97,14 +97,16 @@ impl MetricKind {
         labels: &ArrayD<f32>,
         classes: &[String],
         input_shape: &[usize],
-    ) -> Option<Box<dyn Scorer>> {
+    ) -> Option<Contributions> {
         Some(match self {
-            MetricKind::Top1Accuracy => Box::new(Top1Scorer::new(outputs, labels, classes)),
-            MetricKind::SideslipRmse => Box::new(SideslipScorer::new(outputs, labels)),
-            MetricKind::SmtInspection => Box::new(SmtScorer::new(outputs, labels)),
+            MetricKind::Top1Accuracy => {
+                Contributions::Top1Accuracy(Top1Scorer::new(outputs, labels, classes))
+            }
+            MetricKind::SideslipRmse => Contributions::SideslipRmse(SideslipScorer::new(outputs, labels)),
+            MetricKind::SmtInspection => Contributions::SmtInspection(SmtScorer::new(outputs, labels)),
             MetricKind::DetectionMap50 => {
                 let width = input_shape.last().copied().unwrap_or(1);
-                Box::new(DetectionScorer::new(outputs, labels, classes, width))
+                Contributions::DetectionMap50(DetectionScorer::new(outputs, labels, classes, width))
             }
             MetricKind::OutputAgreement => return None,
         })
@@ -158,6 +160,66 @@ pub const LOWER_IS_BETTER_VALUES: [&str; 4] =
 /// ```
 pub fn value_higher_is_better(metric_higher_is_better: bool, key: &str) -> bool {
     metric_higher_is_better && !LOWER_IS_BETTER_VALUES.contains(&key)
+}
+
+/// One model's per-sample contributions to a task metric: what each golden sample adds to the
+/// metric once the model's outputs are read against the labels (a prediction and its truth, an
+/// error, a set of detections). It is the metric's scorer, and it is what a certificate's raw
+/// observations record, so a verifier recomputes every accuracy figure from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "metric", rename_all = "snake_case")]
+pub enum Contributions {
+    Top1Accuracy(Top1Scorer),
+    SideslipRmse(SideslipScorer),
+    SmtInspection(SmtScorer),
+    DetectionMap50(DetectionScorer),
+}
+
+impl Contributions {
+    fn scorer(&self) -> &dyn Scorer {
+        match self {
+            Contributions::Top1Accuracy(s) => s,
+            Contributions::SideslipRmse(s) => s,
+            Contributions::SmtInspection(s) => s,
+            Contributions::DetectionMap50(s) => s,
+        }
+    }
+
+    /// The metric these contributions belong to.
+    pub fn kind(&self) -> MetricKind {
+        match self {
+            Contributions::Top1Accuracy(_) => MetricKind::Top1Accuracy,
+            Contributions::SideslipRmse(_) => MetricKind::SideslipRmse,
+            Contributions::SmtInspection(_) => MetricKind::SmtInspection,
+            Contributions::DetectionMap50(_) => MetricKind::DetectionMap50,
+        }
+    }
+
+    /// Read from a file, the per-sample vectors must agree in length (a scorer indexes them
+    /// together); `Err` names the one that does not.
+    pub fn check_consistent(&self) -> Result<(), String> {
+        let lengths: Vec<(&str, usize)> = match self {
+            Contributions::Top1Accuracy(s) => s.lengths(),
+            Contributions::SideslipRmse(s) => s.lengths(),
+            Contributions::SmtInspection(s) => s.lengths(),
+            Contributions::DetectionMap50(s) => s.lengths(),
+        };
+        let (first, n) = lengths[0];
+        match lengths.iter().find(|(_, len)| *len != n) {
+            Some((name, len)) => Err(format!("`{name}` has {len} samples but `{first}` has {n}")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Scorer for Contributions {
+    fn evaluate(&self, idx: &[usize]) -> Evaluation {
+        self.scorer().evaluate(idx)
+    }
+
+    fn len(&self) -> usize {
+        self.scorer().len()
+    }
 }
 
 /// Mean of per-sample values over a (re)sample of indices.

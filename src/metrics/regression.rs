@@ -2,6 +2,7 @@
 //! friction of the manoeuvre (dry, wet, snow), since low friction is where estimators break.
 
 use ndarray::ArrayD;
+use serde::{Deserialize, Serialize};
 
 use super::{Evaluation, Scorer, PRIMARY};
 use crate::engine::Tensor;
@@ -17,9 +18,13 @@ pub fn friction_slice(mu: f32) -> &'static str {
     }
 }
 
+/// Per sample: the estimation error in degrees and the road-friction slice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SideslipScorer {
+    #[serde(with = "crate::serde_float::vec")]
     error: Vec<f64>,
-    slice: Vec<&'static str>,
+    slice: Vec<String>,
 }
 
 impl SideslipScorer {
@@ -39,7 +44,7 @@ impl SideslipScorer {
                 }
             })
             .collect();
-        let slice = (0..outputs.len()).map(|i| friction_slice(labels[[i, 1]])).collect();
+        let slice = (0..outputs.len()).map(|i| friction_slice(labels[[i, 1]]).to_string()).collect();
         SideslipScorer { error, slice }
     }
 }
@@ -47,6 +52,12 @@ impl SideslipScorer {
 fn rmse(errors: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, n) = errors.fold((0.0, 0usize), |(s, n), e| (s + e * e, n + 1));
     (n > 0).then(|| (sum / n as f64).sqrt())
+}
+
+impl SideslipScorer {
+    pub(super) fn lengths(&self) -> Vec<(&'static str, usize)> {
+        vec![("error", self.error.len()), ("slice", self.slice.len())]
+    }
 }
 
 impl Scorer for SideslipScorer {

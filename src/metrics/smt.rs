@@ -4,6 +4,7 @@
 //! slice (micro defects of a few pixels are where compression hurts first).
 
 use ndarray::ArrayD;
+use serde::{Deserialize, Serialize};
 
 use super::{argmax, Evaluation, Scorer, PRIMARY};
 use crate::engine::Tensor;
@@ -12,11 +13,15 @@ pub const SMT_CLASSES: [&str; 6] = ["good", "insufficient", "excess", "missing",
 const GOOD: usize = 0;
 const MISSING: usize = 3;
 
-/// Model output: 6 class scores, then the placement offset (x, y) in µm.
+/// Model output: 6 class scores, then the placement offset (x, y) in µm. Per sample: the
+/// predicted and labelled class, the offset error, and whether the defect is micro-sized.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SmtScorer {
     predicted: Vec<Option<usize>>,
     truth: Vec<usize>,
     /// Mean absolute offset error in µm, for samples with a component.
+    #[serde(with = "crate::serde_float::vec_option")]
     offset_error: Vec<Option<f64>>,
     micro: Vec<bool>,
 }
@@ -48,6 +53,17 @@ impl SmtScorer {
 
 fn ratio(num: usize, den: usize) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
+}
+
+impl SmtScorer {
+    pub(super) fn lengths(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("truth", self.truth.len()),
+            ("predicted", self.predicted.len()),
+            ("offset_error", self.offset_error.len()),
+            ("micro", self.micro.len()),
+        ]
+    }
 }
 
 impl Scorer for SmtScorer {

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::observations::OBSERVATIONS_FILE;
 use super::schema::Certificate;
 use super::{junit_xml, verdict_table};
 use crate::error::Result;
@@ -17,7 +18,8 @@ pub fn certificate_path(out: &Path, family: &str, chip: &str) -> PathBuf {
     out.join(family).join(chip).join(CERTIFICATE_FILE)
 }
 
-/// `<out>/<family>/<chip>/certificate.json` for every certificate issued.
+/// `<out>/<family>/<chip>/certificate.json` for every certificate issued, with the raw
+/// observations it is bound to beside it.
 pub struct CertificateFiles {
     out: PathBuf,
     files: Vec<ReportFile>,
@@ -31,9 +33,11 @@ impl CertificateFiles {
 
 impl Reporter for CertificateFiles {
     fn handle(&mut self, event: &Event<'_>) -> Result<()> {
-        if let Event::CertificateIssued { certificate: c } = event {
+        if let Event::CertificateIssued { certificate: c, observations } = event {
             let path = certificate_path(&self.out, &c.golden.name, &c.profile.name);
+            let beside = path.with_file_name(OBSERVATIONS_FILE);
             self.files.push(ReportFile { path, bytes: c.to_json() });
+            self.files.push(ReportFile { path: beside, bytes: observations.to_vec() });
         }
         Ok(())
     }
@@ -49,7 +53,7 @@ struct Issued(Vec<Certificate>);
 
 impl Issued {
     fn take(&mut self, event: &Event<'_>) {
-        if let Event::CertificateIssued { certificate } = event {
+        if let Event::CertificateIssued { certificate, .. } = event {
             self.0.push((*certificate).clone());
         }
     }

@@ -7,6 +7,8 @@
 mod files;
 mod inventory;
 mod junit;
+pub mod observations;
+pub mod progress;
 pub mod schema;
 pub mod sign;
 mod table;

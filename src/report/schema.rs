@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::hash::sha256_hex;
 
-/// Version of the certificate layout. 2: owned schema, coverage, canonical-body id.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version of the certificate layout. 2: owned schema, coverage, canonical-body id. 3: the raw
+/// observations beside the certificate, bound by digest.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Members left out of the canonical body: the id is computed over it, a signature signs it.
 pub const UNSIGNED_MEMBERS: [&str; 2] = ["certificate_id", "signature"];
@@ -114,6 +115,11 @@ pub struct Certificate {
     /// The emulator's prediction for this model on this chip, with per-node placement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate: Option<EstimateRecord>,
+    /// The raw observations the checks decided on (`observations.json` beside the
+    /// certificate): per-sample latencies, metric contributions and agreement figures. Bound
+    /// by its digest, so a verifier can recompute every verdict (`verify --recompute`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observations: Option<ArtifactFile>,
     /// RFC 3339, UTC.
     pub issued_at: String,
     /// An ed25519 signature of the canonical body, when the certificate was signed.
@@ -160,11 +166,11 @@ pub struct Subject {
     pub files: Vec<ArtifactFile>,
 }
 
-/// One file of a model artifact.
+/// One file: of a model artifact (path relative to the model's folder, `/`-separated), or the
+/// raw observations (a file name beside the certificate).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArtifactFile {
-    /// Relative to the model's folder, `/`-separated.
     pub path: String,
     pub sha256: String,
     pub size_bytes: u64,

@@ -108,7 +108,7 @@ impl<W: Write> TerminalReporter<W> {
                     _ => writeln!(self.out, "check {id} ... {word}"),
                 }
             }
-            Event::CertificateIssued { certificate } => {
+            Event::CertificateIssued { certificate, .. } => {
                 self.certificates.push((*certificate).clone());
                 Ok(())
             }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::observations::{observations_path, read_observations};
 use super::schema::Certificate;
 use super::sign::{check_signature, load_verifying_key};
 use crate::error::Result;
@@ -18,6 +19,9 @@ pub struct VerifyRequest {
     pub model: Option<PathBuf>,
     pub golden: Option<PathBuf>,
     pub profile: Option<PathBuf>,
+    /// Decide every check again from the raw observations and the artifacts
+    /// (`crate::run::verify` does; this module checks integrity only).
+    pub recompute: bool,
 }
 
 /// What held and what did not, one sentence each.
@@ -25,14 +29,20 @@ pub struct VerifyRequest {
 pub struct Verification {
     pub passed: Vec<String>,
     pub failed: Vec<String>,
+    /// What was not checked, and why (neither held nor failed).
+    pub notes: Vec<String>,
 }
 
 impl Verification {
-    fn record(&mut self, outcome: std::result::Result<String, String>) {
+    pub fn record(&mut self, outcome: std::result::Result<String, String>) {
         match outcome {
             Ok(m) => self.passed.push(m),
             Err(m) => self.failed.push(m),
         }
+    }
+
+    pub fn note(&mut self, note: String) {
+        self.notes.push(note);
     }
 
     pub fn ok(&self) -> bool {
@@ -43,6 +53,9 @@ impl Verification {
         let mut out = String::new();
         for p in &self.passed {
             out.push_str(&format!("ok: {p}\n"));
+        }
+        for n in &self.notes {
+            out.push_str(&format!("note: {n}\n"));
         }
         for f in &self.failed {
             out.push_str(&format!("FAILED: {f}\n"));
@@ -70,6 +83,7 @@ pub fn verify(req: &VerifyRequest) -> Result<Verification> {
             v.record(check_signature(&cert, expected_key.as_ref()).map(|fp| format!("signed by key {fp}")))
         }
     }
+    observations(req, &cert, &mut v)?;
     if let Some(model) = &req.model {
         v.record(model_matches(&cert, model)?);
     }
@@ -82,6 +96,26 @@ pub fn verify(req: &VerifyRequest) -> Result<Verification> {
         v.record(same("chip profile", profile, &cert.profile.sha256, &sha256_hex(&bytes)));
     }
     Ok(v)
+}
+
+/// The raw observations beside the certificate must be the ones it is bound to; absent ones are
+/// noted (a certificate may travel alone), unless they are needed to recompute.
+fn observations(req: &VerifyRequest, cert: &Certificate, v: &mut Verification) -> Result<()> {
+    let Some(path) = observations_path(&req.certificate, cert)? else {
+        v.note("the certificate names no raw observations".into());
+        return Ok(());
+    };
+    if !path.exists() && !req.recompute {
+        v.note(format!("raw observations not checked: {} is not beside the certificate", path.display()));
+        return Ok(());
+    }
+    match read_observations(&req.certificate, cert)? {
+        Ok(_) => v.record(Ok(format!("raw observations {} match the certificate's digest", path.display()))),
+        Err(why) if !req.recompute => v.record(Err(why)),
+        // `--recompute` reports it as the reason it cannot recompute.
+        Err(_) => {}
+    }
+    Ok(())
 }
 
 fn content(cert: &Certificate) -> std::result::Result<String, String> {

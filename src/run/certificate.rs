@@ -30,6 +30,8 @@ pub(super) struct UnitRecord<'a> {
     pub thermal: Option<ThermalRun>,
     pub metrics: Option<MetricsReport>,
     pub agreement: Option<Vec<OutputAgreementRecord>>,
+    /// The raw observations file the certificate is bound to.
+    pub observations: ArtifactFile,
 }
 
 /// The certificate of one (family, chip): `planned` is every check the plan holds for it,
@@ -82,6 +84,7 @@ pub(super) fn issue(
         agreement: unit.agreement,
         thermal: unit.thermal.map(thermal_curve),
         estimate: unit.estimate.as_ref().map(estimate_record),
+        observations: Some(unit.observations),
         issued_at: now_rfc3339(),
         signature: None,
     }

@@ -14,12 +14,32 @@ use crate::report::schema::{Basis, Certificate, CheckRecord, CheckStatus, Outcom
 #[derive(Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event<'a> {
-    RunStarted { plan: &'a Plan, selected: usize },
-    CheckStarted { id: &'a CheckId },
-    ObservationRecorded { family: &'a str, profile: Option<&'a str>, observation: &'a Observation },
-    CheckFinished { id: &'a CheckId, record: &'a CheckRecord },
-    CertificateIssued { certificate: &'a Certificate },
-    RunFinished { summary: &'a RunSummary },
+    RunStarted {
+        plan: &'a Plan,
+        selected: usize,
+    },
+    CheckStarted {
+        id: &'a CheckId,
+    },
+    ObservationRecorded {
+        family: &'a str,
+        profile: Option<&'a str>,
+        observation: &'a Observation,
+    },
+    CheckFinished {
+        id: &'a CheckId,
+        record: &'a CheckRecord,
+    },
+    /// A certificate and the bytes of the raw observations it is bound to (written beside it;
+    /// left out of the event stream, whose readers get the certificate).
+    CertificateIssued {
+        certificate: &'a Certificate,
+        #[serde(skip)]
+        observations: &'a [u8],
+    },
+    RunFinished {
+        summary: &'a RunSummary,
+    },
 }
 
 /// Something a backend observed, summarised for the event stream (the full figures go into

@@ -105,7 +105,7 @@ fn unique_names<'a>(what: &str, field: &str, named: impl Iterator<Item = (&'a st
 
 /// Switches every profile that lists `mode` into it, saying which did; a mode no profile lists
 /// is a usage error.
-fn apply_mode(
+pub(super) fn apply_mode(
     profiles: Vec<ProfileFile>,
     mode: Option<&str>,
 ) -> Result<(Vec<ProfileFile>, Vec<Option<String>>)> {

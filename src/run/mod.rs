@@ -8,6 +8,8 @@ mod certificate;
 mod events;
 mod inputs;
 mod plan;
+mod recompute;
+mod replay;
 mod runner;
 
 use std::io::Write;
@@ -23,6 +25,7 @@ pub use inputs::{load_family, Family, InputSpec, Inputs};
 pub use plan::{
     CheckId, Exclusion, Plan, PlannedCheck, PlannedFamily, PlannedInput, Selection, PLAN_SCHEMA_VERSION,
 };
+pub use recompute::verify;
 pub use runner::{execute, RunOptions};
 
 /// Everything `edgecert certify` does.

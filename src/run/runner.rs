@@ -15,6 +15,7 @@ use super::certificate::{issue, UnitRecord};
 use super::events::{Event, Observation, Reporter, RunSummary, TaskValues};
 use super::inputs::{Family, Inputs};
 use super::plan::{Plan, PlannedCheck};
+use super::replay::Replay;
 use crate::backend::{replay_outputs, Backend, BackendKind, Basis, ModelSource, Timing, TimingInput};
 use crate::checks::{self, CheckKind, Observations, PairedEvaluation, Unobserved, Verdict};
 use crate::emulator::{self, Estimate};
@@ -25,7 +26,9 @@ use crate::hash::seed_from as seed;
 use crate::metrics::{compare_outputs, OutputStatistics};
 use crate::model::ModelInventory;
 use crate::profile::{ChipProfile, ProfileFile};
-use crate::report::schema::{MetricsReport, NotRunReason, OutputAgreementRecord, StatisticRecord};
+use crate::report::observations::{ObservationRecord, Observed, ReplayRecord, OBSERVATIONS_FORMAT};
+use crate::report::progress::ReplayProgress;
+use crate::report::schema::NotRunReason;
 
 /// How checks are observed.
 #[derive(Debug, Clone)]
@@ -35,6 +38,8 @@ pub struct RunOptions {
     pub ambient_c: Option<f64>,
     /// Signs every certificate issued.
     pub sign_with: Option<ed25519_dalek::SigningKey>,
+    /// Shows a progress bar on golden replays (only ever drawn on a terminal).
+    pub progress: bool,
 }
 
 /// Executes the selected checks of `plan` (built from `inputs`), feeding every reporter.
@@ -80,13 +85,14 @@ pub fn execute(
                 emit(&Event::CheckFinished { id: &check.id, record: &record })?;
                 records.push(record);
             }
-            let mut certificate = issue(unit.record(), &planned, records);
+            let observations = unit.observations().to_json();
+            let mut certificate = issue(unit.record(&observations), &planned, records);
             if let Some(key) = &options.sign_with {
                 crate::report::sign::sign(&mut certificate, key);
             }
             summary.certificates.push(certificate.verdict);
             summary.issued.push((certificate.golden.name.clone(), certificate.profile.name.clone()));
-            emit(&Event::CertificateIssued { certificate: &certificate })?;
+            emit(&Event::CertificateIssued { certificate: &certificate, observations: &observations })?;
         }
     }
     summary.elapsed_s = started.elapsed().as_secs_f64();
@@ -111,15 +117,6 @@ enum Failure {
 
 /// A panic raised again from a kept message; [`guarded`] takes the message as it is.
 struct CheckPanic(String);
-
-/// What the golden replay through both models gives: the paired task-metric evaluation every
-/// accuracy verdict reads (with the values the certificate reports), and the per-output
-/// agreement of the two models' outputs, each when the golden set asks for it.
-struct Replay {
-    task: Option<(PairedEvaluation, MetricsReport)>,
-    agreement: Option<Vec<OutputStatistics>>,
-    samples: usize,
-}
 
 struct Runner<'a> {
     inputs: &'a Inputs,
@@ -170,7 +167,7 @@ impl<'a> Runner<'a> {
             let observation = match &judged {
                 Ok(r) => Observation::Replay {
                     engine: self.engine.name().to_string(),
-                    samples: r.samples,
+                    samples: r.record.samples,
                     metric: r.task.as_ref().map(|(p, m)| TaskValues {
                         metric: m.metric.clone(),
                         compressed: p.compressed[crate::metrics::PRIMARY],
@@ -192,8 +189,9 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Replays the golden set through both models (real inference), pairs their task-metric
-    /// values over one bootstrap, and compares their outputs.
+    /// Replays the golden set through both models (real inference), reads each model's outputs
+    /// into per-sample contributions (to the task metric, and to output agreement), and judges
+    /// them.
     fn replay_and_score(&self, f: usize) -> std::result::Result<Replay, String> {
         let family = &self.inputs.families[f];
         let m = &family.golden.manifest;
@@ -202,48 +200,33 @@ impl<'a> Runner<'a> {
             .engine
             .load(&family.reference.path, &family.reference.inputs)
             .map_err(|e| format!("the FP32 reference could not be run: {e}"))?;
-        let out_c = replay_outputs(compressed, &family.golden).map_err(|e| e.to_string())?;
-        let out_r = replay_outputs(reference.as_ref(), &family.golden).map_err(|e| e.to_string())?;
-        let task = self.score_task(f, &out_c, &out_r);
+        let samples = family.golden.len() as u64;
+        let bar = ReplayProgress::start(self.options.progress, family.golden.name(), 2 * samples);
+        let out_c = replay_outputs(compressed, &family.golden, &|| bar.tick()).map_err(|e| e.to_string())?;
+        let out_r =
+            replay_outputs(reference.as_ref(), &family.golden, &|| bar.tick()).map_err(|e| e.to_string())?;
+        bar.finish();
+        let contributions = |out: &[Vec<Tensor>]| {
+            let (labels, spec) = (family.golden.labels.as_ref()?, m.labels.as_ref()?);
+            m.metric.kind.scorer(out, labels, &spec.classes, &m.input.shape)
+        };
         let agreement = match m.limits.agreement {
             Some(_) => {
                 let names: Vec<String> = family.reference.outputs.iter().map(|o| o.name.clone()).collect();
-                let (confidence, seed) = (m.limits.confidence, family_seed(family));
-                let compared = compare_outputs(&out_c, &out_r, &names)?;
-                Some(compared.iter().map(|o| o.statistics(confidence, seed)).collect())
+                Some(compare_outputs(&out_c, &out_r, &names)?)
             }
             None => None,
         };
-        Ok(Replay { task, agreement, samples: out_c.len() })
-    }
-
-    /// The task metric of both models, paired over one bootstrap (`None`: no task metric).
-    fn score_task(
-        &self,
-        f: usize,
-        out_c: &[Vec<Tensor>],
-        out_r: &[Vec<Tensor>],
-    ) -> Option<(PairedEvaluation, MetricsReport)> {
-        let family = &self.inputs.families[f];
-        let m = &family.golden.manifest;
-        let (labels, spec) = (family.golden.labels.as_ref()?, m.labels.as_ref()?);
-        let bind = |out: &[Vec<Tensor>]| m.metric.kind.scorer(out, labels, &spec.classes, &m.input.shape);
-        let (sc, sr) = (bind(out_c)?, bind(out_r)?);
-        let paired = PairedEvaluation::new(
-            m.metric.kind,
-            sc.as_ref(),
-            sr.as_ref(),
-            m.limits.confidence,
-            family_seed(family),
-        );
-        let metrics = MetricsReport {
-            metric: m.metric.kind.name().to_string(),
-            unit: m.metric.kind.unit().to_string(),
-            higher_is_better: m.metric.kind.higher_is_better(),
-            hardest_slice: m.metric.hardest_slice.clone(),
-            values: paired.values(),
+        let record = ReplayRecord {
+            engine: self.engine.name().to_string(),
+            samples: out_c.len(),
+            seed: family_seed(family),
+            confidence: m.limits.confidence,
+            compressed: contributions(&out_c),
+            reference: contributions(&out_r),
+            agreement,
         };
-        Some((paired, metrics))
+        Replay::judge(record, m)
     }
 }
 
@@ -306,9 +289,36 @@ impl<'r, 'a> Unit<'r, 'a> {
         timing
     }
 
+    /// The raw observations this unit's checks read, as far as they were made.
+    fn observations(&self) -> ObservationRecord {
+        let state = &self.runner.families[self.f];
+        let timing = if self.runner.backend.per_profile() { &self.timing } else { &state.host_timing };
+        let timing = timing.get().map(|t| match t {
+            Ok(t) => Observed::Observed { value: t.clone() },
+            Err(why) => Observed::Unavailable { basis: why.basis, reason: why.reason.clone() },
+        });
+        let replay = state.replay.get().map(|r| match r {
+            Ok(r) => Observed::Observed { value: r.record.clone() },
+            Err(Failure::Unobserved(why) | Failure::Panic(why)) => {
+                Observed::Unavailable { basis: Basis::Measured, reason: why.clone() }
+            }
+        });
+        ObservationRecord {
+            format: OBSERVATIONS_FORMAT.to_string(),
+            family: self.family_inputs().golden.name().to_string(),
+            profile: self.profile().chip.name.clone(),
+            ambient_c: self.ambient_c(),
+            timing_basis: self.timing_basis(),
+            timing,
+            replay,
+            traces: Vec::new(),
+        }
+    }
+
     /// What the certificate needs of this unit; the figures no check asked for are observed
     /// now (the estimate is cheap and static; accuracy only if a check already replayed).
-    fn record(&self) -> UnitRecord<'a> {
+    /// `observations` are the raw observations' bytes, which the certificate is bound to.
+    fn record(&self, observations: &[u8]) -> UnitRecord<'a> {
         let family = self.family_inputs();
         let estimate = guarded(|| self.estimate().clone()).ok();
         let thermal = estimate.as_ref().and_then(|est| {
@@ -317,7 +327,7 @@ impl<'r, 'a> Unit<'r, 'a> {
         });
         let replay = self.runner.families[self.f].replay.get().and_then(|r| r.as_ref().ok());
         let metrics = replay.and_then(|r| r.task.as_ref()).map(|(_, m)| m.clone());
-        let agreement = replay.and_then(|r| r.agreement.as_ref()).map(|outputs| agreement_records(outputs));
+        let agreement = replay.and_then(Replay::agreement_records);
         UnitRecord {
             family,
             profile: self.profile_file(),
@@ -328,6 +338,7 @@ impl<'r, 'a> Unit<'r, 'a> {
             thermal,
             metrics,
             agreement,
+            observations: ObservationRecord::artifact(observations),
         }
     }
 }
@@ -371,43 +382,17 @@ impl Observations for Unit<'_, '_> {
     }
 
     fn accuracy(&self) -> std::result::Result<&PairedEvaluation, String> {
-        let replay = self.runner.replay(self.f)?;
-        replay
-            .task
-            .as_ref()
-            .map(|(p, _)| p)
-            .ok_or_else(|| "the golden set has no task metric and labels".into())
+        self.runner.replay(self.f)?.paired()
     }
 
     fn agreement(&self) -> std::result::Result<&[OutputStatistics], String> {
-        let replay = self.runner.replay(self.f)?;
-        replay.agreement.as_deref().ok_or_else(|| "the golden set sets no [limits.agreement]".into())
+        self.runner.replay(self.f)?.agreement()
     }
 }
 
 /// The resampling seed of a family's accuracy figures: the same inputs give the same intervals.
-fn family_seed(family: &Family) -> u64 {
+pub(super) fn family_seed(family: &Family) -> u64 {
     seed(&[&family.compressed.sha256, &family.golden.sha256])
-}
-
-/// Every agreement statistic of every output, for the certificate.
-fn agreement_records(outputs: &[OutputStatistics]) -> Vec<OutputAgreementRecord> {
-    outputs
-        .iter()
-        .map(|out| OutputAgreementRecord {
-            output: out.output.clone(),
-            samples: out.samples,
-            statistics: out
-                .values
-                .iter()
-                .map(|v| StatisticRecord {
-                    statistic: v.statistic.key().to_string(),
-                    value: v.value,
-                    ci: v.ci.into(),
-                })
-                .collect(),
-        })
-        .collect()
 }
 
 fn latency_observation(t: &Timing) -> Observation {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use edgecert::engine::Tensor;
 use edgecert::golden::{dataset_digest, npy, HashedFile};
-use edgecert::metrics::{MetricKind, PRIMARY};
+use edgecert::metrics::{MetricKind, Scorer, PRIMARY};
 use edgecert::model::writer::encode;
 use ndarray::{ArrayD, Axis};
 use tract_onnx::pb;

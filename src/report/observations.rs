@@ -1,0 +1,233 @@
+//! The raw observations behind a certificate, written beside it as `observations.json` and
+//! bound to it by digest (the certificate's `observations` member, inside the signed body):
+//! per-sample latencies, each model's per-sample contributions to the task metric, the
+//! per-sample output-agreement figures, and the ambient temperature the thermal model ran at.
+//! From them and the certified artifacts, `verify --recompute` decides every check again.
+//!
+//! The file is hostile input like the certificate: bounded size, known members only, per-sample
+//! vectors of one length.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::schema::{ArtifactFile, Basis, Certificate};
+use crate::backend::Timing;
+use crate::error::{Error, Result};
+use crate::hash::sha256_hex;
+use crate::metrics::{Contributions, OutputSamples, Scorer};
+
+/// The file name beside the certificate.
+pub const OBSERVATIONS_FILE: &str = "observations.json";
+/// What `format` says: the layout below, version 1.
+pub const OBSERVATIONS_FORMAT: &str = "edgecert-observations/1";
+/// The largest observations file read back.
+pub const MAX_OBSERVATIONS_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Everything the checks of one certificate read that is not in the certified artifacts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObservationRecord {
+    pub format: String,
+    pub family: String,
+    pub profile: String,
+    /// Ambient temperature of the thermal model (°C).
+    pub ambient_c: f64,
+    /// The basis latency figures have on this backend.
+    pub timing_basis: Basis,
+    /// Single-inference latencies; `None` when no check asked for them.
+    pub timing: Option<Observed<Timing>>,
+    /// The golden replay through both models; `None` when no check asked for it.
+    pub replay: Option<Observed<ReplayRecord>>,
+    /// Power and temperature traces over time, where a backend meters them. The emulated
+    /// backend has none: its power and thermal figures are recomputed from the model and the
+    /// profile.
+    pub traces: Vec<Trace>,
+}
+
+/// An observation as made: its figures, or why it could not be made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Observed<T> {
+    Observed { value: T },
+    Unavailable { basis: Basis, reason: String },
+}
+
+impl<T> Observed<T> {
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Observed::Observed { value } => Some(value),
+            Observed::Unavailable { .. } => None,
+        }
+    }
+}
+
+/// Per-sample results of the golden replay, and the resampling they were judged with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRecord {
+    pub engine: String,
+    pub samples: usize,
+    /// Seed of the bootstrap behind every accuracy and agreement interval.
+    pub seed: u64,
+    pub confidence: f64,
+    /// The compressed and the FP32 model's contributions to the task metric, when there is one.
+    pub compressed: Option<Contributions>,
+    pub reference: Option<Contributions>,
+    /// Per output tensor, when the golden set asks for output agreement.
+    pub agreement: Option<Vec<OutputSamples>>,
+}
+
+/// A quantity metered over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trace {
+    pub quantity: String,
+    pub unit: String,
+    pub basis: Basis,
+    /// (seconds, value) pairs.
+    pub points: Vec<(f64, f64)>,
+}
+
+impl ObservationRecord {
+    /// The bytes written: compact JSON, the same for the same observations.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("observations serialise")
+    }
+
+    /// The file these bytes make, as the certificate names it.
+    pub fn artifact(bytes: &[u8]) -> ArtifactFile {
+        ArtifactFile {
+            path: OBSERVATIONS_FILE.to_string(),
+            sha256: sha256_hex(bytes),
+            size_bytes: bytes.len() as u64,
+        }
+    }
+
+    /// Per-sample vectors that disagree in length, or a contribution for another metric than
+    /// the certificate's, would make figures no run produced.
+    fn check_consistent(&self) -> std::result::Result<(), String> {
+        let Some(replay) = self.replay.as_ref().and_then(Observed::value) else { return Ok(()) };
+        for (which, c) in [("compressed", &replay.compressed), ("reference", &replay.reference)] {
+            if let Some(c) = c {
+                c.check_consistent().map_err(|e| format!("replay.{which}: {e}"))?;
+                if c.len() != replay.samples {
+                    return Err(format!(
+                        "replay.{which} has {} samples, replay.samples {}",
+                        c.len(),
+                        replay.samples
+                    ));
+                }
+            }
+        }
+        for out in replay.agreement.iter().flatten() {
+            out.check_consistent().map_err(|e| format!("replay.agreement: {e}"))?;
+            if out.len() != replay.samples {
+                return Err(format!(
+                    "replay.agreement `{}` has {} samples, replay.samples {}",
+                    out.output,
+                    out.len(),
+                    replay.samples
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the observations of `certificate` (read from `certificate_path`) are: beside it, under
+/// the file name it records. A name with a directory in it is refused: no path escapes.
+pub fn observations_path(certificate_path: &Path, certificate: &Certificate) -> Result<Option<PathBuf>> {
+    let Some(named) = &certificate.observations else { return Ok(None) };
+    let plain = Path::new(&named.path).file_name().is_some_and(|f| f == named.path.as_str());
+    if !plain || named.path == ".." {
+        return Err(Error::Report {
+            path: certificate_path.to_path_buf(),
+            message: format!("observations.path `{}` must be a file name beside the certificate", named.path),
+        });
+    }
+    let dir = certificate_path.parent().unwrap_or(Path::new("."));
+    Ok(Some(dir.join(&named.path)))
+}
+
+/// Reads the observations the certificate names and checks they are the ones it was issued
+/// with. `Ok(Err(why))` is a mismatch `verify` reports; `Err` is an unreadable file.
+pub fn read_observations(
+    certificate_path: &Path,
+    certificate: &Certificate,
+) -> Result<std::result::Result<ObservationRecord, String>> {
+    let Some(path) = observations_path(certificate_path, certificate)? else {
+        return Ok(Err(
+            "the certificate names no raw observations (it was issued before they were recorded)".into(),
+        ));
+    };
+    let named = certificate.observations.as_ref().expect("named above");
+    let bytes = match read_bounded(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if !path.exists() => return Ok(Err(format!("{} is missing: {e}", path.display()))),
+        Err(e) => return Err(e),
+    };
+    let sha = sha256_hex(&bytes);
+    if sha != named.sha256 {
+        return Ok(Err(format!(
+            "observations {} hash to {sha}, the certificate is bound to {}: they were changed after issue",
+            path.display(),
+            named.sha256
+        )));
+    }
+    let bad = |message: String| Error::Report { path: path.clone(), message };
+    let record: ObservationRecord =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("not edgecert observations: {e}")))?;
+    if record.format != OBSERVATIONS_FORMAT {
+        return Err(bad(format!("format `{}`; this edgecert reads `{OBSERVATIONS_FORMAT}`", record.format)));
+    }
+    record.check_consistent().map_err(bad)?;
+    Ok(Ok(record))
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_OBSERVATIONS_BYTES + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > MAX_OBSERVATIONS_BYTES {
+        return Err(Error::Report {
+            path: path.to_path_buf(),
+            message: format!("larger than {MAX_OBSERVATIONS_BYTES} bytes: not edgecert observations"),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Only the per-sample latencies of a certificate's observations, for comparing runs
+/// (`edgecert diff`): the file is bounded and must be the one the certificate is bound to (its
+/// digest), but only its `timing` member is parsed, so a comparison does not depend on the rest
+/// of the layout. `None` when the certificate names no observations, the file is absent (a
+/// copy of the certificate alone), or no latency was observed.
+pub fn read_timing(certificate_path: &Path, certificate: &Certificate) -> Result<Option<Timing>> {
+    let Some(path) = observations_path(certificate_path, certificate)? else { return Ok(None) };
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = read_bounded(&path)?;
+    let bad = |message: String| Error::Report { path: path.clone(), message };
+    let named = certificate.observations.as_ref().expect("observations_path found it named");
+    let sha = sha256_hex(&bytes);
+    if sha != named.sha256 {
+        return Err(bad(format!(
+            "hashes to {sha}, the certificate is bound to {}: the observations were changed after issue",
+            named.sha256
+        )));
+    }
+    #[derive(Deserialize)]
+    struct TimingOnly {
+        timing: Option<Observed<Timing>>,
+    }
+    let parsed: TimingOnly = serde_json::from_slice(&bytes)
+        .map_err(|e| bad(format!("no readable `timing` in these observations: {e}")))?;
+    let Some(timing) = parsed.timing.and_then(|t| t.value().cloned()) else { return Ok(None) };
+    if let Some(i) = timing.latencies_ms.iter().position(|v| v.is_nan()) {
+        return Err(bad(format!("timing latencies_ms[{i}] is NaN: not a latency")));
+    }
+    Ok((!timing.latencies_ms.is_empty()).then_some(timing))
+}

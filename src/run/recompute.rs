@@ -1,0 +1,254 @@
+//! `verify --recompute`: every verdict decided again from the certificate's raw observations and
+//! the certified artifacts, by the same checks. The static and emulated figures (size,
+//! operators, memory, power, thermal, emulated latency's estimate) come from the model and the
+//! profile, whose digests must match; the measured ones (latencies, accuracy, agreement) from
+//! the per-sample observations, whose digest the certificate carries. A verifier who trusts this
+//! code, the artifacts and the observations gets the certificate's verdicts back, or is told
+//! which check, and which of its members, came out differently.
+
+use std::cell::OnceCell;
+use std::path::PathBuf;
+
+use super::inputs::{apply_mode, load_family, Family};
+use super::replay::Replay;
+use crate::backend::{Basis, Timing};
+use crate::checks::{self, CheckKind, Observations, PairedEvaluation, Unobserved};
+use crate::emulator::{self, Estimate};
+use crate::error::{Error, Result};
+use crate::golden::FamilyManifest;
+use crate::metrics::OutputStatistics;
+use crate::model::{InputShapes, ModelInventory};
+use crate::profile::{ChipProfile, ProfileFile};
+use crate::report::observations::{read_observations, ObservationRecord, Observed};
+use crate::report::schema::{overall, Certificate, CheckRecord, CheckStatus};
+use crate::report::{Verification, VerifyRequest};
+
+/// `verify`, and with `recompute`, every verdict decided again.
+pub fn verify(req: &VerifyRequest) -> Result<Verification> {
+    let mut v = crate::report::verify(req)?;
+    if req.recompute {
+        let cert = crate::report::parse_certificate(&req.certificate)?;
+        recompute(req, &cert, &mut v)?;
+    }
+    Ok(v)
+}
+
+fn recompute(req: &VerifyRequest, cert: &Certificate, v: &mut Verification) -> Result<()> {
+    let record = match read_observations(&req.certificate, cert)? {
+        Ok(record) => record,
+        Err(why) => {
+            v.record(Err(format!("cannot recompute: {why}")));
+            return Ok(());
+        }
+    };
+    let (family, profile) = match load_certified(req, cert)? {
+        Ok(loaded) => loaded,
+        Err(why) => {
+            v.record(Err(format!("cannot recompute: {why}")));
+            return Ok(());
+        }
+    };
+    let replay = record.replay.as_ref().map(|r| match r {
+        Observed::Observed { value } => Replay::judge(value.clone(), &family.golden.manifest),
+        Observed::Unavailable { reason, .. } => Err(reason.clone()),
+    });
+    let obs = Recorded {
+        family: &family,
+        profile: &profile.profile,
+        record: &record,
+        estimate: OnceCell::new(),
+        replay,
+    };
+    let mut recomputed = Vec::new();
+    for certified in &cert.checks {
+        recomputed.push(match (certified.status, CheckKind::from_name(&certified.name)) {
+            (CheckStatus::Error, _) => {
+                v.note(format!(
+                    "check {} not recomputed: it stopped on an internal error in the run ({})",
+                    certified.name, certified.reason
+                ));
+                certified.clone()
+            }
+            (_, None) => {
+                v.record(Err(format!("check {}: this edgecert has no check of that name", certified.name)));
+                certified.clone()
+            }
+            (_, Some(kind)) => {
+                let again = checks::evaluate(kind, &obs);
+                v.record(compare_check(certified, &again));
+                again
+            }
+        });
+    }
+    let (verdict, _) = overall(&recomputed, &cert.coverage);
+    v.record(if verdict == cert.verdict {
+        Ok(format!(
+            "overall verdict {} reproduced from {} recomputed checks",
+            verdict.as_str(),
+            recomputed.len()
+        ))
+    } else {
+        Err(format!(
+            "the recomputed checks give {}, the certificate says {}",
+            verdict.as_str(),
+            cert.verdict.as_str()
+        ))
+    });
+    if let Some(Ok(replay)) = &obs.replay {
+        let metrics = replay.task.as_ref().map(|(_, m)| m);
+        v.record(same_figures("metrics", cert.metrics.as_ref(), metrics));
+        v.record(same_figures("agreement", cert.agreement.as_ref(), replay.agreement_records().as_ref()));
+    }
+    Ok(())
+}
+
+/// The golden set, model and profile the certificate names (or the ones given instead), loaded
+/// as a run loads them; `Ok(Err(why))` when one is not the certified file.
+fn load_certified(
+    req: &VerifyRequest,
+    cert: &Certificate,
+) -> Result<std::result::Result<(Family, ProfileFile), String>> {
+    let pick =
+        |given: &Option<PathBuf>, certified: &str| given.clone().unwrap_or_else(|| PathBuf::from(certified));
+    let golden = pick(&req.golden, &cert.golden.path);
+    let model = pick(&req.model, &cert.subject.model);
+    let profile_path = pick(&req.profile, &cert.profile.path);
+    for (what, path, flag) in [
+        ("golden set", &golden, "--golden"),
+        ("model", &model, "--model"),
+        ("profile", &profile_path, "--profile"),
+    ] {
+        if !path.exists() {
+            return Ok(Err(format!(
+                "the {what} is needed to recompute the static and emulated checks; {} does not exist (give it with {flag})",
+                path.display()
+            )));
+        }
+    }
+    let family = load_family(&golden, Some(&model), &InputShapes::default())?;
+    let profile = crate::profile::ChipProfile::load(&profile_path)?;
+    let mode = cert.profile.npu_mode.as_deref();
+    let (mut profiles, _) = apply_mode(vec![profile], mode)?;
+    let profile = profiles.pop().ok_or_else(|| Error::Usage("no profile".into()))?;
+    let differs = [
+        ("golden set", &golden, &family.golden.sha256, &cert.golden.sha256),
+        ("model", &model, &family.compressed.sha256, &cert.subject.sha256),
+        ("chip profile", &profile_path, &profile.sha256, &cert.profile.sha256),
+    ]
+    .into_iter()
+    .find(|(_, _, actual, certified)| actual != certified);
+    Ok(match differs {
+        Some((what, path, actual, certified)) => Err(format!(
+            "the {what} {} hashes to {actual}, the certificate covers {certified}",
+            path.display()
+        )),
+        None => Ok((family, profile)),
+    })
+}
+
+/// The certified check and the recomputed one must agree member for member.
+fn compare_check(certified: &CheckRecord, again: &CheckRecord) -> std::result::Result<String, String> {
+    if certified == again {
+        return Ok(format!("check {}: {} reproduced", certified.name, certified.verdict.as_str()));
+    }
+    let (a, b) = (json(certified), json(again));
+    let differing: Vec<String> = a
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, value)| b.get(k.as_str()) != Some(*value))
+        .map(|(k, value)| {
+            format!(
+                "{k}: certified {value}, recomputed {}",
+                b.get(k.as_str()).unwrap_or(&serde_json::Value::Null)
+            )
+        })
+        .collect();
+    Err(format!("check {} does not reproduce: {}", certified.name, differing.join("; ")))
+}
+
+fn same_figures<T: serde::Serialize + PartialEq>(
+    what: &str,
+    certified: Option<&T>,
+    again: Option<&T>,
+) -> std::result::Result<String, String> {
+    match (certified, again) {
+        (None, None) => Ok(format!("no {what} certified, none recomputed")),
+        (Some(c), Some(a)) if c == a => Ok(format!("every {what} value and interval reproduced")),
+        (c, a) => Err(format!(
+            "{what} do not reproduce: certified {}, recomputed {}",
+            c.map(json).unwrap_or_default(),
+            a.map(json).unwrap_or_default()
+        )),
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
+/// What the checks read when recomputing: the artifacts, and the raw observations.
+struct Recorded<'a> {
+    family: &'a Family,
+    profile: &'a ChipProfile,
+    record: &'a ObservationRecord,
+    estimate: OnceCell<Estimate>,
+    replay: Option<std::result::Result<Replay, String>>,
+}
+
+impl Recorded<'_> {
+    fn replay(&self) -> std::result::Result<&Replay, String> {
+        match &self.replay {
+            Some(Ok(replay)) => Ok(replay),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err("the raw observations hold no golden replay".into()),
+        }
+    }
+}
+
+impl Observations for Recorded<'_> {
+    fn model(&self) -> &ModelInventory {
+        &self.family.compressed
+    }
+
+    fn family(&self) -> &FamilyManifest {
+        &self.family.golden.manifest
+    }
+
+    fn profile(&self) -> &ChipProfile {
+        self.profile
+    }
+
+    fn estimate(&self) -> &Estimate {
+        self.estimate.get_or_init(|| emulator::estimate(self.model(), self.profile()))
+    }
+
+    fn ambient_c(&self) -> f64 {
+        self.record.ambient_c
+    }
+
+    fn timing_basis(&self) -> Basis {
+        self.record.timing_basis
+    }
+
+    fn timing(&self) -> std::result::Result<&Timing, Unobserved> {
+        match &self.record.timing {
+            Some(Observed::Observed { value }) => Ok(value),
+            Some(Observed::Unavailable { basis, reason }) => {
+                Err(Unobserved { basis: *basis, reason: reason.clone() })
+            }
+            None => Err(Unobserved {
+                basis: self.record.timing_basis,
+                reason: "the raw observations hold no latencies".into(),
+            }),
+        }
+    }
+
+    fn accuracy(&self) -> std::result::Result<&PairedEvaluation, String> {
+        self.replay()?.paired()
+    }
+
+    fn agreement(&self) -> std::result::Result<&[OutputStatistics], String> {
+        self.replay()?.agreement()
+    }
+}

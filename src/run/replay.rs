@@ -1,0 +1,93 @@
+//! A golden replay judged: from the per-sample contributions of both models (as the runner
+//! reads them from real inference, or as `verify --recompute` reads them back from a
+//! certificate's raw observations) to the paired task-metric evaluation and the per-output
+//! agreement statistics every accuracy and agreement verdict reads. One function serves both,
+//! so a recomputed verdict is the same code's answer on the same numbers.
+
+use crate::checks::PairedEvaluation;
+use crate::golden::FamilyManifest;
+use crate::metrics::{OutputStatistics, Scorer};
+use crate::report::observations::ReplayRecord;
+use crate::report::schema::{MetricsReport, OutputAgreementRecord, StatisticRecord};
+
+/// What the golden replay through both models gives: the per-sample record, the paired
+/// task-metric evaluation (with the values the certificate reports) and the agreement of the
+/// two models' outputs, each when the golden set asks for it.
+pub(super) struct Replay {
+    pub record: ReplayRecord,
+    pub task: Option<(PairedEvaluation, MetricsReport)>,
+    pub agreement: Option<Vec<OutputStatistics>>,
+}
+
+impl Replay {
+    /// Judges the record under the golden set's metric; `Err` when the record does not belong
+    /// to that metric.
+    pub fn judge(record: ReplayRecord, manifest: &FamilyManifest) -> Result<Replay, String> {
+        let kind = manifest.metric.kind;
+        let task = match (&record.compressed, &record.reference) {
+            (Some(c), Some(r)) => {
+                if let Some(other) = [c, r].into_iter().map(|x| x.kind()).find(|k| *k != kind) {
+                    return Err(format!(
+                        "the replay holds {} contributions but the golden set is judged by {}",
+                        other.name(),
+                        kind.name()
+                    ));
+                }
+                if c.len() != r.len() {
+                    return Err(format!("{} compressed vs {} FP32 contributions", c.len(), r.len()));
+                }
+                let paired = PairedEvaluation::new(kind, c, r, record.confidence, record.seed);
+                let metrics = MetricsReport {
+                    metric: kind.name().to_string(),
+                    unit: kind.unit().to_string(),
+                    higher_is_better: kind.higher_is_better(),
+                    hardest_slice: manifest.metric.hardest_slice.clone(),
+                    values: paired.values(),
+                };
+                Some((paired, metrics))
+            }
+            _ => None,
+        };
+        let agreement = record
+            .agreement
+            .as_ref()
+            .map(|outputs| outputs.iter().map(|o| o.statistics(record.confidence, record.seed)).collect());
+        Ok(Replay { record, task, agreement })
+    }
+}
+
+impl Replay {
+    /// Both models' task-metric values, paired, for the accuracy checks.
+    pub fn paired(&self) -> Result<&PairedEvaluation, String> {
+        self.task
+            .as_ref()
+            .map(|(p, _)| p)
+            .ok_or_else(|| "the golden set has no task metric and labels".into())
+    }
+
+    /// The agreement statistics of every output, for the agreement check.
+    pub fn agreement(&self) -> Result<&[OutputStatistics], String> {
+        self.agreement.as_deref().ok_or_else(|| "the golden set sets no [limits.agreement]".into())
+    }
+
+    /// Every agreement statistic of every output, for the certificate.
+    pub fn agreement_records(&self) -> Option<Vec<OutputAgreementRecord>> {
+        self.agreement.as_ref().map(|outputs| outputs.iter().map(agreement_record).collect())
+    }
+}
+
+fn agreement_record(out: &OutputStatistics) -> OutputAgreementRecord {
+    OutputAgreementRecord {
+        output: out.output.clone(),
+        samples: out.samples,
+        statistics: out
+            .values
+            .iter()
+            .map(|v| StatisticRecord {
+                statistic: v.statistic.key().to_string(),
+                value: v.value,
+                ci: v.ci.into(),
+            })
+            .collect(),
+    }
+}
