@@ -15,6 +15,10 @@ pub mod exit_code {
     pub const NOT_CERTIFIED: i32 = 1;
     /// Bad input or usage; nothing was written.
     pub const BAD_INPUT: i32 = 2;
+    /// `certify --baseline`: the run regressed against the baseline (whatever its verdicts).
+    pub const BASELINE_REGRESSION: i32 = 3;
+    /// `diff`: NEW regressed against OLD.
+    pub const DIFF_REGRESSION: i32 = 1;
 }
 
 #[derive(Debug, thiserror::Error)]

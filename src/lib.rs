@@ -3,13 +3,14 @@
 //! The crate follows the domain's data flow: a [`profile::ChipProfile`] and a
 //! [`golden::GoldenSet`] meet a [`model::ModelInventory`]; [`run`] plans the checks, a
 //! [`backend::Backend`] observes the model, the [`checks`] turn observations into verdicts, and
-//! reporters render the [`report::Certificate`] and the run.
+//! reporters render the [`report::Certificate`] and the run. [`diff`] compares two runs.
 
 pub mod analyze;
 pub mod backend;
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod diff;
 pub mod emulator;
 pub mod engine;
 pub mod error;

@@ -5,27 +5,15 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use edgecert::model::writer::{encode, raw_tensor};
-use prost::Message;
+use edgecert::model::writer::raw_tensor;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
 /// The reference families; every per-family negative control runs on each.
 const FAMILIES: [&str; 4] = ["shapes", "chassis", "smt", "adas"];
 
-fn int8_model_of(family: &str) -> pb::ModelProto {
-    let bytes = std::fs::read(root().join(format!("golden/{family}/{family}_int8.onnx"))).unwrap();
-    pb::ModelProto::decode(bytes.as_slice()).unwrap()
-}
-
 fn int8_model() -> pb::ModelProto {
     int8_model_of("shapes")
-}
-
-fn write(dir: &Path, name: &str, model: &pb::ModelProto) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, encode(model)).unwrap();
-    p
 }
 
 /// Certifies the shapes family with optional overrides; returns the certificate.
@@ -75,7 +63,7 @@ fn an_oversized_model_fails_size() {
         // 51 MB of weights the graph never reads: the artifact is what is shipped and measured.
         let pad = raw_tensor("padding", &[51_000_000], DataType::Int8, vec![7u8; 51_000_000]);
         model.graph.as_mut().unwrap().initializer.push(pad);
-        let big = write(dir.path(), "oversized.onnx", &model);
+        let big = write_model(dir.path(), "oversized.onnx", &model);
         let cert = certify_family(family, &dir.path().join("out"), &rk3588(), None, Some(&big));
         assert_fails(&cert, "size", "exceeds the 50000000-byte limit");
         assert_eq!(check(&cert, "accuracy")["verdict"], "PASS", "{family}");
@@ -137,14 +125,7 @@ fn an_impossible_latency_budget_fails_latency() {
 fn corrupted_weights_fail_accuracy() {
     for family in FAMILIES {
         let dir = tempfile::tempdir().unwrap();
-        let mut model = int8_model_of(family);
-        // Reverse every int8 weight tensor: same bytes, same size, scrambled meaning.
-        for t in &mut model.graph.as_mut().unwrap().initializer {
-            if t.data_type == DataType::Int8 as i32 && t.raw_data.len() > 16 {
-                t.raw_data.reverse();
-            }
-        }
-        let corrupted = write(dir.path(), "corrupted.onnx", &model);
+        let corrupted = corrupted_int8_model(dir.path(), family);
         let cert = certify_family(family, &dir.path().join("out"), &rk3588(), None, Some(&corrupted));
         let accuracy = check(&cert, "accuracy");
         assert_eq!(accuracy["verdict"], "FAIL", "{family}: {accuracy}");
@@ -160,7 +141,7 @@ fn an_operator_no_runtime_implements_fails_operators() {
     let relu = model.graph.as_mut().unwrap().node.iter_mut().find(|n| n.op_type == "Relu").unwrap();
     relu.op_type = "FusedGelu".into();
     relu.domain = "com.microsoft".into();
-    let odd = write(dir.path(), "custom-op.onnx", &model);
+    let odd = write_model(dir.path(), "custom-op.onnx", &model);
     let cert = certify(&dir.path().join("out"), &rk3588(), None, Some(&odd));
     assert_fails(&cert, "operators", "not implemented by the tract engine");
     assert_eq!(check(&cert, "accuracy")["verdict"], "INCONCLUSIVE");

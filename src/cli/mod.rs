@@ -1,6 +1,7 @@
 //! Command-line interface: parses arguments and calls the library. Exit codes: 0 every
 //! certificate PASS, 1 some check FAIL or INCONCLUSIVE or a planned check not run, 2 bad input
-//! or usage (nothing written).
+//! or usage (nothing written), 3 `certify --baseline` found a regression against the baseline
+//! (before 0 and 1). `diff`: 0 no regression, 1 a regression, 2 bad input.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::backend::BackendKind;
+use crate::diff::{self, Runs};
 use crate::error::{exit_code, Error, Result};
 use crate::model::{InputShape, InputShapes, ModelInventory};
 use crate::profile::ChipProfile;
@@ -56,6 +58,20 @@ pub enum Command {
         /// certified artifacts (the paths the certificate records, or --model/--golden/--profile).
         #[arg(long)]
         recompute: bool,
+    },
+    /// Compare two runs: verdict changes, changed inputs, latency and accuracy regressions.
+    /// Exit 0 no regression, 1 a regression, 2 bad input.
+    Diff {
+        /// The baseline: a certificate.json, a certificate's folder or a certify output folder.
+        old: PathBuf,
+        /// The run compared with it, in the same forms.
+        new: PathBuf,
+        /// Write the Markdown summary to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+        /// Print the diff as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the JSON Schema of an edgecert file format.
     Schema {
@@ -245,6 +261,11 @@ pub struct CertifyArgs {
     /// Sign every certificate with this ed25519 secret key (made by `edgecert keygen`).
     #[arg(long)]
     pub sign_key: Option<PathBuf>,
+    /// Compare the new certificates with this earlier run (a certificate file or folder, or a
+    /// certify output folder) as `edgecert diff` does: print the Markdown after the usual
+    /// output, write it to OUT/diff.md, and exit 3 on a regression.
+    #[arg(long, value_name = "OLD")]
+    pub baseline: Option<PathBuf>,
     /// Print the selected checks of the plan (`family::chip::check: test`) and run nothing.
     #[arg(long)]
     pub list: bool,
@@ -346,6 +367,20 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             print(out, &verification.text())?;
             Ok(if verification.ok() { exit_code::PASS } else { exit_code::NOT_CERTIFIED })
         }
+        Command::Diff { old, new, markdown, json } => {
+            let comparison = diff::diff(&Runs::load(&old)?, &Runs::load(&new)?);
+            if let Some(file) = &markdown {
+                report::write_all_atomically(&[(file.clone(), comparison.markdown().into_bytes())])?;
+            }
+            if json {
+                print(out, &comparison.to_json())?;
+            } else if let Some(file) = &markdown {
+                print(out, &format!("{}: written to {}\n", comparison.verdict_line(), file.display()))?;
+            } else {
+                print(out, &comparison.markdown())?;
+            }
+            Ok(if comparison.has_regressions() { exit_code::DIFF_REGRESSION } else { exit_code::PASS })
+        }
         Command::Schema { format: SchemaFormat::Certificate } => {
             print(out, &report::schema::certificate_json_schema())
         }
@@ -422,6 +457,7 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
     if args.list {
         return print(out, &list(&run::plan(&inputs, &selection)?));
     }
+    let baseline = args.baseline.as_deref().map(Runs::load).transpose()?;
     let request = Certification {
         inputs,
         selection,
@@ -438,11 +474,31 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
             args.format
         },
     };
-    let summary = run::certify(&request, out)?;
+    let Some(baseline) = baseline else {
+        let summary = run::certify(&request, out)?;
+        reports_written(&request, out)?;
+        return Ok(if summary.certified() { exit_code::PASS } else { exit_code::NOT_CERTIFIED });
+    };
+    let (summary, comparison) = run::certify_against_baseline(&request, &baseline, out)?;
+    reports_written(&request, out)?;
+    // A JSON event stream on standard output must stay JSON: the Markdown is in diff.md.
+    if request.format != TerminalFormat::Json {
+        print(out, &format!("\n{}", comparison.markdown()))?;
+    }
+    Ok(if comparison.has_regressions() {
+        exit_code::BASELINE_REGRESSION
+    } else if summary.certified() {
+        exit_code::PASS
+    } else {
+        exit_code::NOT_CERTIFIED
+    })
+}
+
+fn reports_written(request: &Certification, out: &mut dyn Write) -> Result<()> {
     if request.format != TerminalFormat::Json {
         print(out, &format!("reports written to {}\n", request.out.display()))?;
     }
-    Ok(if summary.certified() { exit_code::PASS } else { exit_code::NOT_CERTIFIED })
+    Ok(())
 }
 
 /// The selected checks, one per line, in libtest's `--list` form.

@@ -142,6 +142,26 @@ impl MetricKind {
     }
 }
 
+/// Values reported beside a family metric that are errors or failure rates whatever that
+/// metric's direction (SMT's escape rate, false calls and offset error; the sideslip max abs
+/// error), as `smt.rs` and `regression.rs` name them: smaller is better.
+pub const LOWER_IS_BETTER_VALUES: [&str; 4] =
+    ["escape_rate", "false_call_ppm", "offset_mae_um", "max_abs_deg"];
+
+/// Whether a larger value of `metrics.values[key]` is better: the primary value, its slices and
+/// the per-class scores (recall, F1, AP) go the family metric's way, except the error values of
+/// [`LOWER_IS_BETTER_VALUES`].
+///
+/// ```
+/// use edgecert::metrics::value_higher_is_better;
+/// assert!(value_higher_is_better(true, "slice.micro"));
+/// assert!(!value_higher_is_better(true, "escape_rate"));
+/// assert!(!value_higher_is_better(false, "slice.snow")); // RMSE
+/// ```
+pub fn value_higher_is_better(metric_higher_is_better: bool, key: &str) -> bool {
+    metric_higher_is_better && !LOWER_IS_BETTER_VALUES.contains(&key)
+}
+
 /// One model's per-sample contributions to a task metric: what each golden sample adds to the
 /// metric once the model's outputs are read against the labels (a prediction and its truth, an
 /// error, a set of detections). It is the metric's scorer, and it is what a certificate's raw

@@ -2,13 +2,21 @@
 //! `summary.txt` for the run. Each gathers what it needs from the events and hands its files to
 //! the run, which writes them all at once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::observations::OBSERVATIONS_FILE;
 use super::schema::Certificate;
 use super::{junit_xml, verdict_table};
 use crate::error::Result;
 use crate::run::{Event, ReportFile, Reporter};
+
+/// The name of every certificate file.
+pub const CERTIFICATE_FILE: &str = "certificate.json";
+
+/// Where a run writes the certificate of (family, chip): `<out>/<family>/<chip>/certificate.json`.
+pub fn certificate_path(out: &Path, family: &str, chip: &str) -> PathBuf {
+    out.join(family).join(chip).join(CERTIFICATE_FILE)
+}
 
 /// `<out>/<family>/<chip>/certificate.json` for every certificate issued, with the raw
 /// observations it is bound to beside it.
@@ -26,9 +34,10 @@ impl CertificateFiles {
 impl Reporter for CertificateFiles {
     fn handle(&mut self, event: &Event<'_>) -> Result<()> {
         if let Event::CertificateIssued { certificate: c, observations } = event {
-            let dir = self.out.join(&c.golden.name).join(&c.profile.name);
-            self.files.push(ReportFile { path: dir.join("certificate.json"), bytes: c.to_json() });
-            self.files.push(ReportFile { path: dir.join(OBSERVATIONS_FILE), bytes: observations.to_vec() });
+            let path = certificate_path(&self.out, &c.golden.name, &c.profile.name);
+            let beside = path.with_file_name(OBSERVATIONS_FILE);
+            self.files.push(ReportFile { path, bytes: c.to_json() });
+            self.files.push(ReportFile { path: beside, bytes: observations.to_vec() });
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-pub use files::{CertificateFiles, JunitFile, SummaryFile};
+pub use files::{certificate_path, CertificateFiles, JunitFile, SummaryFile, CERTIFICATE_FILE};
 pub use inventory::{inventory_text, EstimateReport, LatencySummary, PlacedNode};
 pub use junit::junit_xml;
 pub use schema::Certificate;

@@ -198,3 +198,36 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     }
     Ok(bytes)
 }
+
+/// Only the per-sample latencies of a certificate's observations, for comparing runs
+/// (`edgecert diff`): the file is bounded and must be the one the certificate is bound to (its
+/// digest), but only its `timing` member is parsed, so a comparison does not depend on the rest
+/// of the layout. `None` when the certificate names no observations, the file is absent (a
+/// copy of the certificate alone), or no latency was observed.
+pub fn read_timing(certificate_path: &Path, certificate: &Certificate) -> Result<Option<Timing>> {
+    let Some(path) = observations_path(certificate_path, certificate)? else { return Ok(None) };
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = read_bounded(&path)?;
+    let bad = |message: String| Error::Report { path: path.clone(), message };
+    let named = certificate.observations.as_ref().expect("observations_path found it named");
+    let sha = sha256_hex(&bytes);
+    if sha != named.sha256 {
+        return Err(bad(format!(
+            "hashes to {sha}, the certificate is bound to {}: the observations were changed after issue",
+            named.sha256
+        )));
+    }
+    #[derive(Deserialize)]
+    struct TimingOnly {
+        timing: Option<Observed<Timing>>,
+    }
+    let parsed: TimingOnly = serde_json::from_slice(&bytes)
+        .map_err(|e| bad(format!("no readable `timing` in these observations: {e}")))?;
+    let Some(timing) = parsed.timing.and_then(|t| t.value().cloned()) else { return Ok(None) };
+    if let Some(i) = timing.latencies_ms.iter().position(|v| v.is_nan()) {
+        return Err(bad(format!("timing latencies_ms[{i}] is NaN: not a latency")));
+    }
+    Ok((!timing.latencies_ms.is_empty()).then_some(timing))
+}

@@ -92,6 +92,9 @@ pub struct RunSummary {
     pub skipped: usize,
     /// Overall verdicts of the certificates issued.
     pub certificates: Vec<Outcome>,
+    /// (family, chip) of each certificate issued, in the same order: where to read them back.
+    #[serde(skip)]
+    pub issued: Vec<(String, String)>,
     pub elapsed_s: f64,
 }
 

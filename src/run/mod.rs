@@ -15,6 +15,7 @@ mod runner;
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::diff::{self, Comparison, Runs};
 use crate::error::{Error, Result};
 use crate::report::{self, CertificateFiles, JunitFile, SummaryFile, TerminalFormat, TerminalReporter};
 
@@ -63,6 +64,30 @@ pub fn certify(request: &Certification, terminal: &mut dyn Write) -> Result<RunS
         summary
     };
     Ok(summary)
+}
+
+/// The Markdown comparison `certify --baseline` writes beside the reports.
+pub const DIFF_FILE: &str = "diff.md";
+
+/// `certify --baseline`: the run exactly as [`certify`] (its reports written first), then the
+/// certificates it issued compared with the baseline's as `edgecert diff` compares them, the
+/// Markdown written to `<out>/diff.md`. Read the baseline ([`Runs::load`]) before calling, so
+/// a bad baseline stops everything before anything runs.
+pub fn certify_against_baseline(
+    request: &Certification,
+    baseline: &Runs,
+    terminal: &mut dyn Write,
+) -> Result<(RunSummary, Comparison)> {
+    let summary = certify(request, terminal)?;
+    // Only what this run issued: the output folder may still hold other runs' certificates.
+    let issued: Vec<PathBuf> = summary
+        .issued
+        .iter()
+        .map(|(family, chip)| report::certificate_path(&request.out, family, chip))
+        .collect();
+    let comparison = diff::diff(baseline, &Runs::from_files(&request.out, &issued)?);
+    report::write_all_atomically(&[(request.out.join(DIFF_FILE), comparison.markdown().into_bytes())])?;
+    Ok((summary, comparison))
 }
 
 /// The plan `certify` would run, without running it.

@@ -93,6 +93,7 @@ pub fn execute(
                 crate::report::sign::sign(&mut certificate, key);
             }
             summary.certificates.push(certificate.verdict);
+            summary.issued.push((certificate.golden.name.clone(), certificate.profile.name.clone()));
             emit(&Event::CertificateIssued { certificate: &certificate, observations: &observations })?;
         }
     }

@@ -5,6 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use edgecert::model::writer::encode;
+use prost::Message;
+use tract_onnx::pb;
+use tract_onnx::pb::tensor_proto::DataType;
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -109,4 +114,29 @@ pub fn certify_quietly(out: &Path, profile: &str, golden: &str, extra: &[&str]) 
 /// A copy of the RK3588 profile whose NPU is far too slow for any latency budget.
 pub fn slow_npu_profile(dir: &Path) -> PathBuf {
     derived_profile(dir, "rk3588", "slow-npu", &[("peak_tops_int8 = 6.0", "peak_tops_int8 = 0.0001")])
+}
+
+/// The bundled int8 model of `family`, decoded for editing.
+pub fn int8_model_of(family: &str) -> pb::ModelProto {
+    let bytes = std::fs::read(root().join(format!("golden/{family}/{family}_int8.onnx"))).unwrap();
+    pb::ModelProto::decode(bytes.as_slice()).unwrap()
+}
+
+/// `model` written as `dir/name`.
+pub fn write_model(dir: &Path, name: &str, model: &pb::ModelProto) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, encode(model)).unwrap();
+    p
+}
+
+/// The int8 model of `family` with every int8 weight tensor reversed: same bytes, same size,
+/// scrambled meaning, so accuracy collapses while every static check still passes.
+pub fn corrupted_int8_model(dir: &Path, family: &str) -> PathBuf {
+    let mut model = int8_model_of(family);
+    for t in &mut model.graph.as_mut().unwrap().initializer {
+        if t.data_type == DataType::Int8 as i32 && t.raw_data.len() > 16 {
+            t.raw_data.reverse();
+        }
+    }
+    write_model(dir, "corrupted.onnx", &model)
 }
