@@ -228,7 +228,7 @@ fn histogram_svg(
 ) -> String {
     let h = 260.0;
     let mut out = format!(
-        "<svg class=\"histogram\" viewBox=\"0 0 {W} {h}\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">"
+        "<svg class=\"histogram\" viewBox=\"0 0 {W} {h}\" role=\"img\">"
     );
     axes(&mut out, h, x_label, y_label);
     let lo = bins.first().map_or(0.0, |b| b.low);
@@ -290,7 +290,7 @@ fn curve_svg(
 ) -> String {
     let h = 260.0;
     let mut out = format!(
-        "<svg class=\"curve\" viewBox=\"0 0 {W} {h}\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">"
+        "<svg class=\"curve\" viewBox=\"0 0 {W} {h}\" role=\"img\">"
     );
     axes(&mut out, h, x_label, y_label);
     let (y0, x1) = (h - BOTTOM, W - RIGHT);
@@ -335,7 +335,7 @@ fn paired_svg(
         .map_or(1.0, |t| t.0)
         .max(rows.iter().flat_map(|r| [r.fp32.2, r.compressed.2]).fold(0.0, f64::max));
     let mut out = format!(
-        "<svg class=\"paired\" viewBox=\"0 0 {W} {h}\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">"
+        "<svg class=\"paired\" viewBox=\"0 0 {W} {h}\" role=\"img\">"
     );
     let _ = write!(
         out,
