@@ -8,6 +8,7 @@ number-group-separator = ,
 number-group-min-digits = 4
 percent = { $value }%
 interval = [{ $low }, { $high }]
+# date-format is given $day, $month (1-12), $month-name and $year; use the ones the language needs.
 date-format = { $month-name } { $day }, { $year }
 datetime-format = { $date }, { $time } UTC
 month-1 = January

@@ -227,9 +227,7 @@ fn histogram_svg(
     x_ticks: &[(f64, String)],
 ) -> String {
     let h = 260.0;
-    let mut out = format!(
-        "<svg class=\"histogram\" viewBox=\"0 0 {W} {h}\" role=\"img\">"
-    );
+    let mut out = format!("<svg class=\"histogram\" viewBox=\"0 0 {W} {h}\" role=\"img\">");
     axes(&mut out, h, x_label, y_label);
     let lo = bins.first().map_or(0.0, |b| b.low);
     let hi = bins.last().map_or(1.0, |b| b.high);
@@ -289,9 +287,7 @@ fn curve_svg(
     y_ticks: &[(f64, String)],
 ) -> String {
     let h = 260.0;
-    let mut out = format!(
-        "<svg class=\"curve\" viewBox=\"0 0 {W} {h}\" role=\"img\">"
-    );
+    let mut out = format!("<svg class=\"curve\" viewBox=\"0 0 {W} {h}\" role=\"img\">");
     axes(&mut out, h, x_label, y_label);
     let (y0, x1) = (h - BOTTOM, W - RIGHT);
     let x_lo = 0.0;
@@ -334,9 +330,7 @@ fn paired_svg(
         .last()
         .map_or(1.0, |t| t.0)
         .max(rows.iter().flat_map(|r| [r.fp32.2, r.compressed.2]).fold(0.0, f64::max));
-    let mut out = format!(
-        "<svg class=\"paired\" viewBox=\"0 0 {W} {h}\" role=\"img\">"
-    );
+    let mut out = format!("<svg class=\"paired\" viewBox=\"0 0 {W} {h}\" role=\"img\">");
     let _ = write!(
         out,
         "<rect x=\"{x0}\" y=\"6\" width=\"10\" height=\"10\" fill=\"#a9c1e6\"/><text x=\"{}\" y=\"15\" font-size=\"10\">{}</text><rect x=\"{}\" y=\"6\" width=\"10\" height=\"10\" fill=\"#274b82\"/><text x=\"{}\" y=\"15\" font-size=\"10\">{}</text>",
