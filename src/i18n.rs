@@ -202,7 +202,7 @@ impl Catalog {
         }
         let mut out = String::new();
         for (i, c) in int.chars().enumerate() {
-            if i > 0 && (int.len() - i) % 3 == 0 {
+            if i > 0 && (int.len() - i).is_multiple_of(3) {
                 out.push_str(&self.group);
             }
             out.push(c);

@@ -65,7 +65,11 @@ fn run_with_timeout(mut cmd: Command, limit: Duration, log: &Path) -> String {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "chromium failed ({status}): {}", std::fs::read_to_string(log).unwrap_or_default());
+            assert!(
+                status.success(),
+                "chromium failed ({status}): {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
             break;
         }
         if started.elapsed() > limit {
@@ -123,7 +127,8 @@ fn the_html_report_reads_right_in_a_browser_in_every_language_and_prints_to_pdf(
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let thermal_profile = ascend_with_thermal(dir.path());
-    let run = certify_quietly(&out, "profiles/rk3588.toml", "golden/shapes", &["--profile", s(&thermal_profile)]);
+    let run =
+        certify_quietly(&out, "profiles/rk3588.toml", "golden/shapes", &["--profile", s(&thermal_profile)]);
     assert!(run.code <= 1, "{}", run.stderr);
     let rk3588 = out.join("shapes/rk3588/certificate.json");
     // The folder is named after the profile's `name`, which the derived copy keeps.

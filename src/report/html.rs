@@ -253,7 +253,7 @@ fn histogram_svg(
             out,
             "<text x=\"{x:.1}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{}</text>",
             y0 + 13.0,
-            esc(&label)
+            esc(label)
         );
     }
     let _ = write!(
