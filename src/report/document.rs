@@ -379,12 +379,9 @@ fn results_section(c: &Certificate, t: &Catalog) -> Section {
         } else {
             Cell::text(basis_label(k.basis, t))
         };
-        let (interval, method) = match &k.ci {
-            Some(ci) => (
-                Cell::number(format!("{} {}", t.interval(ci.low, ci.high), t.percent(ci.confidence))),
-                Cell::text(&ci.method),
-            ),
-            None => (Cell::text(t.text("interval-none")), dash()),
+        let interval = match &k.ci {
+            Some(ci) => Cell::number(format!("{} {}", t.interval(ci.low, ci.high), t.percent(ci.confidence))),
+            None => Cell::text(t.text("interval-none")),
         };
         rows.push(vec![
             Cell::code(&k.name),
@@ -394,7 +391,6 @@ fn results_section(c: &Certificate, t: &Catalog) -> Section {
             Cell::text(t.unit(&k.unit)),
             basis,
             interval,
-            method,
         ]);
     }
     let results = Table {
@@ -406,18 +402,27 @@ fn results_section(c: &Certificate, t: &Catalog) -> Section {
             "col-unit",
             "col-basis",
             "col-interval",
-            "col-method",
         ]
         .iter()
         .map(|id| t.text(id))
         .collect(),
         rows,
-        widths: vec![4, 4, 3, 3, 3, 3, 5, 4],
+        widths: vec![4, 4, 3, 3, 3, 3, 5],
     };
+    // The interval method sits with the reasons: the results table must fit an A4 page.
     let reasons = Table {
-        columns: vec![t.text("col-check"), t.text("col-reason")],
-        rows: c.checks.iter().map(|k| vec![Cell::code(&k.name), Cell::text(&k.reason)]).collect(),
-        widths: vec![1, 4],
+        columns: vec![t.text("col-check"), t.text("col-method"), t.text("col-reason")],
+        rows: c
+            .checks
+            .iter()
+            .map(|k| {
+                let method =
+                    k.ci.as_ref()
+                        .map_or_else(|| Cell::text(t.text("value-none")), |ci| Cell::text(&ci.method));
+                vec![Cell::code(&k.name), method, Cell::text(&k.reason)]
+            })
+            .collect(),
+        widths: vec![2, 2, 5],
     };
     Section {
         anchor: "results",

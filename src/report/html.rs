@@ -37,7 +37,7 @@ table.fields th { width: 30%; background: #f5f5f5; font-weight: 600; }
 table.data tr { break-inside: avoid; }
 td.code, span.code { font-family: "DejaVu Sans Mono", monospace; font-size: 8pt; word-break: break-all; }
 td.num { font-variant-numeric: tabular-nums; }
-.badge { display: inline-block; border-radius: 2pt; padding: 0 1.2mm; font-size: 7.5pt; font-weight: 700; margin-left: 0.8mm; white-space: nowrap; }
+.badge { display: inline-block; border-radius: 2pt; padding: 0 1.2mm; font-size: 7.5pt; font-weight: 700; margin-left: 0.8mm; overflow-wrap: anywhere; }
 .badge.pass { background: #1b7f3b; color: #fff; }
 .badge.fail { background: #b3261e; color: #fff; }
 .badge.inconclusive { background: #c98a00; color: #fff; }
