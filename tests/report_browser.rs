@@ -140,7 +140,9 @@ fn the_html_report_reads_right_in_a_browser_in_every_language_and_prints_to_pdf(
         "timing": {"basis": "emulated", "what": "emulated rk3588, one inference", "latencies_ms": latencies}
     });
     std::fs::write(rk3588.with_file_name("observations.json"), observations.to_string()).unwrap();
-    let id = certificate(&out, "shapes", "rk3588")["certificate_id"].as_str().unwrap().to_string();
+    let rk3588_cert = certificate(&out, "shapes", "rk3588");
+    let id = rk3588_cert["certificate_id"].as_str().unwrap().to_string();
+    let subject_sha256 = rk3588_cert["subject"]["sha256"].as_str().unwrap().to_string();
 
     for (tag, headings, verdict) in LANGUAGES {
         let html = dir.path().join(format!("report.{tag}.html"));
@@ -149,6 +151,7 @@ fn the_html_report_reads_right_in_a_browser_in_every_language_and_prints_to_pdf(
         let mut expected: Vec<String> = headings.iter().map(|h| h.to_string()).collect();
         expected.push(id.clone());
         expected.push(verdict.to_string());
+        expected.push(subject_sha256.clone());
         // ISO fields that are not translated: the digests and the decision rule's standard.
         expected.push("ISO/IEC 17025 §7.8.6".into());
         let found = probe(&chromium, &html, &expected, dir.path());

@@ -144,6 +144,22 @@ fn the_issuer_file_names_the_laboratory_and_customer() {
 }
 
 #[test]
+fn checks_not_run_and_missing_profile_figures_are_listed_as_deviations() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = shapes_certificate(dir.path(), &["--skip", "latency"]);
+    let (_, md) = report(&["report", s(&cert_path), "--format", "md"]);
+    let deviations = md.split("## Deviations from the method").nth(1).unwrap().split("## ").next().unwrap();
+    assert!(deviations.contains("- latency not run (skipped): excluded by --skip `latency`"), "{deviations}");
+    assert!(deviations.contains("- issuer not configured"), "{deviations}");
+    // The bundled RK3588 profile gives no DRAM size: the memory check says so.
+    assert!(
+        deviations.contains("- memory: the chip profile lacks a figure: the profile gives no DRAM size"),
+        "{deviations}"
+    );
+    assert!(deviations.contains("emulated figures (predictions, not measurements): "), "{deviations}");
+}
+
+#[test]
 fn a_signed_certificate_names_its_signature_algorithm_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key");
