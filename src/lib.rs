@@ -16,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod golden;
 pub mod hash;
+pub mod i18n;
 pub mod metrics;
 pub mod model;
 pub mod profile;

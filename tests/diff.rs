@@ -173,17 +173,14 @@ fn latencies(seed: u64, n: usize, median_ms: f64, sigma: f64) -> Vec<f64> {
 /// certificate bound again to them (digest, then id) as a run would have issued it.
 fn certificate_with_latencies(dir: &Path, latencies_ms: &[f64]) {
     let from = baseline().join("shapes/rk3588");
-    let text = std::fs::read_to_string(from.join("observations.json")).unwrap();
-    let mut observations: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(observations["timing"]["status"], "observed");
-    observations["timing"]["value"]["latencies_ms"] = serde_json::json!(latencies_ms);
-    let bytes = serde_json::to_vec(&observations).unwrap();
-    let mut certificate = edgecert::report::read_certificate(&from.join("certificate.json")).unwrap();
-    let named = certificate.observations.as_mut().unwrap();
-    (named.sha256, named.size_bytes) = (edgecert::hash::sha256_hex(&bytes), bytes.len() as u64);
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("observations.json"), bytes).unwrap();
-    std::fs::write(dir.join("certificate.json"), certificate.seal().to_json()).unwrap();
+    for file in ["certificate.json", "observations.json"] {
+        std::fs::copy(from.join(file), dir.join(file)).unwrap();
+    }
+    rebind_observations(&dir.join("certificate.json"), |observations| {
+        assert_eq!(observations["timing"]["status"], "observed");
+        observations["timing"]["value"]["latencies_ms"] = serde_json::json!(latencies_ms);
+    });
 }
 
 /// OLD and NEW, each the baseline's certificate with these latencies; the `diff --json` run.

@@ -36,7 +36,12 @@ pub enum Command {
         /// The certificate as it was read (validated), as JSON.
         #[arg(long)]
         json: bool,
+        /// Language of the text (BCP 47: en, zh-CN, es, pt-BR, fr, vi, id, th).
+        #[arg(long, default_value = crate::i18n::DEFAULT_LANGUAGE)]
+        lang: String,
     },
+    /// Render a certificate as a test report for a technical file (ISO/IEC 17025 §7.8.2.1).
+    Report(Box<ReportArgs>),
     /// Make an ed25519 key pair for signing certificates: KEY (secret, mode 0600) and KEY.pub.
     Keygen { key: PathBuf },
     /// Check a certificate: its content against its id, its signature, and the files it names.
@@ -111,6 +116,22 @@ pub enum Command {
     /// Golden-set tools: make one from your own models and samples, record a changed digest.
     #[command(subcommand)]
     Golden(GoldenCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    pub certificate: PathBuf,
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: report::ReportFormat,
+    /// Language (BCP 47: en, zh-CN, es, pt-BR, fr, vi, id, th).
+    #[arg(long, default_value = crate::i18n::DEFAULT_LANGUAGE)]
+    pub lang: String,
+    /// Where to write (default: `report.<lang>.<ext>` beside the certificate).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The issuing laboratory and customer, TOML (see docs/issuer.example.toml).
+    #[arg(long)]
+    pub issuer: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -337,18 +358,30 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
                 print(out, &list(&plan))
             }
         }
-        Command::Show { certificate, json } => {
+        Command::Show { certificate, json, lang } => {
+            let catalog = crate::i18n::Catalog::load(&lang)?;
             let cert = report::read_certificate(&certificate)?;
             if json {
                 print(out, &String::from_utf8_lossy(&cert.to_json()))?;
             } else {
-                print(out, &report::certificate_text(&cert))?;
+                print(out, &report::certificate_text_in(&cert, &catalog))?;
             }
             Ok(if cert.verdict == report::schema::Outcome::Pass {
                 exit_code::PASS
             } else {
                 exit_code::NOT_CERTIFIED
             })
+        }
+        Command::Report(args) => {
+            let ReportArgs { certificate, format, lang, out: path, issuer } = *args;
+            let written = report::write_report(&report::ReportRequest {
+                certificate,
+                format,
+                lang,
+                out: path,
+                issuer,
+            })?;
+            print(out, &format!("report written to {}\n", written.display()))
         }
         Command::Keygen { key } => {
             let (public, fingerprint) = report::sign::keygen(&key)?;

@@ -2,12 +2,19 @@
 //! the runner's events ([`crate::run::Event`]) and knows nothing of backends: the terminal
 //! (cargo-test-like lines and a verdict table), the certificate JSON files, JUnit XML for CI,
 //! and a plain-text summary. Files are written by [`write_all_atomically`]: all of them land or
-//! none does, so a failed run never leaves a half-written or stale report.
+//! none does, so a failed run never leaves a half-written or stale report. `edgecert report`
+//! renders one certificate as a test report (HTML, Markdown or PDF, in any catalogued language)
+//! from a [`document`] model built once and laid out per format.
 
+pub mod document;
 mod files;
+mod html;
 mod inventory;
+pub mod issuer;
 mod junit;
+mod markdown;
 pub mod observations;
+pub mod pdf;
 pub mod progress;
 pub mod schema;
 pub mod sign;
@@ -19,12 +26,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::i18n::Catalog;
 
 pub use files::{certificate_path, CertificateFiles, JunitFile, SummaryFile, CERTIFICATE_FILE};
 pub use inventory::{inventory_text, EstimateReport, LatencySummary, PlacedNode};
 pub use junit::junit_xml;
 pub use schema::Certificate;
-pub use table::verdict_table;
+pub use table::{verdict_table, verdict_table_in};
 pub use terminal::{QuietPipe, TerminalFormat, TerminalReporter};
 pub use verify::{verify, Verification, VerifyRequest};
 
@@ -78,44 +86,129 @@ pub fn parse_certificate(path: &Path) -> Result<Certificate> {
     serde_json::from_value(value).map_err(|e| bad(format!("does not follow the certificate schema: {e}")))
 }
 
-/// What `edgecert show` prints: who and what the certificate is about, its verdict, and the
-/// same verdict table as the run that wrote it.
+/// What `edgecert show` prints, in English.
 pub fn certificate_text(c: &Certificate) -> String {
-    let basis = if c.backend.emulated { "EMULATED backend" } else { "figures MEASURED" };
-    format!(
-        "certificate {}
-issued      {} by {} {} ({} engine, {basis})
-model       {} sha256 {} ({} bytes, {})
-reference   {} sha256 {}
-chip        {} ({}) profile sha256 {}
-golden set  {} sha256 {} ({} samples, {})
+    certificate_text_in(c, &Catalog::english())
+}
 
-{}
+/// What `edgecert show --lang` prints: who and what the certificate is about, its verdict, and
+/// the same verdict table as the run that wrote it, in the catalog's language.
+pub fn certificate_text_in(c: &Certificate, t: &Catalog) -> String {
+    let labels =
+        ["show-certificate", "show-issued", "show-model", "show-reference", "show-chip", "show-golden"]
+            .map(|id| t.text(id));
+    let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) + 1;
+    let basis = t.text(if c.backend.emulated { "show-basis-emulated" } else { "show-basis-measured" });
+    let values = [
+        c.certificate_id.clone(),
+        t.format(
+            "show-issued-line",
+            &[
+                ("date", &c.issued_at),
+                ("tool", &c.tool.name),
+                ("version", &c.tool.version),
+                ("engine", &c.tool.engine),
+                ("basis", &basis),
+            ],
+        ),
+        t.format(
+            "show-model-line",
+            &[
+                ("model", &c.subject.model),
+                ("sha256", &c.subject.sha256),
+                ("size", &c.subject.size_bytes.to_string()),
+                ("quantization", &c.subject.quantization),
+            ],
+        ),
+        t.format("show-reference-line", &[("model", &c.reference.model), ("sha256", &c.reference.sha256)]),
+        t.format(
+            "show-chip-line",
+            &[("name", &c.profile.name), ("display", &c.profile.display_name), ("sha256", &c.profile.sha256)],
+        ),
+        t.format(
+            "show-golden-line",
+            &[
+                ("name", &c.golden.name),
+                ("sha256", &c.golden.sha256),
+                ("samples", &c.golden.samples.to_string()),
+                ("metric", &c.golden.metric),
+            ],
+        ),
+    ];
+    let mut out = String::new();
+    for (label, value) in labels.iter().zip(values) {
+        let pad = width.saturating_sub(label.chars().count());
+        out.push_str(&format!("{label}{}{value}\n", " ".repeat(pad)));
+    }
+    out.push_str(&format!(
+        "\n{}\n\n{}\n",
+        verdict_table_in(std::slice::from_ref(c), t),
+        t.format("show-verdict-line", &[("verdict", &t.outcome(c.verdict)), ("reason", &c.verdict_reason)])
+    ));
+    out
+}
 
-verdict: {}: {}
-",
-        c.certificate_id,
-        c.issued_at,
-        c.tool.name,
-        c.tool.version,
-        c.tool.engine,
-        c.subject.model,
-        c.subject.sha256,
-        c.subject.size_bytes,
-        c.subject.quantization,
-        c.reference.model,
-        c.reference.sha256,
-        c.profile.name,
-        c.profile.display_name,
-        c.profile.sha256,
-        c.golden.name,
-        c.golden.sha256,
-        c.golden.samples,
-        c.golden.metric,
-        verdict_table(std::slice::from_ref(c)),
-        c.verdict.as_str(),
-        c.verdict_reason,
-    )
+/// The formats of `edgecert report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    #[value(name = "md")]
+    Markdown,
+    Pdf,
+}
+
+impl ReportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ReportFormat::Html => "html",
+            ReportFormat::Markdown => "md",
+            ReportFormat::Pdf => "pdf",
+        }
+    }
+}
+
+/// One `edgecert report` invocation.
+pub struct ReportRequest {
+    pub certificate: PathBuf,
+    pub format: ReportFormat,
+    /// BCP 47 tag of a catalogued language.
+    pub lang: String,
+    /// Where to write; default `report.<lang>.<ext>` beside the certificate.
+    pub out: Option<PathBuf>,
+    /// The issuer TOML file (`docs/issuer.example.toml`).
+    pub issuer: Option<PathBuf>,
+}
+
+/// Renders a certificate's report in memory: every input is read and validated here, so a bad
+/// one stops before anything is written.
+pub fn render_report(request: &ReportRequest) -> Result<Vec<u8>> {
+    let catalog = Catalog::load(&request.lang)?;
+    let certificate = read_certificate(&request.certificate)?;
+    let issuer = request.issuer.as_deref().map(issuer::Issuer::load).transpose()?;
+    let latencies = observations::read_latencies(&request.certificate, &certificate);
+    let inputs =
+        document::ReportInputs { certificate: &certificate, issuer: issuer.as_ref(), latencies: &latencies };
+    let doc = document::build(&inputs, &catalog);
+    Ok(match request.format {
+        ReportFormat::Html => html::render(&doc).into_bytes(),
+        ReportFormat::Markdown => markdown::render(&doc).into_bytes(),
+        ReportFormat::Pdf => pdf::html_to_pdf(&html::render(&doc))?,
+    })
+}
+
+/// Renders and writes a report atomically; returns where it went.
+pub fn write_report(request: &ReportRequest) -> Result<PathBuf> {
+    let bytes = render_report(request)?;
+    let path = request.out.clone().unwrap_or_else(|| {
+        let tag = Catalog::load(&request.lang).map_or(request.lang.clone(), |c| c.tag().to_string());
+        request
+            .certificate
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(format!("report.{tag}.{}", request.format.extension()))
+    });
+    write_all_atomically(&[(path.clone(), bytes)])?;
+    Ok(path)
 }
 
 /// Writes several files so that either all of them land or none does: each is written under a

@@ -226,8 +226,46 @@ pub fn read_timing(certificate_path: &Path, certificate: &Certificate) -> Result
     let parsed: TimingOnly = serde_json::from_slice(&bytes)
         .map_err(|e| bad(format!("no readable `timing` in these observations: {e}")))?;
     let Some(timing) = parsed.timing.and_then(|t| t.value().cloned()) else { return Ok(None) };
-    if let Some(i) = timing.latencies_ms.iter().position(|v| v.is_nan()) {
-        return Err(bad(format!("timing latencies_ms[{i}] is NaN: not a latency")));
+    if let Some((i, v)) = timing.latencies_ms.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+    {
+        return Err(bad(format!("timing latencies_ms[{i}] holds {v}, not a latency")));
     }
     Ok((!timing.latencies_ms.is_empty()).then_some(timing))
+}
+
+/// What a report knows of a certificate's per-sample latencies.
+pub enum LatencyObservations {
+    /// No observations file beside the certificate (it travelled alone), or none named.
+    Absent,
+    /// The observations hold no latencies (no check asked for them, or none could be made).
+    NotRecorded,
+    /// The file exists and could not be used: changed after issue, or malformed.
+    Unreadable {
+        path: PathBuf,
+        error: String,
+    },
+    Present(Timing),
+}
+
+/// The latencies a report plots: [`read_timing`], with what went wrong kept for the report to
+/// say rather than failing it.
+pub fn read_latencies(certificate_path: &Path, certificate: &Certificate) -> LatencyObservations {
+    let path = match observations_path(certificate_path, certificate) {
+        Ok(Some(path)) => path,
+        Ok(None) => return LatencyObservations::Absent,
+        Err(e) => {
+            return LatencyObservations::Unreadable {
+                path: certificate_path.to_path_buf(),
+                error: e.to_string(),
+            }
+        }
+    };
+    if !path.exists() {
+        return LatencyObservations::Absent;
+    }
+    match read_timing(certificate_path, certificate) {
+        Ok(Some(timing)) => LatencyObservations::Present(timing),
+        Ok(None) => LatencyObservations::NotRecorded,
+        Err(e) => LatencyObservations::Unreadable { path, error: e.to_string() },
+    }
 }

@@ -140,3 +140,22 @@ pub fn corrupted_int8_model(dir: &Path, family: &str) -> PathBuf {
     }
     write_model(dir, "corrupted.onnx", &model)
 }
+
+/// Replaces the raw observations beside `certificate` with `bytes` and binds the certificate to
+/// them again (digest, then id), as a run would have issued it: what a careful forger, or a
+/// test of what a reader does with the observations, writes.
+pub fn rebind_observations_bytes(certificate: &Path, bytes: &[u8]) {
+    let mut cert = edgecert::report::parse_certificate(certificate).unwrap();
+    let named = cert.observations.as_mut().expect("the certificate names its observations");
+    (named.sha256, named.size_bytes) = (edgecert::hash::sha256_hex(bytes), bytes.len() as u64);
+    std::fs::write(certificate.with_file_name("observations.json"), bytes).unwrap();
+    std::fs::write(certificate, cert.seal().to_json()).unwrap();
+}
+
+/// [`rebind_observations_bytes`] with the present observations edited as JSON.
+pub fn rebind_observations(certificate: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = certificate.with_file_name("observations.json");
+    let mut observations: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    edit(&mut observations);
+    rebind_observations_bytes(certificate, &serde_json::to_vec(&observations).unwrap());
+}
