@@ -356,6 +356,37 @@ fn severity(outcome: Outcome) -> u8 {
     }
 }
 
+/// A verdict that changed: of one check, or (`check: None`) of the certificate.
+struct Change<'a> {
+    check: Option<&'a String>,
+    old: Outcome,
+    new: Outcome,
+    reason: &'a str,
+}
+
+/// Records the change, and a regression when it is worse and `counts`; returns whether it is
+/// worse.
+fn record_change(out: &mut Comparison, key: &CertificateKey, change: Change<'_>, counts: bool) -> bool {
+    let worse = severity(change.new) > severity(change.old);
+    let check = change.check.cloned();
+    out.verdict_changes.push(VerdictChange {
+        certificate: key.clone(),
+        check: check.clone(),
+        old: change.old,
+        new: change.new,
+        worse,
+    });
+    if worse && counts {
+        let what = check.clone().unwrap_or_else(|| "certificate".into());
+        out.regressions.push(Regression {
+            certificate: key.clone(),
+            detail: format!("{what} {} → {}: {}", change.old.as_str(), change.new.as_str(), change.reason),
+            kind: RegressionKind::Verdict { check, old: change.old, new: change.new },
+        });
+    }
+    worse
+}
+
 /// Records verdict changes (and regressions) of the checks and of the certificate; returns
 /// (unchanged, compared) over the checks that ran on both sides.
 fn compare_checks(
@@ -377,31 +408,8 @@ fn compare_checks(
                     unchanged += 1;
                     continue;
                 }
-                let worse = severity(b.verdict) > severity(a.verdict);
-                a_check_got_worse |= worse;
-                out.verdict_changes.push(VerdictChange {
-                    certificate: key.clone(),
-                    check: Some(name.clone()),
-                    old: a.verdict,
-                    new: b.verdict,
-                    worse,
-                });
-                if worse {
-                    out.regressions.push(Regression {
-                        certificate: key.clone(),
-                        detail: format!(
-                            "{name} {} → {}: {}",
-                            a.verdict.as_str(),
-                            b.verdict.as_str(),
-                            b.reason
-                        ),
-                        kind: RegressionKind::Verdict {
-                            check: Some(name.clone()),
-                            old: a.verdict,
-                            new: b.verdict,
-                        },
-                    });
-                }
+                let change = Change { check: Some(name), old: a.verdict, new: b.verdict, reason: &b.reason };
+                a_check_got_worse |= record_change(out, key, change, true);
             }
             (_, _, a, b) => {
                 let side = if a.is_some() {
@@ -416,27 +424,9 @@ fn compare_checks(
         }
     }
     if old.verdict != new.verdict {
-        let worse = severity(new.verdict) > severity(old.verdict);
-        out.verdict_changes.push(VerdictChange {
-            certificate: key.clone(),
-            check: None,
-            old: old.verdict,
-            new: new.verdict,
-            worse,
-        });
+        let change = Change { check: None, old: old.verdict, new: new.verdict, reason: &new.verdict_reason };
         // One regression per cause: a check that got worse already explains the certificate.
-        if worse && !a_check_got_worse {
-            out.regressions.push(Regression {
-                certificate: key.clone(),
-                detail: format!(
-                    "certificate {} → {}: {}",
-                    old.verdict.as_str(),
-                    new.verdict.as_str(),
-                    new.verdict_reason
-                ),
-                kind: RegressionKind::Verdict { check: None, old: old.verdict, new: new.verdict },
-            });
-        }
+        record_change(out, key, change, !a_check_got_worse);
     }
     (unchanged, compared)
 }
