@@ -90,6 +90,10 @@ pub struct Memory {
     pub dram_bandwidth_gbps: Option<f64>,
     /// True for dataflow accelerators that keep every tensor on chip (Hailo-8): no DRAM traffic.
     pub on_chip_only: Option<bool>,
+    /// Data rate of an accelerator card's link to its host (GB/s, like `dram_bandwidth_gbps`):
+    /// USB 3.0 for the Coral USB Accelerator, PCIe for M.2 cards. A card with no DRAM of its own
+    /// streams the weights that do not fit on chip over it every inference.
+    pub host_link_gbps: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -305,6 +309,7 @@ impl ChipProfile {
         }
         v.positive("memory.dram_bytes", self.memory.dram_bytes.map(|b| b as f64));
         v.positive("memory.dram_bandwidth_gbps", self.memory.dram_bandwidth_gbps);
+        v.positive("memory.host_link_gbps", self.memory.host_link_gbps);
         if let Some(p) = &self.power {
             v.positive("power.typical_w", p.typical_w);
             v.positive("power.max_w", p.max_w);
