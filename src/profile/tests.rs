@@ -153,7 +153,10 @@ dram_bytes = 4294967296
 typical_w = 5.0
 "#;
 
-    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+    /// (file name, text) pairs written into one folder.
+    type Files<'a> = &'a [(&'a str, &'a str)];
+
+    fn folder(files: Files) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
@@ -220,7 +223,7 @@ typical_w = 5.0
     #[test]
     fn bad_chains_name_the_file_and_the_extends_field() {
         // (files, file to load, file the error must name, field, words the message must contain)
-        let cases: &[(&[(&str, &str)], &str, &str, &str, &str)] = &[
+        let cases: &[(Files, &str, &str, &str, &str)] = &[
             (
                 &[("a.toml", "extends = \"b\"\n"), ("b.toml", "extends = \"a\"\n")],
                 "a.toml",
