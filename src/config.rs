@@ -66,6 +66,11 @@ impl Document {
         parse_toml::<toml::Table>(&self.path, text).ok().map(|(_, doc)| doc)
     }
 
+    /// Whether this document writes `field` itself (not just an enclosing table).
+    pub fn has(&self, field: &str) -> bool {
+        self.spans.contains_key(field)
+    }
+
     fn span_of(&self, field: &str) -> Option<Range<usize>> {
         let mut key = field;
         loop {

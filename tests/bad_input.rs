@@ -134,3 +134,30 @@ fn usage_errors_exit_2() {
     let run = edgecert(&["certify", "--model", "x.onnx"]);
     assert_eq!(run.code, 2, "--model needs --golden: {}", run.stderr);
 }
+
+/// A board whose chain is broken is refused before anything runs, naming the file and field.
+#[test]
+fn a_board_with_a_broken_extends_chain_names_file_and_field() {
+    // (text of board.toml, words the error must contain)
+    let cases: &[(&str, &[&str])] = &[
+        ("extends = \"no-such-chip\"\n", &["board.toml:1:", "field `extends`", "no profile `no-such-chip`"]),
+        (
+            "extends = \"../profiles/rk3588\"\n",
+            &["board.toml:1:", "field `extends`", "paths are not accepted"],
+        ),
+        ("extends = \"board\"\n", &["board.toml:1:", "field `extends`", "cycle: board.toml -> board.toml"]),
+    ];
+    for (text, words) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let board = dir.path().join("board.toml");
+        std::fs::write(&board, text).unwrap();
+        certify_rejects(
+            &dir.path().join("out"),
+            &["--profile", s(&board), "--golden", "golden/shapes"],
+            words,
+        );
+        let check = edgecert(&["profile", "check", s(&board)]);
+        assert_eq!(check.code, 2, "{}", check.stderr);
+        assert!(words.iter().all(|w| check.stderr.contains(w)), "{}", check.stderr);
+    }
+}

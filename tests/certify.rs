@@ -36,6 +36,12 @@ fn reference_certification_writes_a_certificate_with_every_check() {
         assert_eq!(cert["golden"]["samples"], 500);
         assert_eq!(cert["golden"]["sha256"].as_str().unwrap().len(), 64);
     }
+    // A bundled board decides what its chip cannot: the ROCK 5B's 8 GB give memory a verdict.
+    let board = certificate(out.path(), "shapes", "rock5b-8gb");
+    assert_eq!(check(&board, "memory")["verdict"], "PASS");
+    assert_eq!(check(&certificate(out.path(), "shapes", "rk3588"), "memory")["verdict"], "INCONCLUSIVE");
+    assert!(board["estimate"]["throughput_fps"].as_f64().unwrap() > 0.0);
+    assert_eq!(board["estimate"]["scenario"], "serial");
     let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
     assert!(junit.contains("<testcase classname=\"shapes::rk3588\" name=\"accuracy\"/>"), "{junit}");
     let exit_says_pass = run.code == 0;
@@ -77,7 +83,11 @@ fn the_emulated_backend_is_deterministic() {
             .collect()
     };
     let (x, y) = (observations(&a), observations(&b));
-    assert_eq!(x.len(), 28, "one observations file per certificate");
+    assert_eq!(
+        x.len(),
+        36,
+        "one observations file per certificate: 4 families × 9 profiles (7 chips, 2 boards)"
+    );
     assert!(x == y, "the observations of two emulated runs differ");
 }
 

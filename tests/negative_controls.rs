@@ -206,3 +206,18 @@ fn a_hot_ambient_fails_thermal() {
     let peak = |c: &serde_json::Value| check(c, "thermal")["measured"].as_f64().unwrap();
     assert!(peak(&hot) > peak(&cool));
 }
+
+/// A board's DRAM decides memory: the bundled ROCK 5B's 8 GB pass, the same board cut to 4 KB
+/// fails — through the inherited chip profile, beside a copy of it.
+#[test]
+fn a_board_with_too_little_dram_fails_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(rk3588(), dir.path().join("rk3588.toml")).unwrap();
+    let board = std::fs::read_to_string(root().join("profiles/rock5b-8gb.toml")).unwrap();
+    let tiny = dir.path().join("rock5b-8gb.toml");
+    std::fs::write(&tiny, board.replace("dram_bytes = 8589934592", "dram_bytes = 4096")).unwrap();
+    let cert = certify(&dir.path().join("tiny"), &tiny, None, None);
+    assert_fails(&cert, "memory", "exceed 4096 bytes of DRAM");
+    let cert = certify(&dir.path().join("bundled"), &root().join("profiles/rock5b-8gb.toml"), None, None);
+    assert_eq!(check(&cert, "memory")["verdict"], "PASS", "{}", check(&cert, "memory"));
+}

@@ -293,3 +293,46 @@ fn observations_whose_samples_disagree_are_refused() {
         run.stderr
     );
 }
+
+/// A board profile's certificate binds the board and the chip it extends: verify and recompute
+/// accept the board; an edit to the chip file under it is named as a changed profile.
+#[test]
+fn a_board_certificate_covers_the_chip_file_it_extends() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = certify_quietly(&out, "profiles/rock5b-8gb.toml", "golden/shapes", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let cert_path = out.join("shapes/rock5b-8gb/certificate.json");
+    let cert: serde_json::Value = serde_json::from_slice(&std::fs::read(&cert_path).unwrap()).unwrap();
+    let board = std::fs::read(root().join("profiles/rock5b-8gb.toml")).unwrap();
+    let chip = std::fs::read(root().join("profiles/rk3588.toml")).unwrap();
+    let chain =
+        edgecert::hash::sha256_of_parts([("rock5b-8gb.toml", &board[..]), ("rk3588.toml", &chip[..])]);
+    assert_eq!(cert["profile"]["sha256"], chain);
+    // The board's 8 GB decide memory, which the chip alone leaves INCONCLUSIVE.
+    assert_eq!(check(&cert, "memory")["verdict"], "PASS", "{}", check(&cert, "memory"));
+    assert_eq!(check(&cert, "memory")["limit"], 8589934592.0);
+
+    let run = verify(&cert_path, &["--profile", "profiles/rock5b-8gb.toml", "--recompute"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("chip profile profiles/rock5b-8gb.toml has the certified sha256"),
+        "{}",
+        run.stdout
+    );
+
+    // The same board over an edited chip is another profile.
+    let copy = dir.path().join("profiles");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::write(copy.join("rock5b-8gb.toml"), &board).unwrap();
+    let edited =
+        String::from_utf8(chip).unwrap().replace("dram_bandwidth_gbps = 34.0", "dram_bandwidth_gbps = 17.0");
+    std::fs::write(copy.join("rk3588.toml"), edited).unwrap();
+    let run = verify(&cert_path, &["--profile", s(&copy.join("rock5b-8gb.toml"))]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("FAILED: chip profile") && run.stdout.contains("hashes to"),
+        "{}",
+        run.stdout
+    );
+}

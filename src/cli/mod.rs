@@ -559,9 +559,15 @@ fn check_profiles(paths: &[PathBuf], out: &mut dyn Write) -> Result<i32> {
     for p in paths {
         match ChipProfile::load(p) {
             Ok(f) => {
+                let extends: String = f.extends.iter().map(|e| format!(" extends {}", e.display())).collect();
                 print(
                     out,
-                    &format!("ok: {} ({}) sha256 {}\n", p.display(), f.profile.display_name(), f.sha256),
+                    &format!(
+                        "ok: {} ({}){extends} sha256 {}\n",
+                        p.display(),
+                        f.profile.display_name(),
+                        f.sha256
+                    ),
                 )?;
             }
             Err(e) => errors.push(e),

@@ -88,6 +88,11 @@ pub struct Estimate {
     pub latency_ms: Option<f64>,
     /// Why there is no latency figure, when there is none.
     pub latency_unknown: Option<String>,
+    /// Offline throughput: inferences per second at batch 1 with the pipeline full (see
+    /// [`Scenario`]); `None` when the latency is unknown.
+    pub throughput_fps: Option<f64>,
+    /// How the throughput follows from the node costs.
+    pub scenario: Scenario,
     pub npu_time_share: Option<f64>,
     pub weights_bytes: u64,
     pub peak_activation_bytes: u64,
@@ -129,6 +134,27 @@ impl Estimate {
     }
 }
 
+/// How an offline stream of batch-1 inferences overlaps on the chip, as vendors publish FPS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// A dataflow chip (`npu.kind = "dataflow"`, Hailo-8) gives every layer its own resources:
+    /// each is a pipeline stage, a new inference enters when the slowest stage frees, so
+    /// throughput = 1 / slowest stage while latency is still the sum of the stages.
+    Pipelined,
+    /// Elsewhere one inference holds the accelerator until it is done: throughput = 1 / latency.
+    Serial,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Pipelined => "pipelined",
+            Scenario::Serial => "serial",
+        }
+    }
+}
+
 /// Predicts placement and latency of `model` on `profile`.
 pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     let placement = place(model, profile);
@@ -137,10 +163,10 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     let mut nodes = Vec::with_capacity(model.nodes.len());
     let mut unknown = None;
     for (node, p) in model.nodes.iter().zip(&placement.nodes) {
-        let dram = !(p.unit == Unit::Npu && fits_on_chip == Some(true));
-        match node_cost(node, p.unit, profile, dram) {
+        let path = memory_path(p.unit, fits_on_chip, profile, model);
+        match node_cost(node, p.unit, profile, path) {
             Ok((compute, memory)) => nodes.push(NodeCost {
-                energy_uj: node_energy_uj(node, p.unit, dram),
+                energy_uj: node_energy_uj(node, p.unit, path),
                 node: node.name.clone(),
                 op_type: node.op_type.clone(),
                 unit: p.unit,
@@ -159,12 +185,26 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         .is_none()
         .then(|| INFERENCE_OVERHEAD_S * 1e3 + handovers + nodes.iter().map(|n| n.time_ms).sum::<f64>());
     let energy_mj = unknown.is_none().then(|| nodes.iter().map(|n| n.energy_uj).sum::<f64>() * 1e-3);
+    let scenario = match profile.npu.as_ref().and_then(|n| n.kind.as_deref()) {
+        Some("dataflow") => Scenario::Pipelined,
+        _ => Scenario::Serial,
+    };
+    let throughput_fps = latency_ms.map(|total| {
+        // The per-inference submit overhead overlaps with the stages in a full pipeline.
+        let slowest = nodes.iter().map(|n| n.time_ms).fold(0.0, f64::max);
+        match scenario {
+            Scenario::Pipelined if slowest > 0.0 => 1000.0 / slowest,
+            _ => 1000.0 / total,
+        }
+    });
     let npu_ms: f64 = nodes.iter().filter(|n| n.unit == Unit::Npu).map(|n| n.time_ms).sum();
     let total_ms: f64 = nodes.iter().map(|n| n.time_ms).sum();
     Estimate {
         chip: profile.chip.name.clone(),
         latency_ms,
         latency_unknown: unknown,
+        throughput_fps,
+        scenario,
         npu_time_share: (latency_ms.is_some() && total_ms > 0.0).then(|| npu_ms / total_ms),
         weights_bytes: model.weight_bytes,
         peak_activation_bytes,
@@ -184,12 +224,49 @@ fn on_chip(profile: &ChipProfile, bytes: u64) -> Option<bool> {
     profile.npu.as_ref()?.sram_bytes.map(|sram| bytes <= sram)
 }
 
-/// Bytes a node moves through memory: its weights once, its output written and read back.
-fn node_bytes(node: &NodeInfo) -> f64 {
-    (node.weight_bytes + node.output_bytes.unwrap_or(0) * 2) as f64
+/// Where a node's tensors travel besides its unit's own on-chip memory.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum MemoryPath {
+    /// The working set stays on chip: no traffic is charged.
+    OnChip,
+    /// Weights once, output written and read back, through DRAM.
+    Dram,
+    /// An accelerator card without DRAM (Coral USB): the weights that did not fit on chip come
+    /// from the host every inference; activations stay on chip. The share is of each node's
+    /// weights: the on-chip memory left after peak activations caches the rest (the compiler
+    /// decides which; spreading it evenly keeps the total right).
+    HostLink { streamed_share: f64 },
 }
 
-fn node_energy_uj(node: &NodeInfo, unit: Unit, dram: bool) -> f64 {
+fn memory_path(
+    unit: Unit,
+    fits_on_chip: Option<bool>,
+    profile: &ChipProfile,
+    model: &ModelInventory,
+) -> MemoryPath {
+    let mem = &profile.memory;
+    match unit {
+        Unit::Npu if fits_on_chip == Some(true) => MemoryPath::OnChip,
+        Unit::Npu if mem.dram_bandwidth_gbps.is_none() && mem.host_link_gbps.is_some() => {
+            let sram = profile.npu.as_ref().and_then(|n| n.sram_bytes).unwrap_or(0) as f64;
+            let cached = (sram - model.peak_activation_bytes() as f64).max(0.0);
+            let weights = model.weight_bytes.max(1) as f64;
+            MemoryPath::HostLink { streamed_share: ((weights - cached) / weights).clamp(0.0, 1.0) }
+        }
+        _ => MemoryPath::Dram,
+    }
+}
+
+/// Bytes a node moves along `path`.
+fn node_bytes(node: &NodeInfo, path: MemoryPath) -> f64 {
+    match path {
+        MemoryPath::OnChip => 0.0,
+        MemoryPath::Dram => (node.weight_bytes + node.output_bytes.unwrap_or(0) * 2) as f64,
+        MemoryPath::HostLink { streamed_share } => node.weight_bytes as f64 * streamed_share,
+    }
+}
+
+fn node_energy_uj(node: &NodeInfo, unit: Unit, path: MemoryPath) -> f64 {
     let macs = (node.macs.unwrap_or(0) + node.other_ops.unwrap_or(0) / 2) as f64;
     let pj_per_mac = match unit {
         Unit::Absorbed => return 0.0,
@@ -197,13 +274,19 @@ fn node_energy_uj(node: &NodeInfo, unit: Unit, dram: bool) -> f64 {
         Unit::Npu => PJ_PER_MAC_FP16,
         Unit::Cpu | Unit::Rejected => PJ_PER_MAC_CPU,
     };
-    let memory = if dram { node_bytes(node) * PJ_PER_DRAM_BYTE } else { 0.0 };
+    // A host-link byte is charged as a DRAM byte: it is read from the host's DRAM, and the
+    // link's own energy per byte has no source here.
+    let memory = node_bytes(node, path) * PJ_PER_DRAM_BYTE;
     (macs * pj_per_mac + memory) * 1e-6
 }
 
-/// (compute seconds, memory seconds) of one node on its unit; `dram` when its tensors cross
-/// DRAM (not when the working set stays in on-chip memory).
-fn node_cost(node: &NodeInfo, unit: Unit, profile: &ChipProfile, dram: bool) -> Result<(f64, f64), String> {
+/// (compute seconds, memory seconds) of one node on its unit, its tensors moving along `path`.
+fn node_cost(
+    node: &NodeInfo,
+    unit: Unit,
+    profile: &ChipProfile,
+    path: MemoryPath,
+) -> Result<(f64, f64), String> {
     if unit == Unit::Absorbed {
         return Ok((0.0, 0.0));
     }
@@ -211,14 +294,22 @@ fn node_cost(node: &NodeInfo, unit: Unit, profile: &ChipProfile, dram: bool) -> 
         (Some(m), Some(o)) => (m as f64, o as f64),
         _ => return Err(format!("shapes of node `{}` are unknown, so its work is unknown", node.name)),
     };
-    let memory_s = if dram {
-        let bw = profile.memory.dram_bandwidth_gbps.ok_or_else(|| {
-            format!("profile `{}` gives no DRAM bandwidth (memory.dram_bandwidth_gbps)", profile.chip.name)
-        })? * 1e9;
-        node_bytes(node) / bw
-    } else {
+    let memory_s = match path {
         // On-chip SRAM is assumed never to be the bottleneck (documented).
-        0.0
+        MemoryPath::OnChip => 0.0,
+        MemoryPath::Dram => {
+            let bw = profile.memory.dram_bandwidth_gbps.ok_or_else(|| {
+                format!(
+                    "profile `{}` gives no DRAM bandwidth (memory.dram_bandwidth_gbps)",
+                    profile.chip.name
+                )
+            })?;
+            node_bytes(node, path) / (bw * 1e9)
+        }
+        MemoryPath::HostLink { .. } => {
+            let bw = profile.memory.host_link_gbps.expect("memory_path checked the link");
+            node_bytes(node, path) / (bw * 1e9)
+        }
     };
     let compute = match unit {
         Unit::Absorbed => 0.0,

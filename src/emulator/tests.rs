@@ -121,3 +121,57 @@ fn energy_and_power_follow_the_rate() {
     assert!((slow - 1.0).abs() < 0.01, "idle is 10 % of typical: {slow}");
     assert!(fast > slow);
 }
+
+/// A card with no DRAM: weights beyond its on-chip memory cross the host link, at its rate.
+#[test]
+fn weights_that_do_not_fit_a_card_cross_its_host_link() {
+    let m = model_with_abs();
+    let mut card = rk3588(FallbackPolicy::PerOp);
+    card.memory.dram_bandwidth_gbps = None;
+    card.operators.supported.push("Abs".into());
+    let npu = card.npu.as_mut().unwrap();
+    npu.sram_bytes = Some(1);
+    let unknown = estimate(&m, &card);
+    assert!(unknown.latency_ms.is_none(), "no DRAM and no link: no prediction");
+    assert!(unknown.latency_unknown.unwrap().contains("memory.dram_bandwidth_gbps"));
+
+    card.memory.host_link_gbps = Some(0.5);
+    let slow = estimate(&m, &card);
+    assert_eq!(slow.fits_on_chip, Some(false));
+    let conv = slow.nodes.iter().find(|n| n.op_type == "Conv").unwrap();
+    let weights = m.nodes.iter().find(|n| n.op_type == "Conv").unwrap().weight_bytes as f64;
+    // Nothing fits in 1 byte: every weight byte streams, at 0.5 GB/s.
+    assert!((conv.memory_ms - weights / 0.5e9 * 1e3).abs() < 1e-12, "{}", conv.memory_ms);
+    let relu = slow.nodes.iter().find(|n| n.op_type == "Relu").unwrap();
+    assert_eq!(relu.memory_ms, 0.0, "activations stay on chip");
+
+    // Enough on-chip memory for everything: nothing crosses the link.
+    card.npu.as_mut().unwrap().sram_bytes = Some(1 << 20);
+    let fast = estimate(&m, &card);
+    assert!(fast.nodes.iter().all(|n| n.memory_ms == 0.0));
+    assert!(fast.latency_ms.unwrap() <= slow.latency_ms.unwrap());
+}
+
+/// Offline throughput: 1 / latency on a chip that runs one inference at a time; 1 / slowest
+/// stage on a dataflow chip, whose layers are pipeline stages.
+#[test]
+fn throughput_is_serial_or_pipelined_by_the_chip_kind() {
+    let m = model_with_abs();
+    let mut p = rk3588(FallbackPolicy::PerOp);
+    p.operators.supported.push("Abs".into());
+    let serial = estimate(&m, &p);
+    assert_eq!(serial.scenario, Scenario::Serial);
+    let latency = serial.latency_ms.unwrap();
+    assert!((serial.throughput_fps.unwrap() - 1000.0 / latency).abs() < 1e-9);
+
+    p.npu.as_mut().unwrap().kind = Some("dataflow".into());
+    let piped = estimate(&m, &p);
+    assert_eq!(piped.scenario, Scenario::Pipelined);
+    let slowest = piped.nodes.iter().map(|n| n.time_ms).fold(0.0, f64::max);
+    assert!((piped.throughput_fps.unwrap() - 1000.0 / slowest).abs() < 1e-9);
+    assert_eq!(piped.latency_ms, serial.latency_ms, "latency is still the sum of the stages");
+    assert!(piped.throughput_fps.unwrap() > 2.0 * serial.throughput_fps.unwrap());
+
+    p.memory.dram_bandwidth_gbps = None;
+    assert_eq!(estimate(&m, &p).throughput_fps, None, "no latency, no throughput");
+}

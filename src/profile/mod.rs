@@ -1,15 +1,17 @@
 //! Chip profiles: what a chip offers (compute, memory, power, thermal limits, operators), read
-//! from `profiles/<chip>.toml`. A figure not found in a cited source is left out (`None`), never
-//! invented; checks that need it say INCONCLUSIVE.
+//! from `profiles/<chip>.toml`, or from a board profile that `extends` a chip's (see
+//! [`inherit`]). A figure not found in a cited source is left out (`None`), never invented;
+//! checks that need it say INCONCLUSIVE.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{load_toml, Diagnostic, Document};
-use crate::error::{read_bytes, Error, Result};
-use crate::hash::sha256_hex;
+use crate::config::{parse_toml, Diagnostic, Document};
+use crate::error::{Error, Result};
+
+pub mod inherit;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -88,6 +90,10 @@ pub struct Memory {
     pub dram_bandwidth_gbps: Option<f64>,
     /// True for dataflow accelerators that keep every tensor on chip (Hailo-8): no DRAM traffic.
     pub on_chip_only: Option<bool>,
+    /// Data rate of an accelerator card's link to its host (GB/s, like `dram_bandwidth_gbps`):
+    /// USB 3.0 for the Coral USB Accelerator, PCIe for M.2 cards. A card with no DRAM of its own
+    /// streams the weights that do not fit on chip over it every inference.
+    pub host_link_gbps: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -202,20 +208,55 @@ pub struct OpLimits {
 #[derive(Debug, Clone)]
 pub struct ProfileFile {
     pub path: PathBuf,
+    /// SHA-256 of the file, or of the whole chain when it `extends` others ([`inherit`]).
     pub sha256: String,
+    /// The files it extends, nearest first (empty for a chip profile that stands alone).
+    pub extends: Vec<PathBuf>,
     pub profile: ChipProfile,
+}
+
+/// The digest [`ChipProfile::load`] would record for `path`, without validating the figures:
+/// what `verify --profile` compares with a certificate.
+pub fn digest(path: &Path) -> Result<String> {
+    Ok(inherit::digest(&inherit::read_chain(path)?))
 }
 
 impl ChipProfile {
     /// Loads and validates a profile, reporting every problem with file, line and field.
+    /// A board profile is merged with the chip profiles it extends first; each problem then
+    /// names the file that wrote the field.
     pub fn load(path: &Path) -> Result<ProfileFile> {
-        let bytes = read_bytes(path)?;
-        let (profile, doc): (ChipProfile, Document) = load_toml(path)?;
-        let diags = profile.validate(&doc);
+        let chain = inherit::read_chain(path)?;
+        let docs: Vec<&Document> = chain.iter().map(|f| &f.doc).collect();
+        let profile: ChipProfile = if let [only] = &chain[..] {
+            parse_toml(path, only.doc.text.clone())?.0
+        } else {
+            let text = toml::to_string(&inherit::merged(&chain)).map_err(|e| {
+                Error::Usage(format!("{}: cannot merge the profiles it extends: {e}", path.display()))
+            })?;
+            match parse_toml(path, text) {
+                Ok((profile, _)) => profile,
+                Err(Error::Config(diags)) => return Err(Error::Config(inherit::attribute(&docs, diags))),
+                Err(e) => return Err(e),
+            }
+        };
+        let mut diags = profile.validate(&docs);
+        if chain.len() > 1 && !docs[0].has("chip.name") {
+            // Inheriting the chip's name would collide with the chip's own profile in reports.
+            diags.push(docs[0].error(
+                "chip.name",
+                "a profile that extends another must give its own chip.name ([chip] name = \"...\")",
+            ));
+        }
         if !diags.is_empty() {
             return Err(Error::Config(diags));
         }
-        Ok(ProfileFile { path: path.to_path_buf(), sha256: sha256_hex(&bytes), profile })
+        Ok(ProfileFile {
+            path: path.to_path_buf(),
+            sha256: inherit::digest(&chain),
+            extends: docs[1..].iter().map(|d| d.path.clone()).collect(),
+            profile,
+        })
     }
 
     /// This profile in NPU compute mode `name`, or `None` if the profile has no such mode.
@@ -236,9 +277,10 @@ impl ChipProfile {
         self.chip.display_name.as_deref().unwrap_or(&self.chip.name)
     }
 
-    /// Every value-level problem, in one pass.
-    fn validate(&self, doc: &Document) -> Vec<Diagnostic> {
-        let mut v = Validator { doc, diags: Vec::new() };
+    /// Every value-level problem, in one pass; `docs` are the files it was built from, its own
+    /// first, so each problem names the file that wrote the field.
+    fn validate(&self, docs: &[&Document]) -> Vec<Diagnostic> {
+        let mut v = Validator { docs, diags: Vec::new() };
         if self.schema_version != SCHEMA_VERSION {
             v.err("schema_version", format!("expected {SCHEMA_VERSION}, found {}", self.schema_version));
         }
@@ -267,6 +309,7 @@ impl ChipProfile {
         }
         v.positive("memory.dram_bytes", self.memory.dram_bytes.map(|b| b as f64));
         v.positive("memory.dram_bandwidth_gbps", self.memory.dram_bandwidth_gbps);
+        v.positive("memory.host_link_gbps", self.memory.host_link_gbps);
         if let Some(p) = &self.power {
             v.positive("power.typical_w", p.typical_w);
             v.positive("power.max_w", p.max_w);
@@ -333,13 +376,13 @@ impl OperatorTable {
 }
 
 struct Validator<'a> {
-    doc: &'a Document,
+    docs: &'a [&'a Document],
     diags: Vec<Diagnostic>,
 }
 
 impl Validator<'_> {
     fn err(&mut self, field: &str, message: impl Into<String>) {
-        self.diags.push(self.doc.error(field, message));
+        self.diags.push(inherit::owner(self.docs, field).error(field, message));
     }
 
     fn positive(&mut self, field: &str, value: Option<f64>) {

@@ -33,9 +33,9 @@ kernel = [1, 7]
 fn load(text: &str) -> Result<ProfileFile> {
     let path = Path::new("chip.toml");
     let (profile, doc): (ChipProfile, _) = parse_toml(path, text.to_string())?;
-    let diags = profile.validate(&doc);
+    let diags = profile.validate(&[&doc]);
     if diags.is_empty() {
-        Ok(ProfileFile { path: path.into(), sha256: String::new(), profile })
+        Ok(ProfileFile { path: path.into(), sha256: String::new(), extends: vec![], profile })
     } else {
         Err(Error::Config(diags))
     }
@@ -126,5 +126,259 @@ fn bundled_profiles_are_valid_and_cite_sources() {
     for p in &profiles {
         assert!(!p.profile.sources.is_empty());
         assert_eq!(p.sha256.len(), 64);
+    }
+}
+
+mod inheritance {
+    //! Board profiles that `extends` a chip profile: resolution, merge, digest, errors.
+
+    use std::path::{Path, PathBuf};
+
+    use proptest::prelude::*;
+
+    use super::VALID;
+    use crate::error::Error;
+    use crate::hash::{sha256_hex, sha256_of_parts};
+    use crate::profile::{digest, ChipProfile};
+
+    const BOARD: &str = r#"extends = "testchip"
+[chip]
+name = "testboard"
+display_name = "Test board"
+[sources]
+board = "board vendor page"
+[memory]
+dram_bytes = 4294967296
+[power]
+typical_w = 5.0
+"#;
+
+    /// (file name, text) pairs written into one folder.
+    type Files<'a> = &'a [(&'a str, &'a str)];
+
+    fn folder(files: Files) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    /// The diagnostics of loading `file` from `dir`, as (file name, field, message).
+    fn errors(dir: &Path, file: &str) -> Vec<(String, String, String)> {
+        match ChipProfile::load(&dir.join(file)) {
+            Ok(_) => panic!("{file} should not load"),
+            Err(Error::Config(d)) => d
+                .into_iter()
+                .map(|d| (d.file.file_name().unwrap().to_string_lossy().into_owned(), d.field, d.message))
+                .collect(),
+            Err(e) => panic!("unexpected error kind: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_board_overrides_its_chip_field_by_field() {
+        let dir = folder(&[("testchip.toml", VALID), ("testboard.toml", BOARD)]);
+        let f = ChipProfile::load(&dir.path().join("testboard.toml")).unwrap();
+        let p = &f.profile;
+        assert_eq!(p.chip.name, "testboard");
+        assert_eq!(p.chip.vendor, "Acme", "inherited from the chip");
+        assert_eq!(p.memory.dram_bytes, Some(4 << 30), "the board's DRAM replaces the chip's");
+        assert_eq!(p.memory.dram_bandwidth_gbps, Some(12.8), "kept from the chip's [memory]");
+        assert_eq!(p.power.as_ref().and_then(|p| p.typical_w), Some(5.0), "a table the chip lacks");
+        assert_eq!(p.sources.keys().collect::<Vec<_>>(), ["all", "board"], "sources merge");
+        assert_eq!(p.operators.supported, ["Conv", "Relu"]);
+        assert_eq!(f.extends, vec![dir.path().join("testchip.toml")]);
+    }
+
+    #[test]
+    fn arrays_are_replaced_whole_not_merged() {
+        let board =
+            format!("{BOARD}[operators]\nsupported = [\"Conv\"]\n[operators.limits.Conv]\nkernel = [1, 3]\n");
+        let dir = folder(&[("testchip.toml", VALID), ("testboard.toml", &board)]);
+        let p = ChipProfile::load(&dir.path().join("testboard.toml")).unwrap().profile;
+        assert_eq!(p.operators.supported, ["Conv"]);
+        assert_eq!(p.operators.lookup("Conv").unwrap().kernel, Some([1, 3]));
+        assert_eq!(p.operators.fallback, super::FallbackPolicy::PerOp, "the rest of [operators] is kept");
+    }
+
+    #[test]
+    fn the_digest_covers_every_file_of_the_chain_in_order() {
+        let dir = folder(&[("testchip.toml", VALID), ("testboard.toml", BOARD)]);
+        let board = dir.path().join("testboard.toml");
+        let f = ChipProfile::load(&board).unwrap();
+        let expected =
+            sha256_of_parts([("testboard.toml", BOARD.as_bytes()), ("testchip.toml", VALID.as_bytes())]);
+        assert_eq!(f.sha256, expected);
+        assert_eq!(digest(&board).unwrap(), expected, "verify --profile computes the same digest");
+        // A lone chip profile keeps the plain digest of its bytes (certificates issued before
+        // inheritance still verify).
+        let chip = ChipProfile::load(&dir.path().join("testchip.toml")).unwrap();
+        assert_eq!(chip.sha256, sha256_hex(VALID.as_bytes()));
+        // Editing the chip under the board changes the board's digest.
+        std::fs::write(dir.path().join("testchip.toml"), VALID.replace("12.8", "12.9")).unwrap();
+        assert_ne!(ChipProfile::load(&board).unwrap().sha256, f.sha256);
+    }
+
+    #[test]
+    fn bad_chains_name_the_file_and_the_extends_field() {
+        // (files, file to load, file the error must name, field, words the message must contain)
+        let cases: &[(Files, &str, &str, &str, &str)] = &[
+            (
+                &[("a.toml", "extends = \"b\"\n"), ("b.toml", "extends = \"a\"\n")],
+                "a.toml",
+                "b.toml",
+                "extends",
+                "cycle: a.toml -> b.toml -> a.toml",
+            ),
+            (&[("a.toml", "extends = \"a\"\n")], "a.toml", "a.toml", "extends", "cycle"),
+            (
+                &[("a.toml", "extends = \"missing\"\n")],
+                "a.toml",
+                "a.toml",
+                "extends",
+                "no profile `missing` beside this file",
+            ),
+            (
+                &[("a.toml", "extends = \"../testchip\"\n")],
+                "a.toml",
+                "a.toml",
+                "extends",
+                "paths are not accepted",
+            ),
+            (
+                &[("a.toml", "extends = \"/etc/passwd\"\n")],
+                "a.toml",
+                "a.toml",
+                "extends",
+                "not a bare profile name",
+            ),
+            (
+                &[("a.toml", "extends = \"sub/testchip\"\n")],
+                "a.toml",
+                "a.toml",
+                "extends",
+                "not a bare profile name",
+            ),
+            (&[("a.toml", "extends = 3\n")], "a.toml", "a.toml", "extends", "in quotes"),
+            (
+                &[
+                    ("a.toml", "extends = \"b\"\n"),
+                    ("b.toml", "extends = \"c\"\n"),
+                    ("c.toml", "extends = \"d\"\n"),
+                    ("d.toml", "extends = \"e\"\n"),
+                    ("e.toml", VALID),
+                ],
+                "a.toml",
+                "d.toml",
+                "extends",
+                "at most 4 files",
+            ),
+            (
+                &[("testchip.toml", VALID), ("a.toml", "extends = \"testchip\"\n")],
+                "a.toml",
+                "a.toml",
+                "chip.name",
+                "its own chip.name",
+            ),
+        ];
+        for (files, load, file, field, words) in cases {
+            let dir = folder(files);
+            let errs = errors(dir.path(), load);
+            let hit = errs.iter().find(|(f, d, _)| f == file && d == field);
+            let Some((_, _, msg)) = hit else { panic!("{load}: no error on {file} {field}; got {errs:?}") };
+            assert!(msg.contains(words), "{load}: message should mention `{words}`: {msg}");
+        }
+    }
+
+    #[test]
+    fn problems_name_the_file_that_wrote_the_field() {
+        // A bad figure in the chip is the chip file's error; one in the board is the board's.
+        let chip = VALID.replace("dram_bandwidth_gbps = 12.8", "dram_bandwidth_gbps = -1.0");
+        let board = BOARD.replace("typical_w = 5.0", "typical_w = -5.0");
+        let dir = folder(&[("testchip.toml", &chip), ("testboard.toml", &board)]);
+        let mut errs = errors(dir.path(), "testboard.toml");
+        errs.sort();
+        let located: Vec<(&str, &str)> = errs.iter().map(|(f, d, _)| (f.as_str(), d.as_str())).collect();
+        assert_eq!(
+            located,
+            [("testboard.toml", "power.typical_w"), ("testchip.toml", "memory.dram_bandwidth_gbps")]
+        );
+        // A typo or a wrong type in the board points at the board's line.
+        let board = BOARD.replace("dram_bytes = 4294967296", "dram_bytes = \"lots\"");
+        let dir = folder(&[("testchip.toml", VALID), ("testboard.toml", &board)]);
+        let errs = errors(dir.path(), "testboard.toml");
+        assert_eq!(
+            (errs[0].0.as_str(), errs[0].1.as_str()),
+            ("testboard.toml", "memory.dram_bytes"),
+            "{errs:?}"
+        );
+        let board = BOARD.replace("[power]", "[power]\ntypicl_w = 1.0");
+        let dir = folder(&[("testchip.toml", VALID), ("testboard.toml", &board)]);
+        let errs = errors(dir.path(), "testboard.toml");
+        assert_eq!(
+            (errs[0].0.as_str(), errs[0].1.as_str()),
+            ("testboard.toml", "power.typicl_w"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn the_bundled_board_extends_a_bundled_chip() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+        let f = ChipProfile::load(&dir.join("rock5b-8gb.toml")).unwrap();
+        assert_eq!(f.extends, vec![dir.join("rk3588.toml")]);
+        assert_eq!(f.profile.memory.dram_bytes, Some(8 << 30));
+        assert_eq!(f.profile.npu.as_ref().unwrap().peak_tops_int8, Some(6.0), "the chip's NPU");
+        assert!(f.profile.sources.contains_key("board") && f.profile.sources.contains_key("npu"));
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("a".to_string()),
+            Just("b".to_string()),
+            Just("c".to_string()),
+            Just("testchip".to_string()),
+            Just("missing".to_string()),
+            Just("../a".to_string()),
+            Just("a.toml".to_string()),
+            Just(String::new()),
+            "[ -~]{0,12}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any graph of `extends` among a few files loads or fails with a located error naming
+        /// a file of the folder: never a panic, never a hang, never a file outside it.
+        #[test]
+        fn any_extends_graph_loads_or_names_a_file(targets in prop::collection::vec(name(), 3), start in 0usize..3) {
+            let files: Vec<(String, String)> = ["a", "b", "c"]
+                .iter()
+                .zip(&targets)
+                .map(|(f, t)| {
+                    let extends = toml::Value::String(t.clone()).to_string();
+                    (format!("{f}.toml"), format!("extends = {extends}\n[chip]\nname = \"{f}\"\n"))
+                })
+                .chain([("testchip.toml".to_string(), VALID.to_string())])
+                .collect();
+            let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let dir = folder(&refs);
+            let load: PathBuf = dir.path().join(&files[start].0);
+            match ChipProfile::load(&load) {
+                Ok(f) => {
+                    prop_assert!(f.extends.iter().all(|p| p.parent() == Some(dir.path())));
+                    prop_assert!(f.extends.last().is_some_and(|p| p.ends_with("testchip.toml")));
+                }
+                Err(Error::Config(d)) => {
+                    prop_assert!(!d.is_empty());
+                    for diag in d {
+                        prop_assert_eq!(diag.file.parent(), Some(dir.path()));
+                    }
+                }
+                Err(e) => prop_assert!(false, "unexpected error kind: {}", e),
+            }
+        }
     }
 }

@@ -112,6 +112,9 @@ pub struct EstimateReport<'a> {
     basis: &'static str,
     latency_ms: Option<LatencySummary>,
     latency_unknown: Option<&'a str>,
+    /// Offline throughput (inferences/s at batch 1, pipeline full) and how it was derived.
+    throughput_fps: Option<f64>,
+    scenario: &'static str,
     /// Weights plus peak live activations.
     peak_memory_bytes: u64,
     weights_bytes: u64,
@@ -147,6 +150,8 @@ impl<'a> EstimateReport<'a> {
             basis: "emulated",
             latency_ms,
             latency_unknown: est.latency_unknown.as_deref(),
+            throughput_fps: est.throughput_fps,
+            scenario: est.scenario.name(),
             peak_memory_bytes: est.weights_bytes + est.peak_activation_bytes,
             weights_bytes: est.weights_bytes,
             peak_activation_bytes: est.peak_activation_bytes,
@@ -192,6 +197,13 @@ impl<'a> EstimateReport<'a> {
                 l.p50, l.p99, l.modelled
             )?,
             None => writeln!(s, "latency     unknown: {}", opt(report.latency_unknown))?,
+        }
+        if let Some(fps) = report.throughput_fps {
+            let how = match report.scenario {
+                "pipelined" => "pipelined: 1 / slowest stage",
+                _ => "serial: 1 / latency",
+            };
+            writeln!(s, "throughput  {fps:.1} inferences/s offline at batch 1 ({how})")?;
         }
         writeln!(
             s,

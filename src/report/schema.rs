@@ -367,6 +367,14 @@ pub struct EstimateRecord {
     /// Why there is no latency figure, when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_unknown: Option<String>,
+    /// Offline throughput: inferences per second at batch 1 with the pipeline full. `null` when
+    /// the latency is unknown; absent from certificates issued before it existed.
+    #[serde(default)]
+    pub throughput_fps: Option<f64>,
+    /// How throughput follows from the node costs: `pipelined` (a dataflow chip, 1 / slowest
+    /// stage) or `serial` (1 / latency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
     pub npu_time_share: Option<f64>,
     pub weights_bytes: u64,
     pub peak_activation_bytes: u64,

@@ -9,7 +9,6 @@ use super::schema::Certificate;
 use super::sign::{check_signature, load_verifying_key};
 use crate::error::Result;
 use crate::golden::GoldenSet;
-use crate::hash::sha256_hex;
 
 #[derive(Debug, Clone, Default)]
 pub struct VerifyRequest {
@@ -92,8 +91,9 @@ pub fn verify(req: &VerifyRequest) -> Result<Verification> {
         v.record(same("golden set", golden, &cert.golden.sha256, &sha));
     }
     if let Some(profile) = &req.profile {
-        let bytes = crate::error::read_bytes(profile)?;
-        v.record(same("chip profile", profile, &cert.profile.sha256, &sha256_hex(&bytes)));
+        // A board profile's digest covers the chip profiles it extends.
+        let sha = crate::profile::digest(profile)?;
+        v.record(same("chip profile", profile, &cert.profile.sha256, &sha));
     }
     Ok(v)
 }

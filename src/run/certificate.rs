@@ -181,6 +181,8 @@ fn estimate_record(est: &Estimate) -> EstimateRecord {
         chip: est.chip.clone(),
         latency_ms: est.latency_ms,
         latency_unknown: est.latency_unknown.clone(),
+        throughput_fps: est.throughput_fps,
+        scenario: Some(est.scenario.name().to_string()),
         npu_time_share: est.npu_time_share,
         weights_bytes: est.weights_bytes,
         peak_activation_bytes: est.peak_activation_bytes,
