@@ -44,6 +44,10 @@ fn reference_certification_writes_a_certificate_with_every_check() {
     assert_eq!(board["estimate"]["scenario"], "serial");
     let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
     assert!(junit.contains("<testcase classname=\"shapes::rk3588\" name=\"accuracy\"/>"), "{junit}");
+    // Each certificate carries its own JUnit file: its checks, and no other certificate's.
+    let beside = std::fs::read_to_string(out.path().join("shapes/rk3588/junit.xml")).unwrap();
+    assert!(beside.contains("<testcase classname=\"shapes::rk3588\" name=\"accuracy\"/>"), "{beside}");
+    assert!(!beside.contains("shapes::qcs6490") && !beside.contains("adas::"), "{beside}");
     let exit_says_pass = run.code == 0;
     let all_pass = ["rk3588", "qcs6490", "ascend310b"]
         .iter()

@@ -19,7 +19,8 @@ pub fn certificate_path(out: &Path, family: &str, chip: &str) -> PathBuf {
 }
 
 /// `<out>/<family>/<chip>/certificate.json` for every certificate issued, with the raw
-/// observations it is bound to beside it.
+/// observations it is bound to and its own `junit.xml` beside it (a technical file or a CI job
+/// that takes one certificate takes its test results with it).
 pub struct CertificateFiles {
     out: PathBuf,
     files: Vec<ReportFile>,
@@ -35,7 +36,9 @@ impl Reporter for CertificateFiles {
     fn handle(&mut self, event: &Event<'_>) -> Result<()> {
         if let Event::CertificateIssued { certificate: c, observations } = event {
             let path = certificate_path(&self.out, &c.golden.name, &c.profile.name);
-            let beside = path.with_file_name(OBSERVATIONS_FILE);
+            let (beside, junit) = (path.with_file_name(OBSERVATIONS_FILE), path.with_file_name("junit.xml"));
+            self.files
+                .push(ReportFile { path: junit, bytes: junit_xml(std::slice::from_ref(*c)).into_bytes() });
             self.files.push(ReportFile { path, bytes: c.to_json() });
             self.files.push(ReportFile { path: beside, bytes: observations.to_vec() });
         }
