@@ -78,6 +78,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Put the partial results of `certify --shard K/N` together: every shard of one plan,
+    /// each once; the certificates as one process would have written them, with the run's
+    /// junit.xml and summary.txt. Exit 0 every certificate PASS, 1 otherwise, 2 bad input.
+    Merge {
+        /// Where the merged reports go.
+        #[arg(long)]
+        out: PathBuf,
+        /// The --out folders of the shards.
+        #[arg(required = true)]
+        partials: Vec<PathBuf>,
+    },
     /// Print the JSON Schema of an edgecert file format.
     Schema {
         #[arg(value_enum)]
@@ -263,6 +274,12 @@ pub struct SelectionArgs {
     /// Do not run checks whose id contains this (repeatable).
     #[arg(long)]
     pub skip: Vec<String>,
+    /// Run only shard K of N: the (family, chip) units whose index is K-1 modulo N; combine
+    /// the shards with `edgecert merge`. Default: from a Kubernetes Indexed Job
+    /// (JOB_COMPLETION_INDEX, JOB_COMPLETIONS) or a Slurm array (SLURM_ARRAY_TASK_ID,
+    /// SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_COUNT) when those are set.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<run::Shard>,
 }
 
 #[derive(Args, Debug)]
@@ -323,8 +340,15 @@ impl InputArgs {
 }
 
 impl SelectionArgs {
-    fn selection(&self) -> Selection {
-        Selection { filters: self.filters.clone(), exact: self.exact, skip: self.skip.clone() }
+    fn selection(&self) -> Result<Selection> {
+        let shard = match self.shard {
+            Some(shard) => Some(shard),
+            None => run::Shard::from_env(|name| std::env::var(name).ok())?.map(|(shard, from)| {
+                eprintln!("certifying shard {shard} ({from} in the environment)");
+                shard
+            }),
+        };
+        Ok(Selection { filters: self.filters.clone(), exact: self.exact, skip: self.skip.clone(), shard })
     }
 }
 
@@ -351,7 +375,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     match cli.command {
         Command::Certify(args) => certify(*args, out),
         Command::Plan(args) => {
-            let plan = run::plan(&args.inputs.spec(), &args.selection.selection())?;
+            let plan = run::plan(&args.inputs.spec(), &args.selection.selection()?)?;
             if args.json {
                 print(out, &plan.to_json())
             } else {
@@ -399,6 +423,20 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             let verification = crate::run::verify(&request)?;
             print(out, &verification.text())?;
             Ok(if verification.ok() { exit_code::PASS } else { exit_code::NOT_CERTIFIED })
+        }
+        Command::Merge { out: dir, partials } => {
+            let merged = run::merge(&dir, &partials)?;
+            print(
+                out,
+                &format!(
+                    "{}\nmerged {} certificates from {} shards into {}\n",
+                    merged.summary.closing_line().replacen("certify result", "merge result", 1),
+                    merged.certificates,
+                    partials.len(),
+                    dir.display()
+                ),
+            )?;
+            Ok(if merged.summary.certified() { exit_code::PASS } else { exit_code::NOT_CERTIFIED })
         }
         Command::Diff { old, new, markdown, json } => {
             let comparison = diff::diff(&Runs::load(&old)?, &Runs::load(&new)?);
@@ -486,7 +524,7 @@ fn golden_init(args: GoldenInitArgs, out: &mut dyn Write) -> Result<i32> {
 
 fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
     let inputs = args.inputs.spec();
-    let selection = args.selection.selection();
+    let selection = args.selection.selection()?;
     if args.list {
         return print(out, &list(&run::plan(&inputs, &selection)?));
     }

@@ -11,6 +11,7 @@ mod plan;
 mod recompute;
 mod replay;
 mod runner;
+mod shard;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ pub use plan::{
 };
 pub use recompute::verify;
 pub use runner::{execute, RunOptions};
+pub use shard::{merge, Merged, Shard, ShardRecord, MAX_SHARDS, SHARD_FILE};
 
 /// Everything `edgecert certify` does.
 #[derive(Debug, Clone)]
@@ -58,8 +60,13 @@ pub fn certify(request: &Certification, terminal: &mut dyn Write) -> Result<RunS
         let mut reporters: [&mut dyn Reporter; 4] =
             [&mut screen, &mut certificates, &mut junit, &mut summary_file];
         let summary = execute(&inputs, &plan, &request.options, &mut reporters)?;
-        let files: Vec<(PathBuf, Vec<u8>)> =
+        let mut files: Vec<(PathBuf, Vec<u8>)> =
             reporters.iter_mut().flat_map(|r| r.finish()).map(|f| (f.path, f.bytes)).collect();
+        if let Some(shard) = request.selection.shard {
+            let record = ShardRecord::new(shard, &plan, summary.elapsed_s);
+            let bytes = serde_json::to_vec_pretty(&record).expect("a shard record is plain data");
+            files.push((request.out.join(SHARD_FILE), bytes));
+        }
         report::write_all_atomically(&files)?;
         summary
     };

@@ -10,6 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::inputs::Inputs;
+use super::shard::Shard;
 use crate::checks::CheckKind;
 use crate::report::schema::NotRunReason;
 
@@ -39,6 +40,8 @@ pub struct Selection {
     pub exact: bool,
     /// A check whose id contains any of these does not run.
     pub skip: Vec<String>,
+    /// Only the (family, chip) units of this shard run (`--shard K/N`).
+    pub shard: Option<Shard>,
 }
 
 impl Selection {
@@ -108,8 +111,13 @@ impl Plan {
     /// Builds the plan of `inputs` under `selection`.
     pub fn build(inputs: &Inputs, selection: &Selection) -> Plan {
         let mut checks = Vec::new();
-        for family in &inputs.families {
-            for profile in &inputs.profiles {
+        let units = inputs.families.iter().flat_map(|f| inputs.profiles.iter().map(move |p| (f, p)));
+        for (unit, (family, profile)) in units.enumerate() {
+            let other_shard = selection
+                .shard
+                .filter(|s| !s.includes(unit))
+                .map(|s| Exclusion { reason: NotRunReason::Filtered, detail: format!("not in shard {s}") });
+            {
                 for check in CheckKind::ALL.into_iter().filter(|c| c.applies_to(&family.golden.manifest)) {
                     let id = CheckId {
                         family: family.golden.name().to_string(),
@@ -117,8 +125,9 @@ impl Plan {
                         check,
                     };
                     let name = id.to_string();
-                    let not_run =
-                        selection.exclusion(&name).map(|(reason, detail)| Exclusion { reason, detail });
+                    let not_run = other_shard.clone().or_else(|| {
+                        selection.exclusion(&name).map(|(reason, detail)| Exclusion { reason, detail })
+                    });
                     checks.push(PlannedCheck { name, id, not_run });
                 }
             }
@@ -163,6 +172,7 @@ mod tests {
             filters: filters.iter().map(|s| s.to_string()).collect(),
             exact,
             skip: skip.iter().map(|s| s.to_string()).collect(),
+            shard: None,
         }
     }
 

@@ -1,0 +1,327 @@
+//! Sharding a certification over the schedulers people already run (a Kubernetes Indexed Job,
+//! a Slurm array, a CI matrix): `certify --shard K/N` certifies the (family, chip) units whose
+//! index in the plan is K−1 modulo N, and writes them as usual plus `shard.json`; `edgecert
+//! merge --out DIR PARTIAL...` checks that the partials are the N shards of one plan and puts
+//! their certificates together, with the run's `junit.xml` and `summary.txt` made from all of
+//! them. A unit's certificate depends only on its inputs, so a merged run holds the same
+//! certificates as one process would have written (bar timestamps and ids).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::events::RunSummary;
+use super::plan::Plan;
+use crate::error::{Error, Result};
+use crate::report::observations::{read_observations, OBSERVATIONS_FILE};
+use crate::report::schema::{Certificate, NotRunReason};
+use crate::report::{self, junit_xml, read_certificate, verdict_table};
+
+/// The file a shard writes beside its reports.
+pub const SHARD_FILE: &str = "shard.json";
+/// The most shards a plan is cut into.
+pub const MAX_SHARDS: usize = 10_000;
+
+/// Shard `index` (1-based) of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Whether the unit at `unit` (its position in family-major, chip-minor order) is this
+    /// shard's.
+    pub fn includes(&self, unit: usize) -> bool {
+        unit % self.count == self.index - 1
+    }
+
+    /// The shard a scheduler assigned through the environment, and which variable said so:
+    /// a Kubernetes Indexed Job (`JOB_COMPLETION_INDEX`, 0-based, with the completions in
+    /// `JOB_COMPLETIONS`, which the Job's manifest sets) or a Slurm array
+    /// (`SLURM_ARRAY_TASK_ID` from `SLURM_ARRAY_TASK_MIN`, `SLURM_ARRAY_TASK_COUNT`).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<(Shard, &'static str)>> {
+        let number = |name: &str| -> Result<Option<usize>> {
+            var(name)
+                .map(|v| {
+                    v.trim().parse::<usize>().map_err(|_| {
+                        Error::Usage(format!("{name}={v:?} in the environment is not a whole number"))
+                    })
+                })
+                .transpose()
+        };
+        let (index, count, source) = match (number("JOB_COMPLETION_INDEX")?, number("SLURM_ARRAY_TASK_ID")?) {
+            (Some(index), _) => {
+                let count = number("JOB_COMPLETIONS")?.ok_or_else(|| {
+                    Error::Usage("JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not: set it in the Job's manifest to `.spec.completions` (docs/k8s-indexed-job.yaml), or give --shard K/N".into())
+                })?;
+                (index, count, "JOB_COMPLETION_INDEX")
+            }
+            (None, Some(id)) => {
+                let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+                let count = number("SLURM_ARRAY_TASK_COUNT")?.ok_or_else(|| {
+                    Error::Usage("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not".into())
+                })?;
+                (
+                    id.checked_sub(min).ok_or_else(|| {
+                        Error::Usage(format!("SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}"))
+                    })?,
+                    count,
+                    "SLURM_ARRAY_TASK_ID",
+                )
+            }
+            (None, None) => return Ok(None),
+        };
+        Ok(Some((Shard::new(index + 1, count)?, source)))
+    }
+
+    fn new(index: usize, count: usize) -> Result<Shard> {
+        if count == 0 || count > MAX_SHARDS || index == 0 || index > count {
+            return Err(Error::Usage(format!(
+                "shard {index}/{count}: expected K/N with 1 ≤ K ≤ N ≤ {MAX_SHARDS}"
+            )));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Shard, String> {
+        let (k, n) = s.split_once('/').ok_or_else(|| format!("`{s}`: expected K/N, e.g. 2/4"))?;
+        let parse = |x: &str| x.trim().parse::<usize>().map_err(|_| format!("`{s}`: expected K/N, e.g. 2/4"));
+        Shard::new(parse(k)?, parse(n)?).map_err(|e| e.to_string())
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// What a shard writes in `shard.json`: which shard of which plan, and how long it took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardRecord {
+    pub shard: Shard,
+    /// Digest of the plan's check ids and input digests: shards of one plan share it.
+    pub plan_sha256: String,
+    /// Every (family, chip) of the plan, in the order one process certifies them.
+    pub units: Vec<(String, String)>,
+    pub elapsed_s: f64,
+}
+
+impl ShardRecord {
+    pub fn new(shard: Shard, plan: &Plan, elapsed_s: f64) -> ShardRecord {
+        let mut units: Vec<(String, String)> = Vec::new();
+        for c in &plan.checks {
+            let unit = (c.id.family.clone(), c.id.profile.clone());
+            if units.last() != Some(&unit) {
+                units.push(unit);
+            }
+        }
+        ShardRecord { shard, plan_sha256: plan_digest(plan), units, elapsed_s }
+    }
+}
+
+/// The plan's identity, whatever the selection: every check id and every input digest.
+fn plan_digest(plan: &Plan) -> String {
+    let inputs = plan.families.iter().flat_map(|f| [&f.golden, &f.model, &f.reference]).chain(&plan.profiles);
+    let parts: Vec<(String, String)> = inputs
+        .map(|i| (i.name.clone(), i.sha256.clone()))
+        .chain(plan.checks.iter().map(|c| (c.name.clone(), String::new())))
+        .collect();
+    crate::hash::sha256_of_parts(parts.iter().map(|(n, d)| (n.as_str(), d.as_bytes())))
+}
+
+/// What `merge` put together.
+pub struct Merged {
+    pub summary: RunSummary,
+    pub certificates: usize,
+}
+
+/// Puts the partial results of every shard of one plan together under `out`: each partial's
+/// certificates with their observations and JUnit files, and `junit.xml` and `summary.txt` for
+/// them all. A missing, repeated or foreign shard, or a certificate two partials both hold, is
+/// bad input; nothing is written then.
+pub fn merge(out: &Path, partials: &[PathBuf]) -> Result<Merged> {
+    let records = partials.iter().map(|p| read_shard(p)).collect::<Result<Vec<_>>>()?;
+    check_complete(partials, &records)?;
+    let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let mut certificates: Vec<Certificate> = Vec::new();
+    for partial in partials {
+        for path in certificates_under(partial)? {
+            let cert = read_certificate(&path)?;
+            if let Err(why) = read_observations(&path, &cert)? {
+                return Err(Error::Report { path: path.clone(), message: why });
+            }
+            if certificates
+                .iter()
+                .any(|c| c.golden.name == cert.golden.name && c.profile.name == cert.profile.name)
+            {
+                return Err(Error::Usage(format!(
+                    "{}: {} on {} is in two partial results",
+                    path.display(),
+                    cert.golden.name,
+                    cert.profile.name
+                )));
+            }
+            let to = report::certificate_path(out, &cert.golden.name, &cert.profile.name);
+            for name in [report::CERTIFICATE_FILE, OBSERVATIONS_FILE, "junit.xml"] {
+                files.push((to.with_file_name(name), crate::error::read_bytes(&path.with_file_name(name))?));
+            }
+            certificates.push(cert);
+        }
+    }
+    // The order one process issues them in: the plan's.
+    let units = &records[0].units;
+    let position =
+        |c: &Certificate| units.iter().position(|(f, p)| *f == c.golden.name && *p == c.profile.name);
+    if let Some(stray) = certificates.iter().find(|c| position(c).is_none()) {
+        return Err(Error::Usage(format!(
+            "a partial result holds {} on {}, which the shards' plan does not",
+            stray.golden.name, stray.profile.name
+        )));
+    }
+    certificates.sort_by_key(|c| position(c));
+    let summary = summary_of(&certificates, records.iter().map(|r| r.elapsed_s).sum());
+    files.push((out.join("junit.xml"), junit_xml(&certificates).into_bytes()));
+    let text = format!("{}\n{}\n", verdict_table(&certificates), summary.closing_line());
+    files.push((out.join("summary.txt"), text.into_bytes()));
+    report::write_all_atomically(&files)?;
+    Ok(Merged { certificates: certificates.len(), summary })
+}
+
+fn read_shard(partial: &Path) -> Result<ShardRecord> {
+    let path = partial.join(SHARD_FILE);
+    if !path.exists() {
+        return Err(Error::Usage(format!(
+            "{} has no {SHARD_FILE}: not the output of `certify --shard K/N`",
+            partial.display()
+        )));
+    }
+    let bytes = crate::error::read_bytes(&path)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Report { path, message: format!("not a shard record: {e}") })
+}
+
+/// The partials must be shards 1..N of one N and one plan, each once.
+fn check_complete(partials: &[PathBuf], records: &[ShardRecord]) -> Result<()> {
+    let Some(first) = records.first() else {
+        return Err(Error::Usage("merge needs the partial results of every shard".into()));
+    };
+    for (partial, r) in partials.iter().zip(records) {
+        if r.plan_sha256 != first.plan_sha256 || r.shard.count != first.shard.count {
+            return Err(Error::Usage(format!(
+                "{} is shard {} of another plan than {} (shard {}): certify every shard with the same inputs and --shard K/{}",
+                partial.display(),
+                r.shard,
+                partials[0].display(),
+                first.shard,
+                first.shard.count
+            )));
+        }
+    }
+    for index in 1..=first.shard.count {
+        let holding: Vec<&PathBuf> =
+            partials.iter().zip(records).filter(|(_, r)| r.shard.index == index).map(|(p, _)| p).collect();
+        match holding.as_slice() {
+            [_] => {}
+            [] => {
+                return Err(Error::Usage(format!(
+                    "shard {index}/{} is missing from the partial results",
+                    first.shard.count
+                )))
+            }
+            [a, b, ..] => {
+                return Err(Error::Usage(format!(
+                    "shard {index}/{} is given twice: {} and {}",
+                    first.shard.count,
+                    a.display(),
+                    b.display()
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `<partial>/<family>/<chip>/certificate.json`, sorted.
+fn certificates_under(partial: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for family in read_dirs(partial)? {
+        for chip in read_dirs(&family)? {
+            let cert = chip.join(report::CERTIFICATE_FILE);
+            if cert.is_file() {
+                found.push(cert);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn read_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        if entry.file_type().map_err(|e| Error::io(&entry.path(), e))?.is_dir() {
+            dirs.push(entry.path());
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// The counts a single run would have closed with, from the certificates it issued.
+fn summary_of(certificates: &[Certificate], elapsed_s: f64) -> RunSummary {
+    let mut summary = RunSummary { elapsed_s, ..RunSummary::default() };
+    for cert in certificates {
+        cert.checks.iter().for_each(|c| summary.count(c));
+        for not_run in &cert.coverage.not_run {
+            match not_run.reason {
+                NotRunReason::Skipped => summary.skipped += 1,
+                NotRunReason::Filtered => summary.filtered_out += 1,
+                NotRunReason::Error => {}
+            }
+        }
+        summary.certificates.push(cert.verdict);
+        summary.issued.push((cert.golden.name.clone(), cert.profile.name.clone()));
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_units_round_robin_and_parse_k_of_n() {
+        let shards: Vec<Shard> = ["1/3", "2/3", "3/3"].iter().map(|s| s.parse().unwrap()).collect();
+        for unit in 0..10 {
+            assert_eq!(shards.iter().filter(|s| s.includes(unit)).count(), 1, "unit {unit} in one shard");
+        }
+        assert!(shards[1].includes(4) && !shards[1].includes(5));
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_environment_gives_a_zero_based_index() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        };
+        let k8s = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "0"), ("JOB_COMPLETIONS", "2")])).unwrap();
+        assert_eq!(k8s, Some((Shard { index: 1, count: 2 }, "JOB_COMPLETION_INDEX")));
+        assert_eq!(Shard::from_env(env(&[])).unwrap(), None);
+        let past = Shard::from_env(env(&[("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_COUNT", "3")]));
+        assert!(past.unwrap_err().to_string().contains("shard 4/3"));
+        let word = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "one")])).unwrap_err().to_string();
+        assert!(word.contains("not a whole number"), "{word}");
+    }
+}

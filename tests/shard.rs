@@ -1,0 +1,160 @@
+//! `certify --shard K/N` in separate processes and `edgecert merge`: the merged reports are the
+//! single run's (bar timestamps and ids), a shard comes from the scheduler's environment, and
+//! partial results that are not every shard of one plan are refused.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// Two families on two chips: four (family, chip) units.
+const INPUTS: [&str; 8] = [
+    "--golden",
+    "golden/shapes",
+    "--golden",
+    "golden/chassis",
+    "--profile",
+    "profiles/rk3588.toml",
+    "--profile",
+    "profiles/qcs6490.toml",
+];
+
+fn certify_into(out: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["certify", "-q", "--out", s(out)];
+    args.extend_from_slice(&INPUTS);
+    args.extend_from_slice(extra);
+    edgecert(&args)
+}
+
+fn shards(dir: &Path, n: usize) -> Vec<PathBuf> {
+    (1..=n)
+        .map(|k| {
+            let out = dir.join(format!("shard-{k}"));
+            let run = certify_into(&out, &["--shard", &format!("{k}/{n}")]);
+            assert!(run.code <= 1, "{}", run.stderr);
+            out
+        })
+        .collect()
+}
+
+fn without_volatile(path: &Path) -> serde_json::Value {
+    let mut cert: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let obj = cert.as_object_mut().unwrap();
+    obj.remove("issued_at");
+    obj.remove("certificate_id");
+    cert
+}
+
+#[test]
+fn merged_shards_are_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let single = dir.path().join("single");
+    assert_eq!(certify_into(&single, &[]).code, 1);
+    let partials = shards(dir.path(), 3);
+    // Shard 1 of 3 holds units 0 and 3; the others one each; none holds another's.
+    let held = |p: &Path| files_under(p).into_iter().filter(|f| f.ends_with("certificate.json")).count();
+    assert_eq!(partials.iter().map(|p| held(p)).collect::<Vec<_>>(), vec![2, 1, 1]);
+
+    let merged = dir.path().join("merged");
+    let mut args = vec!["merge", "--out", s(&merged)];
+    args.extend(partials.iter().map(|p| s(p)));
+    let run = edgecert(&args);
+    assert_eq!(run.code, 1, "not every certificate passes: {}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("merged 4 certificates from 3 shards"), "{}", run.stdout);
+
+    for family in ["shapes", "chassis"] {
+        for chip in ["rk3588", "qcs6490"] {
+            let (a, b) = (single.join(family).join(chip), merged.join(family).join(chip));
+            assert_eq!(
+                without_volatile(&a.join("certificate.json")),
+                without_volatile(&b.join("certificate.json")),
+                "{family} on {chip}"
+            );
+            for file in ["observations.json", "junit.xml"] {
+                assert!(
+                    std::fs::read(a.join(file)).unwrap() == std::fs::read(b.join(file)).unwrap(),
+                    "{file}"
+                );
+            }
+        }
+    }
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    assert_eq!(read(&single.join("junit.xml")), read(&merged.join("junit.xml")));
+    let table = |p: &Path| {
+        read(p).lines().filter(|l| !l.starts_with("certify result")).collect::<Vec<_>>().join("\n")
+    };
+    assert_eq!(table(&single.join("summary.txt")), table(&merged.join("summary.txt")));
+    let verify = edgecert(&["verify", "--recompute", s(&merged.join("chassis/qcs6490/certificate.json"))]);
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
+}
+
+#[test]
+fn the_scheduler_s_environment_assigns_the_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("indexed-job");
+    let with_env = |vars: &[(&str, &str)], out: &Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_edgecert"));
+        command.args(["certify", "-q", "--out", s(out)]).args(INPUTS).current_dir(root());
+        for (k, v) in vars {
+            command.env(k, v);
+        }
+        command.output().unwrap()
+    };
+    let done = with_env(&[("JOB_COMPLETION_INDEX", "1"), ("JOB_COMPLETIONS", "3")], &out);
+    assert_eq!(done.status.code(), Some(1), "{}", String::from_utf8_lossy(&done.stderr));
+    assert!(String::from_utf8_lossy(&done.stderr).contains("certifying shard 2/3 (JOB_COMPLETION_INDEX"));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("shard.json")).unwrap()).unwrap();
+    assert_eq!(record["shard"], serde_json::json!({"index": 2, "count": 3}));
+    assert!(out.join("shapes/qcs6490/certificate.json").exists(), "unit 1 is shard 2's");
+    assert!(!out.join("shapes/rk3588").exists());
+
+    let slurm = dir.path().join("slurm");
+    let done = with_env(
+        &[("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_MIN", "5"), ("SLURM_ARRAY_TASK_COUNT", "2")],
+        &slurm,
+    );
+    assert_eq!(done.status.code(), Some(1));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(slurm.join("shard.json")).unwrap()).unwrap();
+    assert_eq!(record["shard"], serde_json::json!({"index": 1, "count": 2}));
+
+    let half = with_env(&[("JOB_COMPLETION_INDEX", "0")], &dir.path().join("half"));
+    assert_eq!(half.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&half.stderr).contains("JOB_COMPLETIONS is not"), "{:?}", half);
+    let bad = certify_into(&dir.path().join("bad"), &["--shard", "4/3"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("expected K/N with 1 ≤ K ≤ N"), "{}", bad.stderr);
+}
+
+#[test]
+fn partials_that_are_not_every_shard_of_one_plan_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let partials = shards(dir.path(), 3);
+    let merged = dir.path().join("merged");
+    let merge = |parts: &[&Path]| {
+        let mut args = vec!["merge", "--out", s(&merged)];
+        args.extend(parts.iter().map(|p| s(p)));
+        edgecert(&args)
+    };
+    let missing = merge(&[&partials[0], &partials[2]]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("shard 2/3 is missing"), "{}", missing.stderr);
+    let twice = merge(&[&partials[0], &partials[1], &partials[1], &partials[2]]);
+    assert_eq!(twice.code, 2);
+    assert!(twice.stderr.contains("shard 2/3 is given twice"), "{}", twice.stderr);
+
+    let other = dir.path().join("other-plan");
+    let mut args = vec!["certify", "-q", "--out", s(&other), "--golden", "golden/shapes", "--shard", "2/3"];
+    args.extend(["--profile", "profiles/rk3588.toml", "--profile", "profiles/ascend310b.toml"]);
+    assert!(edgecert(&args).code <= 1);
+    let foreign = merge(&[&partials[0], &other, &partials[2]]);
+    assert_eq!(foreign.code, 2);
+    assert!(foreign.stderr.contains("another plan"), "{}", foreign.stderr);
+    let not_a_shard = merge(&[&dir.path().join("nowhere")]);
+    assert_eq!(not_a_shard.code, 2);
+    assert!(not_a_shard.stderr.contains("not the output of `certify --shard K/N`"), "{}", not_a_shard.stderr);
+    assert!(!merged.exists(), "nothing is written for bad partials");
+}
