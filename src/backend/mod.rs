@@ -41,16 +41,17 @@ pub struct Timing {
 const WINDOW_PER_THREAD: usize = 16;
 
 /// Replays the golden set through both models, samples in parallel (tract runs one thread per
-/// call): each sample is decoded, run through the compressed model and the reference, and both
-/// outputs go straight to `reduce`; its small per-sample result is handed to `consume`, in
+/// call): each sample is decoded, run through the compressed model and the reference (when
+/// there is one to run: its contributions may come from the cache), and the outputs go straight
+/// to `reduce`; its small per-sample result is handed to `consume`, in
 /// sample order, a window at a time. Memory is the models plus one window of samples, whatever
 /// the size of the set: nothing per sample outlives its window except what `consume` keeps.
 /// `on_sample` is called as each sample finishes (a progress bar counts them).
 pub fn replay_pairs<T: Send>(
     compressed: &dyn LoadedModel,
-    reference: &dyn LoadedModel,
+    reference: Option<&dyn LoadedModel>,
     golden: &GoldenSet,
-    reduce: &(dyn Fn(usize, Vec<Tensor>, Vec<Tensor>) -> std::result::Result<T, String> + Sync),
+    reduce: &(dyn Fn(usize, Vec<Tensor>, Option<Vec<Tensor>>) -> std::result::Result<T, String> + Sync),
     consume: &mut dyn FnMut(T) -> std::result::Result<(), String>,
     on_sample: &(dyn Fn() + Sync),
 ) -> std::result::Result<(), String> {
@@ -62,8 +63,9 @@ pub fn replay_pairs<T: Send>(
                 let input = [golden.sample(i).map_err(|e| e.to_string())?];
                 let out_c =
                     compressed.run(&input).map_err(|e| format!("the compressed model on sample {i}: {e}"))?;
-                let out_r =
-                    reference.run(&input).map_err(|e| format!("the FP32 reference on sample {i}: {e}"))?;
+                let out_r = reference
+                    .map(|r| r.run(&input).map_err(|e| format!("the FP32 reference on sample {i}: {e}")))
+                    .transpose()?;
                 let reduced = reduce(i, out_c, out_r);
                 on_sample();
                 reduced

@@ -299,6 +299,10 @@ pub struct CertifyArgs {
     /// Sign every certificate with this ed25519 secret key (made by `edgecert keygen`).
     #[arg(long)]
     pub sign_key: Option<PathBuf>,
+    /// Replay the FP32 reference even when its contributions are cached (the cache is
+    /// EDGECERT_CACHE_DIR, else $XDG_CACHE_HOME/edgecert, else ~/.cache/edgecert).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Compare the new certificates with this earlier run (a certificate file or folder, or a
     /// certify output folder) as `edgecert diff` does: print the Markdown after the usual
     /// output, write it to OUT/diff.md, and exit 3 on a regression.
@@ -537,6 +541,12 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
             ambient_c: args.ambient,
             sign_with: args.sign_key.as_deref().map(report::sign::load_signing_key).transpose()?,
             progress: !args.quiet && args.format == TerminalFormat::Pretty,
+            reference_cache: if args.no_cache {
+                None
+            } else {
+                run::ReferenceCache::default_dir(|name| std::env::var(name).ok())
+                    .map(|dir| run::ReferenceCache { dir })
+            },
         },
         out: args.out,
         format: if args.quiet && args.format == TerminalFormat::Pretty {

@@ -51,7 +51,14 @@ pub enum Observation {
     Latency { basis: Basis, samples: usize, p50_ms: f64, p99_ms: f64, what: String },
     /// The golden set replayed through both models: the task metric of each (when the family
     /// has one) and how many output tensors were compared for agreement.
-    Replay { engine: String, samples: usize, metric: Option<TaskValues>, outputs_compared: usize },
+    /// `reference_cached`: the reference's contributions came from the cache.
+    Replay {
+        engine: String,
+        samples: usize,
+        metric: Option<TaskValues>,
+        outputs_compared: usize,
+        reference_cached: bool,
+    },
     /// An observation that could not be made.
     Unavailable { what: String, reason: String },
 }

@@ -4,6 +4,7 @@
 //! files of every reporter are written together at the end, atomically. `docs/architecture.md`
 //! draws the flow.
 
+mod cache;
 mod certificate;
 mod events;
 mod inputs;
@@ -20,6 +21,7 @@ use crate::diff::{self, Comparison, Runs};
 use crate::error::{Error, Result};
 use crate::report::{self, CertificateFiles, JunitFile, SummaryFile, TerminalFormat, TerminalReporter};
 
+pub use cache::{ReferenceCache, MAX_CACHE_BYTES};
 pub use certificate::{DECISION_RULE, STATEMENT};
 pub use events::{Event, Observation, ReportFile, Reporter, RunSummary};
 pub use inputs::{load_family, Family, InputSpec, Inputs};

@@ -17,6 +17,8 @@ pub(super) struct Replay {
     pub record: ReplayRecord,
     pub task: Option<(PairedEvaluation, MetricsReport)>,
     pub agreement: Option<Vec<OutputStatistics>>,
+    /// The reference's contributions came from the cache (its model did not run).
+    pub reference_cached: bool,
 }
 
 impl Replay {
@@ -52,7 +54,7 @@ impl Replay {
             .agreement
             .as_ref()
             .map(|outputs| outputs.iter().map(|o| o.statistics(record.confidence, record.seed)).collect());
-        Ok(Replay { record, task, agreement })
+        Ok(Replay { record, task, agreement, reference_cached: false })
     }
 }
 

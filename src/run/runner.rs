@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use ndarray::Axis;
 
+use super::cache::ReferenceCache;
 use super::certificate::{issue, UnitRecord};
 use super::events::{Event, Observation, Reporter, RunSummary, TaskValues};
 use super::inputs::{Family, Inputs};
@@ -42,6 +43,8 @@ pub struct RunOptions {
     pub sign_with: Option<ed25519_dalek::SigningKey>,
     /// Shows a progress bar on golden replays (only ever drawn on a terminal).
     pub progress: bool,
+    /// Where the FP32 reference's contributions are cached (`None`: `--no-cache`).
+    pub reference_cache: Option<ReferenceCache>,
 }
 
 /// Executes the selected checks of `plan` (built from `inputs`), feeding every reporter.
@@ -176,6 +179,7 @@ impl<'a> Runner<'a> {
                         reference: p.reference[crate::metrics::PRIMARY],
                     }),
                     outputs_compared: r.agreement.as_ref().map_or(0, Vec::len),
+                    reference_cached: r.reference_cached,
                 },
                 Err(Failure::Unobserved(e) | Failure::Panic(e)) => {
                     Observation::Unavailable { what: "golden replay".into(), reason: e.clone() }
@@ -198,14 +202,28 @@ impl<'a> Runner<'a> {
         let family = &self.inputs.families[f];
         let m = &family.golden.manifest;
         let compressed = self.loaded(f).map_err(|e| format!("the compressed model could not be run: {e}"))?;
-        let reference = self
-            .engine
-            .load(&family.reference.path, &family.reference.inputs)
-            .map_err(|e| format!("the FP32 reference could not be run: {e}"))?;
+        // Agreement compares raw outputs, which are not cached: only task metrics use the cache.
+        let cache = self.options.reference_cache.as_ref().filter(|_| m.limits.agreement.is_none());
+        let key = ReferenceCache::key(
+            &family.reference.sha256,
+            &family.golden.sha256,
+            self.engine.name(),
+            m.metric.kind.name(),
+        );
+        let cached = cache.and_then(|c| c.get(&key, family.golden.len()));
+        let reference = match cached {
+            Some(_) => None,
+            None => Some(
+                self.engine
+                    .load(&family.reference.path, &family.reference.inputs)
+                    .map_err(|e| format!("the FP32 reference could not be run: {e}"))?,
+            ),
+        };
         let bar =
             ReplayProgress::start(self.options.progress, family.golden.name(), family.golden.len() as u64);
-        let reduce =
-            |i: usize, out_c: Vec<Tensor>, out_r: Vec<Tensor>| reduce_sample(family, i, [out_c], [out_r]);
+        let reduce = |i: usize, out_c: Vec<Tensor>, out_r: Option<Vec<Tensor>>| {
+            reduce_sample(family, i, [out_c], out_r.map(|r| [r]))
+        };
         let mut record = ReplayRecord {
             engine: self.engine.name().to_string(),
             samples: family.golden.len(),
@@ -217,12 +235,23 @@ impl<'a> Runner<'a> {
         };
         let mut append = |sample: SampleContribution| sample.append_to(&mut record);
         let replayed =
-            replay_pairs(compressed, reference.as_ref(), &family.golden, &reduce, &mut append, &|| {
+            replay_pairs(compressed, reference.as_deref(), &family.golden, &reduce, &mut append, &|| {
                 bar.tick()
             });
         bar.finish();
         replayed?;
-        Replay::judge(record, m)
+        match (cached, cache) {
+            (Some(reference), _) => record.reference = Some(reference),
+            (None, Some(cache)) => {
+                if let Some(reference) = &record.reference {
+                    cache.put(&key, reference);
+                }
+            }
+            (None, None) => {}
+        }
+        let mut replay = Replay::judge(record, m)?;
+        replay.reference_cached = reference.is_none();
+        Ok(replay)
     }
 }
 
@@ -240,7 +269,7 @@ fn reduce_sample(
     family: &Family,
     i: usize,
     out_c: [Vec<Tensor>; 1],
-    out_r: [Vec<Tensor>; 1],
+    out_r: Option<[Vec<Tensor>; 1]>,
 ) -> std::result::Result<SampleContribution, String> {
     let m = &family.golden.manifest;
     let contribution = |out: &[Vec<Tensor>]| {
@@ -251,11 +280,13 @@ fn reduce_sample(
     let agreement = match m.limits.agreement {
         Some(_) => {
             let names: Vec<String> = family.reference.outputs.iter().map(|o| o.name.clone()).collect();
-            Some(compare_outputs(&out_c, &out_r, &names).map_err(|e| format!("sample {i}: {e}"))?)
+            let out_r = out_r.as_ref().ok_or("output agreement needs the reference's outputs")?;
+            Some(compare_outputs(&out_c, out_r, &names).map_err(|e| format!("sample {i}: {e}"))?)
         }
         None => None,
     };
-    Ok(SampleContribution { compressed: contribution(&out_c), reference: contribution(&out_r), agreement })
+    let reference = out_r.as_ref().and_then(|r| contribution(r));
+    Ok(SampleContribution { compressed: contribution(&out_c), reference, agreement })
 }
 
 impl SampleContribution {

@@ -113,6 +113,8 @@ fn certify_once(dir: &Path) -> anyhow::Result<()> {
             ambient_c: None,
             sign_with: None,
             progress: false,
+            // Both models replayed every time: the bench measures the replay, not the cache.
+            reference_cache: None,
         },
         out: out.clone(),
         format: edgecert::report::TerminalFormat::Terse,
