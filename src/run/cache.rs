@@ -1,5 +1,6 @@
 //! The FP32 reference's contributions, cached: they depend only on the reference model, the
-//! golden set, the engine and the metric, so a nightly run of a new compressed model replays
+//! golden set, the engine, the metric and the code that scores (edgecert's version and a
+//! fingerprint of its decoding, engine and metric sources, made at build time), so a nightly run of a new compressed model replays
 //! one model, not two. The cache is a folder of content-addressed entries (the file name is the
 //! digest of what the entry depends on); entries are written to a temporary name and renamed,
 //! so concurrent runs never read half an entry; an entry that does not read back whole, or
@@ -50,6 +51,9 @@ impl ReferenceCache {
     pub fn key(reference_sha256: &str, golden_sha256: &str, engine: &str, metric: &str) -> String {
         sha256_of_parts([
             ("format", ENTRY_FORMAT.as_bytes()),
+            ("edgecert", crate::TOOL_VERSION.as_bytes()),
+            // The code that made the contributions: another build's entries are never read.
+            ("scoring sources", env!("EDGECERT_SCORING_SOURCES").as_bytes()),
             ("reference", reference_sha256.as_bytes()),
             ("golden", golden_sha256.as_bytes()),
             ("engine", engine.as_bytes()),
