@@ -40,18 +40,33 @@ pub struct Timing {
 /// their reductions on in order, and only then decodes the next window.
 const WINDOW_PER_THREAD: usize = 16;
 
-/// Replays the golden set through both models, samples in parallel (tract runs one thread per
-/// call): each sample is decoded, run through the compressed model and the reference (when
-/// there is one to run: its contributions may come from the cache), and the outputs go straight
-/// to `reduce`; its small per-sample result is handed to `consume`, in
-/// sample order, a window at a time. Memory is the models plus one window of samples, whatever
-/// the size of the set: nothing per sample outlives its window except what `consume` keeps.
-/// `on_sample` is called as each sample finishes (a progress bar counts them).
+/// The models a golden replay runs each sample through.
+#[derive(Clone, Copy)]
+pub struct ReplayModels<'m> {
+    pub compressed: &'m dyn LoadedModel,
+    /// The FP32 reference, when there is one to run (its contributions may come from the cache).
+    pub reference: Option<&'m dyn LoadedModel>,
+    /// The compressed model on a second engine (`certify --cross-check`).
+    pub cross_check: Option<&'m dyn LoadedModel>,
+}
+
+/// One sample's outputs from each model that ran.
+pub struct SampleOutputs {
+    pub compressed: Vec<Tensor>,
+    pub reference: Option<Vec<Tensor>>,
+    pub cross_check: Option<Vec<Tensor>>,
+}
+
+/// Replays the golden set through the models, samples in parallel (each engine call runs one
+/// thread): each sample is decoded, run through every model, and the outputs go straight to
+/// `reduce`; its small per-sample result is handed to `consume`, in sample order, a window at
+/// a time. Memory is the models plus one window of samples, whatever the size of the set:
+/// nothing per sample outlives its window except what `consume` keeps. `on_sample` is called
+/// as each sample finishes (a progress bar counts them).
 pub fn replay_pairs<T: Send>(
-    compressed: &dyn LoadedModel,
-    reference: Option<&dyn LoadedModel>,
+    models: ReplayModels<'_>,
     golden: &GoldenSet,
-    reduce: &(dyn Fn(usize, Vec<Tensor>, Option<Vec<Tensor>>) -> std::result::Result<T, String> + Sync),
+    reduce: &(dyn Fn(usize, SampleOutputs) -> std::result::Result<T, String> + Sync),
     consume: &mut dyn FnMut(T) -> std::result::Result<(), String>,
     on_sample: &(dyn Fn() + Sync),
 ) -> std::result::Result<(), String> {
@@ -61,12 +76,18 @@ pub fn replay_pairs<T: Send>(
             .into_par_iter()
             .map(|i| {
                 let input = [golden.sample(i).map_err(|e| e.to_string())?];
-                let out_c =
-                    compressed.run(&input).map_err(|e| format!("the compressed model on sample {i}: {e}"))?;
-                let out_r = reference
-                    .map(|r| r.run(&input).map_err(|e| format!("the FP32 reference on sample {i}: {e}")))
-                    .transpose()?;
-                let reduced = reduce(i, out_c, out_r);
+                let run = |model: &dyn LoadedModel, which: &str| {
+                    model.run(&input).map_err(|e| format!("the {which} on sample {i}: {e}"))
+                };
+                let outputs = SampleOutputs {
+                    compressed: run(models.compressed, "compressed model")?,
+                    reference: models.reference.map(|r| run(r, "FP32 reference")).transpose()?,
+                    cross_check: models
+                        .cross_check
+                        .map(|x| run(x, "compressed model on the cross-check engine"))
+                        .transpose()?,
+                };
+                let reduced = reduce(i, outputs);
                 on_sample();
                 reduced
             })

@@ -135,3 +135,44 @@ pub fn accuracy_vs_reference_check(e: &PairedEvaluation, rel_floor: f64, key: &s
         .with_values(estimate, Some(rel_floor));
     finish(v, ci, estimate, rel_floor, e.n)
 }
+
+/// The compressed model's metric on a second engine (`certify --cross-check`), paired with the
+/// same FP32 contributions and resamples as the first.
+pub struct EngineCrossCheck {
+    /// The engine the accuracy verdict rests on.
+    pub primary: String,
+    /// The engine that replayed the compressed model again.
+    pub other: String,
+    pub paired: PairedEvaluation,
+}
+
+/// `verdict`, decided on the primary engine, against the same check on the other engine: when
+/// they differ the accuracy claim depends on the arithmetic, and the check is INCONCLUSIVE
+/// with both figures; when they agree, the reason says so.
+pub fn cross_checked(mut verdict: Verdict, other: Verdict, x: &EngineCrossCheck) -> Verdict {
+    let figure = |v: &Verdict| v.measured.map_or("no figure".to_string(), |m| format!("{m:.4}"));
+    if verdict.verdict == other.verdict {
+        verdict.reason = format!(
+            "{}; on {} (verdict rests on it); {} agrees ({})",
+            verdict.reason,
+            x.primary,
+            x.other,
+            figure(&other)
+        );
+        return verdict;
+    }
+    verdict.reason = format!(
+        "the engines disagree: {} on {} ({}) but {} on {} ({}); a chip runs integer arithmetic, so          decide on the engine whose kernels match it. On {}: {}",
+        verdict.verdict.as_str(),
+        x.primary,
+        figure(&verdict),
+        other.verdict.as_str(),
+        x.other,
+        figure(&other),
+        x.primary,
+        verdict.reason
+    );
+    verdict.verdict = Outcome::Inconclusive;
+    verdict.samples_to_decide = None;
+    verdict
+}

@@ -20,7 +20,9 @@ use crate::profile::ChipProfile;
 use crate::report::schema::{CheckRecord, CheckStatus};
 use crate::stats::Outcome;
 
-pub use accuracy::{accuracy_floor_check, accuracy_vs_reference_check, PairedEvaluation};
+pub use accuracy::{
+    accuracy_floor_check, accuracy_vs_reference_check, cross_checked, EngineCrossCheck, PairedEvaluation,
+};
 pub use agreement::agreement_check;
 pub use latency::latency_check;
 pub use physical::{power_check, thermal_check};
@@ -150,6 +152,10 @@ pub trait Observations {
     fn accuracy(&self) -> Result<&PairedEvaluation, String>;
     /// How closely the compressed model's outputs follow FP32's, per output tensor.
     fn agreement(&self) -> Result<&[OutputStatistics], String>;
+    /// The compressed model's metric on a second engine, when the run cross-checks engines.
+    fn accuracy_cross_check(&self) -> Option<&EngineCrossCheck> {
+        None
+    }
 }
 
 /// Runs one check on the observations.
@@ -207,7 +213,7 @@ fn accuracy(kind: CheckKind, obs: &dyn Observations) -> Verdict {
         let why = "the golden set states no metric floors (limits.metric_abs_floor, limits.metric_rel_floor)";
         return Verdict::inconclusive(kind.name(), kind.unit(family), Basis::Measured, why);
     };
-    match kind {
+    let decide = |paired: &PairedEvaluation| match kind {
         CheckKind::Accuracy => accuracy_floor_check(paired, abs_floor),
         CheckKind::AccuracyVsFp32 => accuracy_vs_reference_check(paired, rel_floor, PRIMARY, kind.name()),
         _ => {
@@ -215,6 +221,11 @@ fn accuracy(kind: CheckKind, obs: &dyn Observations) -> Verdict {
             let key = format!("slice.{slice}");
             accuracy_vs_reference_check(paired, rel_floor, &key, kind.name())
         }
+    };
+    let verdict = decide(paired);
+    match obs.accuracy_cross_check() {
+        Some(x) => cross_checked(verdict, decide(&x.paired), x),
+        None => verdict,
     }
 }
 

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::backend::BackendKind;
 use crate::diff::{self, Runs};
+use crate::engine::EngineChoice;
 use crate::error::{exit_code, Error, Result};
 use crate::model::{InputShape, InputShapes, ModelInventory};
 use crate::profile::ChipProfile;
@@ -164,6 +165,9 @@ pub struct AnalyzeArgs {
     /// Layers shown in the table.
     #[arg(long, default_value_t = 15)]
     pub top: usize,
+    /// The inference engine that runs both models.
+    #[arg(long, value_enum, default_value = "tract")]
+    pub engine: EngineChoice,
     /// Every layer as JSON.
     #[arg(long)]
     pub json: bool,
@@ -290,6 +294,16 @@ pub struct CertifyArgs {
     pub selection: SelectionArgs,
     #[arg(long, value_enum, default_value = "emulated")]
     pub backend: BackendKind,
+    /// The inference engine (default: tract; onnxruntime under --cross-check). `onnxruntime`
+    /// loads ORT_DYLIB_PATH or an installed `onnxruntime` wheel's library; `auto` uses it where
+    /// present and tract otherwise.
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineChoice>,
+    /// Replay the compressed model on both engines (tract and onnxruntime), report how their
+    /// outputs agree, and make an accuracy check INCONCLUSIVE where they would decide it
+    /// differently.
+    #[arg(long)]
+    pub cross_check: bool,
     /// Ambient temperature (°C) for the thermal model (default: the profile's, else 25).
     #[arg(long)]
     pub ambient: Option<f64>,
@@ -488,9 +502,17 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
                 ModelInventory::load(&args.model.clone().unwrap_or_else(|| golden.compressed_model()))?;
             let selection =
                 crate::analyze::SampleSelection { slice: args.slice.clone(), limit: args.samples };
-            let engine = crate::engine::default_engine();
-            let report =
-                crate::analyze::analyze(&golden, &reference, &compressed, engine.as_ref(), &selection)?;
+            let engine = crate::engine::select(args.engine)?;
+            if let Some(why) = &engine.fallback {
+                eprintln!("--engine auto fell back to tract: {why}");
+            }
+            let report = crate::analyze::analyze(
+                &golden,
+                &reference,
+                &compressed,
+                engine.engine.as_ref(),
+                &selection,
+            )?;
             print(out, &if args.json { pretty_json(&report) } else { report.text(args.top) })
         }
         Command::Golden(GoldenCommand::Rehash { dir }) => {
@@ -547,6 +569,14 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
                 run::ReferenceCache::default_dir(|name| std::env::var(name).ok())
                     .map(|dir| run::ReferenceCache { dir })
             },
+            // A chip runs integer kernels: cross-checked accuracy rests on onnxruntime's unless
+            // the user names the engine.
+            engine: args.engine.unwrap_or(if args.cross_check {
+                EngineChoice::Onnxruntime
+            } else {
+                EngineChoice::Tract
+            }),
+            cross_check: args.cross_check,
         },
         out: args.out,
         format: if args.quiet && args.format == TerminalFormat::Pretty {

@@ -1,15 +1,17 @@
-//! The inference engine seam. tract (pure Rust) is the default; a faster runtime such as
-//! onnxruntime can implement [`Engine`] later and run the same golden replay.
+//! The inference engine seam: tract (pure Rust, the zero-setup default) and onnxruntime (loaded
+//! at run time where installed) run the same golden replay behind [`Engine`].
 
+mod onnxruntime;
 mod tract;
 
 use std::path::Path;
 
 use ndarray::ArrayD;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::TensorInfo;
 
+pub use self::onnxruntime::{locate as locate_onnxruntime, OnnxruntimeEngine};
 pub use self::tract::TractEngine;
 
 /// One input or output tensor. f32 covers every model edgecert replays today (QDQ models take
@@ -18,7 +20,10 @@ pub type Tensor = ArrayD<f32>;
 
 /// Loads models into runnable form.
 pub trait Engine: Send + Sync {
-    fn name(&self) -> &'static str;
+    /// The engine and its version, as certificates record it (e.g. "onnxruntime 1.32.0").
+    fn name(&self) -> &str;
+    /// Which engine this is (never `Auto`).
+    fn choice(&self) -> EngineChoice;
     fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>>;
     /// Loads the model with `tensors` (intermediate tensors, by ONNX name) as its outputs, in
     /// that order: per-layer analysis reads activations the graph does not export.
@@ -33,6 +38,52 @@ pub trait Engine: Send + Sync {
 /// A model ready to run; `run` is called from several threads at once during replay.
 pub trait LoadedModel: Send + Sync {
     fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>>;
+}
+
+/// The engine a user asks for (`--engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EngineChoice {
+    /// tract-onnx, built in: float kernels, QDQ simulated in float.
+    #[default]
+    Tract,
+    /// onnxruntime from ORT_DYLIB_PATH or an installed wheel: integer kernels on QDQ models.
+    Onnxruntime,
+    /// onnxruntime where it is installed, tract otherwise.
+    Auto,
+}
+
+/// The engine chosen, with why when `auto` fell back to tract.
+pub struct Selected {
+    pub engine: Box<dyn Engine>,
+    pub fallback: Option<String>,
+}
+
+/// The engine `choice` names. Asking for onnxruntime where it cannot be loaded is an error
+/// (exit 2) saying where it was looked for; `auto` falls back to tract and says why.
+pub fn select(choice: EngineChoice) -> Result<Selected> {
+    let onnxruntime = || OnnxruntimeEngine::load_runtime().map(|e| Box::new(e) as Box<dyn Engine>);
+    match choice {
+        EngineChoice::Tract => Ok(Selected { engine: default_engine(), fallback: None }),
+        EngineChoice::Onnxruntime => {
+            let engine = onnxruntime().map_err(|why| Error::Usage(format!("--engine onnxruntime: {why}")))?;
+            Ok(Selected { engine, fallback: None })
+        }
+        EngineChoice::Auto => Ok(match onnxruntime() {
+            Ok(engine) => Selected { engine, fallback: None },
+            Err(why) => Selected { engine: default_engine(), fallback: Some(why) },
+        }),
+    }
+}
+
+/// The other engine, for `certify --cross-check`: onnxruntime against tract and back. Both
+/// must be available.
+pub fn counterpart(engine: &dyn Engine) -> Result<Box<dyn Engine>> {
+    match engine.choice() {
+        EngineChoice::Onnxruntime => Ok(default_engine()),
+        _ => OnnxruntimeEngine::load_runtime()
+            .map(|e| Box::new(e) as Box<dyn Engine>)
+            .map_err(|why| Error::Usage(format!("--cross-check replays on tract and onnxruntime: {why}"))),
+    }
 }
 
 /// The default engine.

@@ -21,7 +21,11 @@ struct TractModel {
 }
 
 impl Engine for TractEngine {
-    fn name(&self) -> &'static str {
+    fn choice(&self) -> super::EngineChoice {
+        super::EngineChoice::Tract
+    }
+
+    fn name(&self) -> &str {
         "tract-onnx 0.23.9"
     }
 

@@ -77,6 +77,19 @@ pub struct ReplayRecord {
     pub reference: Option<Contributions>,
     /// Per output tensor, when the golden set asks for output agreement.
     pub agreement: Option<Vec<OutputSamples>>,
+    /// The compressed model replayed again on a second engine (`certify --cross-check`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_check: Option<CrossCheckRecord>,
+}
+
+/// The compressed model on the second engine: its contributions to the task metric, and per
+/// output tensor how its outputs follow the first engine's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossCheckRecord {
+    pub engine: String,
+    pub compressed: Option<Contributions>,
+    pub agreement: Vec<OutputSamples>,
 }
 
 /// A quantity metered over time.
@@ -121,11 +134,25 @@ impl ObservationRecord {
                 }
             }
         }
-        for out in replay.agreement.iter().flatten() {
-            out.check_consistent().map_err(|e| format!("replay.agreement: {e}"))?;
+        let cross = replay.cross_check.as_ref();
+        if let Some(c) = cross.and_then(|x| x.compressed.as_ref()) {
+            c.check_consistent().map_err(|e| format!("replay.cross_check.compressed: {e}"))?;
+            if c.len() != replay.samples {
+                return Err(format!(
+                    "replay.cross_check.compressed has {} samples, replay.samples {}",
+                    c.len(),
+                    replay.samples
+                ));
+            }
+        }
+        let outputs = replay.agreement.iter().flatten().map(|o| ("agreement", o));
+        for (which, out) in
+            outputs.chain(cross.into_iter().flat_map(|x| &x.agreement).map(|o| ("cross_check", o)))
+        {
+            out.check_consistent().map_err(|e| format!("replay.{which}: {e}"))?;
             if out.len() != replay.samples {
                 return Err(format!(
-                    "replay.agreement `{}` has {} samples, replay.samples {}",
+                    "replay.{which} `{}` has {} samples, replay.samples {}",
                     out.output,
                     out.len(),
                     replay.samples

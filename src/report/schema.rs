@@ -109,6 +109,10 @@ pub struct Certificate {
     /// golden set sets agreement limits (measured by real inference on the host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agreement: Option<Vec<OutputAgreementRecord>>,
+    /// The compressed model replayed on a second engine (`certify --cross-check`): its metric
+    /// there, and how its outputs follow the first engine's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_check: Option<CrossCheckReport>,
     /// The sustained-load junction temperature curve, when the thermal model ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thermal: Option<ThermalCurve>,
@@ -139,6 +143,23 @@ pub struct SignatureRecord {
     pub key_fingerprint: String,
     /// The signature, hex.
     pub value: String,
+}
+
+/// The compressed model on a second engine. Accuracy verdicts rest on `verdict_engine`
+/// (`tool.engine`); where the two engines would decide an accuracy check differently, the
+/// check is INCONCLUSIVE and says so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CrossCheckReport {
+    /// The engine every accuracy verdict rests on.
+    pub verdict_engine: String,
+    /// The engine that replayed the compressed model again.
+    pub engine: String,
+    /// The family metric on the second engine (compressed there, FP32 on the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsReport>,
+    /// Per output tensor: the second engine's outputs against the first's.
+    pub agreement: Vec<OutputAgreementRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

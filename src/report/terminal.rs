@@ -89,7 +89,12 @@ impl<W: Write> TerminalReporter<W> {
             return writeln!(self.out, "{line}");
         }
         match event {
-            Event::RunStarted { selected, .. } => writeln!(self.out, "\nrunning {selected} checks"),
+            Event::RunStarted { selected, engine, cross_check_engine, engine_note, .. } => {
+                writeln!(self.out, "\nrunning {selected} checks")?;
+                let cross = cross_check_engine.map(|x| format!(", cross-checked on {x}")).unwrap_or_default();
+                let note = engine_note.map(|n| format!(" ({n})")).unwrap_or_default();
+                writeln!(self.out, "engine: {engine}{cross}{note}")
+            }
             Event::CheckFinished { id, record } => {
                 let word = match record.status {
                     CheckStatus::Ran => record.verdict.as_str().to_string(),

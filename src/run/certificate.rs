@@ -10,9 +10,9 @@ use crate::emulator::{Estimate, ThermalRun};
 use crate::model::ModelInventory;
 use crate::profile::ProfileFile;
 use crate::report::schema::{
-    overall, ArtifactFile, BackendRef, Certificate, CheckRecord, CheckStatus, Coverage, EstimateRecord,
-    GoldenRef, MetricsReport, NodeRecord, NotRun, NotRunReason, OutputAgreementRecord, ProfileRef, Subject,
-    ThermalCurve, Tool, SCHEMA_VERSION,
+    overall, ArtifactFile, BackendRef, Certificate, CheckRecord, CheckStatus, Coverage, CrossCheckReport,
+    EstimateRecord, GoldenRef, MetricsReport, NodeRecord, NotRun, NotRunReason, OutputAgreementRecord,
+    ProfileRef, Subject, ThermalCurve, Tool, SCHEMA_VERSION,
 };
 
 pub const DECISION_RULE: &str = "PASS only when the conservative end of the confidence interval meets the limit; FAIL when the optimistic end misses it; otherwise INCONCLUSIVE. The risk accepted is that of the stated confidence level (two-sided), per check. The certificate is PASS only when every planned check ran and passed; FAIL when any check failed; otherwise INCONCLUSIVE.";
@@ -30,6 +30,7 @@ pub(super) struct UnitRecord<'a> {
     pub thermal: Option<ThermalRun>,
     pub metrics: Option<MetricsReport>,
     pub agreement: Option<Vec<OutputAgreementRecord>>,
+    pub cross_check: Option<CrossCheckReport>,
     /// The raw observations file the certificate is bound to.
     pub observations: ArtifactFile,
 }
@@ -82,6 +83,7 @@ pub(super) fn issue(
         statement: STATEMENT.into(),
         metrics: unit.metrics,
         agreement: unit.agreement,
+        cross_check: unit.cross_check,
         thermal: unit.thermal.map(thermal_curve),
         estimate: unit.estimate.as_ref().map(estimate_record),
         observations: Some(unit.observations),

@@ -17,6 +17,11 @@ pub enum Event<'a> {
     RunStarted {
         plan: &'a Plan,
         selected: usize,
+        /// The engine every output comes from, and the second one under `--cross-check`.
+        engine: &'a str,
+        cross_check_engine: Option<&'a str>,
+        /// Why the engine is not the one asked for (`--engine auto` without onnxruntime).
+        engine_note: Option<&'a str>,
     },
     CheckStarted {
         id: &'a CheckId,
@@ -58,6 +63,8 @@ pub enum Observation {
         metric: Option<TaskValues>,
         outputs_compared: usize,
         reference_cached: bool,
+        /// The compressed model's primary metric on the cross-check engine.
+        cross_check: Option<CrossCheckValues>,
     },
     /// An observation that could not be made.
     Unavailable { what: String, reason: String },
@@ -69,6 +76,13 @@ pub struct TaskValues {
     pub metric: String,
     pub compressed: f64,
     pub reference: f64,
+}
+
+/// The compressed model on the second engine of `--cross-check`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrossCheckValues {
+    pub engine: String,
+    pub compressed: Option<f64>,
 }
 
 /// A file a reporter wants written; the run writes all of them at once, or none.

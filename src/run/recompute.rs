@@ -251,4 +251,8 @@ impl Observations for Recorded<'_> {
     fn agreement(&self) -> std::result::Result<&[OutputStatistics], String> {
         self.replay()?.agreement()
     }
+
+    fn accuracy_cross_check(&self) -> Option<&crate::checks::EngineCrossCheck> {
+        self.replay().ok()?.cross_check.as_ref()?.accuracy.as_ref()
+    }
 }

@@ -15,21 +15,25 @@ use ndarray::Axis;
 
 use super::cache::ReferenceCache;
 use super::certificate::{issue, UnitRecord};
-use super::events::{Event, Observation, Reporter, RunSummary, TaskValues};
+use super::events::{CrossCheckValues, Event, Observation, Reporter, RunSummary, TaskValues};
 use super::inputs::{Family, Inputs};
 use super::plan::{Plan, PlannedCheck};
 use super::replay::Replay;
-use crate::backend::{replay_pairs, Backend, BackendKind, Basis, ModelSource, Timing, TimingInput};
-use crate::checks::{self, CheckKind, Observations, PairedEvaluation, Unobserved, Verdict};
+use crate::backend::{
+    replay_pairs, Backend, BackendKind, Basis, ModelSource, ReplayModels, SampleOutputs, Timing, TimingInput,
+};
+use crate::checks::{self, CheckKind, EngineCrossCheck, Observations, PairedEvaluation, Unobserved, Verdict};
 use crate::emulator::{self, Estimate};
-use crate::engine::{default_engine, Engine, LoadedModel, Tensor};
+use crate::engine::{counterpart, select, Engine, EngineChoice, LoadedModel, Tensor};
 use crate::error::Result;
 use crate::golden::FamilyManifest;
 use crate::hash::seed_from as seed;
 use crate::metrics::{compare_outputs, Contributions, OutputSamples, OutputStatistics};
 use crate::model::ModelInventory;
 use crate::profile::{ChipProfile, ProfileFile};
-use crate::report::observations::{ObservationRecord, Observed, ReplayRecord, OBSERVATIONS_FORMAT};
+use crate::report::observations::{
+    CrossCheckRecord, ObservationRecord, Observed, ReplayRecord, OBSERVATIONS_FORMAT,
+};
 use crate::report::progress::ReplayProgress;
 use crate::report::schema::NotRunReason;
 
@@ -45,6 +49,10 @@ pub struct RunOptions {
     pub progress: bool,
     /// Where the FP32 reference's contributions are cached (`None`: `--no-cache`).
     pub reference_cache: Option<ReferenceCache>,
+    /// The engine every output comes from.
+    pub engine: EngineChoice,
+    /// Replay the compressed model on the other engine too, and decide accuracy on both.
+    pub cross_check: bool,
 }
 
 /// Executes the selected checks of `plan` (built from `inputs`), feeding every reporter.
@@ -56,9 +64,15 @@ pub fn execute(
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let _quiet = QuietPanics::install();
-    let runner = Runner::new(inputs, options);
+    let runner = Runner::new(inputs, options)?;
     let mut emit = |event: &Event<'_>| reporters.iter_mut().try_for_each(|r| r.handle(event));
-    emit(&Event::RunStarted { plan, selected: plan.selected().count() })?;
+    emit(&Event::RunStarted {
+        plan,
+        selected: plan.selected().count(),
+        engine: runner.engine.name(),
+        cross_check_engine: runner.cross_engine.as_deref().map(|e| e.name()),
+        engine_note: runner.engine_note.as_deref(),
+    })?;
     let mut summary = RunSummary::default();
     for (f, family) in inputs.families.iter().enumerate() {
         for (p, profile) in inputs.profiles.iter().enumerate() {
@@ -109,6 +123,7 @@ pub fn execute(
 #[derive(Default)]
 struct FamilyState {
     loaded: OnceCell<std::result::Result<Box<dyn LoadedModel>, String>>,
+    cross_loaded: OnceCell<std::result::Result<Box<dyn LoadedModel>, String>>,
     replay: OnceCell<std::result::Result<Replay, Failure>>,
     host_timing: OnceCell<std::result::Result<Timing, Unobserved>>,
 }
@@ -128,21 +143,31 @@ struct Runner<'a> {
     options: &'a RunOptions,
     backend: Box<dyn Backend>,
     engine: Box<dyn Engine>,
+    /// The second engine of `--cross-check`.
+    cross_engine: Option<Box<dyn Engine>>,
+    /// Why `--engine auto` fell back to tract.
+    engine_note: Option<String>,
     families: Vec<FamilyState>,
     /// Observations made since the last check finished: (per profile?, observation).
     pending: RefCell<Vec<(bool, Observation)>>,
 }
 
 impl<'a> Runner<'a> {
-    fn new(inputs: &'a Inputs, options: &'a RunOptions) -> Self {
-        Runner {
+    /// The engines are found before anything runs: asking for one that is not installed is
+    /// bad input.
+    fn new(inputs: &'a Inputs, options: &'a RunOptions) -> Result<Self> {
+        let selected = select(options.engine)?;
+        let cross_engine = options.cross_check.then(|| counterpart(selected.engine.as_ref())).transpose()?;
+        Ok(Runner {
             inputs,
             options,
             backend: options.backend.backend(),
-            engine: default_engine(),
+            engine: selected.engine,
+            cross_engine,
+            engine_note: selected.fallback.map(|why| format!("--engine auto fell back to tract: {why}")),
             families: inputs.families.iter().map(|_| FamilyState::default()).collect(),
             pending: RefCell::new(Vec::new()),
-        }
+        })
     }
 
     fn record(&self, per_profile: bool, observation: Observation) {
@@ -150,17 +175,13 @@ impl<'a> Runner<'a> {
     }
 
     fn loaded(&self, f: usize) -> std::result::Result<&dyn LoadedModel, String> {
-        let family = &self.inputs.families[f];
-        self.families[f]
-            .loaded
-            .get_or_init(|| {
-                self.engine
-                    .load(&family.compressed.path, &family.compressed.inputs)
-                    .map_err(|e| e.to_string())
-            })
-            .as_ref()
-            .map(|m| m.as_ref())
-            .map_err(Clone::clone)
+        load_once(&self.families[f].loaded, self.engine.as_ref(), &self.inputs.families[f])
+    }
+
+    /// The compressed model on the cross-check engine, when the run cross-checks.
+    fn cross_loaded(&self, f: usize) -> std::result::Result<Option<&dyn LoadedModel>, String> {
+        let Some(engine) = self.cross_engine.as_deref() else { return Ok(None) };
+        load_once(&self.families[f].cross_loaded, engine, &self.inputs.families[f]).map(Some)
     }
 
     /// The family's golden replay. A panic while making it is kept and raised again in every
@@ -180,6 +201,14 @@ impl<'a> Runner<'a> {
                     }),
                     outputs_compared: r.agreement.as_ref().map_or(0, Vec::len),
                     reference_cached: r.reference_cached,
+                    cross_check: r.record.cross_check.as_ref().map(|x| CrossCheckValues {
+                        engine: x.engine.clone(),
+                        compressed: r
+                            .cross_check
+                            .as_ref()
+                            .and_then(|c| c.accuracy.as_ref())
+                            .map(|a| a.paired.compressed[crate::metrics::PRIMARY]),
+                    }),
                 },
                 Err(Failure::Unobserved(e) | Failure::Panic(e)) => {
                     Observation::Unavailable { what: "golden replay".into(), reason: e.clone() }
@@ -202,6 +231,9 @@ impl<'a> Runner<'a> {
         let family = &self.inputs.families[f];
         let m = &family.golden.manifest;
         let compressed = self.loaded(f).map_err(|e| format!("the compressed model could not be run: {e}"))?;
+        let cross_check = self
+            .cross_loaded(f)
+            .map_err(|e| format!("the compressed model could not be run on the cross-check engine: {e}"))?;
         // Agreement compares raw outputs, which are not cached: only task metrics use the cache.
         let cache = self.options.reference_cache.as_ref().filter(|_| m.limits.agreement.is_none());
         let key = ReferenceCache::key(
@@ -221,9 +253,7 @@ impl<'a> Runner<'a> {
         };
         let bar =
             ReplayProgress::start(self.options.progress, family.golden.name(), family.golden.len() as u64);
-        let reduce = |i: usize, out_c: Vec<Tensor>, out_r: Option<Vec<Tensor>>| {
-            reduce_sample(family, i, [out_c], out_r.map(|r| [r]))
-        };
+        let reduce = |i: usize, outputs: SampleOutputs| reduce_sample(family, i, outputs);
         let mut record = ReplayRecord {
             engine: self.engine.name().to_string(),
             samples: family.golden.len(),
@@ -232,12 +262,15 @@ impl<'a> Runner<'a> {
             compressed: None,
             reference: None,
             agreement: None,
+            cross_check: self.cross_engine.as_deref().map(|e| CrossCheckRecord {
+                engine: e.name().to_string(),
+                compressed: None,
+                agreement: Vec::new(),
+            }),
         };
         let mut append = |sample: SampleContribution| sample.append_to(&mut record);
-        let replayed =
-            replay_pairs(compressed, reference.as_deref(), &family.golden, &reduce, &mut append, &|| {
-                bar.tick()
-            });
+        let models = ReplayModels { compressed, reference: reference.as_deref(), cross_check };
+        let replayed = replay_pairs(models, &family.golden, &reduce, &mut append, &|| bar.tick());
         bar.finish();
         replayed?;
         match (cached, cache) {
@@ -255,66 +288,110 @@ impl<'a> Runner<'a> {
     }
 }
 
-/// What one golden sample contributes, read from both models' outputs at once so the outputs
-/// themselves need not be kept.
+/// What one golden sample contributes, read from every model's outputs at once so the
+/// outputs themselves need not be kept.
 struct SampleContribution {
     compressed: Option<Contributions>,
     reference: Option<Contributions>,
     agreement: Option<Vec<OutputSamples>>,
+    /// On the cross-check engine: the compressed model's contribution, and its outputs
+    /// against the first engine's.
+    cross_check: Option<(Option<Contributions>, Vec<OutputSamples>)>,
 }
 
-/// Sample `i`'s contributions to the task metric (scored against its label row) and to output
-/// agreement, as the golden set asks.
+/// Sample `i`'s contributions to the task metric (scored against its label row), to output
+/// agreement, and to the engine cross-check, as the golden set and the run ask.
 fn reduce_sample(
     family: &Family,
     i: usize,
-    out_c: [Vec<Tensor>; 1],
-    out_r: Option<[Vec<Tensor>; 1]>,
+    out: SampleOutputs,
 ) -> std::result::Result<SampleContribution, String> {
     let m = &family.golden.manifest;
-    let contribution = |out: &[Vec<Tensor>]| {
+    let contribution = |out: &Vec<Tensor>| {
         let (labels, spec) = (family.golden.labels.as_ref()?, m.labels.as_ref()?);
         let row = labels.select(Axis(0), &[i]);
-        m.metric.kind.scorer(out, &row, &spec.classes, &m.input.shape)
+        m.metric.kind.scorer(std::slice::from_ref(out), &row, &spec.classes, &m.input.shape)
+    };
+    let compare = |a: &Vec<Tensor>, b: &Vec<Tensor>, names: &[crate::model::TensorInfo]| {
+        let names: Vec<String> = names.iter().map(|o| o.name.clone()).collect();
+        compare_outputs(std::slice::from_ref(a), std::slice::from_ref(b), &names)
+            .map_err(|e| format!("sample {i}: {e}"))
     };
     let agreement = match m.limits.agreement {
         Some(_) => {
-            let names: Vec<String> = family.reference.outputs.iter().map(|o| o.name.clone()).collect();
-            let out_r = out_r.as_ref().ok_or("output agreement needs the reference's outputs")?;
-            Some(compare_outputs(&out_c, out_r, &names).map_err(|e| format!("sample {i}: {e}"))?)
+            let out_r = out.reference.as_ref().ok_or("output agreement needs the reference's outputs")?;
+            Some(compare(&out.compressed, out_r, &family.reference.outputs)?)
         }
         None => None,
     };
-    let reference = out_r.as_ref().and_then(|r| contribution(r));
-    Ok(SampleContribution { compressed: contribution(&out_c), reference, agreement })
+    let cross_check = match &out.cross_check {
+        Some(x) => Some((contribution(x), compare(x, &out.compressed, &family.compressed.outputs)?)),
+        None => None,
+    };
+    Ok(SampleContribution {
+        compressed: contribution(&out.compressed),
+        reference: out.reference.as_ref().and_then(contribution),
+        agreement,
+        cross_check,
+    })
 }
 
 impl SampleContribution {
     /// Appends this sample to the record, after the samples before it.
     fn append_to(self, record: &mut ReplayRecord) -> std::result::Result<(), String> {
-        for (into, c) in [(&mut record.compressed, self.compressed), (&mut record.reference, self.reference)]
-        {
+        let (cross_compressed, cross_agreement) = match (self.cross_check, record.cross_check.as_mut()) {
+            (Some((c, outputs)), Some(x)) => {
+                (Some((&mut x.compressed, c)), Some((&mut x.agreement, outputs)))
+            }
+            _ => (None, None),
+        };
+        let contributions =
+            [(&mut record.compressed, self.compressed), (&mut record.reference, self.reference)];
+        for (into, c) in contributions.into_iter().chain(cross_compressed) {
             match (into.as_mut(), c) {
                 (Some(gathered), Some(c)) => gathered.extend(c)?,
                 (None, c) => *into = c,
                 (Some(_), None) => {}
             }
         }
-        match (&mut record.agreement, self.agreement) {
-            (Some(gathered), Some(outputs)) => {
-                if gathered.len() != outputs.len() {
-                    return Err(format!(
-                        "the models gave {} outputs, then {}",
-                        gathered.len(),
-                        outputs.len()
-                    ));
-                }
-                gathered.iter_mut().zip(outputs).for_each(|(g, o)| g.extend(o));
-            }
-            (into, outputs) => *into = into.take().or(outputs),
+        if let Some(outputs) = self.agreement {
+            append_outputs(record.agreement.get_or_insert_with(Vec::new), outputs)?;
+        }
+        if let Some((gathered, outputs)) = cross_agreement {
+            append_outputs(gathered, outputs)?;
         }
         Ok(())
     }
+}
+
+/// Appends one sample's per-output figures to those gathered (the first sample starts them).
+fn append_outputs(
+    gathered: &mut Vec<OutputSamples>,
+    outputs: Vec<OutputSamples>,
+) -> std::result::Result<(), String> {
+    if gathered.is_empty() {
+        *gathered = outputs;
+        return Ok(());
+    }
+    if gathered.len() != outputs.len() {
+        return Err(format!("the models gave {} outputs, then {}", gathered.len(), outputs.len()));
+    }
+    gathered.iter_mut().zip(outputs).for_each(|(g, o)| g.extend(o));
+    Ok(())
+}
+
+/// The family's compressed model on `engine`, loaded once.
+fn load_once<'c>(
+    cell: &'c OnceCell<std::result::Result<Box<dyn LoadedModel>, String>>,
+    engine: &dyn Engine,
+    family: &Family,
+) -> std::result::Result<&'c dyn LoadedModel, String> {
+    cell.get_or_init(|| {
+        engine.load(&family.compressed.path, &family.compressed.inputs).map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map(|m| m.as_ref())
+    .map_err(Clone::clone)
 }
 
 /// The compressed model of one family, loaded on first use.
@@ -405,7 +482,7 @@ impl<'r, 'a> Unit<'r, 'a> {
     /// What the certificate needs of this unit; the figures no check asked for are observed
     /// now (the estimate is cheap and static; accuracy only if a check already replayed).
     /// `observations` are the raw observations' bytes, which the certificate is bound to.
-    fn record(&self, observations: &[u8]) -> UnitRecord<'a> {
+    fn record(&self, observations: &[u8]) -> UnitRecord<'r> {
         let family = self.family_inputs();
         let estimate = guarded(|| self.estimate().clone()).ok();
         let thermal = estimate.as_ref().and_then(|est| {
@@ -415,6 +492,7 @@ impl<'r, 'a> Unit<'r, 'a> {
         let replay = self.runner.families[self.f].replay.get().and_then(|r| r.as_ref().ok());
         let metrics = replay.and_then(|r| r.task.as_ref()).map(|(_, m)| m.clone());
         let agreement = replay.and_then(Replay::agreement_records);
+        let cross_check = replay.and_then(Replay::cross_check_report);
         UnitRecord {
             family,
             profile: self.profile_file(),
@@ -425,6 +503,7 @@ impl<'r, 'a> Unit<'r, 'a> {
             thermal,
             metrics,
             agreement,
+            cross_check,
             observations: ObservationRecord::artifact(observations),
         }
     }
@@ -474,6 +553,10 @@ impl Observations for Unit<'_, '_> {
 
     fn agreement(&self) -> std::result::Result<&[OutputStatistics], String> {
         self.runner.replay(self.f)?.agreement()
+    }
+
+    fn accuracy_cross_check(&self) -> Option<&EngineCrossCheck> {
+        self.runner.replay(self.f).ok()?.cross_check.as_ref()?.accuracy.as_ref()
     }
 }
 

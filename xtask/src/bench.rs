@@ -115,6 +115,8 @@ fn certify_once(dir: &Path) -> anyhow::Result<()> {
             progress: false,
             // Both models replayed every time: the bench measures the replay, not the cache.
             reference_cache: None,
+            engine: edgecert::engine::EngineChoice::Tract,
+            cross_check: false,
         },
         out: out.clone(),
         format: edgecert::report::TerminalFormat::Terse,
