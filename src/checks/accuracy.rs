@@ -162,7 +162,7 @@ pub fn cross_checked(mut verdict: Verdict, other: Verdict, x: &EngineCrossCheck)
         return verdict;
     }
     verdict.reason = format!(
-        "the engines disagree: {} on {} ({}) but {} on {} ({}); a chip runs integer arithmetic, so          decide on the engine whose kernels match it. On {}: {}",
+        "the engines disagree: {} on {} ({}) but {} on {} ({}); a chip runs integer arithmetic, so decide on the engine whose kernels match it. On {}: {}",
         verdict.verdict.as_str(),
         x.primary,
         figure(&verdict),

@@ -173,15 +173,17 @@ fn output_info(
     Ok(TensorInfo { name: v.name.clone(), shape, dtype: elem_name(tensor.elem_type).to_string() })
 }
 
-/// Ops outside tract's ONNX operator register (or outside the standard domain) are findings.
+/// Ops outside tract's ONNX operator register are findings. tract registers the
+/// `com.microsoft` contrib ops it implements (FastGelu, Attention, ...) by name beside the
+/// standard ones; any other domain is a finding.
 fn unimplemented_ops(graph: &pb::GraphProto) -> Vec<Finding> {
     let register = tract_onnx::onnx().op_register;
     graph
         .node
         .iter()
         .filter(|n| {
-            let std_domain = n.domain.is_empty() || n.domain == "ai.onnx";
-            !std_domain || !register.0.contains_key(&n.op_type)
+            let known_domain = matches!(n.domain.as_str(), "" | "ai.onnx" | "com.microsoft");
+            !known_domain || !register.0.contains_key(&n.op_type)
         })
         .map(|n| Finding {
             node: n.name.clone(),

@@ -421,20 +421,129 @@ fn an_onnxruntime_qdq_graph_computes_in_its_quantized_type() {
     assert!(inv.findings.is_empty(), "{:?}", inv.findings);
 }
 
-#[test]
-fn a_com_microsoft_op_is_a_finding_and_the_rest_is_counted() {
+/// `small_cnn` with its Relu replaced by the `com.microsoft` op `op_type`.
+fn with_contrib_op(op_type: &str) -> pb::ModelProto {
     let mut m = small_cnn();
     m.opset_import.push(pb::OperatorSetIdProto { domain: "com.microsoft".into(), version: 1 });
     let relu = &mut m.graph.as_mut().unwrap().node[1];
-    relu.op_type = "FastGelu".into();
+    relu.op_type = op_type.into();
     relu.domain = "com.microsoft".into();
+    m
+}
+
+#[test]
+fn a_com_microsoft_op_tract_lacks_is_a_finding_and_the_rest_is_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let inv = ModelInventory::load(&write(dir.path(), "ort.onnx", &m)).unwrap();
-    let f = inv.findings.iter().find(|f| f.op_type == "FastGelu").expect("a finding for FastGelu");
+    let inv = ModelInventory::load(&write(dir.path(), "ort.onnx", &with_contrib_op("Inverse"))).unwrap();
+    let f = inv.findings.iter().find(|f| f.op_type == "Inverse").expect("a finding for Inverse");
     assert_eq!(
         f.message,
-        "operator `FastGelu` (domain com.microsoft) is not implemented by the tract engine: the model cannot be replayed"
+        "operator `Inverse` (domain com.microsoft) is not implemented by the tract engine: the model cannot be replayed"
     );
     // The Conv before the unknown op still has its figures.
     assert_eq!(inv.nodes[0].macs, Some(8 * 16 * 16 * 27));
+    // A contrib op tract implements is no finding.
+    let gelu = ModelInventory::load(&write(dir.path(), "gelu.onnx", &with_contrib_op("FastGelu"))).unwrap();
+    assert!(gelu.findings.is_empty(), "{:?}", gelu.findings);
+}
+
+/// onnxruntime where it is installed (`ORT_DYLIB_PATH` or a wheel); `None` prints why the test
+/// is skipped.
+fn onnxruntime() -> Option<crate::engine::OnnxruntimeEngine> {
+    crate::engine::OnnxruntimeEngine::load_runtime()
+        .map_err(|why| eprintln!("skipped: onnxruntime is not available here: {why}"))
+        .ok()
+}
+
+/// Runs `path` on both engines with input `x`.
+fn on_both(ort: &dyn Engine, path: &Path, x: &ndarray::ArrayD<f32>) -> [Vec<ndarray::ArrayD<f32>>; 2] {
+    let inv = ModelInventory::load(path).unwrap();
+    let run = |e: &dyn Engine| e.load(path, &inv.inputs).unwrap().run(std::slice::from_ref(x)).unwrap();
+    [run(&TractEngine), run(ort)]
+}
+
+fn max_abs_diff(a: &ndarray::ArrayD<f32>, b: &ndarray::ArrayD<f32>) -> f32 {
+    assert_eq!(a.shape(), b.shape());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn onnxruntime_runs_fp16_qdq_external_and_dynamic_models_as_tract_does() {
+    let Some(ort) = onnxruntime() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ramp = |shape: Vec<usize>| {
+        ndarray::ArrayD::from_shape_fn(shape, |i| {
+            (ndarray::Dimension::slice(&i).iter().sum::<usize>() % 7) as f32 / 7.0
+        })
+    };
+    // fp16: fed f32 samples, computed in fp16 by both.
+    let half = write(dir.path(), "half.onnx", &fp16_conv());
+    let [t, o] = on_both(&ort, &half, &ndarray::ArrayD::ones(vec![1, 3, 8, 8]));
+    assert!((o[0][[0, 0, 4, 4]] - 2.7).abs() < 0.01, "{}", o[0][[0, 0, 4, 4]]);
+    assert!(max_abs_diff(&t[0], &o[0]) < 0.01);
+    // QDQ: onnxruntime runs integer kernels; at most one quantisation step (0.02) apart.
+    let qdq = write(dir.path(), "qdq.onnx", &ort_qdq());
+    let [t, o] = on_both(&ort, &qdq, &ramp(vec![1, 3, 8, 8]));
+    assert!(max_abs_diff(&t[0], &o[0]) <= 0.02 + 1e-6, "{}", max_abs_diff(&t[0], &o[0]));
+    assert!(o[0].iter().any(|v| *v != 0.0));
+    // External weights resolve beside the model.
+    let (external, _) = external_cnn(dir.path());
+    let [t, o] = on_both(&ort, &external, &ramp(vec![1, 3, 16, 16]));
+    assert!(max_abs_diff(&t[0], &o[0]) < 1e-4, "{t:?} vs {o:?}");
+    assert!(o[0].iter().any(|v| *v != 0.0), "weights were read, not zeros");
+    // Symbolic H and W run at the sample's shape.
+    let path = write(dir.path(), "detector.onnx", &dynamic_hw_conv());
+    let inv = ModelInventory::load_with(&path, &shapes(&["images:2x3x16x8"])).unwrap();
+    let out = ort.load(&path, &inv.inputs).unwrap().run(&[ramp(vec![2, 3, 16, 8])]).unwrap();
+    assert_eq!(out[0].shape(), &[2, 16, 8, 4]);
+}
+
+#[test]
+fn onnxruntime_runs_com_microsoft_ops_including_one_tract_lacks() {
+    let Some(ort) = onnxruntime() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // FastGelu: both engines implement it, and agree.
+    let gelu = write(dir.path(), "gelu.onnx", &with_contrib_op("FastGelu"));
+    let x = ndarray::ArrayD::from_shape_fn(vec![1, 3, 16, 16], |i| i[2] as f32 / 8.0 - 1.0);
+    let [t, o] = on_both(&ort, &gelu, &x);
+    assert!(max_abs_diff(&t[0], &o[0]) < 1e-3, "{t:?} vs {o:?}");
+    // Inverse: onnxruntime only. inv(2I) = I/2.
+    let mut g = Graph::default();
+    g.input("m", &[1, 4, 4]);
+    g.node_named("Inverse", &["m"], "inv", vec![]);
+    g.output("inv", Some(&[1, 4, 4]));
+    let mut m = g.into_model("ort-contrib");
+    m.opset_import.push(pb::OperatorSetIdProto { domain: "com.microsoft".into(), version: 1 });
+    m.graph.as_mut().unwrap().node[0].domain = "com.microsoft".into();
+    let path = write(dir.path(), "inverse.onnx", &m);
+    let inv = ModelInventory::load(&path).unwrap();
+    assert!(inv.findings.iter().any(|f| f.op_type == "Inverse"));
+    let two_i = ndarray::ArrayD::from_shape_fn(vec![1, 4, 4], |i| if i[1] == i[2] { 2.0 } else { 0.0 });
+    let out = ort.load(&path, &inv.inputs).unwrap().run(&[two_i]).unwrap();
+    assert_eq!(out[0][[0, 1, 1]], 0.5);
+    assert_eq!(out[0][[0, 1, 2]], 0.0);
+}
+
+#[test]
+fn onnxruntime_exposes_intermediate_tensors_as_tract_does() {
+    let Some(ort) = onnxruntime() else { return };
+    let m = small_cnn();
+    let relu = m.graph.as_ref().unwrap().node[1].output[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "cnn.onnx", &m);
+    let inv = ModelInventory::load(&path).unwrap();
+    let x = ndarray::ArrayD::from_shape_fn(vec![1, 3, 16, 16], |i| i[3] as f32 / 16.0 - 0.5);
+    let tensors = [relu, "logits".to_string()];
+    let run = |e: &dyn Engine| {
+        e.load_exposing(&path, &inv.inputs, &tensors).unwrap().run(std::slice::from_ref(&x)).unwrap()
+    };
+    let (t, o) = (run(&TractEngine), run(&ort));
+    assert_eq!(o.len(), 2);
+    assert_eq!(o[0].shape(), &[1, 8, 16, 16]);
+    assert!(max_abs_diff(&t[0], &o[0]) < 1e-4 && max_abs_diff(&t[1], &o[1]) < 1e-4);
+    // With weights in a side file, the in-memory edit cannot reach them: refused, naming why.
+    let (external, _) = external_cnn(dir.path());
+    let inv = ModelInventory::load(&external).unwrap();
+    let err = ort.load_exposing(&external, &inv.inputs, &tensors[1..]).err().expect("refused").to_string();
+    assert!(err.contains("external weights; use --engine tract"), "{err}");
 }

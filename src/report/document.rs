@@ -302,17 +302,33 @@ fn method_section(c: &Certificate, t: &Catalog) -> Section {
     } else {
         Cell::text(format!("{}: {}", c.backend.kind, t.text("method-measured")))
     };
-    Section {
-        anchor: "method",
-        heading: t.text("section-method"),
-        blocks: vec![Block::Fields(vec![
-            (t.text("method-tool"), Cell::text(format!("{} {}", c.tool.name, c.tool.version))),
-            (t.text("method-engine"), Cell::text(&c.tool.engine)),
-            (t.text("method-backend"), backend),
-            (t.text("method-note"), Cell::text(&c.backend.note)),
-            (t.text("method-external"), Cell::text(t.text("method-external-none"))),
-        ])],
+    let mut fields = vec![
+        (t.text("method-tool"), Cell::text(format!("{} {}", c.tool.name, c.tool.version))),
+        (t.text("method-engine"), Cell::text(&c.tool.engine)),
+        (t.text("method-backend"), backend),
+        (t.text("method-note"), Cell::text(&c.backend.note)),
+    ];
+    if let Some(x) = &c.cross_check {
+        fields.push((t.text("method-cross-check"), Cell::text(cross_check_text(x, t))));
     }
+    fields.push((t.text("method-external"), Cell::text(t.text("method-external-none"))));
+    Section { anchor: "method", heading: t.text("section-method"), blocks: vec![Block::Fields(fields)] }
+}
+
+/// The second engine, what the verdicts rest on, and the weakest top-1 agreement of any output.
+fn cross_check_text(x: &super::schema::CrossCheckReport, t: &Catalog) -> String {
+    let lowest = x
+        .agreement
+        .iter()
+        .flat_map(|o| &o.statistics)
+        .filter(|s| s.statistic == "top1_agreement" && s.value.is_finite())
+        .map(|s| s.value)
+        .reduce(f64::min);
+    let agreement = lowest.map_or_else(|| t.text("value-none"), |v| t.figure(v));
+    t.format(
+        "method-cross-check-value",
+        &[("engine", &x.engine), ("verdict", &x.verdict_engine), ("agreement", &agreement)],
+    )
 }
 
 fn dates_section(c: &Certificate, t: &Catalog) -> Section {

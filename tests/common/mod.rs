@@ -22,11 +22,21 @@ pub struct Run {
 
 /// Runs `edgecert` from the repository root.
 pub fn edgecert(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_edgecert"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the edgecert binary runs");
+    edgecert_with_env(args, &[])
+}
+
+/// Runs `edgecert` from the repository root with environment variables set (`Some`) or
+/// removed (`None`).
+pub fn edgecert_with_env(args: &[&str], env: &[(&str, Option<&str>)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_edgecert"));
+    command.args(args).current_dir(root());
+    for (name, value) in env {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let out = command.output().expect("the edgecert binary runs");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

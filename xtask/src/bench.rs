@@ -5,7 +5,11 @@
 //!   bare loop that decodes every sample and runs both models through the same engine with the
 //!   same parallelism, and nothing else;
 //! - **memory against golden-set size**: peak RSS of certifying the shapes set at its 500
-//!   samples and at 5,000 (the same images ten times over, labels tiled to match).
+//!   samples and at 5,000 (the same images ten times over, labels tiled to match);
+//! - **tract against onnxruntime**, where onnxruntime is installed, on the SMT set as an `.npy`
+//!   stack (2,000 samples): the bare loop on each engine, `certify` on each, `certify` with the
+//!   FP32 reference cached (a nightly run), and a plain Python onnxruntime script doing the
+//!   same inference (`xtask/bench/ort_script.py`, when a Python with onnxruntime is found).
 //!
 //! Each measurement runs in its own process (this binary again, with a `bench-child`
 //! subcommand), so each peak RSS is that run's alone (`wait4`'s `ru_maxrss`).
@@ -15,6 +19,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use edgecert::engine::EngineChoice;
 use edgecert::golden::{npy, GoldenSet};
 use edgecert::model::InputShapes;
 use edgecert::run::{certify, load_family, Certification, InputSpec, RunOptions, Selection};
@@ -33,9 +38,9 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     let shapes = root.join("golden/shapes");
     let scaled = root.join("target/bench/shapes-x10");
     scale_golden(&shapes, &scaled, SCALE)?;
-    let bare = child(&["bare", path_str(&shapes)?])?;
-    let small = child(&["certify", path_str(&shapes)?])?;
-    let large = child(&["certify", path_str(&scaled)?])?;
+    let bare = child(&["bare", path_str(&shapes)?, "tract"])?;
+    let small = child(&["certify", path_str(&shapes)?, "tract"])?;
+    let large = child(&["certify", path_str(&scaled)?, "tract"])?;
     let samples = GoldenSet::load(&shapes)?.len();
     println!("edgecert bench (each figure from its own process; ratios are against baselines run now)");
     println!();
@@ -60,19 +65,100 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         mb(&large),
         mb(&large) / mb(&small)
     );
+    match edgecert::engine::locate_onnxruntime() {
+        Ok(library) => engines(root, &library),
+        Err(why) => {
+            println!("\ntract against onnxruntime: not measured ({why})");
+            Ok(())
+        }
+    }
+}
+
+/// tract against onnxruntime on the SMT set as an `.npy` stack, and both against a plain
+/// Python onnxruntime script.
+fn engines(root: &Path, library: &Path) -> anyhow::Result<()> {
+    let stack = root.join("target/bench/smt-npy");
+    npy_golden(&root.join("golden/smt"), &stack)?;
+    let dir = path_str(&stack)?;
+    let cache = root.join("target/bench/cache");
+    std::fs::remove_dir_all(&cache).ok();
+    let samples = GoldenSet::load(&stack)?.len();
+    let bare_tract = child(&["bare", dir, "tract"])?;
+    let bare_ort = child(&["bare", dir, "onnxruntime"])?;
+    let certify_tract = child(&["certify", dir, "tract"])?;
+    let certify_ort = child(&["certify", dir, "onnxruntime"])?;
+    child(&["certify", dir, "onnxruntime", path_str(&cache)?])?;
+    let cached_ort = child(&["certify", dir, "onnxruntime", path_str(&cache)?])?;
+    let script = python_script(root, library, &stack)?;
+    println!();
+    println!("| SMT as .npy, {samples} samples, both models | wall s | peak RSS MB | ratio |");
+    println!("|---|---|---|---|");
+    let row = |what: &str, m: &Measured, ratio: String| {
+        println!("| {what} | {:.2} | {:.1} | {ratio} |", m.seconds, m.max_rss_kb as f64 / 1024.0)
+    };
+    let speed = |base: &Measured, m: &Measured, of: &str| {
+        format!("{:.2}× {of}'s throughput", base.seconds / m.seconds)
+    };
+    row("bare loop, tract", &bare_tract, "1.00 (baseline)".into());
+    row("bare loop, onnxruntime", &bare_ort, speed(&bare_tract, &bare_ort, "tract"));
+    row("certify, tract", &certify_tract, speed(&bare_tract, &certify_tract, "the tract loop"));
+    row("certify --engine onnxruntime", &certify_ort, speed(&bare_ort, &certify_ort, "the onnxruntime loop"));
+    row(
+        "certify --engine onnxruntime, FP32 cached",
+        &cached_ort,
+        speed(&bare_ort, &cached_ort, "the onnxruntime loop"),
+    );
+    match script {
+        Some(script) => {
+            println!(
+                "| plain Python onnxruntime script | {:.2} | {:.1} | baseline below |",
+                script.seconds,
+                script.max_rss_kb as f64 / 1024.0
+            );
+            println!();
+            println!(
+                "certify --engine onnxruntime replays at {:.2}× the script's throughput ({:.2}× with the FP32 reference cached)",
+                script.seconds / certify_ort.seconds,
+                script.seconds / cached_ort.seconds
+            );
+        }
+        None => {
+            println!("\nplain Python onnxruntime script: not measured (no python with onnxruntime found)")
+        }
+    }
     Ok(())
 }
 
-/// The child side: `bench-child bare DIR` or `bench-child certify DIR`; prints its wall time.
+/// Runs `xtask/bench/ort_script.py` over the stack with the Python the onnxruntime library
+/// came with (a virtualenv's), or `python3`; `None` when neither can import onnxruntime.
+fn python_script(root: &Path, library: &Path, stack: &Path) -> anyhow::Result<Option<Measured>> {
+    let venv_python = library.ancestors().nth(6).map(|v| v.join("bin/python")).filter(|p| p.is_file());
+    let python = venv_python.unwrap_or_else(|| PathBuf::from("python3"));
+    let probe = Command::new(&python).args(["-c", "import onnxruntime, numpy"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        return Ok(None);
+    }
+    let golden = GoldenSet::load(stack)?;
+    let models = [&golden.manifest.models.compressed, &golden.manifest.models.reference];
+    let mut command = Command::new(python);
+    command.arg(root.join("xtask/bench/ort_script.py")).arg(stack.join(&golden.manifest.input.path));
+    command.args(models.iter().map(|m| stack.join(m)));
+    measure(command).map(Some)
+}
+
+/// The child side: `bench-child bare|certify GOLDEN_DIR ENGINE [CACHE_DIR]`; prints its wall
+/// time.
 pub fn child_main(args: &[String]) -> anyhow::Result<()> {
-    let (what, dir) = match args {
-        [what, dir] => (what.as_str(), PathBuf::from(dir)),
-        _ => bail!("usage: bench-child bare|certify GOLDEN_DIR"),
+    let (what, dir, engine, cache) = match args {
+        [what, dir, engine, rest @ ..] if rest.len() <= 1 => {
+            (what.as_str(), PathBuf::from(dir), engine_choice(engine)?, rest.first().map(PathBuf::from))
+        }
+        _ => bail!("usage: bench-child bare|certify GOLDEN_DIR tract|onnxruntime [CACHE_DIR]"),
     };
     let started = Instant::now();
     match what {
-        "bare" => bare_loop(&dir)?,
-        "certify" => certify_once(&dir)?,
+        "bare" => bare_loop(&dir, engine)?,
+        "certify" => certify_once(&dir, engine, cache)?,
         other => bail!("unknown bench-child `{other}`"),
     }
     println!("{}", started.elapsed().as_secs_f64());
@@ -80,9 +166,9 @@ pub fn child_main(args: &[String]) -> anyhow::Result<()> {
 }
 
 /// Decodes every sample and runs it through both models: the work a replay cannot avoid.
-fn bare_loop(dir: &Path) -> anyhow::Result<()> {
+fn bare_loop(dir: &Path, engine: EngineChoice) -> anyhow::Result<()> {
     let family = load_family(dir, None, &InputShapes::default())?;
-    let engine = edgecert::engine::default_engine();
+    let engine = edgecert::engine::select(engine)?.engine;
     let compressed = engine.load(&family.compressed.path, &family.compressed.inputs)?;
     let reference = engine.load(&family.reference.path, &family.reference.inputs)?;
     (0..family.golden.len()).into_par_iter().try_for_each(|i| -> edgecert::Result<()> {
@@ -94,7 +180,17 @@ fn bare_loop(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn certify_once(dir: &Path) -> anyhow::Result<()> {
+fn engine_choice(name: &str) -> anyhow::Result<EngineChoice> {
+    match name {
+        "tract" => Ok(EngineChoice::Tract),
+        "onnxruntime" => Ok(EngineChoice::Onnxruntime),
+        other => bail!("unknown engine `{other}`"),
+    }
+}
+
+/// Certifies the golden set at `dir` on RK3588 on `engine`, with the reference cache at
+/// `cache` (or none: both models replayed).
+fn certify_once(dir: &Path, engine: EngineChoice, cache: Option<PathBuf>) -> anyhow::Result<()> {
     let root = crate::repo_root();
     let out = tempdir_under(&root.join("target/bench"))?;
     let request = Certification {
@@ -113,9 +209,8 @@ fn certify_once(dir: &Path) -> anyhow::Result<()> {
             ambient_c: None,
             sign_with: None,
             progress: false,
-            // Both models replayed every time: the bench measures the replay, not the cache.
-            reference_cache: None,
-            engine: edgecert::engine::EngineChoice::Tract,
+            reference_cache: cache.map(|dir| edgecert::run::ReferenceCache { dir }),
+            engine,
             cross_check: false,
         },
         out: out.clone(),
@@ -134,13 +229,15 @@ fn tempdir_under(parent: &Path) -> anyhow::Result<PathBuf> {
 
 /// Runs this binary's `bench-child` with `args`; its wall time (as it printed it) and peak RSS.
 fn child(args: &[&str]) -> anyhow::Result<Measured> {
-    let exe = std::env::current_exe()?;
-    let child = Command::new(exe)
-        .arg("bench-child")
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("starting a bench child")?;
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("bench-child").args(args);
+    measure(command)
+}
+
+/// Runs `command`, which prints its own wall time last; that time and the process's peak RSS.
+fn measure(mut command: Command) -> anyhow::Result<Measured> {
+    let args = format!("{command:?}");
+    let child = command.stdout(std::process::Stdio::piped()).spawn().context("starting a bench child")?;
     let pid = child.id() as libc::pid_t;
     let mut stdout = child.stdout.context("the child's output")?;
     let mut printed = String::new();
@@ -149,9 +246,10 @@ fn child(args: &[&str]) -> anyhow::Result<Measured> {
     // SAFETY: waits for our own child; `status` and `usage` are valid for writes.
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     if waited != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        bail!("bench child {args:?} failed (status {status})");
+        bail!("bench child {args} failed (status {status})");
     }
-    let seconds = printed.trim().parse().with_context(|| format!("bench child printed {printed:?}"))?;
+    let last = printed.lines().last().unwrap_or_default().trim();
+    let seconds = last.parse().with_context(|| format!("bench child printed {printed:?}"))?;
     Ok(Measured { seconds, max_rss_kb: usage.ru_maxrss })
 }
 
@@ -184,6 +282,38 @@ fn scale_golden(src: &Path, dst: &Path, times: usize) -> anyhow::Result<()> {
         std::fs::copy(src.join(model), dst.join(model))?;
     }
     std::fs::copy(src.join("family.toml"), dst.join("family.toml"))?;
+    GoldenSet::rehash(dst)?;
+    Ok(())
+}
+
+/// `dst`: the golden set at `src` with its samples decoded once into an `.npy` stack (as a
+/// user's preprocessed set would ship), so edgecert and a Python script read the same floats.
+fn npy_golden(src: &Path, dst: &Path) -> anyhow::Result<()> {
+    if dst.exists() {
+        std::fs::remove_dir_all(dst)?;
+    }
+    std::fs::create_dir_all(dst)?;
+    let golden = GoldenSet::load(src)?;
+    let samples: Vec<_> = (0..golden.len()).map(|i| golden.sample(i)).collect::<Result<_, _>>()?;
+    let views: Vec<_> = samples.iter().map(|s| s.view()).collect();
+    std::fs::write(dst.join("inputs.npy"), npy::encode(&ndarray::concatenate(ndarray::Axis(0), &views)?))?;
+    let spec = golden.manifest.labels.as_ref().context("labels spec")?;
+    std::fs::copy(src.join(&spec.path), dst.join(&spec.path))?;
+    for model in [&golden.manifest.models.reference, &golden.manifest.models.compressed] {
+        std::fs::copy(src.join(model), dst.join(model))?;
+    }
+    let manifest = std::fs::read_to_string(src.join("family.toml"))?;
+    let input = format!("format = \"{}\"\npath = \"{}\"", "png", golden.manifest.input.path);
+    anyhow::ensure!(
+        manifest.contains(&input),
+        "{} reads PNG samples from `{}`",
+        src.display(),
+        golden.manifest.input.path
+    );
+    std::fs::write(
+        dst.join("family.toml"),
+        manifest.replace(&input, "format = \"npy\"\npath = \"inputs.npy\""),
+    )?;
     GoldenSet::rehash(dst)?;
     Ok(())
 }
