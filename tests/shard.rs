@@ -158,3 +158,64 @@ fn partials_that_are_not_every_shard_of_one_plan_are_refused() {
     assert!(not_a_shard.stderr.contains("not the output of `certify --shard K/N`"), "{}", not_a_shard.stderr);
     assert!(!merged.exists(), "nothing is written for bad partials");
 }
+
+/// Sample shards as separate processes: each replays its range of every golden set (chassis's
+/// 2,015 samples do not split evenly in three), and `merge` issues the single run's
+/// certificates from the joined replays, with the same raw observations.
+#[test]
+fn merged_sample_shards_are_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let single = dir.path().join("single");
+    assert_eq!(certify_into(&single, &[]).code, 1);
+    let partials: Vec<PathBuf> = (1..=3)
+        .map(|k| {
+            let out = dir.path().join(format!("samples-{k}"));
+            let run = certify_into(&out, &["--shard", &format!("{k}/3"), "--shard-by", "samples"]);
+            assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+            assert!(run.stdout.contains("`edgecert merge` issues the certificates"), "{}", run.stdout);
+            assert!(files_under(&out).iter().all(|f| !f.ends_with("certificate.json")), "no certificate");
+            out
+        })
+        .collect();
+    let part = |k: usize, family: &str| -> serde_json::Value {
+        let path = partials[k].join(family).join("replay-part.json");
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    assert_eq!(
+        (part(0, "chassis")["first"].as_u64(), part(0, "chassis")["end"].as_u64()),
+        (Some(0), Some(671))
+    );
+    assert_eq!(
+        (part(2, "chassis")["first"].as_u64(), part(2, "chassis")["end"].as_u64()),
+        (Some(1343), Some(2015))
+    );
+
+    let merged = dir.path().join("merged");
+    let mut args = vec!["merge", "--out", s(&merged)];
+    args.extend(partials.iter().map(|p| s(p)));
+    let run = edgecert(&args);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("merged 4 certificates from 3 shards"), "{}", run.stdout);
+    for family in ["shapes", "chassis"] {
+        for chip in ["rk3588", "qcs6490"] {
+            let (a, b) = (single.join(family).join(chip), merged.join(family).join(chip));
+            assert_eq!(
+                without_volatile(&a.join("certificate.json")),
+                without_volatile(&b.join("certificate.json")),
+                "{family} on {chip}"
+            );
+            let observations = |d: &Path| std::fs::read(d.join("observations.json")).unwrap();
+            assert!(observations(&a) == observations(&b), "{family} on {chip}: observations");
+        }
+    }
+
+    // A shard missing its range of one family leaves a gap the merge names.
+    std::fs::remove_file(partials[1].join("chassis/replay-part.json")).unwrap();
+    let run = edgecert(&args);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("samples 1343..2015 of 2015: expected the range starting at 671 of 2015"),
+        "{}",
+        run.stderr
+    );
+}

@@ -14,7 +14,7 @@ use crate::engine::{LoadedModel, Tensor};
 use crate::error::Result;
 use crate::golden::GoldenSet;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// Real inference on the host for outputs; latency from the chip cost model.
@@ -57,7 +57,8 @@ pub struct SampleOutputs {
     pub cross_check: Option<Vec<Tensor>>,
 }
 
-/// Replays the golden set through the models, samples in parallel (each engine call runs one
+/// Replays samples `samples` of the golden set (all of them, or a sample shard's range) through
+/// the models, samples in parallel (each engine call runs one
 /// thread): each sample is decoded, run through every model, and the outputs go straight to
 /// `reduce`; its small per-sample result is handed to `consume`, in sample order, a window at
 /// a time. Memory is the models plus one window of samples, whatever the size of the set:
@@ -66,13 +67,14 @@ pub struct SampleOutputs {
 pub fn replay_pairs<T: Send>(
     models: ReplayModels<'_>,
     golden: &GoldenSet,
+    samples: std::ops::Range<usize>,
     reduce: &(dyn Fn(usize, SampleOutputs) -> std::result::Result<T, String> + Sync),
     consume: &mut dyn FnMut(T) -> std::result::Result<(), String>,
     on_sample: &(dyn Fn() + Sync),
 ) -> std::result::Result<(), String> {
     let window = WINDOW_PER_THREAD * rayon::current_num_threads().max(1);
-    for start in (0..golden.len()).step_by(window) {
-        let reduced: Vec<T> = (start..(start + window).min(golden.len()))
+    for start in samples.clone().step_by(window) {
+        let reduced: Vec<T> = (start..(start + window).min(samples.end))
             .into_par_iter()
             .map(|i| {
                 let input = [golden.sample(i).map_err(|e| e.to_string())?];

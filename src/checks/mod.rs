@@ -93,6 +93,17 @@ impl CheckKind {
         }
     }
 
+    /// Whether the check decides on the golden replay (and so a sample shard replays for it).
+    pub fn reads_replay(self) -> bool {
+        matches!(
+            self,
+            CheckKind::Accuracy
+                | CheckKind::AccuracyVsFp32
+                | CheckKind::AccuracyHardestSlice
+                | CheckKind::OutputAgreement
+        )
+    }
+
     /// The unit of the measured value, also for a verdict that could not be reached.
     pub fn unit(self, family: &FamilyManifest) -> &'static str {
         match self {

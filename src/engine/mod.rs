@@ -41,7 +41,10 @@ pub trait LoadedModel: Send + Sync {
 }
 
 /// The engine a user asks for (`--engine`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum EngineChoice {
     /// tract-onnx, built in: float kernels, QDQ simulated in float.
     #[default]

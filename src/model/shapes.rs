@@ -17,7 +17,7 @@ pub const MAX_DIM: u64 = 1 << 31;
 pub const MAX_ELEMENTS: u64 = 1 << 32;
 
 /// One `NAME:DIMS` spec, e.g. `images:1x3x640x640`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InputShape {
     pub name: String,
     pub dims: Vec<usize>,
@@ -48,7 +48,7 @@ impl FromStr for InputShape {
 
 /// The shapes to run a model at: named ones from `--input-shape`, and a default for a
 /// single-input model (a golden set's `input.shape`) that only fills symbolic dimensions.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct InputShapes {
     named: Vec<InputShape>,
     default: Option<Vec<usize>>,

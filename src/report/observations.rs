@@ -92,6 +92,70 @@ pub struct CrossCheckRecord {
     pub agreement: Vec<OutputSamples>,
 }
 
+impl ReplayRecord {
+    /// Appends `later`'s samples after these: sample shards joined in order. The two must come
+    /// from one run (engine, seed, confidence, what was observed).
+    pub fn append(&mut self, later: ReplayRecord) -> std::result::Result<(), String> {
+        if (&self.engine, self.seed, self.confidence) != (&later.engine, later.seed, later.confidence) {
+            return Err(format!(
+                "replayed on {} (seed {}, confidence {}) where the earlier samples were on {} (seed {}, confidence {})",
+                later.engine, later.seed, later.confidence, self.engine, self.seed, self.confidence
+            ));
+        }
+        self.samples += later.samples;
+        append_contributions(&mut self.compressed, later.compressed)?;
+        append_contributions(&mut self.reference, later.reference)?;
+        match (&mut self.agreement, later.agreement) {
+            (Some(gathered), Some(outputs)) => append_outputs(gathered, outputs)?,
+            (None, None) => {}
+            _ => return Err("output agreement was observed for some samples only".into()),
+        }
+        match (&mut self.cross_check, later.cross_check) {
+            (Some(x), Some(y)) if x.engine == y.engine => {
+                append_contributions(&mut x.compressed, y.compressed)?;
+                append_outputs(&mut x.agreement, y.agreement)?;
+            }
+            (None, None) => {}
+            _ => return Err("the engine cross-check differs between the samples".into()),
+        }
+        Ok(())
+    }
+}
+
+/// `later`'s contributions after `gathered` (either may be absent for an empty range).
+pub(crate) fn append_contributions(
+    gathered: &mut Option<Contributions>,
+    later: Option<Contributions>,
+) -> std::result::Result<(), String> {
+    match (gathered.as_mut(), later) {
+        (Some(g), Some(l)) => g.extend(l),
+        (None, l) => {
+            *gathered = l;
+            Ok(())
+        }
+        (Some(_), None) => Ok(()),
+    }
+}
+
+/// Per-output figures of later samples after those gathered (empty: the first ones).
+pub(crate) fn append_outputs(
+    gathered: &mut Vec<OutputSamples>,
+    outputs: Vec<OutputSamples>,
+) -> std::result::Result<(), String> {
+    if gathered.is_empty() {
+        *gathered = outputs;
+        return Ok(());
+    }
+    if outputs.is_empty() {
+        return Ok(());
+    }
+    if gathered.len() != outputs.len() {
+        return Err(format!("the models gave {} outputs, then {}", gathered.len(), outputs.len()));
+    }
+    gathered.iter_mut().zip(outputs).for_each(|(g, o)| g.extend(o));
+    Ok(())
+}
+
 /// A quantity metered over time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -12,8 +12,9 @@ use crate::golden::{self, GoldenSet};
 use crate::model::{InputShapes, ModelInventory};
 use crate::profile::{self, ProfileFile};
 
-/// Where the inputs come from.
-#[derive(Debug, Clone)]
+/// Where the inputs come from (recorded by sample shards, so `merge` can load them again).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InputSpec {
     /// Profile files; empty: every profile in `profiles_dir`.
     pub profiles: Vec<PathBuf>,

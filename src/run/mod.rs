@@ -29,8 +29,10 @@ pub use plan::{
     CheckId, Exclusion, Plan, PlannedCheck, PlannedFamily, PlannedInput, Selection, PLAN_SCHEMA_VERSION,
 };
 pub use recompute::verify;
-pub use runner::{execute, RunOptions};
-pub use shard::{merge, Merged, Shard, ShardRecord, MAX_SHARDS, SHARD_FILE};
+pub use runner::{execute, ReplayPart, RunOptions};
+pub use shard::{
+    merge, Merged, SampleRun, Shard, ShardBy, ShardRecord, MAX_SHARDS, REPLAY_PART_FILE, SHARD_FILE,
+};
 
 /// Everything `edgecert certify` does.
 #[derive(Debug, Clone)]
@@ -54,6 +56,9 @@ pub fn certify(request: &Certification, terminal: &mut dyn Write) -> Result<RunS
             plan.checks.len()
         )));
     }
+    if let (Some(shard), ShardBy::Samples) = (request.selection.shard, request.selection.shard_by) {
+        return replay_sample_shard(request, &inputs, &plan, shard, terminal);
+    }
     let mut screen = TerminalReporter::new(terminal, request.format);
     let mut certificates = CertificateFiles::new(request.out.clone());
     let mut junit = JunitFile::new(request.out.clone());
@@ -73,6 +78,49 @@ pub fn certify(request: &Certification, terminal: &mut dyn Write) -> Result<RunS
         summary
     };
     Ok(summary)
+}
+
+/// `certify --shard K/N --shard-by samples`: this shard's sample range of every family's
+/// replay, written as `<family>/replay-part.json`, and `shard.json` recording the run so
+/// `merge` can judge the joined replays; no certificate is issued by a sample shard.
+fn replay_sample_shard(
+    request: &Certification,
+    inputs: &Inputs,
+    plan: &Plan,
+    shard: Shard,
+    terminal: &mut dyn Write,
+) -> Result<RunSummary> {
+    let started = std::time::Instant::now();
+    let parts = runner::replay_parts(inputs, plan, &request.options, shard)?;
+    let mut files = Vec::new();
+    let mut text = String::new();
+    for part in &parts {
+        let bytes = serde_json::to_vec(part).expect("a replay part is plain data");
+        files.push((request.out.join(&part.family).join(REPLAY_PART_FILE), bytes));
+        let status = match &part.replay {
+            report::observations::Observed::Observed { .. } => "replayed".to_string(),
+            report::observations::Observed::Unavailable { reason, .. } => format!("not replayed: {reason}"),
+        };
+        text +=
+            &format!("{}: samples {}..{} of {} {status}\n", part.family, part.first, part.end, part.total);
+    }
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let selection = Selection { shard: None, shard_by: ShardBy::Units, ..request.selection.clone() };
+    let mut record = ShardRecord::new(shard, plan, elapsed_s);
+    record.by = ShardBy::Samples;
+    record.run = Some(SampleRun {
+        inputs: serde_json::to_value(&request.inputs).expect("input paths are plain data"),
+        selection,
+        backend: request.options.backend,
+        engine: request.options.engine,
+        cross_check: request.options.cross_check,
+        ambient_c: request.options.ambient_c,
+    });
+    files.push((request.out.join(SHARD_FILE), serde_json::to_vec_pretty(&record).expect("plain data")));
+    report::write_all_atomically(&files)?;
+    text += &format!("sample shard {shard}: {} famil(ies) replayed in {elapsed_s:.2}s; `edgecert merge` issues the certificates\n", parts.len());
+    terminal.write_all(text.as_bytes()).map_err(|e| Error::io(std::path::Path::new("standard output"), e))?;
+    Ok(RunSummary { elapsed_s, ..RunSummary::default() })
 }
 
 /// The Markdown comparison `certify --baseline` writes beside the reports.

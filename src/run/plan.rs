@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::inputs::Inputs;
-use super::shard::Shard;
+use super::shard::{Shard, ShardBy};
 use crate::checks::CheckKind;
 use crate::report::schema::NotRunReason;
 
@@ -32,7 +32,7 @@ impl fmt::Display for CheckId {
 }
 
 /// Which planned checks run: libtest's filters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Selection {
     /// A check runs if its id contains any of these (all run when empty).
     pub filters: Vec<String>,
@@ -40,8 +40,10 @@ pub struct Selection {
     pub exact: bool,
     /// A check whose id contains any of these does not run.
     pub skip: Vec<String>,
-    /// Only the (family, chip) units of this shard run (`--shard K/N`).
+    /// Only this shard runs (`--shard K/N`): its (family, chip) units, or its sample ranges.
     pub shard: Option<Shard>,
+    #[serde(default)]
+    pub shard_by: ShardBy,
 }
 
 impl Selection {
@@ -115,7 +117,7 @@ impl Plan {
         for (unit, (family, profile)) in units.enumerate() {
             let other_shard = selection
                 .shard
-                .filter(|s| !s.includes(unit))
+                .filter(|s| selection.shard_by == ShardBy::Units && !s.includes(unit))
                 .map(|s| Exclusion { reason: NotRunReason::Filtered, detail: format!("not in shard {s}") });
             {
                 for check in CheckKind::ALL.into_iter().filter(|c| c.applies_to(&family.golden.manifest)) {
@@ -173,6 +175,7 @@ mod tests {
             exact,
             skip: skip.iter().map(|s| s.to_string()).collect(),
             shard: None,
+            shard_by: ShardBy::Units,
         }
     }
 

@@ -7,6 +7,7 @@
 //! every (family, chip) with a selected check gets a certificate that lists what did not run.
 
 use std::cell::{OnceCell, RefCell};
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -19,6 +20,7 @@ use super::events::{CrossCheckValues, Event, Observation, Reporter, RunSummary, 
 use super::inputs::{Family, Inputs};
 use super::plan::{Plan, PlannedCheck};
 use super::replay::Replay;
+use super::shard::Shard;
 use crate::backend::{
     replay_pairs, Backend, BackendKind, Basis, ModelSource, ReplayModels, SampleOutputs, Timing, TimingInput,
 };
@@ -32,10 +34,12 @@ use crate::metrics::{compare_outputs, Contributions, OutputSamples, OutputStatis
 use crate::model::ModelInventory;
 use crate::profile::{ChipProfile, ProfileFile};
 use crate::report::observations::{
-    CrossCheckRecord, ObservationRecord, Observed, ReplayRecord, OBSERVATIONS_FORMAT,
+    append_contributions, append_outputs, CrossCheckRecord, ObservationRecord, Observed, ReplayRecord,
+    OBSERVATIONS_FORMAT,
 };
 use crate::report::progress::ReplayProgress;
 use crate::report::schema::NotRunReason;
+use serde::{Deserialize, Serialize};
 
 /// How checks are observed.
 #[derive(Debug, Clone)]
@@ -53,6 +57,57 @@ pub struct RunOptions {
     pub engine: EngineChoice,
     /// Replay the compressed model on the other engine too, and decide accuracy on both.
     pub cross_check: bool,
+    /// Golden replays already made, by family name (`merge` of sample shards): the runner
+    /// judges these instead of replaying.
+    pub given_replays: Option<BTreeMap<String, Observed<ReplayRecord>>>,
+}
+
+/// One sample shard's replay of one family: samples `first..end` of `total`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayPart {
+    pub family: String,
+    pub first: usize,
+    pub end: usize,
+    pub total: usize,
+    pub replay: Observed<ReplayRecord>,
+}
+
+/// Sample shard `shard`'s part of the golden replay of every family with a selected check that
+/// reads it: samples `⌊(K−1)·n/N⌋..⌊K·n/N⌋` through every model, reduced as in a whole run.
+pub fn replay_parts(
+    inputs: &Inputs,
+    plan: &Plan,
+    options: &RunOptions,
+    shard: Shard,
+) -> Result<Vec<ReplayPart>> {
+    let runner = Runner::new(inputs, options)?;
+    let _quiet = QuietPanics::install();
+    let mut parts = Vec::new();
+    for (f, family) in inputs.families.iter().enumerate() {
+        let reads_replay = plan
+            .checks
+            .iter()
+            .filter(|c| c.selected() && c.id.family == family.golden.name())
+            .any(|c| c.id.check.reads_replay());
+        if !reads_replay {
+            continue;
+        }
+        let total = family.golden.len();
+        let range = shard.sample_range(total);
+        let replay = guarded(|| runner.replay_record(f, range.clone()))
+            .unwrap_or_else(Err)
+            .map(|(value, _)| Observed::Observed { value })
+            .unwrap_or_else(|reason| Observed::Unavailable { basis: Basis::Measured, reason });
+        parts.push(ReplayPart {
+            family: family.golden.name().to_string(),
+            first: range.start,
+            end: range.end,
+            total,
+            replay,
+        });
+    }
+    Ok(parts)
 }
 
 /// Executes the selected checks of `plan` (built from `inputs`), feeding every reporter.
@@ -226,16 +281,40 @@ impl<'a> Runner<'a> {
 
     /// Replays the golden set through both models (real inference), reads each model's outputs
     /// into per-sample contributions (to the task metric, and to output agreement), and judges
-    /// them.
+    /// them. A replay given in the options (merged sample shards) is judged as it is.
     fn replay_and_score(&self, f: usize) -> std::result::Result<Replay, String> {
+        let family = &self.inputs.families[f];
+        let m = &family.golden.manifest;
+        if let Some(given) = self.options.given_replays.as_ref() {
+            return match given.get(family.golden.name()) {
+                Some(Observed::Observed { value }) => Replay::judge(value.clone(), m),
+                Some(Observed::Unavailable { reason, .. }) => Err(reason.clone()),
+                None => Err(format!("no shard replayed `{}`", family.golden.name())),
+            };
+        }
+        let (record, reference_cached) = self.replay_record(f, 0..family.golden.len())?;
+        let mut replay = Replay::judge(record, m)?;
+        replay.reference_cached = reference_cached;
+        Ok(replay)
+    }
+
+    /// The per-sample record of replaying `samples` (the whole set, or a sample shard's
+    /// range), and whether the reference's contributions came from the cache.
+    fn replay_record(
+        &self,
+        f: usize,
+        samples: std::ops::Range<usize>,
+    ) -> std::result::Result<(ReplayRecord, bool), String> {
         let family = &self.inputs.families[f];
         let m = &family.golden.manifest;
         let compressed = self.loaded(f).map_err(|e| format!("the compressed model could not be run: {e}"))?;
         let cross_check = self
             .cross_loaded(f)
             .map_err(|e| format!("the compressed model could not be run on the cross-check engine: {e}"))?;
-        // Agreement compares raw outputs, which are not cached: only task metrics use the cache.
-        let cache = self.options.reference_cache.as_ref().filter(|_| m.limits.agreement.is_none());
+        // Agreement compares raw outputs, which are not cached: only task metrics use the cache,
+        // and only for the whole set.
+        let whole = samples == (0..family.golden.len());
+        let cache = self.options.reference_cache.as_ref().filter(|_| m.limits.agreement.is_none() && whole);
         let key = ReferenceCache::key(
             &family.reference.sha256,
             &family.golden.sha256,
@@ -251,12 +330,11 @@ impl<'a> Runner<'a> {
                     .map_err(|e| format!("the FP32 reference could not be run: {e}"))?,
             ),
         };
-        let bar =
-            ReplayProgress::start(self.options.progress, family.golden.name(), family.golden.len() as u64);
+        let bar = ReplayProgress::start(self.options.progress, family.golden.name(), samples.len() as u64);
         let reduce = |i: usize, outputs: SampleOutputs| reduce_sample(family, i, outputs);
         let mut record = ReplayRecord {
             engine: self.engine.name().to_string(),
-            samples: family.golden.len(),
+            samples: samples.len(),
             seed: family_seed(family),
             confidence: m.limits.confidence,
             compressed: None,
@@ -270,7 +348,7 @@ impl<'a> Runner<'a> {
         };
         let mut append = |sample: SampleContribution| sample.append_to(&mut record);
         let models = ReplayModels { compressed, reference: reference.as_deref(), cross_check };
-        let replayed = replay_pairs(models, &family.golden, &reduce, &mut append, &|| bar.tick());
+        let replayed = replay_pairs(models, &family.golden, samples, &reduce, &mut append, &|| bar.tick());
         bar.finish();
         replayed?;
         match (cached, cache) {
@@ -282,9 +360,7 @@ impl<'a> Runner<'a> {
             }
             (None, None) => {}
         }
-        let mut replay = Replay::judge(record, m)?;
-        replay.reference_cached = reference.is_none();
-        Ok(replay)
+        Ok((record, reference.is_none()))
     }
 }
 
@@ -348,11 +424,7 @@ impl SampleContribution {
         let contributions =
             [(&mut record.compressed, self.compressed), (&mut record.reference, self.reference)];
         for (into, c) in contributions.into_iter().chain(cross_compressed) {
-            match (into.as_mut(), c) {
-                (Some(gathered), Some(c)) => gathered.extend(c)?,
-                (None, c) => *into = c,
-                (Some(_), None) => {}
-            }
+            append_contributions(into, c)?;
         }
         if let Some(outputs) = self.agreement {
             append_outputs(record.agreement.get_or_insert_with(Vec::new), outputs)?;
@@ -362,22 +434,6 @@ impl SampleContribution {
         }
         Ok(())
     }
-}
-
-/// Appends one sample's per-output figures to those gathered (the first sample starts them).
-fn append_outputs(
-    gathered: &mut Vec<OutputSamples>,
-    outputs: Vec<OutputSamples>,
-) -> std::result::Result<(), String> {
-    if gathered.is_empty() {
-        *gathered = outputs;
-        return Ok(());
-    }
-    if gathered.len() != outputs.len() {
-        return Err(format!("the models gave {} outputs, then {}", gathered.len(), outputs.len()));
-    }
-    gathered.iter_mut().zip(outputs).for_each(|(g, o)| g.extend(o));
-    Ok(())
 }
 
 /// The family's compressed model on `engine`, loaded once.

@@ -11,11 +11,19 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
 use super::events::RunSummary;
-use super::plan::Plan;
+use super::plan::{Plan, Selection};
+use super::runner::{ReplayPart, RunOptions};
+use super::{Certification, InputSpec};
+use crate::backend::BackendKind;
+use crate::engine::EngineChoice;
 use crate::error::{Error, Result};
 use crate::report::observations::{read_observations, OBSERVATIONS_FILE};
+use crate::report::observations::{Observed, ReplayRecord};
 use crate::report::schema::{Certificate, NotRunReason};
+use crate::report::TerminalFormat;
 use crate::report::{self, junit_xml, read_certificate, verdict_table};
 
 /// The file a shard writes beside its reports.
@@ -31,7 +39,26 @@ pub struct Shard {
     pub count: usize,
 }
 
+/// What a shard is a slice of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ShardBy {
+    /// (family, chip) units, round robin: each shard issues whole certificates.
+    #[default]
+    Units,
+    /// Sample ranges of every golden set: each shard replays its range of every family, and
+    /// `merge` judges the joined replays and issues the certificates.
+    Samples,
+}
+
 impl Shard {
+    /// This shard's samples of a golden set of `total`: `⌊(K−1)·total/N⌋..⌊K·total/N⌋`, so
+    /// the N ranges tile the set in order.
+    pub fn sample_range(&self, total: usize) -> std::ops::Range<usize> {
+        let at = |k: usize| (k as u128 * total as u128 / self.count as u128) as usize;
+        at(self.index - 1)..at(self.index)
+    }
+
     /// Whether the unit at `unit` (its position in family-major, chip-minor order) is this
     /// shard's.
     pub fn includes(&self, unit: usize) -> bool {
@@ -113,7 +140,32 @@ pub struct ShardRecord {
     /// Every (family, chip) of the plan, in the order one process certifies them.
     pub units: Vec<(String, String)>,
     pub elapsed_s: f64,
+    /// What the shard is a slice of (`units` when absent).
+    #[serde(default)]
+    pub by: ShardBy,
+    /// For sample shards: what `merge` needs to certify the joined replays as the run would
+    /// have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<SampleRun>,
 }
+
+/// The inputs and options of a sample-sharded run, recorded by every shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleRun {
+    pub inputs: InputSpecRecord,
+    pub selection: Selection,
+    pub backend: BackendKind,
+    pub engine: EngineChoice,
+    pub cross_check: bool,
+    pub ambient_c: Option<f64>,
+}
+
+/// [`InputSpec`] as JSON (compared whole between shards).
+pub type InputSpecRecord = serde_json::Value;
+
+/// The file a sample shard writes per family.
+pub const REPLAY_PART_FILE: &str = "replay-part.json";
 
 impl ShardRecord {
     pub fn new(shard: Shard, plan: &Plan, elapsed_s: f64) -> ShardRecord {
@@ -124,7 +176,7 @@ impl ShardRecord {
                 units.push(unit);
             }
         }
-        ShardRecord { shard, plan_sha256: plan_digest(plan), units, elapsed_s }
+        ShardRecord { shard, plan_sha256: plan_digest(plan), units, elapsed_s, by: ShardBy::Units, run: None }
     }
 }
 
@@ -148,9 +200,12 @@ pub struct Merged {
 /// certificates with their observations and JUnit files, and `junit.xml` and `summary.txt` for
 /// them all. A missing, repeated or foreign shard, or a certificate two partials both hold, is
 /// bad input; nothing is written then.
-pub fn merge(out: &Path, partials: &[PathBuf]) -> Result<Merged> {
+pub fn merge(out: &Path, partials: &[PathBuf], terminal: &mut dyn std::io::Write) -> Result<Merged> {
     let records = partials.iter().map(|p| read_shard(p)).collect::<Result<Vec<_>>>()?;
     check_complete(partials, &records)?;
+    if records[0].by == ShardBy::Samples {
+        return merge_samples(out, partials, &records, terminal);
+    }
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let mut certificates: Vec<Certificate> = Vec::new();
     for partial in partials {
@@ -194,6 +249,105 @@ pub fn merge(out: &Path, partials: &[PathBuf]) -> Result<Merged> {
     files.push((out.join("summary.txt"), text.into_bytes()));
     report::write_all_atomically(&files)?;
     Ok(Merged { certificates: certificates.len(), summary })
+}
+
+/// Sample shards: every family's parts joined in sample order (each range once, the set
+/// covered), then the run certified from the recorded inputs with those replays, exactly as
+/// one process would have judged them.
+fn merge_samples(
+    out: &Path,
+    partials: &[PathBuf],
+    records: &[ShardRecord],
+    terminal: &mut dyn std::io::Write,
+) -> Result<Merged> {
+    let run = records[0].run.clone().ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: a sample shard that records no run",
+            partials[0].join(SHARD_FILE).display()
+        ))
+    })?;
+    if let Some((partial, _)) = partials.iter().zip(records).find(|(_, r)| r.run.as_ref() != Some(&run)) {
+        return Err(Error::Usage(format!(
+            "{} was certified with other inputs or options than {}",
+            partial.display(),
+            partials[0].display()
+        )));
+    }
+    let mut parts: BTreeMap<String, Vec<(PathBuf, ReplayPart)>> = BTreeMap::new();
+    for partial in partials {
+        for family in read_dirs(partial)? {
+            let path = family.join(REPLAY_PART_FILE);
+            if path.is_file() {
+                let part: ReplayPart =
+                    serde_json::from_slice(&crate::error::read_bytes(&path)?).map_err(|e| Error::Report {
+                        path: path.clone(),
+                        message: format!("not a replay part: {e}"),
+                    })?;
+                parts.entry(part.family.clone()).or_default().push((path, part));
+            }
+        }
+    }
+    let replays =
+        parts.into_iter().map(|(family, parts)| Ok((family, join_parts(parts)?))).collect::<Result<_>>()?;
+    let inputs: InputSpec = serde_json::from_value(run.inputs.clone()).map_err(|e| {
+        Error::Usage(format!("{}: the recorded inputs do not read: {e}", partials[0].display()))
+    })?;
+    let request = Certification {
+        inputs,
+        selection: run.selection.clone(),
+        options: RunOptions {
+            backend: run.backend,
+            ambient_c: run.ambient_c,
+            sign_with: None,
+            progress: false,
+            reference_cache: None,
+            engine: run.engine,
+            cross_check: run.cross_check,
+            given_replays: Some(replays),
+        },
+        out: out.to_path_buf(),
+        format: TerminalFormat::Terse,
+    };
+    let plan = super::plan(&request.inputs, &request.selection)?;
+    if plan_digest(&plan) != records[0].plan_sha256 {
+        return Err(Error::Usage(
+            "the inputs the shards recorded have changed since they ran (another model, golden set or profile): certify the shards again".into(),
+        ));
+    }
+    let summary = super::certify(&request, terminal)?;
+    Ok(Merged { certificates: summary.certificates.len(), summary })
+}
+
+/// One family's parts in sample order; they must tile `0..total` exactly.
+fn join_parts(mut parts: Vec<(PathBuf, ReplayPart)>) -> Result<Observed<ReplayRecord>> {
+    parts.sort_by_key(|(_, p)| p.first);
+    let mut next = 0;
+    let mut joined: Option<ReplayRecord> = None;
+    let total = parts.first().map_or(0, |(_, p)| p.total);
+    for (path, part) in parts {
+        if part.first != next || part.end < part.first || part.total != total {
+            return Err(Error::Report {
+                path,
+                message: format!(
+                    "samples {}..{} of {}: expected the range starting at {next} of {total}",
+                    part.first, part.end, part.total
+                ),
+            });
+        }
+        next = part.end;
+        let value = match part.replay {
+            Observed::Observed { value } => value,
+            unavailable => return Ok(unavailable),
+        };
+        match joined.as_mut() {
+            None => joined = Some(value),
+            Some(j) => j.append(value).map_err(|message| Error::Report { path, message })?,
+        }
+    }
+    if next != total {
+        return Err(Error::Usage(format!("the sample shards cover samples 0..{next} of {total}")));
+    }
+    joined.map(|value| Observed::Observed { value }).ok_or_else(|| Error::Usage("no replay parts".into()))
 }
 
 fn read_shard(partial: &Path) -> Result<ShardRecord> {

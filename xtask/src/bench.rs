@@ -222,6 +222,7 @@ fn certify_once(dir: &Path, engine: EngineChoice, cache: Option<PathBuf>) -> any
             reference_cache: cache.map(|dir| edgecert::run::ReferenceCache { dir }),
             engine,
             cross_check: false,
+            given_replays: None,
         },
         out: out.clone(),
         format: edgecert::report::TerminalFormat::Terse,
