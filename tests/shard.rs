@@ -47,6 +47,34 @@ fn without_volatile(path: &Path) -> serde_json::Value {
     cert
 }
 
+fn merge(out: &Path, partials: &[PathBuf]) -> Run {
+    let mut args = vec!["merge", "--out", s(out)];
+    args.extend(partials.iter().map(|p| s(p)));
+    edgecert(&args)
+}
+
+/// Merges `partials` into `merged` and compares every certificate (bar timestamp and id), its
+/// raw observations and its JUnit file with the single run's.
+fn merge_like_the_single_run(single: &Path, partials: &[PathBuf], merged: &Path) {
+    let run = merge(merged, partials);
+    assert_eq!(run.code, 1, "not every certificate passes: {}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("merged 4 certificates from 3 shards"), "{}", run.stdout);
+    for family in ["shapes", "chassis"] {
+        for chip in ["rk3588", "qcs6490"] {
+            let (a, b) = (single.join(family).join(chip), merged.join(family).join(chip));
+            assert_eq!(
+                without_volatile(&a.join("certificate.json")),
+                without_volatile(&b.join("certificate.json")),
+                "{family} on {chip}"
+            );
+            for file in ["observations.json", "junit.xml"] {
+                let read = |d: &Path| std::fs::read(d.join(file)).unwrap();
+                assert!(read(&a) == read(&b), "{family} on {chip}: {file}");
+            }
+        }
+    }
+}
+
 #[test]
 fn merged_shards_are_the_single_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -58,28 +86,7 @@ fn merged_shards_are_the_single_run() {
     assert_eq!(partials.iter().map(|p| held(p)).collect::<Vec<_>>(), vec![2, 1, 1]);
 
     let merged = dir.path().join("merged");
-    let mut args = vec!["merge", "--out", s(&merged)];
-    args.extend(partials.iter().map(|p| s(p)));
-    let run = edgecert(&args);
-    assert_eq!(run.code, 1, "not every certificate passes: {}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("merged 4 certificates from 3 shards"), "{}", run.stdout);
-
-    for family in ["shapes", "chassis"] {
-        for chip in ["rk3588", "qcs6490"] {
-            let (a, b) = (single.join(family).join(chip), merged.join(family).join(chip));
-            assert_eq!(
-                without_volatile(&a.join("certificate.json")),
-                without_volatile(&b.join("certificate.json")),
-                "{family} on {chip}"
-            );
-            for file in ["observations.json", "junit.xml"] {
-                assert!(
-                    std::fs::read(a.join(file)).unwrap() == std::fs::read(b.join(file)).unwrap(),
-                    "{file}"
-                );
-            }
-        }
-    }
+    merge_like_the_single_run(&single, &partials, &merged);
     let read = |p: &Path| std::fs::read_to_string(p).unwrap();
     assert_eq!(read(&single.join("junit.xml")), read(&merged.join("junit.xml")));
     let table = |p: &Path| {
@@ -191,27 +198,11 @@ fn merged_sample_shards_are_the_single_run() {
     );
 
     let merged = dir.path().join("merged");
-    let mut args = vec!["merge", "--out", s(&merged)];
-    args.extend(partials.iter().map(|p| s(p)));
-    let run = edgecert(&args);
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("merged 4 certificates from 3 shards"), "{}", run.stdout);
-    for family in ["shapes", "chassis"] {
-        for chip in ["rk3588", "qcs6490"] {
-            let (a, b) = (single.join(family).join(chip), merged.join(family).join(chip));
-            assert_eq!(
-                without_volatile(&a.join("certificate.json")),
-                without_volatile(&b.join("certificate.json")),
-                "{family} on {chip}"
-            );
-            let observations = |d: &Path| std::fs::read(d.join("observations.json")).unwrap();
-            assert!(observations(&a) == observations(&b), "{family} on {chip}: observations");
-        }
-    }
+    merge_like_the_single_run(&single, &partials, &merged);
 
     // A shard missing its range of one family leaves a gap the merge names.
     std::fs::remove_file(partials[1].join("chassis/replay-part.json")).unwrap();
-    let run = edgecert(&args);
+    let run = merge(&dir.path().join("merged-again"), &partials);
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stderr.contains("samples 1343..2015 of 2015: expected the range starting at 671 of 2015"),
