@@ -19,6 +19,7 @@ pub mod hash;
 pub mod i18n;
 pub mod metrics;
 pub mod model;
+pub mod power;
 pub mod profile;
 pub mod report;
 pub mod run;

@@ -13,6 +13,8 @@ use crate::emulator::Estimate;
 use crate::engine::{LoadedModel, Tensor};
 use crate::error::Result;
 use crate::golden::GoldenSet;
+use crate::power::{MeteredWindow, PowerMeter, BRACKET_TIMEOUT};
+use crate::report::observations::Observed;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -34,6 +36,9 @@ pub struct Timing {
     pub basis: Basis,
     /// What was timed, for the report (e.g. "host CPU, 1 thread" or "emulated rk3588").
     pub what: String,
+    /// The power meter's trace over the timed window, where a meter ran beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<Observed<MeteredWindow>>,
 }
 
 /// Samples in flight per worker thread: the replay runs a window of samples in parallel, hands
@@ -103,22 +108,58 @@ pub fn replay_pairs<T: Send>(
 pub const HOST_MIN_RUNS: usize = 700;
 const HOST_WARMUP_RUNS: usize = 5;
 
+/// With a power meter, the timed run lasts at least this long, so a 10 Hz meter gives the
+/// samples the power check needs.
+pub const METERED_MIN_SECONDS: f64 = 2.0;
+
 /// Wall-clock latency of single inferences on this machine, one at a time (never in parallel:
-/// concurrent runs would time each other).
-pub fn time_on_host(model: &dyn LoadedModel, golden: &GoldenSet) -> Result<Timing> {
-    let n = golden.len().max(HOST_MIN_RUNS);
+/// concurrent runs would time each other). With a meter, it reads beside the timed run, which
+/// then lasts at least [`METERED_MIN_SECONDS`]; a meter that fails leaves the latencies whole
+/// and says why it gave no power.
+pub fn time_on_host(
+    model: &dyn LoadedModel,
+    golden: &GoldenSet,
+    meter: Option<&PowerMeter>,
+) -> Result<Timing> {
+    let running = meter.map(|m| m.start());
     for i in 0..HOST_WARMUP_RUNS.min(golden.len()) {
         model.run(&[golden.sample(i)?])?;
     }
-    let mut latencies_ms = Vec::with_capacity(n);
-    for i in 0..n {
+    let meter_ok = running.as_ref().and_then(|r| r.as_ref().ok());
+    // The trace must bracket the window: a sample before it starts and one after it ends.
+    meter_ok.inspect(|r| r.wait_for_sample_after(0.0, BRACKET_TIMEOUT));
+    let window_start = meter_ok.map(|r| r.now_s());
+    let started = Instant::now();
+    let min_seconds = if meter.is_some() { METERED_MIN_SECONDS } else { 0.0 };
+    let mut latencies_ms = Vec::with_capacity(HOST_MIN_RUNS);
+    let mut i = 0;
+    while i < golden.len().max(HOST_MIN_RUNS) || started.elapsed().as_secs_f64() < min_seconds {
         // Decoded before the clock starts: the latency is the model's alone.
         let input = [golden.sample(i % golden.len())?];
         let start = Instant::now();
         model.run(&input)?;
         latencies_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        i += 1;
     }
-    Ok(Timing { latencies_ms, basis: Basis::Measured, what: "host CPU, one inference at a time".into() })
+    let window = window_start.map(|from| (from, from + started.elapsed().as_secs_f64()));
+    if let (Some(Ok(r)), Some((_, to))) = (running.as_ref(), window) {
+        r.wait_for_sample_after(to, BRACKET_TIMEOUT);
+    }
+    let power = running.map(|running| match (running.and_then(|r| r.stop()), window) {
+        (Ok(trace), Some((from_s, to_s))) => Observed::Observed {
+            value: MeteredWindow { trace, from_s, to_s, inferences: latencies_ms.len() },
+        },
+        (Err(e), _) => Observed::Unavailable { basis: Basis::Measured, reason: e.to_string() },
+        (Ok(_), None) => {
+            Observed::Unavailable { basis: Basis::Measured, reason: "the meter's clock was not read".into() }
+        }
+    });
+    Ok(Timing {
+        latencies_ms,
+        basis: Basis::Measured,
+        what: "host CPU, one inference at a time".into(),
+        power,
+    })
 }
 
 /// Latency drawn from the emulator's distribution for this chip.
@@ -127,6 +168,7 @@ pub fn time_emulated(estimate: &Estimate, seed: u64) -> Option<Timing> {
         latencies_ms: estimate.latency_samples(seed)?,
         basis: Basis::Emulated,
         what: format!("emulated {} (roofline cost model)", estimate.chip),
+        power: None,
     })
 }
 
@@ -142,6 +184,8 @@ pub struct TimingInput<'a> {
     pub estimate: &'a Estimate,
     /// Seed for anything random, derived from the input digests.
     pub seed: u64,
+    /// A power meter to read beside the timed run, where the backend can.
+    pub power_meter: Option<&'a PowerMeter>,
 }
 
 /// A way of observing a model's latency on a chip. Outputs for accuracy come from
@@ -201,7 +245,7 @@ impl Backend for HostBackend {
         let unobserved = |reason: String| Unobserved { basis: Basis::Measured, reason };
         let model =
             input.model.loaded().map_err(|e| unobserved(format!("the model could not be run: {e}")))?;
-        time_on_host(model, input.golden).map_err(|e| unobserved(e.to_string()))
+        time_on_host(model, input.golden, input.power_meter).map_err(|e| unobserved(e.to_string()))
     }
 }
 

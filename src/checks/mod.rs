@@ -16,6 +16,7 @@ use crate::emulator::Estimate;
 use crate::golden::FamilyManifest;
 use crate::metrics::{OutputStatistics, PRIMARY};
 use crate::model::ModelInventory;
+use crate::power::MeteredWindow;
 use crate::profile::ChipProfile;
 use crate::report::schema::{CheckRecord, CheckStatus};
 use crate::stats::Outcome;
@@ -25,7 +26,7 @@ pub use accuracy::{
 };
 pub use agreement::agreement_check;
 pub use latency::latency_check;
-pub use physical::{power_check, thermal_check};
+pub use physical::{measured_power_check, power_check, thermal_check};
 pub use static_checks::{memory_check, operator_check, size_check};
 
 /// A check's outcome: the certificate's record of it.
@@ -163,9 +164,22 @@ pub trait Observations {
     fn accuracy(&self) -> Result<&PairedEvaluation, String>;
     /// How closely the compressed model's outputs follow FP32's, per output tensor.
     fn agreement(&self) -> Result<&[OutputStatistics], String>;
+    /// The power meter's trace over the timed run, when a meter ran (`Err`: why it gave none).
+    fn metered_power(&self) -> Option<Result<&MeteredWindow, String>> {
+        None
+    }
     /// The compressed model's metric on a second engine, when the run cross-checks engines.
     fn accuracy_cross_check(&self) -> Option<&EngineCrossCheck> {
         None
+    }
+}
+
+/// The metered window of a timing, or why there is none.
+pub fn metered_window(timing: &Timing) -> Result<&MeteredWindow, String> {
+    match &timing.power {
+        Some(crate::report::observations::Observed::Observed { value }) => Ok(value),
+        Some(crate::report::observations::Observed::Unavailable { reason, .. }) => Err(reason.clone()),
+        None => Err(format!("{} meters no power", timing.what)),
     }
 }
 
@@ -177,7 +191,10 @@ pub fn evaluate(kind: CheckKind, obs: &dyn Observations) -> Verdict {
         CheckKind::Operators => operator_check(obs.model(), &obs.estimate().placement),
         CheckKind::Memory => memory_check(obs.model(), obs.profile()),
         CheckKind::Latency => latency(obs),
-        CheckKind::Power => power_check(obs.estimate(), obs.profile(), limits.operating_rate_hz()),
+        CheckKind::Power => match obs.metered_power() {
+            Some(window) => measured_power_check(window, obs.profile()),
+            None => power_check(obs.estimate(), obs.profile(), limits.operating_rate_hz()),
+        },
         CheckKind::Thermal => {
             thermal_check(obs.estimate(), obs.profile(), limits.operating_rate_hz(), obs.ambient_c()).0
         }

@@ -1,8 +1,10 @@
-//! Power and thermal checks on the emulator's energy and lumped thermal models.
+//! Power and thermal checks on the emulator's energy and lumped thermal models, and the power
+//! check on a meter's trace when one ran beside the timed run.
 
 use super::Verdict;
 use crate::backend::Basis;
 use crate::emulator::{simulate_thermal, Estimate, ThermalRun};
+use crate::power::{MeteredWindow, MIN_WINDOW_SAMPLES};
 use crate::profile::ChipProfile;
 use crate::stats::Outcome;
 
@@ -33,6 +35,58 @@ pub fn power_check(est: &Estimate, profile: &ChipProfile, rate_hz: f64) -> Verdi
     );
     let mut v = Verdict::new("power", outcome, "W", Basis::Emulated, reason).with_values(avg, Some(budget));
     v.findings = vec![format!("energy per inference {energy:.4} mJ"), format!("rate {rate_hz:.1} /s")];
+    v
+}
+
+/// Average power metered over the timed run (inferences back to back, so at least the power at
+/// the family's rate) must stay within the chip's typical power. Too few meter samples in the
+/// window decide nothing.
+pub fn measured_power_check(window: Result<&MeteredWindow, String>, profile: &ChipProfile) -> Verdict {
+    let inconclusive = |why: String| Verdict::inconclusive("power", "W", Basis::Measured, why);
+    let w = match window {
+        Ok(w) => w,
+        Err(why) => return inconclusive(format!("the power meter gave no figure: {why}")),
+    };
+    let (from, to) = (w.from_s, w.to_s);
+    let samples = w.trace.samples_in(from, to);
+    let rate = w.trace.sample_rate_hz();
+    if samples < MIN_WINDOW_SAMPLES {
+        return inconclusive(format!(
+            "only {samples} meter sample(s) in the {:.2} s timed window ({} at {rate:.1} Hz): at least {MIN_WINDOW_SAMPLES} are needed, from a longer run or a faster meter",
+            to - from,
+            w.trace.source
+        ));
+    }
+    let (Some(avg), Some(per_inference)) = (w.trace.average_w(from, to), w.energy_per_inference_j()) else {
+        return inconclusive(format!("the trace of {} does not cover the timed window", w.trace.source));
+    };
+    let measured = format!(
+        "{avg:.3} W average metered by {} over the {:.2} s timed window ({samples} samples at {rate:.1} Hz, {} inferences back to back, {:.4} mJ each)",
+        w.trace.source,
+        to - from,
+        w.inferences,
+        per_inference * 1e3
+    );
+    let findings = vec![
+        format!("energy per inference {:.4} mJ (measured)", per_inference * 1e3),
+        format!("meter rate {rate:.1} Hz"),
+    ];
+    let Some(budget) = profile.power.as_ref().and_then(|p| p.typical_w) else {
+        let mut v = inconclusive(format!("{measured}; the profile gives no power budget (power.typical_w)"));
+        v.findings = findings;
+        return v.with_values(avg, None);
+    };
+    let (outcome, word) = if avg <= budget { (Outcome::Pass, "within") } else { (Outcome::Fail, "over") };
+    let mut v = Verdict::new(
+        "power",
+        outcome,
+        "W",
+        Basis::Measured,
+        format!("{measured} is {word} the {budget} W budget"),
+    )
+    .with_values(avg, Some(budget));
+    v.findings = findings;
+    v.samples = Some(samples);
     v
 }
 

@@ -90,6 +90,9 @@ pub enum Command {
         #[arg(required = true)]
         partials: Vec<PathBuf>,
     },
+    /// Energy per inference from a recorded power meter log (a bench meter's CSV or a Jetson's
+    /// tegrastats log) over the window the inferences ran in.
+    Power(PowerArgs),
     /// Print the JSON Schema of an edgecert file format.
     Schema {
         #[arg(value_enum)]
@@ -144,6 +147,28 @@ pub struct ReportArgs {
     /// The issuing laboratory and customer, TOML (see docs/issuer.example.toml).
     #[arg(long)]
     pub issuer: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PowerArgs {
+    /// The meter's log.
+    pub log: PathBuf,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: crate::power::LogFormat,
+    /// Milliseconds between tegrastats lines (its --interval).
+    #[arg(long, default_value_t = 1000.0)]
+    pub interval_ms: f64,
+    /// Inferences run inside the window.
+    #[arg(long)]
+    pub inferences: usize,
+    /// Window start and end, seconds on the log's clock (default: the whole log).
+    #[arg(long)]
+    pub from: Option<f64>,
+    #[arg(long)]
+    pub to: Option<f64>,
+    /// The figures as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -304,6 +329,11 @@ pub struct CertifyArgs {
     /// present and tract otherwise.
     #[arg(long, value_enum)]
     pub engine: Option<EngineChoice>,
+    /// Read a power meter beside the host backend's timed run (`--backend host`): `rapl[:DIR]`
+    /// (Linux powercap), `cmd:COMMAND` (prints watts or seconds,watts per line), or
+    /// `tegrastats[:COMMAND]`. The power check then decides on the metered watts.
+    #[arg(long, value_name = "METER")]
+    pub power_meter: Option<crate::power::PowerMeter>,
     /// Replay the compressed model on both engines (tract and onnxruntime), report how their
     /// outputs agree, and make an accuracy check INCONCLUSIVE where they would decide it
     /// differently.
@@ -526,6 +556,17 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             )?;
             print(out, &if args.json { pretty_json(&report) } else { report.text(args.top) })
         }
+        Command::Power(args) => {
+            let report = crate::power::energy_report(
+                &args.log,
+                args.format,
+                args.interval_ms,
+                args.inferences,
+                args.from,
+                args.to,
+            )?;
+            print(out, &if args.json { pretty_json(&report) } else { report.text() })
+        }
         Command::Golden(GoldenCommand::Rehash { dir }) => {
             let sha256 = crate::golden::GoldenSet::rehash(&dir)?;
             print(out, &format!("{}: dataset.sha256 = {sha256}\n", dir.join("family.toml").display()))
@@ -560,6 +601,11 @@ fn golden_init(args: GoldenInitArgs, out: &mut dyn Write) -> Result<i32> {
 }
 
 fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
+    if args.power_meter.is_some() && args.backend != BackendKind::Host {
+        return Err(Error::Usage(
+            "--power-meter reads a meter beside a measured run: add --backend host (emulated power comes from the cost model)".into(),
+        ));
+    }
     let inputs = args.inputs.spec();
     let selection = args.selection.selection()?;
     if args.list {
@@ -589,6 +635,7 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
             }),
             cross_check: args.cross_check,
             given_replays: None,
+            power_meter: args.power_meter,
         },
         out: args.out,
         format: if args.quiet && args.format == TerminalFormat::Pretty {

@@ -252,6 +252,12 @@ impl Observations for Recorded<'_> {
         self.replay()?.agreement()
     }
 
+    fn metered_power(&self) -> Option<std::result::Result<&crate::power::MeteredWindow, String>> {
+        let timing = self.timing().ok()?;
+        timing.power.as_ref()?;
+        Some(crate::checks::metered_window(timing))
+    }
+
     fn accuracy_cross_check(&self) -> Option<&crate::checks::EngineCrossCheck> {
         self.replay().ok()?.cross_check.as_ref()?.accuracy.as_ref()
     }

@@ -32,6 +32,7 @@ use crate::golden::FamilyManifest;
 use crate::hash::seed_from as seed;
 use crate::metrics::{compare_outputs, Contributions, OutputSamples, OutputStatistics};
 use crate::model::ModelInventory;
+use crate::power::MeteredWindow;
 use crate::profile::{ChipProfile, ProfileFile};
 use crate::report::observations::{
     append_contributions, append_outputs, CrossCheckRecord, ObservationRecord, Observed, ReplayRecord,
@@ -57,6 +58,8 @@ pub struct RunOptions {
     pub engine: EngineChoice,
     /// Replay the compressed model on the other engine too, and decide accuracy on both.
     pub cross_check: bool,
+    /// A power meter read beside the host backend's timed run (`--power-meter`).
+    pub power_meter: Option<crate::power::PowerMeter>,
     /// Golden replays already made, by family name (`merge` of sample shards): the runner
     /// judges these instead of replaying.
     pub given_replays: Option<BTreeMap<String, Observed<ReplayRecord>>>,
@@ -499,7 +502,13 @@ impl<'r, 'a> Unit<'r, 'a> {
             0
         };
         let model = FamilyModel { runner: self.runner, family: self.f };
-        let input = TimingInput { model: &model, golden: &family.golden, estimate: self.estimate(), seed };
+        let input = TimingInput {
+            model: &model,
+            golden: &family.golden,
+            estimate: self.estimate(),
+            seed,
+            power_meter: self.runner.options.power_meter.as_ref(),
+        };
         let timing = self.runner.backend.time(&input);
         let observation = match &timing {
             Ok(t) => latency_observation(t),
@@ -613,6 +622,11 @@ impl Observations for Unit<'_, '_> {
 
     fn accuracy_cross_check(&self) -> Option<&EngineCrossCheck> {
         self.runner.replay(self.f).ok()?.cross_check.as_ref()?.accuracy.as_ref()
+    }
+
+    fn metered_power(&self) -> Option<std::result::Result<&MeteredWindow, String>> {
+        self.runner.options.power_meter.as_ref()?;
+        Some(self.timing().map_err(|why| why.reason).and_then(checks::metered_window))
     }
 }
 
