@@ -39,6 +39,9 @@ pub struct Timing {
     /// The power meter's trace over the timed window, where a meter ran beside it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power: Option<Observed<MeteredWindow>>,
+    /// Load times and offline throughput, where the backend measures them (host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenarios: Option<HostScenarios>,
 }
 
 /// Samples in flight per worker thread: the replay runs a window of samples in parallel, hands
@@ -159,6 +162,7 @@ pub fn time_on_host(
         basis: Basis::Measured,
         what: "host CPU, one inference at a time".into(),
         power,
+        scenarios: None,
     })
 }
 
@@ -169,12 +173,51 @@ pub fn time_emulated(estimate: &Estimate, seed: u64) -> Option<Timing> {
         basis: Basis::Emulated,
         what: format!("emulated {} (roofline cost model)", estimate.chip),
         power: None,
+        scenarios: None,
     })
 }
 
 /// The compressed model, loaded on first use: the emulated backend never runs it for timing.
 pub trait ModelSource {
     fn loaded(&self) -> std::result::Result<&dyn LoadedModel, String>;
+    /// Milliseconds the first load of the model took in this process, and a fresh load now.
+    fn load_times_ms(&self) -> std::result::Result<(f64, f64), String>;
+}
+
+/// What the host measures besides single-stream latency, after MLPerf's scenarios: load times
+/// (the first load in this process, parsing and optimising included, and a reload) and offline
+/// throughput (every core busy, samples decoded before the clock runs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostScenarios {
+    pub first_load_ms: f64,
+    pub reload_ms: f64,
+    pub offline_inferences: usize,
+    pub offline_seconds: f64,
+    pub offline_threads: usize,
+}
+
+impl HostScenarios {
+    pub fn offline_fps(&self) -> f64 {
+        self.offline_inferences as f64 / self.offline_seconds
+    }
+}
+
+/// Offline throughput: every sample of the set (at least [`HOST_MIN_RUNS`]) through the model
+/// on every worker thread at once, a window at a time; only the inference is timed.
+pub fn offline_throughput(model: &dyn LoadedModel, golden: &GoldenSet) -> Result<(usize, f64)> {
+    let total = golden.len().max(HOST_MIN_RUNS);
+    let window = WINDOW_PER_THREAD * rayon::current_num_threads().max(1);
+    let mut seconds = 0.0;
+    for start in (0..total).step_by(window) {
+        let inputs: Vec<Tensor> = (start..(start + window).min(total))
+            .map(|i| golden.sample(i % golden.len()))
+            .collect::<Result<_>>()?;
+        let clock = Instant::now();
+        inputs.par_iter().try_for_each(|x| model.run(std::slice::from_ref(x)).map(drop))?;
+        seconds += clock.elapsed().as_secs_f64();
+    }
+    Ok((total, seconds))
 }
 
 /// What a backend may use to time a model on a chip.
@@ -245,7 +288,19 @@ impl Backend for HostBackend {
         let unobserved = |reason: String| Unobserved { basis: Basis::Measured, reason };
         let model =
             input.model.loaded().map_err(|e| unobserved(format!("the model could not be run: {e}")))?;
-        time_on_host(model, input.golden, input.power_meter).map_err(|e| unobserved(e.to_string()))
+        let mut timing =
+            time_on_host(model, input.golden, input.power_meter).map_err(|e| unobserved(e.to_string()))?;
+        let (first_load_ms, reload_ms) = input.model.load_times_ms().map_err(unobserved)?;
+        let (offline_inferences, offline_seconds) =
+            offline_throughput(model, input.golden).map_err(|e| unobserved(e.to_string()))?;
+        timing.scenarios = Some(HostScenarios {
+            first_load_ms,
+            reload_ms,
+            offline_inferences,
+            offline_seconds,
+            offline_threads: rayon::current_num_threads(),
+        });
+        Ok(timing)
     }
 }
 

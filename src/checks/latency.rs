@@ -29,5 +29,14 @@ pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict
         v.samples_to_decide = samples_to_decide(n, p99, &ci, limit_ms).or(Some(662.max(n * 2)));
     }
     v.findings = vec![format!("p50 {p50:.4} ms"), format!("p90 {p90:.4} ms"), format!("p99 {p99:.4} ms")];
+    if let Some(s) = &timing.scenarios {
+        v.findings.push(format!(
+            "offline {:.1} inferences/s ({} inferences on {} threads)",
+            s.offline_fps(),
+            s.offline_inferences,
+            s.offline_threads
+        ));
+        v.findings.push(format!("first load {:.1} ms, reload {:.1} ms", s.first_load_ms, s.reload_ms));
+    }
     v
 }
