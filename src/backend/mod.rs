@@ -195,12 +195,37 @@ pub struct HostScenarios {
     pub offline_inferences: usize,
     pub offline_seconds: f64,
     pub offline_threads: usize,
+    /// Median latency of one sample run again and again (MLPerf's TEST04): a backend that
+    /// caches results runs it much faster than the set.
+    pub repeated_sample_median_ms: f64,
 }
 
 impl HostScenarios {
     pub fn offline_fps(&self) -> f64 {
         self.offline_inferences as f64 / self.offline_seconds
     }
+}
+
+/// Runs of one sample in the anti-caching run.
+pub const REPEATED_RUNS: usize = 200;
+
+/// Median milliseconds of `runs` single inferences of the same sample, made by `sample` afresh
+/// before each run as the single-stream run decodes each of its samples (so both runs leave
+/// the caches alike, and only a backend's own caching can tell them apart).
+pub fn repeated_sample_median_ms(
+    model: &dyn LoadedModel,
+    sample: &dyn Fn() -> Result<Tensor>,
+    runs: usize,
+) -> Result<f64> {
+    let mut ms = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let input = [sample()?];
+        let clock = Instant::now();
+        model.run(&input)?;
+        ms.push(clock.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(crate::stats::percentile(&ms, 0.5))
 }
 
 /// Offline throughput: every sample of the set (at least [`HOST_MIN_RUNS`]) through the model
@@ -293,12 +318,16 @@ impl Backend for HostBackend {
         let (first_load_ms, reload_ms) = input.model.load_times_ms().map_err(unobserved)?;
         let (offline_inferences, offline_seconds) =
             offline_throughput(model, input.golden).map_err(|e| unobserved(e.to_string()))?;
+        let first = || input.golden.sample(0);
+        let repeated_sample_median_ms =
+            repeated_sample_median_ms(model, &first, REPEATED_RUNS).map_err(|e| unobserved(e.to_string()))?;
         timing.scenarios = Some(HostScenarios {
             first_load_ms,
             reload_ms,
             offline_inferences,
             offline_seconds,
             offline_threads: rayon::current_num_threads(),
+            repeated_sample_median_ms,
         });
         Ok(timing)
     }
@@ -327,5 +356,60 @@ impl BackendKind {
             }
             BackendKind::Host => "latency is MEASURED on the host CPU running edgecert, not on the chip",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::checks::caching_suspected;
+
+    /// Takes 2 ms for an input it has not just seen, and answers a repeated one from its cache.
+    struct CachingModel {
+        last: Mutex<Option<Vec<f32>>>,
+        caches: bool,
+    }
+
+    impl LoadedModel for CachingModel {
+        fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+            let key: Vec<f32> = inputs[0].iter().copied().collect();
+            let mut last = self.last.lock().unwrap();
+            if !self.caches || last.as_ref() != Some(&key) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            *last = Some(key);
+            Ok(vec![inputs[0].clone()])
+        }
+    }
+
+    /// The median of running distinct samples in turn, as the single-stream run does.
+    fn set_median_ms(model: &dyn LoadedModel, samples: &[Tensor]) -> f64 {
+        let mut ms: Vec<f64> = (0..40)
+            .map(|i| {
+                let clock = Instant::now();
+                model.run(std::slice::from_ref(&samples[i % samples.len()])).unwrap();
+                clock.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        crate::stats::percentile(&ms, 0.5)
+    }
+
+    #[test]
+    fn a_backend_that_caches_results_is_caught_repeating_one_sample() {
+        let samples = [Tensor::zeros(vec![1, 4]), Tensor::ones(vec![1, 4])];
+        let caching = CachingModel { last: Mutex::new(None), caches: true };
+        let set = set_median_ms(&caching, &samples);
+        let repeated = repeated_sample_median_ms(&caching, &|| Ok(samples[0].clone()), 40).unwrap();
+        let why = caching_suspected(set, repeated).expect("caching is caught");
+        assert!(why.contains("MLPerf TEST04") && why.contains("may be caching results"), "{why}");
+
+        let honest = CachingModel { last: Mutex::new(None), caches: false };
+        let set = set_median_ms(&honest, &samples);
+        let repeated = repeated_sample_median_ms(&honest, &|| Ok(samples[0].clone()), 40).unwrap();
+        assert_eq!(caching_suspected(set, repeated), None, "{set} vs {repeated} ms");
     }
 }

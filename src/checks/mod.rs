@@ -25,7 +25,7 @@ pub use accuracy::{
     accuracy_floor_check, accuracy_vs_reference_check, cross_checked, EngineCrossCheck, PairedEvaluation,
 };
 pub use agreement::agreement_check;
-pub use latency::latency_check;
+pub use latency::{caching_suspected, latency_check};
 pub use physical::{measured_power_check, power_check, thermal_check};
 pub use static_checks::{memory_check, operator_check, size_check};
 
