@@ -23,6 +23,8 @@ pub enum BackendKind {
     Emulated,
     /// Real inference on the host for outputs and wall-clock latency of this machine's CPU.
     Host,
+    /// A device behind `edgecert agent` (`--device ADDR:PORT`): its own outputs and clock.
+    Remote,
 }
 
 pub use crate::report::schema::Basis;
@@ -41,7 +43,7 @@ pub struct Timing {
     pub power: Option<Observed<MeteredWindow>>,
     /// Load times and offline throughput, where the backend measures them (host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scenarios: Option<HostScenarios>,
+    pub scenarios: Option<Scenarios>,
 }
 
 /// Samples in flight per worker thread: the replay runs a window of samples in parallel, hands
@@ -115,19 +117,30 @@ const HOST_WARMUP_RUNS: usize = 5;
 /// samples the power check needs.
 pub const METERED_MIN_SECONDS: f64 = 2.0;
 
-/// Wall-clock latency of single inferences on this machine, one at a time (never in parallel:
-/// concurrent runs would time each other). With a meter, it reads beside the timed run, which
-/// then lasts at least [`METERED_MIN_SECONDS`]; a meter that fails leaves the latencies whole
-/// and says why it gave no power.
-pub fn time_on_host(
+/// Inputs held decoded for a metered window, at most: the window must hold inference alone
+/// (decoding would add its watts and seconds to every inference's energy).
+const METERED_INPUT_BYTES: usize = 64 << 20;
+
+/// Single-stream latency: single inferences one at a time (never in parallel: concurrent
+/// runs would time each other), each timed by the model's own clock ([`LoadedModel::run_timed`]:
+/// the wall clock here, a device's for a remote one). Without a meter every sample is decoded
+/// just before its run; with one, a bounded set of samples is decoded first and cycled, the
+/// meter reads beside the run, which then lasts at least [`METERED_MIN_SECONDS`], and a meter
+/// that fails leaves the latencies whole and says why it gave no power.
+pub fn time_single_stream(
     model: &dyn LoadedModel,
     golden: &GoldenSet,
     meter: Option<&PowerMeter>,
+    what: String,
 ) -> Result<Timing> {
     let running = meter.map(|m| m.start());
     for i in 0..HOST_WARMUP_RUNS.min(golden.len()) {
-        model.run(&[golden.sample(i)?])?;
+        model.run_timed(&[golden.sample(i)?])?;
     }
+    let predecoded = match meter {
+        Some(_) => predecode(golden, METERED_INPUT_BYTES)?,
+        None => Vec::new(),
+    };
     let meter_ok = running.as_ref().and_then(|r| r.as_ref().ok());
     // The trace must bracket the window: a sample before it starts and one after it ends.
     meter_ok.inspect(|r| r.wait_for_sample_after(0.0, BRACKET_TIMEOUT));
@@ -137,11 +150,11 @@ pub fn time_on_host(
     let mut latencies_ms = Vec::with_capacity(HOST_MIN_RUNS);
     let mut i = 0;
     while i < golden.len().max(HOST_MIN_RUNS) || started.elapsed().as_secs_f64() < min_seconds {
-        // Decoded before the clock starts: the latency is the model's alone.
-        let input = [golden.sample(i % golden.len())?];
-        let start = Instant::now();
-        model.run(&input)?;
-        latencies_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        let (_, ms) = match predecoded.get(i % predecoded.len().max(1)) {
+            Some(input) => model.run_timed(std::slice::from_ref(input))?,
+            None => model.run_timed(&[golden.sample(i % golden.len())?])?,
+        };
+        latencies_ms.push(ms);
         i += 1;
     }
     let window = window_start.map(|from| (from, from + started.elapsed().as_secs_f64()));
@@ -157,13 +170,26 @@ pub fn time_on_host(
             Observed::Unavailable { basis: Basis::Measured, reason: "the meter's clock was not read".into() }
         }
     });
-    Ok(Timing {
-        latencies_ms,
-        basis: Basis::Measured,
-        what: "host CPU, one inference at a time".into(),
-        power,
-        scenarios: None,
-    })
+    let what = match predecoded.len() {
+        0 => what,
+        n => format!("{what}; metered window cycles {n} samples decoded before it"),
+    };
+    Ok(Timing { latencies_ms, basis: Basis::Measured, what, power, scenarios: None })
+}
+
+/// The first samples of the set, decoded, up to `budget` bytes (at least one).
+fn predecode(golden: &GoldenSet, budget: usize) -> Result<Vec<Tensor>> {
+    let mut inputs = Vec::new();
+    let mut bytes = 0;
+    for i in 0..golden.len() {
+        let input = golden.sample(i)?;
+        bytes += input.len() * 4;
+        if bytes > budget && !inputs.is_empty() {
+            break;
+        }
+        inputs.push(input);
+    }
+    Ok(inputs)
 }
 
 /// Latency drawn from the emulator's distribution for this chip.
@@ -184,12 +210,12 @@ pub trait ModelSource {
     fn load_times_ms(&self) -> std::result::Result<(f64, f64), String>;
 }
 
-/// What the host measures besides single-stream latency, after MLPerf's scenarios: load times
-/// (the first load in this process, parsing and optimising included, and a reload) and offline
-/// throughput (every core busy, samples decoded before the clock runs).
+/// What a measured backend observes besides single-stream latency, after MLPerf's scenarios:
+/// load times (cold: the first load, parsing and optimising included; warm: a reload), offline
+/// throughput, and the compliance runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HostScenarios {
+pub struct Scenarios {
     pub first_load_ms: f64,
     pub reload_ms: f64,
     pub offline_inferences: usize,
@@ -198,9 +224,25 @@ pub struct HostScenarios {
     /// Median latency of one sample run again and again (MLPerf's TEST04): a backend that
     /// caches results runs it much faster than the set.
     pub repeated_sample_median_ms: f64,
+    /// MLPerf's TEST01: timed runs whose outputs were compared bit for bit with the accuracy
+    /// run's, and how many differed (a device that computes less when timed is caught).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timed_outputs: Option<TimedOutputCheck>,
+    /// Whether the compliance runs decide the latency check: on a device, which may cache or
+    /// cut corners; not on the host CPU, which runs edgecert's own engine.
+    #[serde(default)]
+    pub compliance_enforced: bool,
 }
 
-impl HostScenarios {
+/// Timed-run outputs compared with the accuracy run's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimedOutputCheck {
+    pub compared: usize,
+    pub differing: usize,
+}
+
+impl Scenarios {
     pub fn offline_fps(&self) -> f64 {
         self.offline_inferences as f64 / self.offline_seconds
     }
@@ -219,10 +261,7 @@ pub fn repeated_sample_median_ms(
 ) -> Result<f64> {
     let mut ms = Vec::with_capacity(runs);
     for _ in 0..runs {
-        let input = [sample()?];
-        let clock = Instant::now();
-        model.run(&input)?;
-        ms.push(clock.elapsed().as_secs_f64() * 1e3);
+        ms.push(model.run_timed(&[sample()?])?.1);
     }
     ms.sort_by(f64::total_cmp);
     Ok(crate::stats::percentile(&ms, 0.5))
@@ -267,6 +306,11 @@ pub trait Backend: Send + Sync {
     /// `Err` says why no figure could be observed (e.g. the profile lacks a number the cost
     /// model needs, or the model could not run).
     fn time(&self, input: &TimingInput<'_>) -> std::result::Result<Timing, Unobserved>;
+    /// Whether the golden replay must run before timing (a device compares its timed outputs
+    /// with the replay's).
+    fn replays_first(&self) -> bool {
+        false
+    }
 }
 
 pub struct EmulatedBackend;
@@ -309,35 +353,100 @@ impl Backend for HostBackend {
         false
     }
 
+    /// Offline: every core busy at once; compliance runs reported, not enforced.
     fn time(&self, input: &TimingInput<'_>) -> std::result::Result<Timing, Unobserved> {
-        let unobserved = |reason: String| Unobserved { basis: Basis::Measured, reason };
-        let model =
-            input.model.loaded().map_err(|e| unobserved(format!("the model could not be run: {e}")))?;
-        let mut timing =
-            time_on_host(model, input.golden, input.power_meter).map_err(|e| unobserved(e.to_string()))?;
-        let (first_load_ms, reload_ms) = input.model.load_times_ms().map_err(unobserved)?;
-        let (offline_inferences, offline_seconds) =
-            offline_throughput(model, input.golden).map_err(|e| unobserved(e.to_string()))?;
-        let first = || input.golden.sample(0);
-        let repeated_sample_median_ms =
-            repeated_sample_median_ms(model, &first, REPEATED_RUNS).map_err(|e| unobserved(e.to_string()))?;
-        timing.scenarios = Some(HostScenarios {
-            first_load_ms,
-            reload_ms,
-            offline_inferences,
-            offline_seconds,
-            offline_threads: rayon::current_num_threads(),
-            repeated_sample_median_ms,
-        });
-        Ok(timing)
+        time_measured(input, "host CPU, one inference at a time".into(), false, &|model, _| {
+            let (inferences, seconds) = offline_throughput(model, input.golden)?;
+            Ok((inferences, seconds, rayon::current_num_threads()))
+        })
     }
 }
 
+/// A device behind an edgecert agent: it runs the compressed model (its outputs feed the
+/// accuracy checks) and times every inference on its own clock.
+pub struct RemoteBackend {
+    /// The device, its engine and the agent's address, as the report names the target.
+    pub device: String,
+}
+
+impl Backend for RemoteBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Remote
+    }
+
+    fn basis(&self) -> Basis {
+        Basis::Measured
+    }
+
+    fn per_profile(&self) -> bool {
+        false
+    }
+
+    fn replays_first(&self) -> bool {
+        true
+    }
+
+    /// The agent runs one inference at a time, so offline throughput is the single-stream
+    /// run's inferences per second of device time; compliance runs are enforced.
+    fn time(&self, input: &TimingInput<'_>) -> std::result::Result<Timing, Unobserved> {
+        let what = format!("device {}, one inference at a time, timed on the device", self.device);
+        time_measured(input, what, true, &|_, timing| {
+            let seconds = timing.latencies_ms.iter().sum::<f64>() / 1e3;
+            Ok((timing.latencies_ms.len(), seconds, 1))
+        })
+    }
+}
+
+/// Offline throughput of a loaded model after its single-stream run: (inferences, seconds,
+/// threads).
+type Offline<'a> = dyn Fn(&dyn LoadedModel, &Timing) -> Result<(usize, f64, usize)> + 'a;
+
+/// The measured scenarios on a model that really runs: single-stream latency (with the meter,
+/// if any), load times, offline throughput, and the compliance runs.
+fn time_measured(
+    input: &TimingInput<'_>,
+    what: String,
+    compliance_enforced: bool,
+    offline: &Offline<'_>,
+) -> std::result::Result<Timing, Unobserved> {
+    let unobserved = |reason: String| Unobserved { basis: Basis::Measured, reason };
+    let model = input.model.loaded().map_err(|e| unobserved(format!("the model could not be run: {e}")))?;
+    let mut timing = time_single_stream(model, input.golden, input.power_meter, what)
+        .map_err(|e| unobserved(e.to_string()))?;
+    let (first_load_ms, reload_ms) = match model.device_load_times_ms() {
+        Some(times) => times,
+        None => input.model.load_times_ms().map_err(unobserved)?,
+    };
+    let (offline_inferences, offline_seconds, offline_threads) =
+        offline(model, &timing).map_err(|e| unobserved(e.to_string()))?;
+    let first = || input.golden.sample(0);
+    let repeated_sample_median_ms =
+        repeated_sample_median_ms(model, &first, REPEATED_RUNS).map_err(|e| unobserved(e.to_string()))?;
+    let timed_outputs = model
+        .timed_output_consistency()
+        .map(|(compared, differing)| TimedOutputCheck { compared, differing });
+    timing.scenarios = Some(Scenarios {
+        first_load_ms,
+        reload_ms,
+        offline_inferences,
+        offline_seconds,
+        offline_threads,
+        repeated_sample_median_ms,
+        timed_outputs,
+        compliance_enforced,
+    });
+    Ok(timing)
+}
+
 impl BackendKind {
-    pub fn backend(self) -> Box<dyn Backend> {
+    /// The backend of this kind; a remote one is named after its device.
+    pub fn backend(self, device: Option<String>) -> Box<dyn Backend> {
         match self {
             BackendKind::Emulated => Box::new(EmulatedBackend),
             BackendKind::Host => Box::new(HostBackend),
+            BackendKind::Remote => {
+                Box::new(RemoteBackend { device: device.unwrap_or_else(|| "unnamed".into()) })
+            }
         }
     }
 
@@ -345,6 +454,7 @@ impl BackendKind {
         match self {
             BackendKind::Emulated => "emulated",
             BackendKind::Host => "host",
+            BackendKind::Remote => "remote",
         }
     }
 
@@ -355,6 +465,9 @@ impl BackendKind {
                 "latency is EMULATED by edgecert's roofline cost model of the chip, not measured on it"
             }
             BackendKind::Host => "latency is MEASURED on the host CPU running edgecert, not on the chip",
+            BackendKind::Remote => {
+                "latency is MEASURED on the device behind an edgecert agent, and the compressed model's outputs are the device's own"
+            }
         }
     }
 }

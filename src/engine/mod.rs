@@ -38,6 +38,25 @@ pub trait Engine: Send + Sync {
 /// A model ready to run; `run` is called from several threads at once during replay.
 pub trait LoadedModel: Send + Sync {
     fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>>;
+
+    /// One run for a timed scenario, with its latency in milliseconds: the wall clock around
+    /// [`LoadedModel::run`] here; a device reports its own clock's.
+    fn run_timed(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, f64)> {
+        let clock = std::time::Instant::now();
+        let outputs = self.run(inputs)?;
+        Ok((outputs, clock.elapsed().as_secs_f64() * 1e3))
+    }
+
+    /// Cold and warm load times (ms) measured where the model runs, where that is not here.
+    fn device_load_times_ms(&self) -> Option<(f64, f64)> {
+        None
+    }
+
+    /// Timed runs whose outputs were compared with the accuracy run's, and how many differed
+    /// (MLPerf's TEST01), where the model keeps the accuracy run's outputs to compare.
+    fn timed_output_consistency(&self) -> Option<(usize, usize)> {
+        None
+    }
 }
 
 /// The engine a user asks for (`--engine`).
