@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod model;
 pub mod power;
 pub mod profile;
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod serde_float;

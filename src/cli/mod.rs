@@ -93,6 +93,9 @@ pub enum Command {
     /// Energy per inference from a recorded power meter log (a bench meter's CSV or a Jetson's
     /// tegrastats log) over the window the inferences ran in.
     Power(PowerArgs),
+    /// Serve this device's runtime to `certify --backend remote` over TCP (protocol in
+    /// docs/protocol.md): models uploaded by digest, inferences timed on the device.
+    Agent(Box<AgentArgs>),
     /// Print the JSON Schema of an edgecert file format.
     Schema {
         #[arg(value_enum)]
@@ -169,6 +172,42 @@ pub struct PowerArgs {
     /// The figures as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// Address and port to listen on (port 0: any free port, printed at start).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: String,
+    /// A file holding the shared token clients must prove they hold (at least 16 bytes).
+    /// Required on a non-loopback address.
+    #[arg(long, value_name = "F")]
+    pub token_file: Option<PathBuf>,
+    /// Serve without a token on a non-loopback address (a closed lab network only).
+    #[arg(long)]
+    pub allow_unauthenticated: bool,
+    /// Where uploaded models are stored, by digest.
+    #[arg(long, default_value = "edgecert-agent-store")]
+    pub store: PathBuf,
+    /// The runtime models run on here.
+    #[arg(long, value_enum, default_value = "tract")]
+    pub engine: EngineChoice,
+    /// The device's name in certificates (default: the host name).
+    #[arg(long)]
+    pub device_name: Option<String>,
+    /// Largest model upload accepted, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub max_model_mb: u64,
+    /// Seconds a connection may sit idle between requests.
+    #[arg(long, default_value_t = 300)]
+    pub idle_seconds: u64,
+    /// Seconds a begun frame may take to arrive (plus one per MiB of body): a client
+    /// trickling bytes is cut off after it.
+    #[arg(long, default_value_t = 30)]
+    pub frame_seconds: u64,
+    /// Fault injection for resume tests: exit abruptly on the inference after this many.
+    #[arg(long, hide = true)]
+    pub exit_after_inferences: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -334,6 +373,15 @@ pub struct CertifyArgs {
     /// `tegrastats[:COMMAND]`. The power check then decides on the metered watts.
     #[arg(long, value_name = "METER")]
     pub power_meter: Option<crate::power::PowerMeter>,
+    /// The edgecert agent serving the device (`--backend remote`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub device: Option<String>,
+    /// A file holding the agent's shared token.
+    #[arg(long, value_name = "F")]
+    pub token_file: Option<PathBuf>,
+    /// Seconds the agent may take to answer one request (an upload, a load, an inference).
+    #[arg(long, default_value_t = 120)]
+    pub device_timeout: u64,
     /// Replay the compressed model on both engines (tract and onnxruntime), report how their
     /// outputs agree, and make an accuracy check INCONCLUSIVE where they would decide it
     /// differently.
@@ -556,6 +604,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             )?;
             print(out, &if args.json { pretty_json(&report) } else { report.text(args.top) })
         }
+        Command::Agent(args) => agent(*args, out),
         Command::Power(args) => {
             let report = crate::power::energy_report(
                 &args.log,
@@ -601,11 +650,12 @@ fn golden_init(args: GoldenInitArgs, out: &mut dyn Write) -> Result<i32> {
 }
 
 fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
-    if args.power_meter.is_some() && args.backend != BackendKind::Host {
+    if args.power_meter.is_some() && args.backend == BackendKind::Emulated {
         return Err(Error::Usage(
-            "--power-meter reads a meter beside a measured run: add --backend host (emulated power comes from the cost model)".into(),
+            "--power-meter reads a meter beside a measured run: add --backend host or remote (emulated power comes from the cost model)".into(),
         ));
     }
+    let remote = remote_target(&args)?;
     let inputs = args.inputs.spec();
     let selection = args.selection.selection()?;
     if args.list {
@@ -636,6 +686,7 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
             cross_check: args.cross_check,
             given_replays: None,
             power_meter: args.power_meter,
+            remote,
         },
         out: args.out,
         format: if args.quiet && args.format == TerminalFormat::Pretty {
@@ -669,6 +720,38 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
     } else {
         exit_code::NOT_CERTIFIED
     })
+}
+
+/// The agent `--device` names, for `--backend remote` only; device outputs are journalled
+/// under the output folder, where the same command run again finds them.
+fn remote_target(args: &CertifyArgs) -> Result<Option<crate::remote::RemoteTarget>> {
+    match (&args.device, args.backend) {
+        (Some(addr), BackendKind::Remote) => Ok(Some(crate::remote::RemoteTarget {
+            addr: addr.clone(),
+            token: args.token_file.as_deref().map(crate::remote::protocol::read_token).transpose()?,
+            journal_dir: args.out.join("device-journal"),
+            timeout: std::time::Duration::from_secs(args.device_timeout.max(1)),
+        })),
+        (None, BackendKind::Remote) => Err(Error::Usage("--backend remote needs --device ADDR:PORT".into())),
+        (Some(_), _) => Err(Error::Usage("--device names an agent for --backend remote".into())),
+        (None, _) => Ok(None),
+    }
+}
+
+fn agent(args: AgentArgs, out: &mut dyn Write) -> Result<i32> {
+    let mut config = crate::remote::AgentConfig::new(args.listen, args.store);
+    config.token = args.token_file.as_deref().map(crate::remote::protocol::read_token).transpose()?;
+    config.allow_unauthenticated = args.allow_unauthenticated;
+    config.engine = args.engine;
+    config.device_name = args.device_name;
+    config.max_model_bytes = args.max_model_mb.saturating_mul(1 << 20);
+    config.idle = std::time::Duration::from_secs(args.idle_seconds.max(1));
+    config.frame = std::time::Duration::from_secs(args.frame_seconds.max(1));
+    config.exit_after_inferences = args.exit_after_inferences;
+    let agent = crate::remote::Agent::bind(config)?;
+    print(out, &format!("{}\n", agent.banner()))?;
+    agent.serve()?;
+    Ok(exit_code::PASS)
 }
 
 fn reports_written(request: &Certification, out: &mut dyn Write) -> Result<()> {

@@ -63,6 +63,8 @@ pub struct RunOptions {
     /// Golden replays already made, by family name (`merge` of sample shards): the runner
     /// judges these instead of replaying.
     pub given_replays: Option<BTreeMap<String, Observed<ReplayRecord>>>,
+    /// The device agent of `--backend remote`.
+    pub remote: Option<crate::remote::RemoteTarget>,
 }
 
 /// One sample shard's replay of one family: samples `first..end` of `total`.
@@ -127,7 +129,7 @@ pub fn execute(
     emit(&Event::RunStarted {
         plan,
         selected: plan.selected().count(),
-        engine: runner.engine.name(),
+        engine: runner.compressed_engine().name(),
         cross_check_engine: runner.cross_engine.as_deref().map(|e| e.name()),
         engine_note: runner.engine_note.as_deref(),
     })?;
@@ -205,6 +207,9 @@ struct Runner<'a> {
     engine: Box<dyn Engine>,
     /// The second engine of `--cross-check`.
     cross_engine: Option<Box<dyn Engine>>,
+    /// The device the compressed model runs on (`--backend remote`); the reference stays on
+    /// `engine`.
+    device_engine: Option<Box<dyn Engine>>,
     /// Why `--engine auto` fell back to tract.
     engine_note: Option<String>,
     families: Vec<FamilyState>,
@@ -218,10 +223,22 @@ impl<'a> Runner<'a> {
     fn new(inputs: &'a Inputs, options: &'a RunOptions) -> Result<Self> {
         let selected = select(options.engine)?;
         let cross_engine = options.cross_check.then(|| counterpart(selected.engine.as_ref())).transpose()?;
+        let device = match (options.backend, &options.remote) {
+            (BackendKind::Remote, Some(target)) => {
+                Some(crate::remote::RemoteEngine::connect(target.clone())?)
+            }
+            (BackendKind::Remote, None) => {
+                return Err(crate::error::Error::Usage("--backend remote needs --device ADDR:PORT".into()))
+            }
+            _ => None,
+        };
+        let described =
+            device.as_ref().map(|d| format!("{} via edgecert agent at {}", d.device().describe(), d.addr()));
         Ok(Runner {
             inputs,
             options,
-            backend: options.backend.backend(),
+            backend: options.backend.backend(described),
+            device_engine: device.map(|d| Box::new(d) as Box<dyn Engine>),
             engine: selected.engine,
             cross_engine,
             engine_note: selected.fallback.map(|why| format!("--engine auto fell back to tract: {why}")),
@@ -237,10 +254,15 @@ impl<'a> Runner<'a> {
     fn loaded(&self, f: usize) -> std::result::Result<&dyn LoadedModel, String> {
         let state = &self.families[f];
         let clock = Instant::now();
-        let loaded = load_once(&state.loaded, self.engine.as_ref(), &self.inputs.families[f]);
+        let loaded = load_once(&state.loaded, self.compressed_engine(), &self.inputs.families[f]);
         // The first call loads; later ones return at once and leave the figure alone.
         state.first_load_ms.get_or_init(|| clock.elapsed().as_secs_f64() * 1e3);
         loaded
+    }
+
+    /// The engine the compressed model's outputs come from: the device's, or the run's.
+    fn compressed_engine(&self) -> &dyn Engine {
+        self.device_engine.as_deref().unwrap_or(self.engine.as_ref())
     }
 
     /// The compressed model on the cross-check engine, when the run cross-checks.
@@ -257,7 +279,7 @@ impl<'a> Runner<'a> {
                 .unwrap_or_else(|panic| Err(Failure::Panic(panic)));
             let observation = match &judged {
                 Ok(r) => Observation::Replay {
-                    engine: self.engine.name().to_string(),
+                    engine: self.compressed_engine().name().to_string(),
                     samples: r.record.samples,
                     metric: r.task.as_ref().map(|(p, m)| TaskValues {
                         metric: m.metric.clone(),
@@ -343,7 +365,7 @@ impl<'a> Runner<'a> {
         let bar = ReplayProgress::start(self.options.progress, family.golden.name(), samples.len() as u64);
         let reduce = |i: usize, outputs: SampleOutputs| reduce_sample(family, i, outputs);
         let mut record = ReplayRecord {
-            engine: self.engine.name().to_string(),
+            engine: self.compressed_engine().name().to_string(),
             samples: samples.len(),
             seed: family_seed(family),
             confidence: m.limits.confidence,
@@ -527,6 +549,10 @@ impl<'r, 'a> Unit<'r, 'a> {
             seed,
             power_meter: self.runner.options.power_meter.as_ref(),
         };
+        if self.runner.backend.replays_first() {
+            // Only its order matters here: a failed replay is reported by the checks reading it.
+            let _ = guarded(|| self.runner.replay(self.f).map(drop));
+        }
         let timing = self.runner.backend.time(&input);
         let observation = match &timing {
             Ok(t) => latency_observation(t),

@@ -304,6 +304,7 @@ fn merge_samples(
             engine: run.engine,
             cross_check: run.cross_check,
             given_replays: Some(replays),
+            remote: None,
             power_meter: None,
         },
         out: out.to_path_buf(),

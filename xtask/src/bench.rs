@@ -223,6 +223,7 @@ fn certify_once(dir: &Path, engine: EngineChoice, cache: Option<PathBuf>) -> any
             engine,
             cross_check: false,
             given_replays: None,
+            remote: None,
             power_meter: None,
         },
         out: out.clone(),
