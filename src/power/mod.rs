@@ -13,7 +13,6 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +32,11 @@ const MAX_LINE: usize = 4096;
 const MAX_SAMPLES: usize = 10_000_000;
 /// RAPL's sampling period.
 const RAPL_PERIOD: Duration = Duration::from_millis(10);
+/// Longest wait for the reader once the meter is stopped: past it, the trace so far is kept.
+const READER_DEADLINE: Duration = Duration::from_secs(2);
+
+mod process;
+use process::{join_within, MeterProcess};
 
 /// A power trace: (seconds, watts), seconds ascending.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,7 +146,7 @@ pub struct RunningMeter {
     points: Arc<Mutex<Vec<(f64, f64)>>>,
     error: Arc<Mutex<Option<String>>>,
     stop: Arc<AtomicBool>,
-    child: Option<Child>,
+    process: Option<MeterProcess>,
     reader: Option<JoinHandle<()>>,
 }
 
@@ -156,7 +160,7 @@ impl PowerMeter {
             points: Arc::default(),
             error: Arc::default(),
             stop: Arc::default(),
-            child: None,
+            process: None,
             reader: None,
         };
         match self {
@@ -207,13 +211,8 @@ impl RunningMeter {
 
     /// Runs `command` under `sh -c` and reads its lines as they come.
     fn spawn(&mut self, command: &str, parse: LineParser) -> Result<()> {
-        let mut child = Command::new("sh")
-            .args(["-c", command])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
+        let (process, stdout) = MeterProcess::spawn(command)
             .map_err(|e| Error::Usage(format!("power meter `{command}` did not start: {e}")))?;
-        let stdout = child.stdout.take().expect("piped");
         let (points, error, started) = (self.points.clone(), self.error.clone(), self.started);
         self.reader = Some(std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout.take(u64::MAX));
@@ -245,20 +244,25 @@ impl RunningMeter {
                 }
             }
         }));
-        self.child = Some(child);
+        self.process = Some(process);
         Ok(())
+    }
+
+    /// Stops the meter, once: the command's whole process group ends, and the reader is
+    /// given [`READER_DEADLINE`] to finish, so a pipe held open elsewhere cannot hang the run.
+    fn shut_down(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(mut process) = self.process.take() {
+            process.terminate();
+        }
+        if let Some(reader) = self.reader.take() {
+            join_within(reader, READER_DEADLINE);
+        }
     }
 
     /// Stops reading; the trace so far, or why the meter failed.
     pub fn stop(mut self) -> Result<PowerTrace> {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
+        self.shut_down();
         if let Some(why) = self.error.lock().expect("meter error").take() {
             return Err(Error::Usage(format!("power meter {}: {why}", self.source)));
         }
@@ -270,11 +274,7 @@ impl RunningMeter {
 impl Drop for RunningMeter {
     /// A meter dropped unstopped (the run failed) leaves no process behind.
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.shut_down();
     }
 }
 

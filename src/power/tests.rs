@@ -99,6 +99,37 @@ fn a_command_meter_is_read_live_and_a_dead_one_is_named() {
     assert!(err.contains("no powercap here"), "{err}");
 }
 
+/// Stops `running` on another thread; the trace, or `None` when stopping hung past `limit`.
+fn stop_within(running: RunningMeter, limit: Duration) -> Option<Result<PowerTrace>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(running.stop()));
+    rx.recv_timeout(limit).ok()
+}
+
+#[test]
+fn a_pipeline_meter_stops_as_a_whole_and_keeps_its_samples() {
+    // `sh` leads the pipeline; killing it alone leaves the loop and `cat` holding the pipe.
+    let meter: PowerMeter = "cmd:sh -c 'while true; do echo 1.5; sleep 0.05; done | cat'".parse().unwrap();
+    let running = meter.start().unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let started = Instant::now();
+    let trace = stop_within(running, Duration::from_secs(5)).expect("stop returns").unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "stopped in {:?}", started.elapsed());
+    assert!(trace.points.len() >= 3, "{:?}", trace.points);
+    assert!(trace.points.iter().all(|(_, w)| *w == 1.5), "{:?}", trace.points);
+
+    // A process that left the group (its own session) keeps the pipe open past the kill: the
+    // reader is given up on after its deadline and the samples read so far are kept.
+    let escaped: PowerMeter = "cmd:setsid sh -c 'echo 2.5; echo 2.5; sleep 6'".parse().unwrap();
+    let running = escaped.start().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let trace = stop_within(running, Duration::from_secs(5)).expect("stop returns").unwrap();
+    let took = started.elapsed();
+    assert!(took >= READER_DEADLINE && took < READER_DEADLINE + Duration::from_secs(1), "{took:?}");
+    assert_eq!(trace.points.iter().map(|p| p.1).collect::<Vec<_>>(), vec![2.5, 2.5]);
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::test_runner::Config {
         cases: 300,
