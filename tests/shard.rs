@@ -22,10 +22,29 @@ const INPUTS: [&str; 8] = [
 ];
 
 fn certify_into(out: &Path, extra: &[&str]) -> Run {
+    certify_inputs(out, &INPUTS, extra)
+}
+
+fn certify_inputs(out: &Path, inputs: &[&str], extra: &[&str]) -> Run {
     let mut args = vec!["certify", "-q", "--out", s(out)];
-    args.extend_from_slice(&INPUTS);
+    args.extend_from_slice(inputs);
     args.extend_from_slice(extra);
     edgecert(&args)
+}
+
+/// Sample shards 1..=n of `inputs`, each certified by its own process.
+fn sample_shards(dir: &Path, inputs: &[&str], n: usize) -> Vec<PathBuf> {
+    (1..=n)
+        .map(|k| {
+            let out = dir.join(format!("samples-{k}"));
+            let run =
+                certify_inputs(&out, inputs, &["--shard", &format!("{k}/{n}"), "--shard-by", "samples"]);
+            assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+            assert!(run.stdout.contains("`edgecert merge` issues the certificates"), "{}", run.stdout);
+            assert!(files_under(&out).iter().all(|f| !f.ends_with("certificate.json")), "no certificate");
+            out
+        })
+        .collect()
 }
 
 fn shards(dir: &Path, n: usize) -> Vec<PathBuf> {
@@ -53,24 +72,27 @@ fn merge(out: &Path, partials: &[PathBuf]) -> Run {
     edgecert(&args)
 }
 
-/// Merges `partials` into `merged` and compares every certificate (bar timestamp and id), its
-/// raw observations and its JUnit file with the single run's.
-fn merge_like_the_single_run(single: &Path, partials: &[PathBuf], merged: &Path) {
+/// The (family, chip) units of [`INPUTS`].
+const UNITS: [(&str, &str); 4] =
+    [("shapes", "rk3588"), ("shapes", "qcs6490"), ("chassis", "rk3588"), ("chassis", "qcs6490")];
+
+/// Merges `partials` into `merged` and compares every certificate of `units` (bar timestamp and
+/// id), its raw observations and its JUnit file with the single run's.
+fn merge_like_the_single_run(single: &Path, partials: &[PathBuf], merged: &Path, units: &[(&str, &str)]) {
     let run = merge(merged, partials);
     assert_eq!(run.code, 1, "not every certificate passes: {}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("merged 4 certificates from 3 shards"), "{}", run.stdout);
-    for family in ["shapes", "chassis"] {
-        for chip in ["rk3588", "qcs6490"] {
-            let (a, b) = (single.join(family).join(chip), merged.join(family).join(chip));
-            assert_eq!(
-                without_volatile(&a.join("certificate.json")),
-                without_volatile(&b.join("certificate.json")),
-                "{family} on {chip}"
-            );
-            for file in ["observations.json", "junit.xml"] {
-                let read = |d: &Path| std::fs::read(d.join(file)).unwrap();
-                assert!(read(&a) == read(&b), "{family} on {chip}: {file}");
-            }
+    let line = format!("merged {} certificates from {} shards", units.len(), partials.len());
+    assert!(run.stdout.contains(&line), "{}", run.stdout);
+    for (family, chip) in units {
+        let (a, b) = (single.join(family).join(chip), merged.join(family).join(chip));
+        assert_eq!(
+            without_volatile(&a.join("certificate.json")),
+            without_volatile(&b.join("certificate.json")),
+            "{family} on {chip}"
+        );
+        for file in ["observations.json", "junit.xml"] {
+            let read = |d: &Path| std::fs::read(d.join(file)).unwrap();
+            assert!(read(&a) == read(&b), "{family} on {chip}: {file}");
         }
     }
 }
@@ -86,7 +108,7 @@ fn merged_shards_are_the_single_run() {
     assert_eq!(partials.iter().map(|p| held(p)).collect::<Vec<_>>(), vec![2, 1, 1]);
 
     let merged = dir.path().join("merged");
-    merge_like_the_single_run(&single, &partials, &merged);
+    merge_like_the_single_run(&single, &partials, &merged, &UNITS);
     let read = |p: &Path| std::fs::read_to_string(p).unwrap();
     assert_eq!(read(&single.join("junit.xml")), read(&merged.join("junit.xml")));
     let table = |p: &Path| {
@@ -174,16 +196,7 @@ fn merged_sample_shards_are_the_single_run() {
     let dir = tempfile::tempdir().unwrap();
     let single = dir.path().join("single");
     assert_eq!(certify_into(&single, &[]).code, 1);
-    let partials: Vec<PathBuf> = (1..=3)
-        .map(|k| {
-            let out = dir.path().join(format!("samples-{k}"));
-            let run = certify_into(&out, &["--shard", &format!("{k}/3"), "--shard-by", "samples"]);
-            assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-            assert!(run.stdout.contains("`edgecert merge` issues the certificates"), "{}", run.stdout);
-            assert!(files_under(&out).iter().all(|f| !f.ends_with("certificate.json")), "no certificate");
-            out
-        })
-        .collect();
+    let partials = sample_shards(dir.path(), &INPUTS, 3);
     let part = |k: usize, family: &str| -> serde_json::Value {
         let path = partials[k].join(family).join("replay-part.json");
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
@@ -198,7 +211,7 @@ fn merged_sample_shards_are_the_single_run() {
     );
 
     let merged = dir.path().join("merged");
-    merge_like_the_single_run(&single, &partials, &merged);
+    merge_like_the_single_run(&single, &partials, &merged, &UNITS);
 
     // A shard missing its range of one family leaves a gap the merge names.
     std::fs::remove_file(partials[1].join("chassis/replay-part.json")).unwrap();
@@ -209,4 +222,56 @@ fn merged_sample_shards_are_the_single_run() {
         "{}",
         run.stderr
     );
+}
+
+/// A golden set of the first `n` shapes images, made by `golden init` with the shapes models
+/// (no labels: output agreement is its accuracy check).
+fn small_golden(dir: &Path, n: usize) -> PathBuf {
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    for i in 0..n {
+        let name = format!("{i:05}.png");
+        std::fs::copy(root().join("golden/shapes/samples").join(&name), images.join(&name)).unwrap();
+    }
+    let golden = dir.join("small");
+    let shapes = root().join("golden/shapes");
+    let (fp32, int8) = (shapes.join("shapes_fp32.onnx"), shapes.join("shapes_int8.onnx"));
+    let run = edgecert(&[
+        "golden",
+        "init",
+        s(&golden),
+        "--reference",
+        s(&fp32),
+        "--compressed",
+        s(&int8),
+        "--inputs",
+        s(&images),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    golden
+}
+
+/// More sample shards than samples: most shards replay an empty range (the first among them),
+/// and their parts join as nothing, so the merge issues the single run's certificate.
+#[test]
+fn sample_shards_outnumbering_the_samples_merge_into_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = small_golden(dir.path(), 20);
+    let inputs = ["--golden", s(&golden), "--profile", "profiles/rk3588.toml"];
+    let single = dir.path().join("single");
+    assert_eq!(certify_inputs(&single, &inputs, &[]).code, 1);
+    let partials = sample_shards(dir.path(), &inputs, 24);
+    let range = |k: usize| {
+        let path = partials[k].join("small/replay-part.json");
+        let part: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        (part["first"].as_u64().unwrap(), part["end"].as_u64().unwrap())
+    };
+    assert_eq!((range(0), range(1), range(23)), ((0, 0), (0, 1), (19, 20)), "shard 1 replays nothing");
+
+    let merged = dir.path().join("merged");
+    merge_like_the_single_run(&single, &partials, &merged, &[("small", "rk3588")]);
+    // Judged on every sample's outputs, the empty parts adding none.
+    let agreement = check(&certificate(&merged, "small", "rk3588"), "output_agreement").clone();
+    assert_eq!(agreement["samples"], 20, "{agreement}");
+    assert!(agreement["findings"][0].as_str().unwrap().contains("cosine similarity"), "{agreement}");
 }

@@ -321,7 +321,8 @@ fn merge_samples(
 
 /// One family's parts in sample order; they must tile `0..total` exactly.
 fn join_parts(mut parts: Vec<(PathBuf, ReplayPart)>) -> Result<Observed<ReplayRecord>> {
-    parts.sort_by_key(|(_, p)| p.first);
+    // By end too: an empty range sorts before the range starting where it does.
+    parts.sort_by_key(|(_, p)| (p.first, p.end));
     let mut next = 0;
     let mut joined: Option<ReplayRecord> = None;
     let total = parts.first().map_or(0, |(_, p)| p.total);
