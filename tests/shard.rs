@@ -275,3 +275,79 @@ fn sample_shards_outnumbering_the_samples_merge_into_the_single_run() {
     assert_eq!(agreement["samples"], 20, "{agreement}");
     assert!(agreement["findings"][0].as_str().unwrap().contains("cosine similarity"), "{agreement}");
 }
+
+/// Replay parts are input like any other: a range outside the set, a record of another length,
+/// parts of different sets, an overlap or a missing tail are refused naming the part's file
+/// and what was expected, and nothing is written; an unavailable part is named in the verdict.
+#[test]
+fn replay_parts_that_do_not_tile_the_set_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = small_golden(dir.path(), 6);
+    let inputs = ["--golden", s(&golden), "--profile", "profiles/rk3588.toml"];
+    // Samples 0..2, 2..4 and 4..6.
+    let partials = sample_shards(dir.path(), &inputs, 3);
+    let part = |k: usize| partials[k].join("small/replay-part.json");
+    let merged = dir.path().join("merged");
+    let refused = |k: usize, edit: &dyn Fn(&mut serde_json::Value), want: &str| {
+        let original = std::fs::read(part(k)).unwrap();
+        let mut json: serde_json::Value = serde_json::from_slice(&original).unwrap();
+        edit(&mut json);
+        std::fs::write(part(k), serde_json::to_vec(&json).unwrap()).unwrap();
+        let run = merge(&merged, &partials);
+        std::fs::write(part(k), original).unwrap();
+        assert_eq!(run.code, 2, "{want}: {}\n{}", run.stdout, run.stderr);
+        let named = format!("{}: {want}", part(k).display());
+        assert!(run.stderr.contains(&named), "expected `{named}` in {}", run.stderr);
+        assert!(!merged.exists(), "nothing is written: {want}");
+    };
+    refused(
+        1,
+        &|p| p["end"] = 1.into(),
+        "samples 2..1 of 6: expected a range that ends at or after its first sample",
+    );
+    refused(
+        2,
+        &|p| p["end"] = 7.into(),
+        "samples 4..7 of 6: expected a range that ends at or before sample 6",
+    );
+    refused(
+        1,
+        &|p| p["replay"]["value"]["samples"] = 3.into(),
+        "samples 2..4 of 6: expected a replay of 2 samples, but it records 3",
+    );
+    refused(
+        2,
+        &|p| p["total"] = 7.into(),
+        &format!("samples 4..6 of 7: expected a golden set of 6 samples, as {} says", part(0).display()),
+    );
+    refused(
+        1,
+        &|p| p["first"] = 1.into(),
+        "samples 1..4 of 6: expected the range starting at 2 of 6 (it overlaps the part before)",
+    );
+    // Without the last part, the one before it is named with the samples missing after it.
+    let last = std::fs::read(part(2)).unwrap();
+    std::fs::remove_file(part(2)).unwrap();
+    let run = merge(&merged, &partials);
+    std::fs::write(part(2), last).unwrap();
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let named = format!(
+        "{}: the parts end at sample 4, expected 6: the part of samples 4..6 is missing",
+        part(1).display()
+    );
+    assert!(run.stderr.contains(&named), "expected `{named}` in {}", run.stderr);
+    assert!(!merged.exists());
+
+    let unavailable =
+        serde_json::json!({"status": "unavailable", "basis": "measured", "reason": "out of memory"});
+    let original = std::fs::read(part(1)).unwrap();
+    let mut json: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    json["replay"] = unavailable;
+    std::fs::write(part(1), serde_json::to_vec(&json).unwrap()).unwrap();
+    let run = merge(&merged, &partials);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let agreement = check(&certificate(&merged, "small", "rk3588"), "output_agreement").clone();
+    assert_eq!(agreement["verdict"], "INCONCLUSIVE", "{agreement}");
+    let named = format!("{}: out of memory", part(1).display());
+    assert!(agreement["reason"].as_str().unwrap().contains(&named), "{named} in {agreement}");
+}
