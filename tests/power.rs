@@ -1,8 +1,8 @@
 //! Power metered beside the host backend's timed run decides the power check: a real meter
 //! process streams watts, the certificate's figure and energy per inference are the trace's
 //! integral over the timed window (checked by hand from the raw observations), too few samples
-//! decide nothing, a budget it exceeds FAILs, and a recorded log gives the energy a hand
-//! calculation gives.
+//! decide nothing, a meter that dies is named, a budget it exceeds FAILs, and a recorded log
+//! gives the energy a hand calculation gives.
 
 mod common;
 
@@ -101,6 +101,19 @@ fn too_few_meter_samples_decide_nothing_and_a_dead_meter_is_named() {
     assert_eq!(power["verdict"], "INCONCLUSIVE", "{power}");
     assert!(power["reason"].as_str().unwrap().contains("line 2 is not a reading: \"fault\""), "{power}");
     assert_eq!(check(&cert, "latency")["basis"], "measured", "the latencies survive the meter's failure");
+
+    // A meter command that fails at once is named with its status and stderr, not as too few
+    // samples.
+    let failing = "cmd:echo 'ina219: no device at 0x40' >&2; exit 3";
+    let cert = read_json(&certify_power(&dir.path().join("failing"), &ascend, failing));
+    let power = check(&cert, "power");
+    assert_eq!(power["verdict"], "INCONCLUSIVE", "{power}");
+    assert!(
+        power["reason"].as_str().unwrap().contains(
+            "the meter command `echo 'ina219: no device at 0x40' >&2; exit 3` exited with status 3: ina219: no device at 0x40"
+        ),
+        "{power}"
+    );
 }
 
 #[test]

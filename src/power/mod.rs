@@ -13,7 +13,6 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +32,11 @@ const MAX_LINE: usize = 4096;
 const MAX_SAMPLES: usize = 10_000_000;
 /// RAPL's sampling period.
 const RAPL_PERIOD: Duration = Duration::from_millis(10);
+/// Longest wait for the reader once the meter is stopped: past it, the trace so far is kept.
+const READER_DEADLINE: Duration = Duration::from_secs(2);
+
+mod process;
+use process::{join_within, MeterProcess};
 
 /// A power trace: (seconds, watts), seconds ascending.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,7 +146,7 @@ pub struct RunningMeter {
     points: Arc<Mutex<Vec<(f64, f64)>>>,
     error: Arc<Mutex<Option<String>>>,
     stop: Arc<AtomicBool>,
-    child: Option<Child>,
+    process: Option<MeterProcess>,
     reader: Option<JoinHandle<()>>,
 }
 
@@ -156,7 +160,7 @@ impl PowerMeter {
             points: Arc::default(),
             error: Arc::default(),
             stop: Arc::default(),
-            child: None,
+            process: None,
             reader: None,
         };
         match self {
@@ -207,60 +211,42 @@ impl RunningMeter {
 
     /// Runs `command` under `sh -c` and reads its lines as they come.
     fn spawn(&mut self, command: &str, parse: LineParser) -> Result<()> {
-        let mut child = Command::new("sh")
-            .args(["-c", command])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
+        let (process, stdout) = MeterProcess::spawn(command)
             .map_err(|e| Error::Usage(format!("power meter `{command}` did not start: {e}")))?;
-        let stdout = child.stdout.take().expect("piped");
-        let (points, error, started) = (self.points.clone(), self.error.clone(), self.started);
+        let (points, error, stop, started) =
+            (self.points.clone(), self.error.clone(), self.stop.clone(), self.started);
         self.reader = Some(std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout.take(u64::MAX));
-            let mut line = String::new();
-            for n in 1.. {
-                line.clear();
-                match read_bounded_line(&mut lines, &mut line) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) => {
-                        *error.lock().expect("meter error") = Some(format!("line {n}: {e}"));
-                        break;
-                    }
-                }
-                let t = started.elapsed().as_secs_f64();
-                match parse(line.trim()) {
-                    Some((_, w)) => {
-                        let mut p = points.lock().expect("meter points");
-                        if p.len() < MAX_SAMPLES {
-                            p.push((t, w));
-                        }
-                    }
-                    None if line.trim().is_empty() || n == 1 => {} // a header line
-                    None => {
-                        *error.lock().expect("meter error") =
-                            Some(format!("line {n} is not a reading: {:?}", line.trim()));
-                        break;
-                    }
-                }
+            if let Err(why) = read_meter_lines(stdout, parse, &points, &stop, started) {
+                *error.lock().expect("meter error") = Some(why);
             }
         }));
-        self.child = Some(child);
+        self.process = Some(process);
         Ok(())
     }
 
-    /// Stops reading; the trace so far, or why the meter failed.
-    pub fn stop(mut self) -> Result<PowerTrace> {
+    /// Stops the meter, once: the command's whole process group ends, and the reader is
+    /// given [`READER_DEADLINE`] to finish, so a pipe held open elsewhere cannot hang the run.
+    fn shut_down(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(mut process) = self.process.take() {
+            process.terminate();
         }
         if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
+            join_within(reader, READER_DEADLINE);
         }
-        if let Some(why) = self.error.lock().expect("meter error").take() {
-            return Err(Error::Usage(format!("power meter {}: {why}", self.source)));
+    }
+
+    /// Stops reading; the trace so far, or why the meter failed: a command that exited by
+    /// itself with a failing status is named with its status and last stderr lines (before
+    /// anything its output said, which is a symptom of that).
+    pub fn stop(mut self) -> Result<PowerTrace> {
+        let output_ended = self.reader.as_ref().is_none_or(|r| r.is_finished());
+        let failed = self.process.as_mut().and_then(|p| p.failure(output_ended));
+        self.shut_down();
+        let misread = self.error.lock().expect("meter error").take();
+        let why: Vec<String> = failed.into_iter().chain(misread).collect();
+        if !why.is_empty() {
+            return Err(Error::Usage(format!("power meter {}: {}", self.source, why.join("; "))));
         }
         let points = std::mem::take(&mut *self.points.lock().expect("meter points"));
         Ok(PowerTrace { source: self.source.clone(), points })
@@ -270,12 +256,45 @@ impl RunningMeter {
 impl Drop for RunningMeter {
     /// A meter dropped unstopped (the run failed) leaves no process behind.
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
+        self.shut_down();
+    }
+}
+
+/// Reads a meter's lines as they come, each stamped with the time it arrived, until its output
+/// ends; why it stopped early otherwise. A last line cut off by the meter being stopped is not
+/// a reading.
+fn read_meter_lines(
+    stdout: impl Read,
+    parse: LineParser,
+    points: &Mutex<Vec<(f64, f64)>>,
+    stop: &AtomicBool,
+    started: Instant,
+) -> std::result::Result<(), String> {
+    let mut lines = BufReader::new(stdout);
+    let mut line = String::new();
+    for n in 1.. {
+        line.clear();
+        match read_bounded_line(&mut lines, &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Err(format!("line {n}: {e}")),
+        }
+        let t = started.elapsed().as_secs_f64();
+        if !line.ends_with('\n') && stop.load(Ordering::Relaxed) {
+            break;
+        }
+        match parse(line.trim()) {
+            Some((_, w)) => {
+                let mut p = points.lock().expect("meter points");
+                if p.len() < MAX_SAMPLES {
+                    p.push((t, w));
+                }
+            }
+            None if line.trim().is_empty() || n == 1 => {} // a header line
+            None => return Err(format!("line {n} is not a reading: {:?}", line.trim())),
         }
     }
+    Ok(())
 }
 
 /// Samples the RAPL counter under `dir` every [`RAPL_PERIOD`] until stopped: watts are the
@@ -283,9 +302,7 @@ impl Drop for RunningMeter {
 fn rapl_thread(dir: &Path, meter: &RunningMeter) -> Result<JoinHandle<()>> {
     let read = |name: &str| -> Result<u64> {
         let path = dir.join(name);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            Error::Usage(format!("power meter RAPL: cannot read {} ({e}): no powercap here", path.display()))
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(|e| rapl_unreadable(&path, &e))?;
         text.trim().parse().map_err(|_| Error::Usage(format!("{}: not a counter: {text:?}", path.display())))
     };
     let range = read("max_energy_range_uj")?;
@@ -308,6 +325,19 @@ fn rapl_thread(dir: &Path, meter: &RunningMeter) -> Result<JoinHandle<()>> {
             last = (now, uj);
         }
     }))
+}
+
+/// Why a RAPL file did not read. Linux has kept the counters root's alone since they were found
+/// to be a side channel (PLATYPUS, 2020), so a powercap that is there but refused is told
+/// apart from one that is not.
+fn rapl_unreadable(path: &Path, e: &std::io::Error) -> Error {
+    let path = path.display();
+    Error::Usage(match e.kind() {
+        std::io::ErrorKind::PermissionDenied => format!(
+            "power meter RAPL: permission denied reading {path} (RAPL energy counters need root or read access: run as root, or grant it with `sudo chmod o+r {path}`)"
+        ),
+        _ => format!("power meter RAPL: cannot read {path} ({e}): no powercap here"),
+    })
 }
 
 /// Reads one line of at most [`MAX_LINE`] bytes.

@@ -99,6 +99,97 @@ fn a_command_meter_is_read_live_and_a_dead_one_is_named() {
     assert!(err.contains("no powercap here"), "{err}");
 }
 
+/// Stops `running` on another thread; the trace, or `None` when stopping hung past `limit`.
+fn stop_within(running: RunningMeter, limit: Duration) -> Option<Result<PowerTrace>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(running.stop()));
+    rx.recv_timeout(limit).ok()
+}
+
+#[test]
+fn a_pipeline_meter_stops_as_a_whole_and_keeps_its_samples() {
+    // `sh` leads the pipeline; killing it alone leaves the loop and `cat` holding the pipe.
+    let meter: PowerMeter = "cmd:sh -c 'while true; do echo 1.5; sleep 0.05; done | cat'".parse().unwrap();
+    let running = meter.start().unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let started = Instant::now();
+    let trace = stop_within(running, Duration::from_secs(5)).expect("stop returns").unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "stopped in {:?}", started.elapsed());
+    assert!(trace.points.len() >= 3, "{:?}", trace.points);
+    assert!(trace.points.iter().all(|(_, w)| *w == 1.5), "{:?}", trace.points);
+
+    // A process that left the group (its own session) keeps the pipe open past the kill: the
+    // reader is given up on after its deadline and the samples read so far are kept.
+    let escaped: PowerMeter = "cmd:setsid sh -c 'echo 2.5; echo 2.5; sleep 6'".parse().unwrap();
+    let running = escaped.start().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let trace = stop_within(running, Duration::from_secs(5)).expect("stop returns").unwrap();
+    let took = started.elapsed();
+    assert!(took >= READER_DEADLINE && took < READER_DEADLINE + Duration::from_secs(1), "{took:?}");
+    assert_eq!(trace.points.iter().map(|p| p.1).collect::<Vec<_>>(), vec![2.5, 2.5]);
+}
+
+#[test]
+fn a_meter_command_that_exits_is_named_with_its_status_and_stderr() {
+    let stopped = |spec: &str| {
+        let running = spec.parse::<PowerMeter>().unwrap().start().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        running.stop().unwrap_err().to_string()
+    };
+    let err = stopped("cmd:false");
+    assert!(err.contains("the meter command `false` exited with status 1: nothing on stderr"), "{err}");
+    let err = stopped("cmd:echo 'ina219: no device at 0x40' >&2; exit 3");
+    assert!(err.contains("exited with status 3: ina219: no device at 0x40"), "{err}");
+    // Only the last lines, each cut short, however much it wrote.
+    let err =
+        stopped(&format!("cmd:for i in $(seq 1 100); do echo line$i {} >&2; done; exit 2", "x".repeat(500)));
+    let said = err.split_once("exited with status 2: ").map_or("", |(_, said)| said);
+    assert!(said.starts_with("line96 xxx") && said.contains("| line100 xxx"), "{err}");
+    assert!(!said.contains("line95") && said.len() < 1100, "{} bytes: {said}", said.len());
+}
+
+#[test]
+fn a_line_cut_off_by_stopping_the_meter_is_not_a_reading() {
+    let meter: PowerMeter = "cmd:echo 1.5; echo 1.5; printf '0.3,'; sleep 5".parse().unwrap();
+    let running = meter.start().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let trace = running.stop().unwrap();
+    assert_eq!(trace.points.iter().map(|p| p.1).collect::<Vec<_>>(), vec![1.5, 1.5]);
+    // The same line from a meter that ended by itself is what it printed, and named.
+    let meter: PowerMeter = "cmd:echo 1.5; printf '0.3,'".parse().unwrap();
+    let running = meter.start().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let err = running.stop().unwrap_err().to_string();
+    assert!(err.contains("line 2 is not a reading: \"0.3,\""), "{err}");
+}
+
+#[test]
+fn a_refused_powercap_is_told_apart_from_a_missing_one() {
+    let path = Path::new("/sys/class/powercap/intel-rapl:0/energy_uj");
+    let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+    let err = rapl_unreadable(path, &denied).to_string();
+    assert!(
+        err.contains("permission denied reading /sys/class/powercap/intel-rapl:0/energy_uj (RAPL energy counters need root or read access"),
+        "{err}"
+    );
+    assert!(!err.contains("no powercap here"), "{err}");
+
+    // A powercap directory the user may not read (where permissions bind: not for root).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("max_energy_range_uj"), "262143328850\n").unwrap();
+    std::fs::write(dir.path().join("energy_uj"), "1000\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let refused = std::fs::read(dir.path().join("energy_uj")).is_err();
+    let started = PowerMeter::Rapl(dir.path().to_path_buf()).start();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    if refused {
+        let err = started.err().unwrap().to_string();
+        assert!(err.contains("permission denied reading") && err.contains("need root"), "{err}");
+    }
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::test_runner::Config {
         cases: 300,

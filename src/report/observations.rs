@@ -94,13 +94,22 @@ pub struct CrossCheckRecord {
 
 impl ReplayRecord {
     /// Appends `later`'s samples after these: sample shards joined in order. The two must come
-    /// from one run (engine, seed, confidence, what was observed).
+    /// from one run (engine, seed, confidence, what was observed). An empty range (a shard of a
+    /// set smaller than the shard count) observed nothing, not a different thing: it joins as
+    /// nothing.
     pub fn append(&mut self, later: ReplayRecord) -> std::result::Result<(), String> {
         if (&self.engine, self.seed, self.confidence) != (&later.engine, later.seed, later.confidence) {
             return Err(format!(
                 "replayed on {} (seed {}, confidence {}) where the earlier samples were on {} (seed {}, confidence {})",
                 later.engine, later.seed, later.confidence, self.engine, self.seed, self.confidence
             ));
+        }
+        if later.samples == 0 {
+            return Ok(());
+        }
+        if self.samples == 0 {
+            *self = later;
+            return Ok(());
         }
         self.samples += later.samples;
         append_contributions(&mut self.compressed, later.compressed)?;

@@ -320,36 +320,75 @@ fn merge_samples(
     Ok(Merged { certificates: summary.certificates.len(), summary })
 }
 
-/// One family's parts in sample order; they must tile `0..total` exactly.
+/// One family's parts in sample order, checked as they join: every part within one set of
+/// `total` samples and as long as its record, the ranges tiling `0..total` exactly. A part's
+/// file is bad input however it fails; an unavailable part makes the family's replay
+/// unavailable, its file named.
 fn join_parts(mut parts: Vec<(PathBuf, ReplayPart)>) -> Result<Observed<ReplayRecord>> {
-    parts.sort_by_key(|(_, p)| p.first);
-    let mut next = 0;
+    // By end too: an empty range sorts before the range starting where it does.
+    parts.sort_by_key(|(_, p)| (p.first, p.end));
+    let Some((set_by, total)) = parts.first().map(|(path, p)| (path.clone(), p.total)) else {
+        return Err(Error::Usage("no replay parts".into()));
+    };
+    let (mut next, mut last) = (0, set_by.clone());
     let mut joined: Option<ReplayRecord> = None;
-    let total = parts.first().map_or(0, |(_, p)| p.total);
+    let mut unavailable = None;
     for (path, part) in parts {
-        if part.first != next || part.end < part.first || part.total != total {
-            return Err(Error::Report {
-                path,
-                message: format!(
-                    "samples {}..{} of {}: expected the range starting at {next} of {total}",
-                    part.first, part.end, part.total
-                ),
-            });
-        }
-        next = part.end;
-        let value = match part.replay {
-            Observed::Observed { value } => value,
-            unavailable => return Ok(unavailable),
-        };
-        match joined.as_mut() {
-            None => joined = Some(value),
-            Some(j) => j.append(value).map_err(|message| Error::Report { path, message })?,
+        check_part(&path, &part, next, (total, &set_by))?;
+        (next, last) = (part.end, path);
+        match part.replay {
+            Observed::Observed { value } => match joined.as_mut() {
+                None => joined = Some(value),
+                Some(j) => {
+                    j.append(value).map_err(|message| Error::Report { path: last.clone(), message })?
+                }
+            },
+            Observed::Unavailable { basis, reason } => {
+                let reason = format!("{}: {reason}", last.display());
+                unavailable.get_or_insert(Observed::Unavailable { basis, reason });
+            }
         }
     }
+    let short = |message: String| Error::Report { path: last.clone(), message };
     if next != total {
-        return Err(Error::Usage(format!("the sample shards cover samples 0..{next} of {total}")));
+        return Err(short(format!(
+            "the parts end at sample {next}, expected {total}: the part of samples {next}..{total} is missing"
+        )));
     }
-    joined.map(|value| Observed::Observed { value }).ok_or_else(|| Error::Usage("no replay parts".into()))
+    if let Some(unavailable) = unavailable {
+        return Ok(unavailable);
+    }
+    let joined = joined.expect("a part, every part observed");
+    if joined.samples != total {
+        return Err(short(format!("the joined replay holds {} samples, expected {total}", joined.samples)));
+    }
+    Ok(Observed::Observed { value: joined })
+}
+
+/// A part read in order, where the one before it ended at `next`: of the same set of `total`
+/// samples as `set_by` says, a range within it starting at `next`, its record as long as the
+/// range.
+fn check_part(path: &Path, part: &ReplayPart, next: usize, (total, set_by): (usize, &Path)) -> Result<()> {
+    let range = format!("samples {}..{} of {}", part.first, part.end, part.total);
+    let expected = if part.total != total {
+        format!("a golden set of {total} samples, as {} says", set_by.display())
+    } else if part.end < part.first {
+        "a range that ends at or after its first sample".into()
+    } else if part.end > total {
+        format!("a range that ends at or before sample {total}")
+    } else if part.first < next {
+        format!("the range starting at {next} of {total} (it overlaps the part before)")
+    } else if part.first > next {
+        format!("the range starting at {next} of {total} (samples {next}..{} are missing)", part.first)
+    } else {
+        match part.replay.value().map(|r| r.samples) {
+            Some(samples) if samples != part.end - part.first => {
+                format!("a replay of {} samples, but it records {samples}", part.end - part.first)
+            }
+            _ => return Ok(()),
+        }
+    };
+    Err(Error::Report { path: path.to_path_buf(), message: format!("{range}: expected {expected}") })
 }
 
 fn read_shard(partial: &Path) -> Result<ShardRecord> {
