@@ -14,6 +14,7 @@ pub mod diff;
 pub mod emulator;
 pub mod engine;
 pub mod error;
+pub mod exec;
 pub mod golden;
 pub mod hash;
 pub mod i18n;

@@ -25,6 +25,8 @@ pub enum BackendKind {
     Host,
     /// A device behind `edgecert agent` (`--device ADDR:PORT`): its own outputs and clock.
     Remote,
+    /// A vendor's command-line runtime described by `--adapter ADAPTER.toml`.
+    Exec,
 }
 
 pub use crate::report::schema::Basis;
@@ -82,17 +84,28 @@ pub fn replay_pairs<T: Send>(
     consume: &mut dyn FnMut(T) -> std::result::Result<(), String>,
     on_sample: &(dyn Fn() + Sync),
 ) -> std::result::Result<(), String> {
-    let window = WINDOW_PER_THREAD * rayon::current_num_threads().max(1);
+    let window =
+        (WINDOW_PER_THREAD * rayon::current_num_threads().max(1)).max(models.compressed.preferred_batch());
     for start in samples.clone().step_by(window) {
-        let reduced: Vec<T> = (start..(start + window).min(samples.end))
+        let indices = start..(start + window).min(samples.end);
+        let inputs: Vec<Vec<Tensor>> = indices
+            .clone()
             .into_par_iter()
-            .map(|i| {
-                let input = [golden.sample(i).map_err(|e| e.to_string())?];
+            .map(|i| golden.sample(i).map(|x| vec![x]).map_err(|e| e.to_string()))
+            .collect::<std::result::Result<_, String>>()?;
+        // The compressed model takes the window at once: a runtime command runs it as a batch.
+        let compressed = models.compressed.run_batch(&inputs).map_err(|e| {
+            format!("the compressed model on samples {}..{}: {e}", indices.start, indices.end)
+        })?;
+        let reduced: Vec<T> = indices
+            .into_par_iter()
+            .zip(inputs.into_par_iter().zip(compressed))
+            .map(|(i, (input, compressed))| {
                 let run = |model: &dyn LoadedModel, which: &str| {
                     model.run(&input).map_err(|e| format!("the {which} on sample {i}: {e}"))
                 };
                 let outputs = SampleOutputs {
-                    compressed: run(models.compressed, "compressed model")?,
+                    compressed,
                     reference: models.reference.map(|r| run(r, "FP32 reference")).transpose()?,
                     cross_check: models
                         .cross_check
@@ -149,13 +162,16 @@ pub fn time_single_stream(
     let min_seconds = if meter.is_some() { METERED_MIN_SECONDS } else { 0.0 };
     let mut latencies_ms = Vec::with_capacity(HOST_MIN_RUNS);
     let mut i = 0;
+    let batch = model.preferred_batch().max(1);
     while i < golden.len().max(HOST_MIN_RUNS) || started.elapsed().as_secs_f64() < min_seconds {
-        let (_, ms) = match predecoded.get(i % predecoded.len().max(1)) {
-            Some(input) => model.run_timed(std::slice::from_ref(input))?,
-            None => model.run_timed(&[golden.sample(i % golden.len())?])?,
-        };
-        latencies_ms.push(ms);
-        i += 1;
+        let inputs = (i..i + batch)
+            .map(|j| match predecoded.get(j % predecoded.len().max(1)) {
+                Some(input) => Ok(vec![input.clone()]),
+                None => golden.sample(j % golden.len()).map(|x| vec![x]),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        latencies_ms.extend(model.run_timed_batch(&inputs)?.into_iter().map(|(_, ms)| ms));
+        i += batch;
     }
     let window = window_start.map(|from| (from, from + started.elapsed().as_secs_f64()));
     if let (Some(Ok(r)), Some((_, to))) = (running.as_ref(), window) {
@@ -216,8 +232,12 @@ pub trait ModelSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenarios {
-    pub first_load_ms: f64,
-    pub reload_ms: f64,
+    /// Cold and warm load times; absent where the runtime cannot tell them from its inference
+    /// (a command timed by its wall clock alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_load_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload_ms: Option<f64>,
     pub offline_inferences: usize,
     pub offline_seconds: f64,
     pub offline_threads: usize,
@@ -260,8 +280,11 @@ pub fn repeated_sample_median_ms(
     runs: usize,
 ) -> Result<f64> {
     let mut ms = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        ms.push(model.run_timed(&[sample()?])?.1);
+    while ms.len() < runs {
+        let inputs = (0..model.preferred_batch().clamp(1, runs - ms.len()))
+            .map(|_| sample().map(|x| vec![x]))
+            .collect::<Result<Vec<_>>>()?;
+        ms.extend(model.run_timed_batch(&inputs)?.into_iter().map(|(_, ms)| ms));
     }
     ms.sort_by(f64::total_cmp);
     Ok(crate::stats::percentile(&ms, 0.5))
@@ -355,7 +378,7 @@ impl Backend for HostBackend {
 
     /// Offline: every core busy at once; compliance runs reported, not enforced.
     fn time(&self, input: &TimingInput<'_>) -> std::result::Result<Timing, Unobserved> {
-        time_measured(input, "host CPU, one inference at a time".into(), false, &|model, _| {
+        time_measured(input, "host CPU, one inference at a time".into(), true, &|model, _| {
             let (inferences, seconds) = offline_throughput(model, input.golden)?;
             Ok((inferences, seconds, rayon::current_num_threads()))
         })
@@ -390,11 +413,44 @@ impl Backend for RemoteBackend {
     /// run's inferences per second of device time; compliance runs are enforced.
     fn time(&self, input: &TimingInput<'_>) -> std::result::Result<Timing, Unobserved> {
         let what = format!("device {}, one inference at a time, timed on the device", self.device);
-        time_measured(input, what, true, &|_, timing| {
-            let seconds = timing.latencies_ms.iter().sum::<f64>() / 1e3;
-            Ok((timing.latencies_ms.len(), seconds, 1))
-        })
+        time_measured(input, what, false, &serial_offline)
     }
+}
+
+/// A vendor's command-line runtime driven by an adapter: its outputs feed the accuracy checks,
+/// its own timing lines (or the invocation's wall clock) the latency.
+pub struct ExecBackend {
+    /// The runtime and its version, and how it is timed.
+    pub runtime: String,
+}
+
+impl Backend for ExecBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Exec
+    }
+
+    fn basis(&self) -> Basis {
+        Basis::Measured
+    }
+
+    fn per_profile(&self) -> bool {
+        false
+    }
+
+    fn replays_first(&self) -> bool {
+        true
+    }
+
+    fn time(&self, input: &TimingInput<'_>) -> std::result::Result<Timing, Unobserved> {
+        time_measured(input, format!("runtime command {}", self.runtime), false, &serial_offline)
+    }
+}
+
+/// Offline throughput of a runtime that runs one inference at a time: the single-stream run's
+/// inferences per second of its own time.
+fn serial_offline(_: &dyn LoadedModel, timing: &Timing) -> Result<(usize, f64, usize)> {
+    let seconds = timing.latencies_ms.iter().sum::<f64>() / 1e3;
+    Ok((timing.latencies_ms.len(), seconds, 1))
 }
 
 /// Offline throughput of a loaded model after its single-stream run: (inferences, seconds,
@@ -403,20 +459,24 @@ type Offline<'a> = dyn Fn(&dyn LoadedModel, &Timing) -> Result<(usize, f64, usiz
 
 /// The measured scenarios on a model that really runs: single-stream latency (with the meter,
 /// if any), load times, offline throughput, and the compliance runs.
+/// `loads_here`: the model runs in this process, whose load times are measured here; else the
+/// runtime reports its own, if it can.
 fn time_measured(
     input: &TimingInput<'_>,
     what: String,
-    compliance_enforced: bool,
+    loads_here: bool,
     offline: &Offline<'_>,
 ) -> std::result::Result<Timing, Unobserved> {
+    let compliance_enforced = !loads_here;
     let unobserved = |reason: String| Unobserved { basis: Basis::Measured, reason };
     let model = input.model.loaded().map_err(|e| unobserved(format!("the model could not be run: {e}")))?;
     let mut timing = time_single_stream(model, input.golden, input.power_meter, what)
         .map_err(|e| unobserved(e.to_string()))?;
-    let (first_load_ms, reload_ms) = match model.device_load_times_ms() {
-        Some(times) => times,
-        None => input.model.load_times_ms().map_err(unobserved)?,
+    let load_times = match loads_here {
+        true => Some(input.model.load_times_ms().map_err(unobserved)?),
+        false => model.device_load_times_ms(),
     };
+    let (first_load_ms, reload_ms) = (load_times.map(|t| t.0), load_times.map(|t| t.1));
     let (offline_inferences, offline_seconds, offline_threads) =
         offline(model, &timing).map_err(|e| unobserved(e.to_string()))?;
     let first = || input.golden.sample(0);
@@ -439,14 +499,15 @@ fn time_measured(
 }
 
 impl BackendKind {
-    /// The backend of this kind; a remote one is named after its device.
+    /// The backend of this kind; a remote one is named after its device, an exec one after
+    /// its runtime.
     pub fn backend(self, device: Option<String>) -> Box<dyn Backend> {
+        let named = device.unwrap_or_else(|| "unnamed".into());
         match self {
             BackendKind::Emulated => Box::new(EmulatedBackend),
             BackendKind::Host => Box::new(HostBackend),
-            BackendKind::Remote => {
-                Box::new(RemoteBackend { device: device.unwrap_or_else(|| "unnamed".into()) })
-            }
+            BackendKind::Remote => Box::new(RemoteBackend { device: named }),
+            BackendKind::Exec => Box::new(ExecBackend { runtime: named }),
         }
     }
 
@@ -455,6 +516,7 @@ impl BackendKind {
             BackendKind::Emulated => "emulated",
             BackendKind::Host => "host",
             BackendKind::Remote => "remote",
+            BackendKind::Exec => "exec",
         }
     }
 
@@ -467,6 +529,9 @@ impl BackendKind {
             BackendKind::Host => "latency is MEASURED on the host CPU running edgecert, not on the chip",
             BackendKind::Remote => {
                 "latency is MEASURED on the device behind an edgecert agent, and the compressed model's outputs are the device's own"
+            }
+            BackendKind::Exec => {
+                "latency is MEASURED by a vendor runtime command (as its adapter says it reports time), and the compressed model's outputs are that runtime's"
             }
         }
     }
@@ -498,8 +563,8 @@ mod tests {
         }
     }
 
-    /// The median of running distinct samples in turn, as the single-stream run does.
-    fn set_median_ms(model: &dyn LoadedModel, samples: &[Tensor]) -> f64 {
+    /// The sorted latencies of running distinct samples in turn, as the single-stream run does.
+    fn set_ms(model: &dyn LoadedModel, samples: &[Tensor]) -> Vec<f64> {
         let mut ms: Vec<f64> = (0..40)
             .map(|i| {
                 let clock = Instant::now();
@@ -508,21 +573,21 @@ mod tests {
             })
             .collect();
         ms.sort_by(f64::total_cmp);
-        crate::stats::percentile(&ms, 0.5)
+        ms
     }
 
     #[test]
     fn a_backend_that_caches_results_is_caught_repeating_one_sample() {
         let samples = [Tensor::zeros(vec![1, 4]), Tensor::ones(vec![1, 4])];
         let caching = CachingModel { last: Mutex::new(None), caches: true };
-        let set = set_median_ms(&caching, &samples);
+        let set = set_ms(&caching, &samples);
         let repeated = repeated_sample_median_ms(&caching, &|| Ok(samples[0].clone()), 40).unwrap();
-        let why = caching_suspected(set, repeated).expect("caching is caught");
+        let why = caching_suspected(&set, repeated).expect("caching is caught");
         assert!(why.contains("MLPerf TEST04") && why.contains("may be caching results"), "{why}");
 
         let honest = CachingModel { last: Mutex::new(None), caches: false };
-        let set = set_median_ms(&honest, &samples);
+        let set = set_ms(&honest, &samples);
         let repeated = repeated_sample_median_ms(&honest, &|| Ok(samples[0].clone()), 40).unwrap();
-        assert_eq!(caching_suspected(set, repeated), None, "{set} vs {repeated} ms");
+        assert_eq!(caching_suspected(&set, repeated), None, "{set:?} vs {repeated} ms");
     }
 }

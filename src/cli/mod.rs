@@ -379,6 +379,10 @@ pub struct CertifyArgs {
     /// A file holding the agent's shared token.
     #[arg(long, value_name = "F")]
     pub token_file: Option<PathBuf>,
+    /// The adapter describing a vendor's command-line runtime (`--backend exec`); see
+    /// `adapters/`.
+    #[arg(long, value_name = "ADAPTER.toml")]
+    pub adapter: Option<PathBuf>,
     /// Seconds the agent may take to answer one request (an upload, a load, an inference).
     #[arg(long, default_value_t = 120)]
     pub device_timeout: u64,
@@ -656,6 +660,7 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
         ));
     }
     let remote = remote_target(&args)?;
+    let exec = exec_target(&args)?;
     let inputs = args.inputs.spec();
     let selection = args.selection.selection()?;
     if args.list {
@@ -687,6 +692,7 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
             given_replays: None,
             power_meter: args.power_meter,
             remote,
+            exec,
         },
         out: args.out,
         format: if args.quiet && args.format == TerminalFormat::Pretty {
@@ -734,6 +740,17 @@ fn remote_target(args: &CertifyArgs) -> Result<Option<crate::remote::RemoteTarge
         })),
         (None, BackendKind::Remote) => Err(Error::Usage("--backend remote needs --device ADDR:PORT".into())),
         (Some(_), _) => Err(Error::Usage("--device names an agent for --backend remote".into())),
+        (None, _) => Ok(None),
+    }
+}
+
+/// The runtime adapter `--adapter` names, for `--backend exec` only; its outputs are journalled
+/// beside the device agent's.
+fn exec_target(args: &CertifyArgs) -> Result<Option<(PathBuf, PathBuf)>> {
+    match (&args.adapter, args.backend) {
+        (Some(adapter), BackendKind::Exec) => Ok(Some((adapter.clone(), args.out.join("device-journal")))),
+        (None, BackendKind::Exec) => Err(Error::Usage("--backend exec needs --adapter ADAPTER.toml".into())),
+        (Some(_), _) => Err(Error::Usage("--adapter describes a runtime for --backend exec".into())),
         (None, _) => Ok(None),
     }
 }

@@ -47,6 +47,23 @@ pub trait LoadedModel: Send + Sync {
         Ok((outputs, clock.elapsed().as_secs_f64() * 1e3))
     }
 
+    /// Samples the runtime prefers per call (a command-line runtime starts once per call).
+    fn preferred_batch(&self) -> usize {
+        1
+    }
+
+    /// Several samples' outputs, in order: by default each sample on its own, in parallel.
+    fn run_batch(&self, samples: &[Vec<Tensor>]) -> Result<Vec<Vec<Tensor>>> {
+        use rayon::prelude::*;
+        samples.par_iter().map(|s| self.run(s)).collect()
+    }
+
+    /// Several timed runs, in order: by default one [`LoadedModel::run_timed`] after another
+    /// (never in parallel: concurrent runs would time each other).
+    fn run_timed_batch(&self, samples: &[Vec<Tensor>]) -> Result<Vec<(Vec<Tensor>, f64)>> {
+        samples.iter().map(|s| self.run_timed(s)).collect()
+    }
+
     /// Cold and warm load times (ms) measured where the model runs, where that is not here.
     fn device_load_times_ms(&self) -> Option<(f64, f64)> {
         None

@@ -252,10 +252,7 @@ impl LoadedModel for RemoteModel {
         let (outputs, latency_ms) = self.infer(inputs)?;
         let journalled = self.journal.lock().unwrap_or_else(|p| p.into_inner()).get(&input_digest(inputs))?;
         if let Some(journalled) = journalled {
-            let same = journalled.len() == outputs.len()
-                && journalled.iter().zip(&outputs).all(|(a, b)| {
-                    a.shape() == b.shape() && a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits())
-                });
+            let same = super::journal::same_outputs(&journalled, &outputs);
             let mut c = self.consistency.lock().unwrap_or_else(|p| p.into_inner());
             c.0 += 1;
             c.1 += usize::from(!same);

@@ -34,6 +34,15 @@ pub fn input_digest(inputs: &[Tensor]) -> InputDigest {
 /// Where each record's payload lies in the file: (offset, length).
 type Places = HashMap<InputDigest, (u64, u32)>;
 
+/// Whether two samples' outputs are the same bit for bit (MLPerf's TEST01 asks no less of a
+/// timed run against the accuracy run).
+pub fn same_outputs(a: &[Tensor], b: &[Tensor]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.shape() == y.shape() && x.iter().zip(y.iter()).all(|(p, q)| p.to_bits() == q.to_bits())
+        })
+}
+
 pub struct Journal {
     path: PathBuf,
     file: File,

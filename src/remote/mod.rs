@@ -9,4 +9,4 @@ pub mod protocol;
 
 pub use agent::{Agent, AgentConfig};
 pub use client::{RemoteEngine, RemoteTarget};
-pub use journal::{input_digest, Journal};
+pub use journal::{input_digest, same_outputs, Journal};

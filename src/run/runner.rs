@@ -65,6 +65,8 @@ pub struct RunOptions {
     pub given_replays: Option<BTreeMap<String, Observed<ReplayRecord>>>,
     /// The device agent of `--backend remote`.
     pub remote: Option<crate::remote::RemoteTarget>,
+    /// The runtime adapter of `--backend exec`, and where its outputs are journalled.
+    pub exec: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// One sample shard's replay of one family: samples `first..end` of `total`.
@@ -179,6 +181,34 @@ pub fn execute(
     Ok(summary)
 }
 
+/// The engine of a backend whose runtime is not this process's (`remote`, `exec`), with how
+/// the report names it. Found before anything runs: an unreachable agent or a runtime that
+/// cannot start is bad input.
+fn device_engine(options: &RunOptions) -> Result<Option<(Box<dyn Engine>, String)>> {
+    use crate::error::Error;
+    match options.backend {
+        BackendKind::Remote => {
+            let target = options
+                .remote
+                .clone()
+                .ok_or_else(|| Error::Usage("--backend remote needs --device ADDR:PORT".into()))?;
+            let engine = crate::remote::RemoteEngine::connect(target)?;
+            let described = format!("{} via edgecert agent at {}", engine.device().describe(), engine.addr());
+            Ok(Some((Box::new(engine), described)))
+        }
+        BackendKind::Exec => {
+            let (adapter, journal_dir) = options
+                .exec
+                .clone()
+                .ok_or_else(|| Error::Usage("--backend exec needs --adapter ADAPTER.toml".into()))?;
+            let engine = crate::exec::ExecEngine::new(&adapter, journal_dir)?;
+            let described = format!("{} (adapter {})", engine.name(), adapter.display());
+            Ok(Some((Box::new(engine), described)))
+        }
+        BackendKind::Emulated | BackendKind::Host => Ok(None),
+    }
+}
+
 /// A family's shared observations.
 #[derive(Default)]
 struct FamilyState {
@@ -223,22 +253,12 @@ impl<'a> Runner<'a> {
     fn new(inputs: &'a Inputs, options: &'a RunOptions) -> Result<Self> {
         let selected = select(options.engine)?;
         let cross_engine = options.cross_check.then(|| counterpart(selected.engine.as_ref())).transpose()?;
-        let device = match (options.backend, &options.remote) {
-            (BackendKind::Remote, Some(target)) => {
-                Some(crate::remote::RemoteEngine::connect(target.clone())?)
-            }
-            (BackendKind::Remote, None) => {
-                return Err(crate::error::Error::Usage("--backend remote needs --device ADDR:PORT".into()))
-            }
-            _ => None,
-        };
-        let described =
-            device.as_ref().map(|d| format!("{} via edgecert agent at {}", d.device().describe(), d.addr()));
+        let (device_engine, described) = device_engine(options)?.unzip();
         Ok(Runner {
             inputs,
             options,
             backend: options.backend.backend(described),
-            device_engine: device.map(|d| Box::new(d) as Box<dyn Engine>),
+            device_engine,
             engine: selected.engine,
             cross_engine,
             engine_note: selected.fallback.map(|why| format!("--engine auto fell back to tract: {why}")),

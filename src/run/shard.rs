@@ -305,6 +305,7 @@ fn merge_samples(
             cross_check: run.cross_check,
             given_replays: Some(replays),
             remote: None,
+            exec: None,
             power_meter: None,
         },
         out: out.to_path_buf(),

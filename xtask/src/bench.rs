@@ -224,6 +224,7 @@ fn certify_once(dir: &Path, engine: EngineChoice, cache: Option<PathBuf>) -> any
             cross_check: false,
             given_replays: None,
             remote: None,
+            exec: None,
             power_meter: None,
         },
         out: out.clone(),

@@ -1,0 +1,458 @@
+//! The `exec` backend's runtime: a vendor's command-line tool (RKNN's, QNN's `qnn-net-run`,
+//! CANN's `msame`, ...) driven as its adapter file says. Each invocation gets a batch of
+//! samples written as files, runs under a timeout in a process group of its own, and its output
+//! files and timing lines are read back. The runtime's outputs feed the accuracy checks; each
+//! finished sample is journalled before the next batch, so a crashing or hung runtime loses
+//! nothing already done and the same command resumes.
+
+pub mod adapter;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub use adapter::Adapter;
+use adapter::{Format, LineTemplate, TimingMode};
+
+use crate::engine::{Engine, EngineChoice, LoadedModel, Tensor};
+use crate::error::{Error, Result};
+use crate::model::{ModelInventory, TensorInfo};
+use crate::remote::{input_digest, Journal};
+
+/// A command-line runtime as an engine.
+pub struct ExecEngine {
+    adapter: Adapter,
+    /// The runtime and its version as `version_command` prints them.
+    name: String,
+    journal_dir: PathBuf,
+}
+
+impl ExecEngine {
+    /// Loads the adapter and asks the runtime its version (a runtime that cannot even say it
+    /// is bad input, exit 2).
+    pub fn new(adapter_path: &Path, journal_dir: PathBuf) -> Result<ExecEngine> {
+        let adapter = Adapter::load(adapter_path)?;
+        let version = match adapter.file.adapter.version_command.split_first() {
+            None => String::new(),
+            Some((program, args)) => {
+                let out =
+                    Command::new(program).args(args).current_dir(adapter.dir()).output().map_err(|e| {
+                        Error::Usage(format!(
+                            "{}: adapter.version_command `{program}` cannot run: {e}",
+                            adapter_path.display()
+                        ))
+                    })?;
+                if !out.status.success() {
+                    return Err(Error::Usage(format!(
+                        "{}: adapter.version_command `{program}` failed ({}): {}",
+                        adapter_path.display(),
+                        out.status,
+                        tail(&String::from_utf8_lossy(&out.stderr), 400)
+                    )));
+                }
+                String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").trim().to_string()
+            }
+        };
+        let name = match version.is_empty() {
+            true => adapter.file.adapter.name.clone(),
+            false => format!("{} ({version})", adapter.file.adapter.name),
+        };
+        Ok(ExecEngine { adapter, name, journal_dir })
+    }
+}
+
+impl Engine for ExecEngine {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn choice(&self) -> EngineChoice {
+        EngineChoice::Tract
+    }
+
+    fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>> {
+        let outputs = ModelInventory::load(path)?.outputs;
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let id = crate::hash::sha256_hex(format!("{}{}", self.adapter.sha256, self.name).as_bytes());
+        let journal_name = format!("{}-exec-{}.journal", &crate::hash::sha256_hex(&bytes)[..16], &id[..16]);
+        let journal = Journal::open(&self.journal_dir.join(journal_name))?;
+        if !journal.is_empty() {
+            eprintln!(
+                "resuming from {} finished samples of {} kept in {}",
+                journal.len(),
+                self.name,
+                journal.path().display()
+            );
+        }
+        Ok(Box::new(ExecModel {
+            adapter: self.adapter.clone(),
+            model: path.canonicalize().map_err(|e| Error::io(path, e))?,
+            inputs: inputs.to_vec(),
+            outputs,
+            journal: Mutex::new(journal),
+            overheads_ms: Mutex::new(Vec::new()),
+            consistency: Mutex::new((0, 0)),
+            failed: Mutex::new(None),
+        }))
+    }
+
+    fn load_exposing(&self, path: &Path, _: &[TensorInfo], _: &[String]) -> Result<Box<dyn LoadedModel>> {
+        Err(Error::Usage(format!(
+            "{}: per-layer analysis runs on the host engines, not a runtime command",
+            path.display()
+        )))
+    }
+}
+
+struct ExecModel {
+    adapter: Adapter,
+    model: PathBuf,
+    inputs: Vec<TensorInfo>,
+    outputs: Vec<TensorInfo>,
+    journal: Mutex<Journal>,
+    /// Per invocation: its wall clock less the inference times it reported (start-up and load).
+    overheads_ms: Mutex<Vec<f64>>,
+    consistency: Mutex<(usize, usize)>,
+    /// Why the runtime failed: later calls fail at once with it instead of starting it again.
+    failed: Mutex<Option<String>>,
+}
+
+/// One invocation's results: per sample, outputs and milliseconds.
+type Invoked = Vec<(Vec<Tensor>, f64)>;
+
+impl ExecModel {
+    /// Runs `samples` through the runtime, a batch per invocation.
+    fn invoke_all(&self, samples: &[Vec<Tensor>]) -> Result<Invoked> {
+        let mut results = Vec::with_capacity(samples.len());
+        for batch in samples.chunks(self.adapter.file.run.batch) {
+            if let Some(why) = self.failed.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+                return Err(self.failure(why));
+            }
+            match invoke(self, batch) {
+                Ok(done) => results.extend(done),
+                Err(why) => {
+                    *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+                    return Err(self.failure(why));
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    fn failure(&self, why: String) -> Error {
+        let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        Error::Inference {
+            path: self.model.clone(),
+            message: format!(
+                "{why}; {} finished samples are kept in {}: run the same command again to resume",
+                journal.len(),
+                journal.path().display()
+            ),
+        }
+    }
+}
+
+impl LoadedModel for ExecModel {
+    fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        Ok(self.run_batch(&[inputs.to_vec()])?.remove(0))
+    }
+
+    fn preferred_batch(&self) -> usize {
+        self.adapter.file.run.batch
+    }
+
+    /// Journalled outputs where there are any; the rest through the runtime, each batch
+    /// journalled as it finishes.
+    fn run_batch(&self, samples: &[Vec<Tensor>]) -> Result<Vec<Vec<Tensor>>> {
+        let digests: Vec<_> = samples.iter().map(|s| input_digest(s)).collect();
+        let mut outputs: Vec<Option<Vec<Tensor>>> = {
+            let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+            digests.iter().map(|d| journal.get(d)).collect::<Result<_>>()?
+        };
+        let missing: Vec<usize> = (0..samples.len()).filter(|&i| outputs[i].is_none()).collect();
+        for chunk in missing.chunks(self.adapter.file.run.batch) {
+            let batch: Vec<Vec<Tensor>> = chunk.iter().map(|&i| samples[i].clone()).collect();
+            let done = self.invoke_all(&batch)?;
+            let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+            for (&i, (out, _)) in chunk.iter().zip(done) {
+                journal.append(digests[i], &out)?;
+                outputs[i] = Some(out);
+            }
+        }
+        Ok(outputs.into_iter().map(|o| o.expect("every sample answered")).collect())
+    }
+
+    fn run_timed(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, f64)> {
+        Ok(self.run_timed_batch(&[inputs.to_vec()])?.remove(0))
+    }
+
+    /// Always through the runtime; outputs compared with the journalled ones (TEST01).
+    fn run_timed_batch(&self, samples: &[Vec<Tensor>]) -> Result<Vec<(Vec<Tensor>, f64)>> {
+        let done = self.invoke_all(samples)?;
+        let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let mut consistency = self.consistency.lock().unwrap_or_else(|p| p.into_inner());
+        for (sample, (out, _)) in samples.iter().zip(&done) {
+            if let Some(journalled) = journal.get(&input_digest(sample))? {
+                consistency.0 += 1;
+                consistency.1 += usize::from(!crate::remote::same_outputs(&journalled, out));
+            }
+        }
+        Ok(done)
+    }
+
+    /// Cold: the first invocation's start-up and load; warm: the median of the later ones.
+    fn device_load_times_ms(&self) -> Option<(f64, f64)> {
+        if self.adapter.file.timing.mode == TimingMode::Wall {
+            return None;
+        }
+        let overheads = self.overheads_ms.lock().unwrap_or_else(|p| p.into_inner());
+        let (first, later) = overheads.split_first()?;
+        let mut later = later.to_vec();
+        later.sort_by(f64::total_cmp);
+        Some((*first, later.get(later.len() / 2).copied().unwrap_or(*first)))
+    }
+
+    fn timed_output_consistency(&self) -> Option<(usize, usize)> {
+        Some(*self.consistency.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// A scratch folder for one invocation, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> std::result::Result<Scratch, String> {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "edgecert-exec-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(dir.join("in")).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir.join("out")).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One invocation of the runtime on `batch`: inputs written, the command run under its timeout,
+/// outputs and times read back. `Err` says what went wrong, naming the command and the file.
+fn invoke(model: &ExecModel, batch: &[Vec<Tensor>]) -> std::result::Result<Invoked, String> {
+    let file = &model.adapter.file;
+    let scratch = Scratch::new()?;
+    let (in_dir, out_dir) = (scratch.0.join("in"), scratch.0.join("out"));
+    let mut list = String::new();
+    for (index, sample) in batch.iter().enumerate() {
+        let mut paths = Vec::new();
+        for (k, tensor) in sample.iter().enumerate() {
+            let name = model.inputs.get(k).map_or("input", |t| t.name.as_str());
+            let path = in_dir.join(tensor_file(&file.inputs.file, index, name, k));
+            write_tensor(&path, tensor, file.inputs.format)?;
+            paths.push(path.display().to_string());
+        }
+        list.push_str(&paths.join(" "));
+        list.push('\n');
+    }
+    let list_path = scratch.0.join("input_list.txt");
+    std::fs::write(&list_path, list).map_err(|e| format!("{}: {e}", list_path.display()))?;
+    let fill = |arg: &String| {
+        arg.replace("{model}", &model.model.display().to_string())
+            .replace("{input_list}", &list_path.display().to_string())
+            .replace("{input_dir}", &in_dir.display().to_string())
+            .replace("{output_dir}", &out_dir.display().to_string())
+            .replace("{count}", &batch.len().to_string())
+            .replace("{adapter_dir}", &model.adapter.dir().display().to_string())
+    };
+    let argv: Vec<String> = file.run.command.iter().map(fill).collect();
+    let clock = Instant::now();
+    let (stdout, _) =
+        run_command(&argv, &file.run.env, &scratch.0, Duration::from_secs_f64(file.run.timeout_s))?;
+    let wall_ms = clock.elapsed().as_secs_f64() * 1e3;
+    let times = match file.timing.mode {
+        TimingMode::Wall => vec![wall_ms / batch.len() as f64; batch.len()],
+        TimingMode::Line => {
+            let template = LineTemplate::new(file.timing.line.as_deref().unwrap_or("{ms}"));
+            sample_times(&stdout, &template, batch.len())?
+        }
+    };
+    if file.timing.mode == TimingMode::Line {
+        let overhead = (wall_ms - times.iter().sum::<f64>()).max(0.0);
+        model.overheads_ms.lock().unwrap_or_else(|p| p.into_inner()).push(overhead);
+    }
+    (0..batch.len())
+        .map(|index| {
+            let outputs = model
+                .outputs
+                .iter()
+                .enumerate()
+                .map(|(k, info)| {
+                    let path = out_dir.join(tensor_file(&file.outputs.file, index, &info.name, k));
+                    read_tensor(&path, info, file.outputs.format)
+                        .map_err(|why| format!("`{}` on sample {index} of its batch: {why}", argv[0]))
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok((outputs, times[index]))
+        })
+        .collect()
+}
+
+/// The tensor file's path under its folder: the template with `{index}`, `{name}` (file-safe)
+/// and `{k}` filled.
+fn tensor_file(template: &str, index: usize, name: &str, k: usize) -> String {
+    let safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    let safe = if safe.is_empty() || safe.starts_with('.') { format!("t{k}") } else { safe };
+    template.replace("{index}", &index.to_string()).replace("{name}", &safe).replace("{k}", &k.to_string())
+}
+
+fn write_tensor(path: &Path, tensor: &Tensor, format: Format) -> std::result::Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let bytes = match format {
+        Format::Raw => tensor.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Format::Npy => crate::golden::npy::encode(tensor),
+    };
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// An output file, checked against the graph output it answers for.
+fn read_tensor(path: &Path, info: &TensorInfo, format: Format) -> std::result::Result<Tensor, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("no output file {} for `{}` ({e})", path.display(), info.name))?;
+    match format {
+        Format::Npy => crate::golden::npy::decode(path, &bytes).map_err(|e| e.to_string()),
+        Format::Raw => {
+            if info.shape.contains(&0) || info.shape.is_empty() {
+                return Err(format!(
+                    "raw output `{}` needs a concrete shape and the model gives {:?}: use outputs.format = \"npy\"",
+                    info.name, info.shape
+                ));
+            }
+            let want = info.shape.iter().product::<usize>() * 4;
+            if bytes.len() != want {
+                return Err(format!(
+                    "{} holds {} bytes; output `{}` of shape {:?} is {want} bytes of float32",
+                    path.display(),
+                    bytes.len(),
+                    info.name,
+                    info.shape
+                ));
+            }
+            let data = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            Tensor::from_shape_vec(info.shape.clone(), data).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Per-sample milliseconds from the runtime's output lines that match the template.
+fn sample_times(
+    stdout: &str,
+    template: &LineTemplate,
+    count: usize,
+) -> std::result::Result<Vec<f64>, String> {
+    let mut times = vec![None; count];
+    for (next, (index, ms)) in stdout.lines().filter_map(|l| template.matches(l)).enumerate() {
+        let at = index.unwrap_or(next);
+        match times.get_mut(at) {
+            Some(slot) => *slot = Some(ms),
+            None => return Err(format!("the runtime timed sample {at}, but the batch has {count}")),
+        }
+    }
+    times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.ok_or_else(|| {
+                format!("the runtime printed no timing line for sample {i} of {count} (timing.line)")
+            })
+        })
+        .collect()
+}
+
+/// Standard output and error kept, at most (a runaway runtime cannot fill memory).
+const KEPT_OUTPUT: u64 = 16 << 20;
+
+/// Runs `argv` in its own process group; kills the group if it outlives `timeout`.
+fn run_command(
+    argv: &[String],
+    env: &std::collections::BTreeMap<String, String>,
+    cwd: &Path,
+    timeout: Duration,
+) -> std::result::Result<(String, String), String> {
+    let shown = argv.join(" ");
+    let mut command = Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .envs(env)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child =
+        command.spawn().map_err(|e| format!("the runtime command `{}` cannot start: {e}", argv[0]))?;
+    let reader = |stream: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(s) = stream {
+                let _ = s.take(KEPT_OUTPUT).read_to_end(&mut text);
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = reader(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let stderr = reader(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                kill_group(child.id());
+                let _ = child.wait();
+                return Err(format!(
+                    "the runtime command `{shown}` gave no result within {} s and was killed (run.timeout_s)",
+                    timeout.as_secs_f64()
+                ));
+            }
+        }
+    };
+    // Whatever the runtime left running in its group must not hold the pipes open.
+    kill_group(child.id());
+    let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    if !status.success() {
+        return Err(format!("the runtime command `{shown}` failed ({status}): {}", tail(&stderr, 600)));
+    }
+    Ok((stdout, stderr))
+}
+
+fn kill_group(pid: u32) {
+    if let Ok(group) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill(2) with a negative pid signals that process group; a group already gone
+        // gives ESRCH, nothing to act on.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
+    }
+}
+
+/// The last `chars` characters of `text`, on one line.
+fn tail(text: &str, chars: usize) -> String {
+    let text = text.trim();
+    let start = text.char_indices().rev().nth(chars).map_or(0, |(i, _)| i);
+    let tail = text[start..].replace('\n', " | ");
+    if tail.is_empty() {
+        "nothing on stderr".into()
+    } else {
+        tail
+    }
+}
