@@ -196,6 +196,62 @@ pub fn samples_to_decide(n: usize, estimate: f64, ci: &Interval, limit: f64) -> 
     Some(((n as f64) * (half / margin).powi(2)).ceil() as usize)
 }
 
+/// MLPerf's early-stopping confidence (loadgen's, for every latency-bound scenario).
+pub const EARLY_STOPPING_CONFIDENCE: f64 = 0.99;
+
+/// MLPerf early stopping's odds: the chance of at most `t` of `h + t` queries over the bound
+/// if the p-th percentile sat exactly at it (each query over with probability 1 − p). That is
+/// the binomial CDF, P(Binomial(h + t, 1 − p) ≤ t) = I_p(h, t + 1).
+fn early_stopping_odds(h: u64, t: u64, p: f64) -> f64 {
+    if h == 0 {
+        // No query under the bound is no evidence at all.
+        return 1.0;
+    }
+    statrs::function::beta::beta_reg(h as f64, (t + 1) as f64, p)
+}
+
+/// MLPerf early stopping: whether `n` queries, `t` of them over the latency bound, let one
+/// claim the `p`-th percentile is within the bound at confidence `c`, i.e. whether
+/// I_p(n − t, t + 1) ≤ 1 − c. Smaller odds are stronger evidence, so more queries under the
+/// bound can only turn a claim that does not hold into one that does.
+///
+/// ```
+/// use edgecert::stats::early_stopping_holds;
+/// // p99 at 99 % confidence: one slow query in 662 is tolerated, two in 700 are not.
+/// assert!(early_stopping_holds(662, 1, 0.99, 0.99));
+/// assert!(!early_stopping_holds(661, 1, 0.99, 0.99));
+/// assert!(!early_stopping_holds(700, 2, 0.99, 0.99));
+/// ```
+pub fn early_stopping_holds(n: u64, t: u64, p: f64, c: f64) -> bool {
+    t <= n && early_stopping_odds(n - t, t, p) <= 1.0 - c
+}
+
+/// The fewest queries with which `t` over the bound still let early stopping claim the
+/// `p`-th percentile at confidence `c`: `h + t` for the smallest passing `h`. At c = 0.99 with
+/// none over (t = 0) that is 44 at p90, 459 at p99 and 4,603 at p99.9; MLPerf's published
+/// minimums (64, 662, 6,636) are this count with one query over (t = 1), which loadgen's
+/// single-stream scenario asks for so its estimate can discard the slowest query.
+///
+/// `p` and `c` must lie strictly between 0 and 1 (else no count suffices).
+pub fn early_stopping_min_queries(t: u64, p: f64, c: f64) -> u64 {
+    assert!(0.0 < p && p < 1.0 && 0.0 < c && c < 1.0, "percentile {p} and confidence {c} must be in (0, 1)");
+    let passes = |h: u64| early_stopping_odds(h, t, p) <= 1.0 - c;
+    // The odds fall as h grows: double past the answer, then bisect (lo fails, hi passes).
+    let (mut lo, mut hi) = (0, 1);
+    while !passes(hi) {
+        (lo, hi) = (hi, hi * 2);
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if passes(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi + t
+}
+
 /// A one-sided Mann–Whitney U test: is the first sample stochastically larger than the second?
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct MannWhitney {
@@ -351,5 +407,54 @@ mod tests {
         let constant = mann_whitney_greater(&[3.0; 5], &[3.0; 4]).unwrap();
         assert_eq!(constant.p_value, 1.0);
         assert_eq!(mann_whitney_greater(&[], &base), None);
+    }
+
+    /// P(Binomial(n, q) ≤ t) summed term by term in logs: a check on the incomplete beta
+    /// that shares no code with it.
+    fn binomial_cdf(n: u64, q: f64, t: u64) -> f64 {
+        use statrs::function::gamma::ln_gamma;
+        let ln_choose =
+            |k: u64| ln_gamma(n as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((n - k) as f64 + 1.0);
+        (0..=t.min(n))
+            .map(|k| (ln_choose(k) + k as f64 * q.ln() + (n - k) as f64 * (1.0 - q).ln()).exp())
+            .sum()
+    }
+
+    #[test]
+    fn early_stopping_odds_are_the_binomial_cdf() {
+        for (h, t, p) in
+            [(44, 0, 0.9), (63, 1, 0.9), (661, 1, 0.99), (700, 7, 0.99), (6635, 1, 0.999), (9000, 40, 0.995)]
+        {
+            let want = binomial_cdf(h + t, 1.0 - p, t);
+            let got = early_stopping_odds(h, t, p);
+            assert!(
+                (got - want).abs() <= 1e-9 * want.max(1e-300) + 1e-15,
+                "h {h} t {t} p {p}: {got} vs {want}"
+            );
+        }
+        assert_eq!(early_stopping_odds(0, 3, 0.99), 1.0);
+    }
+
+    #[test]
+    fn early_stopping_minimum_counts_match_mlperf() {
+        let c = EARLY_STOPPING_CONFIDENCE;
+        // None over: p^h ≤ 1 − c, so h = ⌈ln(0.01)/ln(p)⌉.
+        assert_eq!([0.90, 0.99, 0.999].map(|p| early_stopping_min_queries(0, p, c)), [44, 459, 4603]);
+        // One over: the "processed at least 64 queries" of MLPerf's single-stream summaries.
+        assert_eq!([0.90, 0.99, 0.999].map(|p| early_stopping_min_queries(1, p, c)), [64, 662, 6636]);
+        for (t, p) in [(0, 0.9), (1, 0.99), (5, 0.99), (2, 0.999)] {
+            let n = early_stopping_min_queries(t, p, c);
+            assert!(early_stopping_holds(n, t, p, c) && !early_stopping_holds(n - 1, t, p, c), "t {t} p {p}");
+        }
+    }
+
+    #[test]
+    fn early_stopping_needs_more_queries_the_more_are_over() {
+        assert!(early_stopping_holds(459, 0, 0.99, 0.99));
+        assert!(!early_stopping_holds(458, 0, 0.99, 0.99));
+        assert!(!early_stopping_holds(700, 7, 0.99, 0.99));
+        assert!(!early_stopping_holds(3, 4, 0.99, 0.99));
+        let counts: Vec<u64> = (0..6).map(|t| early_stopping_min_queries(t, 0.99, 0.99)).collect();
+        assert!(counts.windows(2).all(|w| w[1] > w[0]), "{counts:?}");
     }
 }

@@ -3,7 +3,10 @@
 
 use super::Verdict;
 use crate::backend::Timing;
-use crate::stats::{decide, percentile, percentile_interval, samples_to_decide, Direction, Outcome};
+use crate::stats::{
+    decide, early_stopping_holds, early_stopping_min_queries, percentile, percentile_interval,
+    samples_to_decide, Direction, Outcome, EARLY_STOPPING_CONFIDENCE,
+};
 
 pub const PERCENTILE: f64 = 0.99;
 /// MLPerf TEST04: one sample repeated may be at most this much faster than the set.
@@ -30,6 +33,25 @@ pub fn caching_suspected(sorted_set_ms: &[f64], repeated_median_ms: f64) -> Opti
     })
 }
 
+/// MLPerf's early-stopping reading of the run against the budget. It is stated beside the
+/// verdict, not folded into it: the order-statistics interval decides, while this is the
+/// claim an MLPerf submission would make from the same latencies, at MLPerf's confidence.
+fn early_stopping_finding(latencies_ms: &[f64], limit_ms: f64) -> String {
+    let n = latencies_ms.len() as u64;
+    let over = latencies_ms.iter().filter(|&&ms| ms > limit_ms).count() as u64;
+    let c = EARLY_STOPPING_CONFIDENCE;
+    let head = format!("MLPerf early stopping: {over} of {n} queries over the {limit_ms} ms budget");
+    if early_stopping_holds(n, over, PERCENTILE, c) {
+        format!("{head}; the p99 bound holds at {:.0} % confidence", c * 100.0)
+    } else {
+        let more = early_stopping_min_queries(over, PERCENTILE, c).saturating_sub(n);
+        format!(
+            "{head}; the p99 bound is not shown at {:.0} % confidence: it needs {more} more queries with none over",
+            c * 100.0
+        )
+    }
+}
+
 pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict {
     let mut sorted = timing.latencies_ms.clone();
     sorted.sort_by(f64::total_cmp);
@@ -51,7 +73,12 @@ pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict
     if outcome == Outcome::Inconclusive {
         v.samples_to_decide = samples_to_decide(n, p99, &ci, limit_ms).or(Some(662.max(n * 2)));
     }
-    v.findings = vec![format!("p50 {p50:.4} ms"), format!("p90 {p90:.4} ms"), format!("p99 {p99:.4} ms")];
+    v.findings = vec![
+        format!("p50 {p50:.4} ms"),
+        format!("p90 {p90:.4} ms"),
+        format!("p99 {p99:.4} ms"),
+        early_stopping_finding(&sorted, limit_ms),
+    ];
     if let Some(s) = &timing.scenarios {
         // On the host CPU (no result cache), sub-millisecond models repeat a sample up to ~20 %
         // faster from cache and branch-predictor warmth alone: the compliance runs are reported
@@ -91,4 +118,53 @@ pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::schema::Basis;
+
+    /// `n` latencies spread under a 5 ms budget, the last `over` of them at 9 ms.
+    fn timing(n: usize, over: usize) -> Timing {
+        let latencies_ms =
+            (0..n).map(|i| if i < n - over { 1.0 + (i % 30) as f64 / 10.0 } else { 9.0 }).collect();
+        Timing { latencies_ms, basis: Basis::Measured, what: "test".into(), power: None, scenarios: None }
+    }
+
+    fn early_stopping(v: &Verdict) -> &str {
+        v.findings.iter().find(|f| f.starts_with("MLPerf early stopping")).expect("an early-stopping finding")
+    }
+
+    #[test]
+    fn early_stopping_is_stated_for_a_run_that_meets_it() {
+        let v = latency_check(&timing(700, 1), 5.0, 0.95);
+        assert_eq!(
+            early_stopping(&v),
+            "MLPerf early stopping: 1 of 700 queries over the 5 ms budget; the p99 bound holds at 99 % confidence"
+        );
+        assert_eq!(v.verdict, Outcome::Pass);
+    }
+
+    #[test]
+    fn early_stopping_says_how_many_more_queries_a_run_that_misses_it_needs() {
+        // Three over at p99 need 1,001 queries in all (I_0.99(998, 4) ≤ 0.01).
+        let v = latency_check(&timing(700, 3), 5.0, 0.95);
+        assert_eq!(
+            early_stopping(&v),
+            "MLPerf early stopping: 3 of 700 queries over the 5 ms budget; the p99 bound is not shown at 99 % confidence: it needs 301 more queries with none over"
+        );
+        // The verdict is still the interval's: p99 itself is under the budget, but the upper
+        // end of its interval reaches the slow queries.
+        assert_eq!(v.verdict, Outcome::Inconclusive);
+    }
+
+    #[test]
+    fn a_pass_near_the_margin_can_fall_short_of_early_stopping() {
+        // The 95 % interval's upper end is a one-sided 97.5 % claim; MLPerf's is 99 %.
+        let v = latency_check(&timing(600, 1), 5.0, 0.95);
+        assert_eq!(v.verdict, Outcome::Pass);
+        assert!(early_stopping(&v)
+            .ends_with("not shown at 99 % confidence: it needs 62 more queries with none over"));
+    }
 }

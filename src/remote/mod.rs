@@ -4,6 +4,8 @@
 
 mod agent;
 mod client;
+#[cfg(test)]
+mod fuzz_tests;
 mod journal;
 pub mod protocol;
 
