@@ -270,6 +270,42 @@ fn malformed_slow_and_oversized_frames_end_their_connection_and_never_the_agent(
 }
 
 #[test]
+fn the_agents_own_power_meter_decides_the_power_check_over_the_devices_timed_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let meter = "cmd:while :; do echo 4.0; sleep 0.01; done";
+    let agent = Agent::start(&dir.path().join("store"), &["--power-meter", meter]);
+    let out = dir.path().join("out");
+    let run = edgecert(&[
+        "certify",
+        "-q",
+        "--out",
+        s(&out),
+        "--golden",
+        "golden/shapes",
+        "--profile",
+        "profiles/ascend310b.toml",
+        "--backend",
+        "remote",
+        "--device",
+        &agent.addr,
+        "power",
+    ]);
+    assert!(run.code <= 1, "{}\n{}", run.stdout, run.stderr);
+    let power = check(&certificate(&out, "shapes", "ascend310b"), "power").clone();
+    assert_eq!(
+        (power["verdict"].as_str(), power["basis"].as_str()),
+        (Some("PASS"), Some("measured")),
+        "{power}"
+    );
+    assert!((power["measured"].as_f64().unwrap() - 4.0).abs() < 1e-9, "{power}");
+    let observations: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("shapes/ascend310b/observations.json")).unwrap())
+            .unwrap();
+    let trace = &observations["timing"]["value"]["power"]["value"]["trace"];
+    assert_eq!(trace["source"], format!("device cmd: {}", &meter[4..]), "{trace}");
+}
+
+#[test]
 fn the_harness_refuses_a_device_that_loaded_another_model_than_the_certified_one() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");

@@ -13,7 +13,7 @@ use crate::emulator::Estimate;
 use crate::engine::{LoadedModel, Tensor};
 use crate::error::Result;
 use crate::golden::GoldenSet;
-use crate::power::{MeteredWindow, PowerMeter, BRACKET_TIMEOUT};
+use crate::power::{MeteredWindow, PowerSource, BRACKET_TIMEOUT};
 use crate::report::observations::Observed;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -143,10 +143,10 @@ const METERED_INPUT_BYTES: usize = 64 << 20;
 pub fn time_single_stream(
     model: &dyn LoadedModel,
     golden: &GoldenSet,
-    meter: Option<&PowerMeter>,
+    meter: Option<&dyn PowerSource>,
     what: String,
 ) -> Result<Timing> {
-    let running = meter.map(|m| m.start());
+    let running = meter.map(|m| m.begin());
     for i in 0..HOST_WARMUP_RUNS.min(golden.len()) {
         model.run_timed(&[golden.sample(i)?])?;
     }
@@ -177,7 +177,7 @@ pub fn time_single_stream(
     if let (Some(Ok(r)), Some((_, to))) = (running.as_ref(), window) {
         r.wait_for_sample_after(to, BRACKET_TIMEOUT);
     }
-    let power = running.map(|running| match (running.and_then(|r| r.stop()), window) {
+    let power = running.map(|running| match (running.and_then(|r| r.finish()), window) {
         (Ok(trace), Some((from_s, to_s))) => Observed::Observed {
             value: MeteredWindow { trace, from_s, to_s, inferences: latencies_ms.len() },
         },
@@ -315,7 +315,7 @@ pub struct TimingInput<'a> {
     /// Seed for anything random, derived from the input digests.
     pub seed: u64,
     /// A power meter to read beside the timed run, where the backend can.
-    pub power_meter: Option<&'a PowerMeter>,
+    pub power_meter: Option<&'a dyn PowerSource>,
 }
 
 /// A way of observing a model's latency on a chip. Outputs for accuracy come from

@@ -205,6 +205,10 @@ pub struct AgentArgs {
     /// trickling bytes is cut off after it.
     #[arg(long, default_value_t = 30)]
     pub frame_seconds: u64,
+    /// A meter on this device (`rapl[:DIR]`, `cmd:COMMAND`, `tegrastats[:COMMAND]`), read
+    /// beside a remote certification's timed run when the harness asks.
+    #[arg(long, value_name = "METER")]
+    pub power_meter: Option<crate::power::PowerMeter>,
     /// Fault injection for resume tests: exit abruptly on the inference after this many.
     #[arg(long, hide = true)]
     pub exit_after_inferences: Option<u64>,
@@ -765,6 +769,7 @@ fn agent(args: AgentArgs, out: &mut dyn Write) -> Result<i32> {
     config.idle = std::time::Duration::from_secs(args.idle_seconds.max(1));
     config.frame = std::time::Duration::from_secs(args.frame_seconds.max(1));
     config.exit_after_inferences = args.exit_after_inferences;
+    config.power_meter = args.power_meter;
     let agent = crate::remote::Agent::bind(config)?;
     print(out, &format!("{}\n", agent.banner()))?;
     agent.serve()?;

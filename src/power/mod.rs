@@ -112,6 +112,42 @@ impl MeteredWindow {
     }
 }
 
+/// Where power samples come from: a meter on this machine, or one on a device behind an
+/// agent. The timed run reads any of them the same way.
+pub trait PowerSource: Send + Sync {
+    /// Starts reading; `Err` says why the source cannot be read.
+    fn begin(&self) -> Result<Box<dyn PowerReading>>;
+}
+
+/// A source being read, on its own clock (seconds since it started).
+pub trait PowerReading {
+    fn now_s(&self) -> f64;
+    /// Waits (at most `timeout`) for a sample at or after `t`, so a trace brackets a window.
+    fn wait_for_sample_after(&self, t: f64, timeout: Duration);
+    /// Stops reading: the trace, or why the source failed.
+    fn finish(self: Box<Self>) -> Result<PowerTrace>;
+}
+
+impl PowerSource for PowerMeter {
+    fn begin(&self) -> Result<Box<dyn PowerReading>> {
+        Ok(Box::new(self.start()?))
+    }
+}
+
+impl PowerReading for RunningMeter {
+    fn now_s(&self) -> f64 {
+        RunningMeter::now_s(self)
+    }
+
+    fn wait_for_sample_after(&self, t: f64, timeout: Duration) {
+        RunningMeter::wait_for_sample_after(self, t, timeout)
+    }
+
+    fn finish(self: Box<Self>) -> Result<PowerTrace> {
+        self.stop()
+    }
+}
+
 /// A meter, as `--power-meter` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PowerMeter {
@@ -192,6 +228,11 @@ impl RunningMeter {
     /// Seconds since the meter started, on the clock its samples are stamped with.
     pub fn now_s(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
+    }
+
+    /// When the last sample was taken, if any.
+    pub fn last_sample_s(&self) -> Option<f64> {
+        self.points.lock().expect("meter points").last().map(|p| p.0)
     }
 
     /// Waits (at most `timeout`) until the meter has a sample at or after `t` seconds, so the

@@ -20,6 +20,7 @@ use super::protocol::{
 use crate::engine::{select, Engine, EngineChoice, LoadedModel};
 use crate::error::{Error, Result};
 use crate::model::TensorInfo;
+use crate::power::{PowerMeter, RunningMeter};
 
 /// How an agent serves.
 pub struct AgentConfig {
@@ -40,6 +41,8 @@ pub struct AgentConfig {
     pub frame: Duration,
     /// Exit the process on the inference after this many (fault injection for resume tests).
     pub exit_after_inferences: Option<u64>,
+    /// A meter on the device, read on a client's request.
+    pub power_meter: Option<PowerMeter>,
 }
 
 impl AgentConfig {
@@ -56,6 +59,7 @@ impl AgentConfig {
             idle: Duration::from_secs(300),
             frame: FRAME_DEADLINE,
             exit_after_inferences: None,
+            power_meter: None,
         }
     }
 }
@@ -97,6 +101,7 @@ impl Agent {
             os: std::env::consts::OS.into(),
             engine: engine.name().to_string(),
             agent_version: format!("edgecert {}", env!("CARGO_PKG_VERSION")),
+            power_meter: config.power_meter.as_ref().map(|m| m.to_string()),
         };
         let shared = Shared {
             config,
@@ -136,14 +141,24 @@ impl Agent {
                 continue;
             }
             std::thread::spawn(move || {
+                let slot = Slot(&shared.connections);
                 let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
                 if let Err(why) = Connection::serve(stream, &shared) {
                     eprintln!("edgecert agent: connection from {peer} ended: {why}");
                 }
-                shared.connections.fetch_sub(1, Ordering::SeqCst);
+                drop(slot);
             });
         }
         Ok(())
+    }
+}
+
+/// A taken connection slot, given back however its thread ends (a panic included).
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -167,6 +182,8 @@ struct Connection<'s> {
     stream: TcpStream,
     shared: &'s Shared,
     loaded: Option<(String, Box<dyn LoadedModel>)>,
+    /// The device's meter while this client reads it.
+    meter: Option<RunningMeter>,
 }
 
 /// Time a client has to answer the greeting.
@@ -176,7 +193,7 @@ impl<'s> Connection<'s> {
     fn serve(stream: TcpStream, shared: &'s Shared) -> std::result::Result<(), String> {
         stream.set_write_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
-        let mut connection = Connection { stream, shared, loaded: None };
+        let mut connection = Connection { stream, shared, loaded: None, meter: None };
         connection.handshake()?;
         let limits = FrameLimits {
             idle: shared.config.idle,
@@ -298,7 +315,40 @@ impl<'s> Connection<'s> {
                 },
                 Vec::new(),
             ),
+            Request::MeterStart | Request::MeterRead | Request::MeterStop => {
+                self.meter(&frame.message).unwrap_or_else(|(code, why)| failed(code, why))
+            }
             Request::Bye => unreachable!("handled by the loop"),
+        }
+    }
+
+    /// The device's meter: started, read, or stopped with its trace as the body.
+    fn meter(
+        &mut self,
+        request: &Request,
+    ) -> std::result::Result<(Response, Vec<u8>), (FailureCode, String)> {
+        let Some(meter) = &self.shared.config.power_meter else {
+            return Err((
+                FailureCode::NoMeter,
+                "this agent has no power meter (edgecert agent --power-meter)".into(),
+            ));
+        };
+        let failed = |e: crate::error::Error| (FailureCode::MeterFailed, e.to_string());
+        match (request, self.meter.as_ref()) {
+            (Request::MeterStart, _) => {
+                self.meter = Some(meter.start().map_err(failed)?);
+                Ok((Response::MeterStarted { source: meter.to_string() }, Vec::new()))
+            }
+            (Request::MeterRead, Some(running)) => Ok((
+                Response::MeterNow { now_s: running.now_s(), last_sample_s: running.last_sample_s() },
+                Vec::new(),
+            )),
+            (Request::MeterStop, Some(_)) => {
+                let trace = self.meter.take().expect("running").stop().map_err(failed)?;
+                let body = super::protocol::encode_points(&trace.points);
+                Ok((Response::MeterTrace { source: trace.source, points: trace.points.len() }, body))
+            }
+            _ => Err((FailureCode::NoMeter, "the meter is not running: send meter_start first".into())),
         }
     }
 

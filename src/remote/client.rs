@@ -13,12 +13,14 @@ use std::time::Duration;
 
 use super::journal::{input_digest, Journal};
 use super::protocol::{
-    decode_tensors, encode_tensors, prove, read_frame, write_frame, DeviceInfo, Frame, FrameLimits, Greeting,
-    Request, Response, WireTensorInfo, FRAME_DEADLINE, MAX_TENSOR_BODY_BYTES, PROTOCOL, VERSION,
+    decode_points, decode_tensors, encode_tensors, prove, read_frame, write_frame, DeviceInfo, Frame,
+    FrameLimits, Greeting, Request, Response, WireTensorInfo, FRAME_DEADLINE, MAX_TENSOR_BODY_BYTES,
+    PROTOCOL, VERSION,
 };
 use crate::engine::{Engine, EngineChoice, LoadedModel, Tensor};
 use crate::error::{Error, Result};
 use crate::model::TensorInfo;
+use crate::power::{PowerReading, PowerSource, PowerTrace};
 
 /// Where the device is and how to prove the right to use it.
 #[derive(Debug, Clone)]
@@ -113,6 +115,71 @@ impl RemoteEngine {
 
     pub fn addr(&self) -> &str {
         &self.target.addr
+    }
+
+    /// The device's own meter, where the agent has one.
+    pub fn meter(&self) -> Option<RemoteMeter> {
+        self.device.power_meter.as_ref().map(|_| RemoteMeter { target: self.target.clone() })
+    }
+}
+
+/// The power meter on the device behind an agent, read on a connection of its own.
+pub struct RemoteMeter {
+    target: RemoteTarget,
+}
+
+impl PowerSource for RemoteMeter {
+    fn begin(&self) -> Result<Box<dyn PowerReading>> {
+        let fail =
+            |why: String| Error::Usage(format!("the device's power meter at {}: {why}", self.target.addr));
+        let (mut session, _) = Session::open(&self.target).map_err(fail)?;
+        let source = match session.call(&Request::MeterStart, &[]).map_err(fail)?.message {
+            Response::MeterStarted { source } => source,
+            other => return Err(fail(format!("unexpected answer to meter_start: {other:?}"))),
+        };
+        Ok(Box::new(RemoteReading { session: Mutex::new(session), source }))
+    }
+}
+
+struct RemoteReading {
+    session: Mutex<Session>,
+    source: String,
+}
+
+impl RemoteReading {
+    /// The meter's clock and its last sample's time (NaN clock where the agent did not say).
+    fn read(&self) -> (f64, Option<f64>) {
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        match session.call(&Request::MeterRead, &[]).map(|f| f.message) {
+            Ok(Response::MeterNow { now_s, last_sample_s }) => (now_s, last_sample_s),
+            _ => (f64::NAN, None),
+        }
+    }
+}
+
+impl PowerReading for RemoteReading {
+    fn now_s(&self) -> f64 {
+        self.read().0
+    }
+
+    fn wait_for_sample_after(&self, t: f64, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline && !self.read().1.is_some_and(|last| last >= t) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Result<PowerTrace> {
+        let mut session = self.session.into_inner().unwrap_or_else(|p| p.into_inner());
+        let fail = |why: String| Error::Usage(format!("the device's power meter ({}): {why}", self.source));
+        let frame = session.call(&Request::MeterStop, &[]).map_err(fail)?;
+        match frame.message {
+            Response::MeterTrace { source, points } => Ok(PowerTrace {
+                source: format!("device {source}"),
+                points: decode_points(&frame.body, points).map_err(fail)?,
+            }),
+            other => Err(fail(format!("unexpected answer to meter_stop: {other:?}"))),
+        }
     }
 }
 

@@ -10,5 +10,5 @@ mod journal;
 pub mod protocol;
 
 pub use agent::{Agent, AgentConfig};
-pub use client::{RemoteEngine, RemoteTarget};
+pub use client::{RemoteEngine, RemoteMeter, RemoteTarget};
 pub use journal::{input_digest, same_outputs, Journal};

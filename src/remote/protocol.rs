@@ -29,6 +29,8 @@ pub const MAX_TENSOR_BODY_BYTES: u64 = 256 * 1024 * 1024;
 pub const MIN_TOKEN_BYTES: usize = 16;
 /// Time a frame may take to arrive once its first byte has, before any body allowance.
 pub const FRAME_DEADLINE: Duration = Duration::from_secs(30);
+/// Bytes of body allocated at a time while it arrives.
+const BODY_CHUNK: u64 = 1 << 20;
 /// A body may arrive no slower than this (bytes per second) before the frame times out.
 const MIN_BODY_RATE: u64 = 1024 * 1024;
 
@@ -55,6 +57,9 @@ pub struct DeviceInfo {
     /// The runtime that runs models on the device, with its version (e.g. "tract 0.21.7").
     pub engine: String,
     pub agent_version: String,
+    /// The power meter the agent reads on request (`edgecert agent --power-meter`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_meter: Option<String>,
 }
 
 impl DeviceInfo {
@@ -104,6 +109,12 @@ pub enum Request {
         inputs: Vec<TensorShape>,
     },
     Health,
+    /// Start the agent's power meter (on this connection; it stops when the connection ends).
+    MeterStart,
+    /// The meter's clock now and its last sample's time.
+    MeterRead,
+    /// Stop the meter: the trace comes back as the body, (seconds, watts) f64 LE pairs.
+    MeterStop,
     Bye,
 }
 
@@ -138,6 +149,18 @@ pub enum Response {
         loaded: Option<String>,
         inferences: u64,
     },
+    MeterStarted {
+        source: String,
+    },
+    MeterNow {
+        now_s: f64,
+        last_sample_s: Option<f64>,
+    },
+    /// The points follow as the body.
+    MeterTrace {
+        source: String,
+        points: usize,
+    },
     /// The request failed; `fatal` says the agent closes the connection after this frame.
     Failed {
         code: FailureCode,
@@ -159,6 +182,8 @@ pub enum FailureCode {
     NoModelLoaded,
     LoadFailed,
     InferenceFailed,
+    NoMeter,
+    MeterFailed,
     Internal,
 }
 
@@ -270,8 +295,14 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(
         ));
     }
     deadline += Duration::from_secs(body_len / MIN_BODY_RATE);
-    let mut body = vec![0u8; body_len as usize];
-    read_by(stream, &mut body, deadline)?;
+    // Grown as bytes arrive: a declared length costs nothing until the peer sends it.
+    let mut body = Vec::new();
+    while (body.len() as u64) < body_len {
+        let at = body.len();
+        let chunk = (body_len - at as u64).min(BODY_CHUNK) as usize;
+        body.resize(at + chunk, 0);
+        read_by(stream, &mut body[at..], deadline)?;
+    }
     let message = serde_json::from_slice(&header).map_err(|e| {
         FrameError::Malformed(
             FailureCode::Malformed,
@@ -350,6 +381,25 @@ pub fn decode_tensors(shapes: &[TensorShape], body: &[u8]) -> Result<Vec<Tensor>
         return Err(format!("{} bytes left over after {} tensors", body.len() - offset, shapes.len()));
     }
     Ok(tensors)
+}
+
+/// A power trace's points as a frame body: (seconds, watts) as f64 LE pairs.
+pub fn encode_points(points: &[(f64, f64)]) -> Vec<u8> {
+    points.iter().flat_map(|(t, w)| t.to_le_bytes().into_iter().chain(w.to_le_bytes())).collect()
+}
+
+/// The points a body holds; every one must be finite, and times ascending.
+pub fn decode_points(body: &[u8], declared: usize) -> Result<Vec<(f64, f64)>, String> {
+    if body.len() != declared.saturating_mul(16) {
+        return Err(format!("{} bytes for {declared} points of 16", body.len()));
+    }
+    let f = |c: &[u8]| f64::from_le_bytes(c.try_into().expect("8 bytes"));
+    let points: Vec<(f64, f64)> = body.chunks_exact(16).map(|c| (f(&c[..8]), f(&c[8..]))).collect();
+    let ordered = points.windows(2).all(|w| w[0].0 <= w[1].0);
+    if !ordered || points.iter().any(|(t, w)| !t.is_finite() || !w.is_finite()) {
+        return Err("the points must be finite with times ascending".into());
+    }
+    Ok(points)
 }
 
 /// Proof of the token: HMAC-SHA256 keyed by it over the protocol name, version and nonce, so

@@ -181,10 +181,17 @@ pub fn execute(
     Ok(summary)
 }
 
+/// A runtime outside this process: its engine, how the report names it, and its own meter.
+struct Device {
+    engine: Box<dyn Engine>,
+    described: String,
+    meter: Option<Box<dyn crate::power::PowerSource>>,
+}
+
 /// The engine of a backend whose runtime is not this process's (`remote`, `exec`), with how
 /// the report names it. Found before anything runs: an unreachable agent or a runtime that
 /// cannot start is bad input.
-fn device_engine(options: &RunOptions) -> Result<Option<(Box<dyn Engine>, String)>> {
+fn device_engine(options: &RunOptions) -> Result<Option<Device>> {
     use crate::error::Error;
     match options.backend {
         BackendKind::Remote => {
@@ -194,7 +201,8 @@ fn device_engine(options: &RunOptions) -> Result<Option<(Box<dyn Engine>, String
                 .ok_or_else(|| Error::Usage("--backend remote needs --device ADDR:PORT".into()))?;
             let engine = crate::remote::RemoteEngine::connect(target)?;
             let described = format!("{} via edgecert agent at {}", engine.device().describe(), engine.addr());
-            Ok(Some((Box::new(engine), described)))
+            let meter = engine.meter().map(|m| Box::new(m) as Box<dyn crate::power::PowerSource>);
+            Ok(Some(Device { engine: Box::new(engine), described, meter }))
         }
         BackendKind::Exec => {
             let (adapter, journal_dir) = options
@@ -203,7 +211,7 @@ fn device_engine(options: &RunOptions) -> Result<Option<(Box<dyn Engine>, String
                 .ok_or_else(|| Error::Usage("--backend exec needs --adapter ADAPTER.toml".into()))?;
             let engine = crate::exec::ExecEngine::new(&adapter, journal_dir)?;
             let described = format!("{} (adapter {})", engine.name(), adapter.display());
-            Ok(Some((Box::new(engine), described)))
+            Ok(Some(Device { engine: Box::new(engine), described, meter: None }))
         }
         BackendKind::Emulated | BackendKind::Host => Ok(None),
     }
@@ -240,6 +248,8 @@ struct Runner<'a> {
     /// The device the compressed model runs on (`--backend remote`); the reference stays on
     /// `engine`.
     device_engine: Option<Box<dyn Engine>>,
+    /// The meter of the device agent, where it has one.
+    device_meter: Option<Box<dyn crate::power::PowerSource>>,
     /// Why `--engine auto` fell back to tract.
     engine_note: Option<String>,
     families: Vec<FamilyState>,
@@ -253,12 +263,18 @@ impl<'a> Runner<'a> {
     fn new(inputs: &'a Inputs, options: &'a RunOptions) -> Result<Self> {
         let selected = select(options.engine)?;
         let cross_engine = options.cross_check.then(|| counterpart(selected.engine.as_ref())).transpose()?;
-        let (device_engine, described) = device_engine(options)?.unzip();
+        let device = device_engine(options)?;
+        let described = device.as_ref().map(|d| d.described.clone());
+        let (device_engine, device_meter) = match device {
+            Some(d) => (Some(d.engine), d.meter),
+            None => (None, None),
+        };
         Ok(Runner {
             inputs,
             options,
             backend: options.backend.backend(described),
             device_engine,
+            device_meter,
             engine: selected.engine,
             cross_engine,
             engine_note: selected.fallback.map(|why| format!("--engine auto fell back to tract: {why}")),
@@ -278,6 +294,14 @@ impl<'a> Runner<'a> {
         // The first call loads; later ones return at once and leave the figure alone.
         state.first_load_ms.get_or_init(|| clock.elapsed().as_secs_f64() * 1e3);
         loaded
+    }
+
+    /// The meter read beside timed runs: the user's (`--power-meter`), else the device agent's.
+    fn power_source(&self) -> Option<&dyn crate::power::PowerSource> {
+        match &self.options.power_meter {
+            Some(meter) => Some(meter),
+            None => self.device_meter.as_deref(),
+        }
     }
 
     /// The engine the compressed model's outputs come from: the device's, or the run's.
@@ -567,7 +591,7 @@ impl<'r, 'a> Unit<'r, 'a> {
             golden: &family.golden,
             estimate: self.estimate(),
             seed,
-            power_meter: self.runner.options.power_meter.as_ref(),
+            power_meter: self.runner.power_source(),
         };
         if self.runner.backend.replays_first() {
             // Only its order matters here: a failed replay is reported by the checks reading it.
@@ -689,7 +713,7 @@ impl Observations for Unit<'_, '_> {
     }
 
     fn metered_power(&self) -> Option<std::result::Result<&MeteredWindow, String>> {
-        self.runner.options.power_meter.as_ref()?;
+        self.runner.power_source()?;
         Some(self.timing().map_err(|why| why.reason).and_then(checks::metered_window))
     }
 }
