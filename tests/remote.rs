@@ -73,8 +73,8 @@ fn a_device_agent_on_loopback_certifies_with_the_host_backends_accuracy_verdicts
     let dir = tempfile::tempdir().unwrap();
     let agent = Agent::start(&dir.path().join("store"), &[]);
     let remote_out = dir.path().join("remote");
-    let run =
-        certify_on(&remote_out, &["--backend", "remote", "--device", &agent.addr], &["accuracy", "latency"]);
+    let backend = ["--backend", "remote", "--device", &agent.addr, "--min-duration", "1.5"];
+    let run = certify_on(&remote_out, &backend, &["accuracy", "latency"]);
     assert!(run.code <= 1, "{}\n{}", run.stdout, run.stderr);
     let host_out = dir.path().join("host");
     let run = certify_on(&host_out, &["--backend", "host"], &["accuracy"]);
@@ -101,6 +101,10 @@ fn a_device_agent_on_loopback_certifies_with_the_host_backends_accuracy_verdicts
     let test01 = &scenarios["timed_outputs"];
     assert!(test01["compared"].as_u64().unwrap() >= 700, "{test01}");
     assert_eq!(test01["differing"], 0, "{test01}");
+    // The single-stream run lasted the minimum asked, however fast 700 queries are.
+    assert!(scenarios["single_stream_s"].as_f64().unwrap() >= 1.5, "{scenarios}");
+    let findings = latency["findings"].to_string();
+    assert!(findings.contains("in 1.") && findings.contains("and 2 s asked"), "{findings}");
 }
 
 #[test]

@@ -134,8 +134,9 @@ pub const METERED_MIN_SECONDS: f64 = 2.0;
 /// (decoding would add its watts and seconds to every inference's energy).
 const METERED_INPUT_BYTES: usize = 64 << 20;
 
-/// Single-stream latency: single inferences one at a time (never in parallel: concurrent
-/// runs would time each other), each timed by the model's own clock ([`LoadedModel::run_timed`]:
+/// Single-stream latency (and how long the run took): single inferences one at a time (never
+/// in parallel: concurrent runs would time each other), for at least [`HOST_MIN_RUNS`]
+/// queries, the whole set, and `min_duration_s` seconds (MLPerf asks 600), each timed by the model's own clock ([`LoadedModel::run_timed`]:
 /// the wall clock here, a device's for a remote one). Without a meter every sample is decoded
 /// just before its run; with one, a bounded set of samples is decoded first and cycled, the
 /// meter reads beside the run, which then lasts at least [`METERED_MIN_SECONDS`], and a meter
@@ -144,8 +145,9 @@ pub fn time_single_stream(
     model: &dyn LoadedModel,
     golden: &GoldenSet,
     meter: Option<&dyn PowerSource>,
+    min_duration_s: f64,
     what: String,
-) -> Result<Timing> {
+) -> Result<(Timing, f64)> {
     let running = meter.map(|m| m.begin());
     for i in 0..HOST_WARMUP_RUNS.min(golden.len()) {
         model.run_timed(&[golden.sample(i)?])?;
@@ -159,7 +161,7 @@ pub fn time_single_stream(
     meter_ok.inspect(|r| r.wait_for_sample_after(0.0, BRACKET_TIMEOUT));
     let window_start = meter_ok.map(|r| r.now_s());
     let started = Instant::now();
-    let min_seconds = if meter.is_some() { METERED_MIN_SECONDS } else { 0.0 };
+    let min_seconds = if meter.is_some() { METERED_MIN_SECONDS.max(min_duration_s) } else { min_duration_s };
     let mut latencies_ms = Vec::with_capacity(HOST_MIN_RUNS);
     let mut i = 0;
     let batch = model.preferred_batch().max(1);
@@ -190,7 +192,8 @@ pub fn time_single_stream(
         0 => what,
         n => format!("{what}; metered window cycles {n} samples decoded before it"),
     };
-    Ok(Timing { latencies_ms, basis: Basis::Measured, what, power, scenarios: None })
+    let seconds = started.elapsed().as_secs_f64();
+    Ok((Timing { latencies_ms, basis: Basis::Measured, what, power, scenarios: None }, seconds))
 }
 
 /// The first samples of the set, decoded, up to `budget` bytes (at least one).
@@ -252,6 +255,11 @@ pub struct Scenarios {
     /// cut corners; not on the host CPU, which runs edgecert's own engine.
     #[serde(default)]
     pub compliance_enforced: bool,
+    /// How long the single-stream run took, and the least it was asked to take.
+    #[serde(default)]
+    pub single_stream_s: f64,
+    #[serde(default)]
+    pub min_duration_s: f64,
 }
 
 /// Timed-run outputs compared with the accuracy run's.
@@ -316,6 +324,8 @@ pub struct TimingInput<'a> {
     pub seed: u64,
     /// A power meter to read beside the timed run, where the backend can.
     pub power_meter: Option<&'a dyn PowerSource>,
+    /// The shortest single-stream run, in seconds (`--min-duration`).
+    pub min_duration_s: f64,
 }
 
 /// A way of observing a model's latency on a chip. Outputs for accuracy come from
@@ -470,8 +480,9 @@ fn time_measured(
     let compliance_enforced = !loads_here;
     let unobserved = |reason: String| Unobserved { basis: Basis::Measured, reason };
     let model = input.model.loaded().map_err(|e| unobserved(format!("the model could not be run: {e}")))?;
-    let mut timing = time_single_stream(model, input.golden, input.power_meter, what)
-        .map_err(|e| unobserved(e.to_string()))?;
+    let (mut timing, single_stream_s) =
+        time_single_stream(model, input.golden, input.power_meter, input.min_duration_s, what)
+            .map_err(|e| unobserved(e.to_string()))?;
     let load_times = match loads_here {
         true => Some(input.model.load_times_ms().map_err(unobserved)?),
         false => model.device_load_times_ms(),
@@ -494,6 +505,8 @@ fn time_measured(
         repeated_sample_median_ms,
         timed_outputs,
         compliance_enforced,
+        single_stream_s,
+        min_duration_s: input.min_duration_s,
     });
     Ok(timing)
 }

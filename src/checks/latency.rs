@@ -113,6 +113,12 @@ pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict
             s.offline_inferences,
             s.offline_threads
         ));
+        if s.single_stream_s > 0.0 {
+            v.findings.push(format!(
+                "single-stream: {n} queries in {:.1} s (at least 700 queries and {:.0} s asked; MLPerf asks 600 s)",
+                s.single_stream_s, s.min_duration_s
+            ));
+        }
         if let (Some(first), Some(reload)) = (s.first_load_ms, s.reload_ms) {
             v.findings.push(format!("first load {first:.1} ms, reload {reload:.1} ms"));
         }

@@ -387,6 +387,11 @@ pub struct CertifyArgs {
     /// `adapters/`.
     #[arg(long, value_name = "ADAPTER.toml")]
     pub adapter: Option<PathBuf>,
+    /// The shortest single-stream run of a measured backend (host, remote, exec), in seconds:
+    /// MLPerf's single-stream runs at least 600. At least 700 queries and the whole set run
+    /// whatever this says.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    pub min_duration: f64,
     /// Seconds the agent may take to answer one request (an upload, a load, an inference).
     #[arg(long, default_value_t = 120)]
     pub device_timeout: u64,
@@ -663,6 +668,12 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
             "--power-meter reads a meter beside a measured run: add --backend host or remote (emulated power comes from the cost model)".into(),
         ));
     }
+    if !(args.min_duration.is_finite() && (0.0..=86_400.0).contains(&args.min_duration)) {
+        return Err(Error::Usage(format!(
+            "--min-duration {}: expected seconds in 0..=86400",
+            args.min_duration
+        )));
+    }
     let remote = remote_target(&args)?;
     let exec = exec_target(&args)?;
     let inputs = args.inputs.spec();
@@ -697,6 +708,7 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
             power_meter: args.power_meter,
             remote,
             exec,
+            min_duration_s: args.min_duration,
         },
         out: args.out,
         format: if args.quiet && args.format == TerminalFormat::Pretty {

@@ -63,6 +63,8 @@ pub struct RunOptions {
     /// Golden replays already made, by family name (`merge` of sample shards): the runner
     /// judges these instead of replaying.
     pub given_replays: Option<BTreeMap<String, Observed<ReplayRecord>>>,
+    /// The shortest single-stream run of a measured backend, in seconds (`--min-duration`).
+    pub min_duration_s: f64,
     /// The device agent of `--backend remote`.
     pub remote: Option<crate::remote::RemoteTarget>,
     /// The runtime adapter of `--backend exec`, and where its outputs are journalled.
@@ -592,6 +594,7 @@ impl<'r, 'a> Unit<'r, 'a> {
             estimate: self.estimate(),
             seed,
             power_meter: self.runner.power_source(),
+            min_duration_s: self.runner.options.min_duration_s,
         };
         if self.runner.backend.replays_first() {
             // Only its order matters here: a failed replay is reported by the checks reading it.

@@ -306,6 +306,7 @@ fn merge_samples(
             given_replays: Some(replays),
             remote: None,
             exec: None,
+            min_duration_s: 0.0,
             power_meter: None,
         },
         out: out.to_path_buf(),

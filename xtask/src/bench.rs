@@ -225,6 +225,7 @@ fn certify_once(dir: &Path, engine: EngineChoice, cache: Option<PathBuf>) -> any
             given_replays: None,
             remote: None,
             exec: None,
+            min_duration_s: 0.0,
             power_meter: None,
         },
         out: out.clone(),
