@@ -247,6 +247,10 @@ pub struct Scenarios {
     /// Median latency of one sample run again and again (MLPerf's TEST04): a backend that
     /// caches results runs it much faster than the set.
     pub repeated_sample_median_ms: f64,
+    /// The set's latencies in the same rounds as the repeated sample's, sorted: what TEST04
+    /// compares it with (empty in observations older than the paired run).
+    #[serde(default, with = "crate::serde_float::vec")]
+    pub repeat_round_set_ms: Vec<f64>,
     /// MLPerf's TEST01: timed runs whose outputs were compared bit for bit with the accuracy
     /// run's, and how many differed (a device that computes less when timed is caught).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -276,26 +280,39 @@ impl Scenarios {
     }
 }
 
-/// Runs of one sample in the anti-caching run.
+/// Runs of one sample in the anti-caching run (as many of the set run beside them).
 pub const REPEATED_RUNS: usize = 200;
+/// Runs of the set, then of the repeated sample, in one round of the anti-caching run.
+const REPEAT_BLOCK: usize = 20;
 
-/// Median milliseconds of `runs` single inferences of the same sample, made by `sample` afresh
-/// before each run as the single-stream run decodes each of its samples (so both runs leave
-/// the caches alike, and only a backend's own caching can tell them apart).
-pub fn repeated_sample_median_ms(
+/// MLPerf's TEST04, paired: rounds of set samples, then one sample repeated back to back, in
+/// one call of the runtime each (a command-line runtime starts a process per call, and
+/// processes differ 2× on a sub-millisecond model: comparing across them finds caching that
+/// is not there). Every input is made afresh by `repeated` or `set(i)` before its round, as
+/// the single-stream run decodes its samples. Returns the repeated sample's median and the
+/// set's latencies from the same rounds, sorted.
+pub fn repeated_sample_run(
     model: &dyn LoadedModel,
-    sample: &dyn Fn() -> Result<Tensor>,
+    repeated: &dyn Fn() -> Result<Tensor>,
+    set: &dyn Fn(usize) -> Result<Tensor>,
     runs: usize,
-) -> Result<f64> {
-    let mut ms = Vec::with_capacity(runs);
-    while ms.len() < runs {
-        let inputs = (0..model.preferred_batch().clamp(1, runs - ms.len()))
-            .map(|_| sample().map(|x| vec![x]))
+) -> Result<(f64, Vec<f64>)> {
+    let block = (model.preferred_batch() / 2).max(REPEAT_BLOCK);
+    let (mut repeated_ms, mut set_ms) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    while repeated_ms.len() < runs {
+        let n = block.min(runs - repeated_ms.len());
+        let first = set_ms.len();
+        let inputs = (first..first + n)
+            .map(|i| set(i).map(|x| vec![x]))
+            .chain((0..n).map(|_| repeated().map(|x| vec![x])))
             .collect::<Result<Vec<_>>>()?;
-        ms.extend(model.run_timed_batch(&inputs)?.into_iter().map(|(_, ms)| ms));
+        let ms: Vec<f64> = model.run_timed_batch(&inputs)?.into_iter().map(|(_, ms)| ms).collect();
+        set_ms.extend_from_slice(&ms[..n]);
+        repeated_ms.extend_from_slice(&ms[n..]);
     }
-    ms.sort_by(f64::total_cmp);
-    Ok(crate::stats::percentile(&ms, 0.5))
+    repeated_ms.sort_by(f64::total_cmp);
+    set_ms.sort_by(f64::total_cmp);
+    Ok((crate::stats::percentile(&repeated_ms, 0.5), set_ms))
 }
 
 /// Offline throughput: every sample of the set (at least [`HOST_MIN_RUNS`]) through the model
@@ -490,9 +507,12 @@ fn time_measured(
     let (first_load_ms, reload_ms) = (load_times.map(|t| t.0), load_times.map(|t| t.1));
     let (offline_inferences, offline_seconds, offline_threads) =
         offline(model, &timing).map_err(|e| unobserved(e.to_string()))?;
-    let first = || input.golden.sample(0);
-    let repeated_sample_median_ms =
-        repeated_sample_median_ms(model, &first, REPEATED_RUNS).map_err(|e| unobserved(e.to_string()))?;
+    let golden = input.golden;
+    let first = || golden.sample(0);
+    // The set's samples after the repeated one, cycling (all of them, in a set of one).
+    let set = |i: usize| golden.sample((1 + i % golden.len().saturating_sub(1).max(1)) % golden.len());
+    let (repeated_sample_median_ms, repeat_round_set_ms) =
+        repeated_sample_run(model, &first, &set, REPEATED_RUNS).map_err(|e| unobserved(e.to_string()))?;
     let timed_outputs = model
         .timed_output_consistency()
         .map(|(compared, differing)| TimedOutputCheck { compared, differing });
@@ -503,6 +523,7 @@ fn time_measured(
         offline_seconds,
         offline_threads,
         repeated_sample_median_ms,
+        repeat_round_set_ms,
         timed_outputs,
         compliance_enforced,
         single_stream_s,
@@ -576,31 +597,17 @@ mod tests {
         }
     }
 
-    /// The sorted latencies of running distinct samples in turn, as the single-stream run does.
-    fn set_ms(model: &dyn LoadedModel, samples: &[Tensor]) -> Vec<f64> {
-        let mut ms: Vec<f64> = (0..40)
-            .map(|i| {
-                let clock = Instant::now();
-                model.run(std::slice::from_ref(&samples[i % samples.len()])).unwrap();
-                clock.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        ms.sort_by(f64::total_cmp);
-        ms
-    }
-
     #[test]
     fn a_backend_that_caches_results_is_caught_repeating_one_sample() {
         let samples = [Tensor::zeros(vec![1, 4]), Tensor::ones(vec![1, 4])];
         let caching = CachingModel { last: Mutex::new(None), caches: true };
-        let set = set_ms(&caching, &samples);
-        let repeated = repeated_sample_median_ms(&caching, &|| Ok(samples[0].clone()), 40).unwrap();
+        let sample = |i: usize| Ok(samples[i % 2].clone());
+        let (repeated, set) = repeated_sample_run(&caching, &|| Ok(samples[0].clone()), &sample, 40).unwrap();
         let why = caching_suspected(&set, repeated).expect("caching is caught");
         assert!(why.contains("MLPerf TEST04") && why.contains("may be caching results"), "{why}");
 
         let honest = CachingModel { last: Mutex::new(None), caches: false };
-        let set = set_ms(&honest, &samples);
-        let repeated = repeated_sample_median_ms(&honest, &|| Ok(samples[0].clone()), 40).unwrap();
+        let (repeated, set) = repeated_sample_run(&honest, &|| Ok(samples[0].clone()), &sample, 40).unwrap();
         assert_eq!(caching_suspected(&set, repeated), None, "{set:?} vs {repeated} ms");
     }
 }

@@ -84,15 +84,20 @@ pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict
         // faster from cache and branch-predictor warmth alone: the compliance runs are reported
         // there, and enforced on a device, which may cache or compute less when timed.
         let mut failed = Vec::new();
-        let caching = caching_suspected(&sorted, s.repeated_sample_median_ms);
+        let paired = if s.repeat_round_set_ms.is_empty() { &sorted } else { &s.repeat_round_set_ms };
+        let caching = caching_suspected(paired, s.repeated_sample_median_ms);
         failed.extend(caching.clone());
         v.findings.push(caching.unwrap_or_else(|| {
             format!(
-                "MLPerf TEST04: one sample repeated, median {:.4} ms vs the set's {p50:.4} ms: no sign of cached results",
-                s.repeated_sample_median_ms
+                "MLPerf TEST04: one sample repeated, median {:.4} ms vs the set's {:.4} ms in the same rounds: no sign of cached results",
+                s.repeated_sample_median_ms,
+                percentile(paired, 0.5)
             )
         }));
-        if let Some(t) = s.timed_outputs {
+        if s.timed_outputs.is_some_and(|t| t.compared == 0) {
+            failed.push("MLPerf TEST01 was not performed: no timed run found the accuracy run's outputs for its sample".into());
+        }
+        if let Some(t) = s.timed_outputs.filter(|t| t.compared > 0) {
             let test01 = format!(
                 "MLPerf TEST01: {} of {} timed runs gave outputs other than the accuracy run's for the same sample",
                 t.differing, t.compared
@@ -102,7 +107,8 @@ pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict
             }
             v.findings.push(test01);
         }
-        if s.compliance_enforced && !failed.is_empty() {
+        // A compliance failure makes a pass unproven; a budget already missed stays failed.
+        if s.compliance_enforced && !failed.is_empty() && v.verdict == Outcome::Pass {
             v.verdict = Outcome::Inconclusive;
             v.reason = format!("{}; {}", failed.join("; "), v.reason);
             v.samples_to_decide = None;

@@ -676,6 +676,13 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
     }
     let remote = remote_target(&args)?;
     let exec = exec_target(&args)?;
+    let sample_shards = args.selection.shard.is_some() && args.selection.shard_by == run::ShardBy::Samples;
+    if sample_shards && matches!(args.backend, BackendKind::Remote | BackendKind::Exec) {
+        return Err(Error::Usage(format!(
+            "--shard-by samples replays on many machines and merges on one: a {} run keeps its device outputs in its own journal instead (run it whole; a rerun resumes)",
+            args.backend.name()
+        )));
+    }
     let inputs = args.inputs.spec();
     let selection = args.selection.selection()?;
     if args.list {

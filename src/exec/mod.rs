@@ -22,12 +22,18 @@ use crate::error::{Error, Result};
 use crate::model::{ModelInventory, TensorInfo};
 use crate::remote::{input_digest, Journal};
 
+/// Time the runtime has to say its version.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A command-line runtime as an engine.
 pub struct ExecEngine {
     adapter: Adapter,
     /// The runtime and its version as `version_command` prints them.
     name: String,
     journal_dir: PathBuf,
+    /// Digest of what decides the runtime's outputs, as far as edgecert can see it: the
+    /// adapter, the version line, and every file its commands name under the adapter's folder.
+    identity: String,
 }
 
 impl ExecEngine {
@@ -35,32 +41,56 @@ impl ExecEngine {
     /// is bad input, exit 2).
     pub fn new(adapter_path: &Path, journal_dir: PathBuf) -> Result<ExecEngine> {
         let adapter = Adapter::load(adapter_path)?;
-        let version = match adapter.file.adapter.version_command.split_first() {
-            None => String::new(),
-            Some((program, args)) => {
-                let out =
-                    Command::new(program).args(args).current_dir(adapter.dir()).output().map_err(|e| {
-                        Error::Usage(format!(
-                            "{}: adapter.version_command `{program}` cannot run: {e}",
-                            adapter_path.display()
-                        ))
-                    })?;
-                if !out.status.success() {
-                    return Err(Error::Usage(format!(
-                        "{}: adapter.version_command `{program}` failed ({}): {}",
-                        adapter_path.display(),
-                        out.status,
-                        tail(&String::from_utf8_lossy(&out.stderr), 400)
-                    )));
-                }
-                String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").trim().to_string()
+        let argv = &adapter.file.adapter.version_command;
+        let version = match argv.is_empty() {
+            true => String::new(),
+            false => {
+                let (stdout, _) = run_command(argv, &adapter.file.run.env, &adapter.dir(), VERSION_TIMEOUT)
+                    .map_err(|why| {
+                    Error::Usage(format!("{}: adapter.version_command: {why}", adapter_path.display()))
+                })?;
+                stdout.lines().next().unwrap_or("").trim().to_string()
             }
         };
         let name = match version.is_empty() {
             true => adapter.file.adapter.name.clone(),
             false => format!("{} ({version})", adapter.file.adapter.name),
         };
-        Ok(ExecEngine { adapter, name, journal_dir })
+        let identity = identity(&adapter, &name);
+        Ok(ExecEngine { adapter, name, journal_dir, identity })
+    }
+}
+
+impl ExecEngine {
+    /// How its latencies are measured, for the report.
+    pub fn timing_note(&self) -> &'static str {
+        match self.adapter.file.timing.mode {
+            TimingMode::Line => "timed by the runtime's own per-sample lines",
+            TimingMode::Wall => {
+                "timed by the wall clock of one invocation per query, start-up and load included (an upper bound)"
+            }
+        }
+    }
+}
+
+impl ExecEngine {
+    /// Refuses a template that gives two tensors of a batch one file (`{name}` made file-safe
+    /// can collide; `{index}{k}` is ambiguous): one file would answer for both.
+    fn distinct_files(&self, field: &str, template: &str, tensors: &[TensorInfo]) -> Result<()> {
+        let mut seen = std::collections::HashMap::new();
+        for index in 0..self.adapter.file.run.batch.min(1000) {
+            for (k, t) in tensors.iter().enumerate() {
+                let file = tensor_file(template, index, &t.name, k);
+                if let Some((i, other)) = seen.insert(file.clone(), (index, t.name.clone())) {
+                    return Err(Error::Usage(format!(
+                        "{}: {field} `{template}` names `{file}` for both `{other}` of sample {i} and `{}` of sample {index}: use {{k}}, or separate the placeholders",
+                        self.adapter.path.display(),
+                        t.name
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -75,8 +105,10 @@ impl Engine for ExecEngine {
 
     fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>> {
         let outputs = ModelInventory::load(path)?.outputs;
+        self.distinct_files("inputs.file", &self.adapter.file.inputs.file, inputs)?;
+        self.distinct_files("outputs.file", &self.adapter.file.outputs.file, &outputs)?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let id = crate::hash::sha256_hex(format!("{}{}", self.adapter.sha256, self.name).as_bytes());
+        let id = &self.identity;
         let journal_name = format!("{}-exec-{}.journal", &crate::hash::sha256_hex(&bytes)[..16], &id[..16]);
         let journal = Journal::open(&self.journal_dir.join(journal_name))?;
         if !journal.is_empty() {
@@ -155,6 +187,15 @@ impl ExecModel {
     }
 }
 
+impl Drop for ExecModel {
+    /// A run the runtime never failed is finished: its journal goes (one cut short keeps it).
+    fn drop(&mut self) {
+        if self.failed.get_mut().unwrap_or_else(|p| p.into_inner()).is_none() {
+            self.journal.get_mut().unwrap_or_else(|p| p.into_inner()).discard();
+        }
+    }
+}
+
 impl LoadedModel for ExecModel {
     fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         Ok(self.run_batch(&[inputs.to_vec()])?.remove(0))
@@ -189,9 +230,17 @@ impl LoadedModel for ExecModel {
         Ok(self.run_timed_batch(&[inputs.to_vec()])?.remove(0))
     }
 
-    /// Always through the runtime; outputs compared with the journalled ones (TEST01).
+    /// Always through the runtime; outputs compared with the journalled ones (TEST01). Timed
+    /// by the wall clock, each query is an invocation of its own: a batch's clock divided over
+    /// its samples would be a mean, and a p99 of means hides the tail.
     fn run_timed_batch(&self, samples: &[Vec<Tensor>]) -> Result<Vec<(Vec<Tensor>, f64)>> {
-        let done = self.invoke_all(samples)?;
+        let done = match self.adapter.file.timing.mode {
+            TimingMode::Line => self.invoke_all(samples)?,
+            TimingMode::Wall => {
+                let one = |s: &Vec<Tensor>| self.invoke_all(std::slice::from_ref(s)).map(|mut r| r.remove(0));
+                samples.iter().map(one).collect::<Result<_>>()?
+            }
+        };
         let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
         let mut consistency = self.consistency.lock().unwrap_or_else(|p| p.into_inner());
         for (sample, (out, _)) in samples.iter().zip(&done) {
@@ -218,6 +267,24 @@ impl LoadedModel for ExecModel {
     fn timed_output_consistency(&self) -> Option<(usize, usize)> {
         Some(*self.consistency.lock().unwrap_or_else(|p| p.into_inner()))
     }
+}
+
+/// The runtime's identity: outputs journalled under one never answer for another (a wrapper
+/// script fixed under `{adapter_dir}` changes it).
+fn identity(adapter: &Adapter, name: &str) -> String {
+    let dir = adapter.dir();
+    let mut parts = vec![
+        ("adapter".to_string(), adapter.sha256.clone().into_bytes()),
+        ("name".into(), name.as_bytes().to_vec()),
+    ];
+    let file = &adapter.file;
+    for arg in file.run.command.iter().chain(&file.adapter.version_command) {
+        let path = PathBuf::from(arg.replace("{adapter_dir}", &dir.display().to_string()));
+        if path.starts_with(&dir) && path.is_file() {
+            parts.push((arg.clone(), std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+    crate::hash::sha256_of_parts(parts.iter().map(|(n, b)| (n.as_str(), b.as_slice())))
 }
 
 /// A scratch folder for one invocation, removed when dropped.
@@ -378,6 +445,9 @@ fn sample_times(
         .collect()
 }
 
+/// How long a finished runtime's output may take to drain.
+const PIPE_GRACE: Duration = Duration::from_secs(2);
+
 /// Standard output and error kept, at most (a runaway runtime cannot fill memory).
 const KEPT_OUTPUT: u64 = 16 << 20;
 
@@ -400,14 +470,20 @@ fn run_command(
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child =
         command.spawn().map_err(|e| format!("the runtime command `{}` cannot start: {e}", argv[0]))?;
+    // Each stream is kept up to a bound and the rest drained (closing the pipe would kill a
+    // verbose runtime with SIGPIPE); the text comes back on a channel, waited for with a
+    // deadline, since a process that left the group may hold the pipe open for ever.
     let reader = |stream: Option<Box<dyn Read + Send>>| {
+        let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut text = Vec::new();
-            if let Some(s) = stream {
-                let _ = s.take(KEPT_OUTPUT).read_to_end(&mut text);
+            if let Some(mut s) = stream {
+                let _ = (&mut s).take(KEPT_OUTPUT).read_to_end(&mut text);
+                let _ = std::io::copy(&mut s, &mut std::io::sink());
             }
-            String::from_utf8_lossy(&text).into_owned()
-        })
+            let _ = sender.send(String::from_utf8_lossy(&text).into_owned());
+        });
+        receiver
     };
     let stdout = reader(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
     let stderr = reader(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
@@ -428,7 +504,8 @@ fn run_command(
     };
     // Whatever the runtime left running in its group must not hold the pipes open.
     kill_group(child.id());
-    let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    let read = |r: std::sync::mpsc::Receiver<String>| r.recv_timeout(PIPE_GRACE).unwrap_or_default();
+    let (stdout, stderr) = (read(stdout), read(stderr));
     if !status.success() {
         return Err(format!("the runtime command `{shown}` failed ({status}): {}", tail(&stderr, 600)));
     }

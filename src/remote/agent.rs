@@ -186,6 +186,10 @@ struct Connection<'s> {
     meter: Option<RunningMeter>,
 }
 
+/// How long a connection reading the meter may wait between requests (a timed run may last
+/// hours); a closed connection still stops the meter at once.
+const METERING_IDLE: Duration = Duration::from_secs(24 * 3600);
+
 /// Time a client has to answer the greeting.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -201,7 +205,9 @@ impl<'s> Connection<'s> {
             max_body: shared.config.max_model_bytes.max(MAX_TENSOR_BODY_BYTES),
         };
         loop {
-            let frame = match read_frame::<Request>(&mut connection.stream, limits) {
+            // A client reading the meter is idle while its timed run goes on elsewhere.
+            let idle = if connection.meter.is_some() { METERING_IDLE } else { limits.idle };
+            let frame = match read_frame::<Request>(&mut connection.stream, FrameLimits { idle, ..limits }) {
                 Ok(frame) => frame,
                 Err(FrameError::Closed) => return Ok(()),
                 Err(FrameError::Malformed(code, why)) => {
@@ -286,6 +292,16 @@ impl<'s> Connection<'s> {
 
     fn dispatch(&mut self, frame: Frame<Request>) -> (Response, Vec<u8>) {
         let failed = |code, message: String| (Response::Failed { code, message, fatal: false }, Vec::new());
+        let bound = match frame.message {
+            Request::Upload { .. } => self.shared.config.max_model_bytes,
+            Request::Infer { .. } => MAX_TENSOR_BODY_BYTES,
+            _ => 0,
+        };
+        if frame.body.len() as u64 > bound {
+            let why =
+                format!("a body of {} bytes where this request takes at most {bound}", frame.body.len());
+            return failed(FailureCode::TooLarge, why);
+        }
         let store = &self.shared.config.store;
         match frame.message {
             Request::Hello { .. } => failed(FailureCode::Malformed, "already greeted".into()),
@@ -431,7 +447,8 @@ fn store_model(store: &Path, sha256: &str, bytes: &[u8]) -> std::result::Result<
         std::process::id(),
         UPLOADS.fetch_add(1, Ordering::SeqCst)
     ));
-    std::fs::write(&temp, bytes)
-        .and_then(|_| std::fs::rename(&temp, &path))
-        .map_err(|e| (FailureCode::Internal, format!("storing {}: {e}", path.display())))
+    std::fs::write(&temp, bytes).and_then(|_| std::fs::rename(&temp, &path)).map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        (FailureCode::Internal, format!("storing {}: {e}", path.display()))
+    })
 }

@@ -337,9 +337,12 @@ impl LoadedModel for RemoteModel {
 }
 
 impl Drop for RemoteModel {
+    /// A run that lost no request is finished: its journal goes (one cut short keeps it, to
+    /// resume from).
     fn drop(&mut self) {
         if let Ok(Ok(session)) = self.session.get_mut() {
             let _ = write_frame(&mut session.stream, &Request::Bye, &[]);
+            self.journal.get_mut().unwrap_or_else(|p| p.into_inner()).discard();
         }
     }
 }

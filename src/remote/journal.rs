@@ -88,10 +88,22 @@ impl Journal {
         let Some(&(offset, len)) = self.entries.get(digest) else { return Ok(None) };
         let mut payload = vec![0u8; len as usize];
         self.file.read_exact_at(&mut payload, offset).map_err(|e| Error::io(&self.path, e))?;
-        decode_payload(&payload).map(|(_, outputs)| Some(outputs)).map_err(|why| Error::Report {
+        let report = |why: String| Error::Report {
             path: self.path.clone(),
             message: format!("record at byte {offset}: {why}"),
-        })
+        };
+        let (stored, outputs) = decode_payload(&payload).map_err(report)?;
+        // Offsets are this process's: a file changed under it must not answer for another sample.
+        if &stored != digest {
+            return Err(report("holds another sample's outputs: the journal changed under this run".into()));
+        }
+        Ok(Some(outputs))
+    }
+
+    /// Deletes the journal: its run finished, so a later run must ask the device afresh rather
+    /// than be answered from a finished run's outputs.
+    pub fn discard(&self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 
     /// Appends a sample's outputs and flushes them to the file before returning.

@@ -344,7 +344,7 @@ pub enum LatencyObservations {
         path: PathBuf,
         error: String,
     },
-    Present(Timing),
+    Present(Box<Timing>),
 }
 
 /// The latencies a report plots: [`read_timing`], with what went wrong kept for the report to
@@ -364,7 +364,7 @@ pub fn read_latencies(certificate_path: &Path, certificate: &Certificate) -> Lat
         return LatencyObservations::Absent;
     }
     match read_timing(certificate_path, certificate) {
-        Ok(Some(timing)) => LatencyObservations::Present(timing),
+        Ok(Some(timing)) => LatencyObservations::Present(Box::new(timing)),
         Ok(None) => LatencyObservations::NotRecorded,
         Err(e) => LatencyObservations::Unreadable { path, error: e.to_string() },
     }

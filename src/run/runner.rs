@@ -212,7 +212,8 @@ fn device_engine(options: &RunOptions) -> Result<Option<Device>> {
                 .clone()
                 .ok_or_else(|| Error::Usage("--backend exec needs --adapter ADAPTER.toml".into()))?;
             let engine = crate::exec::ExecEngine::new(&adapter, journal_dir)?;
-            let described = format!("{} (adapter {})", engine.name(), adapter.display());
+            let described =
+                format!("{} (adapter {}), {}", engine.name(), adapter.display(), engine.timing_note());
             Ok(Some(Device { engine: Box::new(engine), described, meter: None }))
         }
         BackendKind::Emulated | BackendKind::Host => Ok(None),
