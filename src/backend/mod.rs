@@ -285,6 +285,24 @@ pub const REPEATED_RUNS: usize = 200;
 /// Runs of the set, then of the repeated sample, in one round of the anti-caching run.
 const REPEAT_BLOCK: usize = 20;
 
+/// A set sample no runtime has seen: every value nudged by about one part in a million, in a
+/// pattern fixed by `round`. A runtime answering from a cache keyed on its inputs (filled by
+/// the accuracy run, which sent every sample of the set) must compute it, while its cost (the
+/// same shapes, the same operators) stays the sample's.
+pub fn unseen(mut x: Tensor, round: usize) -> Tensor {
+    let mut state = (round as u64) ^ 0x9E37_79B9_7F4A_7C15;
+    x.mapv_inplace(|v| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let nudge = v.abs() * 1e-6 + 1e-7;
+        if state >> 63 == 1 {
+            v + nudge
+        } else {
+            v - nudge
+        }
+    });
+    x
+}
+
 /// MLPerf's TEST04, paired: rounds of set samples, then one sample repeated back to back, in
 /// one call of the runtime each (a command-line runtime starts a process per call, and
 /// processes differ 2× on a sub-millisecond model: comparing across them finds caching that
@@ -509,8 +527,11 @@ fn time_measured(
         offline(model, &timing).map_err(|e| unobserved(e.to_string()))?;
     let golden = input.golden;
     let first = || golden.sample(0);
-    // The set's samples after the repeated one, cycling (all of them, in a set of one).
-    let set = |i: usize| golden.sample((1 + i % golden.len().saturating_sub(1).max(1)) % golden.len());
+    // The set's samples after the repeated one, cycling (all of them, in a set of one), each
+    // made unlike anything the accuracy run sent.
+    let set = |i: usize| {
+        golden.sample((1 + i % golden.len().saturating_sub(1).max(1)) % golden.len()).map(|x| unseen(x, i))
+    };
     let (repeated_sample_median_ms, repeat_round_set_ms) =
         repeated_sample_run(model, &first, &set, REPEATED_RUNS).map_err(|e| unobserved(e.to_string()))?;
     let timed_outputs = model
@@ -583,6 +604,38 @@ mod tests {
     struct CachingModel {
         last: Mutex<Option<Vec<f32>>>,
         caches: bool,
+    }
+
+    /// Answers every input it has ever seen from its cache; takes 2 ms for a new one.
+    struct RememberingModel {
+        seen: Mutex<std::collections::HashSet<Vec<u32>>>,
+    }
+
+    impl LoadedModel for RememberingModel {
+        fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+            let key: Vec<u32> = inputs[0].iter().map(|x| x.to_bits()).collect();
+            if self.seen.lock().unwrap().insert(key) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok(vec![inputs[0].clone()])
+        }
+    }
+
+    #[test]
+    fn a_runtime_remembering_the_accuracy_runs_inputs_is_caught_on_unseen_set_samples() {
+        let set: Vec<Tensor> = (0..4).map(|i| Tensor::from_elem(vec![1, 4], i as f32)).collect();
+        let model = RememberingModel { seen: Mutex::new(Default::default()) };
+        // The accuracy run sends every sample of the set first.
+        set.iter().for_each(|x| drop(model.run(std::slice::from_ref(x))));
+        let repeated = || Ok(set[0].clone());
+        let (fast, as_seen) =
+            repeated_sample_run(&model, &repeated, &|i| Ok(set[1 + i % 3].clone()), 40).unwrap();
+        assert_eq!(caching_suspected(&as_seen, fast), None, "blind on samples the cache holds");
+        let fresh = |i: usize| Ok(unseen(set[1 + i % 3].clone(), i));
+        let (fast, unseen_ms) = repeated_sample_run(&model, &repeated, &fresh, 40).unwrap();
+        let why = caching_suspected(&unseen_ms, fast).expect("caught on unseen samples");
+        assert!(why.contains("may be caching results"), "{why}");
+        assert_ne!(unseen(set[1].clone(), 3), set[1], "every value is nudged");
     }
 
     impl LoadedModel for CachingModel {

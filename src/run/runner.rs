@@ -128,7 +128,7 @@ pub fn execute(
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let _quiet = QuietPanics::install();
-    let runner = Runner::new(inputs, options)?;
+    let mut runner = Runner::new(inputs, options)?;
     let mut emit = |event: &Event<'_>| reporters.iter_mut().try_for_each(|r| r.handle(event));
     emit(&Event::RunStarted {
         plan,
@@ -177,6 +177,7 @@ pub fn execute(
             summary.issued.push((certificate.golden.name.clone(), certificate.profile.name.clone()));
             emit(&Event::CertificateIssued { certificate: &certificate, observations: &observations })?;
         }
+        runner.release(f);
     }
     summary.elapsed_s = started.elapsed().as_secs_f64();
     emit(&Event::RunFinished { summary: &summary })?;
@@ -284,6 +285,13 @@ impl<'a> Runner<'a> {
             families: inputs.families.iter().map(|_| FamilyState::default()).collect(),
             pending: RefCell::new(Vec::new()),
         })
+    }
+
+    /// Lets go of a family's loaded models once its units are done: a device agent serves a
+    /// bounded number of connections, and a finished device run closes its journal.
+    fn release(&mut self, f: usize) {
+        self.families[f].loaded.take();
+        self.families[f].cross_loaded.take();
     }
 
     fn record(&self, per_profile: bool, observation: Observation) {
