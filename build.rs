@@ -9,7 +9,7 @@ use std::path::Path;
 fn main() {
     scoring_fingerprint();
     println!("cargo:rerun-if-changed=i18n");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("i18n");
+    let dir = manifest_dir().join("i18n");
     let mut catalogs: Vec<(String, String)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|entry| {
@@ -42,7 +42,7 @@ fn main() {
 /// FNV-1a over the names and bytes of every file under the scoring sources, sorted: a
 /// discriminator for cache keys, not a security digest (the cache's own entries carry SHA-256).
 fn scoring_fingerprint() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &manifest_dir();
     let mut files = Vec::new();
     for dir in ["src/golden", "src/engine", "src/metrics", "src/backend"] {
         println!("cargo:rerun-if-changed={dir}");
@@ -69,4 +69,10 @@ fn collect(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
             files.push(path);
         }
     }
+}
+
+/// The package's directory as cargo gives it to this run: read at run time, because a build
+/// script compiled for one checkout may be reused by another sharing the target directory.
+fn manifest_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
 }

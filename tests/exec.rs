@@ -27,26 +27,11 @@ fn path_with(bin: &Path) -> String {
 }
 
 fn certify_exec(out: &Path, adapter: &Path, filters: &[&str], bin: Option<&Path>) -> Run {
-    let mut args = vec![
-        "certify",
-        "-q",
-        "--out",
-        s(out),
-        "--golden",
-        "golden/shapes",
-        "--profile",
-        "profiles/rk3588.toml",
-        "--backend",
-        "exec",
-        "--adapter",
-        s(adapter),
-    ];
+    let mut args = vec!["--backend", "exec", "--adapter", s(adapter)];
     args.extend_from_slice(filters);
     let path = bin.map(path_with);
-    edgecert_with_env(
-        &args,
-        &[("PATH", path.as_deref())].into_iter().filter(|(_, v)| v.is_some()).collect::<Vec<_>>(),
-    )
+    let env: Vec<_> = path.as_deref().map(|p| ("PATH", Some(p))).into_iter().collect();
+    certify_quietly_with_env(out, "profiles/rk3588.toml", "golden/shapes", &args, &env)
 }
 
 fn accuracy_of(out: &Path) -> serde_json::Value {

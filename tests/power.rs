@@ -17,21 +17,12 @@ fn meter(watts: f64, period: f64) -> String {
 
 /// The power check of shapes on `profile`, metered by `spec`; the certificate's path.
 fn certify_power(out: &Path, profile: &Path, spec: &str) -> std::path::PathBuf {
-    let run = edgecert(&[
-        "certify",
-        "-q",
-        "--out",
-        s(out),
-        "--golden",
-        "golden/shapes",
-        "--profile",
+    let run = certify_quietly(
+        out,
         s(profile),
-        "--backend",
-        "host",
-        "--power-meter",
-        spec,
-        "shapes::",
-    ]);
+        "golden/shapes",
+        &["--backend", "host", "--power-meter", spec, "shapes::"],
+    );
     assert!(run.code <= 1, "{}\n{}", run.stdout, run.stderr);
     std::fs::read_dir(out.join("shapes")).unwrap().next().unwrap().unwrap().path().join("certificate.json")
 }

@@ -48,19 +48,7 @@ impl Drop for Agent {
 }
 
 fn certify_on(out: &Path, backend: &[&str], filters: &[&str]) -> Run {
-    let mut args = vec![
-        "certify",
-        "-q",
-        "--out",
-        s(out),
-        "--golden",
-        "golden/shapes",
-        "--profile",
-        "profiles/rk3588.toml",
-    ];
-    args.extend_from_slice(backend);
-    args.extend_from_slice(filters);
-    edgecert(&args)
+    certify_quietly(out, "profiles/rk3588.toml", "golden/shapes", &[backend, filters].concat())
 }
 
 fn figure(cert: &serde_json::Value, name: &str) -> (String, f64) {

@@ -430,16 +430,20 @@ impl Backend for HostBackend {
     }
 }
 
-/// A device behind an edgecert agent: it runs the compressed model (its outputs feed the
-/// accuracy checks) and times every inference on its own clock.
-pub struct RemoteBackend {
-    /// The device, its engine and the agent's address, as the report names the target.
-    pub device: String,
+/// A runtime outside this process: a device behind an edgecert agent (`Remote`) or a vendor's
+/// command-line runtime driven by an adapter (`Exec`). Its outputs feed the accuracy checks and
+/// its own clock (or the invocation's wall clock, as the adapter says) the latency.
+pub struct DeviceBackend {
+    /// `Remote` or `Exec`.
+    pub kind: BackendKind,
+    /// How the report names the target: the device, its engine and the agent's address, or
+    /// the runtime, its version and how it is timed.
+    pub what: String,
 }
 
-impl Backend for RemoteBackend {
+impl Backend for DeviceBackend {
     fn kind(&self) -> BackendKind {
-        BackendKind::Remote
+        self.kind
     }
 
     fn basis(&self) -> Basis {
@@ -454,40 +458,16 @@ impl Backend for RemoteBackend {
         true
     }
 
-    /// The agent runs one inference at a time, so offline throughput is the single-stream
-    /// run's inferences per second of device time; compliance runs are enforced.
+    /// The runtime runs one inference at a time, so offline throughput is the single-stream
+    /// run's inferences per second of its own time; compliance runs are enforced.
     fn time(&self, input: &TimingInput<'_>) -> std::result::Result<Timing, Unobserved> {
-        let what = format!("device {}, one inference at a time, timed on the device", self.device);
+        let what = match self.kind {
+            BackendKind::Remote => {
+                format!("device {}, one inference at a time, timed on the device", self.what)
+            }
+            _ => format!("runtime command {}", self.what),
+        };
         time_measured(input, what, false, &serial_offline)
-    }
-}
-
-/// A vendor's command-line runtime driven by an adapter: its outputs feed the accuracy checks,
-/// its own timing lines (or the invocation's wall clock) the latency.
-pub struct ExecBackend {
-    /// The runtime and its version, and how it is timed.
-    pub runtime: String,
-}
-
-impl Backend for ExecBackend {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Exec
-    }
-
-    fn basis(&self) -> Basis {
-        Basis::Measured
-    }
-
-    fn per_profile(&self) -> bool {
-        false
-    }
-
-    fn replays_first(&self) -> bool {
-        true
-    }
-
-    fn time(&self, input: &TimingInput<'_>) -> std::result::Result<Timing, Unobserved> {
-        time_measured(input, format!("runtime command {}", self.runtime), false, &serial_offline)
     }
 }
 
@@ -561,8 +541,7 @@ impl BackendKind {
         match self {
             BackendKind::Emulated => Box::new(EmulatedBackend),
             BackendKind::Host => Box::new(HostBackend),
-            BackendKind::Remote => Box::new(RemoteBackend { device: named }),
-            BackendKind::Exec => Box::new(ExecBackend { runtime: named }),
+            kind @ (BackendKind::Remote | BackendKind::Exec) => Box::new(DeviceBackend { kind, what: named }),
         }
     }
 

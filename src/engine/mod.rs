@@ -99,6 +99,15 @@ pub struct Selected {
 
 /// The engine `choice` names. Asking for onnxruntime where it cannot be loaded is an error
 /// (exit 2) saying where it was looked for; `auto` falls back to tract and says why.
+/// The refusal of a runtime outside this process to expose intermediate tensors: per-layer
+/// analysis runs on the host engines, a device runs a graph's own outputs.
+pub fn no_layer_analysis(path: &Path, runtime: &str) -> Error {
+    Error::Usage(format!(
+        "{}: per-layer analysis runs on the host engines; {runtime} runs a graph's own outputs",
+        path.display()
+    ))
+}
+
 pub fn select(choice: EngineChoice) -> Result<Selected> {
     let onnxruntime = || OnnxruntimeEngine::load_runtime().map(|e| Box::new(e) as Box<dyn Engine>);
     match choice {

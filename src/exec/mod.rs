@@ -20,7 +20,7 @@ use adapter::{Format, LineTemplate, TimingMode};
 use crate::engine::{Engine, EngineChoice, LoadedModel, Tensor};
 use crate::error::{Error, Result};
 use crate::model::{ModelInventory, TensorInfo};
-use crate::remote::{input_digest, Journal};
+use crate::remote::{input_digest, DeviceJournal};
 
 /// Time the runtime has to say its version.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -110,32 +110,18 @@ impl Engine for ExecEngine {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let id = &self.identity;
         let journal_name = format!("{}-exec-{}.journal", &crate::hash::sha256_hex(&bytes)[..16], &id[..16]);
-        let journal = Journal::open(&self.journal_dir.join(journal_name))?;
-        if !journal.is_empty() {
-            eprintln!(
-                "resuming from {} finished samples of {} kept in {}",
-                journal.len(),
-                self.name,
-                journal.path().display()
-            );
-        }
         Ok(Box::new(ExecModel {
             adapter: self.adapter.clone(),
             model: path.canonicalize().map_err(|e| Error::io(path, e))?,
             inputs: inputs.to_vec(),
             outputs,
-            journal: Mutex::new(journal),
+            journal: DeviceJournal::open(path, &self.journal_dir.join(journal_name), &self.name)?,
             overheads_ms: Mutex::new(Vec::new()),
-            consistency: Mutex::new((0, 0)),
-            failed: Mutex::new(None),
         }))
     }
 
     fn load_exposing(&self, path: &Path, _: &[TensorInfo], _: &[String]) -> Result<Box<dyn LoadedModel>> {
-        Err(Error::Usage(format!(
-            "{}: per-layer analysis runs on the host engines, not a runtime command",
-            path.display()
-        )))
+        Err(crate::engine::no_layer_analysis(path, "a runtime command"))
     }
 }
 
@@ -144,12 +130,11 @@ struct ExecModel {
     model: PathBuf,
     inputs: Vec<TensorInfo>,
     outputs: Vec<TensorInfo>,
-    journal: Mutex<Journal>,
+    /// Finished samples, and the runtime's first failure: later calls fail at once with it
+    /// instead of starting it again.
+    journal: DeviceJournal,
     /// Per invocation: its wall clock less the inference times it reported (start-up and load).
     overheads_ms: Mutex<Vec<f64>>,
-    consistency: Mutex<(usize, usize)>,
-    /// Why the runtime failed: later calls fail at once with it instead of starting it again.
-    failed: Mutex<Option<String>>,
 }
 
 /// One invocation's results: per sample, outputs and milliseconds.
@@ -160,39 +145,12 @@ impl ExecModel {
     fn invoke_all(&self, samples: &[Vec<Tensor>]) -> Result<Invoked> {
         let mut results = Vec::with_capacity(samples.len());
         for batch in samples.chunks(self.adapter.file.run.batch) {
-            if let Some(why) = self.failed.lock().unwrap_or_else(|p| p.into_inner()).clone() {
-                return Err(self.failure(why));
+            if let Some(why) = self.journal.failed() {
+                return Err(self.journal.fail(why));
             }
-            match invoke(self, batch) {
-                Ok(done) => results.extend(done),
-                Err(why) => {
-                    *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
-                    return Err(self.failure(why));
-                }
-            }
+            results.extend(invoke(self, batch).map_err(|why| self.journal.fail(why))?);
         }
         Ok(results)
-    }
-
-    fn failure(&self, why: String) -> Error {
-        let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        Error::Inference {
-            path: self.model.clone(),
-            message: format!(
-                "{why}; {} finished samples are kept in {}: run the same command again to resume",
-                journal.len(),
-                journal.path().display()
-            ),
-        }
-    }
-}
-
-impl Drop for ExecModel {
-    /// A run the runtime never failed is finished: its journal goes (one cut short keeps it).
-    fn drop(&mut self) {
-        if self.failed.get_mut().unwrap_or_else(|p| p.into_inner()).is_none() {
-            self.journal.get_mut().unwrap_or_else(|p| p.into_inner()).discard();
-        }
     }
 }
 
@@ -209,17 +167,14 @@ impl LoadedModel for ExecModel {
     /// journalled as it finishes.
     fn run_batch(&self, samples: &[Vec<Tensor>]) -> Result<Vec<Vec<Tensor>>> {
         let digests: Vec<_> = samples.iter().map(|s| input_digest(s)).collect();
-        let mut outputs: Vec<Option<Vec<Tensor>>> = {
-            let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-            digests.iter().map(|d| journal.get(d)).collect::<Result<_>>()?
-        };
+        let mut outputs = self.journal.lookup(&digests)?;
         let missing: Vec<usize> = (0..samples.len()).filter(|&i| outputs[i].is_none()).collect();
         for chunk in missing.chunks(self.adapter.file.run.batch) {
             let batch: Vec<Vec<Tensor>> = chunk.iter().map(|&i| samples[i].clone()).collect();
             let done = self.invoke_all(&batch)?;
-            let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+            self.journal
+                .record(chunk.iter().zip(&done).map(|(&i, (out, _))| (digests[i], out.as_slice())))?;
             for (&i, (out, _)) in chunk.iter().zip(done) {
-                journal.append(digests[i], &out)?;
                 outputs[i] = Some(out);
             }
         }
@@ -241,14 +196,8 @@ impl LoadedModel for ExecModel {
                 samples.iter().map(one).collect::<Result<_>>()?
             }
         };
-        let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        let mut consistency = self.consistency.lock().unwrap_or_else(|p| p.into_inner());
-        for (sample, (out, _)) in samples.iter().zip(&done) {
-            if let Some(journalled) = journal.get(&input_digest(sample))? {
-                consistency.0 += 1;
-                consistency.1 += usize::from(!crate::remote::same_outputs(&journalled, out));
-            }
-        }
+        self.journal
+            .compare_timed(samples.iter().zip(&done).map(|(s, (out, _))| (s.as_slice(), out.as_slice())))?;
         Ok(done)
     }
 
@@ -265,7 +214,7 @@ impl LoadedModel for ExecModel {
     }
 
     fn timed_output_consistency(&self) -> Option<(usize, usize)> {
-        Some(*self.consistency.lock().unwrap_or_else(|p| p.into_inner()))
+        Some(self.journal.consistency())
     }
 }
 

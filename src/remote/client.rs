@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::journal::{input_digest, Journal};
+use super::journal::{input_digest, DeviceJournal};
 use super::protocol::{
     decode_points, decode_tensors, encode_tensors, prove, read_frame, write_frame, DeviceInfo, Frame,
     FrameLimits, Greeting, Request, Response, WireTensorInfo, FRAME_DEADLINE, MAX_TENSOR_BODY_BYTES,
@@ -225,52 +225,34 @@ impl Engine for RemoteEngine {
             )));
         }
         let journal_path = self.target.journal_dir.join(format!("{}-{}.journal", &sha256[..16], device.id()));
-        let journal = Journal::open(&journal_path)?;
-        if !journal.is_empty() {
-            eprintln!(
-                "resuming from {} finished samples of {} kept in {}",
-                journal.len(),
-                device.name,
-                journal.path().display()
-            );
-        }
         Ok(Box::new(RemoteModel {
-            model: path.to_path_buf(),
-            session: Mutex::new(Ok(session)),
-            journal: Mutex::new(journal),
+            session: Mutex::new(session),
+            journal: DeviceJournal::open(path, &journal_path, &device.name)?,
             load_times_ms: (cold_load_ms, warm_load_ms),
-            consistency: Mutex::new((0, 0)),
         }))
     }
 
     fn load_exposing(&self, path: &Path, _: &[TensorInfo], _: &[String]) -> Result<Box<dyn LoadedModel>> {
-        Err(Error::Usage(format!(
-            "{}: per-layer analysis runs on the host engines; the remote backend runs a graph's own outputs",
-            path.display()
-        )))
+        Err(crate::engine::no_layer_analysis(path, "the remote backend"))
     }
 }
 
 /// A model loaded on the device.
 struct RemoteModel {
-    model: PathBuf,
-    /// The connection, or why it was lost: after a failure every call fails at once with the
-    /// first reason, rather than waiting out a timeout per sample.
-    session: Mutex<std::result::Result<Session, String>>,
-    journal: Mutex<Journal>,
+    /// The connection: after a failure (kept by the journal) every call fails at once with
+    /// the first reason, rather than waiting out a timeout per sample.
+    session: Mutex<Session>,
+    journal: DeviceJournal,
     load_times_ms: (f64, f64),
-    /// Timed runs whose outputs were compared with the journalled ones, and how many differed.
-    consistency: Mutex<(usize, usize)>,
 }
 
 impl RemoteModel {
     /// One inference on the device: its outputs and the device's latency.
     fn infer(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, f64)> {
-        let mut guard = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let session = match guard.as_mut() {
-            Ok(session) => session,
-            Err(why) => return Err(self.lost(why.clone())),
-        };
+        if let Some(why) = self.journal.failed() {
+            return Err(self.journal.fail(why));
+        }
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
         let (shapes, body) = encode_tensors(inputs);
         let answer =
             session.call(&Request::Infer { inputs: shapes }, &body).and_then(|frame| match frame.message {
@@ -279,25 +261,7 @@ impl RemoteModel {
                 }
                 other => Err(format!("unexpected answer to infer: {other:?}")),
             });
-        let addr = session.addr.clone();
-        answer.map_err(|why| {
-            let why = format!("the agent at {addr}: {why}");
-            *guard = Err(why.clone());
-            self.lost(why)
-        })
-    }
-
-    /// The error for a lost device, saying what is kept and how to resume.
-    fn lost(&self, why: String) -> Error {
-        let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        Error::Inference {
-            path: self.model.clone(),
-            message: format!(
-                "{why}; {} finished samples are kept in {}: run the same command again to resume",
-                journal.len(),
-                journal.path().display()
-            ),
-        }
+        answer.map_err(|why| self.journal.fail(format!("the agent at {}: {why}", session.addr)))
     }
 }
 
@@ -305,25 +269,19 @@ impl LoadedModel for RemoteModel {
     /// The journalled outputs for these inputs, else the device's, journalled before return.
     fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let digest = input_digest(inputs);
-        if let Some(outputs) = self.journal.lock().unwrap_or_else(|p| p.into_inner()).get(&digest)? {
+        if let Some(outputs) = self.journal.lookup(&[digest])?.remove(0) {
             return Ok(outputs);
         }
         let (outputs, _) = self.infer(inputs)?;
-        self.journal.lock().unwrap_or_else(|p| p.into_inner()).append(digest, &outputs)?;
+        self.journal.record([(digest, outputs.as_slice())])?;
         Ok(outputs)
     }
 
     /// Always on the device, never from the journal; the outputs are compared with the
-    /// journalled ones (MLPerf's TEST01: a timed run must compute what the accuracy run did).
+    /// journalled ones (TEST01).
     fn run_timed(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, f64)> {
         let (outputs, latency_ms) = self.infer(inputs)?;
-        let journalled = self.journal.lock().unwrap_or_else(|p| p.into_inner()).get(&input_digest(inputs))?;
-        if let Some(journalled) = journalled {
-            let same = super::journal::same_outputs(&journalled, &outputs);
-            let mut c = self.consistency.lock().unwrap_or_else(|p| p.into_inner());
-            c.0 += 1;
-            c.1 += usize::from(!same);
-        }
+        self.journal.compare_timed([(inputs, outputs.as_slice())])?;
         Ok((outputs, latency_ms))
     }
 
@@ -332,17 +290,17 @@ impl LoadedModel for RemoteModel {
     }
 
     fn timed_output_consistency(&self) -> Option<(usize, usize)> {
-        Some(*self.consistency.lock().unwrap_or_else(|p| p.into_inner()))
+        Some(self.journal.consistency())
     }
 }
 
 impl Drop for RemoteModel {
-    /// A run that lost no request is finished: its journal goes (one cut short keeps it, to
-    /// resume from).
+    /// A run that lost no request says goodbye (its journal goes with it; one cut short keeps
+    /// it, to resume from).
     fn drop(&mut self) {
-        if let Ok(Ok(session)) = self.session.get_mut() {
+        if self.journal.failed().is_none() {
+            let session = self.session.get_mut().unwrap_or_else(|p| p.into_inner());
             let _ = write_frame(&mut session.stream, &Request::Bye, &[]);
-            self.journal.get_mut().unwrap_or_else(|p| p.into_inner()).discard();
         }
     }
 }

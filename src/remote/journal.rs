@@ -11,6 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use sha2::{Digest, Sha256};
 
@@ -126,6 +127,104 @@ impl Journal {
         self.entries.insert(digest, (self.end + 4, payload.len() as u32));
         self.end += record.len() as u64;
         Ok(())
+    }
+}
+
+/// A runtime outside this process as a loaded model sees its journal: outputs kept as they
+/// finish, timed outputs compared with them (TEST01), and the first failure remembered, so
+/// later calls fail at once with it and the journal is kept to resume from. A run that never
+/// failed is finished: dropping it deletes the journal.
+pub struct DeviceJournal {
+    model: PathBuf,
+    journal: Mutex<Journal>,
+    /// Timed runs whose outputs were compared with the journalled ones, and how many differed.
+    consistency: Mutex<(usize, usize)>,
+    failed: Mutex<Option<String>>,
+}
+
+impl DeviceJournal {
+    /// Opens the journal at `path` for `model` run by `runtime`, saying so when it resumes.
+    pub fn open(model: &Path, path: &Path, runtime: &str) -> Result<DeviceJournal> {
+        let journal = Journal::open(path)?;
+        if !journal.is_empty() {
+            eprintln!(
+                "resuming from {} finished samples of {runtime} kept in {}",
+                journal.len(),
+                journal.path().display()
+            );
+        }
+        Ok(DeviceJournal {
+            model: model.to_path_buf(),
+            journal: Mutex::new(journal),
+            consistency: Mutex::new((0, 0)),
+            failed: Mutex::new(None),
+        })
+    }
+
+    fn journal(&self) -> MutexGuard<'_, Journal> {
+        self.journal.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Per sample, its journalled outputs if there are any.
+    pub fn lookup(&self, digests: &[InputDigest]) -> Result<Vec<Option<Vec<Tensor>>>> {
+        let journal = self.journal();
+        digests.iter().map(|d| journal.get(d)).collect()
+    }
+
+    /// Keeps finished samples' outputs before the replay goes on.
+    pub fn record<'a>(&self, finished: impl IntoIterator<Item = (InputDigest, &'a [Tensor])>) -> Result<()> {
+        let mut journal = self.journal();
+        finished.into_iter().try_for_each(|(digest, outputs)| journal.append(digest, outputs))
+    }
+
+    /// Compares timed outputs with the journalled ones (MLPerf's TEST01: a timed run must
+    /// compute what the accuracy run did).
+    pub fn compare_timed<'a>(
+        &self,
+        timed: impl IntoIterator<Item = (&'a [Tensor], &'a [Tensor])>,
+    ) -> Result<()> {
+        let journal = self.journal();
+        let mut consistency = self.consistency.lock().unwrap_or_else(|p| p.into_inner());
+        for (inputs, outputs) in timed {
+            if let Some(journalled) = journal.get(&input_digest(inputs))? {
+                consistency.0 += 1;
+                consistency.1 += usize::from(!same_outputs(&journalled, outputs));
+            }
+        }
+        Ok(())
+    }
+
+    /// Timed runs compared, and how many differed.
+    pub fn consistency(&self) -> (usize, usize) {
+        *self.consistency.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The first failure, if the runtime failed.
+    pub fn failed(&self) -> Option<String> {
+        self.failed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Remembers the runtime's failure (the first one stands) and gives the error for it,
+    /// saying what is kept and how to resume.
+    pub fn fail(&self, why: String) -> Error {
+        self.failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| why.clone());
+        let journal = self.journal();
+        Error::Inference {
+            path: self.model.clone(),
+            message: format!(
+                "{why}; {} finished samples are kept in {}: run the same command again to resume",
+                journal.len(),
+                journal.path().display()
+            ),
+        }
+    }
+}
+
+impl Drop for DeviceJournal {
+    fn drop(&mut self) {
+        if self.failed.get_mut().unwrap_or_else(|p| p.into_inner()).is_none() {
+            self.journal.get_mut().unwrap_or_else(|p| p.into_inner()).discard();
+        }
     }
 }
 

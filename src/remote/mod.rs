@@ -11,4 +11,4 @@ pub mod protocol;
 
 pub use agent::{Agent, AgentConfig};
 pub use client::{RemoteEngine, RemoteMeter, RemoteTarget};
-pub use journal::{input_digest, same_outputs, Journal};
+pub use journal::{input_digest, same_outputs, DeviceJournal, Journal};

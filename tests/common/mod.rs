@@ -116,9 +116,20 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// `certify` of the golden set(s) `golden` on profile(s) `profile` into `out`, quietly, with
 /// `extra` arguments.
 pub fn certify_quietly(out: &Path, profile: &str, golden: &str, extra: &[&str]) -> Run {
+    certify_quietly_with_env(out, profile, golden, extra, &[])
+}
+
+/// [`certify_quietly`] with environment variables set (`Some`) or removed (`None`).
+pub fn certify_quietly_with_env(
+    out: &Path,
+    profile: &str,
+    golden: &str,
+    extra: &[&str],
+    env: &[(&str, Option<&str>)],
+) -> Run {
     let mut args = vec!["certify", "-q", "--out", s(out), "--profile", profile, "--golden", golden];
     args.extend_from_slice(extra);
-    edgecert(&args)
+    edgecert_with_env(&args, env)
 }
 
 /// A copy of the RK3588 profile whose NPU is far too slow for any latency budget.
