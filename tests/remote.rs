@@ -12,8 +12,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use edgecert::engine::Tensor;
 use edgecert::remote::protocol::{
-    prove, read_frame, write_frame, FailureCode, FrameLimits, Greeting, Request, Response,
+    decode_tensors, encode_batch, encode_tensors, prove, read_frame, write_frame, FailureCode, FrameLimits,
+    Greeting, Request, Response, WireTensorInfo, VERSION,
 };
 
 /// An agent process, killed when dropped.
@@ -35,7 +37,7 @@ impl Agent {
         let mut banner = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut banner).unwrap();
         let addr = banner.split_whitespace().nth(4).expect("listening on ADDR").to_string();
-        assert!(banner.contains("protocol edgecert-agent/1"), "{banner}");
+        assert!(banner.contains("protocol edgecert-agent versions ["), "{banner}");
         Agent { child, addr }
     }
 }
@@ -168,15 +170,20 @@ fn an_agent_with_a_token_serves_only_clients_that_prove_it() {
 const LIMITS: FrameLimits =
     FrameLimits { idle: Duration::from_secs(5), frame: Duration::from_secs(5), max_body: 1 << 20 };
 
-/// A connection that has read the greeting, and said hello unless told not to.
+/// A connection that has read the greeting, and said hello (in the newest version) unless told
+/// not to.
 fn connect(agent: &Agent, hello: bool) -> TcpStream {
+    connect_speaking(agent, hello.then_some(VERSION))
+}
+
+fn connect_speaking(agent: &Agent, version: Option<u32>) -> TcpStream {
     let mut stream = TcpStream::connect(&agent.addr).unwrap();
     let greeting: Greeting = read_frame(&mut stream, LIMITS).unwrap().message;
     assert!(!greeting.auth_required);
-    if hello {
-        write_frame(&mut stream, &Request::Hello { version: 1, auth: None }, &[]).unwrap();
+    if let Some(version) = version {
+        write_frame(&mut stream, &Request::Hello { version, auth: None }, &[]).unwrap();
         let welcome: Response = read_frame(&mut stream, LIMITS).unwrap().message;
-        assert!(matches!(welcome, Response::Welcome { version: 1, .. }), "{welcome:?}");
+        assert!(matches!(welcome, Response::Welcome { version: v, .. } if v == version), "{welcome:?}");
     }
     stream
 }
@@ -254,11 +261,90 @@ fn malformed_slow_and_oversized_frames_end_their_connection_and_never_the_agent(
     let mut stranger = connect(&agent, false);
     write_frame(
         &mut stranger,
-        &Request::Hello { version: 9, auth: Some(prove(b"0123456789abcdef", "x")) },
+        &Request::Hello { version: 9, auth: Some(prove(b"0123456789abcdef", 9, "x")) },
         &[],
     )
     .unwrap();
     assert_eq!(failure(&mut stranger).0, FailureCode::UnsupportedVersion);
+}
+
+/// Uploads and loads the shapes INT8 model on a fresh connection.
+fn loaded_shapes_model(agent: &Agent) -> TcpStream {
+    let mut stream = connect(agent, true);
+    let model = std::fs::read(root().join("golden/shapes/shapes_int8.onnx")).unwrap();
+    let sha256 = edgecert::hash::sha256_hex(&model);
+    write_frame(&mut stream, &Request::Upload { sha256: sha256.clone() }, &model).unwrap();
+    assert!(matches!(answer(&mut stream), Response::Stored { .. }));
+    let input = WireTensorInfo { name: "input".into(), shape: vec![1, 1, 32, 32], dtype: "f32".into() };
+    write_frame(&mut stream, &Request::Load { sha256, inputs: vec![input] }, &[]).unwrap();
+    assert!(matches!(answer(&mut stream), Response::Loaded { .. }));
+    stream
+}
+
+fn outputs_of(stream: &mut TcpStream) -> (Vec<Tensor>, f64) {
+    let frame = read_frame::<Response>(stream, LIMITS).unwrap();
+    match frame.message {
+        Response::Outputs { latency_ms, outputs } => {
+            (decode_tensors(&outputs, &frame.body).unwrap(), latency_ms)
+        }
+        other => panic!("expected outputs, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_batch_is_answered_one_frame_per_sample_with_what_single_inferences_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Agent::start(&dir.path().join("store"), &[]);
+    let mut stream = loaded_shapes_model(&agent);
+    let samples: Vec<Vec<Tensor>> = (0..5)
+        .map(|k| {
+            vec![Tensor::from_shape_fn(vec![1, 1, 32, 32], |i| ((i[2] * 7 + i[3] * k) % 11) as f32 / 10.0)]
+        })
+        .collect();
+    let (shapes, body) = encode_batch(&samples);
+    write_frame(&mut stream, &Request::InferBatch { samples: shapes }, &body).unwrap();
+    let batched: Vec<(Vec<Tensor>, f64)> = samples.iter().map(|_| outputs_of(&mut stream)).collect();
+    for (sample, (outputs, latency_ms)) in samples.iter().zip(&batched) {
+        assert!(*latency_ms > 0.0);
+        let (shapes, body) = encode_tensors(sample);
+        write_frame(&mut stream, &Request::Infer { inputs: shapes }, &body).unwrap();
+        let (single, _) = outputs_of(&mut stream);
+        assert_eq!(encode_tensors(outputs), encode_tensors(&single), "batched and single outputs differ");
+    }
+    let distinct = batched.windows(2).any(|w| encode_tensors(&w[0].0) != encode_tensors(&w[1].0));
+    assert!(distinct, "the samples differ, so some outputs must");
+
+    // A body short of its declared samples is refused whole, before anything runs, and the
+    // connection goes on.
+    let (shapes, body) = encode_batch(&samples[..2]);
+    write_frame(&mut stream, &Request::InferBatch { samples: shapes }, &body[..body.len() - 4]).unwrap();
+    let (code, message, fatal) = failure(&mut stream);
+    assert_eq!((code, fatal), (FailureCode::Malformed, false), "{message}");
+    assert!(message.contains("sample 1"), "{message}");
+    write_frame(&mut stream, &Request::Health, &[]).unwrap();
+    assert!(matches!(answer(&mut stream), Response::Status { inferences: 10, .. }));
+
+    // On a version-1 connection `infer_batch` is an unknown request: refused, fatally.
+    let mut old = connect_speaking(&agent, Some(1));
+    write_frame(&mut old, &Request::InferBatch { samples: vec![] }, &[]).unwrap();
+    let (code, message, fatal) = failure(&mut old);
+    assert_eq!((code, fatal), (FailureCode::Malformed, true), "{message}");
+    assert!(message.contains("`infer_batch` is version 2"), "{message}");
+}
+
+#[test]
+fn an_agent_speaking_only_version_1_is_driven_one_infer_per_sample_to_the_same_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Agent::start(&dir.path().join("store"), &["--newest-version", "1"]);
+    let old_out = dir.path().join("v1");
+    let run = certify_on(&old_out, &["--backend", "remote", "--device", &agent.addr], &["accuracy"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let new_agent = Agent::start(&dir.path().join("store2"), &[]);
+    let new_out = dir.path().join("v2");
+    certify_on(&new_out, &["--backend", "remote", "--device", &new_agent.addr], &["accuracy"]);
+    let (old, new) = (certificate(&old_out, "shapes", "rk3588"), certificate(&new_out, "shapes", "rk3588"));
+    assert_eq!(figure(&old, "accuracy"), figure(&new, "accuracy"));
+    assert_eq!(figure(&old, "accuracy").0, "PASS");
 }
 
 #[test]

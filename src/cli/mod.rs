@@ -212,6 +212,9 @@ pub struct AgentArgs {
     /// Fault injection for resume tests: exit abruptly on the inference after this many.
     #[arg(long, hide = true)]
     pub exit_after_inferences: Option<u64>,
+    /// The newest protocol version to speak (an agent of an older build, for compatibility tests).
+    #[arg(long, hide = true)]
+    pub newest_version: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -788,6 +791,9 @@ fn agent(args: AgentArgs, out: &mut dyn Write) -> Result<i32> {
     config.idle = std::time::Duration::from_secs(args.idle_seconds.max(1));
     config.frame = std::time::Duration::from_secs(args.frame_seconds.max(1));
     config.exit_after_inferences = args.exit_after_inferences;
+    if let Some(newest) = args.newest_version {
+        config.versions.retain(|&v| v <= newest);
+    }
     config.power_meter = args.power_meter;
     let agent = crate::remote::Agent::bind(config)?;
     print(out, &format!("{}\n", agent.banner()))?;

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::protocol::{
-    decode_tensors, encode_tensors, read_frame, verify_proof, write_frame, DeviceInfo, FailureCode, Frame,
-    FrameError, FrameLimits, Greeting, Request, Response, FRAME_DEADLINE, MAX_TENSOR_BODY_BYTES, PROTOCOL,
-    VERSION,
+    decode_batch, decode_tensors, encode_tensors, read_frame, verify_proof, write_frame, DeviceInfo,
+    FailureCode, Frame, FrameError, FrameLimits, Greeting, Request, Response, FRAME_DEADLINE,
+    MAX_TENSOR_BODY_BYTES, PROTOCOL, VERSION, VERSIONS,
 };
-use crate::engine::{select, Engine, EngineChoice, LoadedModel};
+use crate::engine::{select, Engine, EngineChoice, LoadedModel, Tensor};
 use crate::error::{Error, Result};
 use crate::model::TensorInfo;
 use crate::power::{PowerMeter, RunningMeter};
@@ -43,6 +43,8 @@ pub struct AgentConfig {
     pub exit_after_inferences: Option<u64>,
     /// A meter on the device, read on a client's request.
     pub power_meter: Option<PowerMeter>,
+    /// The protocol versions served (all this build speaks, unless narrowed for a test).
+    pub versions: Vec<u32>,
 }
 
 impl AgentConfig {
@@ -59,6 +61,7 @@ impl AgentConfig {
             idle: Duration::from_secs(300),
             frame: FRAME_DEADLINE,
             exit_after_inferences: None,
+            versions: VERSIONS.to_vec(),
             power_meter: None,
         }
     }
@@ -122,8 +125,9 @@ impl Agent {
     pub fn banner(&self) -> String {
         let s = &self.shared;
         format!(
-            "edgecert agent listening on {} (protocol {PROTOCOL}/{VERSION}, device {}, {}, store {})",
+            "edgecert agent listening on {} (protocol {PROTOCOL} versions {:?}, device {}, {}, store {})",
             self.local_addr(),
+            s.config.versions,
             s.device.describe(),
             if s.config.token.is_some() { "token required" } else { "NO authentication" },
             s.config.store.display()
@@ -184,6 +188,8 @@ struct Connection<'s> {
     loaded: Option<(String, Box<dyn LoadedModel>)>,
     /// The device's meter while this client reads it.
     meter: Option<RunningMeter>,
+    /// The protocol version the client chose at hello.
+    version: u32,
 }
 
 /// How long a connection reading the meter may wait between requests (a timed run may last
@@ -197,7 +203,7 @@ impl<'s> Connection<'s> {
     fn serve(stream: TcpStream, shared: &'s Shared) -> std::result::Result<(), String> {
         stream.set_write_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
-        let mut connection = Connection { stream, shared, loaded: None, meter: None };
+        let mut connection = Connection { stream, shared, loaded: None, meter: None, version: VERSION };
         connection.handshake()?;
         let limits = FrameLimits {
             idle: shared.config.idle,
@@ -217,6 +223,14 @@ impl<'s> Connection<'s> {
             };
             if frame.message == Request::Bye {
                 return Ok(());
+            }
+            if let Request::InferBatch { samples } = &frame.message {
+                if connection.version < 2 {
+                    let why = "`infer_batch` is version 2; this connection speaks version 1".to_string();
+                    return connection.refuse(FailureCode::Malformed, why);
+                }
+                connection.infer_batch(&frame, samples)?;
+                continue;
             }
             let (response, body) = connection.answer(frame);
             let fatal = matches!(response, Response::Failed { fatal: true, .. });
@@ -239,7 +253,7 @@ impl<'s> Connection<'s> {
         let nonce = crate::hash::hex(&nonce);
         let greeting = Greeting {
             protocol: PROTOCOL.into(),
-            versions: vec![VERSION],
+            versions: self.shared.config.versions.clone(),
             nonce: nonce.clone(),
             auth_required: self.shared.config.token.is_some(),
             agent: self.shared.device.agent_version.clone(),
@@ -254,21 +268,22 @@ impl<'s> Connection<'s> {
             Err(FrameError::Malformed(code, why)) => return self.refuse(code, why),
             Err(e) => return Err(e.to_string()),
         };
-        if version != VERSION {
-            return self.refuse(
-                FailureCode::UnsupportedVersion,
-                format!("protocol version {version} is not spoken here (this agent speaks {VERSION})"),
-            );
+        let versions = &self.shared.config.versions;
+        if !versions.contains(&version) {
+            let why =
+                format!("protocol version {version} is not spoken here (this agent speaks {versions:?})");
+            return self.refuse(FailureCode::UnsupportedVersion, why);
         }
+        self.version = version;
         if let Some(token) = &self.shared.config.token {
-            if !auth.is_some_and(|proof| verify_proof(token, &nonce, &proof)) {
+            if !auth.is_some_and(|proof| verify_proof(token, version, &nonce, &proof)) {
                 return self.refuse(
                     FailureCode::Unauthorized,
                     "this agent requires its shared token (certify --token-file): the proof was missing or wrong".into(),
                 );
             }
         }
-        let welcome = Response::Welcome { version: VERSION, device: self.shared.device.clone() };
+        let welcome = Response::Welcome { version, device: self.shared.device.clone() };
         write_frame(&mut self.stream, &welcome, &[]).map_err(|e| e.to_string())
     }
 
@@ -279,27 +294,21 @@ impl<'s> Connection<'s> {
 
     /// The response to one request and its body. A panic in the engine answers `internal`.
     fn answer(&mut self, frame: Frame<Request>) -> (Response, Vec<u8>) {
-        let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.dispatch(frame)));
-        answered.unwrap_or_else(|panic| {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "the engine panicked".into());
-            (Response::Failed { code: FailureCode::Internal, message, fatal: false }, Vec::new())
-        })
+        unpanicked(|| self.dispatch(frame))
+    }
+
+    /// Most body bytes `request` may carry.
+    fn body_bound(&self, request: &Request) -> u64 {
+        match request {
+            Request::Upload { .. } => self.shared.config.max_model_bytes,
+            Request::Infer { .. } | Request::InferBatch { .. } => MAX_TENSOR_BODY_BYTES,
+            _ => 0,
+        }
     }
 
     fn dispatch(&mut self, frame: Frame<Request>) -> (Response, Vec<u8>) {
         let failed = |code, message: String| (Response::Failed { code, message, fatal: false }, Vec::new());
-        let bound = match frame.message {
-            Request::Upload { .. } => self.shared.config.max_model_bytes,
-            Request::Infer { .. } => MAX_TENSOR_BODY_BYTES,
-            _ => 0,
-        };
-        if frame.body.len() as u64 > bound {
-            let why =
-                format!("a body of {} bytes where this request takes at most {bound}", frame.body.len());
+        if let Err(why) = self.check_body(&frame) {
             return failed(FailureCode::TooLarge, why);
         }
         let store = &self.shared.config.store;
@@ -334,7 +343,7 @@ impl<'s> Connection<'s> {
             Request::MeterStart | Request::MeterRead | Request::MeterStop => {
                 self.meter(&frame.message).unwrap_or_else(|(code, why)| failed(code, why))
             }
-            Request::Bye => unreachable!("handled by the loop"),
+            Request::Bye | Request::InferBatch { .. } => unreachable!("handled by the loop"),
         }
     }
 
@@ -397,26 +406,91 @@ impl<'s> Connection<'s> {
         Ok(Response::Loaded { sha256: actual, cold_load_ms, warm_load_ms })
     }
 
+    fn check_body(&self, frame: &Frame<Request>) -> std::result::Result<(), String> {
+        let bound = self.body_bound(&frame.message);
+        match frame.body.len() as u64 > bound {
+            true => {
+                Err(format!("a body of {} bytes where this request takes at most {bound}", frame.body.len()))
+            }
+            false => Ok(()),
+        }
+    }
+
     fn infer(
         &mut self,
         shapes: &[super::protocol::TensorShape],
         body: &[u8],
     ) -> std::result::Result<(Response, Vec<u8>), (FailureCode, String)> {
-        let Some((_, model)) = &self.loaded else {
-            return Err((FailureCode::NoModelLoaded, "load a model before `infer`".into()));
-        };
+        self.model()?;
         let inputs = decode_tensors(shapes, body).map_err(|why| (FailureCode::Malformed, why))?;
+        self.run_one(&inputs)
+    }
+
+    fn model(&self) -> std::result::Result<&dyn LoadedModel, (FailureCode, String)> {
+        match &self.loaded {
+            Some((_, model)) => Ok(model.as_ref()),
+            None => Err((FailureCode::NoModelLoaded, "load a model before `infer`".into())),
+        }
+    }
+
+    /// One inference timed on this device's clock, its outputs as the body.
+    fn run_one(&self, inputs: &[Tensor]) -> std::result::Result<(Response, Vec<u8>), (FailureCode, String)> {
+        let model = self.model()?;
         let done = self.shared.inferences.fetch_add(1, Ordering::SeqCst);
         if self.shared.config.exit_after_inferences.is_some_and(|n| done >= n) {
             eprintln!("edgecert agent: exiting after {done} inferences (--exit-after-inferences)");
             std::process::exit(70);
         }
         let clock = Instant::now();
-        let outputs = model.run(&inputs).map_err(|e| (FailureCode::InferenceFailed, e.to_string()))?;
+        let outputs = model.run(inputs).map_err(|e| (FailureCode::InferenceFailed, e.to_string()))?;
         let latency_ms = clock.elapsed().as_secs_f64() * 1e3;
         let (shapes, body) = encode_tensors(&outputs);
         Ok((Response::Outputs { latency_ms, outputs: shapes }, body))
     }
+
+    /// Runs a batch back to back, writing each sample's `outputs` frame as it finishes; a
+    /// failure is a `failed` frame that ends the batch (the connection goes on).
+    fn infer_batch(
+        &mut self,
+        frame: &Frame<Request>,
+        samples: &[Vec<super::protocol::TensorShape>],
+    ) -> std::result::Result<(), String> {
+        let failed = |(code, message)| (Response::Failed { code, message, fatal: false }, Vec::new());
+        let decoded = self
+            .check_body(frame)
+            .map_err(|why| (FailureCode::TooLarge, why))
+            .and_then(|()| self.model().map(|_| ()))
+            .and_then(|()| decode_batch(samples, &frame.body).map_err(|why| (FailureCode::Malformed, why)));
+        let inputs = match decoded {
+            Ok(inputs) => inputs,
+            Err(e) => return self.write(failed(e)),
+        };
+        for sample in &inputs {
+            let (response, body) = unpanicked(|| self.run_one(sample).unwrap_or_else(failed));
+            let stop = matches!(response, Response::Failed { .. });
+            self.write((response, body))?;
+            if stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, (response, body): (Response, Vec<u8>)) -> std::result::Result<(), String> {
+        write_frame(&mut self.stream, &response, &body).map_err(|e| e.to_string())
+    }
+}
+
+/// `f`'s answer; a panic in the engine answers `internal`.
+fn unpanicked(f: impl FnOnce() -> (Response, Vec<u8>)) -> (Response, Vec<u8>) {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the engine panicked".into());
+        (Response::Failed { code: FailureCode::Internal, message, fatal: false }, Vec::new())
+    })
 }
 
 /// The store's file for a digest; anything but 64 lowercase hex digits is refused, so a name

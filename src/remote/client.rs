@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use super::journal::{input_digest, DeviceJournal};
 use super::protocol::{
-    decode_points, decode_tensors, encode_tensors, prove, read_frame, write_frame, DeviceInfo, Frame,
-    FrameLimits, Greeting, Request, Response, WireTensorInfo, FRAME_DEADLINE, MAX_TENSOR_BODY_BYTES,
-    PROTOCOL, VERSION,
+    decode_points, decode_tensors, encode_batch, encode_tensors, prove, read_frame, write_frame, DeviceInfo,
+    Frame, FrameLimits, Greeting, Request, Response, WireTensorInfo, FRAME_DEADLINE, MAX_TENSOR_BODY_BYTES,
+    PROTOCOL, VERSION, VERSIONS,
 };
 use crate::engine::{Engine, EngineChoice, LoadedModel, Tensor};
 use crate::error::{Error, Result};
@@ -40,6 +40,8 @@ struct Session {
     stream: TcpStream,
     addr: String,
     timeout: Duration,
+    /// The protocol version chosen at hello: below 2, one `infer` per sample.
+    version: u32,
 }
 
 impl Session {
@@ -55,23 +57,26 @@ impl Session {
             TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| format!("cannot connect: {e}"))?;
         stream.set_write_timeout(Some(target.timeout)).map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
-        let mut session = Session { stream, addr: target.addr.clone(), timeout: target.timeout };
+        let mut session =
+            Session { stream, addr: target.addr.clone(), timeout: target.timeout, version: VERSION };
         let limits = FrameLimits { idle: CONNECT_TIMEOUT, frame: FRAME_DEADLINE, max_body: 0 };
         let greeting: Greeting = read_frame(&mut session.stream, limits)
             .map_err(|e| format!("no greeting from an edgecert agent: {e}"))?
             .message;
-        if greeting.protocol != PROTOCOL || !greeting.versions.contains(&VERSION) {
+        let version = VERSIONS.into_iter().rev().find(|v| greeting.versions.contains(v));
+        let Some(version) = version.filter(|_| greeting.protocol == PROTOCOL) else {
             return Err(format!(
-                "the peer speaks {} versions {:?}; this harness speaks {PROTOCOL} version {VERSION}",
+                "the peer speaks {} versions {:?}; this harness speaks {PROTOCOL} versions {VERSIONS:?}",
                 greeting.protocol, greeting.versions
             ));
-        }
+        };
+        session.version = version;
         let auth = match (&target.token, greeting.auth_required) {
-            (Some(token), _) => Some(prove(token, &greeting.nonce)),
+            (Some(token), _) => Some(prove(token, version, &greeting.nonce)),
             (None, true) => return Err("the agent requires a shared token: give --token-file".into()),
             (None, false) => None,
         };
-        match session.call(&Request::Hello { version: VERSION, auth }, &[])? {
+        match session.call(&Request::Hello { version, auth }, &[])? {
             Frame { message: Response::Welcome { device, .. }, .. } => Ok((session, device)),
             other => Err(format!("unexpected answer to hello: {:?}", other.message)),
         }
@@ -80,6 +85,11 @@ impl Session {
     /// Sends one request and reads its answer; a `failed` answer is an error with its message.
     fn call(&mut self, request: &Request, body: &[u8]) -> std::result::Result<Frame<Response>, String> {
         write_frame(&mut self.stream, request, body).map_err(|e| format!("sending: {e}"))?;
+        self.receive()
+    }
+
+    /// Reads the next answer; a `failed` answer is an error with its message.
+    fn receive(&mut self) -> std::result::Result<Frame<Response>, String> {
         let limits =
             FrameLimits { idle: self.timeout, frame: FRAME_DEADLINE, max_body: MAX_TENSOR_BODY_BYTES };
         let frame = read_frame::<Response>(&mut self.stream, limits)
@@ -246,43 +256,115 @@ struct RemoteModel {
     load_times_ms: (f64, f64),
 }
 
+/// Samples per `infer_batch` request, and the most input bytes one carries.
+const BATCH_SAMPLES: usize = 32;
+const BATCH_BODY_BYTES: usize = 64 << 20;
+
 impl RemoteModel {
-    /// One inference on the device: its outputs and the device's latency.
-    fn infer(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, f64)> {
+    /// Runs the samples on the device, back to back in as few requests as the bounds allow:
+    /// per sample its outputs and the device's latency. `finished` sees each sample as its
+    /// frame arrives, so a link lost mid-batch keeps what the device already answered.
+    fn infer(
+        &self,
+        samples: &[Vec<Tensor>],
+        finished: &mut dyn FnMut(usize, &[Tensor]) -> Result<()>,
+    ) -> Result<Vec<(Vec<Tensor>, f64)>> {
         if let Some(why) = self.journal.failed() {
             return Err(self.journal.fail(why));
         }
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let (shapes, body) = encode_tensors(inputs);
-        let answer =
-            session.call(&Request::Infer { inputs: shapes }, &body).and_then(|frame| match frame.message {
-                Response::Outputs { latency_ms, outputs } => {
-                    decode_tensors(&outputs, &frame.body).map(|outputs| (outputs, latency_ms))
+        let mut done = Vec::with_capacity(samples.len());
+        // A version-1 agent takes one sample per `infer`.
+        let batched = session.version >= 2;
+        let ranges = match batched {
+            true => requests(samples),
+            false => (0..samples.len()).map(|i| i..i + 1).collect(),
+        };
+        for request in ranges {
+            let (message, body) = match batched {
+                true => {
+                    let (shapes, body) = encode_batch(&samples[request.clone()]);
+                    (Request::InferBatch { samples: shapes }, body)
                 }
-                other => Err(format!("unexpected answer to infer: {other:?}")),
-            });
-        answer.map_err(|why| self.journal.fail(format!("the agent at {}: {why}", session.addr)))
+                false => {
+                    let (shapes, body) = encode_tensors(&samples[request.start]);
+                    (Request::Infer { inputs: shapes }, body)
+                }
+            };
+            let sent = write_frame(&mut session.stream, &message, &body).map_err(|e| format!("sending: {e}"));
+            if let Err(why) = sent {
+                return Err(self.journal.fail(format!("the agent at {}: {why}", session.addr)));
+            }
+            for index in request {
+                let answer = session.receive().and_then(|frame| match frame.message {
+                    Response::Outputs { latency_ms, outputs } => {
+                        decode_tensors(&outputs, &frame.body).map(|outputs| (outputs, latency_ms))
+                    }
+                    other => Err(format!("unexpected answer to infer_batch: {other:?}")),
+                });
+                let (outputs, latency_ms) = answer
+                    .map_err(|why| self.journal.fail(format!("the agent at {}: {why}", session.addr)))?;
+                finished(index, &outputs)?;
+                done.push((outputs, latency_ms));
+            }
+        }
+        Ok(done)
     }
 }
 
-impl LoadedModel for RemoteModel {
-    /// The journalled outputs for these inputs, else the device's, journalled before return.
-    fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        let digest = input_digest(inputs);
-        if let Some(outputs) = self.journal.lookup(&[digest])?.remove(0) {
-            return Ok(outputs);
+/// The samples' ranges, one per request: at most [`BATCH_SAMPLES`] samples and
+/// [`BATCH_BODY_BYTES`] of inputs (one larger sample goes alone).
+fn requests(samples: &[Vec<Tensor>]) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, sample) in samples.iter().enumerate() {
+        let size: usize = sample.iter().map(|t| t.len() * 4).sum();
+        if i > start && (i - start == BATCH_SAMPLES || bytes + size > BATCH_BODY_BYTES) {
+            ranges.push(start..i);
+            (start, bytes) = (i, 0);
         }
-        let (outputs, _) = self.infer(inputs)?;
-        self.journal.record([(digest, outputs.as_slice())])?;
-        Ok(outputs)
+        bytes += size;
+    }
+    if start < samples.len() {
+        ranges.push(start..samples.len());
+    }
+    ranges
+}
+
+impl LoadedModel for RemoteModel {
+    fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        Ok(self.run_batch(&[inputs.to_vec()])?.remove(0))
     }
 
-    /// Always on the device, never from the journal; the outputs are compared with the
-    /// journalled ones (TEST01).
+    fn preferred_batch(&self) -> usize {
+        BATCH_SAMPLES
+    }
+
+    /// The journalled outputs where there are any, else the device's, each journalled as its
+    /// frame arrives.
+    fn run_batch(&self, samples: &[Vec<Tensor>]) -> Result<Vec<Vec<Tensor>>> {
+        let digests: Vec<_> = samples.iter().map(|s| input_digest(s)).collect();
+        let mut outputs = self.journal.lookup(&digests)?;
+        let missing: Vec<usize> = (0..samples.len()).filter(|&i| outputs[i].is_none()).collect();
+        let batch: Vec<Vec<Tensor>> = missing.iter().map(|&i| samples[i].clone()).collect();
+        let mut keep = |k: usize, out: &[Tensor]| self.journal.record([(digests[missing[k]], out)]);
+        for (&i, (out, _)) in missing.iter().zip(self.infer(&batch, &mut keep)?) {
+            outputs[i] = Some(out);
+        }
+        Ok(outputs.into_iter().map(|o| o.expect("every sample answered")).collect())
+    }
+
     fn run_timed(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, f64)> {
-        let (outputs, latency_ms) = self.infer(inputs)?;
-        self.journal.compare_timed([(inputs, outputs.as_slice())])?;
-        Ok((outputs, latency_ms))
+        Ok(self.run_timed_batch(&[inputs.to_vec()])?.remove(0))
+    }
+
+    /// Always on the device, never from the journal, back to back as the device runs them;
+    /// the outputs are compared with the journalled ones (TEST01).
+    fn run_timed_batch(&self, samples: &[Vec<Tensor>]) -> Result<Vec<(Vec<Tensor>, f64)>> {
+        let done = self.infer(samples, &mut |_, _| Ok(()))?;
+        self.journal
+            .compare_timed(samples.iter().zip(&done).map(|(s, (out, _))| (s.as_slice(), out.as_slice())))?;
+        Ok(done)
     }
 
     fn device_load_times_ms(&self) -> Option<(f64, f64)> {
@@ -302,5 +384,22 @@ impl Drop for RemoteModel {
             let session = self.session.get_mut().unwrap_or_else(|p| p.into_inner());
             let _ = write_frame(&mut session.stream, &Request::Bye, &[]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_split_at_its_sample_count_and_byte_bounds() {
+        let small = vec![Tensor::zeros(vec![1, 4])];
+        let ranges = requests(&vec![small.clone(); 70]);
+        assert_eq!(ranges, vec![0..32, 32..64, 64..70]);
+        // 40 MiB samples: two would pass the 64 MiB bound, so each goes alone; a huge one too.
+        let big = vec![Tensor::zeros(vec![10 << 20])];
+        let huge = vec![Tensor::zeros(vec![20 << 20])];
+        assert_eq!(requests(&[small.clone(), big.clone(), big, huge, small]), vec![0..2, 2..3, 3..4, 4..5]);
+        assert!(requests(&[]).is_empty());
     }
 }

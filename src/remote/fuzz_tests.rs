@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 
 use super::journal::{input_digest, Journal};
 use super::protocol::{
-    decode_tensors, encode_tensors, read_frame, write_frame, FailureCode, FrameError, FrameLimits, Greeting,
-    Request, Response, TensorShape, WireTensorInfo, VERSION,
+    decode_batch, decode_tensors, encode_batch, encode_tensors, read_frame, write_frame, FailureCode,
+    FrameError, FrameLimits, Greeting, Request, Response, TensorShape, WireTensorInfo, VERSION,
 };
 use super::{Agent, AgentConfig};
 use crate::engine::Tensor;
@@ -96,6 +96,37 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(config(1000))]
+
+    /// A batch body is accepted only when it is exactly its samples' tensors, one after another;
+    /// each accepted sample is what its own shapes decode on their own.
+    #[test]
+    fn decode_batch_splits_exactly_at_each_samples_bytes(
+        samples in prop::collection::vec(shapes_and_body(), 0..4),
+        joined_right in any::<bool>(),
+    ) {
+        let shapes: Vec<Vec<TensorShape>> = samples.iter().map(|(s, _)| s.clone()).collect();
+        let mut body: Vec<u8> = samples.iter().flat_map(|(_, b)| b.clone()).collect();
+        if !joined_right {
+            body.push(0);
+        }
+        let alone: Option<Vec<Vec<Tensor>>> =
+            samples.iter().map(|(s, b)| decode_tensors(s, b).ok()).collect();
+        match (decode_batch(&shapes, &body), alone) {
+            (Ok(decoded), alone) => {
+                let (again, bytes) = encode_batch(&decoded);
+                prop_assert_eq!(again, shapes);
+                prop_assert_eq!(bytes, body);
+                if let (true, Some(alone)) = (joined_right, alone) {
+                    prop_assert_eq!(bits(&decoded.concat()), bits(&alone.concat()));
+                }
+            }
+            (Err(_), alone) => prop_assert!(!joined_right || alone.is_none(), "a well-formed batch refused"),
+        }
+    }
+}
+
 // ---- read_frame over a socket --------------------------------------------------------------
 
 const LIMITS: FrameLimits =
@@ -125,7 +156,9 @@ fn requests() -> impl Strategy<Value = Request> {
         text.prop_map(|sha256| Request::Upload { sha256 }),
         (text, prop::collection::vec(info, 0..3))
             .prop_map(|(sha256, inputs)| Request::Load { sha256, inputs }),
-        prop::collection::vec(shape, 0..3).prop_map(|inputs| Request::Infer { inputs }),
+        prop::collection::vec(shape.clone(), 0..3).prop_map(|inputs| Request::Infer { inputs }),
+        prop::collection::vec(prop::collection::vec(shape, 0..3), 0..4)
+            .prop_map(|samples| Request::InferBatch { samples }),
         Just(Request::Health),
         Just(Request::Bye),
     ]

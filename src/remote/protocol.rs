@@ -20,11 +20,17 @@ use crate::model::TensorInfo;
 /// The protocol's name, in the greeting and in the authenticated message.
 pub const PROTOCOL: &str = "edgecert-agent";
 /// The protocol versions this build speaks.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+
+/// Every version this build speaks: 2 is 1 with `infer_batch`.
+pub const VERSIONS: [u32; 2] = [1, 2];
 /// Largest JSON header a peer may send.
 pub const MAX_HEADER_BYTES: u32 = 64 * 1024;
 /// Largest tensor body (an inference request or its outputs).
 pub const MAX_TENSOR_BODY_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Most samples one `infer_batch` may carry.
+pub const MAX_BATCH_SAMPLES: usize = 1024;
 /// Shortest shared token accepted: anything shorter is guessable.
 pub const MIN_TOKEN_BYTES: usize = 16;
 /// Time a frame may take to arrive once its first byte has, before any body allowance.
@@ -107,6 +113,12 @@ pub enum Request {
     /// Run the loaded model once on the tensors in the body.
     Infer {
         inputs: Vec<TensorShape>,
+    },
+    /// Run the loaded model on each sample in turn, back to back on the device: the body is the
+    /// samples' tensors one after another. One `outputs` frame answers each sample as it
+    /// finishes; a `failed` frame ends the batch early (the samples answered before it stand).
+    InferBatch {
+        samples: Vec<Vec<TensorShape>>,
     },
     Health,
     /// Start the agent's power meter (on this connection; it stops when the connection ends).
@@ -383,6 +395,54 @@ pub fn decode_tensors(shapes: &[TensorShape], body: &[u8]) -> Result<Vec<Tensor>
     Ok(tensors)
 }
 
+/// A batch's samples as one frame body and their shapes for the header.
+pub fn encode_batch(samples: &[Vec<Tensor>]) -> (Vec<Vec<TensorShape>>, Vec<u8>) {
+    let mut body = Vec::new();
+    let shapes = samples
+        .iter()
+        .map(|sample| {
+            let (shapes, bytes) = encode_tensors(sample);
+            body.extend_from_slice(&bytes);
+            shapes
+        })
+        .collect();
+    (shapes, body)
+}
+
+/// The samples a batch body holds, each checked against its declared shapes.
+pub fn decode_batch(samples: &[Vec<TensorShape>], body: &[u8]) -> Result<Vec<Vec<Tensor>>, String> {
+    if samples.len() > MAX_BATCH_SAMPLES {
+        return Err(format!("{} samples in one batch (at most {MAX_BATCH_SAMPLES})", samples.len()));
+    }
+    let mut offset = 0usize;
+    samples
+        .iter()
+        .enumerate()
+        .map(|(k, shapes)| {
+            let bytes = shapes
+                .iter()
+                .try_fold(0usize, |total, s| {
+                    s.shape
+                        .iter()
+                        .try_fold(4usize, |n, &d| n.checked_mul(d))
+                        .and_then(|n| total.checked_add(n))
+                })
+                .filter(|&n| n <= body.len() - offset)
+                .ok_or_else(|| {
+                    format!("sample {k} needs more than the {} bytes left in the body", body.len() - offset)
+                })?;
+            let tensors = decode_tensors(shapes, &body[offset..offset + bytes])
+                .map_err(|why| format!("sample {k}: {why}"))?;
+            offset += bytes;
+            Ok(tensors)
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .and_then(|decoded| match body.len() - offset {
+            0 => Ok(decoded),
+            left => Err(format!("{left} bytes left over after {} samples", samples.len())),
+        })
+}
+
 /// A power trace's points as a frame body: (seconds, watts) as f64 LE pairs.
 pub fn encode_points(points: &[(f64, f64)]) -> Vec<u8> {
     points.iter().flat_map(|(t, w)| t.to_le_bytes().into_iter().chain(w.to_le_bytes())).collect()
@@ -402,20 +462,23 @@ pub fn decode_points(body: &[u8], declared: usize) -> Result<Vec<(f64, f64)>, St
     Ok(points)
 }
 
-/// Proof of the token: HMAC-SHA256 keyed by it over the protocol name, version and nonce, so
-/// the token itself never crosses the wire and a recorded proof does not answer a new nonce.
-pub fn prove(token: &[u8], nonce: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(token).expect("HMAC takes any key length");
-    mac.update(format!("{PROTOCOL}/{VERSION}/{nonce}").as_bytes());
-    crate::hash::hex(&mac.finalize().into_bytes())
+/// Proof of the token: HMAC-SHA256 keyed by it over the protocol name, the version the hello
+/// chooses and the nonce, so the token itself never crosses the wire, a recorded proof does not
+/// answer a new nonce, and a proof for one version does not pass for another.
+pub fn prove(token: &[u8], version: u32, nonce: &str) -> String {
+    crate::hash::hex(&proof_mac(token, version, nonce).finalize().into_bytes())
 }
 
-/// Whether `proof` is [`prove`]'s for this token and nonce, compared in constant time.
-pub fn verify_proof(token: &[u8], nonce: &str, proof: &str) -> bool {
+/// Whether `proof` is [`prove`]'s for this token, version and nonce, compared in constant time.
+pub fn verify_proof(token: &[u8], version: u32, nonce: &str, proof: &str) -> bool {
     let Some(bytes) = unhex(proof) else { return false };
+    proof_mac(token, version, nonce).verify_slice(&bytes).is_ok()
+}
+
+fn proof_mac(token: &[u8], version: u32, nonce: &str) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(token).expect("HMAC takes any key length");
-    mac.update(format!("{PROTOCOL}/{VERSION}/{nonce}").as_bytes());
-    mac.verify_slice(&bytes).is_ok()
+    mac.update(format!("{PROTOCOL}/{version}/{nonce}").as_bytes());
+    mac
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
@@ -462,10 +525,11 @@ mod tests {
 
     #[test]
     fn a_proof_answers_only_its_own_token_and_nonce() {
-        let proof = prove(b"0123456789abcdef", "n1");
-        assert!(verify_proof(b"0123456789abcdef", "n1", &proof));
-        assert!(!verify_proof(b"0123456789abcdeF", "n1", &proof));
-        assert!(!verify_proof(b"0123456789abcdef", "n2", &proof));
-        assert!(!verify_proof(b"0123456789abcdef", "n1", "zz"));
+        let proof = prove(b"0123456789abcdef", 2, "n1");
+        assert!(verify_proof(b"0123456789abcdef", 2, "n1", &proof));
+        assert!(!verify_proof(b"0123456789abcdeF", 2, "n1", &proof));
+        assert!(!verify_proof(b"0123456789abcdef", 2, "n2", &proof));
+        assert!(!verify_proof(b"0123456789abcdef", 1, "n1", &proof), "a proof is bound to its version");
+        assert!(!verify_proof(b"0123456789abcdef", 2, "n1", "zz"));
     }
 }
