@@ -65,22 +65,11 @@ fn the_onnxruntime_adapter_certifies_with_the_runtimes_own_outputs_and_timing() 
     // The same integer kernels in-process give the same accuracy: the outputs are onnxruntime's.
     let host = dir.path().join("host");
     let lib = std::env::var("VIRTUAL_ENV").unwrap();
-    let run = edgecert_with_env(
-        &[
-            "certify",
-            "-q",
-            "--out",
-            s(&host),
-            "--golden",
-            "golden/shapes",
-            "--profile",
-            "profiles/rk3588.toml",
-            "--backend",
-            "host",
-            "--engine",
-            "onnxruntime",
-            "accuracy",
-        ],
+    let run = certify_quietly_with_env(
+        &host,
+        "profiles/rk3588.toml",
+        "golden/shapes",
+        &["--backend", "host", "--engine", "onnxruntime", "accuracy"],
         &[("VIRTUAL_ENV", Some(&lib))],
     );
     assert!(run.code <= 1, "{}\n{}", run.stdout, run.stderr);
@@ -168,6 +157,43 @@ exec python3 "$(dirname "$0")/ort_net_run.py" --model "$1" --input_list "$2" --o
     let run = certify_exec(&out, &adapter, &["accuracy"], Some(&bin));
     assert!(run.stderr.contains("resuming from 64 finished samples"), "{}", run.stderr);
     assert_eq!(accuracy_of(&out)["verdict"], "PASS", "{}", run.stdout);
+}
+
+#[test]
+fn a_runtime_whose_timed_outputs_differ_from_the_accuracy_runs_is_not_passed_on_latency() {
+    let Some(bin) = python_with_onnxruntime() else {
+        eprintln!("skipped: no python3 importing onnxruntime in VIRTUAL_ENV");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // A runtime whose results wander from run to run (as with nondeterministic kernels): every
+    // output gets fresh noise of about 1e-5, too small to move a class, never the same twice.
+    std::fs::write(
+        dir.path().join("noisy.sh"),
+        r#"python3 "$(dirname "$0")/ort_net_run.py" --model "$1" --input_list "$2" --output_dir "$3" || exit $?
+exec python3 -c 'import glob, sys, numpy as np
+for f in glob.glob(sys.argv[1] + "/Result_*/*.raw"):
+    a = np.fromfile(f, dtype=np.float32)
+    (a + np.random.uniform(-1e-5, 1e-5, a.shape).astype(np.float32)).tofile(f)' "$3"
+"#,
+    )
+    .unwrap();
+    let command = r#""sh", "{adapter_dir}/noisy.sh", "{model}", "{input_list}", "{output_dir}""#;
+    let adapter = adapter_reading(dir.path(), command, "", "{name}");
+    let out = dir.path().join("out");
+    let run = certify_exec(&out, &adapter, &["accuracy", "latency"], Some(&bin));
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let cert = certificate(&out, "shapes", "rk3588");
+    assert_eq!(check(&cert, "accuracy")["verdict"], "PASS", "the noise moves no class");
+    let latency = check(&cert, "latency");
+    assert_eq!(latency["verdict"], "INCONCLUSIVE", "{latency}");
+    let reason = latency["reason"].as_str().unwrap();
+    assert!(reason.contains("the timed runs did not compute what was judged accurate"), "{reason}");
+    let observations: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("shapes/rk3588/observations.json")).unwrap()).unwrap();
+    let test01 = &observations["timing"]["value"]["scenarios"]["timed_outputs"];
+    let (compared, differing) = (test01["compared"].as_u64().unwrap(), test01["differing"].as_u64().unwrap());
+    assert!(compared >= 700 && differing * 10 >= compared * 9, "{test01}");
 }
 
 #[test]
