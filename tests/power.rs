@@ -34,7 +34,7 @@ fn read_json(path: &Path) -> serde_json::Value {
 #[test]
 fn a_metered_run_decides_power_on_the_trace_over_the_timed_window() {
     let dir = tempfile::tempdir().unwrap();
-    let ascend = root().join("profiles/ascend310b.toml");
+    let ascend = root().join("profiles/atlas200i-dk-a2.toml");
     let cert_path = certify_power(&dir.path().join("ok"), &ascend, &meter(5.0, 0.01));
     let cert = read_json(&cert_path);
     let power = check(&cert, "power");
@@ -67,7 +67,7 @@ fn a_metered_run_decides_power_on_the_trace_over_the_timed_window() {
 
     // Negative control: the same trace against a 1 W budget.
     let tight =
-        derived_profile(dir.path(), "ascend310b", "tight", &[("typical_w = 24.0", "typical_w = 1.0")]);
+        derived_profile(dir.path(), "atlas200i-dk-a2", "tight", &[("typical_w = 24.0", "typical_w = 1.0")]);
     let cert = read_json(&certify_power(&dir.path().join("tight"), &tight, &meter(5.0, 0.01)));
     let power = check(&cert, "power");
     assert_eq!(power["verdict"], "FAIL", "{power}");
@@ -77,7 +77,7 @@ fn a_metered_run_decides_power_on_the_trace_over_the_timed_window() {
 #[test]
 fn too_few_meter_samples_decide_nothing_and_a_dead_meter_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let ascend = root().join("profiles/ascend310b.toml");
+    let ascend = root().join("profiles/atlas200i-dk-a2.toml");
     let cert = read_json(&certify_power(&dir.path().join("slow"), &ascend, &meter(5.0, 1.0)));
     let power = check(&cert, "power");
     assert_eq!(power["verdict"], "INCONCLUSIVE", "{power}");

@@ -3,6 +3,7 @@
 //! of compute time and memory time). Every assumption that is not a profile figure is a named
 //! constant here; `docs/emulator.md` gives the why.
 
+mod fusion;
 mod placement;
 mod thermal;
 
@@ -12,6 +13,7 @@ use crate::model::{ModelInventory, NodeInfo};
 use crate::profile::{ChipProfile, DType};
 use crate::stats::SplitMix64;
 
+use fusion::Role;
 pub use placement::{place, Placement, Unit};
 pub use thermal::{simulate_thermal, ThermalRun, DEFAULT_AMBIENT_C};
 
@@ -27,33 +29,19 @@ const EFF_MATMUL: f64 = 0.30;
 const EFF_OTHER: f64 = 0.05;
 /// Fixed cost of one inference call (driver submit, sync), in seconds.
 const INFERENCE_OVERHEAD_S: f64 = 100e-6;
-/// Per-layer accelerator overhead when the profile has no calibrated figure (µs): between the
-/// values calibrated on RK3588 (15) and the Edge TPU (32).
-const DEFAULT_LAYER_OVERHEAD_US: f64 = 20.0;
-/// Ops an accelerator runs as layers of their own; activations and shape ops fuse into them.
-const LAYER_OPS: [&str; 12] = [
-    "Conv",
-    "ConvTranspose",
-    "Gemm",
-    "MatMul",
-    "MaxPool",
-    "AveragePool",
-    "GlobalAveragePool",
-    "Add",
-    "Concat",
-    "Resize",
-    "Softmax",
-    "LSTM",
-];
+/// Per-layer accelerator overhead when the profile has no calibrated figure (µs): the mean of
+/// the values calibrated on the RK3588 (20.5) and the Edge TPU (33.1) points.
+pub const DEFAULT_LAYER_OVERHEAD_US: f64 = 26.8;
 /// Cost of one NPU↔CPU hand-over at a partition boundary, besides moving the tensor.
 const HANDOVER_S: f64 = 50e-6;
 /// fp32 MACs per cycle per CPU core: one 128-bit NEON FMA pipe, 4 lanes, at half utilisation.
 const CPU_MACS_PER_CYCLE: f64 = 2.0;
-/// Energy per MAC on the accelerator for int8, system level: the Edge TPU's 2 TOPS/W is 0.5 pJ
-/// per operation, 1 pJ per MAC, everything included.
-const PJ_PER_MAC_INT8: f64 = 1.0;
+/// Energy per MAC on the accelerator for int8 when the profile gives no efficiency
+/// (`power.tops_per_w_int8`), system level: the Edge TPU's 2 TOPS/W is 0.5 pJ per operation,
+/// 1 pJ per MAC, everything included.
+const DEFAULT_PJ_PER_MAC_INT8: f64 = 1.0;
 /// fp16 MACs cost about four int8 MACs (multiplier area and data width).
-const PJ_PER_MAC_FP16: f64 = 4.0;
+const FP16_ENERGY_FACTOR: f64 = 4.0;
 /// A fp32 MAC on an application CPU core, instruction overhead included.
 const PJ_PER_MAC_CPU: f64 = 25.0;
 /// One byte to or from LPDDR4X/LPDDR5 DRAM (about 5 pJ per bit, interface and array).
@@ -75,9 +63,16 @@ pub struct NodeCost {
     pub reason: String,
     pub compute_ms: f64,
     pub memory_ms: f64,
+    /// The accelerator's fixed cost of starting the layer, before its compute and transfers.
+    pub overhead_ms: f64,
+    /// Overhead plus the larger of compute and memory time (they overlap; set-up does not).
     pub time_ms: f64,
     /// Dynamic energy of the node (µJ).
     pub energy_uj: f64,
+    /// The layer whose epilogue runs this node (activation, bias, batch norm), if any: it then
+    /// costs no time of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fused_into: Option<String>,
 }
 
 /// The emulator's prediction for one model on one chip.
@@ -138,11 +133,13 @@ impl Estimate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
-    /// A dataflow chip (`npu.kind = "dataflow"`, Hailo-8) gives every layer its own resources:
-    /// each is a pipeline stage, a new inference enters when the slowest stage frees, so
-    /// throughput = 1 / slowest stage while latency is still the sum of the stages.
+    /// A dataflow chip (`npu.kind = "dataflow"`, Hailo-8) gives every layer its own resources,
+    /// in proportion to its work: each is a pipeline stage, the stages take equal time, so
+    /// throughput = 1 / Σ(work at the whole chip's rate) while latency is still the sum of the
+    /// stages with their set-up.
     Pipelined,
-    /// Elsewhere one inference holds the accelerator until it is done: throughput = 1 / latency.
+    /// Elsewhere one inference holds an accelerator core until it is done: throughput = cores /
+    /// latency, capped by DRAM bandwidth.
     Serial,
 }
 
@@ -158,22 +155,37 @@ impl Scenario {
 /// Predicts placement and latency of `model` on `profile`.
 pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     let placement = place(model, profile);
+    let roles = fusion::roles(model, &placement);
     let peak_activation_bytes = model.peak_activation_bytes();
     let fits_on_chip = on_chip(profile, model.weight_bytes + peak_activation_bytes);
     let mut nodes = Vec::with_capacity(model.nodes.len());
     let mut unknown = None;
-    for (node, p) in model.nodes.iter().zip(&placement.nodes) {
-        let path = memory_path(p.unit, fits_on_chip, profile, model);
-        match node_cost(node, p.unit, profile, path) {
-            Ok((compute, memory)) => nodes.push(NodeCost {
-                energy_uj: node_energy_uj(node, p.unit, path),
+    for ((node, p), role) in model.nodes.iter().zip(&placement.nodes).zip(&roles) {
+        let fused_into = match *role {
+            Role::FusedInto(head) => Some(model.nodes[head].name.clone()),
+            _ => None,
+        };
+        // An epilogue's tensors stay in the layer's buffers: no traffic, no overhead of its own.
+        let path = match role {
+            Role::FusedInto(_) => MemoryPath::OnChip,
+            _ => memory_path(p.unit, fits_on_chip, profile, model),
+        };
+        let cost = match role {
+            Role::FusedInto(_) => Ok(Cost::default()),
+            _ => node_cost(node, p.unit, profile, path, *role == Role::Layer),
+        };
+        match cost {
+            Ok(cost) => nodes.push(NodeCost {
+                energy_uj: node_energy_uj(node, p.unit, path, profile),
                 node: node.name.clone(),
                 op_type: node.op_type.clone(),
                 unit: p.unit,
                 reason: p.reason.clone(),
-                compute_ms: compute * 1e3,
-                memory_ms: memory * 1e3,
-                time_ms: compute.max(memory) * 1e3,
+                compute_ms: cost.compute_s * 1e3,
+                memory_ms: cost.memory_s * 1e3,
+                overhead_ms: cost.overhead_s * 1e3,
+                time_ms: cost.time_s() * 1e3,
+                fused_into,
             }),
             Err(why) => {
                 unknown.get_or_insert(why);
@@ -189,14 +201,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         Some("dataflow") => Scenario::Pipelined,
         _ => Scenario::Serial,
     };
-    let throughput_fps = latency_ms.map(|total| {
-        // The per-inference submit overhead overlaps with the stages in a full pipeline.
-        let slowest = nodes.iter().map(|n| n.time_ms).fold(0.0, f64::max);
-        match scenario {
-            Scenario::Pipelined if slowest > 0.0 => 1000.0 / slowest,
-            _ => 1000.0 / total,
-        }
-    });
+    let throughput_fps = latency_ms.map(|total| offline_fps(&nodes, total, scenario, profile));
     let npu_ms: f64 = nodes.iter().filter(|n| n.unit == Unit::Npu).map(|n| n.time_ms).sum();
     let total_ms: f64 = nodes.iter().map(|n| n.time_ms).sum();
     Estimate {
@@ -213,6 +218,28 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         static_w: profile.power.as_ref().and_then(|p| p.typical_w).map(|w| w * STATIC_SHARE),
         nodes,
         placement,
+    }
+}
+
+/// Offline inferences per second at batch 1 with the chip kept full.
+///
+/// Pipelined (a dataflow chip): the compiler gives every stage resources in proportion to its
+/// work, so the stages take equal time and a frame leaves every Σ(work at the whole chip's
+/// rate); the stages' set-up fills the pipeline once and does not recur per frame. Serial: one
+/// inference per NPU core at a time (each core runs its own stream), capped by DRAM bandwidth
+/// when the cores' traffic would exceed it.
+fn offline_fps(nodes: &[NodeCost], latency_ms: f64, scenario: Scenario, profile: &ChipProfile) -> f64 {
+    match scenario {
+        Scenario::Pipelined => {
+            let period_ms: f64 = nodes.iter().map(|n| n.compute_ms.max(n.memory_ms)).sum();
+            1000.0 / if period_ms > 0.0 { period_ms } else { latency_ms }
+        }
+        Scenario::Serial => {
+            let streams = profile.npu.as_ref().and_then(|n| n.cores).unwrap_or(1).max(1) as f64;
+            let memory_ms: f64 = nodes.iter().map(|n| n.memory_ms).sum();
+            let memory_bound = if memory_ms > 0.0 { 1000.0 / memory_ms } else { f64::INFINITY };
+            (streams * 1000.0 / latency_ms).min(memory_bound)
+        }
     }
 }
 
@@ -266,12 +293,22 @@ fn node_bytes(node: &NodeInfo, path: MemoryPath) -> f64 {
     }
 }
 
-fn node_energy_uj(node: &NodeInfo, unit: Unit, path: MemoryPath) -> f64 {
+/// The accelerator's int8 energy per MAC (pJ): 2 operations per MAC at the profile's TOPS/W.
+pub fn pj_per_mac_int8(profile: &ChipProfile) -> f64 {
+    match profile.power.as_ref().and_then(|p| p.tops_per_w_int8) {
+        Some(tops_per_w) => 2.0 / tops_per_w,
+        None => DEFAULT_PJ_PER_MAC_INT8,
+    }
+}
+
+fn node_energy_uj(node: &NodeInfo, unit: Unit, path: MemoryPath, profile: &ChipProfile) -> f64 {
     let macs = (node.macs.unwrap_or(0) + node.other_ops.unwrap_or(0) / 2) as f64;
     let pj_per_mac = match unit {
         Unit::Absorbed => return 0.0,
-        Unit::Npu if matches!(node.dtype, Some(DType::Int8 | DType::Uint8 | DType::Int4)) => PJ_PER_MAC_INT8,
-        Unit::Npu => PJ_PER_MAC_FP16,
+        Unit::Npu if matches!(node.dtype, Some(DType::Int8 | DType::Uint8 | DType::Int4)) => {
+            pj_per_mac_int8(profile)
+        }
+        Unit::Npu => pj_per_mac_int8(profile) * FP16_ENERGY_FACTOR,
         Unit::Cpu | Unit::Rejected => PJ_PER_MAC_CPU,
     };
     // A host-link byte is charged as a DRAM byte: it is read from the host's DRAM, and the
@@ -280,15 +317,39 @@ fn node_energy_uj(node: &NodeInfo, unit: Unit, path: MemoryPath) -> f64 {
     (macs * pj_per_mac + memory) * 1e-6
 }
 
-/// (compute seconds, memory seconds) of one node on its unit, its tensors moving along `path`.
+/// One node's time on its unit, in seconds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cost {
+    compute_s: f64,
+    memory_s: f64,
+    overhead_s: f64,
+}
+
+impl Cost {
+    /// Compute and transfers overlap (a roofline); the layer's set-up comes before both.
+    fn time_s(&self) -> f64 {
+        self.overhead_s + self.compute_s.max(self.memory_s)
+    }
+}
+
+/// The cost of one node on its unit, its tensors moving along `path`. `layer`: the node is a
+/// layer of its own on the accelerator, paying the per-layer overhead.
 fn node_cost(
     node: &NodeInfo,
     unit: Unit,
     profile: &ChipProfile,
     path: MemoryPath,
-) -> Result<(f64, f64), String> {
-    if unit == Unit::Absorbed {
-        return Ok((0.0, 0.0));
+    layer: bool,
+) -> Result<Cost, String> {
+    match unit {
+        Unit::Absorbed => return Ok(Cost::default()),
+        Unit::Rejected => {
+            return Err(format!(
+                "node `{}` ({}) is rejected under the profile's strict policy, so the toolchain would not compile the model",
+                node.name, node.op_type
+            ))
+        }
+        _ => {}
     }
     let (macs, other) = match (node.macs, node.other_ops) {
         (Some(m), Some(o)) => (m as f64, o as f64),
@@ -311,12 +372,15 @@ fn node_cost(
             node_bytes(node, path) / (bw * 1e9)
         }
     };
-    let compute = match unit {
-        Unit::Absorbed => 0.0,
+    let compute_s = match unit {
         Unit::Npu => npu_compute_s(node, macs, other, profile)?,
-        Unit::Cpu | Unit::Rejected => cpu_compute_s(macs, other, profile)?,
+        _ => cpu_compute_s(macs, other, profile)?,
     };
-    Ok((compute, memory_s))
+    let overhead_s = match (unit, layer, profile.npu.as_ref()) {
+        (Unit::Npu, true, Some(npu)) => npu.layer_overhead_us.unwrap_or(DEFAULT_LAYER_OVERHEAD_US) * 1e-6,
+        _ => 0.0,
+    };
+    Ok(Cost { compute_s, memory_s, overhead_s })
 }
 
 fn npu_compute_s(node: &NodeInfo, macs: f64, other: f64, profile: &ChipProfile) -> Result<f64, String> {
@@ -339,12 +403,10 @@ fn npu_compute_s(node: &NodeInfo, macs: f64, other: f64, profile: &ChipProfile) 
         "MatMul" | "Gemm" | "LSTM" | "GRU" => EFF_MATMUL,
         _ => EFF_OTHER,
     };
-    let overhead_s = if LAYER_OPS.contains(&node.op_type.as_str()) {
-        npu.layer_overhead_us.unwrap_or(DEFAULT_LAYER_OVERHEAD_US) * 1e-6
-    } else {
-        0.0
-    };
-    Ok(macs / (macs_per_s * eff) + other / (macs_per_s * EFF_OTHER) + overhead_s)
+    // A calibrated utilization scales every class's efficiency (a dataflow compiler's
+    // allocation, a runtime's scheduling); absent, the first-principles figures stand.
+    let utilization = npu.utilization.unwrap_or(1.0);
+    Ok((macs / (macs_per_s * eff) + other / (macs_per_s * EFF_OTHER)) / utilization)
 }
 
 fn cpu_compute_s(macs: f64, other: f64, profile: &ChipProfile) -> Result<f64, String> {

@@ -115,7 +115,7 @@ fn a_working_set_larger_than_sram_goes_through_dram_and_is_slower() {
 fn energy_and_power_follow_the_rate() {
     let m = model_with_abs();
     let mut p = rk3588(FallbackPolicy::PerOp);
-    p.power = Some(crate::profile::Power { typical_w: Some(10.0), max_w: None });
+    p.power = Some(crate::profile::Power { typical_w: Some(10.0), max_w: None, tops_per_w_int8: None });
     let e = estimate(&m, &p);
     let (slow, fast) = (e.avg_power_w(1.0).unwrap(), e.avg_power_w(100.0).unwrap());
     assert!((slow - 1.0).abs() < 0.01, "idle is 10 % of typical: {slow}");
@@ -159,6 +159,7 @@ fn throughput_is_serial_or_pipelined_by_the_chip_kind() {
     let m = model_with_abs();
     let mut p = rk3588(FallbackPolicy::PerOp);
     p.operators.supported.push("Abs".into());
+    p.npu.as_mut().unwrap().cores = Some(1);
     let serial = estimate(&m, &p);
     assert_eq!(serial.scenario, Scenario::Serial);
     let latency = serial.latency_ms.unwrap();
@@ -167,11 +168,109 @@ fn throughput_is_serial_or_pipelined_by_the_chip_kind() {
     p.npu.as_mut().unwrap().kind = Some("dataflow".into());
     let piped = estimate(&m, &p);
     assert_eq!(piped.scenario, Scenario::Pipelined);
-    let slowest = piped.nodes.iter().map(|n| n.time_ms).fold(0.0, f64::max);
-    assert!((piped.throughput_fps.unwrap() - 1000.0 / slowest).abs() < 1e-9);
+    let period: f64 = piped.nodes.iter().map(|n| n.compute_ms.max(n.memory_ms)).sum();
+    assert!((piped.throughput_fps.unwrap() - 1000.0 / period).abs() < 1e-9);
     assert_eq!(piped.latency_ms, serial.latency_ms, "latency is still the sum of the stages");
-    assert!(piped.throughput_fps.unwrap() > 2.0 * serial.throughput_fps.unwrap());
+    assert!(
+        piped.throughput_fps.unwrap() > 2.0 * serial.throughput_fps.unwrap(),
+        "set-up does not recur per frame"
+    );
+
+    // Three cores run three streams, until DRAM is the bound.
+    p.npu.as_mut().unwrap().kind = None;
+    p.npu.as_mut().unwrap().cores = Some(3);
+    let three = estimate(&m, &p);
+    assert!((three.throughput_fps.unwrap() - 3000.0 / three.latency_ms.unwrap()).abs() < 1e-9);
+    p.memory.dram_bandwidth_gbps = Some(0.001);
+    let starved = estimate(&m, &p);
+    let memory_ms: f64 = starved.nodes.iter().map(|n| n.memory_ms).sum();
+    assert!((starved.throughput_fps.unwrap() - 1000.0 / memory_ms).abs() < 1e-9, "DRAM-bound");
 
     p.memory.dram_bandwidth_gbps = None;
     assert_eq!(estimate(&m, &p).throughput_fps, None, "no latency, no throughput");
+}
+
+/// A chain of `ops` on a 1x4x8x8 input (3x3 convolutions); `"SiLU"` is Sigmoid and Mul on the
+/// same input, `"Residual"` adds the chain's value to the input of the previous op.
+fn chain(ops: &[&str]) -> ModelInventory {
+    let mut g = Graph::default();
+    let x = g.input("input", &[1, 4, 8, 8]);
+    let (mut a, mut before) = (x.clone(), x);
+    for op in ops {
+        let next = match *op {
+            "Conv" => {
+                let w = g.init_f32("w", &[4, 4, 3, 3], &[0.1; 144]);
+                let attrs =
+                    vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))];
+                g.node("Conv", &[&a, &w], attrs)
+            }
+            "SiLU" => {
+                let s = g.node("Sigmoid", &[&a], vec![]);
+                g.node("Mul", &[&a, &s], vec![])
+            }
+            "Residual" => g.node("Add", &[&a, &before], vec![]),
+            "Clip" => {
+                let (lo, hi) = (g.init_f32("lo", &[], &[0.0]), g.init_f32("hi", &[], &[6.0]));
+                g.node("Clip", &[&a, &lo, &hi], vec![])
+            }
+            other => g.node(other, &[&a], vec![]),
+        };
+        before = std::mem::replace(&mut a, next);
+    }
+    g.output(&a, Some(&[1, 4, 8, 8]));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.onnx");
+    std::fs::write(&path, encode(&g.into_model("test"))).unwrap();
+    ModelInventory::load(&path).unwrap()
+}
+
+fn fused(e: &Estimate) -> Vec<Option<&str>> {
+    e.nodes.iter().map(|n| n.fused_into.as_deref()).collect()
+}
+
+#[test]
+fn activations_fuse_into_their_layer_so_the_export_does_not_change_the_prediction() {
+    let p = rk3588(FallbackPolicy::PerOp);
+    let bare = estimate(&chain(&["Conv", "Conv"]), &p);
+    for activations in [["Conv", "Clip", "Conv", "Relu"], ["Conv", "SiLU", "Conv", "Clip"]] {
+        let e = estimate(&chain(&activations), &p);
+        assert_eq!(e.latency_ms, bare.latency_ms, "{activations:?}");
+        assert!(e.nodes.iter().filter(|n| n.fused_into.is_some()).all(|n| n.time_ms == 0.0));
+    }
+    let silu = estimate(&chain(&["Conv", "SiLU"]), &p);
+    let head = silu.nodes[0].node.as_str();
+    assert_eq!(fused(&silu), vec![None, Some(head), Some(head)], "Sigmoid and Mul both fuse into the Conv");
+}
+
+#[test]
+fn a_residual_add_of_two_layers_stays_a_layer_and_an_activation_after_it_fuses_into_it() {
+    let p = rk3588(FallbackPolicy::PerOp);
+    let e = estimate(&chain(&["Conv", "Conv", "Residual", "Relu"]), &p);
+    let add = e.nodes[2].node.as_str();
+    assert_eq!(fused(&e), vec![None, None, None, Some(add)]);
+    assert!(e.nodes[2].time_ms > 0.0, "the Add is a layer of its own");
+    // Off the accelerator nothing fuses: a CPU-placed activation costs its own time.
+    let mut no_relu = p.clone();
+    no_relu.operators.supported.retain(|o| o != "Relu");
+    let e = estimate(&chain(&["Conv", "Relu"]), &no_relu);
+    assert_eq!(fused(&e), vec![None, None]);
+    assert!(e.nodes[1].time_ms > 0.0);
+}
+
+#[test]
+fn energy_per_mac_follows_the_chips_published_efficiency() {
+    let m = chain(&["Conv", "Conv"]);
+    let mut p = rk3588(FallbackPolicy::PerOp);
+    p.npu.as_mut().unwrap().sram_bytes = Some(64 << 20);
+    p.operators.dtypes.push(crate::profile::DType::Fp32);
+    p.quantization.dtypes.push(crate::profile::DType::Fp32);
+    let energy = |tops_per_w: Option<f64>| {
+        let mut p = p.clone();
+        p.power =
+            Some(crate::profile::Power { typical_w: Some(5.0), max_w: None, tops_per_w_int8: tops_per_w });
+        estimate(&m, &p).energy_mj.unwrap()
+    };
+    let (efficient, default, wasteful) = (energy(Some(10.4)), energy(None), energy(Some(0.33)));
+    assert!(efficient < default && default < wasteful, "{efficient} {default} {wasteful}");
+    assert!((wasteful / efficient - 10.4 / 0.33).abs() < 1e-6, "on chip, energy is MACs times pJ per MAC");
 }

@@ -54,6 +54,10 @@ pub struct Npu {
     /// Fixed cost per layer the accelerator runs (descriptor set-up, DMA start, sync), in µs.
     /// A calibrated figure, not a datasheet one: its source says which calibration point.
     pub layer_overhead_us: Option<f64>,
+    /// Share of the emulator's per-op-class efficiencies this accelerator reaches (0-1]: a
+    /// calibrated figure for chips whose published point is throughput-bound (a dataflow
+    /// compiler's allocation), its source naming the point.
+    pub utilization: Option<f64>,
     /// Selectable compute modes (Ascend's npu-smi modes, Jetson's power modes); the figures
     /// above are the default mode.
     #[serde(default)]
@@ -100,6 +104,9 @@ pub struct Memory {
 pub struct Power {
     pub typical_w: Option<f64>,
     pub max_w: Option<f64>,
+    /// The accelerator's int8 efficiency (TOPS per watt), published or derived from its peak and
+    /// power: the emulator's energy per MAC is 2 / this, in pJ. Absent, a documented default.
+    pub tops_per_w_int8: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -297,6 +304,10 @@ impl ChipProfile {
             v.positive("npu.clock_mhz", npu.clock_mhz);
             v.positive("npu.sram_bytes", npu.sram_bytes.map(|b| b as f64));
             v.positive("npu.layer_overhead_us", npu.layer_overhead_us);
+            v.positive("npu.utilization", npu.utilization);
+            if npu.utilization.is_some_and(|u| u > 1.0) {
+                v.err("npu.utilization", "must be a share of the efficiencies, at most 1");
+            }
             for (i, m) in npu.modes.iter().enumerate() {
                 v.positive(&format!("npu.modes.{i}.peak_tops_int8"), m.peak_tops_int8);
                 v.positive(&format!("npu.modes.{i}.peak_tflops_fp16"), m.peak_tflops_fp16);
@@ -313,6 +324,7 @@ impl ChipProfile {
         if let Some(p) = &self.power {
             v.positive("power.typical_w", p.typical_w);
             v.positive("power.max_w", p.max_w);
+            v.positive("power.tops_per_w_int8", p.tops_per_w_int8);
             if let (Some(t), Some(m)) = (p.typical_w, p.max_w) {
                 if t > m {
                     v.err("power.typical_w", format!("typical power {t} W exceeds max_w {m} W"));

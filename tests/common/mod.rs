@@ -73,8 +73,20 @@ pub fn derived_profile(dir: &Path, base: &str, name: &str, edits: &[(&str, &str)
         text = text.replacen(from, to, 1);
     }
     let path = dir.join(format!("{name}.toml"));
+    copy_parents(dir, &text);
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Copies the profiles a board profile's text extends (and theirs) into `dir`, so it resolves there.
+fn copy_parents(dir: &Path, text: &str) {
+    let parent = text.lines().find_map(|l| l.strip_prefix("extends = \"")?.strip_suffix('"'));
+    if let Some(parent) = parent {
+        let parent_text =
+            std::fs::read_to_string(root().join("profiles").join(format!("{parent}.toml"))).unwrap();
+        copy_parents(dir, &parent_text);
+        std::fs::write(dir.join(format!("{parent}.toml")), parent_text).unwrap();
+    }
 }
 
 /// A copy of a bundled golden set that a test may alter.

@@ -1,12 +1,14 @@
 //! `cargo xtask fidelity`: the emulator's predicted latency for every (zoo model, profile), and
-//! its error against the published on-chip calibration points (shared chip notes). Other
-//! published latencies are deliberately not used here: they are kept for an independent score.
+//! its error against the published on-chip calibration points (shared chip notes), in sample
+//! (with the figure calibrated on the point itself) and leave-one-out (the chip's per-layer
+//! overhead taken from the other points instead). Other published latencies are deliberately
+//! not used here: they are kept for an independent score.
 
 use std::path::Path;
 
 use edgecert::emulator::estimate;
 use edgecert::model::ModelInventory;
-use edgecert::profile;
+use edgecert::profile::{self, ChipProfile};
 
 /// Which emulated figure a published point is compared with.
 #[derive(Clone, Copy, PartialEq)]
@@ -19,7 +21,7 @@ enum Scenario {
 }
 
 /// (chip, zoo model, published ms per inference, scenario, what was measured).
-const CALIBRATION: [(&str, &str, f64, Scenario, &str); 3] = [
+const CALIBRATION: [(&str, &str, f64, Scenario, &str); 4] = [
     (
         "rk3588",
         "mobilenet_v2",
@@ -29,6 +31,13 @@ const CALIBRATION: [(&str, &str, f64, Scenario, &str); 3] = [
     ),
     ("hailo8", "mobilenet_v2", 1000.0 / 2597.0, Scenario::Throughput, "2597 FPS throughput, batch 1"),
     ("edgetpu", "mobilenet_v2", 2.6, Scenario::Latency, "model execution only"),
+    (
+        "qcs6490",
+        "mobilenet_v2",
+        1.373,
+        Scenario::Latency,
+        "RB3 Gen 2, QNN, w8a8, on-device profile, inference only (AI Hub perf.yaml v0.46.1)",
+    ),
 ];
 
 pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
@@ -36,7 +45,7 @@ pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
     let names: Vec<&str> = crate::zoo::models().iter().map(|m| m.name).collect();
     print!("{:<24}", "model (int8) \\ chip, ms");
     for p in &profiles {
-        print!("{:>12}", p.profile.chip.name);
+        print!(" {:>15}", p.profile.chip.name);
     }
     println!();
     let mut predicted = std::collections::HashMap::new();
@@ -48,8 +57,8 @@ pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
         for p in &profiles {
             let e = estimate(&inv, &p.profile);
             match e.latency_ms {
-                Some(ms) => print!("{ms:>12.3}"),
-                None => print!("{:>12}", "?"),
+                Some(ms) => print!(" {ms:>15.3}"),
+                None => print!(" {:>15}", "?"),
             }
             let per_inference = e.throughput_fps.map(|fps| 1000.0 / fps);
             predicted.insert((p.profile.chip.name.clone(), name.to_string()), (e.latency_ms, per_inference));
@@ -57,33 +66,175 @@ pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
         println!("   ({:.2} GMAC)", inv.total_macs as f64 / 1e9);
     }
     println!("\ncalibration points (emulated / published):");
-    let mut log_errors = Vec::new();
     for (chip, model, published, scenario, what) in CALIBRATION {
         let figures = predicted.get(&(chip.to_string(), model.to_string())).copied();
         let emulated = figures.and_then(|(latency, per_inference)| match scenario {
             Scenario::Latency => latency,
             Scenario::Throughput => per_inference,
         });
-        let what = if scenario == Scenario::Throughput {
-            format!("{what}; emulated 1 / throughput")
-        } else {
-            what.to_string()
-        };
         match emulated {
-            Some(ms) => {
-                log_errors.push((ms / published).ln().abs());
-                println!(
-                    "  {chip:<10} {model:<14} {ms:>8.3} ms vs {published:>7.3} ms  ratio {:.2}  ({what})",
-                    ms / published
-                );
-            }
+            Some(ms) => println!(
+                "  {chip:<10} {model:<14} {ms:>8.3} ms vs {published:>7.3} ms  ratio {:.2}  ({what}{})",
+                ms / published,
+                if scenario == Scenario::Throughput { "; emulated 1 / throughput" } else { "" }
+            ),
             None => println!("  {chip:<10} {model:<14} no prediction: the profile lacks a figure ({what})"),
         }
     }
-    if !log_errors.is_empty() {
-        let mean = (log_errors.iter().sum::<f64>() / log_errors.len() as f64).exp();
-        println!("geometric mean error factor over {} points: {mean:.2}x", log_errors.len());
-    }
+    leave_one_out(zoo, &profiles)?;
     println!("? = the cost model lacks a figure it needs (e.g. no DRAM bandwidth, no host CPU): see `edgecert estimate`.");
+    Ok(())
+}
+
+/// The one figure a calibration point sets on its chip: the per-layer overhead where the point
+/// is a latency, the utilization on a dataflow chip whose point is pipelined throughput (set-up
+/// does not recur per frame there, so no overhead can move it).
+#[derive(Clone, Copy, PartialEq)]
+enum Knob {
+    OverheadUs,
+    Utilization,
+}
+
+impl Knob {
+    fn of(profile: &ChipProfile) -> Knob {
+        match profile.npu.as_ref().and_then(|n| n.kind.as_deref()) {
+            Some("dataflow") => Knob::Utilization,
+            _ => Knob::OverheadUs,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Knob::OverheadUs => "layer_overhead_us",
+            Knob::Utilization => "utilization",
+        }
+    }
+
+    fn get(self, profile: &ChipProfile) -> Option<f64> {
+        let npu = profile.npu.as_ref()?;
+        match self {
+            Knob::OverheadUs => npu.layer_overhead_us,
+            Knob::Utilization => npu.utilization,
+        }
+    }
+
+    /// The range searched, ordered so the emulated figure grows from the first bound to the second.
+    /// The figure the emulator uses when the profile gives none.
+    fn default(self) -> f64 {
+        match self {
+            Knob::OverheadUs => edgecert::emulator::DEFAULT_LAYER_OVERHEAD_US,
+            Knob::Utilization => 1.0,
+        }
+    }
+
+    fn range(self) -> (f64, f64) {
+        match self {
+            Knob::OverheadUs => (0.0, 500.0),
+            Knob::Utilization => (1.0, 0.001),
+        }
+    }
+}
+
+/// The emulated figure a point is compared with, for `profile` with its knob set to `value`.
+fn emulate(inv: &ModelInventory, profile: &ChipProfile, value: f64, scenario: Scenario) -> Option<f64> {
+    let mut profile = profile.clone();
+    let knob = Knob::of(&profile);
+    let npu = profile.npu.as_mut()?;
+    match knob {
+        Knob::OverheadUs => npu.layer_overhead_us = Some(value),
+        Knob::Utilization => npu.utilization = Some(value),
+    }
+    let e = estimate(inv, &profile);
+    match scenario {
+        Scenario::Latency => e.latency_ms,
+        Scenario::Throughput => e.throughput_fps.map(|fps| 1000.0 / fps),
+    }
+}
+
+/// The knob's value at which the point is met, if one in its range meets it (the figure is
+/// monotonic in it, so bisection finds it).
+fn calibrate(inv: &ModelInventory, profile: &ChipProfile, published: f64, scenario: Scenario) -> Option<f64> {
+    let (mut low, mut high) = Knob::of(profile).range();
+    if emulate(inv, profile, low, scenario)? > published || emulate(inv, profile, high, scenario)? < published
+    {
+        return None;
+    }
+    for _ in 0..60 {
+        let mid = (low + high) / 2.0;
+        if emulate(inv, profile, mid, scenario)? < published {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    Some((low + high) / 2.0)
+}
+
+/// Per point: the value of its chip's knob that meets it; the error with the profile's own
+/// figure (in sample when the profile's figure was calibrated on this point); and the error when
+/// the figure is the mean of what the *other* points of the same knob calibrate, or the
+/// emulator's default where no other point sets that knob (leave-one-out).
+fn leave_one_out(zoo: &Path, profiles: &[profile::ProfileFile]) -> anyhow::Result<()> {
+    struct Point<'a> {
+        chip: &'a str,
+        published: f64,
+        scenario: Scenario,
+        inv: ModelInventory,
+        profile: ChipProfile,
+        knob: Knob,
+        calibrated: Option<f64>,
+    }
+    let mut points = Vec::new();
+    for (chip, model, published, scenario, _) in CALIBRATION {
+        let Some(p) = profiles.iter().find(|p| p.profile.chip.name == chip) else { continue };
+        let inv = ModelInventory::load(&zoo.join(format!("{model}_int8.onnx")))?;
+        let calibrated = calibrate(&inv, &p.profile, published, scenario);
+        let (profile, knob) = (p.profile.clone(), Knob::of(&p.profile));
+        points.push(Point { chip, published, scenario, inv, profile, knob, calibrated });
+    }
+    println!("\nleave-one-out (each chip's calibrated figure replaced by what the other points give):");
+    let (mut in_sample, mut out_of_sample) = (Vec::new(), Vec::new());
+    for (i, p) in points.iter().enumerate() {
+        let others: Vec<f64> = points
+            .iter()
+            .enumerate()
+            .filter(|(j, q)| *j != i && q.knob == p.knob)
+            .filter_map(|(_, q)| q.calibrated)
+            .collect();
+        let error =
+            |value: f64| emulate(&p.inv, &p.profile, value, p.scenario).map(|ms| ms / p.published - 1.0);
+        let show = |e: Option<f64>| e.map_or("no prediction".to_string(), |e| format!("{:+.1} %", e * 100.0));
+        let name = p.knob.name();
+        let own = p.knob.get(&p.profile);
+        let in_error = own.and_then(error);
+        let (held_out, whence) = match others.is_empty() {
+            true => (p.knob.default(), "the default: no other point sets it"),
+            false => (others.iter().sum::<f64>() / others.len() as f64, "the other points' mean"),
+        };
+        let out_error = error(held_out);
+        let meets = p.calibrated.map_or(format!("no {name} meets it"), |v| format!("{name} {v:.3} meets it"));
+        let sample = match own {
+            Some(v) => format!("profile's {v:.3}, in sample: {}", show(in_error)),
+            None => "the profile has no calibrated figure".into(),
+        };
+        println!(
+            "  {:<10} {meets}; {sample}; held out {held_out:.3} ({whence}): {}",
+            p.chip,
+            show(out_error)
+        );
+        in_sample.extend(in_error);
+        out_of_sample.extend(out_error);
+    }
+    for (name, errors) in [("in sample", &in_sample), ("leave-one-out", &out_of_sample)] {
+        let mut abs: Vec<f64> = errors.iter().map(|e| e.abs()).collect();
+        abs.sort_by(f64::total_cmp);
+        let within = abs.iter().filter(|e| **e <= 0.10).count();
+        let median = abs.get(abs.len() / 2).map_or("-".into(), |m| format!("{:.1} %", m * 100.0));
+        println!(
+            "  {name}: {within} of {} points within ±10 % ({} points without a prediction); median |error| {median}",
+            abs.len(),
+            points.len() - abs.len()
+        );
+    }
     Ok(())
 }
