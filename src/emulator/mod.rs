@@ -355,6 +355,12 @@ fn node_cost(
         (Some(m), Some(o)) => (m as f64, o as f64),
         _ => return Err(format!("shapes of node `{}` are unknown, so its work is unknown", node.name)),
     };
+    // The unit first: a node on a CPU the profile does not describe is unknown for that
+    // reason, whatever its tensors' path.
+    let compute_s = match unit {
+        Unit::Npu => npu_compute_s(node, macs, other, profile)?,
+        _ => cpu_compute_s(macs, other, profile)?,
+    };
     let memory_s = match path {
         // On-chip SRAM is assumed never to be the bottleneck (documented).
         MemoryPath::OnChip => 0.0,
@@ -371,10 +377,6 @@ fn node_cost(
             let bw = profile.memory.host_link_gbps.expect("memory_path checked the link");
             node_bytes(node, path) / (bw * 1e9)
         }
-    };
-    let compute_s = match unit {
-        Unit::Npu => npu_compute_s(node, macs, other, profile)?,
-        _ => cpu_compute_s(macs, other, profile)?,
     };
     let overhead_s = match (unit, layer, profile.npu.as_ref()) {
         (Unit::Npu, true, Some(npu)) => npu.layer_overhead_us.unwrap_or(DEFAULT_LAYER_OVERHEAD_US) * 1e-6,
