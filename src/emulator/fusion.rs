@@ -67,6 +67,11 @@ pub fn roles(model: &ModelInventory, placement: &Placement) -> Vec<Role> {
     // Tensors that vary with the inputs; the rest (weights, biases, their dequantization, scales)
     // are constants, which any epilogue may read.
     let mut variable: HashSet<&str> = model.inputs.iter().map(|t| t.name.as_str()).collect();
+    for (node, varies) in model.nodes.iter().zip(model.varying_nodes()) {
+        if varies {
+            variable.extend(node.outputs.iter().map(String::as_str));
+        }
+    }
     let mut producer: HashMap<&str, usize> = HashMap::new();
     let mut group: Vec<Option<usize>> = Vec::with_capacity(model.nodes.len());
     let mut roles = Vec::with_capacity(model.nodes.len());
@@ -92,9 +97,6 @@ pub fn roles(model: &ModelInventory, placement: &Placement) -> Vec<Role> {
         group.push(own_group);
         for out in &node.outputs {
             producer.insert(out.as_str(), i);
-            if !varying.is_empty() {
-                variable.insert(out.as_str());
-            }
         }
     }
     roles

@@ -59,12 +59,24 @@ fn unsupported_reason(node: &NodeInfo, profile: &ChipProfile) -> Option<String> 
     dtype_problem(node, profile, &limits).or_else(|| limit_problem(node, &limits))
 }
 
+/// Whether a chip taking `allowed` runs `dtype`, as its toolchain converts: fp32 graphs become
+/// fp16 where the accelerator has fp16, and uint8 and int8 asymmetric quantization are the same
+/// grid shifted by 128 (onnxruntime's default uint8 activations run as int8 on RKNN, and int8
+/// as uint8 on a uint8 kernel), a lossless move of the zero point.
+fn accepts(allowed: &[DType], dtype: DType) -> bool {
+    let converted = match dtype {
+        DType::Fp32 => Some(DType::Fp16),
+        DType::Uint8 => Some(DType::Int8),
+        DType::Int8 => Some(DType::Uint8),
+        _ => None,
+    };
+    allowed.contains(&dtype) || converted.is_some_and(|c| allowed.contains(&c))
+}
+
 fn dtype_problem(node: &NodeInfo, profile: &ChipProfile, limits: &OpLimits) -> Option<String> {
     let allowed = profile.operators.dtypes_for(limits);
     let dtype = node.dtype?;
-    // Toolchains convert fp32 graphs to fp16 when the accelerator has fp16.
-    let effective = if dtype == DType::Fp32 && allowed.contains(&DType::Fp16) { DType::Fp16 } else { dtype };
-    (!allowed.contains(&effective)).then(|| {
+    (!accepts(&allowed, dtype)).then(|| {
         let names: Vec<&str> = allowed.iter().map(|d| d.name()).collect();
         format!(
             "`{}` runs in {} here; the accelerator takes {}",
@@ -102,7 +114,7 @@ fn limit_problem(node: &NodeInfo, limits: &OpLimits) -> Option<String> {
 /// the chip supports that quantized type: they cost nothing at run time.
 fn folds_qdq(node: &NodeInfo, profile: &ChipProfile) -> bool {
     matches!(node.op_type.as_str(), "QuantizeLinear" | "DequantizeLinear")
-        && node.dtype.is_some_and(|d| profile.quantization.dtypes.contains(&d))
+        && node.dtype.is_some_and(|d| accepts(&profile.quantization.dtypes, d))
 }
 
 /// Places every node of `model` on `profile`.
@@ -110,11 +122,15 @@ pub fn place(model: &ModelInventory, profile: &ChipProfile) -> Placement {
     let policy = profile.operators.fallback;
     let mut partition_closed = false;
     let mut nodes = Vec::with_capacity(model.nodes.len());
-    for node in &model.nodes {
-        let absorbed =
-            profile.operators.absorbed.iter().any(|o| o == &node.op_type) || folds_qdq(node, profile);
+    for (node, varies) in model.nodes.iter().zip(model.varying_nodes()) {
+        // A node on constants only (a bias's int32 DequantizeLinear, shape arithmetic) is
+        // computed once by the toolchain, whatever its type.
+        let absorbed = !varies
+            || profile.operators.absorbed.iter().any(|o| o == &node.op_type)
+            || folds_qdq(node, profile);
         let problem = if absorbed { None } else { unsupported_reason(node, profile) };
         let (unit, reason) = match (&problem, policy) {
+            _ if !varies => (Unit::Absorbed, "constant: computed by the toolchain at conversion".to_string()),
             _ if absorbed => (Unit::Absorbed, "folded by the toolchain at conversion".to_string()),
             (None, FallbackPolicy::SinglePartition) if partition_closed => {
                 (Unit::Cpu, "after the first unsupported node: single-partition policy".to_string())

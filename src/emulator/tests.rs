@@ -274,3 +274,68 @@ fn energy_per_mac_follows_the_chips_published_efficiency() {
     assert!(efficient < default && default < wasteful, "{efficient} {default} {wasteful}");
     assert!((wasteful / efficient - 10.4 / 0.33).abs() < 1e-6, "on chip, energy is MACs times pJ per MAC");
 }
+
+/// onnxruntime's `quantize_static` export of Conv → Relu: uint8 activations, int8 per-tensor
+/// weights, an int32 bias behind its own DequantizeLinear.
+fn onnxruntime_style_qdq() -> ModelInventory {
+    use crate::model::writer::raw_tensor;
+    use tract_onnx::pb::tensor_proto::DataType;
+    let mut g = Graph::default();
+    let x = g.input("input", &[1, 4, 8, 8]);
+    let constant = |g: &mut Graph, name: &str, dims: &[usize], dt: DataType, raw: Vec<u8>| {
+        g.initializers.push(raw_tensor(name, dims, dt, raw));
+        name.to_string()
+    };
+    let scale = g.init_f32("scale", &[], &[0.02]);
+    let zp_u8 = constant(&mut g, "zp_u8", &[], DataType::Uint8, vec![128]);
+    let zp_i8 = constant(&mut g, "zp_i8", &[], DataType::Int8, vec![0]);
+    let w = constant(&mut g, "w_i8", &[4, 4, 3, 3], DataType::Int8, vec![3; 144]);
+    let b = constant(
+        &mut g,
+        "b_i32",
+        &[4],
+        DataType::Int32,
+        [7i32; 4].iter().flat_map(|v| v.to_le_bytes()).collect(),
+    );
+    let q = g.node("QuantizeLinear", &[&x, &scale, &zp_u8], vec![]);
+    let dq = g.node("DequantizeLinear", &[&q, &scale, &zp_u8], vec![]);
+    let w_dq = g.node("DequantizeLinear", &[&w, &scale, &zp_i8], vec![]);
+    let b_dq = g.node("DequantizeLinear", &[&b, &scale], vec![]);
+    let attrs = vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))];
+    let conv = g.node("Conv", &[&dq, &w_dq, &b_dq], attrs);
+    let relu = g.node("Relu", &[&conv], vec![]);
+    g.output(&relu, Some(&[1, 4, 8, 8]));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ort_qdq.onnx");
+    std::fs::write(&path, encode(&g.into_model("onnxruntime.quantization"))).unwrap();
+    ModelInventory::load(&path).unwrap()
+}
+
+#[test]
+fn uint8_activations_run_as_int8_and_constant_dequantization_is_folded() {
+    use Unit::*;
+    let m = onnxruntime_style_qdq();
+    let e = estimate(&m, &rk3588(FallbackPolicy::PerOp));
+    let placed: Vec<(&str, Unit)> = e.placement.nodes.iter().map(|n| (n.op_type.as_str(), n.unit)).collect();
+    assert_eq!(
+        placed,
+        vec![
+            ("QuantizeLinear", Absorbed),
+            ("DequantizeLinear", Absorbed),
+            ("DequantizeLinear", Absorbed),
+            ("DequantizeLinear", Absorbed),
+            ("Conv", Npu),
+            ("Relu", Npu),
+        ],
+        "{:?}",
+        e.placement.nodes
+    );
+    assert!(e.placement.nodes[3].reason.contains("constant"), "the int32 bias is folded at conversion");
+    assert_eq!(e.placement.boundaries, 0);
+    // A chip taking neither int8 nor uint8 runs the uint8 kernels on its CPU.
+    let mut fp16_only = rk3588(FallbackPolicy::PerOp);
+    fp16_only.operators.dtypes = vec![crate::profile::DType::Fp16];
+    fp16_only.quantization.dtypes = vec![crate::profile::DType::Fp16];
+    let e = estimate(&m, &fp16_only);
+    assert_eq!(e.placement.nodes[4].unit, Cpu, "{:?}", e.placement.nodes[4]);
+}

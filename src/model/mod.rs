@@ -179,6 +179,24 @@ impl ModelInventory {
         }
     }
 
+    /// Per node, whether its outputs vary with the model's inputs (some input of it is a graph
+    /// input or a varying node's output). The others compute on constants only (weights, their
+    /// dequantization, shape arithmetic): a chip toolchain folds them at conversion.
+    pub fn varying_nodes(&self) -> Vec<bool> {
+        let mut varying: std::collections::HashSet<&str> =
+            self.inputs.iter().map(|t| t.name.as_str()).collect();
+        self.nodes
+            .iter()
+            .map(|n| {
+                let varies = n.inputs.iter().any(|t| varying.contains(t.as_str()));
+                if varies {
+                    varying.extend(n.outputs.iter().map(String::as_str));
+                }
+                varies
+            })
+            .collect()
+    }
+
     /// Largest sum of activation bytes alive at once, walking nodes in file order (ONNX nodes
     /// are topologically sorted); a tensor lives from its producer to its last consumer.
     pub fn peak_activation_bytes(&self) -> u64 {

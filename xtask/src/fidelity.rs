@@ -49,22 +49,21 @@ pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
     }
     println!();
     let mut predicted = std::collections::HashMap::new();
+    let mut exports = Vec::new();
     for name in &names {
         let path = zoo.join(format!("{name}_int8.onnx"));
         anyhow::ensure!(path.exists(), "{} is missing: run `cargo xtask zoo` first", path.display());
-        let inv = ModelInventory::load(&path)?;
-        print!("{name:<24}");
-        for p in &profiles {
-            let e = estimate(&inv, &p.profile);
-            match e.latency_ms {
-                Some(ms) => print!(" {ms:>15.3}"),
-                None => print!(" {:>15}", "?"),
-            }
-            let per_inference = e.throughput_fps.map(|fps| 1000.0 / fps);
-            predicted.insert((p.profile.chip.name.clone(), name.to_string()), (e.latency_ms, per_inference));
+        let row = predict_row(&path, name, &profiles)?;
+        for (chip, figures) in row.iter() {
+            predicted.insert((chip.clone(), name.to_string()), *figures);
         }
-        println!("   ({:.2} GMAC)", inv.total_macs as f64 / 1e9);
+        let ort = zoo.join(format!("{name}_ort_int8.onnx"));
+        if ort.exists() {
+            let ort_row = predict_row(&ort, &format!("{name} (ort)"), &profiles)?;
+            exports.push((name.to_string(), row, ort_row));
+        }
     }
+    export_independence(&exports);
     println!("\ncalibration points (emulated / published):");
     for (chip, model, published, scenario, what) in CALIBRATION {
         let figures = predicted.get(&(chip.to_string(), model.to_string())).copied();
@@ -132,6 +131,52 @@ impl Knob {
             Knob::OverheadUs => (0.0, 500.0),
             Knob::Utilization => (1.0, 0.001),
         }
+    }
+}
+
+/// Per chip: (latency, ms per inference offline)
+type Row = Vec<(String, (Option<f64>, Option<f64>))>;
+
+/// Prints one model's latency on every profile, and returns its figures per chip.
+fn predict_row(path: &Path, label: &str, profiles: &[profile::ProfileFile]) -> anyhow::Result<Row> {
+    let inv = ModelInventory::load(path)?;
+    print!("{label:<24}");
+    let mut row = Vec::new();
+    for p in profiles {
+        let e = estimate(&inv, &p.profile);
+        match e.latency_ms {
+            Some(ms) => print!(" {ms:>15.3}"),
+            None => print!(" {:>15}", "?"),
+        }
+        row.push((p.profile.chip.name.clone(), (e.latency_ms, e.throughput_fps.map(|fps| 1000.0 / fps))));
+    }
+    println!("   ({:.2} GMAC, {} nodes)", inv.total_macs as f64 / 1e9, inv.nodes.len());
+    Ok(row)
+}
+
+/// The same network exported by edgecert's quantizer and by onnxruntime's `quantize_static`
+/// (fewer nodes: activations folded) runs the same layers on a chip, so it must predict the same.
+fn export_independence(exports: &[(String, Row, Row)]) {
+    if exports.is_empty() {
+        println!("\nno onnxruntime-quantized exports (`cargo xtask zoo` with python3 importing onnxruntime and onnx)");
+        return;
+    }
+    let mut worst: Option<(f64, String)> = None;
+    for (name, ours, ort) in exports {
+        for ((chip, (a, _)), (_, (b, _))) in ours.iter().zip(ort) {
+            if let (Some(a), Some(b)) = (a, b) {
+                let deviation = (b / a - 1.0).abs();
+                if worst.as_ref().is_none_or(|(w, _)| deviation > *w) {
+                    worst = Some((deviation, format!("{name} on {chip}: {a:.3} vs {b:.3} ms")));
+                }
+            }
+        }
+    }
+    if let Some((deviation, at)) = worst {
+        println!(
+            "\nexport independence: onnxruntime quantize_static vs edgecert's QDQ export, largest deviation {:.1} % ({at})",
+            deviation * 100.0
+        );
     }
 }
 

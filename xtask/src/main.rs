@@ -77,7 +77,7 @@ fn main() -> anyhow::Result<()> {
                 )?;
                 println!("{}: written to {}", m.name, dir.display());
             }
-            Ok(())
+            zoo::quantize_with_onnxruntime(&dir)
         }
         Some("fidelity") => fidelity::run(&zoo_dir(), &repo_root().join("profiles")),
         Some("bench") => bench::run(&repo_root()),

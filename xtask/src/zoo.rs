@@ -301,3 +301,25 @@ pub fn build(m: &ZooModel) -> anyhow::Result<(pb::ModelProto, pb::ModelProto)> {
     let int8 = crate::quantize::quantize_qdq(&fp32, &[sample])?;
     Ok((fp32, int8))
 }
+
+/// Quantizes every zoo model again with onnxruntime's `quantize_static` (`xtask/ort_quantize.py`)
+/// into `<name>_ort_int8.onnx`, where a python3 importing onnxruntime and onnx is on PATH: the
+/// export users' pipelines produce (ReLU/Clip folded into the quantization ranges), which must
+/// predict as edgecert's own export does. Without that python it says so and goes on.
+pub fn quantize_with_onnxruntime(dir: &std::path::Path) -> anyhow::Result<()> {
+    let python = std::process::Command::new("python3").args(["-c", "import onnxruntime, onnx"]).status();
+    if !python.is_ok_and(|s| s.success()) {
+        println!("onnxruntime-quantized exports skipped: no python3 importing onnxruntime and onnx on PATH");
+        return Ok(());
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ort_quantize.py");
+    for m in models() {
+        let (fp32, out) =
+            (dir.join(format!("{}_fp32.onnx", m.name)), dir.join(format!("{}_ort_int8.onnx", m.name)));
+        let status =
+            std::process::Command::new("python3").arg(&script).arg(&fp32).arg(&out).arg("7").status()?;
+        anyhow::ensure!(status.success(), "{} failed on {}: {status}", script.display(), fp32.display());
+        println!("{}: onnxruntime quantize_static export written to {}", m.name, out.display());
+    }
+    Ok(())
+}
