@@ -36,7 +36,14 @@ fn reference_certification_writes_a_certificate_with_every_check() {
         assert_eq!(cert["golden"]["samples"], 500);
         assert_eq!(cert["golden"]["sha256"].as_str().unwrap().len(), 64);
     }
-    // A bundled board decides what its chip cannot: the ROCK 5B's 8 GB give memory a verdict.
+    // A bundled board decides what its chip cannot: the ROCK 5B's 8 GB give memory a verdict,
+    // the Atlas 200I DK A2's 4 GB and 24 W memory and power.
+    let atlas = certificate(out.path(), "shapes", "atlas200i-dk-a2");
+    let ascend = certificate(out.path(), "shapes", "ascend310b");
+    for name in ["memory", "power"] {
+        assert_eq!(check(&atlas, name)["verdict"], "PASS", "{name}");
+        assert_eq!(check(&ascend, name)["verdict"], "INCONCLUSIVE", "{name}");
+    }
     let board = certificate(out.path(), "shapes", "rock5b-8gb");
     assert_eq!(check(&board, "memory")["verdict"], "PASS");
     assert_eq!(check(&certificate(out.path(), "shapes", "rk3588"), "memory")["verdict"], "INCONCLUSIVE");
@@ -89,8 +96,8 @@ fn the_emulated_backend_is_deterministic() {
     let (x, y) = (observations(&a), observations(&b));
     assert_eq!(
         x.len(),
-        36,
-        "one observations file per certificate: 4 families × 9 profiles (7 chips, 2 boards)"
+        40,
+        "one observations file per certificate: 4 families × 10 profiles (7 chips, 3 boards)"
     );
     assert!(x == y, "the observations of two emulated runs differ");
 }

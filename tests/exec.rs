@@ -12,14 +12,20 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-/// The virtualenv's bin folder, where its python3 imports onnxruntime.
+/// The virtualenv's bin folder, where its python3 imports onnxruntime; without one, the test
+/// says it is skipped.
 fn python_with_onnxruntime() -> Option<PathBuf> {
-    let bin = PathBuf::from(std::env::var_os("VIRTUAL_ENV")?).join("bin");
-    let ok = std::process::Command::new(bin.join("python3"))
-        .args(["-c", "import onnxruntime, numpy"])
-        .status()
-        .is_ok_and(|s| s.success());
-    ok.then_some(bin)
+    let bin = std::env::var_os("VIRTUAL_ENV").map(|v| PathBuf::from(v).join("bin"));
+    let ok = bin.as_ref().is_some_and(|bin| {
+        std::process::Command::new(bin.join("python3"))
+            .args(["-c", "import onnxruntime, numpy"])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if !ok {
+        eprintln!("skipped: no python3 importing onnxruntime in VIRTUAL_ENV");
+    }
+    bin.filter(|_| ok)
 }
 
 fn path_with(bin: &Path) -> String {
@@ -40,10 +46,7 @@ fn accuracy_of(out: &Path) -> serde_json::Value {
 
 #[test]
 fn the_onnxruntime_adapter_certifies_with_the_runtimes_own_outputs_and_timing() {
-    let Some(bin) = python_with_onnxruntime() else {
-        eprintln!("skipped: no python3 importing onnxruntime in VIRTUAL_ENV");
-        return;
-    };
+    let Some(bin) = python_with_onnxruntime() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("exec");
     let adapter = root().join("adapters/onnxruntime-python.toml");
@@ -127,24 +130,26 @@ line = "sample {{index}}: {{ms}} ms"
     path
 }
 
+/// An adapter running `script` (sh, given the model, the input list and the output folder) in
+/// `dir`, beside the shipped runner, reading outputs by name.
+fn wrapped_runtime(dir: &Path, script: &str) -> PathBuf {
+    std::fs::write(dir.join("runtime.sh"), script).unwrap();
+    let command = r#""sh", "{adapter_dir}/runtime.sh", "{model}", "{input_list}", "{output_dir}""#;
+    adapter_reading(dir, command, "", "{name}")
+}
+
 #[test]
 fn a_runtime_crashing_mid_run_keeps_its_finished_batches_and_the_same_command_resumes() {
-    let Some(bin) = python_with_onnxruntime() else {
-        eprintln!("skipped: no python3 importing onnxruntime in VIRTUAL_ENV");
-        return;
-    };
+    let Some(bin) = python_with_onnxruntime() else { return };
     let dir = tempfile::tempdir().unwrap();
     // The second invocation dies as a vendor tool would on a driver fault; later ones work.
-    std::fs::write(
-        dir.path().join("flaky.sh"),
+    let adapter = wrapped_runtime(
+        dir.path(),
         r#"n=$(($(cat "$(dirname "$0")/calls" 2>/dev/null || echo 0) + 1)); echo $n > "$(dirname "$0")/calls"
 [ "$n" -eq 2 ] && { echo "rknn_run: NPU driver fault (simulated)" >&2; exit 3; }
 exec python3 "$(dirname "$0")/ort_net_run.py" --model "$1" --input_list "$2" --output_dir "$3"
 "#,
-    )
-    .unwrap();
-    let command = r#""sh", "{adapter_dir}/flaky.sh", "{model}", "{input_list}", "{output_dir}""#;
-    let adapter = adapter_reading(dir.path(), command, "", "{name}");
+    );
     let out = dir.path().join("out");
     let run = certify_exec(&out, &adapter, &["accuracy"], Some(&bin));
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
@@ -161,25 +166,19 @@ exec python3 "$(dirname "$0")/ort_net_run.py" --model "$1" --input_list "$2" --o
 
 #[test]
 fn a_runtime_whose_timed_outputs_differ_from_the_accuracy_runs_is_not_passed_on_latency() {
-    let Some(bin) = python_with_onnxruntime() else {
-        eprintln!("skipped: no python3 importing onnxruntime in VIRTUAL_ENV");
-        return;
-    };
+    let Some(bin) = python_with_onnxruntime() else { return };
     let dir = tempfile::tempdir().unwrap();
     // A runtime whose results wander from run to run (as with nondeterministic kernels): every
     // output gets fresh noise of about 1e-5, too small to move a class, never the same twice.
-    std::fs::write(
-        dir.path().join("noisy.sh"),
+    let adapter = wrapped_runtime(
+        dir.path(),
         r#"python3 "$(dirname "$0")/ort_net_run.py" --model "$1" --input_list "$2" --output_dir "$3" || exit $?
 exec python3 -c 'import glob, sys, numpy as np
 for f in glob.glob(sys.argv[1] + "/Result_*/*.raw"):
     a = np.fromfile(f, dtype=np.float32)
     (a + np.random.uniform(-1e-5, 1e-5, a.shape).astype(np.float32)).tofile(f)' "$3"
 "#,
-    )
-    .unwrap();
-    let command = r#""sh", "{adapter_dir}/noisy.sh", "{model}", "{input_list}", "{output_dir}""#;
-    let adapter = adapter_reading(dir.path(), command, "", "{name}");
+    );
     let out = dir.path().join("out");
     let run = certify_exec(&out, &adapter, &["accuracy", "latency"], Some(&bin));
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);

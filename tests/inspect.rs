@@ -68,12 +68,12 @@ fn estimate_gives_placement_and_latency() {
         independent_counts("golden/shapes/shapes_int8.onnx").0
     );
     assert_eq!(est["placement"][3]["unit"], "npu");
-    // A chip with a power figure also gives the average power.
+    // A board with a power figure also gives the average power.
     let run = edgecert(&[
         "estimate",
         "golden/shapes/shapes_int8.onnx",
         "--profile",
-        "profiles/ascend310b.toml",
+        "profiles/atlas200i-dk-a2.toml",
         "--json",
     ]);
     let est: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();

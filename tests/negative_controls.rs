@@ -152,17 +152,21 @@ fn certify_passing(out: &Path, profile: &Path) -> serde_json::Value {
     let golden = root().join("golden/shapes");
     let run = edgecert(&["certify", "-q", "--out", s(out), "--profile", s(profile), "--golden", s(&golden)]);
     assert!(run.code <= 1, "{}", run.stderr);
-    certificate(out, "shapes", "ascend310b")
+    certificate(out, "shapes", "atlas200i-dk-a2")
 }
 
+/// The Atlas 200I DK A2 board (the Ascend 310B with its power figure), given a thermal model.
 fn ascend_with_thermal(dir: &Path, name: &str, typical_w: &str) -> PathBuf {
     derived_profile(
         dir,
-        "ascend310b",
+        "atlas200i-dk-a2",
         name,
         &[
             ("typical_w = 24.0", typical_w),
-            ("[quantization]", "[thermal]\nthrottle_c = 85.0\nresistance_c_per_w = 2.0\ntime_constant_s = 30.0\n\n[quantization]"),
+            (
+                "[power]",
+                "[thermal]\nthrottle_c = 85.0\nresistance_c_per_w = 2.0\ntime_constant_s = 30.0\n\n[power]",
+            ),
         ],
     )
 }
@@ -201,7 +205,7 @@ fn a_hot_ambient_fails_thermal() {
         "83",
     ];
     assert_eq!(edgecert(&args).code, 1);
-    let hot = certificate(&out, "shapes", "ascend310b");
+    let hot = certificate(&out, "shapes", "atlas200i-dk-a2");
     assert_fails(&hot, "thermal", "throttle point");
     let peak = |c: &serde_json::Value| check(c, "thermal")["measured"].as_f64().unwrap();
     assert!(peak(&hot) > peak(&cool));

@@ -257,6 +257,18 @@ fn malformed_slow_and_oversized_frames_end_their_connection_and_never_the_agent(
     write_frame(&mut good, &Request::Health, &[]).unwrap();
     assert!(matches!(answer(&mut good), Response::Status { loaded: None, .. }));
 
+    // An upload past the store's quota is refused, naming it, and nothing is stored.
+    let small = Agent::start(&dir.path().join("small-store"), &["--store-max-mb", "1"]);
+    let mut full = connect(&small, true);
+    let model = vec![7u8; 3 << 19];
+    let sha256 = edgecert::hash::sha256_hex(&model);
+    write_frame(&mut full, &Request::Upload { sha256: sha256.clone() }, &model).unwrap();
+    let (code, message, fatal) = failure(&mut full);
+    assert_eq!((code, fatal), (FailureCode::TooLarge, false), "{message}");
+    assert!(message.contains("quota (agent --store-max-mb)"), "{message}");
+    write_frame(&mut full, &Request::Has { sha256 }, &[]).unwrap();
+    assert!(matches!(answer(&mut full), Response::Have { present: false }));
+
     // A wrong proof, or a version this agent does not speak, is refused at hello.
     let mut stranger = connect(&agent, false);
     write_frame(
@@ -353,23 +365,10 @@ fn the_agents_own_power_meter_decides_the_power_check_over_the_devices_timed_run
     let meter = "cmd:while :; do echo 4.0; sleep 0.01; done";
     let agent = Agent::start(&dir.path().join("store"), &["--power-meter", meter]);
     let out = dir.path().join("out");
-    let run = edgecert(&[
-        "certify",
-        "-q",
-        "--out",
-        s(&out),
-        "--golden",
-        "golden/shapes",
-        "--profile",
-        "profiles/ascend310b.toml",
-        "--backend",
-        "remote",
-        "--device",
-        &agent.addr,
-        "power",
-    ]);
+    let backend = ["--backend", "remote", "--device", &agent.addr, "power"];
+    let run = certify_quietly(&out, "profiles/atlas200i-dk-a2.toml", "golden/shapes", &backend);
     assert!(run.code <= 1, "{}\n{}", run.stdout, run.stderr);
-    let power = check(&certificate(&out, "shapes", "ascend310b"), "power").clone();
+    let power = check(&certificate(&out, "shapes", "atlas200i-dk-a2"), "power").clone();
     assert_eq!(
         (power["verdict"].as_str(), power["basis"].as_str()),
         (Some("PASS"), Some("measured")),
@@ -377,7 +376,7 @@ fn the_agents_own_power_meter_decides_the_power_check_over_the_devices_timed_run
     );
     assert!((power["measured"].as_f64().unwrap() - 4.0).abs() < 1e-9, "{power}");
     let observations: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("shapes/ascend310b/observations.json")).unwrap())
+        serde_json::from_slice(&std::fs::read(out.join("shapes/atlas200i-dk-a2/observations.json")).unwrap())
             .unwrap();
     let trace = &observations["timing"]["value"]["power"]["value"]["trace"];
     assert_eq!(trace["source"], format!("device cmd: {}", &meter[4..]), "{trace}");

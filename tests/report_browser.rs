@@ -107,11 +107,11 @@ fn probe(chromium: &Path, html_path: &Path, expected: &[String], scratch: &Path)
 fn ascend_with_thermal(dir: &Path) -> PathBuf {
     derived_profile(
         dir,
-        "ascend310b",
+        "atlas200i-dk-a2",
         "ascend-thermal",
         &[(
-            "[quantization]",
-            "[thermal]\nthrottle_c = 85.0\nresistance_c_per_w = 2.0\ntime_constant_s = 30.0\n\n[quantization]",
+            "[power]",
+            "[thermal]\nthrottle_c = 85.0\nresistance_c_per_w = 2.0\ntime_constant_s = 30.0\n\n[power]",
         )],
     )
 }
@@ -132,8 +132,8 @@ fn the_html_report_reads_right_in_a_browser_in_every_language_and_prints_to_pdf(
     assert!(run.code <= 1, "{}", run.stderr);
     let rk3588 = out.join("shapes/rk3588/certificate.json");
     // The folder is named after the profile's `name`, which the derived copy keeps.
-    let thermal = out.join("shapes/ascend310b/certificate.json");
-    let thermal_cert = certificate(&out, "shapes", "ascend310b");
+    let thermal = out.join("shapes/atlas200i-dk-a2/certificate.json");
+    let thermal_cert = certificate(&out, "shapes", "atlas200i-dk-a2");
     assert!(thermal_cert["thermal"].is_object(), "the derived profile runs the thermal model");
     let latencies: Vec<f64> = (0..300).map(|i| 0.8 + f64::from((i * 37) % 100) * 0.002).collect();
     rebind_observations(&rk3588, |observations| {

@@ -198,6 +198,9 @@ pub struct AgentArgs {
     /// Largest model upload accepted, in MiB.
     #[arg(long, default_value_t = 1024)]
     pub max_model_mb: u64,
+    /// Most the model store may hold, in MiB: an upload past it is refused (remove old models).
+    #[arg(long, default_value_t = 8192)]
+    pub store_max_mb: u64,
     /// Seconds a connection may sit idle between requests.
     #[arg(long, default_value_t = 300)]
     pub idle_seconds: u64,
@@ -788,6 +791,7 @@ fn agent(args: AgentArgs, out: &mut dyn Write) -> Result<i32> {
     config.engine = args.engine;
     config.device_name = args.device_name;
     config.max_model_bytes = args.max_model_mb.saturating_mul(1 << 20);
+    config.store_max_bytes = args.store_max_mb.saturating_mul(1 << 20);
     config.idle = std::time::Duration::from_secs(args.idle_seconds.max(1));
     config.frame = std::time::Duration::from_secs(args.frame_seconds.max(1));
     config.exit_after_inferences = args.exit_after_inferences;

@@ -34,6 +34,8 @@ pub struct AgentConfig {
     pub engine: EngineChoice,
     pub device_name: Option<String>,
     pub max_model_bytes: u64,
+    /// Most bytes the store may hold: an upload past it is refused, never a full disk.
+    pub store_max_bytes: u64,
     pub max_connections: usize,
     /// How long a connection may sit between requests.
     pub idle: Duration,
@@ -57,6 +59,7 @@ impl AgentConfig {
             engine: EngineChoice::Tract,
             device_name: None,
             max_model_bytes: 1 << 30,
+            store_max_bytes: 8 << 30,
             max_connections: 8,
             idle: Duration::from_secs(300),
             frame: FRAME_DEADLINE,
@@ -318,10 +321,12 @@ impl<'s> Connection<'s> {
                 Ok(path) => (Response::Have { present: path.is_file() }, Vec::new()),
                 Err(why) => failed(FailureCode::Malformed, why),
             },
-            Request::Upload { sha256 } => match store_model(store, &sha256, &frame.body) {
-                Ok(()) => (Response::Stored { sha256, size_bytes: frame.body.len() as u64 }, Vec::new()),
-                Err((code, why)) => failed(code, why),
-            },
+            Request::Upload { sha256 } => {
+                match store_model(store, &sha256, &frame.body, self.shared.config.store_max_bytes) {
+                    Ok(()) => (Response::Stored { sha256, size_bytes: frame.body.len() as u64 }, Vec::new()),
+                    Err((code, why)) => failed(code, why),
+                }
+            }
             Request::Load { sha256, inputs } => {
                 let inputs: Vec<TensorInfo> = inputs.iter().map(TensorInfo::from).collect();
                 match self.load(&sha256, &inputs) {
@@ -504,9 +509,26 @@ fn stored_path(store: &Path, sha256: &str) -> std::result::Result<PathBuf, Strin
     Ok(store.join(format!("{sha256}.onnx")))
 }
 
-/// Stores an uploaded model under its digest once it hashes to it (temp file, then rename).
-fn store_model(store: &Path, sha256: &str, bytes: &[u8]) -> std::result::Result<(), (FailureCode, String)> {
+/// Stores an uploaded model under its digest once it hashes to it (temp file, then rename), if
+/// the store stays within `max_bytes`.
+fn store_model(
+    store: &Path,
+    sha256: &str,
+    bytes: &[u8],
+    max_bytes: u64,
+) -> std::result::Result<(), (FailureCode, String)> {
     let path = stored_path(store, sha256).map_err(|why| (FailureCode::Malformed, why))?;
+    let held = store_bytes(store);
+    if held.saturating_add(bytes.len() as u64) > max_bytes {
+        return Err((
+            FailureCode::TooLarge,
+            format!(
+                "the store holds {held} bytes; this {}-byte model would pass its {max_bytes}-byte quota (agent --store-max-mb): remove models from {}",
+                bytes.len(),
+                store.display()
+            ),
+        ));
+    }
     let actual = crate::hash::sha256_hex(bytes);
     if actual != sha256 {
         return Err((
@@ -525,4 +547,11 @@ fn store_model(store: &Path, sha256: &str, bytes: &[u8]) -> std::result::Result<
         let _ = std::fs::remove_file(&temp);
         (FailureCode::Internal, format!("storing {}: {e}", path.display()))
     })
+}
+
+/// Bytes of the files in the store now.
+fn store_bytes(store: &Path) -> u64 {
+    std::fs::read_dir(store)
+        .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
 }

@@ -66,6 +66,18 @@ impl Journal {
             .create(true)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
+        // Two runs appending to one journal would interleave their records: the second waits
+        // for nothing and is told instead.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Usage(format!(
+                    "{}: another edgecert run is using this device journal: let it finish, or give this run another --out",
+                    path.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
+        }
         let (entries, end) = scan(&mut file).map_err(|e| Error::io(path, e))?;
         // A torn tail is cut off, so the next record follows the last whole one.
         file.set_len(end).map_err(|e| Error::io(path, e))?;
@@ -297,6 +309,9 @@ mod tests {
         assert_eq!(got[0].iter().copied().collect::<Vec<_>>(), vec![20.0; 3]);
         assert!(journal.get(&input_digest(&sample(4.0))).unwrap().is_none());
         journal.append(input_digest(&sample(4.0)), &sample(40.0)).unwrap();
+        // While it is open, no other run may append to it.
+        let busy = Journal::open(&path).err().expect("a journal in use is refused").to_string();
+        assert!(busy.contains("another edgecert run is using this device journal"), "{busy}");
         drop(journal);
         assert_eq!(Journal::open(&path).unwrap().len(), 4);
 

@@ -43,7 +43,7 @@ const CALIBRATION: [(&str, &str, f64, Scenario, &str); 4] = [
 pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
     let profiles = profile::load_dir(profiles_dir)?;
     let names: Vec<&str> = crate::zoo::models().iter().map(|m| m.name).collect();
-    print!("{:<24}", "model (int8) \\ chip, ms");
+    print!("{:<28}", "model (int8 QDQ) \\ chip, ms");
     for p in &profiles {
         print!(" {:>15}", p.profile.chip.name);
     }
@@ -57,6 +57,7 @@ pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
         for (chip, figures) in row.iter() {
             predicted.insert((chip.clone(), name.to_string()), *figures);
         }
+        predict_row(&zoo.join(format!("{name}_fp32.onnx")), &format!("{name} (fp32)"), &profiles)?;
         let ort = zoo.join(format!("{name}_ort_int8.onnx"));
         if ort.exists() {
             let ort_row = predict_row(&ort, &format!("{name} (ort)"), &profiles)?;
@@ -140,7 +141,7 @@ type Row = Vec<(String, (Option<f64>, Option<f64>))>;
 /// Prints one model's latency on every profile, and returns its figures per chip.
 fn predict_row(path: &Path, label: &str, profiles: &[profile::ProfileFile]) -> anyhow::Result<Row> {
     let inv = ModelInventory::load(path)?;
-    print!("{label:<24}");
+    print!("{label:<28}");
     let mut row = Vec::new();
     for p in profiles {
         let e = estimate(&inv, &p.profile);
