@@ -10,6 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use edgecert::model::writer::Attr;
 
 /// The onnxruntime library edgecert would load, or `None` after printing why the test skips.
 fn onnxruntime() -> Option<PathBuf> {
@@ -175,4 +176,40 @@ fn cross_check_reports_both_engines_and_recomputes() {
     ] {
         assert!(recomputed.stdout.contains(want), "expected `{want}` in\n{}", recomputed.stdout);
     }
+}
+
+#[test]
+fn an_op_only_onnxruntime_runs_is_judged_by_its_replay_not_by_tracts_register() {
+    let Some(_) = onnxruntime() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // The shapes model with its first Conv as com.microsoft FusedConv (the ReLU that follows it
+    // applied twice changes nothing): onnxruntime implements it, tract's register does not.
+    let mut model = int8_model_of("shapes");
+    let graph = model.graph.as_mut().unwrap();
+    let conv = graph.node.iter_mut().find(|n| n.op_type == "Conv").unwrap();
+    conv.op_type = "FusedConv".into();
+    conv.domain = "com.microsoft".into();
+    conv.attribute.push(edgecert::model::writer::attribute("activation", Attr::Str("Relu")));
+    model
+        .opset_import
+        .push(tract_onnx::pb::OperatorSetIdProto { domain: "com.microsoft".into(), version: 1 });
+    let path = write_model(dir.path(), "fusedconv.onnx", &model);
+    let certify = |engine: &str| {
+        let out = dir.path().join(engine);
+        let args = ["-q", "--engine", engine, "--model", s(&path), "operators", "accuracy"];
+        let run = certify_shapes(&out, &args, &[]);
+        assert!(run.code <= 1, "{}\n{}", run.stdout, run.stderr);
+        certificate(&out, "shapes", "rk3588")
+    };
+    // Replayed on tract, the gap decides: the model cannot run.
+    let tract = certify("tract");
+    assert_eq!(check(&tract, "operators")["verdict"], "FAIL", "{}", check(&tract, "operators"));
+    // Replayed on onnxruntime, the gap is a finding and the replay decides: it ran.
+    let ort = certify("onnxruntime");
+    let operators = check(&ort, "operators");
+    assert_ne!(operators["verdict"], "FAIL", "{operators}");
+    let findings = operators["findings"].to_string();
+    assert!(findings.contains("is outside tract's register; onnxruntime 1."), "{findings}");
+    let accuracy = check(&ort, "accuracy");
+    assert!(accuracy["measured"].as_f64().is_some(), "onnxruntime replayed the model: {accuracy}");
 }

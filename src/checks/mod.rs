@@ -168,6 +168,11 @@ pub trait Observations {
     fn metered_power(&self) -> Option<Result<&MeteredWindow, String>> {
         None
     }
+    /// The runtime the compressed model is replayed on, where known (`None`: tract, as runs
+    /// recorded before it was kept).
+    fn replay_engine(&self) -> Option<&str> {
+        None
+    }
     /// The compressed model's metric on a second engine, when the run cross-checks engines.
     fn accuracy_cross_check(&self) -> Option<&EngineCrossCheck> {
         None
@@ -188,7 +193,7 @@ pub fn evaluate(kind: CheckKind, obs: &dyn Observations) -> Verdict {
     let limits = &obs.family().limits;
     match kind {
         CheckKind::Size => size_check(obs.model(), limits.size_bytes),
-        CheckKind::Operators => operator_check(obs.model(), &obs.estimate().placement),
+        CheckKind::Operators => operator_check(obs.model(), &obs.estimate().placement, obs.replay_engine()),
         CheckKind::Memory => memory_check(obs.model(), obs.profile()),
         CheckKind::Latency => latency(obs),
         CheckKind::Power => match obs.metered_power() {

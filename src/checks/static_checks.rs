@@ -24,17 +24,26 @@ pub fn size_check(model: &ModelInventory, limit_bytes: u64) -> Verdict {
         .with_values(size as f64, Some(limit_bytes as f64))
 }
 
-/// Every node must be runnable on the chip under its fallback policy, and by the engine.
-pub fn operator_check(model: &ModelInventory, placement: &Placement) -> Verdict {
+/// Every node must be runnable on the chip under its fallback policy, and by the runtime that
+/// replays it. The inventory names the ops outside tract's register; they decide only when tract
+/// replays the model (`replay_engine` `None` or a tract engine). Another runtime (onnxruntime,
+/// a device's, a runtime command) is judged by its own replay: the gaps stay findings.
+pub fn operator_check(model: &ModelInventory, placement: &Placement, replay_engine: Option<&str>) -> Verdict {
     let total = placement.nodes.len();
     let off_npu: Vec<_> = placement.nodes.iter().filter(|n| n.unsupported).collect();
     let rejected: Vec<_> = off_npu.iter().filter(|n| n.unit == Unit::Rejected).collect();
     let mut findings: Vec<String> =
         off_npu.iter().map(|n| format!("{} ({}): {}", n.node, n.op_type, n.reason)).collect();
-    findings.extend(
-        model.findings.iter().filter(|f| !f.op_type.is_empty()).map(|f| format!("{}: {}", f.node, f.message)),
-    );
-    let engine_gaps = model.findings.iter().filter(|f| !f.op_type.is_empty()).count();
+    let gaps: Vec<_> = model.findings.iter().filter(|f| !f.op_type.is_empty()).collect();
+    let replayed_elsewhere = replay_engine.filter(|e| !e.starts_with("tract"));
+    findings.extend(gaps.iter().map(|f| match replayed_elsewhere {
+        None => format!("{}: {}", f.node, f.message),
+        Some(engine) => format!(
+            "{}: `{}` is outside tract's register; {engine} replays this model, and its replay decides whether it runs",
+            f.node, f.op_type
+        ),
+    }));
+    let engine_gaps = if replayed_elsewhere.is_some() { 0 } else { gaps.len() };
     let policy = format!("{:?}", placement.policy).to_lowercase();
     let (outcome, reason) = if engine_gaps > 0 {
         (Outcome::Fail, format!("{engine_gaps} node(s) use operators no available runtime implements"))

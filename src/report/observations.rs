@@ -36,6 +36,11 @@ pub struct ObservationRecord {
     pub ambient_c: f64,
     /// The basis latency figures have on this backend.
     pub timing_basis: Basis,
+    /// The runtime the compressed model is replayed on (an engine here, a device's, a runtime
+    /// command's): its operator coverage, not tract's, decides whether the model runs. Absent
+    /// in older files, where tract replayed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_engine: Option<String>,
     /// Single-inference latencies; `None` when no check asked for them.
     pub timing: Option<Observed<Timing>>,
     /// The golden replay through both models; `None` when no check asked for it.

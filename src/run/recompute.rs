@@ -261,4 +261,8 @@ impl Observations for Recorded<'_> {
     fn accuracy_cross_check(&self) -> Option<&crate::checks::EngineCrossCheck> {
         self.replay().ok()?.cross_check.as_ref()?.accuracy.as_ref()
     }
+
+    fn replay_engine(&self) -> Option<&str> {
+        self.record.replay_engine.as_deref()
+    }
 }

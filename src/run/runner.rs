@@ -638,6 +638,7 @@ impl<'r, 'a> Unit<'r, 'a> {
             profile: self.profile().chip.name.clone(),
             ambient_c: self.ambient_c(),
             timing_basis: self.timing_basis(),
+            replay_engine: self.replay_engine().map(str::to_string),
             timing,
             replay,
             traces: Vec::new(),
@@ -722,6 +723,10 @@ impl Observations for Unit<'_, '_> {
 
     fn accuracy_cross_check(&self) -> Option<&EngineCrossCheck> {
         self.runner.replay(self.f).ok()?.cross_check.as_ref()?.accuracy.as_ref()
+    }
+
+    fn replay_engine(&self) -> Option<&str> {
+        Some(self.runner.compressed_engine().name())
     }
 
     fn metered_power(&self) -> Option<std::result::Result<&MeteredWindow, String>> {
