@@ -152,8 +152,9 @@ fn weights_that_do_not_fit_a_card_cross_its_host_link() {
     assert!(fast.latency_ms.unwrap() <= slow.latency_ms.unwrap());
 }
 
-/// Offline throughput: 1 / latency on a chip that runs one inference at a time; 1 / slowest
-/// stage on a dataflow chip, whose layers are pipeline stages.
+/// Offline throughput: cores / latency (capped by DRAM) on a chip that runs one inference per
+/// core at a time; on a dataflow chip, whose layers are pipeline stages in balance, 1 / the
+/// model's work at the whole chip's rate.
 #[test]
 fn throughput_is_serial_or_pipelined_by_the_chip_kind() {
     let m = model_with_abs();

@@ -200,8 +200,8 @@ impl<'a> EstimateReport<'a> {
         }
         if let Some(fps) = report.throughput_fps {
             let how = match report.scenario {
-                "pipelined" => "pipelined: 1 / slowest stage",
-                _ => "serial: 1 / latency",
+                "pipelined" => "pipelined: the model's work at the whole chip's rate",
+                _ => "serial: one stream per NPU core, capped by DRAM",
             };
             writeln!(s, "throughput  {fps:.1} inferences/s offline at batch 1 ({how})")?;
         }

@@ -392,8 +392,9 @@ pub struct EstimateRecord {
     /// the latency is unknown; absent from certificates issued before it existed.
     #[serde(default)]
     pub throughput_fps: Option<f64>,
-    /// How throughput follows from the node costs: `pipelined` (a dataflow chip, 1 / slowest
-    /// stage) or `serial` (1 / latency).
+    /// How throughput follows from the node costs: `pipelined` (a dataflow chip: a balanced
+    /// pipeline, 1 / the model's work at the whole chip's rate) or `serial` (one stream per NPU
+    /// core: cores / latency, capped by DRAM).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
     pub npu_time_share: Option<f64>,
