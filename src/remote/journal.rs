@@ -66,18 +66,7 @@ impl Journal {
             .create(true)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
-        // Two runs appending to one journal would interleave their records: the second waits
-        // for nothing and is told instead.
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::Usage(format!(
-                    "{}: another edgecert run is using this device journal: let it finish, or give this run another --out",
-                    path.display()
-                )))
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
-        }
+        lock(&file, path)?;
         let (entries, end) = scan(&mut file).map_err(|e| Error::io(path, e))?;
         // A torn tail is cut off, so the next record follows the last whole one.
         file.set_len(end).map_err(|e| Error::io(path, e))?;
@@ -139,6 +128,32 @@ impl Journal {
         self.entries.insert(digest, (self.end + 4, payload.len() as u32));
         self.end += record.len() as u64;
         Ok(())
+    }
+}
+
+/// How long a held journal lock is waited for. A process that another thread forks holds
+/// every open file until it execs (milliseconds), and with it the lock; another run holds it
+/// for minutes.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Takes the journal's exclusive lock: two runs appending to one journal would interleave their
+/// records, so the second is told rather than let in.
+fn lock(file: &File, path: &Path) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Usage(format!(
+                    "{}: another edgecert run is using this device journal: let it finish, or give this run another --out",
+                    path.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
+        }
     }
 }
 
