@@ -53,7 +53,15 @@ pub fn operator_check(model: &ModelInventory, placement: &Placement, replay_engi
             format!("{} node(s) are absent from the profile's partial operator list under the strict policy: the vendor list must be read to decide", rejected.len()),
         )
     } else if !rejected.is_empty() {
-        (Outcome::Fail, format!("{} node(s) are unsupported and the profile's policy is strict: the toolchain would reject the model", rejected.len()))
+        (
+            Outcome::Fail,
+            format!(
+                "{} node(s) are rejected, so the toolchain would refuse the model; the first: {} ({})",
+                rejected.len(),
+                rejected[0].node,
+                rejected[0].reason
+            ),
+        )
     } else if off_npu.is_empty() {
         (Outcome::Pass, format!("all {total} nodes run on the accelerator or are folded by the toolchain"))
     } else {

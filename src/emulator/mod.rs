@@ -3,6 +3,7 @@
 //! of compute time and memory time). Every assumption that is not a profile figure is a named
 //! constant here; `docs/emulator.md` gives the why.
 
+mod conversion;
 mod fusion;
 mod placement;
 mod thermal;
@@ -30,8 +31,8 @@ const EFF_OTHER: f64 = 0.05;
 /// Fixed cost of one inference call (driver submit, sync), in seconds.
 const INFERENCE_OVERHEAD_S: f64 = 100e-6;
 /// Per-layer accelerator overhead when the profile has no calibrated figure (µs): the mean of
-/// the values calibrated on the RK3588 (20.5) and the Edge TPU (33.1) points.
-pub const DEFAULT_LAYER_OVERHEAD_US: f64 = 26.8;
+/// the values calibrated on the RK3588 (19.9) and the Edge TPU (33.1) points.
+pub const DEFAULT_LAYER_OVERHEAD_US: f64 = 26.5;
 /// Cost of one NPU↔CPU hand-over at a partition boundary, besides moving the tensor.
 const HANDOVER_S: f64 = 50e-6;
 /// fp32 MACs per cycle per CPU core: one 128-bit NEON FMA pipe, 4 lanes, at half utilisation.
@@ -100,6 +101,9 @@ pub struct Estimate {
     pub static_w: Option<f64>,
     pub nodes: Vec<NodeCost>,
     pub placement: Placement,
+    /// What the chip's toolchain made of the model before it ran, when it changed it (a float
+    /// model quantized by the toolchain): the figures are that build's.
+    pub conversion: Option<String>,
 }
 
 impl Estimate {
@@ -154,13 +158,18 @@ impl Scenario {
 
 /// Predicts placement and latency of `model` on `profile`.
 pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
+    let (compiled, conversion) = conversion::as_compiled(model, profile);
+    let model = compiled.as_ref().unwrap_or(model);
     let placement = place(model, profile);
     let roles = fusion::roles(model, &placement);
     let peak_activation_bytes = model.peak_activation_bytes();
     let fits_on_chip = on_chip(profile, model.weight_bytes + peak_activation_bytes);
+    let weights = model.run_time_weight_bytes();
     let mut nodes = Vec::with_capacity(model.nodes.len());
     let mut unknown = None;
-    for ((node, p), role) in model.nodes.iter().zip(&placement.nodes).zip(&roles) {
+    for (((node, p), role), &weight_bytes) in
+        model.nodes.iter().zip(&placement.nodes).zip(&roles).zip(&weights)
+    {
         let fused_into = match *role {
             Role::FusedInto(head) => Some(model.nodes[head].name.clone()),
             _ => None,
@@ -172,11 +181,11 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         };
         let cost = match role {
             Role::FusedInto(_) => Ok(Cost::default()),
-            _ => node_cost(node, p.unit, profile, path, *role == Role::Layer),
+            _ => node_cost(node, weight_bytes, p.unit, &p.reason, profile, path, *role == Role::Layer),
         };
         match cost {
             Ok(cost) => nodes.push(NodeCost {
-                energy_uj: node_energy_uj(node, p.unit, path, profile),
+                energy_uj: node_energy_uj(node, weight_bytes, p.unit, path, profile),
                 node: node.name.clone(),
                 op_type: node.op_type.clone(),
                 unit: p.unit,
@@ -218,6 +227,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         static_w: profile.power.as_ref().and_then(|p| p.typical_w).map(|w| w * STATIC_SHARE),
         nodes,
         placement,
+        conversion,
     }
 }
 
@@ -284,12 +294,12 @@ fn memory_path(
     }
 }
 
-/// Bytes a node moves along `path`.
-fn node_bytes(node: &NodeInfo, path: MemoryPath) -> f64 {
+/// Bytes a node moves along `path`, reading `weight_bytes` of weights.
+fn node_bytes(node: &NodeInfo, weight_bytes: u64, path: MemoryPath) -> f64 {
     match path {
         MemoryPath::OnChip => 0.0,
-        MemoryPath::Dram => (node.weight_bytes + node.output_bytes.unwrap_or(0) * 2) as f64,
-        MemoryPath::HostLink { streamed_share } => node.weight_bytes as f64 * streamed_share,
+        MemoryPath::Dram => (weight_bytes + node.output_bytes.unwrap_or(0) * 2) as f64,
+        MemoryPath::HostLink { streamed_share } => weight_bytes as f64 * streamed_share,
     }
 }
 
@@ -301,7 +311,13 @@ pub fn pj_per_mac_int8(profile: &ChipProfile) -> f64 {
     }
 }
 
-fn node_energy_uj(node: &NodeInfo, unit: Unit, path: MemoryPath, profile: &ChipProfile) -> f64 {
+fn node_energy_uj(
+    node: &NodeInfo,
+    weight_bytes: u64,
+    unit: Unit,
+    path: MemoryPath,
+    profile: &ChipProfile,
+) -> f64 {
     let macs = (node.macs.unwrap_or(0) + node.other_ops.unwrap_or(0) / 2) as f64;
     let pj_per_mac = match unit {
         Unit::Absorbed => return 0.0,
@@ -313,7 +329,7 @@ fn node_energy_uj(node: &NodeInfo, unit: Unit, path: MemoryPath, profile: &ChipP
     };
     // A host-link byte is charged as a DRAM byte: it is read from the host's DRAM, and the
     // link's own energy per byte has no source here.
-    let memory = node_bytes(node, path) * PJ_PER_DRAM_BYTE;
+    let memory = node_bytes(node, weight_bytes, path) * PJ_PER_DRAM_BYTE;
     (macs * pj_per_mac + memory) * 1e-6
 }
 
@@ -336,7 +352,9 @@ impl Cost {
 /// layer of its own on the accelerator, paying the per-layer overhead.
 fn node_cost(
     node: &NodeInfo,
+    weight_bytes: u64,
     unit: Unit,
+    reason: &str,
     profile: &ChipProfile,
     path: MemoryPath,
     layer: bool,
@@ -345,7 +363,7 @@ fn node_cost(
         Unit::Absorbed => return Ok(Cost::default()),
         Unit::Rejected => {
             return Err(format!(
-                "node `{}` ({}) is rejected under the profile's strict policy, so the toolchain would not compile the model",
+                "node `{}` ({}) is rejected ({reason}), so the toolchain would not compile the model",
                 node.name, node.op_type
             ))
         }
@@ -371,11 +389,11 @@ fn node_cost(
                     profile.chip.name
                 )
             })?;
-            node_bytes(node, path) / (bw * 1e9)
+            node_bytes(node, weight_bytes, path) / (bw * 1e9)
         }
         MemoryPath::HostLink { .. } => {
             let bw = profile.memory.host_link_gbps.expect("memory_path checked the link");
-            node_bytes(node, path) / (bw * 1e9)
+            node_bytes(node, weight_bytes, path) / (bw * 1e9)
         }
     };
     let overhead_s = match (unit, layer, profile.npu.as_ref()) {

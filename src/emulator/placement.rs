@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::model::{ModelInventory, NodeInfo};
-use crate::profile::{ChipProfile, DType, FallbackPolicy, OpLimits};
+use crate::profile::{ChipProfile, DType, FallbackPolicy, FloatGraphs, OpLimits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,6 +110,16 @@ fn limit_problem(node: &NodeInfo, limits: &OpLimits) -> Option<String> {
         .or_else(|| over("width", input.get(3), limits.width_max))
 }
 
+/// Why a toolchain that compiles only quantized models refuses `node`, if it computes in float.
+fn float_refusal(node: &NodeInfo) -> Option<String> {
+    let dtype = node.dtype.filter(|d| super::conversion::is_float(*d))?;
+    Some(format!(
+        "`{}` computes in {}, and the toolchain compiles only quantized models: quantize the model first",
+        node.op_type,
+        dtype.name()
+    ))
+}
+
 /// Quantize/Dequantize nodes of a QDQ graph become the scales of native quantized kernels when
 /// the chip supports that quantized type: they cost nothing at run time.
 fn folds_qdq(node: &NodeInfo, profile: &ChipProfile) -> bool {
@@ -120,6 +130,8 @@ fn folds_qdq(node: &NodeInfo, profile: &ChipProfile) -> bool {
 /// Places every node of `model` on `profile`.
 pub fn place(model: &ModelInventory, profile: &ChipProfile) -> Placement {
     let policy = profile.operators.fallback;
+    let refuses_float =
+        profile.quantization.float_graphs == FloatGraphs::Refused && super::conversion::is_float_graph(model);
     let mut partition_closed = false;
     let mut nodes = Vec::with_capacity(model.nodes.len());
     for (node, varies) in model.nodes.iter().zip(model.varying_nodes()) {
@@ -128,10 +140,13 @@ pub fn place(model: &ModelInventory, profile: &ChipProfile) -> Placement {
         let absorbed = !varies
             || profile.operators.absorbed.iter().any(|o| o == &node.op_type)
             || folds_qdq(node, profile);
-        let problem = if absorbed { None } else { unsupported_reason(node, profile) };
+        let refused = (refuses_float && !absorbed).then(|| float_refusal(node)).flatten();
+        let problem =
+            if absorbed { None } else { refused.clone().or_else(|| unsupported_reason(node, profile)) };
         let (unit, reason) = match (&problem, policy) {
             _ if !varies => (Unit::Absorbed, "constant: computed by the toolchain at conversion".to_string()),
             _ if absorbed => (Unit::Absorbed, "folded by the toolchain at conversion".to_string()),
+            (Some(why), _) if refused.is_some() => (Unit::Rejected, why.clone()),
             (None, FallbackPolicy::SinglePartition) if partition_closed => {
                 (Unit::Cpu, "after the first unsupported node: single-partition policy".to_string())
             }
@@ -148,7 +163,7 @@ pub fn place(model: &ModelInventory, profile: &ChipProfile) -> Placement {
             unit,
             reason,
             unsupported: problem.is_some(),
-            list_partial: problem.is_some() && !profile.operators.complete,
+            list_partial: problem.is_some() && refused.is_none() && !profile.operators.complete,
         });
     }
     let boundaries = count_boundaries(&nodes);

@@ -282,7 +282,7 @@ fn onnxruntime_style_qdq() -> ModelInventory {
     use crate::model::writer::raw_tensor;
     use tract_onnx::pb::tensor_proto::DataType;
     let mut g = Graph::default();
-    let x = g.input("input", &[1, 4, 8, 8]);
+    let x = g.input("input", &[1, 4, 2, 2]);
     let constant = |g: &mut Graph, name: &str, dims: &[usize], dt: DataType, raw: Vec<u8>| {
         g.initializers.push(raw_tensor(name, dims, dt, raw));
         name.to_string()
@@ -305,7 +305,7 @@ fn onnxruntime_style_qdq() -> ModelInventory {
     let attrs = vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))];
     let conv = g.node("Conv", &[&dq, &w_dq, &b_dq], attrs);
     let relu = g.node("Relu", &[&conv], vec![]);
-    g.output(&relu, Some(&[1, 4, 8, 8]));
+    g.output(&relu, Some(&[1, 4, 2, 2]));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ort_qdq.onnx");
     std::fs::write(&path, encode(&g.into_model("onnxruntime.quantization"))).unwrap();
@@ -339,4 +339,57 @@ fn uint8_activations_run_as_int8_and_constant_dequantization_is_folded() {
     fp16_only.quantization.dtypes = vec![crate::profile::DType::Fp16];
     let e = estimate(&m, &fp16_only);
     assert_eq!(e.placement.nodes[4].unit, Cpu, "{:?}", e.placement.nodes[4]);
+}
+
+#[test]
+fn a_qdq_layer_streams_the_weights_its_folded_dequantization_feeds_it() {
+    let m = onnxruntime_style_qdq();
+    // w_i8 (144 bytes), b_i32 (16) and their two f32 scales and int8 zero point (9) reach the
+    // Conv through DequantizeLinear nodes, which read nothing themselves.
+    let run_time = m.run_time_weight_bytes();
+    assert_eq!(run_time, vec![5, 5, 0, 0, 144 + 16 + 9, 0]);
+    // The dequantized weights are not activations (counted, the Conv's inputs would make the
+    // peak 16 + 144 + 16 + 16 bytes): the peak is the f32 graph input (64) and its uint8 copy.
+    assert_eq!(m.peak_activation_bytes(), 64 + 16);
+    let profile = rk3588(FallbackPolicy::PerOp);
+    let e = estimate(&m, &profile);
+    let conv = &e.nodes[4];
+    let bytes = conv.memory_ms * 1e-3 * profile.memory.dram_bandwidth_gbps.unwrap() * 1e9;
+    assert!(
+        (bytes - (169.0 + 2.0 * 16.0)).abs() < 1e-6,
+        "weights once, the int8 output written and read: {bytes}"
+    );
+}
+
+#[test]
+fn a_toolchain_that_quantizes_float_models_is_predicted_on_its_int8_build() {
+    use crate::profile::FloatGraphs;
+    let float = chain(&["Conv", "Relu", "Conv", "Relu"]);
+    let mut int8_only = rk3588(FallbackPolicy::Strict);
+    int8_only.operators.dtypes = vec![crate::profile::DType::Int8];
+    int8_only.quantization.dtypes = vec![crate::profile::DType::Int8];
+    let as_float = estimate(&float, &int8_only);
+    assert!(
+        as_float.latency_unknown.as_deref().unwrap_or("").contains("fp32"),
+        "{:?}",
+        as_float.latency_unknown
+    );
+    assert_eq!(as_float.conversion, None);
+
+    int8_only.quantization.float_graphs = FloatGraphs::Quantized;
+    let quantized = estimate(&float, &int8_only);
+    assert!(quantized.conversion.as_deref().unwrap().contains("int8 build"), "{:?}", quantized.conversion);
+    assert!(quantized.nodes.iter().all(|n| n.unit == Unit::Npu), "{:?}", quantized.placement.nodes);
+    assert_eq!(quantized.weights_bytes, float.weight_bytes / 4, "int8 weights are a quarter of fp32's");
+    // The graph input stays f32 (1024 bytes); the first int8 output beside it is 256 bytes.
+    assert_eq!((quantized.peak_activation_bytes, float.peak_activation_bytes()), (1024 + 256, 1024 + 1024));
+
+    int8_only.quantization.float_graphs = FloatGraphs::Refused;
+    int8_only.operators.fallback = FallbackPolicy::SinglePartition;
+    let refused = estimate(&float, &int8_only);
+    assert!(refused.placement.nodes.iter().all(|n| n.unit == Unit::Rejected && !n.list_partial));
+    let why = refused.latency_unknown.unwrap();
+    assert!(why.contains("compiles only quantized models"), "{why}");
+    // An int8 model on the same profile is unaffected.
+    assert!(estimate(&onnxruntime_style_qdq(), &int8_only).latency_ms.is_some());
 }

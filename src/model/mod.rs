@@ -197,8 +197,36 @@ impl ModelInventory {
             .collect()
     }
 
+    /// Per node, the weight bytes it reads when the model runs: its own initializers plus those
+    /// that reach it through constant-only nodes (a QDQ graph's weights enter a Conv through a
+    /// DequantizeLinear that the toolchain folds, so the Conv is what streams them). A constant
+    /// tensor feeding several nodes is credited to the first, so the bytes add up to the
+    /// model's; constant-only nodes read nothing at run time.
+    pub fn run_time_weight_bytes(&self) -> Vec<u64> {
+        let varying = self.varying_nodes();
+        let mut carried: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        self.nodes
+            .iter()
+            .zip(varying)
+            .map(|(n, varies)| {
+                let inherited: u64 = n.inputs.iter().filter_map(|t| carried.remove(t.as_str())).sum();
+                let bytes = n.weight_bytes + inherited;
+                if varies {
+                    return bytes;
+                }
+                if let Some(out) = n.outputs.first() {
+                    carried.insert(out.as_str(), bytes);
+                }
+                0
+            })
+            .collect()
+    }
+
     /// Largest sum of activation bytes alive at once, walking nodes in file order (ONNX nodes
-    /// are topologically sorted); a tensor lives from its producer to its last consumer.
+    /// are topologically sorted); a tensor lives from its producer to its last consumer. The
+    /// outputs of constant-only nodes are not activations: a toolchain folds them into the
+    /// weights, which are counted as weights (an exporter that lists every weight's
+    /// DequantizeLinear first would otherwise keep all weights "alive" from the start).
     pub fn peak_activation_bytes(&self) -> u64 {
         let mut last_use: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, n) in self.nodes.iter().enumerate() {
@@ -211,6 +239,13 @@ impl ModelInventory {
         }
         let mut sizes: BTreeMap<&str, u64> =
             self.activations.iter().map(|a| (a.name.as_str(), a.bytes)).collect();
+        for (n, varies) in self.nodes.iter().zip(self.varying_nodes()) {
+            if !varies {
+                for out in &n.outputs {
+                    sizes.remove(out.as_str());
+                }
+            }
+        }
         for t in &self.inputs {
             sizes.insert(t.name.as_str(), t.shape.iter().product::<usize>() as u64 * 4);
         }

@@ -124,6 +124,24 @@ pub struct Thermal {
 pub struct Quantization {
     pub dtypes: Vec<DType>,
     pub granularity: Vec<Granularity>,
+    /// What the chip's toolchain does with a float (unquantized) model; cite it in `[sources]`.
+    #[serde(default)]
+    pub float_graphs: FloatGraphs,
+}
+
+/// What a chip's toolchain does with a float model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FloatGraphs {
+    /// Compiled as it is: float nodes run where the accelerator takes their type (fp32 as fp16),
+    /// elsewhere per the fallback policy.
+    #[default]
+    AsFloat,
+    /// The toolchain quantizes the model itself, from a calibration set (Hailo's Dataflow
+    /// Compiler): a float graph is predicted as its int8 build.
+    Quantized,
+    /// The toolchain compiles only quantized models (edgetpu_compiler): a float graph is refused.
+    Refused,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

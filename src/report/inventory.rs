@@ -124,6 +124,9 @@ pub struct EstimateReport<'a> {
     rate_hz: f64,
     avg_power_w: Option<f64>,
     npu_time_share: Option<f64>,
+    /// What the chip's toolchain made of the model first (a float model quantized by it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversion: Option<&'a str>,
     placement: Vec<PlacedNode<'a>>,
     #[serde(skip)]
     display_name: &'a str,
@@ -160,6 +163,7 @@ impl<'a> EstimateReport<'a> {
             rate_hz,
             avg_power_w: est.avg_power_w(rate_hz),
             npu_time_share: est.npu_time_share,
+            conversion: est.conversion.as_deref(),
             placement: est
                 .placement
                 .nodes
@@ -190,6 +194,9 @@ impl<'a> EstimateReport<'a> {
     fn write(&self, s: &mut String) -> std::fmt::Result {
         let (report, rate_hz) = (self, self.rate_hz);
         writeln!(s, "model {}  on  {} (all figures EMULATED)", report.model, report.display_name)?;
+        if let Some(conversion) = report.conversion {
+            writeln!(s, "conversion  {conversion}")?;
+        }
         match &report.latency_ms {
             Some(l) => writeln!(
                 s,

@@ -405,6 +405,10 @@ pub struct EstimateRecord {
     pub energy_mj: Option<f64>,
     /// Idle power (W).
     pub static_w: Option<f64>,
+    /// What the chip's toolchain made of the model before it ran, when it changed it: a float
+    /// model quantized by the toolchain is predicted as that int8 build. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion: Option<String>,
     /// `per-op`, `single-partition` or `strict`.
     pub fallback_policy: String,
     /// NPU↔CPU hand-overs along the node order.

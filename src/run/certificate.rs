@@ -191,6 +191,7 @@ fn estimate_record(est: &Estimate) -> EstimateRecord {
         fits_on_chip: est.fits_on_chip,
         energy_mj: est.energy_mj,
         static_w: est.static_w,
+        conversion: est.conversion.clone(),
         fallback_policy: est.placement.policy.name().to_string(),
         boundaries: est.placement.boundaries,
         nodes,
