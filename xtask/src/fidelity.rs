@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use edgecert::emulator::estimate;
+use edgecert::emulator::{estimate, Unit};
 use edgecert::model::ModelInventory;
 use edgecert::profile::{self, ChipProfile};
 
@@ -82,7 +82,7 @@ pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
         }
     }
     leave_one_out(zoo, &profiles)?;
-    println!("? = the cost model lacks a figure it needs (e.g. no DRAM bandwidth, no host CPU): see `edgecert estimate`.");
+    println!("? = the cost model lacks a figure it needs (e.g. no DRAM bandwidth, no host CPU); refused = the chip's toolchain would not compile the model (a float model for edgetpu_compiler, an op outside a strict list); hailo8's fp32 rows are the Dataflow Compiler's int8 build of the float model: see `edgecert estimate`.");
     Ok(())
 }
 
@@ -147,6 +147,10 @@ fn predict_row(path: &Path, label: &str, profiles: &[profile::ProfileFile]) -> a
         let e = estimate(&inv, &p.profile);
         match e.latency_ms {
             Some(ms) => print!(" {ms:>15.3}"),
+            // A model the toolchain refuses is an answer, not a missing figure.
+            None if e.placement.nodes.iter().any(|n| n.unit == Unit::Rejected) => {
+                print!(" {:>15}", "refused")
+            }
             None => print!(" {:>15}", "?"),
         }
         row.push((p.profile.chip.name.clone(), (e.latency_ms, e.throughput_fps.map(|fps| 1000.0 / fps))));
