@@ -216,7 +216,14 @@ pub fn time_emulated(estimate: &Estimate, seed: u64) -> Option<Timing> {
     Some(Timing {
         latencies_ms: estimate.latency_samples(seed)?,
         basis: Basis::Emulated,
-        what: format!("emulated {} (roofline cost model)", estimate.chip),
+        what: match estimate.conversion {
+            // The figure is not the submitted model's: say whose it is where the verdict is read.
+            Some(_) => format!(
+                "emulated {} (roofline cost model) for the toolchain's int8 build of the float model",
+                estimate.chip
+            ),
+            None => format!("emulated {} (roofline cost model)", estimate.chip),
+        },
         power: None,
         scenarios: None,
     })

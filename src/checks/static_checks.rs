@@ -52,14 +52,14 @@ pub fn operator_check(model: &ModelInventory, placement: &Placement, replay_engi
             Outcome::Inconclusive,
             format!("{} node(s) are absent from the profile's partial operator list under the strict policy: the vendor list must be read to decide", rejected.len()),
         )
-    } else if !rejected.is_empty() {
+    } else if let Some(first_definite) = rejected.iter().find(|n| !n.list_partial) {
         (
             Outcome::Fail,
             format!(
                 "{} node(s) are rejected, so the toolchain would refuse the model; the first: {} ({})",
                 rejected.len(),
-                rejected[0].node,
-                rejected[0].reason
+                first_definite.node,
+                first_definite.reason
             ),
         )
     } else if off_npu.is_empty() {

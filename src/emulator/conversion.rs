@@ -31,18 +31,21 @@ pub fn as_compiled(
         node.weight_bytes /= width;
         node.output_bytes = node.output_bytes.map(|b| b / width);
     }
+    // Keyed by tensor, not node, name: tensor names are unique (the checker enforces SSA).
     let widths: std::collections::HashMap<&str, u64> = model
         .nodes
         .iter()
-        .filter_map(|n| Some((n.name.as_str(), bytes_of(n.dtype.filter(|d| is_float(*d))?))))
+        .filter_map(|n| Some((n, bytes_of(n.dtype.filter(|d| is_float(*d))?))))
+        .flat_map(|(n, width)| n.outputs.iter().map(move |o| (o.as_str(), width)))
         .collect();
     for act in &mut int8.activations {
-        act.bytes /= widths.get(act.producer.as_str()).copied().unwrap_or(1);
+        act.bytes /= widths.get(act.name.as_str()).copied().unwrap_or(1);
     }
     int8.weight_bytes = int8
         .weight_bytes_by_dtype
         .iter()
         .map(|(dtype, bytes)| match dtype.as_str() {
+            "float64" => bytes / 8,
             "float32" => bytes / 4,
             "float16" | "bfloat16" => bytes / 2,
             _ => *bytes,
@@ -56,8 +59,5 @@ pub fn as_compiled(
 }
 
 fn bytes_of(dtype: DType) -> u64 {
-    match dtype {
-        DType::Fp32 => 4,
-        _ => 2,
-    }
+    crate::model::activation_bytes(dtype)
 }

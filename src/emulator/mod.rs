@@ -177,7 +177,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         // An epilogue's tensors stay in the layer's buffers: no traffic, no overhead of its own.
         let path = match role {
             Role::FusedInto(_) => MemoryPath::OnChip,
-            _ => memory_path(p.unit, fits_on_chip, profile, model),
+            _ => memory_path(p.unit, fits_on_chip, profile, model, peak_activation_bytes),
         };
         let cost = match role {
             Role::FusedInto(_) => Ok(Cost::default()),
@@ -275,18 +275,20 @@ enum MemoryPath {
     HostLink { streamed_share: f64 },
 }
 
+/// `peak_activation_bytes` is the model's, computed once by the caller.
 fn memory_path(
     unit: Unit,
     fits_on_chip: Option<bool>,
     profile: &ChipProfile,
     model: &ModelInventory,
+    peak_activation_bytes: u64,
 ) -> MemoryPath {
     let mem = &profile.memory;
     match unit {
         Unit::Npu if fits_on_chip == Some(true) => MemoryPath::OnChip,
         Unit::Npu if mem.dram_bandwidth_gbps.is_none() && mem.host_link_gbps.is_some() => {
             let sram = profile.npu.as_ref().and_then(|n| n.sram_bytes).unwrap_or(0) as f64;
-            let cached = (sram - model.peak_activation_bytes() as f64).max(0.0);
+            let cached = (sram - peak_activation_bytes as f64).max(0.0);
             let weights = model.weight_bytes.max(1) as f64;
             MemoryPath::HostLink { streamed_share: ((weights - cached) / weights).clamp(0.0, 1.0) }
         }

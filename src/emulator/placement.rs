@@ -12,7 +12,8 @@ pub enum Unit {
     Cpu,
     /// Folded into neighbours by the vendor toolchain (e.g. Q/DQ pairs).
     Absorbed,
-    /// Unsupported under a strict policy: the toolchain would refuse the model.
+    /// The toolchain would refuse the model for this node: unsupported under a strict policy, or
+    /// a float node for a toolchain that compiles only quantized models.
     Rejected,
 }
 

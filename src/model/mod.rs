@@ -200,33 +200,51 @@ impl ModelInventory {
     /// Per node, the weight bytes it reads when the model runs: its own initializers plus those
     /// that reach it through constant-only nodes (a QDQ graph's weights enter a Conv through a
     /// DequantizeLinear that the toolchain folds, so the Conv is what streams them). A constant
-    /// tensor feeding several nodes is credited to the first, so the bytes add up to the
-    /// model's; constant-only nodes read nothing at run time.
+    /// tensor feeding several nodes is credited to the first; constant-only nodes read nothing
+    /// at run time. (An initializer read by several nodes counts for each, as in `NodeInfo`.)
     pub fn run_time_weight_bytes(&self) -> Vec<u64> {
+        self.weight_flow().0
+    }
+
+    /// [`Self::run_time_weight_bytes`], and the constant tensors that carry weight bytes to their
+    /// consumers (a toolchain folds them into those weights). A constant-only node's output
+    /// carries the bytes of its own initializers and of the weight tensors it reads; several
+    /// outputs (a constant Split) give them all to the first.
+    fn weight_flow(&self) -> (Vec<u64>, std::collections::HashSet<&str>) {
         let varying = self.varying_nodes();
         let mut carried: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
-        self.nodes
+        let mut weight_tensors = std::collections::HashSet::new();
+        let per_node = self
+            .nodes
             .iter()
             .zip(varying)
             .map(|(n, varies)| {
-                let inherited: u64 = n.inputs.iter().filter_map(|t| carried.remove(t.as_str())).sum();
+                let inherited: u64 = n
+                    .inputs
+                    .iter()
+                    .filter(|t| !t.is_empty())
+                    .filter_map(|t| carried.remove(t.as_str()))
+                    .sum();
                 let bytes = n.weight_bytes + inherited;
                 if varies {
                     return bytes;
                 }
-                if let Some(out) = n.outputs.first() {
+                if let Some(out) = n.outputs.first().filter(|o| !o.is_empty() && bytes > 0) {
                     carried.insert(out.as_str(), bytes);
+                    weight_tensors.insert(out.as_str());
                 }
                 0
             })
-            .collect()
+            .collect();
+        (per_node, weight_tensors)
     }
 
     /// Largest sum of activation bytes alive at once, walking nodes in file order (ONNX nodes
-    /// are topologically sorted); a tensor lives from its producer to its last consumer. The
-    /// outputs of constant-only nodes are not activations: a toolchain folds them into the
-    /// weights, which are counted as weights (an exporter that lists every weight's
-    /// DequantizeLinear first would otherwise keep all weights "alive" from the start).
+    /// are topologically sorted); a tensor lives from its producer to its last consumer. A
+    /// constant tensor derived from weights (a dequantized weight) is not an activation: the
+    /// toolchain folds it into the weights, which are counted already (an exporter that lists
+    /// every weight's DequantizeLinear first would otherwise keep all weights "alive" from the
+    /// start). Other constants (a `Constant` node's tensor, a mask built from shapes) stay.
     pub fn peak_activation_bytes(&self) -> u64 {
         let mut last_use: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, n) in self.nodes.iter().enumerate() {
@@ -239,12 +257,8 @@ impl ModelInventory {
         }
         let mut sizes: BTreeMap<&str, u64> =
             self.activations.iter().map(|a| (a.name.as_str(), a.bytes)).collect();
-        for (n, varies) in self.nodes.iter().zip(self.varying_nodes()) {
-            if !varies {
-                for out in &n.outputs {
-                    sizes.remove(out.as_str());
-                }
-            }
+        for folded in self.weight_flow().1 {
+            sizes.remove(folded);
         }
         for t in &self.inputs {
             sizes.insert(t.name.as_str(), t.shape.iter().product::<usize>() as u64 * 4);
@@ -264,6 +278,11 @@ impl ModelInventory {
         }
         peak
     }
+}
+
+/// Bytes of one activation element computed in `dtype`.
+pub(crate) fn activation_bytes(dtype: DType) -> u64 {
+    graph::dtype_bytes_for_activation(dtype)
 }
 
 fn activation_tensors(n: &NodeInfo) -> Vec<ActivationTensor> {
