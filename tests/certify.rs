@@ -96,8 +96,8 @@ fn the_emulated_backend_is_deterministic() {
     let (x, y) = (observations(&a), observations(&b));
     assert_eq!(
         x.len(),
-        44,
-        "one observations file per certificate: 4 families × 11 profiles (7 chips, 4 boards)"
+        48,
+        "one observations file per certificate: 4 families × 12 profiles (7 chips, 5 boards)"
     );
     assert!(x == y, "the observations of two emulated runs differ");
 }

@@ -88,6 +88,22 @@ fn an_operator_missing_from_a_strict_profile_fails_operators() {
 }
 
 #[test]
+fn a_float_model_fails_operators_where_the_toolchain_compiles_only_quantized_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let fp32 = root().join("golden/shapes/shapes_fp32.onnx");
+    let cert = certify(&dir.path().join("tpu"), &root().join("profiles/edgetpu.toml"), None, Some(&fp32));
+    assert_fails(&cert, "operators", "compiles only quantized models: quantize the model first");
+    assert_eq!(cert["estimate"]["latency_ms"], serde_json::Value::Null);
+    // The contrast: Hailo's compiler quantizes a float model itself, so the figures are that
+    // int8 build's, and the certificate says so where its latency is read.
+    let cert = certify(&dir.path().join("hailo"), &root().join("profiles/hailo8.toml"), None, Some(&fp32));
+    assert!(cert["estimate"]["conversion"].as_str().unwrap().contains("int8 build"), "{}", cert["estimate"]);
+    let latency = check(&cert, "latency");
+    assert!(latency["reason"].as_str().unwrap().contains("int8 build of the float model"), "{latency}");
+    assert_eq!(check(&cert, "operators")["verdict"], "PASS");
+}
+
+#[test]
 fn a_tiny_memory_profile_fails_memory() {
     let dir = tempfile::tempdir().unwrap();
     let tiny = derived_profile(
