@@ -33,6 +33,9 @@ const INFERENCE_OVERHEAD_S: f64 = 100e-6;
 /// Per-layer accelerator overhead when the profile has no calibrated figure (µs): the mean of
 /// the values calibrated on the RK3588 (19.9) and the Edge TPU (33.1) points.
 pub const DEFAULT_LAYER_OVERHEAD_US: f64 = 26.5;
+/// Output block one GPU thread block computes, TILE × TILE outputs of a layer's GEMM view: the
+/// middle of the 32–128 sizes int8 tensor-core kernels use (first-principles, documented).
+const GPU_TILE: usize = 64;
 /// Cost of one NPU↔CPU hand-over at a partition boundary, besides moving the tensor.
 const HANDOVER_S: f64 = 50e-6;
 /// fp32 MACs per cycle per CPU core: one 128-bit NEON FMA pipe, 4 lanes, at half utilisation.
@@ -104,6 +107,9 @@ pub struct Estimate {
     /// What the chip's toolchain made of the model before it ran, when it changed it (a float
     /// model quantized by the toolchain): the figures are that build's.
     pub conversion: Option<String>,
+    /// The figures behind the prediction that no datasheet gives: each calibrated one with its
+    /// point, and each emulator default standing in for a missing one.
+    pub calibration: Vec<String>,
 }
 
 impl Estimate {
@@ -228,7 +234,31 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         nodes,
         placement,
         conversion,
+        calibration: calibration_notes(profile),
     }
+}
+
+/// [`Estimate::calibration`] for `profile`: the layer overhead and utilization, calibrated
+/// (quoting the profile's source, which names the point) or defaulted.
+fn calibration_notes(profile: &ChipProfile) -> Vec<String> {
+    let Some(npu) = &profile.npu else { return Vec::new() };
+    let source = |key: &str| {
+        profile
+            .sources
+            .iter()
+            .find(|(k, _)| k.contains(key))
+            .map_or("its source is not given", |(_, v)| v.as_str())
+    };
+    let mut notes = vec![match npu.layer_overhead_us {
+        Some(us) => format!("npu.layer_overhead_us = {us}: {}", source("overhead")),
+        None => format!(
+            "per-layer overhead {DEFAULT_LAYER_OVERHEAD_US} µs: the emulator's default (the mean of the chips calibrated on published points), not calibrated for this chip"
+        ),
+    }];
+    if let Some(u) = npu.utilization {
+        notes.push(format!("npu.utilization = {u}: {}", source("utilization")));
+    }
+    notes
 }
 
 /// Offline inferences per second at batch 1 with the chip kept full.
@@ -428,7 +458,39 @@ fn npu_compute_s(node: &NodeInfo, macs: f64, other: f64, profile: &ChipProfile) 
     // A calibrated utilization scales every class's efficiency (a dataflow compiler's
     // allocation, a runtime's scheduling); absent, the first-principles figures stand.
     let utilization = npu.utilization.unwrap_or(1.0);
-    Ok((macs / (macs_per_s * eff) + other / (macs_per_s * EFF_OTHER)) / utilization)
+    let occupancy = match npu.kind.as_deref() {
+        Some("gpu") => gpu_occupancy(node, npu.compute_units),
+        _ => 1.0,
+    };
+    Ok((macs / (macs_per_s * eff * occupancy) + other / (macs_per_s * EFF_OTHER)) / utilization)
+}
+
+/// Share of a GPU's streaming multiprocessors a layer keeps busy. A convolution or matmul runs
+/// as an implicit GEMM (M = batch × output positions, N = output channels) cut into
+/// `GPU_TILE` × `GPU_TILE` output blocks, one block per unit at a time: the blocks run in waves,
+/// and the last wave's idle units are lost (wave quantization). A layer of 5 blocks on 8 units
+/// keeps 5/8 of the GPU busy. Other layers (depthwise, pooling, elementwise), and profiles
+/// without `npu.compute_units`, keep 1.
+fn gpu_occupancy(node: &NodeInfo, units: Option<u32>) -> f64 {
+    let gemm = matches!(node.op_type.as_str(), "Conv" | "ConvTranspose" | "Gemm" | "MatMul")
+        && node.attrs.group.unwrap_or(1) == 1;
+    let out = node.output_shapes.first().cloned().flatten().unwrap_or_default();
+    let (Some(units), true, true) = (units.filter(|u| *u > 0), gemm, out.len() >= 2) else {
+        return 1.0;
+    };
+    // f64 throughout: a hostile shape must not overflow.
+    let product = |dims: &[usize]| dims.iter().map(|&d| d as f64).product::<f64>();
+    let (m, n) = match node.op_type.as_str() {
+        "Conv" | "ConvTranspose" => (out[0] as f64 * product(&out[2..]), out[1] as f64),
+        _ => (product(&out[..out.len() - 1]), out[out.len() - 1] as f64),
+    };
+    let tile = GPU_TILE as f64;
+    let blocks = (m / tile).ceil() * (n / tile).ceil();
+    if !(blocks >= 1.0 && blocks.is_finite()) {
+        return 1.0;
+    }
+    let units = units as f64;
+    blocks / ((blocks / units).ceil() * units)
 }
 
 fn cpu_compute_s(macs: f64, other: f64, profile: &ChipProfile) -> Result<f64, String> {

@@ -393,3 +393,36 @@ fn a_toolchain_that_quantizes_float_models_is_predicted_on_its_int8_build() {
     // An int8 model on the same profile is unaffected.
     assert!(estimate(&onnxruntime_style_qdq(), &int8_only).latency_ms.is_some());
 }
+
+#[test]
+fn a_small_layer_leaves_gpu_units_idle_in_its_last_wave() {
+    // One 1x4x8x8 convolution: a 64 × 4 GEMM, one 64 × 64 block, so one unit of eight works.
+    let m = chain(&["Conv"]);
+    let mut gpu = rk3588(FallbackPolicy::PerOp);
+    let npu = gpu.npu.as_mut().unwrap();
+    npu.kind = Some("gpu".into());
+    npu.compute_units = Some(1);
+    let whole = estimate(&m, &gpu).nodes[0].compute_ms;
+    gpu.npu.as_mut().unwrap().compute_units = Some(8);
+    let eighth = estimate(&m, &gpu).nodes[0].compute_ms;
+    assert!((eighth / whole - 8.0).abs() < 1e-9, "{eighth} vs {whole}");
+    // An NPU-class profile does not model blocks at all.
+    gpu.npu.as_mut().unwrap().kind = Some("npu".into());
+    assert!((estimate(&m, &gpu).nodes[0].compute_ms - whole).abs() < 1e-12);
+}
+
+#[test]
+fn an_estimate_names_its_calibrated_and_defaulted_figures() {
+    let m = chain(&["Conv"]);
+    let calibrated = estimate(&m, &rk3588(FallbackPolicy::PerOp)).calibration;
+    assert_eq!(calibrated.len(), 1, "{calibrated:?}");
+    assert!(calibrated[0].starts_with("npu.layer_overhead_us = 19.9: calibrated"), "{calibrated:?}");
+    assert!(calibrated[0].contains("2.22 ms"), "the point it was calibrated on: {calibrated:?}");
+    let mut uncalibrated = rk3588(FallbackPolicy::PerOp);
+    uncalibrated.npu.as_mut().unwrap().layer_overhead_us = None;
+    let defaulted = estimate(&m, &uncalibrated).calibration;
+    assert!(
+        defaulted[0].contains("default") && defaulted[0].contains("not calibrated for this chip"),
+        "{defaulted:?}"
+    );
+}

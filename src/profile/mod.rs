@@ -46,6 +46,9 @@ pub struct Npu {
     /// `npu`, `tpu`, `gpu`, `dataflow`: informs the emulator's efficiency assumptions.
     pub kind: Option<String>,
     pub cores: Option<u32>,
+    /// Units a GPU spreads one layer's thread blocks over (streaming multiprocessors): the
+    /// emulator loses the idle units of a layer's last wave of blocks. GPU-class only.
+    pub compute_units: Option<u32>,
     pub peak_tops_int8: Option<f64>,
     pub peak_tflops_fp16: Option<f64>,
     pub clock_mhz: Option<f64>,
@@ -317,6 +320,7 @@ impl ChipProfile {
         }
         if let Some(npu) = &self.npu {
             v.at_least("npu.cores", npu.cores.unwrap_or(1) as f64, 1.0);
+            v.at_least("npu.compute_units", npu.compute_units.unwrap_or(1) as f64, 1.0);
             v.positive("npu.peak_tops_int8", npu.peak_tops_int8);
             v.positive("npu.peak_tflops_fp16", npu.peak_tflops_fp16);
             v.positive("npu.clock_mhz", npu.clock_mhz);

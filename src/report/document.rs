@@ -724,11 +724,16 @@ fn placement_section(c: &Certificate, t: &Catalog, emulated: &dyn Fn() -> Badge)
             ]
         })
         .collect();
+    let mut fields =
+        vec![(t.text("placement-label"), Cell::text(summary).badge(emulated.kind, emulated.label.clone()))];
+    if let Some(conversion) = &e.conversion {
+        fields.push((t.text("conversion-label"), Cell::text(conversion)));
+    }
+    if !e.calibration.is_empty() {
+        fields.push((t.text("calibration-label"), Cell::text(e.calibration.join("; "))));
+    }
     section(vec![
-        Block::Fields(vec![(
-            t.text("placement-label"),
-            Cell::text(summary).badge(emulated.kind, emulated.label.clone()),
-        )]),
+        Block::Fields(fields),
         Block::Table(Table {
             columns: ["col-node", "col-op", "col-unit-placed", "col-time", "col-reason"]
                 .iter()

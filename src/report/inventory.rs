@@ -127,6 +127,8 @@ pub struct EstimateReport<'a> {
     /// What the chip's toolchain made of the model first (a float model quantized by it).
     #[serde(skip_serializing_if = "Option::is_none")]
     conversion: Option<&'a str>,
+    /// The figures behind the prediction that no datasheet gives, calibrated or defaulted.
+    calibration: &'a [String],
     placement: Vec<PlacedNode<'a>>,
     #[serde(skip)]
     display_name: &'a str,
@@ -164,6 +166,7 @@ impl<'a> EstimateReport<'a> {
             avg_power_w: est.avg_power_w(rate_hz),
             npu_time_share: est.npu_time_share,
             conversion: est.conversion.as_deref(),
+            calibration: &est.calibration,
             placement: est
                 .placement
                 .nodes
@@ -196,6 +199,9 @@ impl<'a> EstimateReport<'a> {
         writeln!(s, "model {}  on  {} (all figures EMULATED)", report.model, report.display_name)?;
         if let Some(conversion) = report.conversion {
             writeln!(s, "conversion  {conversion}")?;
+        }
+        for note in report.calibration {
+            writeln!(s, "calibration {note}")?;
         }
         match &report.latency_ms {
             Some(l) => writeln!(

@@ -409,6 +409,10 @@ pub struct EstimateRecord {
     /// model quantized by the toolchain is predicted as that int8 build. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversion: Option<String>,
+    /// The figures behind the prediction that no datasheet gives: each calibrated one with its
+    /// published point, each emulator default standing in for a missing one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calibration: Vec<String>,
     /// `per-op`, `single-partition` or `strict`.
     pub fallback_policy: String,
     /// NPU↔CPU hand-overs along the node order.

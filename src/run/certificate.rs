@@ -192,6 +192,7 @@ fn estimate_record(est: &Estimate) -> EstimateRecord {
         energy_mj: est.energy_mj,
         static_w: est.static_w,
         conversion: est.conversion.clone(),
+        calibration: est.calibration.clone(),
         fallback_policy: est.placement.policy.name().to_string(),
         boundaries: est.placement.boundaries,
         nodes,
