@@ -3,16 +3,14 @@
 //! model, so the emulator predicts that build; one that compiles only quantized models
 //! (edgetpu_compiler) refuses every float node.
 
-use crate::model::ModelInventory;
+use std::collections::HashMap;
+
+use crate::model::{dtype_bytes_for_activation, ModelInventory};
 use crate::profile::{ChipProfile, DType, FloatGraphs};
 
 /// Whether `model` is a float graph (no quantization of any style).
 pub fn is_float_graph(model: &ModelInventory) -> bool {
-    model.quantization == "none" && model.nodes.iter().any(|n| n.dtype.is_some_and(is_float))
-}
-
-pub fn is_float(dtype: DType) -> bool {
-    matches!(dtype, DType::Fp32 | DType::Fp16 | DType::Bf16)
+    model.quantization == "none" && model.nodes.iter().any(|n| n.dtype.is_some_and(DType::is_float))
 }
 
 /// The model the toolchain compiles: `model` itself, or its int8 build when the profile's
@@ -25,19 +23,17 @@ pub fn as_compiled(
         return (None, None);
     }
     let mut int8 = model.clone();
-    for node in &mut int8.nodes {
-        let Some(width) = node.dtype.filter(|d| is_float(*d)).map(bytes_of) else { continue };
+    // Keyed by tensor, not node, name: tensor names are unique (the checker enforces SSA).
+    let mut widths: HashMap<&str, u64> = HashMap::new();
+    for (node, original) in int8.nodes.iter_mut().zip(&model.nodes) {
+        let Some(width) = node.dtype.filter(|d| d.is_float()).map(dtype_bytes_for_activation) else {
+            continue;
+        };
         node.dtype = Some(DType::Int8);
         node.weight_bytes /= width;
         node.output_bytes = node.output_bytes.map(|b| b / width);
+        widths.extend(original.outputs.iter().map(|o| (o.as_str(), width)));
     }
-    // Keyed by tensor, not node, name: tensor names are unique (the checker enforces SSA).
-    let widths: std::collections::HashMap<&str, u64> = model
-        .nodes
-        .iter()
-        .filter_map(|n| Some((n, bytes_of(n.dtype.filter(|d| is_float(*d))?))))
-        .flat_map(|(n, width)| n.outputs.iter().map(move |o| (o.as_str(), width)))
-        .collect();
     for act in &mut int8.activations {
         act.bytes /= widths.get(act.name.as_str()).copied().unwrap_or(1);
     }
@@ -56,8 +52,4 @@ pub fn as_compiled(
         profile.chip.toolchain.as_deref().unwrap_or("the chip's toolchain")
     );
     (Some(int8), Some(why))
-}
-
-fn bytes_of(dtype: DType) -> u64 {
-    crate::model::activation_bytes(dtype)
 }

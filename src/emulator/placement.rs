@@ -113,7 +113,7 @@ fn limit_problem(node: &NodeInfo, limits: &OpLimits) -> Option<String> {
 
 /// Why a toolchain that compiles only quantized models refuses `node`, if it computes in float.
 fn float_refusal(node: &NodeInfo) -> Option<String> {
-    let dtype = node.dtype.filter(|d| super::conversion::is_float(*d))?;
+    let dtype = node.dtype.filter(|d| d.is_float())?;
     Some(format!(
         "`{}` computes in {}, and the toolchain compiles only quantized models: quantize the model first",
         node.op_type,

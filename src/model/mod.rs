@@ -5,6 +5,8 @@
 pub mod checker;
 pub mod external;
 mod graph;
+
+pub(crate) use graph::dtype_bytes_for_activation;
 mod macs;
 pub mod shapes;
 pub mod writer;
@@ -278,11 +280,6 @@ impl ModelInventory {
         }
         peak
     }
-}
-
-/// Bytes of one activation element computed in `dtype`.
-pub(crate) fn activation_bytes(dtype: DType) -> u64 {
-    graph::dtype_bytes_for_activation(dtype)
 }
 
 fn activation_tensors(n: &NodeInfo) -> Vec<ActivationTensor> {

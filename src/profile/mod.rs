@@ -160,6 +160,11 @@ pub enum DType {
 }
 
 impl DType {
+    /// Whether values of this type are floating point (not quantized integers).
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::Fp32 | DType::Fp16 | DType::Bf16)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             DType::Int4 => "int4",
