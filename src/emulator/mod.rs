@@ -31,8 +31,8 @@ const EFF_OTHER: f64 = 0.05;
 /// Fixed cost of one inference call (driver submit, sync), in seconds.
 const INFERENCE_OVERHEAD_S: f64 = 100e-6;
 /// Per-layer accelerator overhead when the profile has no calibrated figure (µs): the mean of
-/// the values calibrated on the RK3588 (19.9) and the Edge TPU (33.1) points.
-pub const DEFAULT_LAYER_OVERHEAD_US: f64 = 26.5;
+/// the values calibrated on the RK3588 (19.9), Edge TPU (33.1) and QCS6490 (17.9) points.
+pub const DEFAULT_LAYER_OVERHEAD_US: f64 = 23.6;
 /// Output block one GPU thread block computes, TILE × TILE outputs of a layer's GEMM view: the
 /// middle of the 32–128 sizes int8 tensor-core kernels use (first-principles, documented).
 const GPU_TILE: usize = 64;
@@ -239,7 +239,8 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
 }
 
 /// [`Estimate::calibration`] for `profile`: the layer overhead and utilization, calibrated
-/// (quoting the profile's source, which names the point) or defaulted.
+/// (quoting the profile's source, which names the point) or defaulted, and whether the overhead
+/// also stands for DRAM transfers.
 fn calibration_notes(profile: &ChipProfile) -> Vec<String> {
     let Some(npu) = &profile.npu else { return Vec::new() };
     let source = |key: &str| {
@@ -257,6 +258,12 @@ fn calibration_notes(profile: &ChipProfile) -> Vec<String> {
     }];
     if let Some(u) = npu.utilization {
         notes.push(format!("npu.utilization = {u}: {}", source("utilization")));
+    }
+    if profile.memory.dram_in_overhead == Some(true) {
+        notes.push(
+            "DRAM transfers not costed on their own (memory.dram_in_overhead): no source gives the DRAM bandwidth, so the calibrated per-layer overhead stands for them at its point's ratio of bytes to layers; a model moving more bytes per layer, or falling back to the CPU, is predicted fast"
+                .into(),
+        );
     }
     notes
 }
@@ -414,15 +421,17 @@ fn node_cost(
     let memory_s = match path {
         // On-chip SRAM is assumed never to be the bottleneck (documented).
         MemoryPath::OnChip => 0.0,
-        MemoryPath::Dram => {
-            let bw = profile.memory.dram_bandwidth_gbps.ok_or_else(|| {
-                format!(
+        MemoryPath::Dram => match profile.memory.dram_bandwidth_gbps {
+            Some(bw) => node_bytes(node, weight_bytes, path) / (bw * 1e9),
+            // Validation ties this to a calibrated layer overhead, which stands for the transfers.
+            None if profile.memory.dram_in_overhead == Some(true) => 0.0,
+            None => {
+                return Err(format!(
                     "profile `{}` gives no DRAM bandwidth (memory.dram_bandwidth_gbps)",
                     profile.chip.name
-                )
-            })?;
-            node_bytes(node, weight_bytes, path) / (bw * 1e9)
-        }
+                ))
+            }
+        },
         MemoryPath::HostLink { .. } => {
             let bw = profile.memory.host_link_gbps.expect("memory_path checked the link");
             node_bytes(node, weight_bytes, path) / (bw * 1e9)

@@ -86,6 +86,21 @@ fn missing_figures_give_no_latency_rather_than_a_guess() {
 }
 
 #[test]
+fn a_calibrated_overhead_can_stand_for_dram_time_and_says_so() {
+    let m = model_with_abs();
+    let mut p = rk3588(FallbackPolicy::PerOp);
+    p.memory.dram_bandwidth_gbps = None;
+    p.memory.dram_in_overhead = Some(true);
+    let e = estimate(&m, &p);
+    assert!(e.latency_unknown.is_none(), "{:?}", e.latency_unknown);
+    assert!(e.nodes.iter().all(|n| n.memory_ms == 0.0), "no DRAM time of its own");
+    let with_dram = estimate(&m, &rk3588(FallbackPolicy::PerOp)).latency_ms.unwrap();
+    assert!(e.latency_ms.unwrap() < with_dram, "transfers are no longer costed");
+    let note = e.calibration.iter().find(|n| n.contains("memory.dram_in_overhead"));
+    assert!(note.is_some_and(|n| n.contains("predicted fast")), "{:?}", e.calibration);
+}
+
+#[test]
 fn emulated_latency_samples_are_reproducible_and_scale_with_peak() {
     let m = model_with_abs();
     let p = rk3588(FallbackPolicy::PerOp);

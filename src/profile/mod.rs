@@ -101,6 +101,10 @@ pub struct Memory {
     /// USB 3.0 for the Coral USB Accelerator, PCIe for M.2 cards. A card with no DRAM of its own
     /// streams the weights that do not fit on chip over it every inference.
     pub host_link_gbps: Option<f64>,
+    /// True when no source gives the DRAM bandwidth and the calibrated `npu.layer_overhead_us`
+    /// stands for the transfers too (the QCS6490): DRAM time is not costed on its own, it is
+    /// inside the per-layer figure at its calibration point's ratio of bytes to layers.
+    pub dram_in_overhead: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -348,6 +352,17 @@ impl ChipProfile {
         v.positive("memory.dram_bytes", self.memory.dram_bytes.map(|b| b as f64));
         v.positive("memory.dram_bandwidth_gbps", self.memory.dram_bandwidth_gbps);
         v.positive("memory.host_link_gbps", self.memory.host_link_gbps);
+        if self.memory.dram_in_overhead == Some(true) {
+            if self.memory.dram_bandwidth_gbps.is_some() {
+                v.err("memory.dram_in_overhead", "contradicts memory.dram_bandwidth_gbps: with a bandwidth, DRAM time is costed on its own");
+            }
+            if self.npu.as_ref().and_then(|n| n.layer_overhead_us).is_none() {
+                v.err(
+                    "memory.dram_in_overhead",
+                    "needs a calibrated npu.layer_overhead_us to stand for the transfers",
+                );
+            }
+        }
         if let Some(p) = &self.power {
             v.positive("power.typical_w", p.typical_w);
             v.positive("power.max_w", p.max_w);

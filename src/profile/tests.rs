@@ -88,6 +88,20 @@ fn malformed_profiles_name_line_field_and_problem() {
             "not in operators.supported",
         ),
         ("name = \"testchip\"", "name = \"Test Chip\"", "chip.name", 4, "short identifier"),
+        (
+            "dram_bandwidth_gbps = 12.8",
+            "dram_bandwidth_gbps = 12.8\ndram_in_overhead = true",
+            "memory.dram_in_overhead",
+            16,
+            "contradicts memory.dram_bandwidth_gbps",
+        ),
+        (
+            "dram_bandwidth_gbps = 12.8",
+            "dram_in_overhead = true",
+            "memory.dram_in_overhead",
+            15,
+            "needs a calibrated npu.layer_overhead_us",
+        ),
     ];
     for (from, to, field, line, words) in cases {
         let text = VALID.replacen(from, to, 1);
