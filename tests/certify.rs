@@ -49,6 +49,13 @@ fn reference_certification_writes_a_certificate_with_every_check() {
     assert_eq!(check(&certificate(out.path(), "shapes", "rk3588"), "memory")["verdict"], "INCONCLUSIVE");
     assert!(board["estimate"]["throughput_fps"].as_f64().unwrap() > 0.0);
     assert_eq!(board["estimate"]["scenario"], "serial");
+    // The QCS6490 predicts from its calibrated overhead, which stands for its unknown DRAM time,
+    // and its latency verdict says so.
+    let qcs = certificate(out.path(), "shapes", "qcs6490");
+    assert_eq!(check(&qcs, "latency")["verdict"], "PASS");
+    let reason = check(&qcs, "latency")["reason"].as_str().unwrap();
+    assert!(reason.contains("DRAM time inside the calibrated per-layer overhead"), "{reason}");
+    assert!(qcs["estimate"]["calibration"].to_string().contains("memory.dram_in_overhead"));
     let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
     assert!(junit.contains("<testcase classname=\"shapes::rk3588\" name=\"accuracy\"/>"), "{junit}");
     // Each certificate carries its own JUnit file: its checks, and no other certificate's.

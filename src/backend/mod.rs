@@ -216,17 +216,21 @@ pub fn time_emulated(estimate: &Estimate, seed: u64) -> Option<Timing> {
     Some(Timing {
         latencies_ms: estimate.latency_samples(seed)?,
         basis: Basis::Emulated,
-        what: match estimate.conversion {
-            // The figure is not the submitted model's: say whose it is where the verdict is read.
-            Some(_) => format!(
-                "emulated {} (roofline cost model) for the toolchain's int8 build of the float model",
-                estimate.chip
-            ),
-            None => format!("emulated {} (roofline cost model)", estimate.chip),
-        },
+        what: emulated_what(estimate),
         power: None,
         scenarios: None,
     })
+}
+
+/// How an emulated latency was obtained, said where the verdict is read: the cost model, whether
+/// DRAM time stands inside a calibrated overhead, and whose build it times when the toolchain
+/// converted the model (the figure is then not the submitted model's).
+fn emulated_what(estimate: &Estimate) -> String {
+    let dram =
+        if estimate.dram_in_overhead { ", DRAM time inside the calibrated per-layer overhead" } else { "" };
+    let build =
+        if estimate.conversion.is_some() { " for the toolchain's int8 build of the float model" } else { "" };
+    format!("emulated {} (roofline cost model{dram}){build}", estimate.chip)
 }
 
 /// The compressed model, loaded on first use: the emulated backend never runs it for timing.

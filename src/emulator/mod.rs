@@ -110,6 +110,9 @@ pub struct Estimate {
     /// The figures behind the prediction that no datasheet gives: each calibrated one with its
     /// point, and each emulator default standing in for a missing one.
     pub calibration: Vec<String>,
+    /// DRAM time is not costed on its own: the calibrated per-layer overhead stands for it
+    /// (`memory.dram_in_overhead`), so a verdict on this latency says so.
+    pub dram_in_overhead: bool,
 }
 
 impl Estimate {
@@ -235,6 +238,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         placement,
         conversion,
         calibration: calibration_notes(profile),
+        dram_in_overhead: profile.memory.dram_in_overhead == Some(true),
     }
 }
 
