@@ -46,6 +46,14 @@ fn reference_certification_writes_a_certificate_with_every_check() {
     }
     let board = certificate(out.path(), "shapes", "rock5b-8gb");
     assert_eq!(check(&board, "memory")["verdict"], "PASS");
+    // Every seed chip's board gets a power verdict; the ROCK 5B and the Dragon Q6A are held to
+    // their rated maximum, and say so.
+    for (name, watts) in [("rock5b-8gb", "30 W"), ("dragon-q6a-8gb", "24 W")] {
+        let power = check(&certificate(out.path(), "shapes", name), "power").clone();
+        assert_eq!(power["verdict"], "PASS", "{name}: {power}");
+        let reason = power["reason"].as_str().unwrap();
+        assert!(reason.contains(&format!("the {watts} budget (power.max_w)")), "{name}: {reason}");
+    }
     assert_eq!(check(&certificate(out.path(), "shapes", "rk3588"), "memory")["verdict"], "INCONCLUSIVE");
     assert!(board["estimate"]["throughput_fps"].as_f64().unwrap() > 0.0);
     assert_eq!(board["estimate"]["scenario"], "serial");

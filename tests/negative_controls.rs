@@ -195,8 +195,12 @@ fn an_over_budget_power_profile_fails_power() {
     assert_eq!(check(&within, "power")["verdict"], "PASS", "{}", check(&within, "power"));
     let tight = ascend_with_thermal(dir.path(), "tight", "typical_w = 0.0001");
     let cert = certify(&dir.path().join("b"), &tight, None, None);
-    assert_fails(&cert, "power", "over the 0.0001 W budget");
+    assert_fails(&cert, "power", "over the 0.0001 W budget (power.typical_w)");
     assert_eq!(check(&cert, "power")["basis"], "emulated");
+    // A board that gives only its rated maximum (a supply) is held to that instead.
+    let rated = ascend_with_thermal(dir.path(), "rated", "max_w = 0.0001");
+    let cert = certify(&dir.path().join("c"), &rated, None, None);
+    assert_fails(&cert, "power", "over the 0.0001 W budget (power.max_w)");
 }
 
 #[test]

@@ -5,18 +5,16 @@ use super::Verdict;
 use crate::backend::Basis;
 use crate::emulator::{simulate_thermal, Estimate, ThermalRun};
 use crate::power::{MeteredWindow, MIN_WINDOW_SAMPLES};
-use crate::profile::ChipProfile;
+use crate::profile::{ChipProfile, PowerBudget};
 use crate::stats::Outcome;
 
-/// Average power at the family's operating rate must stay within the chip's typical power.
+/// Why a profile without a budget decides no power verdict.
+const NO_BUDGET: &str = "the profile gives no power budget (power.typical_w or power.max_w)";
+
+/// Average power at the family's operating rate must stay within the chip's power budget.
 pub fn power_check(est: &Estimate, profile: &ChipProfile, rate_hz: f64) -> Verdict {
-    let Some(budget) = profile.power.as_ref().and_then(|p| p.typical_w) else {
-        return Verdict::inconclusive(
-            "power",
-            "W",
-            Basis::Emulated,
-            "the profile gives no power budget (power.typical_w)",
-        );
+    let Some(PowerBudget { watts: budget, field }) = profile.power_budget() else {
+        return Verdict::inconclusive("power", "W", Basis::Emulated, NO_BUDGET);
     };
     let Some(avg) = est.avg_power_w(rate_hz) else {
         let why = est.latency_unknown.clone().unwrap_or_else(|| "energy is unknown".into());
@@ -30,7 +28,7 @@ pub fn power_check(est: &Estimate, profile: &ChipProfile, rate_hz: f64) -> Verdi
     let energy = est.energy_mj.unwrap_or(f64::NAN);
     let (outcome, word) = if avg <= budget { (Outcome::Pass, "within") } else { (Outcome::Fail, "over") };
     let reason = format!(
-        "{avg:.3} W average at {rate_hz:.0} inferences/s ({energy:.4} mJ each + {:.3} W idle) is {word} the {budget} W budget",
+        "{avg:.3} W average at {rate_hz:.0} inferences/s ({energy:.4} mJ each + {:.3} W idle) is {word} the {budget} W budget ({field})",
         est.static_w.unwrap_or(0.0)
     );
     let mut v = Verdict::new("power", outcome, "W", Basis::Emulated, reason).with_values(avg, Some(budget));
@@ -71,8 +69,8 @@ pub fn measured_power_check(window: Result<&MeteredWindow, String>, profile: &Ch
         format!("energy per inference {:.4} mJ (measured)", per_inference * 1e3),
         format!("meter rate {rate:.1} Hz"),
     ];
-    let Some(budget) = profile.power.as_ref().and_then(|p| p.typical_w) else {
-        let mut v = inconclusive(format!("{measured}; the profile gives no power budget (power.typical_w)"));
+    let Some(PowerBudget { watts: budget, field }) = profile.power_budget() else {
+        let mut v = inconclusive(format!("{measured}; {NO_BUDGET}"));
         v.findings = findings;
         return v.with_values(avg, None);
     };
@@ -82,7 +80,7 @@ pub fn measured_power_check(window: Result<&MeteredWindow, String>, profile: &Ch
         outcome,
         "W",
         Basis::Measured,
-        format!("{measured} is {word} the {budget} W budget"),
+        format!("{measured} is {word} the {budget} W budget ({field})"),
     )
     .with_values(avg, Some(budget));
     v.findings = findings;

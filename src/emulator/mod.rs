@@ -50,7 +50,9 @@ const FP16_ENERGY_FACTOR: f64 = 4.0;
 const PJ_PER_MAC_CPU: f64 = 25.0;
 /// One byte to or from LPDDR4X/LPDDR5 DRAM (about 5 pJ per bit, interface and array).
 const PJ_PER_DRAM_BYTE: f64 = 40.0;
-/// Share of the profile's typical power drawn when idle (leakage, always-on blocks).
+/// Share of the profile's power budget drawn when idle (leakage, always-on blocks): of the
+/// typical power, or of the rated maximum where no typical draw is given (then an upper
+/// reading: a maximum exceeds the typical draw).
 const STATIC_SHARE: f64 = 0.1;
 /// Emulated inferences drawn for the latency distribution (MLPerf's p99 minimum is 662).
 pub const EMULATED_RUNS: usize = 1000;
@@ -100,7 +102,7 @@ pub struct Estimate {
     pub fits_on_chip: Option<bool>,
     /// Dynamic energy of one inference (mJ): MACs by type plus DRAM traffic.
     pub energy_mj: Option<f64>,
-    /// Idle power, from the profile's typical power (W).
+    /// Idle power, a share of the profile's power budget (W).
     pub static_w: Option<f64>,
     pub nodes: Vec<NodeCost>,
     pub placement: Placement,
@@ -233,7 +235,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         peak_activation_bytes,
         fits_on_chip,
         energy_mj,
-        static_w: profile.power.as_ref().and_then(|p| p.typical_w).map(|w| w * STATIC_SHARE),
+        static_w: profile.power_budget().map(|b| b.watts * STATIC_SHARE),
         nodes,
         placement,
         conversion,

@@ -110,6 +110,8 @@ pub struct Memory {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Power {
     pub typical_w: Option<f64>,
+    /// The most the chip or board may draw: a board's rated maximum system load, or the supply
+    /// its vendor requires. The power budget when no typical draw is given.
     pub max_w: Option<f64>,
     /// The accelerator's int8 efficiency (TOPS per watt), published or derived from its peak and
     /// power: the emulator's energy per MAC is 2 / this, in pJ. Absent, a documented default.
@@ -258,7 +260,26 @@ pub fn digest(path: &Path) -> Result<String> {
     Ok(inherit::digest(&inherit::read_chain(path)?))
 }
 
+/// What a run's average power is held to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PowerBudget {
+    pub watts: f64,
+    /// The profile field it comes from: `power.typical_w`, else `power.max_w`.
+    pub field: &'static str,
+}
+
 impl ChipProfile {
+    /// The power budget: the typical draw where the profile gives one, else the rated maximum
+    /// (a board's supply or maximum system load), which only a model's own draw can exceed.
+    pub fn power_budget(&self) -> Option<PowerBudget> {
+        let p = self.power.as_ref()?;
+        match (p.typical_w, p.max_w) {
+            (Some(watts), _) => Some(PowerBudget { watts, field: "power.typical_w" }),
+            (None, Some(watts)) => Some(PowerBudget { watts, field: "power.max_w" }),
+            (None, None) => None,
+        }
+    }
+
     /// Loads and validates a profile, reporting every problem with file, line and field.
     /// A board profile is merged with the chip profiles it extends first; each problem then
     /// names the file that wrote the field.

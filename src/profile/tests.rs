@@ -114,6 +114,17 @@ fn malformed_profiles_name_line_field_and_problem() {
 }
 
 #[test]
+fn the_power_budget_is_the_typical_draw_else_the_rated_maximum() {
+    let budget = |power: &str| load(&format!("{VALID}[power]\n{power}\n")).unwrap().profile.power_budget();
+    let typical = budget("typical_w = 5.0\nmax_w = 9.0").unwrap();
+    assert_eq!((typical.watts, typical.field), (5.0, "power.typical_w"));
+    let rated = budget("max_w = 9.0").unwrap();
+    assert_eq!((rated.watts, rated.field), (9.0, "power.max_w"));
+    assert_eq!(budget("tops_per_w_int8 = 2.0"), None);
+    assert_eq!(load(VALID).unwrap().profile.power_budget(), None);
+}
+
+#[test]
 fn all_problems_are_reported_in_one_pass() {
     let text = VALID
         .replacen("dram_bandwidth_gbps = 12.8", "dram_bandwidth_gbps = -1.0", 1)
