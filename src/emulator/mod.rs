@@ -97,8 +97,9 @@ pub struct Estimate {
     pub npu_time_share: Option<f64>,
     pub weights_bytes: u64,
     pub peak_activation_bytes: u64,
-    /// Whether weights and peak activations fit the accelerator's on-chip memory (then NPU
-    /// nodes cause no DRAM traffic); `None` when the profile gives no on-chip size.
+    /// Whether the weights and the activations alive at any accelerator node fit its on-chip
+    /// memory (then NPU nodes cause no DRAM traffic); `None` when the profile gives no on-chip
+    /// size.
     pub fits_on_chip: Option<bool>,
     /// Dynamic energy of one inference (mJ): MACs by type plus DRAM traffic.
     pub energy_mj: Option<f64>,
@@ -173,13 +174,14 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     let model = compiled.as_ref().unwrap_or(model);
     let placement = place(model, profile);
     let roles = fusion::roles(model, &placement);
+    let (_, live_bytes) = model.activation_liveness();
     let peak_activation_bytes = model.peak_activation_bytes();
-    let fits_on_chip = on_chip(profile, model.weight_bytes + peak_activation_bytes);
+    let residency = Residency::of(profile, model, &placement, &roles, &live_bytes);
     let weights = model.run_time_weight_bytes();
     let mut nodes = Vec::with_capacity(model.nodes.len());
     let mut unknown = None;
-    for (((node, p), role), &weight_bytes) in
-        model.nodes.iter().zip(&placement.nodes).zip(&roles).zip(&weights)
+    for ((((node, p), role), &weight_bytes), &live) in
+        model.nodes.iter().zip(&placement.nodes).zip(&roles).zip(&weights).zip(&live_bytes)
     {
         let fused_into = match *role {
             Role::FusedInto(head) => Some(model.nodes[head].name.clone()),
@@ -188,7 +190,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         // An epilogue's tensors stay in the layer's buffers: no traffic, no overhead of its own.
         let path = match role {
             Role::FusedInto(_) => MemoryPath::OnChip,
-            _ => memory_path(p.unit, fits_on_chip, profile, model, peak_activation_bytes),
+            _ => residency.path(p.unit, live),
         };
         let cost = match role {
             Role::FusedInto(_) => Ok(Cost::default()),
@@ -233,7 +235,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         npu_time_share: (latency_ms.is_some() && total_ms > 0.0).then(|| npu_ms / total_ms),
         weights_bytes: model.weight_bytes,
         peak_activation_bytes,
-        fits_on_chip,
+        fits_on_chip: residency.fits_on_chip,
         energy_mj,
         static_w: profile.power_budget().map(|b| b.watts * STATIC_SHARE),
         nodes,
@@ -309,42 +311,89 @@ fn on_chip(profile: &ChipProfile, bytes: u64) -> Option<bool> {
 enum MemoryPath {
     /// The working set stays on chip: no traffic is charged.
     OnChip,
-    /// Weights once, output written and read back, through DRAM.
-    Dram,
+    /// Weights once through DRAM; `spills`: the output too, written and read back (the
+    /// activations alive at this node do not fit on chip, or the unit has no on-chip memory
+    /// the profile describes).
+    Dram { spills: bool },
     /// An accelerator card without DRAM (Coral USB): the weights that did not fit on chip come
-    /// from the host every inference; activations stay on chip. The share is of each node's
+    /// from the host every inference, and so does a spilled output. The share is of each node's
     /// weights: the on-chip memory left after peak activations caches the rest (the compiler
     /// decides which; spreading it evenly keeps the total right).
-    HostLink { streamed_share: f64 },
+    HostLink { streamed_share: f64, spills: bool },
 }
 
-/// `peak_activation_bytes` is the model's, computed once by the caller.
-fn memory_path(
-    unit: Unit,
+/// Where a model's tensors live on a chip, decided once per estimate: whether the whole working
+/// set fits on chip, and otherwise the on-chip memory each layer's live activations are held
+/// against (tiling: weights stream through once while a layer's input and output stay on chip).
+struct Residency {
     fits_on_chip: Option<bool>,
-    profile: &ChipProfile,
-    model: &ModelInventory,
-    peak_activation_bytes: u64,
-) -> MemoryPath {
-    let mem = &profile.memory;
-    match unit {
-        Unit::Npu if fits_on_chip == Some(true) => MemoryPath::OnChip,
-        Unit::Npu if mem.dram_bandwidth_gbps.is_none() && mem.host_link_gbps.is_some() => {
-            let sram = profile.npu.as_ref().and_then(|n| n.sram_bytes).unwrap_or(0) as f64;
-            let cached = (sram - peak_activation_bytes as f64).max(0.0);
-            let weights = model.weight_bytes.max(1) as f64;
-            MemoryPath::HostLink { streamed_share: ((weights - cached) / weights).clamp(0.0, 1.0) }
+    sram_bytes: Option<u64>,
+    /// `Some` for a card that reaches its weights over its host link (no DRAM of its own).
+    host_link_share: Option<f64>,
+}
+
+impl Residency {
+    /// `live_bytes`: per node, the activation bytes alive while it runs. Only the accelerator's
+    /// layers count against its on-chip memory, as the compiler builds them: a tensor alive only
+    /// on the host (a float input before the quantization the runtime does there), or between
+    /// the nodes of one fused layer (a Conv's output before its Clip or requantization), never
+    /// occupies it — so an unfused export and a folded one hold the same.
+    fn of(
+        profile: &ChipProfile,
+        model: &ModelInventory,
+        placement: &Placement,
+        roles: &[Role],
+        live_bytes: &[u64],
+    ) -> Self {
+        let mem = &profile.memory;
+        let sram_bytes = profile.npu.as_ref().and_then(|n| n.sram_bytes);
+        let peak = placement
+            .nodes
+            .iter()
+            .zip(roles)
+            .zip(live_bytes)
+            .filter(|((p, role), _)| p.unit == Unit::Npu && !matches!(role, Role::FusedInto(_)))
+            .map(|(_, &live)| live)
+            .max()
+            .unwrap_or(0);
+        let fits_on_chip = on_chip(profile, model.weight_bytes + peak);
+        let host_link_share =
+            (mem.dram_bandwidth_gbps.is_none() && mem.host_link_gbps.is_some()).then(|| {
+                let cached = (sram_bytes.unwrap_or(0) as f64 - peak as f64).max(0.0);
+                let weights = model.weight_bytes.max(1) as f64;
+                ((weights - cached) / weights).clamp(0.0, 1.0)
+            });
+        Residency { fits_on_chip, sram_bytes, host_link_share }
+    }
+
+    /// The path of a node on `unit` while `live` activation bytes are alive.
+    fn path(&self, unit: Unit, live: u64) -> MemoryPath {
+        if unit != Unit::Npu {
+            return MemoryPath::Dram { spills: true };
         }
-        _ => MemoryPath::Dram,
+        if self.fits_on_chip == Some(true) {
+            return MemoryPath::OnChip;
+        }
+        match (self.host_link_share, self.sram_bytes) {
+            // A card without an on-chip size keeps its activations on chip (nothing says where else).
+            (Some(streamed_share), sram) => {
+                MemoryPath::HostLink { streamed_share, spills: sram.is_some_and(|s| live > s) }
+            }
+            (None, Some(sram)) => MemoryPath::Dram { spills: live > sram },
+            (None, None) => MemoryPath::Dram { spills: true },
+        }
     }
 }
 
 /// Bytes a node moves along `path`, reading `weight_bytes` of weights.
 fn node_bytes(node: &NodeInfo, weight_bytes: u64, path: MemoryPath) -> f64 {
+    let spilled = |spills: bool| if spills { node.output_bytes.unwrap_or(0) as f64 * 2.0 } else { 0.0 };
     match path {
         MemoryPath::OnChip => 0.0,
-        MemoryPath::Dram => (weight_bytes + node.output_bytes.unwrap_or(0) * 2) as f64,
-        MemoryPath::HostLink { streamed_share } => weight_bytes as f64 * streamed_share,
+        MemoryPath::Dram { spills } => weight_bytes as f64 + spilled(spills),
+        MemoryPath::HostLink { streamed_share, spills } => {
+            weight_bytes as f64 * streamed_share + spilled(spills)
+        }
     }
 }
 
@@ -427,7 +476,7 @@ fn node_cost(
     let memory_s = match path {
         // On-chip SRAM is assumed never to be the bottleneck (documented).
         MemoryPath::OnChip => 0.0,
-        MemoryPath::Dram => match profile.memory.dram_bandwidth_gbps {
+        MemoryPath::Dram { .. } => match profile.memory.dram_bandwidth_gbps {
             Some(bw) => node_bytes(node, weight_bytes, path) / (bw * 1e9),
             // Validation ties this to a calibrated layer overhead, which stands for the transfers.
             None if profile.memory.dram_in_overhead == Some(true) => 0.0,

@@ -248,6 +248,15 @@ impl ModelInventory {
     /// every weight's DequantizeLinear first would otherwise keep all weights "alive" from the
     /// start). Other constants (a `Constant` node's tensor, a mask built from shapes) stay.
     pub fn peak_activation_bytes(&self) -> u64 {
+        let (at_start, per_node) = self.activation_liveness();
+        per_node.into_iter().fold(at_start, u64::max)
+    }
+
+    /// Activation bytes alive while each node runs (its outputs, and every tensor still to be
+    /// read at or after it), and before the first (the graph's inputs): what an accelerator's
+    /// on-chip memory must hold for that node's tensors to stay on chip. Same rules as
+    /// [`Self::peak_activation_bytes`], which is the largest of them.
+    pub fn activation_liveness(&self) -> (u64, Vec<u64>) {
         let mut last_use: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, n) in self.nodes.iter().enumerate() {
             for input in &n.inputs {
@@ -266,10 +275,11 @@ impl ModelInventory {
             sizes.insert(t.name.as_str(), t.shape.iter().product::<usize>() as u64 * 4);
         }
         let mut live: u64 = self.inputs.iter().map(|t| sizes[t.name.as_str()]).sum();
-        let mut peak = live;
+        let at_start = live;
+        let mut per_node = Vec::with_capacity(self.nodes.len());
         for (i, n) in self.nodes.iter().enumerate() {
             live += n.outputs.iter().filter_map(|o| sizes.get(o.as_str())).sum::<u64>();
-            peak = peak.max(live);
+            per_node.push(live);
             for t in n.inputs.iter().chain(&n.outputs) {
                 if last_use.get(t.as_str()).copied().unwrap_or(i) == i {
                     if let Some(b) = sizes.get(t.as_str()) {
@@ -278,7 +288,7 @@ impl ModelInventory {
                 }
             }
         }
-        peak
+        (at_start, per_node)
     }
 }
 

@@ -57,6 +57,13 @@ fn peak_activation_memory_counts_tensors_alive_together() {
     let inv = ModelInventory::load(&path).unwrap();
     // Conv output (8x16x16 f32) and Relu output are alive at once while Relu runs.
     assert_eq!(inv.peak_activation_bytes(), 2 * 8 * 16 * 16 * 4);
+    // Per node: the input (3x16x16) alive at the start and while the Conv runs beside its
+    // output; then the Conv's and the Relu's outputs together.
+    let (at_start, per_node) = inv.activation_liveness();
+    let (input, conv_out) = (3 * 16 * 16 * 4, 8 * 16 * 16 * 4);
+    assert_eq!(at_start, input);
+    assert_eq!(&per_node[..2], &[input + conv_out, 2 * conv_out]);
+    assert_eq!(per_node.len(), inv.nodes.len());
 }
 
 #[test]
