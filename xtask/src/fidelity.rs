@@ -279,7 +279,7 @@ fn leave_one_out(zoo: &Path, profiles: &[profile::ProfileFile]) -> anyhow::Resul
         let mut abs: Vec<f64> = errors.iter().map(|e| e.abs()).collect();
         abs.sort_by(f64::total_cmp);
         let within = abs.iter().filter(|e| **e <= 0.10).count();
-        let median = abs.get(abs.len() / 2).map_or("-".into(), |m| format!("{:.1} %", m * 100.0));
+        let median = median(&abs).map_or("-".into(), |m| format!("{:.1} %", m * 100.0));
         println!(
             "  {name}: {within} of {} points within ±10 % ({} points without a prediction); median |error| {median}",
             abs.len(),
@@ -287,4 +287,26 @@ fn leave_one_out(zoo: &Path, profiles: &[profile::ProfileFile]) -> anyhow::Resul
         );
     }
     Ok(())
+}
+
+/// The median of sorted values: the middle one, or the mean of the two middle ones.
+fn median(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[0.1, 0.2, 0.9]), Some(0.2));
+        assert_eq!(median(&[0.16, 0.35, 0.40, 0.85]), Some(0.375));
+    }
 }
