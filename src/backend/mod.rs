@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::Unobserved;
-use crate::emulator::Estimate;
+use crate::emulator::{Estimate, Unit};
 use crate::engine::{LoadedModel, Tensor};
 use crate::error::Result;
 use crate::golden::GoldenSet;
@@ -226,8 +226,14 @@ pub fn time_emulated(estimate: &Estimate, seed: u64) -> Option<Timing> {
 /// DRAM time stands inside a calibrated overhead, and whose build it times when the toolchain
 /// converted the model (the figure is then not the submitted model's).
 fn emulated_what(estimate: &Estimate) -> String {
-    let dram =
-        if estimate.dram_in_overhead { ", DRAM time inside the calibrated per-layer overhead" } else { "" };
+    let on_cpu = estimate.nodes.iter().any(|n| n.unit == Unit::Cpu);
+    let dram = match (estimate.dram_in_overhead, on_cpu) {
+        (false, _) => "",
+        (true, false) => ", DRAM time inside the calibrated per-layer overhead",
+        (true, true) => {
+            ", DRAM time inside the calibrated per-layer overhead; the CPU nodes' DRAM time not costed"
+        }
+    };
     let build =
         if estimate.conversion.is_some() { " for the toolchain's int8 build of the float model" } else { "" };
     format!("emulated {} (roofline cost model{dram}){build}", estimate.chip)

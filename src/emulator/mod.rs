@@ -31,8 +31,10 @@ const EFF_OTHER: f64 = 0.05;
 /// Fixed cost of one inference call (driver submit, sync), in seconds.
 const INFERENCE_OVERHEAD_S: f64 = 100e-6;
 /// Per-layer accelerator overhead when the profile has no calibrated figure (µs): the mean of
-/// the values calibrated on the RK3588 (19.9), Edge TPU (33.1) and QCS6490 (17.9) points.
-pub const DEFAULT_LAYER_OVERHEAD_US: f64 = 23.6;
+/// the values calibrated on the RK3588 (19.9) and Edge TPU (33.1) points. The QCS6490's 17.9
+/// is not averaged in: it stands for DRAM time too (`memory.dram_in_overhead`), which a chip
+/// on the default costs on its own.
+pub const DEFAULT_LAYER_OVERHEAD_US: f64 = 26.5;
 /// Output block one GPU thread block computes, TILE × TILE outputs of a layer's GEMM view: the
 /// middle of the 32–128 sizes int8 tensor-core kernels use (first-principles, documented).
 const GPU_TILE: usize = 64;
@@ -180,8 +182,8 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     let weights = model.run_time_weight_bytes();
     let mut nodes = Vec::with_capacity(model.nodes.len());
     let mut unknown = None;
-    for ((((node, p), role), &weight_bytes), &live) in
-        model.nodes.iter().zip(&placement.nodes).zip(&roles).zip(&weights).zip(&live_bytes)
+    for (index, ((((node, p), role), &weight_bytes), &live)) in
+        model.nodes.iter().zip(&placement.nodes).zip(&roles).zip(&weights).zip(&live_bytes).enumerate()
     {
         let fused_into = match *role {
             Role::FusedInto(head) => Some(model.nodes[head].name.clone()),
@@ -190,7 +192,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         // An epilogue's tensors stay in the layer's buffers: no traffic, no overhead of its own.
         let path = match role {
             Role::FusedInto(_) => MemoryPath::OnChip,
-            _ => residency.path(p.unit, live),
+            _ => residency.path(index, p.unit, live),
         };
         let cost = match role {
             Role::FusedInto(_) => Ok(Cost::default()),
@@ -326,10 +328,13 @@ enum MemoryPath {
 /// set fits on chip, and otherwise the on-chip memory each layer's live activations are held
 /// against (tiling: weights stream through once while a layer's input and output stay on chip).
 struct Residency {
+    /// `None` without an on-chip size, or without an accelerator layer to hold.
     fits_on_chip: Option<bool>,
     sram_bytes: Option<u64>,
     /// `Some` for a card that reaches its weights over its host link (no DRAM of its own).
     host_link_share: Option<f64>,
+    /// Per node, whether its output leaves the accelerator (see [`leaves_accelerator`]).
+    leaves: Vec<bool>,
 }
 
 impl Residency {
@@ -354,35 +359,70 @@ impl Residency {
             .zip(live_bytes)
             .filter(|((p, role), _)| p.unit == Unit::Npu && !matches!(role, Role::FusedInto(_)))
             .map(|(_, &live)| live)
-            .max()
-            .unwrap_or(0);
-        let fits_on_chip = on_chip(profile, model.weight_bytes + peak);
+            .max();
+        let fits_on_chip = peak.and_then(|peak| on_chip(profile, model.weight_bytes + peak));
+        let peak = peak.unwrap_or(0);
         let host_link_share =
             (mem.dram_bandwidth_gbps.is_none() && mem.host_link_gbps.is_some()).then(|| {
                 let cached = (sram_bytes.unwrap_or(0) as f64 - peak as f64).max(0.0);
                 let weights = model.weight_bytes.max(1) as f64;
                 ((weights - cached) / weights).clamp(0.0, 1.0)
             });
-        Residency { fits_on_chip, sram_bytes, host_link_share }
+        let leaves = leaves_accelerator(model, placement, roles);
+        Residency { fits_on_chip, sram_bytes, host_link_share, leaves }
     }
 
-    /// The path of a node on `unit` while `live` activation bytes are alive.
-    fn path(&self, unit: Unit, live: u64) -> MemoryPath {
+    /// The path of node `index` on `unit` while `live` activation bytes are alive. A layer's
+    /// output spills when the live activations exceed the on-chip memory, and whenever it leaves
+    /// the accelerator (the CPU or the host reads it from memory).
+    fn path(&self, index: usize, unit: Unit, live: u64) -> MemoryPath {
         if unit != Unit::Npu {
             return MemoryPath::Dram { spills: true };
         }
         if self.fits_on_chip == Some(true) {
             return MemoryPath::OnChip;
         }
+        let leaves = self.leaves.get(index).copied().unwrap_or(true);
         match (self.host_link_share, self.sram_bytes) {
             // A card without an on-chip size keeps its activations on chip (nothing says where else).
             (Some(streamed_share), sram) => {
-                MemoryPath::HostLink { streamed_share, spills: sram.is_some_and(|s| live > s) }
+                MemoryPath::HostLink { streamed_share, spills: leaves || sram.is_some_and(|s| live > s) }
             }
-            (None, Some(sram)) => MemoryPath::Dram { spills: live > sram },
+            (None, Some(sram)) => MemoryPath::Dram { spills: leaves || live > sram },
             (None, None) => MemoryPath::Dram { spills: true },
         }
     }
+}
+
+/// Per node, whether what it writes leaves the accelerator: a graph output, or read by a node
+/// off it (the CPU), seen through absorbed Q/DQ nodes and fused epilogues, which pass a layer's
+/// output on. ONNX nodes are topologically sorted, so consumers are decided first, walking back.
+fn leaves_accelerator(model: &ModelInventory, placement: &Placement, roles: &[Role]) -> Vec<bool> {
+    let graph_outputs: std::collections::HashSet<&str> =
+        model.outputs.iter().map(|t| t.name.as_str()).collect();
+    let mut consumers: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    for (j, n) in model.nodes.iter().enumerate() {
+        for t in n.inputs.iter().filter(|t| !t.is_empty()) {
+            consumers.entry(t.as_str()).or_default().push(j);
+        }
+    }
+    let mut leaves = vec![false; model.nodes.len()];
+    for i in (0..model.nodes.len()).rev() {
+        let off_accelerator = |j: usize| {
+            let unit = placement.nodes.get(j).map_or(Unit::Cpu, |p| p.unit);
+            let transparent = unit == Unit::Absorbed || matches!(roles.get(j), Some(Role::FusedInto(_)));
+            if transparent {
+                j > i && leaves[j]
+            } else {
+                unit != Unit::Npu
+            }
+        };
+        leaves[i] = model.nodes[i].outputs.iter().any(|t| {
+            graph_outputs.contains(t.as_str())
+                || consumers.get(t.as_str()).is_some_and(|cs| cs.iter().any(|&j| off_accelerator(j)))
+        });
+    }
+    leaves
 }
 
 /// Bytes a node moves along `path`, reading `weight_bytes` of weights.

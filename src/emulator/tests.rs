@@ -98,6 +98,10 @@ fn a_calibrated_overhead_can_stand_for_dram_time_and_says_so() {
     assert!(e.latency_ms.unwrap() < with_dram, "transfers are no longer costed");
     let note = e.calibration.iter().find(|n| n.contains("memory.dram_in_overhead"));
     assert!(note.is_some_and(|n| n.contains("predicted fast")), "{:?}", e.calibration);
+    // The latency verdict says so, and that the CPU's share (Abs) is not costed at all.
+    let what = crate::backend::time_emulated(&e, 1).unwrap().what;
+    assert!(what.contains("DRAM time inside the calibrated per-layer overhead"), "{what}");
+    assert!(what.contains("the CPU nodes' DRAM time not costed"), "{what}");
 }
 
 #[test]
@@ -194,8 +198,31 @@ fn a_layer_whose_activations_fit_on_chip_moves_only_its_weights() {
     p.npu.as_mut().unwrap().sram_bytes = Some(m.peak_activation_bytes());
     assert_eq!(estimate(&m, &p).fits_on_chip, Some(false), "the weights do not fit beside them");
     assert!((conv_ms(&p) - at_34_gbps(weights)).abs() < 1e-12, "{}", conv_ms(&p));
+    // A layer whose output the CPU reads (Abs, once off the list) writes it to DRAM however
+    // much room there is.
+    let mut cpu_next = p.clone();
+    cpu_next.operators.supported.retain(|op| op != "Abs");
+    assert!((conv_ms(&cpu_next) - at_34_gbps(weights + 2.0 * output)).abs() < 1e-12, "leaves for the CPU");
     p.npu.as_mut().unwrap().sram_bytes = Some(1);
     assert!((conv_ms(&p) - at_34_gbps(weights + 2.0 * output)).abs() < 1e-12, "spills");
+}
+
+/// On-chip memory holds the accelerator's layers as the compiler builds them: the f32 graph
+/// input and its uint8 copy (alive together, on the host, before the first layer) do not count.
+#[test]
+fn only_the_accelerators_layers_count_against_its_on_chip_memory() {
+    let m = onnxruntime_style_qdq();
+    let mut p = rk3588(FallbackPolicy::PerOp);
+    // Room for the weights and the Conv's uint8 input and int8 output (16 + 16 bytes), not for
+    // the whole model's peak (64 + 16).
+    p.npu.as_mut().unwrap().sram_bytes = Some(m.weight_bytes + 40);
+    assert_eq!(m.peak_activation_bytes(), 80);
+    let e = estimate(&m, &p);
+    assert_eq!(e.fits_on_chip, Some(true));
+    assert!(e.nodes.iter().all(|n| n.memory_ms == 0.0));
+    // A model with no accelerator layer says nothing about on-chip memory.
+    p.operators.supported.clear();
+    assert_eq!(estimate(&m, &p).fits_on_chip, None);
 }
 
 /// Offline throughput: cores / latency (capped by DRAM) on a chip that runs one inference per

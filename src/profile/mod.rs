@@ -375,7 +375,10 @@ impl ChipProfile {
         v.positive("memory.host_link_gbps", self.memory.host_link_gbps);
         if self.memory.dram_in_overhead == Some(true) {
             if self.memory.dram_bandwidth_gbps.is_some() {
-                v.err("memory.dram_in_overhead", "contradicts memory.dram_bandwidth_gbps: with a bandwidth, DRAM time is costed on its own");
+                v.err("memory.dram_in_overhead", "contradicts memory.dram_bandwidth_gbps: with a bandwidth, DRAM time is costed on its own (a board that finds its chip's bandwidth sets dram_in_overhead = false and recalibrates npu.layer_overhead_us, which held the DRAM time)");
+            }
+            if self.memory.host_link_gbps.is_some() {
+                v.err("memory.dram_in_overhead", "contradicts memory.host_link_gbps: a card's transfers cross its link, which is costed on its own");
             }
             if self.npu.as_ref().and_then(|n| n.layer_overhead_us).is_none() {
                 v.err(

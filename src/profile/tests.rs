@@ -102,6 +102,13 @@ fn malformed_profiles_name_line_field_and_problem() {
             15,
             "needs a calibrated npu.layer_overhead_us",
         ),
+        (
+            "dram_bandwidth_gbps = 12.8",
+            "host_link_gbps = 0.5\ndram_in_overhead = true",
+            "memory.dram_in_overhead",
+            16,
+            "contradicts memory.host_link_gbps",
+        ),
     ];
     for (from, to, field, line, words) in cases {
         let text = VALID.replacen(from, to, 1);

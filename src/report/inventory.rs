@@ -220,7 +220,7 @@ impl<'a> EstimateReport<'a> {
         }
         writeln!(
             s,
-            "memory      {} bytes peak (weights {} + activations {}), on chip: {}",
+            "memory      {} bytes peak (weights {} + activations {}); weights and the accelerator layers' activations on chip: {}",
             report.peak_memory_bytes,
             report.weights_bytes,
             report.peak_activation_bytes,

@@ -400,6 +400,9 @@ pub struct EstimateRecord {
     pub npu_time_share: Option<f64>,
     pub weights_bytes: u64,
     pub peak_activation_bytes: u64,
+    /// Whether the weights and the activations alive at any accelerator layer fit the chip's
+    /// on-chip memory (then the accelerator moves no DRAM bytes); null without an on-chip
+    /// size or without an accelerator layer.
     pub fits_on_chip: Option<bool>,
     /// Dynamic energy of one inference (mJ).
     pub energy_mj: Option<f64>,

@@ -93,12 +93,16 @@ pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
 enum Knob {
     OverheadUs,
     Utilization,
+    /// A per-layer overhead that stands for DRAM time too (`memory.dram_in_overhead`): not the
+    /// same quantity as [`Knob::OverheadUs`], so neither is held out with the other.
+    OverheadWithDramUs,
 }
 
 impl Knob {
     fn of(profile: &ChipProfile) -> Knob {
         match profile.npu.as_ref().and_then(|n| n.kind.as_deref()) {
             Some("dataflow") => Knob::Utilization,
+            _ if profile.memory.dram_in_overhead == Some(true) => Knob::OverheadWithDramUs,
             _ => Knob::OverheadUs,
         }
     }
@@ -107,13 +111,14 @@ impl Knob {
         match self {
             Knob::OverheadUs => "layer_overhead_us",
             Knob::Utilization => "utilization",
+            Knob::OverheadWithDramUs => "layer_overhead_us (DRAM inside)",
         }
     }
 
     fn get(self, profile: &ChipProfile) -> Option<f64> {
         let npu = profile.npu.as_ref()?;
         match self {
-            Knob::OverheadUs => npu.layer_overhead_us,
+            Knob::OverheadUs | Knob::OverheadWithDramUs => npu.layer_overhead_us,
             Knob::Utilization => npu.utilization,
         }
     }
@@ -122,14 +127,14 @@ impl Knob {
     /// The figure the emulator uses when the profile gives none.
     fn default(self) -> f64 {
         match self {
-            Knob::OverheadUs => edgecert::emulator::DEFAULT_LAYER_OVERHEAD_US,
+            Knob::OverheadUs | Knob::OverheadWithDramUs => edgecert::emulator::DEFAULT_LAYER_OVERHEAD_US,
             Knob::Utilization => 1.0,
         }
     }
 
     fn range(self) -> (f64, f64) {
         match self {
-            Knob::OverheadUs => (0.0, 500.0),
+            Knob::OverheadUs | Knob::OverheadWithDramUs => (0.0, 500.0),
             Knob::Utilization => (1.0, 0.001),
         }
     }
@@ -191,7 +196,7 @@ fn emulate(inv: &ModelInventory, profile: &ChipProfile, value: f64, scenario: Sc
     let knob = Knob::of(&profile);
     let npu = profile.npu.as_mut()?;
     match knob {
-        Knob::OverheadUs => npu.layer_overhead_us = Some(value),
+        Knob::OverheadUs | Knob::OverheadWithDramUs => npu.layer_overhead_us = Some(value),
         Knob::Utilization => npu.utilization = Some(value),
     }
     let e = estimate(inv, &profile);
