@@ -72,6 +72,14 @@ fn a_metered_run_decides_power_on_the_trace_over_the_timed_window() {
     let power = check(&cert, "power");
     assert_eq!(power["verdict"], "FAIL", "{power}");
     assert!(power["reason"].as_str().unwrap().contains("is over the 1 W budget"), "{power}");
+
+    // A board rated only by its maximum system load (the ROCK 5B's ~30 W) is held to that, and
+    // the verdict names the field.
+    let rock = root().join("profiles/rock5b-8gb.toml");
+    let cert = read_json(&certify_power(&dir.path().join("rated"), &rock, &meter(5.0, 0.01)));
+    let power = check(&cert, "power");
+    assert_eq!(power["verdict"], "PASS", "{power}");
+    assert!(power["reason"].as_str().unwrap().contains("is within the 30 W budget (power.max_w)"), "{power}");
 }
 
 #[test]
