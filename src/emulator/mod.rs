@@ -103,6 +103,9 @@ pub struct Estimate {
     /// memory (then NPU nodes cause no DRAM traffic); `None` when the profile gives no on-chip
     /// size.
     pub fits_on_chip: Option<bool>,
+    /// Contexts a dataflow chip runs the model in when it does not fit on chip (each one's
+    /// weights reloaded over the host link every frame); `None` when it runs whole.
+    pub contexts: Option<u64>,
     /// Dynamic energy of one inference (mJ): MACs by type plus DRAM traffic.
     pub energy_mj: Option<f64>,
     /// Idle power, a share of the profile's power budget (W).
@@ -238,6 +241,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         weights_bytes: model.weight_bytes,
         peak_activation_bytes,
         fits_on_chip: residency.fits_on_chip,
+        contexts: residency.contexts,
         energy_mj,
         static_w: profile.power_budget().map(|b| b.watts * STATIC_SHARE),
         nodes,
@@ -300,12 +304,22 @@ fn offline_fps(nodes: &[NodeCost], latency_ms: f64, scenario: Scenario, profile:
     }
 }
 
-/// Whether a working set of `bytes` stays on chip.
+/// Whether a working set of `bytes` stays on chip: against `npu.sram_bytes` where the profile
+/// gives it; a chip that keeps every tensor on chip (`memory.on_chip_only`) and gives no size
+/// is taken at its word.
 fn on_chip(profile: &ChipProfile, bytes: u64) -> Option<bool> {
-    if profile.memory.on_chip_only == Some(true) {
-        return Some(true);
+    match profile.npu.as_ref().and_then(|n| n.sram_bytes) {
+        Some(sram) => Some(bytes <= sram),
+        None => (profile.memory.on_chip_only == Some(true)).then_some(true),
     }
-    profile.npu.as_ref()?.sram_bytes.map(|sram| bytes <= sram)
+}
+
+/// Contexts a dataflow chip (`memory.on_chip_only`) runs a model in when it does not fit the
+/// on-chip memory: the compiler cuts the graph into parts that do, swapped in turn.
+fn contexts(profile: &ChipProfile, fits_on_chip: Option<bool>, bytes: u64) -> Option<u64> {
+    let sram = profile.npu.as_ref()?.sram_bytes?;
+    (profile.memory.on_chip_only == Some(true) && fits_on_chip == Some(false) && sram > 0)
+        .then(|| bytes.div_ceil(sram))
 }
 
 /// Where a node's tensors travel besides its unit's own on-chip memory.
@@ -335,6 +349,8 @@ struct Residency {
     host_link_share: Option<f64>,
     /// Per node, whether its output leaves the accelerator (see [`leaves_accelerator`]).
     leaves: Vec<bool>,
+    /// See [`Estimate::contexts`].
+    contexts: Option<u64>,
 }
 
 impl Residency {
@@ -364,12 +380,18 @@ impl Residency {
         let peak = peak.unwrap_or(0);
         let host_link_share =
             (mem.dram_bandwidth_gbps.is_none() && mem.host_link_gbps.is_some()).then(|| {
+                if mem.on_chip_only == Some(true) {
+                    // Contexts run in turn: at batch 1 each comes back over the link every
+                    // frame, so no weight stays resident from one frame to the next.
+                    return 1.0;
+                }
                 let cached = (sram_bytes.unwrap_or(0) as f64 - peak as f64).max(0.0);
                 let weights = model.weight_bytes.max(1) as f64;
                 ((weights - cached) / weights).clamp(0.0, 1.0)
             });
+        let contexts = contexts(profile, fits_on_chip, model.weight_bytes + peak);
         let leaves = leaves_accelerator(model, placement, roles);
-        Residency { fits_on_chip, sram_bytes, host_link_share, leaves }
+        Residency { fits_on_chip, sram_bytes, host_link_share, leaves, contexts }
     }
 
     /// The path of node `index` on `unit` while `live` activation bytes are alive. A layer's
@@ -520,6 +542,12 @@ fn node_cost(
             Some(bw) => node_bytes(node, weight_bytes, path) / (bw * 1e9),
             // Validation ties this to a calibrated layer overhead, which stands for the transfers.
             None if profile.memory.dram_in_overhead == Some(true) => 0.0,
+            None if profile.memory.on_chip_only == Some(true) => {
+                return Err(format!(
+                    "the model does not fit the on-chip memory of `{}` (npu.sram_bytes), so it runs in contexts reloaded from the host, over a link the profile does not give (memory.host_link_gbps)",
+                    profile.chip.name
+                ))
+            }
             None => {
                 return Err(format!(
                     "profile `{}` gives no DRAM bandwidth (memory.dram_bandwidth_gbps)",

@@ -225,6 +225,40 @@ fn only_the_accelerators_layers_count_against_its_on_chip_memory() {
     assert_eq!(estimate(&m, &p).fits_on_chip, None);
 }
 
+/// A dataflow chip that a model does not fit runs it in contexts: every frame, each context's
+/// weights come back over the host link.
+#[test]
+fn a_model_larger_than_a_dataflow_chip_runs_in_contexts_over_its_host_link() {
+    let m = model_with_abs();
+    let mut p = rk3588(FallbackPolicy::PerOp);
+    p.operators.supported.push("Abs".into());
+    p.memory = crate::profile::Memory {
+        dram_bytes: None,
+        dram_bandwidth_gbps: None,
+        on_chip_only: Some(true),
+        host_link_gbps: None,
+        dram_in_overhead: None,
+    };
+    p.npu.as_mut().unwrap().kind = Some("dataflow".into());
+    // No size given: the chip is taken at its word, everything on chip.
+    let whole = estimate(&m, &p);
+    assert_eq!((whole.fits_on_chip, whole.contexts), (Some(true), None));
+    assert!(whole.nodes.iter().all(|n| n.memory_ms == 0.0));
+    // Room for the activations, not for the weights beside them: two contexts, which need the
+    // host link.
+    p.npu.as_mut().unwrap().sram_bytes = Some(m.peak_activation_bytes());
+    assert!(m.weight_bytes < m.peak_activation_bytes(), "so two contexts hold it");
+    let stuck = estimate(&m, &p);
+    assert_eq!((stuck.fits_on_chip, stuck.contexts), (Some(false), Some(2)));
+    assert!(stuck.latency_unknown.unwrap().contains("memory.host_link_gbps"));
+    p.memory.host_link_gbps = Some(4.0);
+    let split = estimate(&m, &p);
+    let conv = split.nodes.iter().find(|n| n.op_type == "Conv").unwrap();
+    let weights = m.nodes.iter().find(|n| n.op_type == "Conv").unwrap().weight_bytes as f64;
+    assert!((conv.memory_ms - weights / 4e9 * 1e3).abs() < 1e-12, "all its weights, every frame");
+    assert!(split.latency_ms.unwrap() > whole.latency_ms.unwrap());
+}
+
 /// Offline throughput: cores / latency (capped by DRAM) on a chip that runs one inference per
 /// core at a time; on a dataflow chip, whose layers are pipeline stages in balance, 1 / the
 /// model's work at the whole chip's rate.

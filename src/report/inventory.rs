@@ -120,6 +120,9 @@ pub struct EstimateReport<'a> {
     weights_bytes: u64,
     peak_activation_bytes: u64,
     fits_on_chip: Option<bool>,
+    /// Contexts a dataflow chip runs the model in when it does not fit on chip.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contexts: Option<u64>,
     energy_mj: Option<f64>,
     rate_hz: f64,
     avg_power_w: Option<f64>,
@@ -161,6 +164,7 @@ impl<'a> EstimateReport<'a> {
             weights_bytes: est.weights_bytes,
             peak_activation_bytes: est.peak_activation_bytes,
             fits_on_chip: est.fits_on_chip,
+            contexts: est.contexts,
             energy_mj: est.energy_mj,
             rate_hz,
             avg_power_w: est.avg_power_w(rate_hz),
@@ -226,6 +230,9 @@ impl<'a> EstimateReport<'a> {
             report.peak_activation_bytes,
             opt(report.fits_on_chip)
         )?;
+        if let Some(n) = report.contexts {
+            writeln!(s, "contexts    {n}: the model does not fit on chip; each context's weights reload over the host link every frame")?;
+        }
         writeln!(
             s,
             "energy      {} mJ per inference; average power at {rate_hz}/s: {} W",
