@@ -131,3 +131,33 @@ fn a_faster_npu_mode_lowers_the_emulated_latency() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("99T"), "{}", bad.stderr);
 }
+
+#[test]
+fn estimate_text_lists_the_chips_layers_and_accounts_for_every_node() {
+    let args = ["estimate", "golden/shapes/shapes_int8.onnx", "--profile", "profiles/rk3588.toml"];
+    let layers = edgecert(&args);
+    assert_eq!(layers.code, 0, "{}", layers.stderr);
+    // The default table holds the layers the chip runs: no Q/DQ folded at conversion, no
+    // epilogue fused into its convolution; the counts line still accounts for them.
+    assert!(!layers.stdout.contains("folded by the toolchain"), "{}", layers.stdout);
+    assert!(!layers.stdout.contains("│ relu"), "{}", layers.stdout);
+    let json = edgecert(&[&args[..], &["--json"]].concat());
+    let est: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let placement = est["placement"].as_array().unwrap();
+    let fused = placement.iter().filter(|n| n["fused_into"].is_string()).count();
+    let absorbed = placement.iter().filter(|n| n["unit"] == "absorbed").count();
+    assert!(fused > 0 && absorbed > 0, "{est}");
+    let counts = format!(
+        "nodes       {}: {} layers on the accelerator, 0 on the CPU, 0 rejected; {fused} fused into their layers, {absorbed} absorbed at conversion",
+        placement.len(),
+        placement.len() - fused - absorbed
+    );
+    assert!(layers.stdout.contains(&counts), "{counts}\n{}", layers.stdout);
+    assert!(layers.stdout.contains("slowest     conv_"), "{}", layers.stdout);
+    // --all-nodes shows the rest, each fused node naming its layer.
+    let all = edgecert(&[&args[..], &["--all-nodes"]].concat());
+    assert!(all.stdout.contains("folded by the toolchain"), "{}", all.stdout);
+    let relu = placement.iter().find(|n| n["fused_into"].is_string()).unwrap();
+    let row = all.stdout.lines().find(|l| l.contains(relu["node"].as_str().unwrap())).unwrap();
+    assert!(row.contains(&format!("fused into {}", relu["fused_into"].as_str().unwrap())), "{row}");
+}

@@ -127,6 +127,10 @@ pub enum Command {
         /// NPU compute mode from the profile's `npu.modes` (default: the profile's main figures).
         #[arg(long)]
         npu_mode: Option<String>,
+        /// List every node in the table, those computed at conversion and fused epilogues too
+        /// (by default only the layers the chip runs; `--json` always lists every node).
+        #[arg(long)]
+        all_nodes: bool,
     },
     /// Chip-profile tools.
     #[command(subcommand)]
@@ -589,7 +593,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
                 print(out, &report::inventory_text(&inv))
             }
         }
-        Command::Estimate { model, shapes, profile, json, rate, npu_mode } => {
+        Command::Estimate { model, shapes, profile, json, rate, npu_mode, all_nodes } => {
             let inv = ModelInventory::load_with(&model, &shapes.shapes())?;
             let mut prof = ChipProfile::load(&profile)?;
             if let Some(name) = npu_mode {
@@ -599,7 +603,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             }
             let est = crate::emulator::estimate(&inv, &prof.profile);
             let report = report::EstimateReport::new(&inv, &prof, &est, rate);
-            print(out, &if json { pretty_json(&report) } else { report.text() })
+            print(out, &if json { pretty_json(&report) } else { report.text(all_nodes) })
         }
         Command::Profile(ProfileCommand::Check { profiles }) => check_profiles(&profiles, out),
         Command::Golden(GoldenCommand::Init(args)) => golden_init(*args, out),

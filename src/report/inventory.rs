@@ -100,6 +100,17 @@ pub struct PlacedNode<'a> {
     reason: &'a str,
     time_ms: f64,
     energy_uj: f64,
+    /// The layer this node runs inside as its epilogue (activation, bias, requantization).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fused_into: Option<&'a str>,
+}
+
+impl PlacedNode<'_> {
+    /// A node the text table lists by default: one the chip runs as a step of its own, not
+    /// one computed at conversion or fused into another layer.
+    fn is_layer(&self) -> bool {
+        self.unit != crate::emulator::Unit::Absorbed && self.fused_into.is_none()
+    }
 }
 
 /// What `estimate --json` prints: the emulated figures of one model on one chip.
@@ -184,6 +195,7 @@ impl<'a> EstimateReport<'a> {
                         reason: &p.reason,
                         time_ms: cost.map_or(f64::NAN, |c| c.time_ms),
                         energy_uj: cost.map_or(f64::NAN, |c| c.energy_uj),
+                        fused_into: cost.and_then(|c| c.fused_into.as_deref()),
                     }
                 })
                 .collect(),
@@ -191,14 +203,15 @@ impl<'a> EstimateReport<'a> {
         }
     }
 
-    /// The figures as text: summary lines and the placement table.
-    pub fn text(&self) -> String {
+    /// The figures as text: summary lines and the placement table — the layers the chip runs,
+    /// or with `all_nodes` every node, those absorbed at conversion and fused epilogues too.
+    pub fn text(&self, all_nodes: bool) -> String {
         let mut s = String::new();
-        self.write(&mut s).expect("writing to a String cannot fail");
+        self.write(&mut s, all_nodes).expect("writing to a String cannot fail");
         s
     }
 
-    fn write(&self, s: &mut String) -> std::fmt::Result {
+    fn write(&self, s: &mut String, all_nodes: bool) -> std::fmt::Result {
         let (report, rate_hz) = (self, self.rate_hz);
         writeln!(s, "model {}  on  {} (all figures EMULATED)", report.model, report.display_name)?;
         if let Some(conversion) = report.conversion {
@@ -242,17 +255,61 @@ impl<'a> EstimateReport<'a> {
         if let Some(share) = report.npu_time_share {
             writeln!(s, "accelerator share of time {:.1} %", share * 100.0)?;
         }
+        self.write_node_counts(s)?;
+        self.write_slowest(s)?;
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED).set_header(vec!["node", "op", "unit", "time ms", "reason"]);
-        for n in &report.placement {
+        for n in report.placement.iter().filter(|n| all_nodes || n.is_layer()) {
+            let reason =
+                n.fused_into.map_or_else(|| n.reason.to_string(), |layer| format!("fused into {layer}"));
             t.add_row(vec![
                 n.node.to_string(),
                 n.op_type.to_string(),
                 format!("{:?}", n.unit).to_lowercase(),
                 format!("{:.5}", n.time_ms),
-                n.reason.to_string(),
+                reason,
             ]);
         }
         writeln!(s, "{t}")
+    }
+
+    /// How the graph's nodes became the chip's layers, so a table of layers still accounts
+    /// for every node.
+    fn write_node_counts(&self, s: &mut String) -> std::fmt::Result {
+        use crate::emulator::Unit;
+        let count = |unit: Unit| self.placement.iter().filter(|n| n.is_layer() && n.unit == unit).count();
+        let absorbed = self.placement.iter().filter(|n| n.unit == Unit::Absorbed).count();
+        let fused = self.placement.iter().filter(|n| n.fused_into.is_some()).count();
+        writeln!(
+            s,
+            "nodes       {}: {} layers on the accelerator, {} on the CPU, {} rejected; {} fused into their layers, {} absorbed at conversion (constants, folded Q/DQ; --all-nodes lists them)",
+            self.placement.len(),
+            count(Unit::Npu),
+            count(Unit::Cpu),
+            count(Unit::Rejected),
+            fused,
+            absorbed
+        )
+    }
+
+    /// The layers that take most of the time, where a model's latency would be won back.
+    fn write_slowest(&self, s: &mut String) -> std::fmt::Result {
+        const SHOWN: usize = 5;
+        let total: f64 = self.placement.iter().map(|n| n.time_ms).filter(|t| t.is_finite()).sum();
+        let mut layers: Vec<&PlacedNode> = self
+            .placement
+            .iter()
+            .filter(|n| n.is_layer() && n.time_ms.is_finite() && n.time_ms > 0.0)
+            .collect();
+        if layers.is_empty() || total <= 0.0 {
+            return Ok(());
+        }
+        layers.sort_by(|a, b| b.time_ms.total_cmp(&a.time_ms));
+        let slowest: Vec<String> = layers
+            .iter()
+            .take(SHOWN)
+            .map(|n| format!("{} {:.3} ms ({:.1} %)", n.node, n.time_ms, n.time_ms / total * 100.0))
+            .collect();
+        writeln!(s, "slowest     {}", slowest.join(", "))
     }
 }
