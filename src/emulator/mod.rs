@@ -179,8 +179,8 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     let model = compiled.as_ref().unwrap_or(model);
     let placement = place(model, profile);
     let roles = fusion::roles(model, &placement);
-    let (_, live_bytes) = model.activation_liveness();
-    let peak_activation_bytes = model.peak_activation_bytes();
+    let (live_at_start, live_bytes) = model.activation_liveness();
+    let peak_activation_bytes = live_bytes.iter().copied().fold(live_at_start, u64::max);
     let residency = Residency::of(profile, model, &placement, &roles, &live_bytes);
     let weights = model.run_time_weight_bytes();
     let mut nodes = Vec::with_capacity(model.nodes.len());
@@ -248,7 +248,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         placement,
         conversion,
         calibration: calibration_notes(profile),
-        dram_in_overhead: profile.memory.dram_in_overhead == Some(true),
+        dram_in_overhead: profile.memory.has_dram_in_overhead(),
     }
 }
 
@@ -273,7 +273,7 @@ fn calibration_notes(profile: &ChipProfile) -> Vec<String> {
     if let Some(u) = npu.utilization {
         notes.push(format!("npu.utilization = {u}: {}", source("utilization")));
     }
-    if profile.memory.dram_in_overhead == Some(true) {
+    if profile.memory.has_dram_in_overhead() {
         notes.push(
             "DRAM transfers not costed on their own (memory.dram_in_overhead): no source gives the DRAM bandwidth, so the calibrated per-layer overhead stands for them at its point's ratio of bytes to layers; a model moving more bytes per layer, or falling back to the CPU, is predicted fast"
                 .into(),
@@ -310,7 +310,7 @@ fn offline_fps(nodes: &[NodeCost], latency_ms: f64, scenario: Scenario, profile:
 fn on_chip(profile: &ChipProfile, bytes: u64) -> Option<bool> {
     match profile.npu.as_ref().and_then(|n| n.sram_bytes) {
         Some(sram) => Some(bytes <= sram),
-        None => (profile.memory.on_chip_only == Some(true)).then_some(true),
+        None => (profile.memory.is_on_chip_only()).then_some(true),
     }
 }
 
@@ -318,7 +318,7 @@ fn on_chip(profile: &ChipProfile, bytes: u64) -> Option<bool> {
 /// on-chip memory: the compiler cuts the graph into parts that do, swapped in turn.
 fn contexts(profile: &ChipProfile, fits_on_chip: Option<bool>, bytes: u64) -> Option<u64> {
     let sram = profile.npu.as_ref()?.sram_bytes?;
-    (profile.memory.on_chip_only == Some(true) && fits_on_chip == Some(false) && sram > 0)
+    (profile.memory.is_on_chip_only() && fits_on_chip == Some(false) && sram > 0)
         .then(|| bytes.div_ceil(sram))
 }
 
@@ -380,7 +380,7 @@ impl Residency {
         let peak = peak.unwrap_or(0);
         let host_link_share =
             (mem.dram_bandwidth_gbps.is_none() && mem.host_link_gbps.is_some()).then(|| {
-                if mem.on_chip_only == Some(true) {
+                if mem.is_on_chip_only() {
                     // Contexts run in turn: at batch 1 each comes back over the link every
                     // frame, so no weight stays resident from one frame to the next.
                     return 1.0;
@@ -541,8 +541,8 @@ fn node_cost(
         MemoryPath::Dram { .. } => match profile.memory.dram_bandwidth_gbps {
             Some(bw) => node_bytes(node, weight_bytes, path) / (bw * 1e9),
             // Validation ties this to a calibrated layer overhead, which stands for the transfers.
-            None if profile.memory.dram_in_overhead == Some(true) => 0.0,
-            None if profile.memory.on_chip_only == Some(true) => {
+            None if profile.memory.has_dram_in_overhead() => 0.0,
+            None if profile.memory.is_on_chip_only() => {
                 return Err(format!(
                     "the model does not fit the on-chip memory of `{}` (npu.sram_bytes), so it runs in contexts reloaded from the host, over a link the profile does not give (memory.host_link_gbps)",
                     profile.chip.name

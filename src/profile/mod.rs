@@ -107,6 +107,19 @@ pub struct Memory {
     pub dram_in_overhead: Option<bool>,
 }
 
+impl Memory {
+    /// Whether the chip keeps every tensor on chip (`on_chip_only = true`, a dataflow chip).
+    pub fn is_on_chip_only(&self) -> bool {
+        self.on_chip_only == Some(true)
+    }
+
+    /// Whether the calibrated per-layer overhead stands for the DRAM time
+    /// (`dram_in_overhead = true`).
+    pub fn has_dram_in_overhead(&self) -> bool {
+        self.dram_in_overhead == Some(true)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Power {
     pub typical_w: Option<f64>,
@@ -373,7 +386,7 @@ impl ChipProfile {
         v.positive("memory.dram_bytes", self.memory.dram_bytes.map(|b| b as f64));
         v.positive("memory.dram_bandwidth_gbps", self.memory.dram_bandwidth_gbps);
         v.positive("memory.host_link_gbps", self.memory.host_link_gbps);
-        if self.memory.dram_in_overhead == Some(true) {
+        if self.memory.has_dram_in_overhead() {
             if self.memory.dram_bandwidth_gbps.is_some() {
                 v.err("memory.dram_in_overhead", "contradicts memory.dram_bandwidth_gbps: with a bandwidth, DRAM time is costed on its own (a board that finds its chip's bandwidth sets dram_in_overhead = false and recalibrates npu.layer_overhead_us, which held the DRAM time)");
             }

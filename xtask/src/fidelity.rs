@@ -102,7 +102,7 @@ impl Knob {
     fn of(profile: &ChipProfile) -> Knob {
         match profile.npu.as_ref().and_then(|n| n.kind.as_deref()) {
             Some("dataflow") => Knob::Utilization,
-            _ if profile.memory.dram_in_overhead == Some(true) => Knob::OverheadWithDramUs,
+            _ if profile.memory.has_dram_in_overhead() => Knob::OverheadWithDramUs,
             _ => Knob::OverheadUs,
         }
     }
