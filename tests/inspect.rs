@@ -161,3 +161,40 @@ fn estimate_text_lists_the_chips_layers_and_accounts_for_every_node() {
     let row = all.stdout.lines().find(|l| l.contains(relu["node"].as_str().unwrap())).unwrap();
     assert!(row.contains(&format!("fused into {}", relu["fused_into"].as_str().unwrap())), "{row}");
 }
+
+#[test]
+fn estimate_compares_one_model_across_chips() {
+    let model = "golden/shapes/shapes_fp32.onnx";
+    let args =
+        ["estimate", model, "--profile", "profiles/coral-usb.toml", "--profile", "profiles/rk3588.toml"];
+    let text = edgecert(&args);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stdout.contains("on 2 profiles (all figures EMULATED)"), "{}", text.stdout);
+    // The Coral refuses a float model: its row says unknown and the reason follows the table.
+    let coral = text.stdout.lines().find(|l| l.contains("│ coral-usb")).unwrap();
+    assert!(coral.contains("unknown"), "{coral}");
+    assert!(text.stdout.contains("coral-usb: latency unknown: node"), "{}", text.stdout);
+    let rk = text.stdout.lines().find(|l| l.contains("│ rk3588")).unwrap();
+    assert!(rk.contains("calibrated") && !rk.contains("unknown"), "{rk}");
+    // --json: one report per profile, in the order given, each the single-profile report.
+    let json = edgecert(&[&args[..], &["--json"]].concat());
+    let reports: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(reports.as_array().unwrap().len(), 2);
+    assert_eq!(reports[0]["latency_ms"], serde_json::Value::Null);
+    let single = edgecert(&["estimate", model, "--profile", "profiles/rk3588.toml", "--json"]);
+    assert_eq!(reports[1], serde_json::from_str::<serde_json::Value>(&single.stdout).unwrap());
+    // --profiles-dir: every bundled profile, one row each.
+    let all = edgecert(&["estimate", model, "--profiles-dir", "profiles", "--json"]);
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    let bundled = std::fs::read_dir("profiles")
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "toml"))
+        .count();
+    let reports: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
+    assert_eq!(reports.as_array().unwrap().len(), bundled);
+    // Both at once is a usage error, exit 2.
+    let both =
+        edgecert(&["estimate", model, "--profiles-dir", "profiles", "--profile", "profiles/rk3588.toml"]);
+    assert_eq!(both.code, 2);
+    assert!(both.stderr.contains("--profiles-dir"), "{}", both.stderr);
+}

@@ -117,8 +117,13 @@ pub enum Command {
         model: PathBuf,
         #[command(flatten)]
         shapes: ShapeArgs,
-        #[arg(long)]
-        profile: PathBuf,
+        /// Chip profile. Repeat it to compare the model across chips in one table (`--json`:
+        /// an array, one report per profile).
+        #[arg(long, required_unless_present = "profiles_dir")]
+        profile: Vec<PathBuf>,
+        /// Compare the model across every profile (*.toml) in DIR, as repeated `--profile`s.
+        #[arg(long, value_name = "DIR", conflicts_with = "profile")]
+        profiles_dir: Option<PathBuf>,
         #[arg(long)]
         json: bool,
         /// Inferences per second for the average-power figure.
@@ -593,17 +598,32 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
                 print(out, &report::inventory_text(&inv))
             }
         }
-        Command::Estimate { model, shapes, profile, json, rate, npu_mode, all_nodes } => {
+        Command::Estimate { model, shapes, profile, profiles_dir, json, rate, npu_mode, all_nodes } => {
             let inv = ModelInventory::load_with(&model, &shapes.shapes())?;
-            let mut prof = ChipProfile::load(&profile)?;
+            let mut profiles = match profiles_dir {
+                Some(dir) => crate::profile::load_dir(&dir)?,
+                None => profile.iter().map(|p| ChipProfile::load(p)).collect::<Result<Vec<_>>>()?,
+            };
             if let Some(name) = npu_mode {
-                prof.profile = prof.profile.in_mode(&name).ok_or_else(|| {
-                    Error::Usage(format!("{} has no NPU mode `{name}` (npu.modes)", profile.display()))
-                })?;
+                for prof in &mut profiles {
+                    prof.profile = prof.profile.in_mode(&name).ok_or_else(|| {
+                        Error::Usage(format!("{} has no NPU mode `{name}` (npu.modes)", prof.path.display()))
+                    })?;
+                }
             }
-            let est = crate::emulator::estimate(&inv, &prof.profile);
-            let report = report::EstimateReport::new(&inv, &prof, &est, rate);
-            print(out, &if json { pretty_json(&report) } else { report.text(all_nodes) })
+            let estimates: Vec<_> =
+                profiles.iter().map(|p| crate::emulator::estimate(&inv, &p.profile)).collect();
+            let reports: Vec<_> = profiles
+                .iter()
+                .zip(&estimates)
+                .map(|(prof, est)| report::EstimateReport::new(&inv, prof, est, rate))
+                .collect();
+            match (reports.as_slice(), json) {
+                ([one], true) => print(out, &pretty_json(one)),
+                ([one], false) => print(out, &one.text(all_nodes)),
+                (_, true) => print(out, &pretty_json(&reports)),
+                (_, false) => print(out, &report::comparison_text(&reports)),
+            }
         }
         Command::Profile(ProfileCommand::Check { profiles }) => check_profiles(&profiles, out),
         Command::Golden(GoldenCommand::Init(args)) => golden_init(*args, out),

@@ -252,6 +252,12 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     }
 }
 
+/// Whether `profile` carries a figure calibrated on a published point of its own chip (a
+/// per-layer overhead or a dataflow utilization); without one its latency rests on defaults.
+pub fn is_calibrated(profile: &ChipProfile) -> bool {
+    profile.npu.as_ref().is_some_and(|n| n.layer_overhead_us.is_some() || n.utilization.is_some())
+}
+
 /// [`Estimate::calibration`] for `profile`: the layer overhead and utilization, calibrated
 /// (quoting the profile's source, which names the point) or defaulted, and whether the overhead
 /// also stands for DRAM transfers.

@@ -146,6 +146,13 @@ pub struct EstimateReport<'a> {
     placement: Vec<PlacedNode<'a>>,
     #[serde(skip)]
     display_name: &'a str,
+    /// The profile file, named in a comparison across chips.
+    #[serde(skip)]
+    profile_path: &'a std::path::Path,
+    #[serde(skip)]
+    dram_bytes: Option<u64>,
+    #[serde(skip)]
+    calibrated: bool,
 }
 
 impl<'a> EstimateReport<'a> {
@@ -200,6 +207,9 @@ impl<'a> EstimateReport<'a> {
                 })
                 .collect(),
             display_name: prof.profile.display_name(),
+            profile_path: &prof.path,
+            dram_bytes: prof.profile.memory.dram_bytes,
+            calibrated: crate::emulator::is_calibrated(&prof.profile),
         }
     }
 
@@ -311,5 +321,73 @@ impl<'a> EstimateReport<'a> {
             .map(|n| format!("{} {:.3} ms ({:.1} %)", n.node, n.time_ms, n.time_ms / total * 100.0))
             .collect();
         writeln!(s, "slowest     {}", slowest.join(", "))
+    }
+}
+
+/// One model's emulated figures on several chips, one row per profile: what a user choosing a
+/// chip reads first. A latency the emulator cannot give says why under the table.
+pub fn comparison_text(reports: &[EstimateReport]) -> String {
+    let mut s = String::new();
+    write_comparison(&mut s, reports).expect("writing to a String cannot fail");
+    s
+}
+
+fn write_comparison(s: &mut String, reports: &[EstimateReport]) -> std::fmt::Result {
+    let Some(first) = reports.first() else { return Ok(()) };
+    writeln!(s, "model {}  on {} profiles (all figures EMULATED)", first.model, reports.len())?;
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "profile",
+        "chip",
+        "p50 ms",
+        "p99 ms",
+        "offline FPS",
+        "peak memory MB",
+        "fits DRAM",
+        "energy mJ",
+        "latency basis",
+    ]);
+    let mut unknown = Vec::new();
+    for r in reports {
+        let profile =
+            r.profile_path.file_stem().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        let (p50, p99) = match &r.latency_ms {
+            Some(l) => (format!("{:.3}", l.p50), format!("{:.3}", l.p99)),
+            None => {
+                unknown.push(format!("{profile}: latency unknown: {}", opt(r.latency_unknown)));
+                ("unknown".into(), "unknown".into())
+            }
+        };
+        let fits = r.dram_bytes.map_or("? (no memory.dram_bytes)".into(), |dram| {
+            if r.peak_memory_bytes <= dram {
+                "yes".to_string()
+            } else {
+                "NO".to_string()
+            }
+        });
+        t.add_row(vec![
+            profile,
+            r.display_name.to_string(),
+            p50,
+            p99,
+            r.throughput_fps.map_or("?".into(), |f| format!("{f:.1}")),
+            format!("{:.1}", r.peak_memory_bytes as f64 / 1e6),
+            fits,
+            r.energy_mj.map_or("?".into(), |e| format!("{e:.3}")),
+            latency_basis(r).to_string(),
+        ]);
+    }
+    writeln!(s, "{t}")?;
+    for line in unknown {
+        writeln!(s, "{line}")?;
+    }
+    writeln!(s, "latency basis: calibrated = a figure set on a published point of that chip; default = the emulator's default per-layer overhead, no point on that chip. `estimate --profile P` alone gives each chip's notes and layers")
+}
+
+fn latency_basis(r: &EstimateReport) -> &'static str {
+    match (r.latency_ms.is_some(), r.calibrated) {
+        (false, _) => "-",
+        (true, true) => "calibrated",
+        (true, false) => "default",
     }
 }

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::i18n::Catalog;
 
 pub use files::{certificate_path, CertificateFiles, JunitFile, SummaryFile, CERTIFICATE_FILE};
-pub use inventory::{inventory_text, EstimateReport, LatencySummary, PlacedNode};
+pub use inventory::{comparison_text, inventory_text, EstimateReport, LatencySummary, PlacedNode};
 pub use junit::junit_xml;
 pub use schema::Certificate;
 pub use table::{verdict_table, verdict_table_in};
