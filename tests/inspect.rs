@@ -154,6 +154,11 @@ fn estimate_text_lists_the_chips_layers_and_accounts_for_every_node() {
     );
     assert!(layers.stdout.contains(&counts), "{counts}\n{}", layers.stdout);
     assert!(layers.stdout.contains("slowest     conv_"), "{}", layers.stdout);
+    // A model the chip would not compile has no latency to take shares of: no slowest line.
+    let refused =
+        edgecert(&["estimate", "golden/shapes/shapes_fp32.onnx", "--profile", "profiles/coral-usb.toml"]);
+    assert!(refused.stdout.contains("latency     unknown"), "{}", refused.stdout);
+    assert!(!refused.stdout.contains("slowest"), "{}", refused.stdout);
     // --all-nodes shows the rest, each fused node naming its layer.
     let all = edgecert(&[&args[..], &["--all-nodes"]].concat());
     assert!(all.stdout.contains("folded by the toolchain"), "{}", all.stdout);
@@ -192,6 +197,22 @@ fn estimate_compares_one_model_across_chips() {
         .count();
     let reports: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
     assert_eq!(reports.as_array().unwrap().len(), bundled);
+    // A folder holding one profile is still a comparison: an array, not a single report.
+    let one = tempfile::tempdir().unwrap();
+    std::fs::copy("profiles/hailo8.toml", one.path().join("hailo8.toml")).unwrap();
+    let dir = one.path().to_str().unwrap();
+    let reports: serde_json::Value =
+        serde_json::from_str(&edgecert(&["estimate", model, "--profiles-dir", dir, "--json"]).stdout)
+            .unwrap();
+    assert_eq!(reports.as_array().map(Vec::len), Some(1), "{reports}");
+    // The Hailo-8's point is throughput: its latency is on the default overhead, and says so.
+    let hailo = edgecert(&["estimate", model, "--profiles-dir", dir]);
+    let row = hailo.stdout.lines().find(|l| l.contains("│ hailo8")).unwrap();
+    assert!(row.contains("throughput calibrated, latency default"), "{row}");
+    // One chip's options in a comparison are a usage error naming the option.
+    let moded = edgecert(&[&args[..], &["--npu-mode", "20T"]].concat());
+    assert_eq!(moded.code, 2);
+    assert!(moded.stderr.contains("--npu-mode applies to one chip"), "{}", moded.stderr);
     // Both at once is a usage error, exit 2.
     let both =
         edgecert(&["estimate", model, "--profiles-dir", "profiles", "--profile", "profiles/rk3588.toml"]);

@@ -112,7 +112,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Emulated latency, memory and per-node placement of one model on one chip.
+    /// Emulated latency, memory and per-node placement of one model on one chip, or one model
+    /// compared across several chips.
     Estimate {
         model: PathBuf,
         #[command(flatten)]
@@ -124,6 +125,7 @@ pub enum Command {
         /// Compare the model across every profile (*.toml) in DIR, as repeated `--profile`s.
         #[arg(long, value_name = "DIR", conflicts_with = "profile")]
         profiles_dir: Option<PathBuf>,
+        /// Machine-readable JSON instead of tables.
         #[arg(long)]
         json: bool,
         /// Inferences per second for the average-power figure.
@@ -132,7 +134,7 @@ pub enum Command {
         /// NPU compute mode from the profile's `npu.modes` (default: the profile's main figures).
         #[arg(long)]
         npu_mode: Option<String>,
-        /// List every node in the table, those computed at conversion and fused epilogues too
+        /// List every node in the table, those absorbed at conversion and fused epilogues too
         /// (by default only the layers the chip runs; `--json` always lists every node).
         #[arg(long)]
         all_nodes: bool,
@@ -599,6 +601,13 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             }
         }
         Command::Estimate { model, shapes, profile, profiles_dir, json, rate, npu_mode, all_nodes } => {
+            let compare = profiles_dir.is_some() || profile.len() > 1;
+            if compare && (npu_mode.is_some() || all_nodes) {
+                let flag = if all_nodes { "--all-nodes" } else { "--npu-mode" };
+                return Err(Error::Usage(format!(
+                    "{flag} applies to one chip: give a single --profile (a comparison across chips takes neither)"
+                )));
+            }
             let inv = ModelInventory::load_with(&model, &shapes.shapes())?;
             let mut profiles = match profiles_dir {
                 Some(dir) => crate::profile::load_dir(&dir)?,
@@ -618,11 +627,11 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
                 .zip(&estimates)
                 .map(|(prof, est)| report::EstimateReport::new(&inv, prof, est, rate))
                 .collect();
-            match (reports.as_slice(), json) {
-                ([one], true) => print(out, &pretty_json(one)),
-                ([one], false) => print(out, &one.text(all_nodes)),
-                (_, true) => print(out, &pretty_json(&reports)),
-                (_, false) => print(out, &report::comparison_text(&reports)),
+            match (compare, json) {
+                (true, true) => print(out, &pretty_json(&reports)),
+                (true, false) => print(out, &report::comparison_text(&reports)),
+                (false, true) => print(out, &pretty_json(&reports[0])),
+                (false, false) => print(out, &reports[0].text(all_nodes)),
             }
         }
         Command::Profile(ProfileCommand::Check { profiles }) => check_profiles(&profiles, out),

@@ -180,7 +180,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     let placement = place(model, profile);
     let roles = fusion::roles(model, &placement);
     let (live_at_start, live_bytes) = model.activation_liveness();
-    let peak_activation_bytes = live_bytes.iter().copied().fold(live_at_start, u64::max);
+    let peak_activation_bytes = crate::model::peak_liveness(live_at_start, &live_bytes);
     let residency = Residency::of(profile, model, &placement, &roles, &live_bytes);
     let weights = model.run_time_weight_bytes();
     let mut nodes = Vec::with_capacity(model.nodes.len());
@@ -252,10 +252,18 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     }
 }
 
-/// Whether `profile` carries a figure calibrated on a published point of its own chip (a
-/// per-layer overhead or a dataflow utilization); without one its latency rests on defaults.
-pub fn is_calibrated(profile: &ChipProfile) -> bool {
-    profile.npu.as_ref().is_some_and(|n| n.layer_overhead_us.is_some() || n.utilization.is_some())
+/// What the emulated latency and throughput of `profile` rest on, in a few words: a per-layer
+/// overhead calibrated on a published point of that chip (with DRAM time inside it, where
+/// `memory.dram_in_overhead` says so), a dataflow chip's utilization calibrated on published
+/// throughput (its latency still on the default overhead), or the default overhead alone.
+pub fn calibration_basis(profile: &ChipProfile) -> &'static str {
+    let Some(npu) = &profile.npu else { return "no accelerator figures" };
+    match (npu.layer_overhead_us, npu.utilization) {
+        (Some(_), _) if profile.memory.has_dram_in_overhead() => "calibrated, DRAM inside the overhead",
+        (Some(_), _) => "calibrated",
+        (None, Some(_)) => "throughput calibrated, latency default",
+        (None, None) => "default",
+    }
 }
 
 /// [`Estimate::calibration`] for `profile`: the layer overhead and utilization, calibrated
@@ -316,7 +324,7 @@ fn offline_fps(nodes: &[NodeCost], latency_ms: f64, scenario: Scenario, profile:
 fn on_chip(profile: &ChipProfile, bytes: u64) -> Option<bool> {
     match profile.npu.as_ref().and_then(|n| n.sram_bytes) {
         Some(sram) => Some(bytes <= sram),
-        None => (profile.memory.is_on_chip_only()).then_some(true),
+        None => profile.memory.is_on_chip_only().then_some(true),
     }
 }
 

@@ -249,7 +249,7 @@ impl ModelInventory {
     /// start). Other constants (a `Constant` node's tensor, a mask built from shapes) stay.
     pub fn peak_activation_bytes(&self) -> u64 {
         let (at_start, per_node) = self.activation_liveness();
-        per_node.into_iter().fold(at_start, u64::max)
+        peak_liveness(at_start, &per_node)
     }
 
     /// Activation bytes alive while each node runs (its outputs, and every tensor still to be
@@ -345,6 +345,11 @@ pub fn require_file(path: &Path) -> Result<()> {
     } else {
         Err(Error::model(path, "model file not found"))
     }
+}
+
+/// The largest of [`ModelInventory::activation_liveness`]'s figures: the peak activation bytes.
+pub fn peak_liveness(at_start: u64, per_node: &[u64]) -> u64 {
+    per_node.iter().copied().fold(at_start, u64::max)
 }
 
 #[cfg(test)]

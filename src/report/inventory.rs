@@ -152,7 +152,7 @@ pub struct EstimateReport<'a> {
     #[serde(skip)]
     dram_bytes: Option<u64>,
     #[serde(skip)]
-    calibrated: bool,
+    calibration_basis: &'static str,
 }
 
 impl<'a> EstimateReport<'a> {
@@ -209,7 +209,7 @@ impl<'a> EstimateReport<'a> {
             display_name: prof.profile.display_name(),
             profile_path: &prof.path,
             dram_bytes: prof.profile.memory.dram_bytes,
-            calibrated: crate::emulator::is_calibrated(&prof.profile),
+            calibration_basis: crate::emulator::calibration_basis(&prof.profile),
         }
     }
 
@@ -265,7 +265,7 @@ impl<'a> EstimateReport<'a> {
         if let Some(share) = report.npu_time_share {
             writeln!(s, "accelerator share of time {:.1} %", share * 100.0)?;
         }
-        self.write_node_counts(s)?;
+        self.write_node_counts(s, all_nodes)?;
         self.write_slowest(s)?;
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED).set_header(vec!["node", "op", "unit", "time ms", "reason"]);
@@ -285,42 +285,47 @@ impl<'a> EstimateReport<'a> {
 
     /// How the graph's nodes became the chip's layers, so a table of layers still accounts
     /// for every node.
-    fn write_node_counts(&self, s: &mut String) -> std::fmt::Result {
+    fn write_node_counts(&self, s: &mut String, all_nodes: bool) -> std::fmt::Result {
         use crate::emulator::Unit;
         let count = |unit: Unit| self.placement.iter().filter(|n| n.is_layer() && n.unit == unit).count();
         let absorbed = self.placement.iter().filter(|n| n.unit == Unit::Absorbed).count();
         let fused = self.placement.iter().filter(|n| n.fused_into.is_some()).count();
         writeln!(
             s,
-            "nodes       {}: {} layers on the accelerator, {} on the CPU, {} rejected; {} fused into their layers, {} absorbed at conversion (constants, folded Q/DQ; --all-nodes lists them)",
+            "nodes       {}: {} layers on the accelerator, {} on the CPU, {} rejected; {} fused into their layers, {} absorbed at conversion (constants, folded Q/DQ){}",
             self.placement.len(),
             count(Unit::Npu),
             count(Unit::Cpu),
             count(Unit::Rejected),
             fused,
-            absorbed
+            absorbed,
+            if all_nodes { "" } else { "; --all-nodes lists them" }
         )
     }
 
-    /// The layers that take most of the time, where a model's latency would be won back.
+    /// The layers that take most of the time, where a model's latency would be won back, each
+    /// as a share of the modelled latency (which also holds the per-inference submit and the
+    /// NPU↔CPU hand-overs). Without a latency there is no whole to take shares of.
     fn write_slowest(&self, s: &mut String) -> std::fmt::Result {
         const SHOWN: usize = 5;
-        let total: f64 = self.placement.iter().map(|n| n.time_ms).filter(|t| t.is_finite()).sum();
+        let Some(latency) = &self.latency_ms else { return Ok(()) };
         let mut layers: Vec<&PlacedNode> = self
             .placement
             .iter()
             .filter(|n| n.is_layer() && n.time_ms.is_finite() && n.time_ms > 0.0)
             .collect();
-        if layers.is_empty() || total <= 0.0 {
-            return Ok(());
-        }
         layers.sort_by(|a, b| b.time_ms.total_cmp(&a.time_ms));
         let slowest: Vec<String> = layers
             .iter()
             .take(SHOWN)
-            .map(|n| format!("{} {:.3} ms ({:.1} %)", n.node, n.time_ms, n.time_ms / total * 100.0))
+            .map(|n| {
+                format!("{} {:.3} ms ({:.1} %)", n.node, n.time_ms, n.time_ms / latency.modelled * 100.0)
+            })
             .collect();
-        writeln!(s, "slowest     {}", slowest.join(", "))
+        if slowest.is_empty() {
+            return Ok(());
+        }
+        writeln!(s, "slowest     {} (share of the modelled latency)", slowest.join(", "))
     }
 }
 
@@ -381,13 +386,14 @@ fn write_comparison(s: &mut String, reports: &[EstimateReport]) -> std::fmt::Res
     for line in unknown {
         writeln!(s, "{line}")?;
     }
-    writeln!(s, "latency basis: calibrated = a figure set on a published point of that chip; default = the emulator's default per-layer overhead, no point on that chip. `estimate --profile P` alone gives each chip's notes and layers")
+    writeln!(s, "fits DRAM: emulated peak memory (weights + peak activations) <= the profile's memory.dram_bytes, nothing more; ? where the profile gives no DRAM size (a bare chip, or a card using its host's)")?;
+    writeln!(s, "latency basis: calibrated = a figure set on a published point of that chip; default = the emulator's default per-layer overhead, no point on that chip. `estimate --profile P` alone gives each chip's calibration notes and layers")
 }
 
 fn latency_basis(r: &EstimateReport) -> &'static str {
-    match (r.latency_ms.is_some(), r.calibrated) {
-        (false, _) => "-",
-        (true, true) => "calibrated",
-        (true, false) => "default",
+    if r.latency_ms.is_some() {
+        r.calibration_basis
+    } else {
+        "-"
     }
 }
