@@ -236,7 +236,13 @@ fn emulated_what(estimate: &Estimate) -> String {
     };
     let build =
         if estimate.conversion.is_some() { " for the toolchain's int8 build of the float model" } else { "" };
-    format!("emulated {} (roofline cost model{dram}){build}", estimate.chip)
+    let link = estimate.host_transfer.map_or(String::new(), |t| {
+        format!(
+            "; model execution on the card: moving the inputs and outputs over the host link adds {:.3} ms",
+            t.ms
+        )
+    });
+    format!("emulated {} (roofline cost model{dram}){build}{link}", estimate.chip)
 }
 
 /// The compressed model, loaded on first use: the emulated backend never runs it for timing.

@@ -5,6 +5,7 @@
 
 mod conversion;
 mod fusion;
+mod host_link;
 mod placement;
 mod thermal;
 
@@ -15,6 +16,7 @@ use crate::profile::{ChipProfile, DType};
 use crate::stats::SplitMix64;
 
 use fusion::Role;
+pub use host_link::HostTransfer;
 pub use placement::{place, Placement, Unit};
 pub use thermal::{simulate_thermal, ThermalRun, DEFAULT_AMBIENT_C};
 
@@ -121,6 +123,9 @@ pub struct Estimate {
     /// DRAM time is not costed on its own: the calibrated per-layer overhead stands for it
     /// (`memory.dram_in_overhead`), so a verdict on this latency says so.
     pub dram_in_overhead: bool,
+    /// On an accelerator card: moving the inputs in and the outputs back over the host link,
+    /// which the latency (model execution on the card) leaves out.
+    pub host_transfer: Option<HostTransfer>,
 }
 
 impl Estimate {
@@ -228,7 +233,13 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         Some("dataflow") => Scenario::Pipelined,
         _ => Scenario::Serial,
     };
-    let throughput_fps = latency_ms.map(|total| offline_fps(&nodes, total, scenario, profile));
+    // Only beside a latency: without one there is nothing for the transfer to add to.
+    let host_transfer =
+        latency_ms.and(host_link::host_transfer(model, profile, model.quantized || conversion.is_some()));
+    // The transfers overlap execution when the host keeps the card busy, but the link carries
+    // no more frames than its rate allows.
+    let link_fps = host_transfer.map_or(f64::INFINITY, |t| 1e3 / t.ms);
+    let throughput_fps = latency_ms.map(|total| offline_fps(&nodes, total, scenario, profile).min(link_fps));
     let npu_ms: f64 = nodes.iter().filter(|n| n.unit == Unit::Npu).map(|n| n.time_ms).sum();
     let total_ms: f64 = nodes.iter().map(|n| n.time_ms).sum();
     Estimate {
@@ -249,6 +260,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         conversion,
         calibration: calibration_notes(profile),
         dram_in_overhead: profile.memory.has_dram_in_overhead(),
+        host_transfer,
     }
 }
 

@@ -533,3 +533,51 @@ fn an_estimate_names_its_calibrated_and_defaulted_figures() {
         "{defaulted:?}"
     );
 }
+
+#[test]
+fn a_cards_inputs_and_outputs_cross_its_host_link_beside_the_latency() {
+    // A QDQ model crosses as 8-bit tensors (the runtime quantizes on the host): 16 elements in,
+    // 16 out, at the Coral's 0.5 GB/s.
+    let coral = ChipProfile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/coral-usb.toml"))
+        .unwrap()
+        .profile;
+    let e = estimate(&onnxruntime_style_qdq(), &coral);
+    let t = e.host_transfer.expect("a card has a host transfer");
+    assert_eq!((t.input_bytes, t.output_bytes), (16, 16));
+    assert!((t.ms - 32.0 / 0.5e9 * 1e3).abs() < 1e-15, "{}", t.ms);
+    // The latency is model execution only: the transfer is not in it.
+    let on_card: f64 = e.nodes.iter().map(|n| n.time_ms).sum();
+    assert!((e.latency_ms.unwrap() - on_card - INFERENCE_OVERHEAD_S * 1e3).abs() < 1e-12);
+    // A float model on a card that takes it crosses at its own width: 4 bytes per element.
+    let mut card = rk3588(FallbackPolicy::PerOp);
+    card.memory.dram_bandwidth_gbps = None;
+    card.memory.host_link_gbps = Some(0.5);
+    card.operators.supported.push("Abs".into());
+    let float = estimate(&model_with_abs(), &card).host_transfer.unwrap();
+    assert_eq!((float.input_bytes, float.output_bytes), (4 * 256, 4 * 256));
+    // A chip with DRAM of its own has none, nor does a model with no latency.
+    assert!(estimate(&onnxruntime_style_qdq(), &rk3588(FallbackPolicy::PerOp)).host_transfer.is_none());
+    card.operators.supported.retain(|op| op != "Abs");
+    card.operators.fallback = FallbackPolicy::Strict;
+    let refused = estimate(&model_with_abs(), &card);
+    assert!(refused.latency_ms.is_none() && refused.host_transfer.is_none());
+}
+
+#[test]
+fn a_cards_offline_throughput_is_capped_by_what_its_link_carries() {
+    let mut coral = ChipProfile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/coral-usb.toml"))
+        .unwrap()
+        .profile;
+    let m = onnxruntime_style_qdq();
+    let fast_link = estimate(&m, &coral);
+    assert!(
+        fast_link.throughput_fps.unwrap() < 1e3 / fast_link.host_transfer.unwrap().ms,
+        "not the bound here"
+    );
+    // A link so slow that 32 bytes take longer than the model's execution: the link sets the rate.
+    coral.memory.host_link_gbps = Some(1e-6);
+    let slow_link = estimate(&m, &coral);
+    let transfer_ms = slow_link.host_transfer.unwrap().ms;
+    assert!(transfer_ms > slow_link.latency_ms.unwrap());
+    assert!((slow_link.throughput_fps.unwrap() - 1e3 / transfer_ms).abs() < 1e-9);
+}

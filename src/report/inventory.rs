@@ -134,6 +134,10 @@ pub struct EstimateReport<'a> {
     /// Contexts a dataflow chip runs the model in when it does not fit on chip.
     #[serde(skip_serializing_if = "Option::is_none")]
     contexts: Option<u64>,
+    /// On an accelerator card: the inputs and outputs over the host link, left out of the
+    /// latency (model execution on the card).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_transfer: Option<crate::emulator::HostTransfer>,
     energy_mj: Option<f64>,
     rate_hz: f64,
     avg_power_w: Option<f64>,
@@ -183,6 +187,7 @@ impl<'a> EstimateReport<'a> {
             peak_activation_bytes: est.peak_activation_bytes,
             fits_on_chip: est.fits_on_chip,
             contexts: est.contexts,
+            host_transfer: est.host_transfer,
             energy_mj: est.energy_mj,
             rate_hz,
             avg_power_w: est.avg_power_w(rate_hz),
@@ -253,6 +258,13 @@ impl<'a> EstimateReport<'a> {
             report.peak_activation_bytes,
             opt(report.fits_on_chip)
         )?;
+        if let Some(t) = report.host_transfer {
+            writeln!(
+                s,
+                "host link   {} bytes in, {} out per inference: {:.3} ms more than the latency above, which is model execution on the card",
+                t.input_bytes, t.output_bytes, t.ms
+            )?;
+        }
         if let Some(n) = report.contexts {
             writeln!(s, "contexts    {n}: the model does not fit on chip; each context's weights reload over the host link every frame")?;
         }

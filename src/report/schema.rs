@@ -416,6 +416,14 @@ pub struct EstimateRecord {
     /// published point, each emulator default standing in for a missing one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calibration: Vec<String>,
+    /// On an accelerator card: bytes one inference moves over the host link (inputs in, outputs
+    /// back; 8-bit where the chip runs the model quantized). Absent for a chip with its own DRAM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_transfer_bytes: Option<u64>,
+    /// Their time at the link's rate (ms), which `latency_ms` (model execution on the card)
+    /// leaves out: an application waits for both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_transfer_ms: Option<f64>,
     /// `per-op`, `single-partition` or `strict`.
     pub fallback_policy: String,
     /// NPU↔CPU hand-overs along the node order.

@@ -193,6 +193,8 @@ fn estimate_record(est: &Estimate) -> EstimateRecord {
         static_w: est.static_w,
         conversion: est.conversion.clone(),
         calibration: est.calibration.clone(),
+        host_transfer_bytes: est.host_transfer.map(|t| t.input_bytes + t.output_bytes),
+        host_transfer_ms: est.host_transfer.map(|t| t.ms),
         fallback_policy: est.placement.policy.name().to_string(),
         boundaries: est.placement.boundaries,
         nodes,
