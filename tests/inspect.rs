@@ -219,3 +219,33 @@ fn estimate_compares_one_model_across_chips() {
     assert_eq!(both.code, 2);
     assert!(both.stderr.contains("--profiles-dir"), "{}", both.stderr);
 }
+
+#[test]
+fn a_float_model_crosses_a_quantizing_cards_link_as_its_int8_build() {
+    // Hailo's Dataflow Compiler quantizes a float model: its 1×1×32×32 input and 4 scores cross
+    // PCIe as 8-bit tensors, as the Coral's QDQ model's do; a chip with DRAM reports no transfer.
+    let run = |profile: &str, model: &str| {
+        let run = edgecert(&["estimate", model, "--profile", profile, "--json"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()
+    };
+    for (profile, model) in [
+        ("profiles/hailo8.toml", "golden/shapes/shapes_fp32.onnx"),
+        ("profiles/coral-usb.toml", "golden/shapes/shapes_int8.onnx"),
+    ] {
+        let t = &run(profile, model)["host_transfer"];
+        assert_eq!(
+            (t["input_bytes"].as_u64(), t["output_bytes"].as_u64()),
+            (Some(1024), Some(4)),
+            "{profile}: {t}"
+        );
+    }
+    assert!(run("profiles/rk3588.toml", "golden/shapes/shapes_int8.onnx").get("host_transfer").is_none());
+    let text =
+        edgecert(&["estimate", "golden/shapes/shapes_int8.onnx", "--profile", "profiles/coral-usb.toml"]);
+    assert!(
+        text.stdout.contains("host link   1024 bytes in, 4 out per inference: at least"),
+        "{}",
+        text.stdout
+    );
+}

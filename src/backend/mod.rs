@@ -238,7 +238,7 @@ fn emulated_what(estimate: &Estimate) -> String {
         if estimate.conversion.is_some() { " for the toolchain's int8 build of the float model" } else { "" };
     let link = estimate.host_transfer.map_or(String::new(), |t| {
         format!(
-            "; model execution on the card: moving the inputs and outputs over the host link adds {:.3} ms",
+            "; model execution on the card: moving the inputs and outputs over the host link adds at least {:.3} ms (emulated, at the link's nominal rate)",
             t.ms
         )
     });

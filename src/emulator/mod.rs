@@ -165,7 +165,7 @@ pub enum Scenario {
     /// stages with their set-up.
     Pipelined,
     /// Elsewhere one inference holds an accelerator core until it is done: throughput = cores /
-    /// latency, capped by DRAM bandwidth.
+    /// latency, capped by DRAM bandwidth (a card's: by its host link).
     Serial,
 }
 
@@ -236,10 +236,8 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     // Only beside a latency: without one there is nothing for the transfer to add to.
     let host_transfer =
         latency_ms.and(host_link::host_transfer(model, profile, model.quantized || conversion.is_some()));
-    // The transfers overlap execution when the host keeps the card busy, but the link carries
-    // no more frames than its rate allows.
-    let link_fps = host_transfer.map_or(f64::INFINITY, |t| 1e3 / t.ms);
-    let throughput_fps = latency_ms.map(|total| offline_fps(&nodes, total, scenario, profile).min(link_fps));
+    let throughput_fps =
+        latency_ms.map(|total| card_aware_fps(&nodes, total, scenario, profile, host_transfer));
     let npu_ms: f64 = nodes.iter().filter(|n| n.unit == Unit::Npu).map(|n| n.time_ms).sum();
     let total_ms: f64 = nodes.iter().map(|n| n.time_ms).sum();
     Estimate {
@@ -308,13 +306,34 @@ fn calibration_notes(profile: &ChipProfile) -> Vec<String> {
     notes
 }
 
+/// Offline throughput, on a card with its host transfers: a serial card's runtime waits for
+/// each inference's transfers (libedgetpu's invoke is blocking), so they add to every stream's
+/// frame time; a pipelined one streams them while the stages run. Either way the link carries
+/// no more frames than its rate allows, with every byte the model streams over it each frame.
+fn card_aware_fps(
+    nodes: &[NodeCost],
+    latency_ms: f64,
+    scenario: Scenario,
+    profile: &ChipProfile,
+    transfer: Option<HostTransfer>,
+) -> f64 {
+    let Some(t) = transfer else { return offline_fps(nodes, latency_ms, scenario, profile) };
+    let frame_ms = match scenario {
+        Scenario::Serial => latency_ms + t.ms,
+        Scenario::Pipelined => latency_ms,
+    };
+    let streamed_ms: f64 = nodes.iter().map(|n| n.memory_ms).sum();
+    offline_fps(nodes, frame_ms, scenario, profile).min(t.link_fps(streamed_ms))
+}
+
 /// Offline inferences per second at batch 1 with the chip kept full.
 ///
 /// Pipelined (a dataflow chip): the compiler gives every stage resources in proportion to its
 /// work, so the stages take equal time and a frame leaves every Σ(work at the whole chip's
 /// rate); the stages' set-up fills the pipeline once and does not recur per frame. Serial: one
 /// inference per NPU core at a time (each core runs its own stream), capped by DRAM bandwidth
-/// when the cores' traffic would exceed it.
+/// when the cores' traffic would exceed it (on a card, the host link's: [`card_aware_fps`]
+/// adds the transfers).
 fn offline_fps(nodes: &[NodeCost], latency_ms: f64, scenario: Scenario, profile: &ChipProfile) -> f64 {
     match scenario {
         Scenario::Pipelined => {

@@ -246,7 +246,7 @@ impl<'a> EstimateReport<'a> {
         if let Some(fps) = report.throughput_fps {
             let how = match report.scenario {
                 "pipelined" => "pipelined: the model's work at the whole chip's rate",
-                _ => "serial: one stream per NPU core, capped by DRAM",
+                _ => "serial: one stream per NPU core, capped by DRAM or a card's host link",
             };
             writeln!(s, "throughput  {fps:.1} inferences/s offline at batch 1 ({how})")?;
         }
@@ -259,9 +259,13 @@ impl<'a> EstimateReport<'a> {
             opt(report.fits_on_chip)
         )?;
         if let Some(t) = report.host_transfer {
+            let not_counted = match t.unsized_tensors {
+                0 => String::new(),
+                n => format!(" ({n} tensors of unknown size not counted)"),
+            };
             writeln!(
                 s,
-                "host link   {} bytes in, {} out per inference: {:.3} ms more than the latency above, which is model execution on the card",
+                "host link   {} bytes in, {} out per inference{not_counted}: at least {:.3} ms more than the latency above, which is model execution on the card",
                 t.input_bytes, t.output_bytes, t.ms
             )?;
         }

@@ -394,7 +394,8 @@ pub struct EstimateRecord {
     pub throughput_fps: Option<f64>,
     /// How throughput follows from the node costs: `pipelined` (a dataflow chip: a balanced
     /// pipeline, 1 / the model's work at the whole chip's rate) or `serial` (one stream per NPU
-    /// core: cores / latency, capped by DRAM).
+    /// core: cores / latency, capped by DRAM; on a card, each stream also waits for its host
+    /// transfers, and the link caps the rate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
     pub npu_time_share: Option<f64>,
@@ -420,8 +421,8 @@ pub struct EstimateRecord {
     /// back; 8-bit where the chip runs the model quantized). Absent for a chip with its own DRAM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_transfer_bytes: Option<u64>,
-    /// Their time at the link's rate (ms), which `latency_ms` (model execution on the card)
-    /// leaves out: an application waits for both.
+    /// Their time at the link's nominal rate (ms), a lower bound, which `latency_ms` (model
+    /// execution on the card) leaves out: an application waits for both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_transfer_ms: Option<f64>,
     /// `per-op`, `single-partition` or `strict`.
