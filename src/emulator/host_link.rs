@@ -33,7 +33,7 @@ impl HostTransfer {
     /// directions at once, so the busier direction sets the rate: inbound the input and the
     /// streamed bytes, outbound the outputs.
     pub fn link_fps(&self, streamed_ms: f64) -> f64 {
-        let ms = |bytes: u64| bytes as f64 / (self.link_gbps * 1e9) * 1e3;
+        let ms = |bytes: u64| link_ms(bytes, self.link_gbps);
         1e3 / (ms(self.input_bytes) + streamed_ms).max(ms(self.output_bytes))
     }
 }
@@ -44,7 +44,7 @@ impl HostTransfer {
 /// the input and dequantizes the outputs on the host. Integer and boolean tensors (token ids,
 /// masks) and every tensor of a model run as it is cross at their own width.
 pub fn host_transfer(model: &ModelInventory, profile: &ChipProfile, quantized: bool) -> Option<HostTransfer> {
-    let link_gbps = profile.memory.host_link_gbps.filter(|_| profile.memory.dram_bandwidth_gbps.is_none())?;
+    let link_gbps = profile.memory.card_link_gbps()?;
     let mut unsized_tensors = 0;
     let mut bytes = |tensors: &[TensorInfo]| -> u64 {
         tensors
@@ -59,8 +59,13 @@ pub fn host_transfer(model: &ModelInventory, profile: &ChipProfile, quantized: b
             .sum()
     };
     let (input_bytes, output_bytes) = (bytes(&model.inputs), bytes(&model.outputs));
-    let ms = (input_bytes + output_bytes) as f64 / (link_gbps * 1e9) * 1e3;
+    let ms = link_ms(input_bytes + output_bytes, link_gbps);
     Some(HostTransfer { input_bytes, output_bytes, ms, unsized_tensors, link_gbps })
+}
+
+/// Milliseconds `bytes` take at `gbps` GB/s.
+fn link_ms(bytes: u64, gbps: f64) -> f64 {
+    bytes as f64 / (gbps * 1e9) * 1e3
 }
 
 /// Elements of a graph input or output from its shape (a scalar is one); `None` where shape

@@ -423,17 +423,16 @@ impl Residency {
             .max();
         let fits_on_chip = peak.and_then(|peak| on_chip(profile, model.weight_bytes + peak));
         let peak = peak.unwrap_or(0);
-        let host_link_share =
-            (mem.dram_bandwidth_gbps.is_none() && mem.host_link_gbps.is_some()).then(|| {
-                if mem.is_on_chip_only() {
-                    // Contexts run in turn: at batch 1 each comes back over the link every
-                    // frame, so no weight stays resident from one frame to the next.
-                    return 1.0;
-                }
-                let cached = (sram_bytes.unwrap_or(0) as f64 - peak as f64).max(0.0);
-                let weights = model.weight_bytes.max(1) as f64;
-                ((weights - cached) / weights).clamp(0.0, 1.0)
-            });
+        let host_link_share = mem.card_link_gbps().is_some().then(|| {
+            if mem.is_on_chip_only() {
+                // Contexts run in turn: at batch 1 each comes back over the link every
+                // frame, so no weight stays resident from one frame to the next.
+                return 1.0;
+            }
+            let cached = (sram_bytes.unwrap_or(0) as f64 - peak as f64).max(0.0);
+            let weights = model.weight_bytes.max(1) as f64;
+            ((weights - cached) / weights).clamp(0.0, 1.0)
+        });
         let contexts = contexts(profile, fits_on_chip, model.weight_bytes + peak);
         let leaves = leaves_accelerator(model, placement, roles);
         Residency { fits_on_chip, sram_bytes, host_link_share, leaves, contexts }

@@ -29,9 +29,14 @@ fn model_with_abs() -> ModelInventory {
     ModelInventory::load(&path).unwrap()
 }
 
+/// A bundled profile, `profiles/<name>.toml`.
+fn bundled(name: &str) -> ChipProfile {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("profiles/{name}.toml"));
+    ChipProfile::load(&path).unwrap().profile
+}
+
 fn rk3588(policy: FallbackPolicy) -> ChipProfile {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/rk3588.toml");
-    let mut p = ChipProfile::load(&path).unwrap().profile;
+    let mut p = bundled("rk3588");
     p.operators.fallback = policy;
     p
 }
@@ -538,9 +543,7 @@ fn an_estimate_names_its_calibrated_and_defaulted_figures() {
 fn a_cards_inputs_and_outputs_cross_its_host_link_beside_the_latency() {
     // A QDQ model crosses as 8-bit tensors (the runtime quantizes on the host): 16 elements in,
     // 16 out, at the Coral's 0.5 GB/s.
-    let coral = ChipProfile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/coral-usb.toml"))
-        .unwrap()
-        .profile;
+    let coral = bundled("coral-usb");
     let e = estimate(&onnxruntime_style_qdq(), &coral);
     let t = e.host_transfer.expect("a card has a host transfer");
     assert_eq!((t.input_bytes, t.output_bytes), (16, 16));
@@ -565,14 +568,9 @@ fn a_cards_inputs_and_outputs_cross_its_host_link_beside_the_latency() {
 
 #[test]
 fn a_cards_offline_throughput_waits_for_its_transfers_and_its_link() {
-    let load = |name: &str| {
-        ChipProfile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("profiles/{name}.toml")))
-            .unwrap()
-            .profile
-    };
     let m = onnxruntime_style_qdq();
     // The Coral's runtime is blocking: one stream's frame is execution plus its transfers.
-    let mut coral = load("coral-usb");
+    let mut coral = bundled("coral-usb");
     coral.memory.host_link_gbps = Some(1e-6);
     let serial = estimate(&m, &coral);
     let t = serial.host_transfer.unwrap();
@@ -584,7 +582,7 @@ fn a_cards_offline_throughput_waits_for_its_transfers_and_its_link() {
     );
     // A pipelined card overlaps them with its stages, but its link carries no more frames than
     // its rate allows, in the busier direction: 16 bytes in (and nothing streamed), 16 out.
-    let mut hailo = load("hailo8");
+    let mut hailo = bundled("hailo8");
     let free = estimate(&m, &hailo).throughput_fps.unwrap();
     hailo.memory.host_link_gbps = Some(1e-6);
     let piped = estimate(&m, &hailo);

@@ -118,6 +118,12 @@ impl Memory {
     pub fn has_dram_in_overhead(&self) -> bool {
         self.dram_in_overhead == Some(true)
     }
+
+    /// The host link's rate when the chip is a card with no DRAM of its own, whose every
+    /// off-chip byte crosses that link.
+    pub fn card_link_gbps(&self) -> Option<f64> {
+        self.host_link_gbps.filter(|_| self.dram_bandwidth_gbps.is_none())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
