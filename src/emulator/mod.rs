@@ -73,9 +73,13 @@ pub struct NodeCost {
     pub reason: String,
     pub compute_ms: f64,
     pub memory_ms: f64,
+    /// Streaming the layer's output through on-chip memory, where the profile gives that rate
+    /// (`memory.on_chip_gbps`); 0 otherwise.
+    pub on_chip_ms: f64,
     /// The accelerator's fixed cost of starting the layer, before its compute and transfers.
     pub overhead_ms: f64,
-    /// Overhead plus the larger of compute and memory time (they overlap; set-up does not).
+    /// Overhead plus the largest of compute, memory and on-chip time (they overlap; set-up
+    /// does not).
     pub time_ms: f64,
     /// Dynamic energy of the node (µJ).
     pub energy_uj: f64,
@@ -161,8 +165,8 @@ impl Estimate {
 pub enum Scenario {
     /// A dataflow chip (`npu.kind = "dataflow"`, Hailo-8) gives every layer its own resources,
     /// in proportion to its work: each is a pipeline stage, the stages take equal time, so
-    /// throughput = 1 / Σ(work at the whole chip's rate) while latency is still the sum of the
-    /// stages with their set-up.
+    /// throughput = 1 / Σ(work at the whole chip's rate), for the busier of its compute and its
+    /// on-chip memory, while latency is still the sum of the stages with their set-up.
     Pipelined,
     /// Elsewhere one inference holds an accelerator core until it is done: throughput = cores /
     /// latency, capped by DRAM bandwidth (a card's: by its host link).
@@ -215,6 +219,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
                 reason: p.reason.clone(),
                 compute_ms: cost.compute_s * 1e3,
                 memory_ms: cost.memory_s * 1e3,
+                on_chip_ms: cost.on_chip_s * 1e3,
                 overhead_ms: cost.overhead_s * 1e3,
                 time_ms: cost.time_s() * 1e3,
                 fused_into,
@@ -264,21 +269,23 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
 
 /// What the emulated latency and throughput of `profile` rest on, in a few words: a per-layer
 /// overhead calibrated on a published point of that chip (with DRAM time inside it, where
-/// `memory.dram_in_overhead` says so), a dataflow chip's utilization calibrated on published
-/// throughput (its latency still on the default overhead), or the default overhead alone.
+/// `memory.dram_in_overhead` says so), a dataflow chip's on-chip rate or utilization calibrated
+/// on published throughput (its latency still on the default overhead), or the default overhead
+/// alone.
 pub fn calibration_basis(profile: &ChipProfile) -> &'static str {
     let Some(npu) = &profile.npu else { return "no accelerator figures" };
-    match (npu.layer_overhead_us, npu.utilization) {
+    let throughput_calibrated = npu.utilization.is_some() || profile.memory.on_chip_gbps.is_some();
+    match (npu.layer_overhead_us, throughput_calibrated) {
         (Some(_), _) if profile.memory.has_dram_in_overhead() => "calibrated, DRAM inside the overhead",
         (Some(_), _) => "calibrated",
-        (None, Some(_)) => "throughput calibrated, latency default",
-        (None, None) => "default",
+        (None, true) => "throughput calibrated, latency default",
+        (None, false) => "default",
     }
 }
 
-/// [`Estimate::calibration`] for `profile`: the layer overhead and utilization, calibrated
-/// (quoting the profile's source, which names the point) or defaulted, and whether the overhead
-/// also stands for DRAM transfers.
+/// [`Estimate::calibration`] for `profile`: the layer overhead, utilization and on-chip rate,
+/// calibrated (quoting the profile's source, which names the point) or defaulted, and whether
+/// the overhead also stands for DRAM transfers.
 fn calibration_notes(profile: &ChipProfile) -> Vec<String> {
     let Some(npu) = &profile.npu else { return Vec::new() };
     let source = |key: &str| {
@@ -296,6 +303,9 @@ fn calibration_notes(profile: &ChipProfile) -> Vec<String> {
     }];
     if let Some(u) = npu.utilization {
         notes.push(format!("npu.utilization = {u}: {}", source("utilization")));
+    }
+    if let Some(gbps) = profile.memory.on_chip_gbps {
+        notes.push(format!("memory.on_chip_gbps = {gbps}: {}", source("on_chip")));
     }
     if profile.memory.has_dram_in_overhead() {
         notes.push(
@@ -330,14 +340,19 @@ fn card_aware_fps(
 ///
 /// Pipelined (a dataflow chip): the compiler gives every stage resources in proportion to its
 /// work, so the stages take equal time and a frame leaves every Σ(work at the whole chip's
-/// rate); the stages' set-up fills the pipeline once and does not recur per frame. Serial: one
+/// rate); the stages' set-up fills the pipeline once and does not recur per frame. Compute
+/// (with what the link streams into a stage, which it waits for) and on-chip memory are
+/// allocated apart (Hailo names compute, memory and control resources), so the period is the
+/// larger of their totals, not the sum of each stage's larger one. Serial: one
 /// inference per NPU core at a time (each core runs its own stream), capped by DRAM bandwidth
 /// when the cores' traffic would exceed it (on a card, the host link's: [`card_aware_fps`]
 /// adds the transfers).
 fn offline_fps(nodes: &[NodeCost], latency_ms: f64, scenario: Scenario, profile: &ChipProfile) -> f64 {
     match scenario {
         Scenario::Pipelined => {
-            let period_ms: f64 = nodes.iter().map(|n| n.compute_ms.max(n.memory_ms)).sum();
+            let compute_ms: f64 = nodes.iter().map(|n| n.compute_ms.max(n.memory_ms)).sum();
+            let on_chip_ms: f64 = nodes.iter().map(|n| n.on_chip_ms).sum();
+            let period_ms = compute_ms.max(on_chip_ms);
             1000.0 / if period_ms > 0.0 { period_ms } else { latency_ms }
         }
         Scenario::Serial => {
@@ -538,13 +553,14 @@ fn node_energy_uj(
 struct Cost {
     compute_s: f64,
     memory_s: f64,
+    on_chip_s: f64,
     overhead_s: f64,
 }
 
 impl Cost {
-    /// Compute and transfers overlap (a roofline); the layer's set-up comes before both.
+    /// Compute and transfers overlap (a roofline); the layer's set-up comes before them.
     fn time_s(&self) -> f64 {
-        self.overhead_s + self.compute_s.max(self.memory_s)
+        self.overhead_s + self.compute_s.max(self.memory_s).max(self.on_chip_s)
     }
 }
 
@@ -608,7 +624,25 @@ fn node_cost(
         (Unit::Npu, true, Some(npu)) => npu.layer_overhead_us.unwrap_or(DEFAULT_LAYER_OVERHEAD_US) * 1e-6,
         _ => 0.0,
     };
-    Ok(Cost { compute_s, memory_s, overhead_s })
+    let on_chip_s = match (unit, profile.memory.on_chip_gbps) {
+        (Unit::Npu, Some(bw)) => on_chip_bytes(node, path) / (bw * 1e9),
+        _ => 0.0,
+    };
+    Ok(Cost { compute_s, memory_s, on_chip_s, overhead_s })
+}
+
+/// Bytes an accelerator node streams through on-chip memory along `path`: its output, written
+/// and read by the next layer, unless the path already sends it off chip.
+fn on_chip_bytes(node: &NodeInfo, path: MemoryPath) -> f64 {
+    let spills = match path {
+        MemoryPath::OnChip => false,
+        MemoryPath::Dram { spills } | MemoryPath::HostLink { spills, .. } => spills,
+    };
+    if spills {
+        0.0
+    } else {
+        node.output_bytes.unwrap_or(0) as f64 * 2.0
+    }
 }
 
 fn npu_compute_s(node: &NodeInfo, macs: f64, other: f64, profile: &ChipProfile) -> Result<f64, String> {

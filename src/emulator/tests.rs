@@ -242,6 +242,7 @@ fn a_model_larger_than_a_dataflow_chip_runs_in_contexts_over_its_host_link() {
         dram_bandwidth_gbps: None,
         on_chip_only: Some(true),
         host_link_gbps: None,
+        on_chip_gbps: None,
         dram_in_overhead: None,
     };
     p.npu.as_mut().unwrap().kind = Some("dataflow".into());
@@ -301,6 +302,47 @@ fn throughput_is_serial_or_pipelined_by_the_chip_kind() {
 
     p.memory.dram_bandwidth_gbps = None;
     assert_eq!(estimate(&m, &p).throughput_fps, None, "no latency, no throughput");
+}
+
+/// Where the profile gives `memory.on_chip_gbps`, an accelerator layer's output streams through
+/// on-chip memory at that rate (written, then read by the next layer): the layer takes the
+/// larger of its compute and that, and a dataflow chip's period is the larger of the two totals,
+/// its compute and its on-chip memory being allocated apart.
+#[test]
+fn on_chip_streaming_bounds_a_layer_and_a_dataflow_period() {
+    let m = model_with_abs();
+    let mut p = rk3588(FallbackPolicy::PerOp);
+    p.operators.supported.push("Abs".into());
+    p.npu.as_mut().unwrap().kind = Some("dataflow".into());
+    p.memory.on_chip_only = Some(true);
+    let unlimited = estimate(&m, &p);
+    assert!(unlimited.nodes.iter().all(|n| n.on_chip_ms == 0.0), "without the rate, never the bottleneck");
+    let compute_ms: f64 = unlimited.nodes.iter().map(|n| n.compute_ms.max(n.memory_ms)).sum();
+    let streamed = |n: &NodeCost| match n.fused_into {
+        Some(_) => 0.0,
+        None => m.nodes.iter().find(|x| x.name == n.node).unwrap().output_bytes.unwrap() as f64 * 2.0,
+    };
+    let bytes: f64 = unlimited.nodes.iter().map(streamed).sum();
+    assert!(bytes > 0.0);
+
+    // A slow rate binds: every layer's output twice, at 1 MB/s.
+    p.memory.on_chip_gbps = Some(1e-3);
+    let bound = estimate(&m, &p);
+    for n in &bound.nodes {
+        assert!((n.on_chip_ms - streamed(n) / 1e6 * 1e3).abs() < 1e-9, "{}: {}", n.node, n.on_chip_ms);
+        assert!((n.time_ms - (n.overhead_ms + n.compute_ms.max(n.on_chip_ms))).abs() < 1e-12, "{}", n.node);
+    }
+    let on_chip_ms: f64 = bound.nodes.iter().map(|n| n.on_chip_ms).sum();
+    assert!(on_chip_ms > compute_ms);
+    assert!((bound.throughput_fps.unwrap() - 1000.0 / on_chip_ms).abs() < 1e-9, "memory-bound");
+    assert!(bound.latency_ms.unwrap() > unlimited.latency_ms.unwrap());
+
+    // A rate at which on-chip memory needs half the compute's time: compute is the period, even
+    // though some stages stream longer than they compute (their memory is allocated elsewhere).
+    p.memory.on_chip_gbps = Some(bytes / (compute_ms / 2.0 * 1e-3) / 1e9);
+    let fast = estimate(&m, &p);
+    assert!(fast.nodes.iter().any(|n| n.on_chip_ms > n.compute_ms), "the case must be tested");
+    assert!((fast.throughput_fps.unwrap() - 1000.0 / compute_ms).abs() < 1e-6, "{:?}", fast.throughput_fps);
 }
 
 /// A chain of `ops` on a 1x4x8x8 input (3x3 convolutions); `"SiLU"` is Sigmoid and Mul on the

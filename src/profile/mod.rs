@@ -101,6 +101,12 @@ pub struct Memory {
     /// USB 3.0 for the Coral USB Accelerator, PCIe for M.2 cards. A card with no DRAM of its own
     /// streams the weights that do not fit on chip over it every inference.
     pub host_link_gbps: Option<f64>,
+    /// Rate at which the accelerator's layers stream their activations through its on-chip
+    /// memory (GB/s: each layer's output written and read by the next), where that, not its MACs,
+    /// can limit it: a dataflow chip's distributed memory, allocated per layer beside its compute.
+    /// A calibrated figure (no datasheet gives it): its source names the point. Without it,
+    /// on-chip memory is never the bottleneck.
+    pub on_chip_gbps: Option<f64>,
     /// True when no source gives the DRAM bandwidth and the calibrated `npu.layer_overhead_us`
     /// stands for the transfers too (the QCS6490): DRAM time is not costed on its own, it is
     /// inside the per-layer figure at its calibration point's ratio of bytes to layers.
@@ -392,6 +398,7 @@ impl ChipProfile {
         v.positive("memory.dram_bytes", self.memory.dram_bytes.map(|b| b as f64));
         v.positive("memory.dram_bandwidth_gbps", self.memory.dram_bandwidth_gbps);
         v.positive("memory.host_link_gbps", self.memory.host_link_gbps);
+        v.positive("memory.on_chip_gbps", self.memory.on_chip_gbps);
         if self.memory.has_dram_in_overhead() {
             if self.memory.dram_bandwidth_gbps.is_some() {
                 v.err("memory.dram_in_overhead", "contradicts memory.dram_bandwidth_gbps: with a bandwidth, DRAM time is costed on its own (a board that finds its chip's bandwidth sets dram_in_overhead = false and recalibrates npu.layer_overhead_us, which held the DRAM time)");

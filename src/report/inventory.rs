@@ -245,7 +245,7 @@ impl<'a> EstimateReport<'a> {
         }
         if let Some(fps) = report.throughput_fps {
             let how = match report.scenario {
-                "pipelined" => "pipelined: the model's work at the whole chip's rate",
+                "pipelined" => "pipelined: the model's work at the whole chip's rate, compute or on-chip memory, whichever is busier",
                 _ => "serial: one stream per NPU core, capped by DRAM or a card's host link",
             };
             writeln!(s, "throughput  {fps:.1} inferences/s offline at batch 1 ({how})")?;

@@ -393,7 +393,8 @@ pub struct EstimateRecord {
     #[serde(default)]
     pub throughput_fps: Option<f64>,
     /// How throughput follows from the node costs: `pipelined` (a dataflow chip: a balanced
-    /// pipeline, 1 / the model's work at the whole chip's rate) or `serial` (one stream per NPU
+    /// pipeline, 1 / the model's work at the whole chip's rate, for the busier of its compute and
+    /// its on-chip memory) or `serial` (one stream per NPU
     /// core: cores / latency, capped by DRAM; on a card, each stream also waits for its host
     /// transfers, and the link caps the rate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -446,6 +447,10 @@ pub struct NodeRecord {
     pub time_ms: Option<f64>,
     pub compute_ms: Option<f64>,
     pub memory_ms: Option<f64>,
+    /// Streaming the node's output through on-chip memory, on a chip whose profile gives that
+    /// rate (`memory.on_chip_gbps`); absent where nothing is costed so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_chip_ms: Option<f64>,
     pub energy_uj: Option<f64>,
 }
 

@@ -175,6 +175,7 @@ fn estimate_record(est: &Estimate) -> EstimateRecord {
                 time_ms: cost.map(|c| c.time_ms),
                 compute_ms: cost.map(|c| c.compute_ms),
                 memory_ms: cost.map(|c| c.memory_ms),
+                on_chip_ms: cost.map(|c| c.on_chip_ms).filter(|&ms| ms > 0.0),
                 energy_uj: cost.map(|c| c.energy_uj),
             }
         })

@@ -87,12 +87,12 @@ pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
 }
 
 /// The one figure a calibration point sets on its chip: the per-layer overhead where the point
-/// is a latency, the utilization on a dataflow chip whose point is pipelined throughput (set-up
-/// does not recur per frame there, so no overhead can move it).
+/// is a latency, the on-chip streaming rate on a dataflow chip whose point is pipelined
+/// throughput (set-up does not recur per frame there, so no overhead can move it).
 #[derive(Clone, Copy, PartialEq)]
 enum Knob {
     OverheadUs,
-    Utilization,
+    OnChipGbps,
     /// A per-layer overhead that stands for DRAM time too (`memory.dram_in_overhead`): not the
     /// same quantity as [`Knob::OverheadUs`], so neither is held out with the other.
     OverheadWithDramUs,
@@ -101,7 +101,7 @@ enum Knob {
 impl Knob {
     fn of(profile: &ChipProfile) -> Knob {
         match profile.npu.as_ref().and_then(|n| n.kind.as_deref()) {
-            Some("dataflow") => Knob::Utilization,
+            Some("dataflow") => Knob::OnChipGbps,
             _ if profile.memory.has_dram_in_overhead() => Knob::OverheadWithDramUs,
             _ => Knob::OverheadUs,
         }
@@ -110,7 +110,7 @@ impl Knob {
     fn name(self) -> &'static str {
         match self {
             Knob::OverheadUs => "layer_overhead_us",
-            Knob::Utilization => "utilization",
+            Knob::OnChipGbps => "on_chip_gbps",
             Knob::OverheadWithDramUs => "layer_overhead_us (DRAM inside)",
         }
     }
@@ -119,23 +119,24 @@ impl Knob {
         let npu = profile.npu.as_ref()?;
         match self {
             Knob::OverheadUs | Knob::OverheadWithDramUs => npu.layer_overhead_us,
-            Knob::Utilization => npu.utilization,
+            Knob::OnChipGbps => profile.memory.on_chip_gbps,
+        }
+    }
+
+    /// The figure the emulator uses when the profile gives none (no on-chip rate: never the
+    /// bottleneck, an infinite one).
+    fn default(self) -> f64 {
+        match self {
+            Knob::OverheadUs | Knob::OverheadWithDramUs => edgecert::emulator::DEFAULT_LAYER_OVERHEAD_US,
+            Knob::OnChipGbps => f64::INFINITY,
         }
     }
 
     /// The range searched, ordered so the emulated figure grows from the first bound to the second.
-    /// The figure the emulator uses when the profile gives none.
-    fn default(self) -> f64 {
-        match self {
-            Knob::OverheadUs | Knob::OverheadWithDramUs => edgecert::emulator::DEFAULT_LAYER_OVERHEAD_US,
-            Knob::Utilization => 1.0,
-        }
-    }
-
     fn range(self) -> (f64, f64) {
         match self {
             Knob::OverheadUs | Knob::OverheadWithDramUs => (0.0, 500.0),
-            Knob::Utilization => (1.0, 0.001),
+            Knob::OnChipGbps => (1e6, 0.01),
         }
     }
 }
@@ -193,11 +194,9 @@ fn export_independence(exports: &[(String, Row, Row)]) {
 /// The emulated figure a point is compared with, for `profile` with its knob set to `value`.
 fn emulate(inv: &ModelInventory, profile: &ChipProfile, value: f64, scenario: Scenario) -> Option<f64> {
     let mut profile = profile.clone();
-    let knob = Knob::of(&profile);
-    let npu = profile.npu.as_mut()?;
-    match knob {
-        Knob::OverheadUs | Knob::OverheadWithDramUs => npu.layer_overhead_us = Some(value),
-        Knob::Utilization => npu.utilization = Some(value),
+    match Knob::of(&profile) {
+        Knob::OverheadUs | Knob::OverheadWithDramUs => profile.npu.as_mut()?.layer_overhead_us = Some(value),
+        Knob::OnChipGbps => profile.memory.on_chip_gbps = Some(value),
     }
     let e = estimate(inv, &profile);
     match scenario {
@@ -272,8 +271,12 @@ fn leave_one_out(zoo: &Path, profiles: &[profile::ProfileFile]) -> anyhow::Resul
             Some(v) => format!("profile's {v:.3}, in sample: {}", show(in_error)),
             None => "the profile has no calibrated figure".into(),
         };
+        let held_out_shown = match held_out.is_finite() {
+            true => format!("{held_out:.3}"),
+            false => "none".into(),
+        };
         println!(
-            "  {:<10} {meets}; {sample}; held out {held_out:.3} ({whence}): {}",
+            "  {:<10} {meets}; {sample}; held out {held_out_shown} ({whence}): {}",
             p.chip,
             show(out_error)
         );
