@@ -82,17 +82,43 @@ pub fn operator_check(model: &ModelInventory, placement: &Placement, replay_engi
     v
 }
 
-/// Weights plus peak live activations must fit the chip's DRAM.
+/// Why the memory check has no DRAM size to hold `need` bytes against, in the chip's own terms:
+/// a bare chip's DRAM is its board's; a card has none of its own.
+fn no_dram_size(profile: &ChipProfile, need: u64) -> String {
+    let (chip, memory) = (&profile.chip.name, &profile.memory);
+    let sram = profile.npu.as_ref().and_then(|n| n.sram_bytes);
+    match (memory.is_on_chip_only(), sram) {
+        (true, None) => format!(
+            "`{chip}` has no DRAM and keeps every tensor on chip, but the profile gives no on-chip size to hold the model's {need} bytes against (npu.sram_bytes)"
+        ),
+        (true, Some(sram)) => format!(
+            "`{chip}` has no DRAM, and the model's {need} bytes exceed its {sram} bytes on chip: it runs in contexts reloaded from its host, whose memory the profile does not describe"
+        ),
+        _ if memory.card_link_gbps().is_some() => format!(
+            "`{chip}` is a card with no DRAM of its own: what its on-chip memory does not hold stays in its host's, which the profile does not describe (memory.dram_bytes); the model needs {need} bytes"
+        ),
+        _ => format!("the profile gives no DRAM size (memory.dram_bytes); the model needs {need} bytes"),
+    }
+}
+
+/// Weights plus peak live activations must fit the chip's DRAM (on a chip without DRAM, its
+/// on-chip memory).
 pub fn memory_check(model: &ModelInventory, profile: &ChipProfile) -> Verdict {
     let need = model.weight_bytes + model.peak_activation_bytes();
+    let sram = profile.npu.as_ref().and_then(|n| n.sram_bytes).filter(|_| profile.memory.is_on_chip_only());
+    if let Some(sram) = sram.filter(|&sram| need <= sram) {
+        // A chip without DRAM whose on-chip memory holds the whole model: that is its memory.
+        let reason = format!(
+            "weights {} + peak activations {} bytes fit {sram} bytes of on-chip memory (the chip has no DRAM)",
+            model.weight_bytes,
+            need - model.weight_bytes
+        );
+        return Verdict::new("memory", Outcome::Pass, "bytes", Basis::Static, reason)
+            .with_values(need as f64, Some(sram as f64));
+    }
     let Some(have) = profile.memory.dram_bytes else {
-        return Verdict::inconclusive(
-            "memory",
-            "bytes",
-            Basis::Static,
-            format!("the profile gives no DRAM size (memory.dram_bytes); the model needs {need} bytes"),
-        )
-        .with_values(need as f64, None);
+        return Verdict::inconclusive("memory", "bytes", Basis::Static, no_dram_size(profile, need))
+            .with_values(need as f64, None);
     };
     let (outcome, reason) = if need <= have {
         (
@@ -115,4 +141,46 @@ pub fn memory_check(model: &ModelInventory, profile: &ChipProfile) -> Verdict {
     };
     Verdict::new("memory", outcome, "bytes", Basis::Static, reason)
         .with_values(need as f64, Some(have as f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shapes_model() -> ModelInventory {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/shapes/shapes_int8.onnx");
+        ModelInventory::load(&path).unwrap()
+    }
+
+    fn bundled(name: &str) -> ChipProfile {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("profiles/{name}.toml"));
+        ChipProfile::load(&path).unwrap().profile
+    }
+
+    /// A chip without DRAM is held to its on-chip memory where the profile gives its size, and
+    /// otherwise says in its own terms why memory is undecided: a dataflow chip lacks its
+    /// on-chip size, a card its host's memory.
+    #[test]
+    fn a_chip_without_dram_is_held_to_its_on_chip_memory() {
+        let model = shapes_model();
+        let need = (model.weight_bytes + model.peak_activation_bytes()) as f64;
+        let mut hailo = bundled("hailo8");
+        let undecided = memory_check(&model, &hailo);
+        assert_eq!(undecided.verdict, Outcome::Inconclusive);
+        assert!(undecided.reason.contains("no on-chip size") && undecided.reason.contains("npu.sram_bytes"));
+        hailo.npu.as_mut().unwrap().sram_bytes = Some(need as u64);
+        let fits = memory_check(&model, &hailo);
+        assert_eq!((fits.verdict, fits.limit), (Outcome::Pass, Some(need)), "{}", fits.reason);
+        // Negative control: one byte short, and the model runs in contexts, not on chip.
+        hailo.npu.as_mut().unwrap().sram_bytes = Some(need as u64 - 1);
+        let short = memory_check(&model, &hailo);
+        assert_eq!(short.verdict, Outcome::Inconclusive);
+        assert!(short.reason.contains("runs in contexts"), "{}", short.reason);
+
+        let coral = memory_check(&model, &bundled("coral-usb"));
+        assert_eq!(coral.verdict, Outcome::Inconclusive);
+        assert!(coral.reason.contains("card with no DRAM of its own"), "{}", coral.reason);
+        let rk = memory_check(&model, &bundled("rk3588"));
+        assert!(rk.reason.starts_with("the profile gives no DRAM size"), "{}", rk.reason);
+    }
 }
