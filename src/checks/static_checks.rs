@@ -86,36 +86,52 @@ pub fn operator_check(model: &ModelInventory, placement: &Placement, replay_engi
 /// a bare chip's DRAM is its board's; a card has none of its own.
 fn no_dram_size(profile: &ChipProfile, need: u64) -> String {
     let (chip, memory) = (&profile.chip.name, &profile.memory);
-    let sram = profile.npu.as_ref().and_then(|n| n.sram_bytes);
-    match (memory.is_on_chip_only(), sram) {
-        (true, None) => format!(
+    if memory.is_on_chip_only() {
+        format!(
             "`{chip}` has no DRAM and keeps every tensor on chip, but the profile gives no on-chip size to hold the model's {need} bytes against (npu.sram_bytes)"
-        ),
-        (true, Some(sram)) => format!(
-            "`{chip}` has no DRAM, and the model's {need} bytes exceed its {sram} bytes on chip: it runs in contexts reloaded from its host, whose memory the profile does not describe"
-        ),
-        _ if memory.card_link_gbps().is_some() => format!(
+        )
+    } else if memory.card_link_gbps().is_some() {
+        format!(
             "`{chip}` is a card with no DRAM of its own: what its on-chip memory does not hold stays in its host's, which the profile does not describe (memory.dram_bytes); the model needs {need} bytes"
-        ),
-        _ => format!("the profile gives no DRAM size (memory.dram_bytes); the model needs {need} bytes"),
+        )
+    } else {
+        format!("the profile gives no DRAM size (memory.dram_bytes); the model needs {need} bytes")
     }
+}
+
+/// A chip without DRAM that gives its on-chip size holds the model there, counted as the
+/// emulator counts it: PASS when it fits; beyond it the model runs in contexts reloaded from the
+/// host every frame, whose memory the profile does not describe.
+fn on_chip_memory(model: &ModelInventory, profile: &ChipProfile) -> Option<Verdict> {
+    let sram = profile.npu.as_ref()?.sram_bytes.filter(|_| profile.memory.is_on_chip_only())?;
+    let need = crate::emulator::on_chip_working_set(model, profile)?;
+    let (outcome, reason) = if need <= sram {
+        (
+            Outcome::Pass,
+            format!("the compiled weights and the activations of its busiest layer, {need} bytes, fit {sram} bytes of on-chip memory (the chip has no DRAM)"),
+        )
+    } else {
+        (
+            Outcome::Inconclusive,
+            format!(
+                "the compiled weights and the activations of its busiest layer, {need} bytes, exceed {sram} bytes of on-chip memory: the model runs in {} contexts reloaded from the host every frame, whose memory the profile does not describe",
+                need.div_ceil(sram)
+            ),
+        )
+    };
+    Some(
+        Verdict::new("memory", outcome, "bytes", Basis::Static, reason)
+            .with_values(need as f64, Some(sram as f64)),
+    )
 }
 
 /// Weights plus peak live activations must fit the chip's DRAM (on a chip without DRAM, its
 /// on-chip memory).
 pub fn memory_check(model: &ModelInventory, profile: &ChipProfile) -> Verdict {
-    let need = model.weight_bytes + model.peak_activation_bytes();
-    let sram = profile.npu.as_ref().and_then(|n| n.sram_bytes).filter(|_| profile.memory.is_on_chip_only());
-    if let Some(sram) = sram.filter(|&sram| need <= sram) {
-        // A chip without DRAM whose on-chip memory holds the whole model: that is its memory.
-        let reason = format!(
-            "weights {} + peak activations {} bytes fit {sram} bytes of on-chip memory (the chip has no DRAM)",
-            model.weight_bytes,
-            need - model.weight_bytes
-        );
-        return Verdict::new("memory", Outcome::Pass, "bytes", Basis::Static, reason)
-            .with_values(need as f64, Some(sram as f64));
+    if let Some(verdict) = on_chip_memory(model, profile) {
+        return verdict;
     }
+    let need = model.weight_bytes + model.peak_activation_bytes();
     let Some(have) = profile.memory.dram_bytes else {
         return Verdict::inconclusive("memory", "bytes", Basis::Static, no_dram_size(profile, need))
             .with_values(need as f64, None);
@@ -146,36 +162,33 @@ pub fn memory_check(model: &ModelInventory, profile: &ChipProfile) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::bundled;
 
-    fn shapes_model() -> ModelInventory {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/shapes/shapes_int8.onnx");
-        ModelInventory::load(&path).unwrap()
-    }
-
-    fn bundled(name: &str) -> ChipProfile {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("profiles/{name}.toml"));
-        ChipProfile::load(&path).unwrap().profile
-    }
-
-    /// A chip without DRAM is held to its on-chip memory where the profile gives its size, and
-    /// otherwise says in its own terms why memory is undecided: a dataflow chip lacks its
-    /// on-chip size, a card its host's memory.
+    /// A chip without DRAM is held to its on-chip memory where the profile gives its size, as
+    /// the emulator counts it, and otherwise says in its own terms why memory is undecided: a
+    /// dataflow chip lacks its on-chip size, a card its host's memory.
     #[test]
     fn a_chip_without_dram_is_held_to_its_on_chip_memory() {
-        let model = shapes_model();
-        let need = (model.weight_bytes + model.peak_activation_bytes()) as f64;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/shapes/shapes_int8.onnx");
+        let model = ModelInventory::load(&path).unwrap();
         let mut hailo = bundled("hailo8");
         let undecided = memory_check(&model, &hailo);
         assert_eq!(undecided.verdict, Outcome::Inconclusive);
         assert!(undecided.reason.contains("no on-chip size") && undecided.reason.contains("npu.sram_bytes"));
-        hailo.npu.as_mut().unwrap().sram_bytes = Some(need as u64);
+        let need = crate::emulator::on_chip_working_set(&model, &hailo).unwrap();
+        hailo.npu.as_mut().unwrap().sram_bytes = Some(need);
         let fits = memory_check(&model, &hailo);
-        assert_eq!((fits.verdict, fits.limit), (Outcome::Pass, Some(need)), "{}", fits.reason);
-        // Negative control: one byte short, and the model runs in contexts, not on chip.
-        hailo.npu.as_mut().unwrap().sram_bytes = Some(need as u64 - 1);
+        assert_eq!(
+            (fits.verdict, fits.measured, fits.limit),
+            (Outcome::Pass, Some(need as f64), Some(need as f64))
+        );
+        assert_eq!(crate::emulator::estimate(&model, &hailo).fits_on_chip, Some(true), "the estimate agrees");
+        // Negative control: one byte short, and the model runs in contexts, as the estimate says.
+        hailo.npu.as_mut().unwrap().sram_bytes = Some(need - 1);
         let short = memory_check(&model, &hailo);
         assert_eq!(short.verdict, Outcome::Inconclusive);
-        assert!(short.reason.contains("runs in contexts"), "{}", short.reason);
+        assert!(short.reason.contains("runs in 2 contexts"), "{}", short.reason);
+        assert_eq!(crate::emulator::estimate(&model, &hailo).contexts, Some(2), "the estimate agrees");
 
         let coral = memory_check(&model, &bundled("coral-usb"));
         assert_eq!(coral.verdict, Outcome::Inconclusive);

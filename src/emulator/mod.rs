@@ -1,6 +1,7 @@
-//! The chip emulator, first cut: where each node runs (placement from the profile's operator
-//! table and fallback policy) and how long an inference takes (a roofline per node: the larger
-//! of compute time and memory time). Every assumption that is not a profile figure is a named
+//! The chip emulator: where each node runs (placement from the profile's operator table and
+//! fallback policy) and how long an inference takes (a roofline per node: the largest of
+//! compute time, off-chip memory time and, where the profile gives its rate, on-chip streaming
+//! time, after the layer's set-up). Every assumption that is not a profile figure is a named
 //! constant here; `docs/emulator.md` gives the why.
 
 mod conversion;
@@ -385,7 +386,8 @@ fn contexts(profile: &ChipProfile, fits_on_chip: Option<bool>, bytes: u64) -> Op
 /// Where a node's tensors travel besides its unit's own on-chip memory.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum MemoryPath {
-    /// The working set stays on chip: no traffic is charged.
+    /// The working set stays on chip: no off-chip traffic (on-chip streaming is charged only
+    /// where the profile gives its rate, `memory.on_chip_gbps`).
     OnChip,
     /// Weights once through DRAM; `spills`: the output too, written and read back (the
     /// activations alive at this node do not fit on chip, or the unit has no on-chip memory
@@ -428,14 +430,7 @@ impl Residency {
     ) -> Self {
         let mem = &profile.memory;
         let sram_bytes = profile.npu.as_ref().and_then(|n| n.sram_bytes);
-        let peak = placement
-            .nodes
-            .iter()
-            .zip(roles)
-            .zip(live_bytes)
-            .filter(|((p, role), _)| p.unit == Unit::Npu && !matches!(role, Role::FusedInto(_)))
-            .map(|(_, &live)| live)
-            .max();
+        let peak = accelerator_peak(placement, roles, live_bytes);
         let fits_on_chip = peak.and_then(|peak| on_chip(profile, model.weight_bytes + peak));
         let peak = peak.unwrap_or(0);
         let host_link_share = mem.card_link_gbps().is_some().then(|| {
@@ -473,6 +468,32 @@ impl Residency {
             (None, None) => MemoryPath::Dram { spills: true },
         }
     }
+}
+
+/// The activation bytes alive at the busiest accelerator layer (fused epilogues run in their
+/// layer's buffers); `None` when no layer runs on the accelerator.
+fn accelerator_peak(placement: &Placement, roles: &[Role], live_bytes: &[u64]) -> Option<u64> {
+    placement
+        .nodes
+        .iter()
+        .zip(roles)
+        .zip(live_bytes)
+        .filter(|((p, role), _)| p.unit == Unit::Npu && !matches!(role, Role::FusedInto(_)))
+        .map(|(_, &live)| live)
+        .max()
+}
+
+/// What `profile`'s on-chip memory must hold for `model` to run whole on it, counted as the
+/// estimate counts it (`fits_on_chip`, `contexts`): the weights of the build the toolchain
+/// compiles plus the activations alive at its busiest accelerator layer. `None` when no layer
+/// runs on the accelerator.
+pub fn on_chip_working_set(model: &ModelInventory, profile: &ChipProfile) -> Option<u64> {
+    let (compiled, _) = conversion::as_compiled(model, profile);
+    let model = compiled.as_ref().unwrap_or(model);
+    let placement = place(model, profile);
+    let roles = fusion::roles(model, &placement);
+    let (_, live_bytes) = model.activation_liveness();
+    accelerator_peak(&placement, &roles, &live_bytes).map(|peak| model.weight_bytes + peak)
 }
 
 /// Per node, whether what it writes leaves the accelerator: a graph output, or read by a node
@@ -596,7 +617,7 @@ fn node_cost(
         _ => cpu_compute_s(macs, other, profile)?,
     };
     let memory_s = match path {
-        // On-chip SRAM is assumed never to be the bottleneck (documented).
+        // Off-chip time only: on-chip streaming is its own term below.
         MemoryPath::OnChip => 0.0,
         MemoryPath::Dram { .. } => match profile.memory.dram_bandwidth_gbps {
             Some(bw) => node_bytes(node, weight_bytes, path) / (bw * 1e9),
@@ -631,14 +652,17 @@ fn node_cost(
     Ok(Cost { compute_s, memory_s, on_chip_s, overhead_s })
 }
 
+/// Ops that re-describe a tensor without moving it: nothing streams through on-chip memory.
+const VIEW_OPS: [&str; 5] = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"];
+
 /// Bytes an accelerator node streams through on-chip memory along `path`: its output, written
-/// and read by the next layer, unless the path already sends it off chip.
+/// and read by the next layer, unless the path already sends it off chip or the node is a view.
 fn on_chip_bytes(node: &NodeInfo, path: MemoryPath) -> f64 {
     let spills = match path {
         MemoryPath::OnChip => false,
         MemoryPath::Dram { spills } | MemoryPath::HostLink { spills, .. } => spills,
     };
-    if spills {
+    if spills || VIEW_OPS.contains(&node.op_type.as_str()) {
         0.0
     } else {
         node.output_bytes.unwrap_or(0) as f64 * 2.0

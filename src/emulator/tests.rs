@@ -1,8 +1,6 @@
-use std::path::Path;
-
 use super::*;
 use crate::model::writer::{encode, Attr, Graph};
-use crate::profile::{ChipProfile, FallbackPolicy};
+use crate::profile::{bundled, ChipProfile, FallbackPolicy};
 
 /// Conv → Relu → Abs → Conv → Relu: Abs is not in RKNN's list.
 fn model_with_abs() -> ModelInventory {
@@ -30,11 +28,6 @@ fn model_with_abs() -> ModelInventory {
 }
 
 /// A bundled profile, `profiles/<name>.toml`.
-fn bundled(name: &str) -> ChipProfile {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("profiles/{name}.toml"));
-    ChipProfile::load(&path).unwrap().profile
-}
-
 fn rk3588(policy: FallbackPolicy) -> ChipProfile {
     let mut p = bundled("rk3588");
     p.operators.fallback = policy;
@@ -343,6 +336,22 @@ fn on_chip_streaming_bounds_a_layer_and_a_dataflow_period() {
     let fast = estimate(&m, &p);
     assert!(fast.nodes.iter().any(|n| n.on_chip_ms > n.compute_ms), "the case must be tested");
     assert!((fast.throughput_fps.unwrap() - 1000.0 / compute_ms).abs() < 1e-6, "{:?}", fast.throughput_fps);
+
+    // A view moves nothing: an Identity between two layers streams no bytes of its own.
+    p.operators.supported.push("Identity".into());
+    let viewed = estimate(&chain(&["Conv", "Identity", "Conv"]), &p);
+    let identity = viewed.nodes.iter().find(|n| n.op_type == "Identity").unwrap();
+    assert_eq!((identity.unit, identity.on_chip_ms), (Unit::Npu, 0.0));
+    assert!(viewed.nodes.iter().filter(|n| n.op_type == "Conv").all(|n| n.on_chip_ms > 0.0));
+
+    // An output that spills (an on-chip size below a layer's live activations) is charged to
+    // DRAM, once: it does not stream on chip as well.
+    p.npu.as_mut().unwrap().sram_bytes = Some(1);
+    let spilled = estimate(&m, &p);
+    let layers = spilled.nodes.iter().filter(|n| n.unit == Unit::Npu && n.fused_into.is_none());
+    for n in layers {
+        assert!(n.on_chip_ms == 0.0 && n.memory_ms > 0.0, "{}: {} / {}", n.node, n.on_chip_ms, n.memory_ms);
+    }
 }
 
 /// A chain of `ops` on a 1x4x8x8 input (3x3 convolutions); `"SiLU"` is Sigmoid and Mul on the

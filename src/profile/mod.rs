@@ -58,8 +58,9 @@ pub struct Npu {
     /// A calibrated figure, not a datasheet one: its source says which calibration point.
     pub layer_overhead_us: Option<f64>,
     /// Share of the emulator's per-op-class efficiencies this accelerator reaches (0-1]: a
-    /// calibrated figure for chips whose published point is throughput-bound (a dataflow
-    /// compiler's allocation), its source naming the point.
+    /// derating for a chip whose measured figures are compute-bound, its source naming the
+    /// measurement. (On a dataflow chip, `cargo xtask fidelity` calibrates
+    /// `memory.on_chip_gbps` instead.)
     pub utilization: Option<f64>,
     /// Selectable compute modes (Ascend's npu-smi modes, Jetson's power modes); the figures
     /// above are the default mode.
@@ -111,6 +112,13 @@ pub struct Memory {
     /// stands for the transfers too (the QCS6490): DRAM time is not costed on its own, it is
     /// inside the per-layer figure at its calibration point's ratio of bytes to layers.
     pub dram_in_overhead: Option<bool>,
+}
+
+/// A profile bundled under `profiles/`, for tests.
+#[cfg(test)]
+pub(crate) fn bundled(name: &str) -> ChipProfile {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("profiles/{name}.toml"));
+    ChipProfile::load(&path).unwrap().profile
 }
 
 impl Memory {

@@ -116,6 +116,13 @@ fn malformed_profiles_name_line_field_and_problem() {
             16,
             "must be a positive number",
         ),
+        (
+            "dram_bandwidth_gbps = 12.8",
+            "dram_bandwidth_gbps = 12.8\non_chip_gbps = inf",
+            "memory.on_chip_gbps",
+            16,
+            "must be a positive number",
+        ),
     ];
     for (from, to, field, line, words) in cases {
         let text = VALID.replacen(from, to, 1);
