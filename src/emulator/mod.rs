@@ -289,13 +289,7 @@ pub fn calibration_basis(profile: &ChipProfile) -> &'static str {
 /// the overhead also stands for DRAM transfers.
 fn calibration_notes(profile: &ChipProfile) -> Vec<String> {
     let Some(npu) = &profile.npu else { return Vec::new() };
-    let source = |key: &str| {
-        profile
-            .sources
-            .iter()
-            .find(|(k, _)| k.contains(key))
-            .map_or("its source is not given", |(_, v)| v.as_str())
-    };
+    let source = |key: &str| profile.calibration_source(key).unwrap_or("its source is not given");
     let mut notes = vec![match npu.layer_overhead_us {
         Some(us) => format!("npu.layer_overhead_us = {us}: {}", source("overhead")),
         None => format!(

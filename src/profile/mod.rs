@@ -301,7 +301,42 @@ pub struct PowerBudget {
     pub field: &'static str,
 }
 
+/// The smallest figure a profile may give in any unit (GB/s, TOPS, W, µs, ...).
+const SMALLEST_FIGURE: f64 = 1e-9;
+
+/// The figures no datasheet gives, each set on a published point (or a measurement), with the
+/// fragment of the `[sources]` key that must name that point: a calibrated figure says so.
+const CALIBRATED_FIGURES: [(&str, &str); 3] = [
+    ("npu.layer_overhead_us", "overhead"),
+    ("npu.utilization", "utilization"),
+    ("memory.on_chip_gbps", "on_chip"),
+];
+
 impl ChipProfile {
+    /// The `[sources]` entry naming the point a calibrated figure was set on: the first whose key
+    /// contains `key` (`overhead`, `utilization`, `on_chip`).
+    pub fn calibration_source(&self, key: &str) -> Option<&str> {
+        self.sources.iter().find(|(k, _)| k.contains(key)).map(|(_, v)| v.as_str())
+    }
+
+    /// Every calibrated figure the profile gives must cite its point.
+    fn validate_calibrated(&self, v: &mut Validator<'_>) {
+        let npu = self.npu.as_ref();
+        let given = [
+            npu.and_then(|n| n.layer_overhead_us).is_some(),
+            npu.and_then(|n| n.utilization).is_some(),
+            self.memory.on_chip_gbps.is_some(),
+        ];
+        for ((field, key), given) in CALIBRATED_FIGURES.iter().zip(given) {
+            if given && self.calibration_source(key).is_none() {
+                v.err(
+                    field,
+                    format!("is calibrated, not a datasheet figure: cite its point in [sources], under a key containing `{key}`"),
+                );
+            }
+        }
+    }
+
     /// The power budget: the typical draw where the profile gives one, else the rated maximum
     /// (a board's supply or maximum system load), which only a model's own draw can exceed.
     pub fn power_budget(&self) -> Option<PowerBudget> {
@@ -441,6 +476,7 @@ impl ChipProfile {
             }
         }
         self.operators.validate(&mut v);
+        self.validate_calibrated(&mut v);
         v.diags
     }
 }
@@ -497,10 +533,16 @@ impl Validator<'_> {
         self.diags.push(inherit::owner(self.docs, field).error(field, message));
     }
 
+    /// A positive, finite figure, and not vanishingly small: no figure of a chip is below
+    /// [`SMALLEST_FIGURE`] in its unit, and a rate that small would make a time infinite.
     fn positive(&mut self, field: &str, value: Option<f64>) {
         if let Some(x) = value {
-            if !(x > 0.0 && x.is_finite()) {
-                self.err(field, format!("must be a positive number, found {x}"));
+            if !(x >= SMALLEST_FIGURE && x.is_finite()) {
+                // Scientific notation where plain decimals would run to hundreds of digits.
+                let found = if x != 0.0 && x.abs() < 1e-6 { format!("{x:e}") } else { format!("{x}") };
+                let message =
+                    format!("must be a positive number of at least {SMALLEST_FIGURE:e}, found {found}");
+                self.err(field, message);
             }
         }
     }

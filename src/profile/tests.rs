@@ -123,6 +123,27 @@ fn malformed_profiles_name_line_field_and_problem() {
             16,
             "must be a positive number",
         ),
+        (
+            "dram_bandwidth_gbps = 12.8",
+            "dram_bandwidth_gbps = 5e-324",
+            "memory.dram_bandwidth_gbps",
+            15,
+            "must be a positive number of at least 1e-9, found 5e-324",
+        ),
+        (
+            "peak_tops_int8 = 4.0",
+            "peak_tops_int8 = 4.0\nlayer_overhead_us = 20.0",
+            "npu.layer_overhead_us",
+            11,
+            "cite its point in [sources], under a key containing `overhead`",
+        ),
+        (
+            "dram_bandwidth_gbps = 12.8",
+            "dram_bandwidth_gbps = 12.8\non_chip_gbps = 35.8",
+            "memory.on_chip_gbps",
+            16,
+            "under a key containing `on_chip`",
+        ),
     ];
     for (from, to, field, line, words) in cases {
         let text = VALID.replacen(from, to, 1);
