@@ -641,3 +641,49 @@ fn a_cards_offline_throughput_waits_for_its_transfers_and_its_link() {
     assert!(link_fps < free, "the slow link must bind");
     assert!((piped.throughput_fps.unwrap() - link_fps).abs() < 1e-9, "{:?}", piped.throughput_fps);
 }
+
+mod hostile_figures {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A figure anywhere validation lets through: from its floor, 1e-9, to 1e6, log-uniform.
+    fn figure() -> impl Strategy<Value = f64> {
+        (-9.0f64..6.0).prop_map(|e| 10f64.powf(e))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever rates a valid profile gives, a latency is finite and positive or absent with
+        /// its reason, and so are the throughput and energy: never NaN, never infinite.
+        #[test]
+        fn any_valid_rates_give_finite_figures(
+            tops in figure(), dram in figure(), link in figure(), on_chip in figure(), overhead in figure(),
+            dataflow in any::<bool>(), on_chip_only in any::<bool>(),
+        ) {
+            let m = model_with_abs();
+            let mut p = rk3588(FallbackPolicy::PerOp);
+            p.operators.supported.push("Abs".into());
+            let npu = p.npu.as_mut().unwrap();
+            npu.peak_tops_int8 = Some(tops);
+            npu.peak_tflops_fp16 = None;
+            npu.layer_overhead_us = Some(overhead);
+            npu.kind = dataflow.then(|| "dataflow".to_string());
+            p.memory.dram_bandwidth_gbps = (!on_chip_only).then_some(dram);
+            p.memory.on_chip_only = Some(on_chip_only);
+            p.memory.host_link_gbps = Some(link);
+            p.memory.on_chip_gbps = Some(on_chip);
+            let e = estimate(&m, &p);
+            match e.latency_ms {
+                Some(ms) => {
+                    prop_assert!(ms.is_finite() && ms > 0.0, "latency {ms}");
+                    let fps = e.throughput_fps.unwrap();
+                    prop_assert!(fps.is_finite() && fps > 0.0, "throughput {fps}");
+                    prop_assert!(e.energy_mj.unwrap().is_finite());
+                }
+                None => prop_assert!(e.latency_unknown.is_some()),
+            }
+        }
+    }
+}
