@@ -289,18 +289,18 @@ pub fn calibration_basis(profile: &ChipProfile) -> &'static str {
 /// the overhead also stands for DRAM transfers.
 fn calibration_notes(profile: &ChipProfile) -> Vec<String> {
     let Some(npu) = &profile.npu else { return Vec::new() };
-    let source = |key: &str| profile.calibration_source(key).unwrap_or("its source is not given");
+    let source = |field: &str| profile.calibration_source(field).unwrap_or("its source is not given");
     let mut notes = vec![match npu.layer_overhead_us {
-        Some(us) => format!("npu.layer_overhead_us = {us}: {}", source("overhead")),
+        Some(us) => format!("npu.layer_overhead_us = {us}: {}", source("npu.layer_overhead_us")),
         None => format!(
             "per-layer overhead {DEFAULT_LAYER_OVERHEAD_US} µs: the emulator's default (the mean of the chips calibrated on published points), not calibrated for this chip"
         ),
     }];
     if let Some(u) = npu.utilization {
-        notes.push(format!("npu.utilization = {u}: {}", source("utilization")));
+        notes.push(format!("npu.utilization = {u}: {}", source("npu.utilization")));
     }
     if let Some(gbps) = profile.memory.on_chip_gbps {
-        notes.push(format!("memory.on_chip_gbps = {gbps}: {}", source("on_chip")));
+        notes.push(format!("memory.on_chip_gbps = {gbps}: {}", source("memory.on_chip_gbps")));
     }
     if profile.memory.has_dram_in_overhead() {
         notes.push(

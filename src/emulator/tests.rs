@@ -647,9 +647,10 @@ mod hostile_figures {
 
     use super::*;
 
-    /// A figure anywhere validation lets through: from its floor, 1e-9, to 1e6, log-uniform.
+    /// A figure anywhere validation lets through: from its floor to 1e6, log-uniform.
     fn figure() -> impl Strategy<Value = f64> {
-        (-9.0f64..6.0).prop_map(|e| 10f64.powf(e))
+        let floor = crate::profile::SMALLEST_FIGURE;
+        (floor.log10()..6.0).prop_map(move |e| 10f64.powf(e).max(floor))
     }
 
     proptest! {

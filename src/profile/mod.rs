@@ -302,24 +302,27 @@ pub struct PowerBudget {
 }
 
 /// The smallest figure a profile may give in any unit (GB/s, TOPS, W, µs, ...).
-const SMALLEST_FIGURE: f64 = 1e-9;
+pub(crate) const SMALLEST_FIGURE: f64 = 1e-9;
 
 /// The figures no datasheet gives, each set on a published point (or a measurement), with the
-/// fragment of the `[sources]` key that must name that point: a calibrated figure says so.
+/// `[sources]` key that must name that point: a calibrated figure says so.
 const CALIBRATED_FIGURES: [(&str, &str); 3] = [
-    ("npu.layer_overhead_us", "overhead"),
+    ("npu.layer_overhead_us", "layer_overhead"),
     ("npu.utilization", "utilization"),
     ("memory.on_chip_gbps", "on_chip"),
 ];
 
 impl ChipProfile {
-    /// The `[sources]` entry naming the point a calibrated figure was set on: the first whose key
-    /// contains `key` (`overhead`, `utilization`, `on_chip`).
-    pub fn calibration_source(&self, key: &str) -> Option<&str> {
-        self.sources.iter().find(|(k, _)| k.contains(key)).map(|(_, v)| v.as_str())
+    /// The `[sources]` entry naming the point the calibrated figure `field` (e.g.
+    /// `npu.layer_overhead_us`) was set on; `None` for a field that is not calibrated.
+    pub fn calibration_source(&self, field: &str) -> Option<&str> {
+        let (_, key) = CALIBRATED_FIGURES.iter().find(|(f, _)| *f == field)?;
+        self.sources.get(*key).map(String::as_str)
     }
 
-    /// Every calibrated figure the profile gives must cite its point.
+    /// Every calibrated figure the profile gives must cite its point, in the file that sets the
+    /// figure or one nearer the profile: a board that recalibrates its chip's figure cites its
+    /// own point, not the chip's.
     fn validate_calibrated(&self, v: &mut Validator<'_>) {
         let npu = self.npu.as_ref();
         let given = [
@@ -327,13 +330,25 @@ impl ChipProfile {
             npu.and_then(|n| n.utilization).is_some(),
             self.memory.on_chip_gbps.is_some(),
         ];
-        for ((field, key), given) in CALIBRATED_FIGURES.iter().zip(given) {
-            if given && self.calibration_source(key).is_none() {
-                v.err(
-                    field,
-                    format!("is calibrated, not a datasheet figure: cite its point in [sources], under a key containing `{key}`"),
-                );
+        let writer = |field: &str| v.docs.iter().position(|d| d.has(field));
+        let mut missing = Vec::new();
+        for (&(field, key), given) in CALIBRATED_FIGURES.iter().zip(given) {
+            let cited = match (writer(field), writer(&format!("sources.{key}"))) {
+                // A single document (a lone profile, or a test's text) cites it anywhere.
+                _ if v.docs.len() <= 1 => self.sources.contains_key(key),
+                (Some(figure), Some(source)) => source <= figure,
+                (None, Some(_)) => true,
+                (_, None) => false,
+            };
+            if given && !cited {
+                missing.push((field, key));
             }
+        }
+        for (field, key) in missing {
+            v.err(
+                field,
+                format!("is calibrated, not a datasheet figure: cite its point in [sources] as `{key}`, in the file that sets it"),
+            );
         }
     }
 

@@ -135,14 +135,14 @@ fn malformed_profiles_name_line_field_and_problem() {
             "peak_tops_int8 = 4.0\nlayer_overhead_us = 20.0",
             "npu.layer_overhead_us",
             11,
-            "cite its point in [sources], under a key containing `overhead`",
+            "cite its point in [sources] as `layer_overhead`",
         ),
         (
             "dram_bandwidth_gbps = 12.8",
             "dram_bandwidth_gbps = 12.8\non_chip_gbps = 35.8",
             "memory.on_chip_gbps",
             16,
-            "under a key containing `on_chip`",
+            "cite its point in [sources] as `on_chip`",
         ),
     ];
     for (from, to, field, line, words) in cases {
@@ -256,6 +256,32 @@ typical_w = 5.0
         assert_eq!(p.sources.keys().collect::<Vec<_>>(), ["all", "board"], "sources merge");
         assert_eq!(p.operators.supported, ["Conv", "Relu"]);
         assert_eq!(f.extends, vec![dir.path().join("testchip.toml")]);
+    }
+
+    /// A board that recalibrates its chip's figure cites its own point: the chip's citation is
+    /// of the chip's value. A board that keeps the chip's figure inherits its citation.
+    #[test]
+    fn a_board_recalibrating_a_figure_cites_its_own_point() {
+        let chip = VALID
+            .replace("peak_tops_int8 = 4.0", "peak_tops_int8 = 4.0\nlayer_overhead_us = 20.0")
+            .replace("all = \"test fixture\"", "all = \"test fixture\"\nlayer_overhead = \"chip point\"");
+        let recalibrated = format!("{BOARD}[npu]\nlayer_overhead_us = 25.0\n");
+        let dir =
+            folder(&[("testchip.toml", &chip), ("testboard.toml", &recalibrated), ("kept.toml", BOARD)]);
+        let kept = ChipProfile::load(&dir.path().join("kept.toml"));
+        assert_eq!(kept.unwrap().profile.calibration_source("npu.layer_overhead_us"), Some("chip point"));
+        let errors = errors(dir.path(), "testboard.toml");
+        let hit = errors.iter().find(|(_, field, _)| field == "npu.layer_overhead_us");
+        let Some((file, _, message)) = hit else { panic!("{errors:?}") };
+        assert_eq!(file, "testboard.toml");
+        assert!(message.contains("as `layer_overhead`, in the file that sets it"), "{message}");
+        let cited = recalibrated.replace(
+            "board = \"board vendor page\"",
+            "board = \"board vendor page\"\nlayer_overhead = \"board point\"",
+        );
+        std::fs::write(dir.path().join("testboard.toml"), cited).unwrap();
+        let board = ChipProfile::load(&dir.path().join("testboard.toml")).unwrap().profile;
+        assert_eq!(board.calibration_source("npu.layer_overhead_us"), Some("board point"));
     }
 
     #[test]
