@@ -330,25 +330,22 @@ impl ChipProfile {
             npu.and_then(|n| n.utilization).is_some(),
             self.memory.on_chip_gbps.is_some(),
         ];
-        let writer = |field: &str| v.docs.iter().position(|d| d.has(field));
-        let mut missing = Vec::new();
+        // The file nearest the profile that writes a field (0 = the profile's own).
+        let docs = v.docs;
+        let writer = |field: &str| docs.iter().position(|d| d.has(field));
         for (&(field, key), given) in CALIBRATED_FIGURES.iter().zip(given) {
             let cited = match (writer(field), writer(&format!("sources.{key}"))) {
-                // A single document (a lone profile, or a test's text) cites it anywhere.
-                _ if v.docs.len() <= 1 => self.sources.contains_key(key),
                 (Some(figure), Some(source)) => source <= figure,
-                (None, Some(_)) => true,
-                (_, None) => false,
+                (Some(_), None) => false,
+                // Not written by any file read (a profile built in code): cited if present.
+                (None, _) => self.sources.contains_key(key),
             };
             if given && !cited {
-                missing.push((field, key));
+                v.err(
+                    field,
+                    format!("is calibrated, not a datasheet figure: cite its point in [sources] as `{key}`, in the file that sets it"),
+                );
             }
-        }
-        for (field, key) in missing {
-            v.err(
-                field,
-                format!("is calibrated, not a datasheet figure: cite its point in [sources] as `{key}`, in the file that sets it"),
-            );
         }
     }
 
