@@ -46,6 +46,39 @@ pub struct Timing {
     /// Load times and offline throughput, where the backend measures them (host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenarios: Option<Scenarios>,
+    /// How far the chip's own latencies may sit from these beyond their scatter (an
+    /// emulator's error at points it was not calibrated on); a verdict must hold across it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systematic_error: Option<SystematicError>,
+}
+
+/// A relative error the timed figures may carry as a whole, not sample by sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystematicError {
+    /// The largest |figure / chip's − 1| assumed, below 1.
+    pub relative: f64,
+    /// Where it comes from, as the report says it.
+    pub source: String,
+}
+
+impl Timing {
+    /// Figures no run could produce: a latency that is not a finite non-negative number, or a
+    /// systematic error outside [0, 1) (at 1 or beyond the chip could be infinitely slower).
+    pub fn check_consistent(&self) -> std::result::Result<(), String> {
+        if let Some((i, v)) =
+            self.latencies_ms.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+        {
+            return Err(format!("timing latencies_ms[{i}] holds {v}, not a latency"));
+        }
+        match &self.systematic_error {
+            Some(e) if !(0.0..1.0).contains(&e.relative) => Err(format!(
+                "timing systematic_error.relative holds {}, not a relative error in [0, 1)",
+                e.relative
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Samples in flight per worker thread: the replay runs a window of samples in parallel, hands
@@ -193,7 +226,10 @@ pub fn time_single_stream(
         n => format!("{what}; metered window cycles {n} samples decoded before it"),
     };
     let seconds = started.elapsed().as_secs_f64();
-    Ok((Timing { latencies_ms, basis: Basis::Measured, what, power, scenarios: None }, seconds))
+    Ok((
+        Timing { latencies_ms, basis: Basis::Measured, what, power, scenarios: None, systematic_error: None },
+        seconds,
+    ))
 }
 
 /// The first samples of the set, decoded, up to `budget` bytes (at least one).
@@ -219,6 +255,11 @@ pub fn time_emulated(estimate: &Estimate, seed: u64) -> Option<Timing> {
         what: emulated_what(estimate),
         power: None,
         scenarios: None,
+        systematic_error: Some(SystematicError {
+            relative: crate::emulator::HELD_OUT_ERROR,
+            source: "the emulator's median error at published points held out from its calibration, per cargo xtask fidelity"
+                .into(),
+        }),
     })
 }
 

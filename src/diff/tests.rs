@@ -165,7 +165,14 @@ fn an_error_metric_regresses_above_the_interval_and_an_accuracy_below_it() {
 }
 
 fn timing(basis: Basis, latencies_ms: Vec<f64>) -> Option<Timing> {
-    Some(Timing { basis, what: "test".into(), latencies_ms, power: None, scenarios: None })
+    Some(Timing {
+        basis,
+        what: "test".into(),
+        latencies_ms,
+        power: None,
+        scenarios: None,
+        systematic_error: None,
+    })
 }
 
 #[test]

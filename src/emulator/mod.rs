@@ -59,6 +59,11 @@ const PJ_PER_DRAM_BYTE: f64 = 40.0;
 /// typical power, or of the rated maximum where no typical draw is given (then an upper
 /// reading: a maximum exceeds the typical draw).
 const STATIC_SHARE: f64 = 0.1;
+/// The emulator's median absolute latency error at published points it was not calibrated on
+/// (`cargo xtask fidelity`, leave-one-out over the shared notes' points; an xtask test fails
+/// when the cost model moves it). An emulated latency verdict must hold across it: jitter is
+/// the emulator's own scatter, this is how far the chip may sit from the emulator.
+pub const HELD_OUT_ERROR: f64 = 0.39;
 /// Emulated inferences drawn for the latency distribution (MLPerf's p99 minimum is 662).
 pub const EMULATED_RUNS: usize = 1000;
 /// Relative standard deviation of run-to-run jitter, and the rate and size of rare stalls.

@@ -199,6 +199,9 @@ impl ObservationRecord {
     /// Per-sample vectors that disagree in length, or a contribution for another metric than
     /// the certificate's, would make figures no run produced.
     fn check_consistent(&self) -> std::result::Result<(), String> {
+        if let Some(timing) = self.timing.as_ref().and_then(Observed::value) {
+            timing.check_consistent()?;
+        }
         let Some(replay) = self.replay.as_ref().and_then(Observed::value) else { return Ok(()) };
         for (which, c) in [("compressed", &replay.compressed), ("reference", &replay.reference)] {
             if let Some(c) = c {
@@ -331,10 +334,7 @@ pub fn read_timing(certificate_path: &Path, certificate: &Certificate) -> Result
     let parsed: TimingOnly = serde_json::from_slice(&bytes)
         .map_err(|e| bad(format!("no readable `timing` in these observations: {e}")))?;
     let Some(timing) = parsed.timing.and_then(|t| t.value().cloned()) else { return Ok(None) };
-    if let Some((i, v)) = timing.latencies_ms.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0))
-    {
-        return Err(bad(format!("timing latencies_ms[{i}] holds {v}, not a latency")));
-    }
+    timing.check_consistent().map_err(bad)?;
     Ok((!timing.latencies_ms.is_empty()).then_some(timing))
 }
 

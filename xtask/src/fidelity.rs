@@ -81,8 +81,26 @@ pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
             None => println!("  {chip:<10} {model:<14} no prediction: the profile lacks a figure ({what})"),
         }
     }
-    leave_one_out(zoo, &profiles)?;
+    let held_out = leave_one_out(zoo, &profiles)?;
     println!("? = the cost model lacks a figure it needs (e.g. no DRAM bandwidth, no host CPU); refused = the chip's toolchain would not compile the model (a float model for edgetpu_compiler, an op outside a strict list); hailo8's fp32 rows are the Dataflow Compiler's int8 build of the float model: see `edgecert estimate`.");
+    check_held_out_error(held_out)
+}
+
+/// Emulated latency verdicts hold across `emulator::HELD_OUT_ERROR`, which must be the median
+/// held-out error measured here (to the rounding it is written with).
+fn check_held_out_error(measured: Option<f64>) -> anyhow::Result<()> {
+    let used = edgecert::emulator::HELD_OUT_ERROR;
+    let measured = measured.ok_or_else(|| anyhow::anyhow!("no calibration point gave a held-out error"))?;
+    anyhow::ensure!(
+        (measured - used).abs() <= 0.005,
+        "certificates hold emulated latency verdicts across ±{:.1} % (edgecert::emulator::HELD_OUT_ERROR), but the median held-out error is now {:.1} %: set it to {measured:.2}",
+        used * 100.0,
+        measured * 100.0
+    );
+    println!(
+        "emulated latency verdicts hold across ±{:.0} % (edgecert::emulator::HELD_OUT_ERROR), the median held-out error above",
+        used * 100.0
+    );
     Ok(())
 }
 
@@ -227,8 +245,9 @@ fn calibrate(inv: &ModelInventory, profile: &ChipProfile, published: f64, scenar
 /// Per point: the value of its chip's knob that meets it; the error with the profile's own
 /// figure (in sample when the profile's figure was calibrated on this point); and the error when
 /// the figure is the mean of what the *other* points of the same knob calibrate, or the
-/// emulator's default where no other point sets that knob (leave-one-out).
-fn leave_one_out(zoo: &Path, profiles: &[profile::ProfileFile]) -> anyhow::Result<()> {
+/// emulator's default where no other point sets that knob (leave-one-out). Returns the median
+/// absolute held-out error.
+fn leave_one_out(zoo: &Path, profiles: &[profile::ProfileFile]) -> anyhow::Result<Option<f64>> {
     struct Point<'a> {
         chip: &'a str,
         published: f64,
@@ -283,18 +302,20 @@ fn leave_one_out(zoo: &Path, profiles: &[profile::ProfileFile]) -> anyhow::Resul
         in_sample.extend(in_error);
         out_of_sample.extend(out_error);
     }
+    let mut held_out_median = None;
     for (name, errors) in [("in sample", &in_sample), ("leave-one-out", &out_of_sample)] {
         let mut abs: Vec<f64> = errors.iter().map(|e| e.abs()).collect();
         abs.sort_by(f64::total_cmp);
         let within = abs.iter().filter(|e| **e <= 0.10).count();
-        let median = median(&abs).map_or("-".into(), |m| format!("{:.1} %", m * 100.0));
+        held_out_median = median(&abs);
+        let shown = held_out_median.map_or("-".into(), |m| format!("{:.1} %", m * 100.0));
         println!(
-            "  {name}: {within} of {} points within ±10 % ({} points without a prediction); median |error| {median}",
+            "  {name}: {within} of {} points within ±10 % ({} points without a prediction); median |error| {shown}",
             abs.len(),
             points.len() - abs.len()
         );
     }
-    Ok(())
+    Ok(held_out_median)
 }
 
 /// The median of sorted values: the middle one, or the mean of the two middle ones.
@@ -309,7 +330,26 @@ fn median(sorted: &[f64]) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::*;
+
+    /// The calibration points' models built afresh, so the test needs no `cargo xtask zoo`.
+    #[test]
+    fn the_error_certificates_hold_verdicts_across_is_the_one_measured_held_out() {
+        let dir = std::env::temp_dir().join(format!("edgecert-fidelity-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for m in crate::zoo::models().iter().filter(|m| CALIBRATION.iter().any(|p| p.1 == m.name)) {
+            let (_, int8) = crate::zoo::build(m).unwrap();
+            std::fs::write(dir.join(format!("{}_int8.onnx", m.name)), edgecert::model::writer::encode(&int8))
+                .unwrap();
+        }
+        let profiles = profile::load_dir(&crate::repo_root().join("profiles")).unwrap();
+        let measured = leave_one_out(&dir, &profiles).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        check_held_out_error(measured).unwrap();
+        // Negative control: a figure off by more than its rounding is refused, naming the fix.
+        let off = check_held_out_error(measured.map(|m| m + 0.01)).unwrap_err().to_string();
+        assert!(off.contains("set it to"), "{off}");
+    }
 
     #[test]
     fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
