@@ -149,6 +149,7 @@ decision-risk = Risk accepted
 decision-risk-text = Each check with an interval is decided on its { $confidence } two-sided interval: a PASS or a FAIL is wrong with a probability of at most { $risk } per check. Checks without an interval are decided on the exact value.
 col-rule = Rule applied
 rule-interval = interval at { $confidence }
+rule-interval-systematic = interval at { $confidence }, across a ±{ $error } systematic error
 rule-exact = exact value
 rule-undecided = not decided (no limit or no figure)
 section-latency = Latency per sample

@@ -147,6 +147,7 @@ decision-risk = Riesgo aceptado
 decision-risk-text = Cada prueba con intervalo se decide sobre su intervalo bilateral al { $confidence }: un APROBADO o un NO APROBADO es erróneo con una probabilidad de como máximo { $risk } por prueba. Las pruebas sin intervalo se deciden sobre el valor exacto.
 col-rule = Regla aplicada
 rule-interval = intervalo al { $confidence }
+rule-interval-systematic = intervalo al { $confidence }, con un error sistemático de ±{ $error }
 rule-exact = valor exacto
 rule-undecided = sin decidir (sin límite o sin valor)
 section-latency = Latencia por muestra

@@ -146,6 +146,7 @@ decision-risk = Risque accepté
 decision-risk-text = Chaque contrôle doté d’un intervalle est décidé sur son intervalle bilatéral à { $confidence } : un CONFORME ou un NON CONFORME est erroné avec une probabilité d’au plus { $risk } par contrôle. Les contrôles sans intervalle sont décidés sur la valeur exacte.
 col-rule = Règle appliquée
 rule-interval = intervalle à { $confidence }
+rule-interval-systematic = intervalle à { $confidence }, avec une erreur systématique de ±{ $error }
 rule-exact = valeur exacte
 rule-undecided = non décidé (pas de limite ou pas de valeur)
 section-latency = Latence par échantillon

@@ -146,6 +146,7 @@ decision-risk = Risiko yang diterima
 decision-risk-text = Setiap pemeriksaan yang memiliki interval diputuskan berdasarkan interval dua sisi { $confidence }: putusan LULUS atau GAGAL keliru dengan peluang paling besar { $risk } per pemeriksaan. Pemeriksaan tanpa interval diputuskan berdasarkan nilai pasti.
 col-rule = Aturan yang diterapkan
 rule-interval = interval { $confidence }
+rule-interval-systematic = interval { $confidence }, dengan galat sistematis ±{ $error }
 rule-exact = nilai pasti
 rule-undecided = tidak diputuskan (tanpa batas atau tanpa angka)
 section-latency = Latensi per sampel

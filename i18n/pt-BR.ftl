@@ -146,6 +146,7 @@ decision-risk = Risco aceito
 decision-risk-text = Cada verificação com intervalo é decidida pelo seu intervalo bilateral de { $confidence }: um APROVADO ou REPROVADO está errado com probabilidade de no máximo { $risk } por verificação. Verificações sem intervalo são decididas pelo valor exato.
 col-rule = Regra aplicada
 rule-interval = intervalo de { $confidence }
+rule-interval-systematic = intervalo de { $confidence }, com um erro sistemático de ±{ $error }
 rule-exact = valor exato
 rule-undecided = não decidida (sem limite ou sem valor)
 section-latency = Latência por amostra

@@ -146,6 +146,7 @@ decision-risk = Rủi ro chấp nhận
 decision-risk-text = Mỗi hạng mục có khoảng được quyết định theo khoảng hai phía { $confidence } của nó: một kết luận ĐẠT hoặc KHÔNG ĐẠT sai với xác suất tối đa { $risk } cho mỗi hạng mục. Các hạng mục không có khoảng được quyết định theo giá trị chính xác.
 col-rule = Quy tắc áp dụng
 rule-interval = khoảng { $confidence }
+rule-interval-systematic = khoảng { $confidence }, tính cả sai số hệ thống ±{ $error }
 rule-exact = giá trị chính xác
 rule-undecided = chưa quyết định (không có giới hạn hoặc số liệu)
 section-latency = Độ trễ theo từng mẫu

@@ -146,6 +146,7 @@ decision-risk = 接受的风险
 decision-risk-text = 每个带区间的检查项依据其 { $confidence } 双侧区间判定：每项“通过”或“不通过”判错的概率至多为 { $risk }。无区间的检查项依据精确值判定。
 col-rule = 采用的规则
 rule-interval = { $confidence } 区间
+rule-interval-systematic = { $confidence } 区间，计入 ±{ $error } 系统误差
 rule-exact = 精确值
 rule-undecided = 未判定（无限值或无数据）
 section-latency = 单样本延迟

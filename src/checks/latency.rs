@@ -52,85 +52,94 @@ fn early_stopping_finding(latencies_ms: &[f64], limit_ms: f64) -> String {
     }
 }
 
-/// The interval's reading across a systematic error `e`: the chip's p99 may be the figures'
-/// up to 1 / (1 − e) times slower or 1 / (1 + e) times faster (e is |figure / chip's − 1|).
-struct Systematic<'e> {
-    error: &'e SystematicError,
-    /// The interval's bounds as the chip's p99 could be at the ends of the error.
-    slowest_ms: Option<f64>,
-    fastest_ms: f64,
-    /// The verdict that holds whichever end the chip is at.
-    outcome: Outcome,
-    /// How much slower (under the budget: positive) or faster (over it: negative) than the
-    /// figures the chip would have to be to reach the budget, as a share.
-    margin: f64,
+/// The thresholds a p99 interval is decided against. Without a systematic error both are the
+/// budget. With one, e = |figure / chip's − 1|, the chip's p99 may be the figures' divided by
+/// (1 − e) (figures e low) or by (1 + e) (figures e high), so PASS needs the upper bound at
+/// most budget × (1 − e) and FAIL the lower bound over budget × (1 + e).
+struct Thresholds<'e> {
+    limit_ms: f64,
+    error: Option<&'e SystematicError>,
+    pass_at_ms: f64,
+    fail_above_ms: f64,
 }
 
-impl<'e> Systematic<'e> {
-    fn new(error: &'e SystematicError, ci: &Interval, limit_ms: f64) -> Self {
-        let slowest_ms = ci.high.map(|h| h / (1.0 - error.relative));
-        let fastest_ms = ci.low / (1.0 + error.relative);
-        let widened = Interval { low: fastest_ms, high: slowest_ms, ..ci.clone() };
-        let outcome = decide(&widened, limit_ms, Direction::AtMost);
-        let margin = match ci.high {
-            Some(high) if high <= limit_ms => limit_ms / high - 1.0,
-            _ => limit_ms / ci.low - 1.0,
-        };
-        Systematic { error, slowest_ms, fastest_ms, outcome, margin }
+impl<'e> Thresholds<'e> {
+    fn new(limit_ms: f64, error: Option<&'e SystematicError>) -> Self {
+        // A zero error is no error: the plain rule, and no sentence about it.
+        let error = error.filter(|e| e.relative > 0.0);
+        let e = error.map_or(0.0, |e| e.relative);
+        Thresholds { limit_ms, error, pass_at_ms: limit_ms * (1.0 - e), fail_above_ms: limit_ms * (1.0 + e) }
     }
 
-    /// "±39 % (where from)", as the reason quotes it.
-    fn band(&self) -> String {
-        format!("±{:.0} %: {}", self.error.relative * 100.0, self.error.source)
-    }
-
-    /// Why the verdict stands across the error, for a decided one.
-    fn held(&self) -> String {
-        let pct = self.error.relative * 100.0;
-        match (self.outcome, self.slowest_ms) {
-            (Outcome::Fail, _) => {
-                format!(
-                    " even at {:.4} ms, were the figures {pct:.0} % high ({})",
-                    self.fastest_ms, self.error.source
-                )
-            }
-            (_, Some(slowest)) => {
-                format!(" even at {slowest:.4} ms, were the figures {pct:.0} % low ({})", self.error.source)
-            }
-            (_, None) => String::new(),
+    fn decide(&self, ci: &Interval) -> Outcome {
+        match (
+            decide(ci, self.pass_at_ms, Direction::AtMost),
+            decide(ci, self.fail_above_ms, Direction::AtMost),
+        ) {
+            (Outcome::Pass, _) => Outcome::Pass,
+            (_, Outcome::Fail) => Outcome::Fail,
+            _ => Outcome::Inconclusive,
         }
     }
 
-    /// How far the chip may be from the figures before the verdict turns, and how far the error
-    /// allows: under the budget, slower (up to 1 / (1 − e) − 1); over it, faster (1 − 1 / (1 + e)).
-    fn turn(&self, limit_ms: f64) -> String {
-        let e = self.error.relative;
-        if self.margin >= 0.0 {
-            format!(
-                "the {limit_ms} ms budget is missed if the chip runs more than {:.0} % slower than these figures, and the error allows {:.0} % slower",
-                self.margin * 100.0,
-                (1.0 / (1.0 - e) - 1.0) * 100.0
-            )
+    /// The threshold more samples could carry the interval past, if any: none once the p99
+    /// itself lies between the two, where only the chip's own p99 decides.
+    fn nearest(&self, p99: f64) -> Option<f64> {
+        if p99 < self.pass_at_ms {
+            Some(self.pass_at_ms)
+        } else if p99 > self.fail_above_ms {
+            Some(self.fail_above_ms)
         } else {
-            format!(
-                "the {limit_ms} ms budget is met if the chip runs more than {:.0} % faster than these figures, and the error allows {:.0} % faster",
-                -self.margin * 100.0,
-                (1.0 - 1.0 / (1.0 + e)) * 100.0
-            )
+            self.error.is_none().then_some(self.limit_ms)
         }
     }
 
-    /// Why a verdict the scatter alone decides is not decided, and what would decide it.
-    fn undecided(&self, limit_ms: f64) -> String {
-        format!(
-            "too near the budget for the systematic error ({}): {}; a p99 measured on the chip decides it",
-            self.band(),
-            self.turn(limit_ms)
-        )
+    /// "±39 %: where from".
+    fn band(e: &SystematicError) -> String {
+        format!("±{:.0} %: {}", e.relative * 100.0, e.source)
     }
 
-    fn margin_finding(&self, limit_ms: f64) -> String {
-        format!("systematic error ({}): {}", self.band(), self.turn(limit_ms))
+    /// What the bound was held to, for a decided verdict: the budget, or the budget as the
+    /// error leaves it.
+    fn held_to(&self, outcome: Outcome) -> String {
+        let limit_ms = self.limit_ms;
+        match (self.error, outcome) {
+            (None, _) => format!("the {limit_ms} ms budget"),
+            (Some(e), Outcome::Fail) => format!(
+                "{:.4} ms, the {limit_ms} ms budget were the figures {:.0} % high ({})",
+                self.fail_above_ms,
+                e.relative * 100.0,
+                Self::band(e)
+            ),
+            (Some(e), _) => format!(
+                "{:.4} ms, the {limit_ms} ms budget were the figures {:.0} % low ({})",
+                self.pass_at_ms,
+                e.relative * 100.0,
+                Self::band(e)
+            ),
+        }
+    }
+
+    /// Why an interval that clears neither threshold is undecided, and what would decide it.
+    fn undecided(&self, p99: f64, ci: &Interval, bound: &str) -> String {
+        let limit_ms = self.limit_ms;
+        match (self.error, self.nearest(p99)) {
+            (Some(e), None) => format!(
+                "p99 {p99:.4} ms (interval [{:.4}, {bound}]) is too near the {limit_ms} ms budget for the systematic error ({}): PASS needs an upper bound at most {:.4} ms, FAIL a lower bound over {:.4} ms; a p99 measured on the chip decides it",
+                ci.low,
+                Self::band(e),
+                self.pass_at_ms,
+                self.fail_above_ms
+            ),
+            (Some(e), Some(threshold)) => format!(
+                "p99 {p99:.4} ms but its interval [{:.4}, {bound}] straddles {threshold:.4} ms, what the {limit_ms} ms budget leaves across the systematic error ({})",
+                ci.low,
+                Self::band(e)
+            ),
+            (None, _) => {
+                format!("p99 {p99:.4} ms but its interval [{:.4}, {bound}] straddles the {limit_ms} ms budget", ci.low)
+            }
+        }
     }
 }
 
@@ -142,33 +151,33 @@ pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict
     let p90 = percentile(&sorted, 0.9);
     let p99 = percentile(&sorted, PERCENTILE);
     let ci = percentile_interval(&sorted, PERCENTILE, confidence);
-    let scatter = decide(&ci, limit_ms, Direction::AtMost);
+    let thresholds = Thresholds::new(limit_ms, timing.systematic_error.as_ref());
+    let outcome = thresholds.decide(&ci);
     let bound = ci.high.map_or("unbounded".to_string(), |h| format!("{h:.4} ms"));
-    let across = timing.systematic_error.as_ref().map(|e| Systematic::new(e, &ci, limit_ms));
-    let outcome = across.as_ref().map_or(scatter, |a| a.outcome);
-    let reason = match (outcome, &across) {
-        (Outcome::Inconclusive, Some(a)) if scatter != Outcome::Inconclusive => {
-            format!("p99 {p99:.4} ms (interval [{:.4}, {bound}]) {}; {}", ci.low, a.undecided(limit_ms), timing.what)
-        }
-        (Outcome::Pass, _) => format!(
-            "p99 {p99:.4} ms (upper bound {bound}) within the {limit_ms} ms budget{}; p50 {p50:.4}, p90 {p90:.4} ms; {}",
-            across.as_ref().map_or(String::new(), Systematic::held),
+    let reason = match outcome {
+        Outcome::Pass => format!(
+            "p99 {p99:.4} ms (upper bound {bound}) within {}; p50 {p50:.4}, p90 {p90:.4} ms; {}",
+            thresholds.held_to(outcome),
             timing.what
         ),
-        (Outcome::Fail, _) => format!(
-            "p99 {p99:.4} ms (lower bound {:.4} ms) over the {limit_ms} ms budget{}; {}",
+        Outcome::Fail => format!(
+            "p99 {p99:.4} ms (lower bound {:.4} ms) over {}; {}",
             ci.low,
-            across.as_ref().map_or(String::new(), Systematic::held),
+            thresholds.held_to(outcome),
             timing.what
         ),
-        (Outcome::Inconclusive, _) => format!("p99 {p99:.4} ms but its interval [{:.4}, {bound}] straddles the {limit_ms} ms budget; {}", ci.low, timing.what),
+        Outcome::Inconclusive => format!("{}; {}", thresholds.undecided(p99, &ci, &bound), timing.what),
     };
     let mut v = Verdict::new("latency", outcome, "ms", timing.basis, reason).with_values(p99, Some(limit_ms));
     v.ci = Some(ci.into());
+    v.systematic_error = thresholds.error.map(|e| e.relative);
     v.samples = Some(n);
-    // More samples narrow the scatter, not the systematic error: only a run on the chip decides.
-    if outcome == Outcome::Inconclusive && scatter == Outcome::Inconclusive {
-        v.samples_to_decide = samples_to_decide(n, p99, &ci, limit_ms).or(Some(662.max(n * 2)));
+    if outcome == Outcome::Inconclusive {
+        // More samples narrow the scatter, not a systematic error: past the thresholds, only
+        // the chip's own p99 decides.
+        v.samples_to_decide = thresholds
+            .nearest(p99)
+            .map(|threshold| samples_to_decide(n, p99, &ci, threshold).unwrap_or(662.max(n * 2)));
     }
     v.findings = vec![
         format!("p50 {p50:.4} ms"),
@@ -176,9 +185,6 @@ pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict
         format!("p99 {p99:.4} ms"),
         early_stopping_finding(&sorted, limit_ms),
     ];
-    if scatter != Outcome::Inconclusive {
-        v.findings.extend(across.map(|a| a.margin_finding(limit_ms)));
-    }
     if let Some(s) = &timing.scenarios {
         // On the host CPU (no result cache), sub-millisecond models repeat a sample up to ~20 %
         // faster from cache and branch-predictor warmth alone: the compliance runs are reported
@@ -263,48 +269,52 @@ mod tests {
         let v = latency_check(&emulated(Some(0.39)), 20.0, 0.95);
         assert_eq!(v.verdict, Outcome::Pass);
         assert!(
-            v.reason.contains("even at 16.3934 ms, were the figures 39 % low (fidelity)"),
+            v.reason.starts_with("p99 10.0000 ms (upper bound 10.0000 ms) within 12.2000 ms, the 20 ms budget were the figures 39 % low (±39 %: fidelity); "),
             "{}",
             v.reason
         );
-        assert!(v.findings.iter().any(|f| f
-            == "systematic error (±39 %: fidelity): the 20 ms budget is missed if the chip runs more than 100 % slower than these figures, and the error allows 64 % slower"));
-        // 10 ms against 15 ms: the scatter passes it, the error does not.
+        assert_eq!(v.systematic_error, Some(0.39));
+        // 10 ms against 15 ms: the scatter passes it, the error does not, and more samples cannot.
         let near = latency_check(&emulated(Some(0.39)), 15.0, 0.95);
         assert_eq!(near.verdict, Outcome::Inconclusive);
-        assert!(near.reason.contains("too near the budget for the systematic error (±39 %: fidelity): the 15 ms budget is missed if the chip runs more than 50 % slower"), "{}", near.reason);
-        assert!(near.reason.ends_with("a p99 measured on the chip decides it; test"), "{}", near.reason);
-        assert_eq!(near.samples_to_decide, None, "more emulated samples cannot narrow a systematic error");
+        assert_eq!(
+            near.reason,
+            "p99 10.0000 ms (interval [10.0000, 10.0000 ms]) is too near the 15 ms budget for the systematic error (±39 %: fidelity): PASS needs an upper bound at most 9.1500 ms, FAIL a lower bound over 20.8500 ms; a p99 measured on the chip decides it; test"
+        );
+        assert_eq!(near.samples_to_decide, None);
         // Negative control: without the error the same figures pass.
         assert_eq!(latency_check(&emulated(None), 15.0, 0.95).verdict, Outcome::Pass);
     }
 
     #[test]
     fn an_emulated_fail_must_hold_across_the_emulators_error() {
-        let near = latency_check(&emulated(Some(0.39)), 8.0, 0.95);
-        assert_eq!(near.verdict, Outcome::Inconclusive);
-        assert!(near.reason.contains("the 8 ms budget is met if the chip runs more than 20 % faster than these figures, and the error allows 28 % faster"), "{}", near.reason);
+        assert_eq!(latency_check(&emulated(Some(0.39)), 8.0, 0.95).verdict, Outcome::Inconclusive);
         assert_eq!(latency_check(&emulated(None), 8.0, 0.95).verdict, Outcome::Fail);
         let far = latency_check(&emulated(Some(0.39)), 7.0, 0.95);
         assert_eq!(far.verdict, Outcome::Fail);
         assert!(
-            far.reason.contains("over the 7 ms budget even at 7.1942 ms, were the figures 39 % high"),
+            far.reason.starts_with("p99 10.0000 ms (lower bound 10.0000 ms) over 9.7300 ms, the 7 ms budget were the figures 39 % high (±39 %: fidelity); "),
             "{}",
             far.reason
         );
     }
 
     #[test]
-    fn a_straddling_interval_stays_a_matter_of_samples() {
-        let v = latency_check(&timing(700, 3), 5.0, 0.95);
-        let with_error = latency_check(
-            &Timing { systematic_error: emulated(Some(0.39)).systematic_error, ..timing(700, 3) },
-            5.0,
-            0.95,
-        );
-        assert_eq!((v.verdict, with_error.verdict), (Outcome::Inconclusive, Outcome::Inconclusive));
-        assert_eq!(with_error.samples_to_decide, v.samples_to_decide);
-        assert!(!with_error.findings.iter().any(|f| f.starts_with("systematic error")));
+    fn an_interval_straddling_what_the_error_leaves_is_a_matter_of_samples() {
+        let error = emulated(Some(0.39)).systematic_error;
+        // p99 3.9 ms, upper bound 9 ms: under a 10 ms budget, over the 6.1 ms the error leaves.
+        let v = latency_check(&Timing { systematic_error: error, ..timing(700, 3) }, 10.0, 0.95);
+        assert_eq!(v.verdict, Outcome::Inconclusive);
+        assert!(v.reason.contains("straddles 6.1000 ms, what the 10 ms budget leaves across the systematic error (±39 %: fidelity)"), "{}", v.reason);
+        assert!(v.samples_to_decide.is_some_and(|n| n > 700), "{:?}", v.samples_to_decide);
+        assert_eq!(latency_check(&timing(700, 3), 10.0, 0.95).verdict, Outcome::Pass);
+    }
+
+    #[test]
+    fn a_zero_systematic_error_is_the_plain_rule() {
+        let plain = latency_check(&emulated(None), 15.0, 0.95);
+        let zero = latency_check(&emulated(Some(0.0)), 15.0, 0.95);
+        assert_eq!((zero.verdict, &zero.reason, zero.systematic_error), (plain.verdict, &plain.reason, None));
     }
 
     #[test]

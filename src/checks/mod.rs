@@ -273,6 +273,7 @@ impl CheckRecord {
             unit: unit.to_string(),
             basis,
             ci: None,
+            systematic_error: None,
             reason: reason.into(),
             findings: Vec::new(),
             samples: None,

@@ -459,9 +459,13 @@ fn decision_section(c: &Certificate, t: &Catalog) -> Section {
         .iter()
         .map(|k| {
             let rule = match (&k.ci, k.limit, k.measured) {
-                (Some(ci), Some(_), _) => {
-                    t.format("rule-interval", &[("confidence", &t.percent(ci.confidence))])
-                }
+                (Some(ci), Some(_), _) => match k.systematic_error {
+                    Some(e) => t.format(
+                        "rule-interval-systematic",
+                        &[("confidence", &t.percent(ci.confidence)), ("error", &t.percent(e))],
+                    ),
+                    None => t.format("rule-interval", &[("confidence", &t.percent(ci.confidence))]),
+                },
                 (None, _, Some(_)) if k.verdict != Outcome::Inconclusive => t.text("rule-exact"),
                 _ => t.text("rule-undecided"),
             };

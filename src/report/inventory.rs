@@ -90,6 +90,9 @@ pub struct LatencySummary {
     p99: f64,
     /// Before jitter.
     modelled: f64,
+    /// Where the chip's latency lies if the emulator is off by its median held-out error
+    /// (`emulator::HELD_OUT_ERROR`, `cargo xtask fidelity`): modelled / (1 ± error).
+    held_out_range: [f64; 2],
 }
 
 #[derive(serde::Serialize)]
@@ -170,6 +173,10 @@ impl<'a> EstimateReport<'a> {
                 p90: crate::stats::percentile(&v, 0.9),
                 p99: crate::stats::percentile(&v, 0.99),
                 modelled: est.latency_ms.unwrap_or(f64::NAN),
+                held_out_range: est.latency_ms.map_or([f64::NAN; 2], |ms| {
+                    let e = crate::emulator::HELD_OUT_ERROR;
+                    [ms / (1.0 + e), ms / (1.0 - e)]
+                }),
             }
         });
         EstimateReport {
@@ -238,8 +245,13 @@ impl<'a> EstimateReport<'a> {
         match &report.latency_ms {
             Some(l) => writeln!(
                 s,
-                "latency     p50 {:.4} ms, p99 {:.4} ms (modelled {:.4} ms)",
-                l.p50, l.p99, l.modelled
+                "latency     p50 {:.4} ms, p99 {:.4} ms (modelled {:.4} ms; the chip's {:.4}–{:.4} ms at the emulator's ±{:.0} % held-out error)",
+                l.p50,
+                l.p99,
+                l.modelled,
+                l.held_out_range[0],
+                l.held_out_range[1],
+                crate::emulator::HELD_OUT_ERROR * 100.0
             )?,
             None => writeln!(s, "latency     unknown: {}", opt(report.latency_unknown))?,
         }

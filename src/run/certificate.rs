@@ -15,7 +15,7 @@ use crate::report::schema::{
     ProfileRef, Subject, ThermalCurve, Tool, SCHEMA_VERSION,
 };
 
-pub const DECISION_RULE: &str = "PASS only when the conservative end of the confidence interval meets the limit; FAIL when the optimistic end misses it; otherwise INCONCLUSIVE. The risk accepted is that of the stated confidence level (two-sided), per check. The certificate is PASS only when every planned check ran and passed; FAIL when any check failed; otherwise INCONCLUSIVE.";
+pub const DECISION_RULE: &str = "PASS only when the conservative end of the confidence interval meets the limit; FAIL when the optimistic end misses it; otherwise INCONCLUSIVE. A check with a systematic error e (an emulated latency: the emulator's median error at points held out from its calibration) is decided across it: PASS needs the upper end at most limit × (1 − e), FAIL the lower end over limit × (1 + e). The risk accepted is that of the stated confidence level (two-sided), per check. The certificate is PASS only when every planned check ran and passed; FAIL when any check failed; otherwise INCONCLUSIVE.";
 
 pub const STATEMENT: &str = "Results relate only to the model, golden set and chip profile identified by the digests above. Figures with basis \"emulated\" are predictions of edgecert's cost model, not measurements on the chip; accuracy is measured by real inference on the host.";
 
@@ -217,6 +217,7 @@ mod tests {
             unit: "x".into(),
             basis: Basis::Static,
             ci: None,
+            systematic_error: None,
             reason: "because".into(),
             findings: vec![],
             samples: None,
