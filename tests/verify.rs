@@ -216,6 +216,43 @@ fn recompute_reproduces_every_verdict_from_the_raw_observations() {
     }
     assert!(run.stdout.contains("ok: every metrics value and interval reproduced"), "{}", run.stdout);
     assert!(run.stdout.contains("ok: overall verdict INCONCLUSIVE reproduced"), "{}", run.stdout);
+    assert_eq!(recorded["timing"]["value"]["systematic_error"]["relative"], 0.39);
+    assert!(!run.stdout.contains("carry no systematic error"), "{}", run.stdout);
+}
+
+/// Observations from before the emulator's error was recorded reproduce the laxer rule they
+/// were decided under, and `verify` says it is the laxer one; an error no emulator could have
+/// is refused.
+#[test]
+fn recompute_says_when_emulated_latency_was_decided_on_its_scatter_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = issued(dir.path());
+    rebind_observations(&cert, |value| {
+        value["timing"]["value"].as_object_mut().unwrap().remove("systematic_error");
+    });
+    let run = verify(&cert, &["--recompute"]);
+    assert!(
+        run.stdout.contains("note: the emulated latencies carry no systematic error: latency was decided on their scatter alone, not across the emulator's ±39 % held-out error"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("FAILED: check latency does not reproduce"),
+        "the certificate recorded the error: {}",
+        run.stdout
+    );
+
+    rebind_observations(&cert, |value| {
+        value["timing"]["value"]["systematic_error"] =
+            serde_json::json!({"relative": 1.5, "source": "forged"});
+    });
+    let run = verify(&cert, &["--recompute"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("timing systematic_error.relative holds 1.5, not a relative error in [0, 1)"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
