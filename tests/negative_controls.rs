@@ -121,7 +121,11 @@ fn a_too_slow_chip_fails_latency() {
     let dir = tempfile::tempdir().unwrap();
     let slow = slow_npu_profile(dir.path());
     let cert = certify(&dir.path().join("out"), &slow, None, None);
-    assert_fails(&cert, "latency", "the 5 ms budget were the figures 39 % high");
+    assert_fails(
+        &cert,
+        "latency",
+        "the 5 ms budget × (1 + 0.39): missed even if the chip's latency is 0.72 times these figures",
+    );
     assert_eq!(check(&cert, "latency")["basis"], "emulated");
 }
 
@@ -134,7 +138,7 @@ fn an_impossible_latency_budget_fails_latency() {
         std::fs::read_to_string(&manifest).unwrap().replace("latency_p99_ms = 5.0", "latency_p99_ms = 0.001");
     std::fs::write(&manifest, text).unwrap();
     let cert = certify(&dir.path().join("out"), &rk3588(), Some(&golden), None);
-    assert_fails(&cert, "latency", "the 0.001 ms budget were the figures 39 % high");
+    assert_fails(&cert, "latency", "the 0.001 ms budget × (1 + 0.39): missed even if");
 }
 
 /// An emulated p99 under its budget, but not by the emulator's held-out error: no PASS the
@@ -156,8 +160,8 @@ fn a_budget_within_the_emulators_error_leaves_latency_inconclusive() {
     assert!(latency["measured"].as_f64().unwrap() < 0.35, "{latency}");
     let reason = latency["reason"].as_str().unwrap();
     assert!(
-        reason.contains("is too near the 0.35 ms budget for the systematic error (±39 %")
-            && reason.contains("PASS needs an upper bound at most 0.2135 ms, FAIL a lower bound over 0.4865 ms; a p99 measured on the chip decides it"),
+        reason.contains("is too near the 0.35 ms budget for its systematic error ±39 %, the emulator's median error")
+            && reason.contains("PASS needs an upper bound at most 0.2135 ms (the budget × (1 − 0.39)), FAIL a lower bound over 0.4865 ms (× (1 + 0.39)); a p99 measured on the chip can decide it"),
         "{reason}"
     );
     assert!(latency.get("samples_to_decide").is_none(), "{latency}");

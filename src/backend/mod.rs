@@ -62,6 +62,27 @@ pub struct SystematicError {
     pub source: String,
 }
 
+impl SystematicError {
+    /// The emulator's: its median error at published points held out from its calibration.
+    pub fn emulator() -> Self {
+        SystematicError {
+            relative: crate::emulator::HELD_OUT_ERROR,
+            source: "the emulator's median error at published points held out from its calibration, per cargo xtask fidelity"
+                .into(),
+        }
+    }
+
+    /// "±39 %".
+    pub fn percent(&self) -> String {
+        format!("±{:.0} %", self.relative * 100.0)
+    }
+
+    /// The chip's figure if `figure` errs by this much either way: figure / (1 ± e).
+    pub fn chip_range(&self, figure: f64) -> [f64; 2] {
+        [figure / (1.0 + self.relative), figure / (1.0 - self.relative)]
+    }
+}
+
 impl Timing {
     /// Figures no run could produce: a latency that is not a finite non-negative number, or a
     /// systematic error outside [0, 1) (at 1 or beyond the chip could be infinitely slower).
@@ -255,11 +276,7 @@ pub fn time_emulated(estimate: &Estimate, seed: u64) -> Option<Timing> {
         what: emulated_what(estimate),
         power: None,
         scenarios: None,
-        systematic_error: Some(SystematicError {
-            relative: crate::emulator::HELD_OUT_ERROR,
-            source: "the emulator's median error at published points held out from its calibration, per cargo xtask fidelity"
-                .into(),
-        }),
+        systematic_error: Some(SystematicError::emulator()),
     })
 }
 

@@ -36,11 +36,14 @@ pub fn caching_suspected(sorted_set_ms: &[f64], repeated_median_ms: f64) -> Opti
 /// MLPerf's early-stopping reading of the run against the budget. It is stated beside the
 /// verdict, not folded into it: the order-statistics interval decides, while this is the
 /// claim an MLPerf submission would make from the same latencies, at MLPerf's confidence.
-fn early_stopping_finding(latencies_ms: &[f64], limit_ms: f64) -> String {
+fn early_stopping_finding(latencies_ms: &[f64], limit_ms: f64, error: Option<&SystematicError>) -> String {
     let n = latencies_ms.len() as u64;
     let over = latencies_ms.iter().filter(|&&ms| ms > limit_ms).count() as u64;
     let c = EARLY_STOPPING_CONFIDENCE;
-    let head = format!("MLPerf early stopping: {over} of {n} queries over the {limit_ms} ms budget");
+    // MLPerf's claim is about the queries as timed; a systematic error is outside it.
+    let alone = error
+        .map_or(String::new(), |e| format!(" (these figures alone, before the {})", Thresholds::band(e)));
+    let head = format!("MLPerf early stopping: {over} of {n} queries over the {limit_ms} ms budget{alone}");
     if early_stopping_holds(n, over, PERCENTILE, c) {
         format!("{head}; the p99 bound holds at {:.0} % confidence", c * 100.0)
     } else {
@@ -94,27 +97,28 @@ impl<'e> Thresholds<'e> {
         }
     }
 
-    /// "±39 %: where from".
+    /// "systematic error ±39 %, where from".
     fn band(e: &SystematicError) -> String {
-        format!("±{:.0} %: {}", e.relative * 100.0, e.source)
+        format!("systematic error {}, {}", e.percent(), e.source)
     }
 
-    /// What the bound was held to, for a decided verdict: the budget, or the budget as the
-    /// error leaves it.
+    /// What the bound was held to, for a decided verdict: the budget, or the threshold the
+    /// error leaves of it, and what holding it means for the chip.
     fn held_to(&self, outcome: Outcome) -> String {
         let limit_ms = self.limit_ms;
-        match (self.error, outcome) {
-            (None, _) => format!("the {limit_ms} ms budget"),
-            (Some(e), Outcome::Fail) => format!(
-                "{:.4} ms, the {limit_ms} ms budget were the figures {:.0} % high ({})",
+        let Some(e) = self.error else { return format!("the {limit_ms} ms budget") };
+        let r = e.relative;
+        match outcome {
+            Outcome::Fail => format!(
+                "{:.4} ms, the {limit_ms} ms budget × (1 + {r:.2}): missed even if the chip's latency is {:.2} times these figures ({})",
                 self.fail_above_ms,
-                e.relative * 100.0,
+                1.0 / (1.0 + r),
                 Self::band(e)
             ),
-            (Some(e), _) => format!(
-                "{:.4} ms, the {limit_ms} ms budget were the figures {:.0} % low ({})",
+            _ => format!(
+                "{:.4} ms, the {limit_ms} ms budget × (1 − {r:.2}): met even if the chip's latency is {:.2} times these figures ({})",
                 self.pass_at_ms,
-                e.relative * 100.0,
+                1.0 / (1.0 - r),
                 Self::band(e)
             ),
         }
@@ -123,21 +127,28 @@ impl<'e> Thresholds<'e> {
     /// Why an interval that clears neither threshold is undecided, and what would decide it.
     fn undecided(&self, p99: f64, ci: &Interval, bound: &str) -> String {
         let limit_ms = self.limit_ms;
-        match (self.error, self.nearest(p99)) {
-            (Some(e), None) => format!(
-                "p99 {p99:.4} ms (interval [{:.4}, {bound}]) is too near the {limit_ms} ms budget for the systematic error ({}): PASS needs an upper bound at most {:.4} ms, FAIL a lower bound over {:.4} ms; a p99 measured on the chip decides it",
+        let Some(e) = self.error else {
+            return format!(
+                "p99 {p99:.4} ms but its interval [{:.4}, {bound}] straddles the {limit_ms} ms budget",
+                ci.low
+            );
+        };
+        let r = e.relative;
+        match self.nearest(p99) {
+            None => format!(
+                "p99 {p99:.4} ms (interval [{:.4}, {bound}]) is too near the {limit_ms} ms budget for its {}: PASS needs an upper bound at most {:.4} ms (the budget × (1 − {r:.2})), FAIL a lower bound over {:.4} ms (× (1 + {r:.2})); a p99 measured on the chip can decide it",
                 ci.low,
                 Self::band(e),
                 self.pass_at_ms,
                 self.fail_above_ms
             ),
-            (Some(e), Some(threshold)) => format!(
-                "p99 {p99:.4} ms but its interval [{:.4}, {bound}] straddles {threshold:.4} ms, what the {limit_ms} ms budget leaves across the systematic error ({})",
-                ci.low,
-                Self::band(e)
-            ),
-            (None, _) => {
-                format!("p99 {p99:.4} ms but its interval [{:.4}, {bound}] straddles the {limit_ms} ms budget", ci.low)
+            Some(threshold) => {
+                let (which, sign) = if threshold < limit_ms { ("PASS", '−') } else { ("FAIL", '+') };
+                format!(
+                    "p99 {p99:.4} ms but its interval [{:.4}, {bound}] straddles {threshold:.4} ms, the {which} threshold (the {limit_ms} ms budget × (1 {sign} {r:.2}); {})",
+                    ci.low,
+                    Self::band(e)
+                )
             }
         }
     }
@@ -183,7 +194,7 @@ pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict
         format!("p50 {p50:.4} ms"),
         format!("p90 {p90:.4} ms"),
         format!("p99 {p99:.4} ms"),
-        early_stopping_finding(&sorted, limit_ms),
+        early_stopping_finding(&sorted, limit_ms, thresholds.error),
     ];
     if let Some(s) = &timing.scenarios {
         // On the host CPU (no result cache), sub-millisecond models repeat a sample up to ~20 %
@@ -269,7 +280,7 @@ mod tests {
         let v = latency_check(&emulated(Some(0.39)), 20.0, 0.95);
         assert_eq!(v.verdict, Outcome::Pass);
         assert!(
-            v.reason.starts_with("p99 10.0000 ms (upper bound 10.0000 ms) within 12.2000 ms, the 20 ms budget were the figures 39 % low (±39 %: fidelity); "),
+            v.reason.starts_with("p99 10.0000 ms (upper bound 10.0000 ms) within 12.2000 ms, the 20 ms budget × (1 − 0.39): met even if the chip's latency is 1.64 times these figures (systematic error ±39 %, fidelity); "),
             "{}",
             v.reason
         );
@@ -279,9 +290,16 @@ mod tests {
         assert_eq!(near.verdict, Outcome::Inconclusive);
         assert_eq!(
             near.reason,
-            "p99 10.0000 ms (interval [10.0000, 10.0000 ms]) is too near the 15 ms budget for the systematic error (±39 %: fidelity): PASS needs an upper bound at most 9.1500 ms, FAIL a lower bound over 20.8500 ms; a p99 measured on the chip decides it; test"
+            "p99 10.0000 ms (interval [10.0000, 10.0000 ms]) is too near the 15 ms budget for its systematic error ±39 %, fidelity: PASS needs an upper bound at most 9.1500 ms (the budget × (1 − 0.39)), FAIL a lower bound over 20.8500 ms (× (1 + 0.39)); a p99 measured on the chip can decide it; test"
         );
         assert_eq!(near.samples_to_decide, None);
+        assert!(
+            near.findings.iter().any(|f| f.starts_with(
+                "MLPerf early stopping: 0 of 1000 queries over the 15 ms budget (these figures alone, before the systematic error ±39 %, fidelity); the p99 bound holds"
+            )),
+            "{:?}",
+            near.findings
+        );
         // Negative control: without the error the same figures pass.
         assert_eq!(latency_check(&emulated(None), 15.0, 0.95).verdict, Outcome::Pass);
     }
@@ -293,7 +311,7 @@ mod tests {
         let far = latency_check(&emulated(Some(0.39)), 7.0, 0.95);
         assert_eq!(far.verdict, Outcome::Fail);
         assert!(
-            far.reason.starts_with("p99 10.0000 ms (lower bound 10.0000 ms) over 9.7300 ms, the 7 ms budget were the figures 39 % high (±39 %: fidelity); "),
+            far.reason.starts_with("p99 10.0000 ms (lower bound 10.0000 ms) over 9.7300 ms, the 7 ms budget × (1 + 0.39): missed even if the chip's latency is 0.72 times these figures (systematic error ±39 %, fidelity); "),
             "{}",
             far.reason
         );
@@ -305,7 +323,7 @@ mod tests {
         // p99 3.9 ms, upper bound 9 ms: under a 10 ms budget, over the 6.1 ms the error leaves.
         let v = latency_check(&Timing { systematic_error: error, ..timing(700, 3) }, 10.0, 0.95);
         assert_eq!(v.verdict, Outcome::Inconclusive);
-        assert!(v.reason.contains("straddles 6.1000 ms, what the 10 ms budget leaves across the systematic error (±39 %: fidelity)"), "{}", v.reason);
+        assert!(v.reason.contains("straddles 6.1000 ms, the PASS threshold (the 10 ms budget × (1 − 0.39); systematic error ±39 %, fidelity)"), "{}", v.reason);
         assert!(v.samples_to_decide.is_some_and(|n| n > 700), "{:?}", v.samples_to_decide);
         assert_eq!(latency_check(&timing(700, 3), 10.0, 0.95).verdict, Outcome::Pass);
     }

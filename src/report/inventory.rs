@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
+use crate::backend::SystematicError;
 use crate::emulator::Estimate;
 use crate::model::ModelInventory;
 use crate::profile::ProfileFile;
@@ -90,7 +91,7 @@ pub struct LatencySummary {
     p99: f64,
     /// Before jitter.
     modelled: f64,
-    /// Where the chip's latency lies if the emulator is off by its median held-out error
+    /// The chip's latency were the emulator off by its median held-out error either way
     /// (`emulator::HELD_OUT_ERROR`, `cargo xtask fidelity`): modelled / (1 ± error).
     held_out_range: [f64; 2],
 }
@@ -173,10 +174,7 @@ impl<'a> EstimateReport<'a> {
                 p90: crate::stats::percentile(&v, 0.9),
                 p99: crate::stats::percentile(&v, 0.99),
                 modelled: est.latency_ms.unwrap_or(f64::NAN),
-                held_out_range: est.latency_ms.map_or([f64::NAN; 2], |ms| {
-                    let e = crate::emulator::HELD_OUT_ERROR;
-                    [ms / (1.0 + e), ms / (1.0 - e)]
-                }),
+                held_out_range: SystematicError::emulator().chip_range(est.latency_ms.unwrap_or(f64::NAN)),
             }
         });
         EstimateReport {
@@ -245,13 +243,13 @@ impl<'a> EstimateReport<'a> {
         match &report.latency_ms {
             Some(l) => writeln!(
                 s,
-                "latency     p50 {:.4} ms, p99 {:.4} ms (modelled {:.4} ms; the chip's {:.4}–{:.4} ms at the emulator's ±{:.0} % held-out error)",
+                "latency     p50 {:.4} ms, p99 {:.4} ms (modelled {:.4} ms; {:.4}–{:.4} ms were it off by the emulator's median held-out error, {})",
                 l.p50,
                 l.p99,
                 l.modelled,
                 l.held_out_range[0],
                 l.held_out_range[1],
-                crate::emulator::HELD_OUT_ERROR * 100.0
+                SystematicError::emulator().percent()
             )?,
             None => writeln!(s, "latency     unknown: {}", opt(report.latency_unknown))?,
         }

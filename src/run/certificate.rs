@@ -15,7 +15,7 @@ use crate::report::schema::{
     ProfileRef, Subject, ThermalCurve, Tool, SCHEMA_VERSION,
 };
 
-pub const DECISION_RULE: &str = "PASS only when the conservative end of the confidence interval meets the limit; FAIL when the optimistic end misses it; otherwise INCONCLUSIVE. A check with a systematic error e (an emulated latency: the emulator's median error at points held out from its calibration) is decided across it: PASS needs the upper end at most limit × (1 − e), FAIL the lower end over limit × (1 + e). The risk accepted is that of the stated confidence level (two-sided), per check. The certificate is PASS only when every planned check ran and passed; FAIL when any check failed; otherwise INCONCLUSIVE.";
+pub const DECISION_RULE: &str = "PASS only when the conservative end of the confidence interval meets the limit; FAIL when the optimistic end misses it; otherwise INCONCLUSIVE. A check with a systematic error e (an emulated latency: the emulator's median error at points held out from its calibration) is decided across it: PASS needs the upper end at most limit × (1 − e), FAIL the lower end over limit × (1 + e); e is a median, not a bound, and the chance that the chip errs further is not in the stated risk. The risk accepted is that of the stated confidence level (two-sided), per check. The certificate is PASS only when every planned check ran and passed; FAIL when any check failed; otherwise INCONCLUSIVE.";
 
 pub const STATEMENT: &str = "Results relate only to the model, golden set and chip profile identified by the digests above. Figures with basis \"emulated\" are predictions of edgecert's cost model, not measurements on the chip; accuracy is measured by real inference on the host.";
 

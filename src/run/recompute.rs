@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use super::inputs::{apply_mode, load_family, Family};
 use super::replay::Replay;
-use crate::backend::{Basis, Timing};
+use crate::backend::{Basis, SystematicError, Timing};
 use crate::checks::{self, CheckKind, Observations, PairedEvaluation, Unobserved};
 use crate::emulator::{self, Estimate};
 use crate::error::{Error, Result};
@@ -112,8 +112,8 @@ fn decided_without_systematic_error(record: &ObservationRecord) -> Option<String
     let timing = record.timing.as_ref().and_then(Observed::value)?;
     (timing.basis == Basis::Emulated && timing.systematic_error.is_none()).then(|| {
         format!(
-            "the emulated latencies carry no systematic error: latency was decided on their scatter alone, not across the emulator's ±{:.0} % held-out error as this edgecert decides it",
-            emulator::HELD_OUT_ERROR * 100.0
+            "the observations' emulated latencies carry no systematic error: latency was recomputed on their scatter alone, not across the emulator's {} held-out error as this edgecert issues it",
+            SystematicError::emulator().percent()
         )
     })
 }
