@@ -129,14 +129,21 @@ fn a_too_slow_chip_fails_latency() {
     assert_eq!(check(&cert, "latency")["basis"], "emulated");
 }
 
+/// The shapes family's golden set, copied under `dir` with its latency budget set to `budget_ms`.
+fn shapes_with_latency_budget(dir: &Path, budget_ms: &str) -> PathBuf {
+    let golden = copied_golden(dir, "shapes");
+    let manifest = golden.join("family.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("latency_p99_ms = 5.0", &format!("latency_p99_ms = {budget_ms}"));
+    std::fs::write(&manifest, text).unwrap();
+    golden
+}
+
 #[test]
 fn an_impossible_latency_budget_fails_latency() {
     let dir = tempfile::tempdir().unwrap();
-    let golden = copied_golden(dir.path(), "shapes");
-    let manifest = golden.join("family.toml");
-    let text =
-        std::fs::read_to_string(&manifest).unwrap().replace("latency_p99_ms = 5.0", "latency_p99_ms = 0.001");
-    std::fs::write(&manifest, text).unwrap();
+    let golden = shapes_with_latency_budget(dir.path(), "0.001");
     let cert = certify(&dir.path().join("out"), &rk3588(), Some(&golden), None);
     assert_fails(&cert, "latency", "the 0.001 ms budget × (1 + 0.39): missed even if");
 }
@@ -146,13 +153,9 @@ fn an_impossible_latency_budget_fails_latency() {
 #[test]
 fn a_budget_within_the_emulators_error_leaves_latency_inconclusive() {
     let dir = tempfile::tempdir().unwrap();
-    let golden = copied_golden(dir.path(), "shapes");
-    let manifest = golden.join("family.toml");
     // The shapes model's emulated p99 on the RK3588 is about 0.26 ms: under 0.35 ms, over
     // 0.35 × (1 − 0.39) = 0.2135 ms.
-    let text =
-        std::fs::read_to_string(&manifest).unwrap().replace("latency_p99_ms = 5.0", "latency_p99_ms = 0.35");
-    std::fs::write(&manifest, text).unwrap();
+    let golden = shapes_with_latency_budget(dir.path(), "0.35");
     let cert = certify(&dir.path().join("out"), &rk3588(), Some(&golden), None);
     let latency = check(&cert, "latency");
     assert_eq!(latency["verdict"], "INCONCLUSIVE", "{latency}");
