@@ -659,6 +659,23 @@ mod tests {
     use super::*;
     use crate::checks::caching_suspected;
 
+    #[test]
+    fn a_systematic_error_outside_zero_to_one_is_refused() {
+        let with_error = |relative| Timing {
+            latencies_ms: vec![10.0; 1000],
+            basis: Basis::Emulated,
+            what: "test".into(),
+            power: None,
+            scenarios: None,
+            systematic_error: Some(SystematicError { relative, source: "fidelity".into() }),
+        };
+        for relative in [1.0, -0.1, f64::NAN, f64::INFINITY] {
+            let e = with_error(relative).check_consistent().unwrap_err();
+            assert!(e.starts_with("timing systematic_error.relative holds"), "{e}");
+        }
+        assert_eq!(with_error(0.0).check_consistent(), Ok(()));
+    }
+
     /// The device clock of the test models: 2 ms to compute, 0.1 ms to answer from a cache.
     /// Reported, not slept, so the verdicts do not hang on this machine's scheduling.
     const COMPUTE_MS: f64 = 2.0;

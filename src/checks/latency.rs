@@ -102,26 +102,29 @@ impl<'e> Thresholds<'e> {
         format!("systematic error {}, {}", e.percent(), e.source)
     }
 
+    /// The threshold a side of the rule holds the interval to, the sign that gives it from the
+    /// budget, and the factor the chip's latency may be of the figures with the verdict
+    /// standing: PASS, budget × (1 − e), up to 1 / (1 − e); FAIL, budget × (1 + e), down to
+    /// 1 / (1 + e).
+    fn side(&self, outcome: Outcome, r: f64) -> (f64, char, f64) {
+        match outcome {
+            Outcome::Fail => (self.fail_above_ms, '+', 1.0 / (1.0 + r)),
+            _ => (self.pass_at_ms, '−', 1.0 / (1.0 - r)),
+        }
+    }
+
     /// What the bound was held to, for a decided verdict: the budget, or the threshold the
     /// error leaves of it, and what holding it means for the chip.
     fn held_to(&self, outcome: Outcome) -> String {
         let limit_ms = self.limit_ms;
         let Some(e) = self.error else { return format!("the {limit_ms} ms budget") };
         let r = e.relative;
-        match outcome {
-            Outcome::Fail => format!(
-                "{:.4} ms, the {limit_ms} ms budget × (1 + {r:.2}): missed even if the chip's latency is {:.2} times these figures ({})",
-                self.fail_above_ms,
-                1.0 / (1.0 + r),
-                Self::band(e)
-            ),
-            _ => format!(
-                "{:.4} ms, the {limit_ms} ms budget × (1 − {r:.2}): met even if the chip's latency is {:.2} times these figures ({})",
-                self.pass_at_ms,
-                1.0 / (1.0 - r),
-                Self::band(e)
-            ),
-        }
+        let (threshold, sign, factor) = self.side(outcome, r);
+        let verb = if outcome == Outcome::Fail { "missed" } else { "met" };
+        format!(
+            "{threshold:.4} ms, the {limit_ms} ms budget × (1 {sign} {r:.2}): {verb} even if the chip's latency is {factor:.2} times these figures ({})",
+            Self::band(e)
+        )
     }
 
     /// Why an interval that clears neither threshold is undecided, and what would decide it.
@@ -143,10 +146,12 @@ impl<'e> Thresholds<'e> {
                 self.fail_above_ms
             ),
             Some(threshold) => {
-                let (which, sign) = if threshold < limit_ms { ("PASS", '−') } else { ("FAIL", '+') };
+                let which = if threshold < limit_ms { Outcome::Pass } else { Outcome::Fail };
+                let (_, sign, _) = self.side(which, r);
                 format!(
-                    "p99 {p99:.4} ms but its interval [{:.4}, {bound}] straddles {threshold:.4} ms, the {which} threshold (the {limit_ms} ms budget × (1 {sign} {r:.2}); {})",
+                    "p99 {p99:.4} ms but its interval [{:.4}, {bound}] straddles {threshold:.4} ms, the {} threshold (the {limit_ms} ms budget × (1 {sign} {r:.2}); {})",
                     ci.low,
+                    which.as_str(),
                     Self::band(e)
                 )
             }
@@ -333,15 +338,6 @@ mod tests {
         let plain = latency_check(&emulated(None), 15.0, 0.95);
         let zero = latency_check(&emulated(Some(0.0)), 15.0, 0.95);
         assert_eq!((zero.verdict, &zero.reason, zero.systematic_error), (plain.verdict, &plain.reason, None));
-    }
-
-    #[test]
-    fn a_systematic_error_outside_zero_to_one_is_refused() {
-        for relative in [1.0, -0.1, f64::NAN, f64::INFINITY] {
-            let e = emulated(Some(relative)).check_consistent().unwrap_err();
-            assert!(e.starts_with("timing systematic_error.relative holds"), "{e}");
-        }
-        assert_eq!(emulated(Some(0.0)).check_consistent(), Ok(()));
     }
 
     fn early_stopping(v: &Verdict) -> &str {

@@ -105,16 +105,14 @@ fn no_dram_size(profile: &ChipProfile, need: u64) -> String {
 fn on_chip_memory(model: &ModelInventory, profile: &ChipProfile) -> Option<Verdict> {
     let sram = profile.npu.as_ref()?.sram_bytes.filter(|_| profile.memory.is_on_chip_only())?;
     let need = crate::emulator::on_chip_working_set(model, profile)?;
+    let held = format!("the compiled weights and the activations of its busiest layer, {need} bytes,");
     let (outcome, reason) = if need <= sram {
-        (
-            Outcome::Pass,
-            format!("the compiled weights and the activations of its busiest layer, {need} bytes, fit {sram} bytes of on-chip memory (the chip has no DRAM)"),
-        )
+        (Outcome::Pass, format!("{held} fit {sram} bytes of on-chip memory (the chip has no DRAM)"))
     } else {
         (
             Outcome::Inconclusive,
             format!(
-                "the compiled weights and the activations of its busiest layer, {need} bytes, exceed {sram} bytes of on-chip memory: the model runs in {} contexts reloaded from the host every frame, whose memory the profile does not describe",
+                "{held} exceed {sram} bytes of on-chip memory: the model runs in {} contexts reloaded from the host every frame, whose memory the profile does not describe",
                 need.div_ceil(sram)
             ),
         )

@@ -167,14 +167,16 @@ impl<'a> EstimateReport<'a> {
     /// The emulated figures of `inv` on `prof`, with `est` its estimate, at `rate_hz`.
     pub fn new(inv: &'a ModelInventory, prof: &'a ProfileFile, est: &'a Estimate, rate_hz: f64) -> Self {
         let seed = crate::hash::seed_from(&[&inv.sha256, &prof.sha256]);
+        // Samples exist only where the modelled latency does.
+        let modelled = est.latency_ms.unwrap_or(f64::NAN);
         let latency_ms = est.latency_samples(seed).map(|mut v| {
             v.sort_by(f64::total_cmp);
             LatencySummary {
                 p50: crate::stats::percentile(&v, 0.5),
                 p90: crate::stats::percentile(&v, 0.9),
                 p99: crate::stats::percentile(&v, 0.99),
-                modelled: est.latency_ms.unwrap_or(f64::NAN),
-                held_out_range: SystematicError::emulator().chip_range(est.latency_ms.unwrap_or(f64::NAN)),
+                modelled,
+                held_out_range: SystematicError::emulator().chip_range(modelled),
             }
         });
         EstimateReport {
