@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::engine::{Engine, Tensor};
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 use crate::golden::GoldenSet;
 use crate::metrics::{compare_outputs, Statistic};
 use crate::model::{ModelInventory, NodeInfo};

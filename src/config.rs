@@ -6,41 +6,14 @@
 //! caller validates the values and reports all problems at once through [`Document::error`].
 
 use std::collections::HashMap;
-use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use toml::de::{DeTable, DeValue};
 
-use crate::error::{read_to_string, Error, Result};
-
-/// One problem in an input file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Diagnostic {
-    pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
-    /// Dotted key path, e.g. `memory.dram_bandwidth_gbps` or `operators.supported.3`.
-    pub field: String,
-    pub message: String,
-    /// The source line the problem is on, for context.
-    pub source_line: String,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
-        if !self.field.is_empty() {
-            write!(f, "field `{}`: ", self.field)?;
-        }
-        write!(f, "{}", self.message)?;
-        if !self.source_line.trim().is_empty() {
-            write!(f, "\n    | {}", self.source_line.trim_end())?;
-        }
-        Ok(())
-    }
-}
+pub use crate::vocab::Diagnostic;
+use crate::vocab::{read_to_string, Error, Result};
 
 /// A parsed TOML document that remembers where each key path sits in the text.
 #[derive(Debug)]

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
 use fluent_syntax::ast;
 
-use crate::error::{Error, Result};
-use crate::report::schema::Outcome;
+use crate::vocab::{Error, Result};
+use crate::vocab::Outcome;
 
 include!(concat!(env!("OUT_DIR"), "/catalogs.rs"));
 

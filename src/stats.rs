@@ -7,6 +7,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 use statrs::distribution::{Binomial, DiscreteCDF};
 
+use crate::vocab::{percentile, Outcome};
+
 /// A confidence interval around an estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Interval {
@@ -15,17 +17,6 @@ pub struct Interval {
     pub high: Option<f64>,
     pub confidence: f64,
     pub method: &'static str,
-}
-
-/// MLPerf's percentile: the value at index floor(n·p) of the sorted samples.
-///
-/// ```
-/// let latencies_ms: Vec<f64> = (1..=200).map(f64::from).collect();
-/// assert_eq!(edgecert::stats::percentile(&latencies_ms, 0.99), 199.0);
-/// ```
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 * p).floor() as usize).min(sorted.len() - 1);
-    sorted[i]
 }
 
 /// Distribution-free interval for the p-th percentile from order statistics: the number of
@@ -152,11 +143,10 @@ pub enum Direction {
     AtLeast,
 }
 
-pub use crate::report::schema::Outcome;
 
-impl From<Interval> for crate::report::schema::Interval {
+impl From<Interval> for crate::vocab::Interval {
     fn from(i: Interval) -> Self {
-        crate::report::schema::Interval {
+        crate::vocab::Interval {
             low: i.low,
             high: i.high,
             confidence: i.confidence,
@@ -170,7 +160,8 @@ impl From<Interval> for crate::report::schema::Interval {
 /// it, INCONCLUSIVE otherwise.
 ///
 /// ```
-/// use edgecert::stats::{decide, Direction, Interval, Outcome};
+/// use edgecert::stats::{decide, Direction, Interval};
+/// use edgecert::vocab::Outcome;
 /// let p99 = Interval { low: 30.1, high: Some(34.0), confidence: 0.95, method: "example" };
 /// assert_eq!(decide(&p99, 33.0, Direction::AtMost), Outcome::Inconclusive);
 /// assert_eq!(decide(&p99, 35.0, Direction::AtMost), Outcome::Pass);

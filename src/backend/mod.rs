@@ -8,13 +8,14 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::checks::Unobserved;
-use crate::emulator::{Estimate, Unit};
+use crate::vocab::{Scenarios, TimedOutputCheck, Timing, Unobserved};
+use crate::emulator::Estimate;
 use crate::engine::{LoadedModel, Tensor};
-use crate::error::Result;
+use crate::vocab::Result;
 use crate::golden::GoldenSet;
-use crate::power::{MeteredWindow, PowerSource, BRACKET_TIMEOUT};
-use crate::report::observations::Observed;
+use crate::vocab::MeteredWindow;
+use crate::power::{PowerSource, BRACKET_TIMEOUT};
+use crate::vocab::Observed;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -29,78 +30,7 @@ pub enum BackendKind {
     Exec,
 }
 
-pub use crate::report::schema::Basis;
-
-/// Latency observations of one model: per sample, in the order observed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Timing {
-    #[serde(with = "crate::serde_float::vec")]
-    pub latencies_ms: Vec<f64>,
-    pub basis: Basis,
-    /// What was timed, for the report (e.g. "host CPU, 1 thread" or "emulated rk3588").
-    pub what: String,
-    /// The power meter's trace over the timed window, where a meter ran beside it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub power: Option<Observed<MeteredWindow>>,
-    /// Load times and offline throughput, where the backend measures them (host).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scenarios: Option<Scenarios>,
-    /// How far the chip's own latencies may sit from these beyond their scatter (an
-    /// emulator's error at points it was not calibrated on); a verdict must hold across it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub systematic_error: Option<SystematicError>,
-}
-
-/// A relative error the timed figures may carry as a whole, not sample by sample.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SystematicError {
-    /// The largest |figure / chip's − 1| assumed, below 1.
-    pub relative: f64,
-    /// Where it comes from, as the report says it.
-    pub source: String,
-}
-
-impl SystematicError {
-    /// The emulator's: its median error at published points held out from its calibration.
-    pub fn emulator() -> Self {
-        SystematicError {
-            relative: crate::emulator::HELD_OUT_ERROR,
-            source: "the emulator's median error at published points held out from its calibration, per cargo xtask fidelity"
-                .into(),
-        }
-    }
-
-    /// "±39 %".
-    pub fn percent(&self) -> String {
-        format!("±{:.0} %", self.relative * 100.0)
-    }
-
-    /// The chip's figure if `figure` errs by this much either way: figure / (1 ± e).
-    pub fn chip_range(&self, figure: f64) -> [f64; 2] {
-        [figure / (1.0 + self.relative), figure / (1.0 - self.relative)]
-    }
-}
-
-impl Timing {
-    /// Figures no run could produce: a latency that is not a finite non-negative number, or a
-    /// systematic error outside [0, 1) (at 1 or beyond the chip could be infinitely slower).
-    pub fn check_consistent(&self) -> std::result::Result<(), String> {
-        if let Some((i, v)) =
-            self.latencies_ms.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0))
-        {
-            return Err(format!("timing latencies_ms[{i}] holds {v}, not a latency"));
-        }
-        match &self.systematic_error {
-            Some(e) if !(0.0..1.0).contains(&e.relative) => Err(format!(
-                "timing systematic_error.relative holds {}, not a relative error in [0, 1)",
-                e.relative
-            )),
-            _ => Ok(()),
-        }
-    }
-}
+pub use crate::vocab::Basis;
 
 /// Samples in flight per worker thread: the replay runs a window of samples in parallel, hands
 /// their reductions on in order, and only then decodes the next window.
@@ -268,97 +198,11 @@ fn predecode(golden: &GoldenSet, budget: usize) -> Result<Vec<Tensor>> {
     Ok(inputs)
 }
 
-/// Latency drawn from the emulator's distribution for this chip.
-pub fn time_emulated(estimate: &Estimate, seed: u64) -> Option<Timing> {
-    Some(Timing {
-        latencies_ms: estimate.latency_samples(seed)?,
-        basis: Basis::Emulated,
-        what: emulated_what(estimate),
-        power: None,
-        scenarios: None,
-        systematic_error: Some(SystematicError::emulator()),
-    })
-}
-
-/// How an emulated latency was obtained, said where the verdict is read: the cost model, whether
-/// DRAM time stands inside a calibrated overhead, and whose build it times when the toolchain
-/// converted the model (the figure is then not the submitted model's).
-fn emulated_what(estimate: &Estimate) -> String {
-    let on_cpu = estimate.nodes.iter().any(|n| n.unit == Unit::Cpu);
-    let dram = match (estimate.dram_in_overhead, on_cpu) {
-        (false, _) => "",
-        (true, false) => ", DRAM time inside the calibrated per-layer overhead",
-        (true, true) => {
-            ", DRAM time inside the calibrated per-layer overhead; the CPU nodes' DRAM time not costed"
-        }
-    };
-    let build =
-        if estimate.conversion.is_some() { " for the toolchain's int8 build of the float model" } else { "" };
-    let link = estimate.host_transfer.map_or(String::new(), |t| {
-        format!(
-            "; model execution on the card: moving the inputs and outputs over the host link adds at least {:.3} ms (emulated, at the link's nominal rate)",
-            t.ms
-        )
-    });
-    format!("emulated {} (roofline cost model{dram}){build}{link}", estimate.chip)
-}
-
 /// The compressed model, loaded on first use: the emulated backend never runs it for timing.
 pub trait ModelSource {
     fn loaded(&self) -> std::result::Result<&dyn LoadedModel, String>;
     /// Milliseconds the first load of the model took in this process, and a fresh load now.
     fn load_times_ms(&self) -> std::result::Result<(f64, f64), String>;
-}
-
-/// What a measured backend observes besides single-stream latency, after MLPerf's scenarios:
-/// load times (cold: the first load, parsing and optimising included; warm: a reload), offline
-/// throughput, and the compliance runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scenarios {
-    /// Cold and warm load times; absent where the runtime cannot tell them from its inference
-    /// (a command timed by its wall clock alone).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_load_ms: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reload_ms: Option<f64>,
-    pub offline_inferences: usize,
-    pub offline_seconds: f64,
-    pub offline_threads: usize,
-    /// Median latency of one sample run again and again (MLPerf's TEST04): a backend that
-    /// caches results runs it much faster than the set.
-    pub repeated_sample_median_ms: f64,
-    /// The set's latencies in the same rounds as the repeated sample's, sorted: what TEST04
-    /// compares it with (empty in observations older than the paired run).
-    #[serde(default, with = "crate::serde_float::vec")]
-    pub repeat_round_set_ms: Vec<f64>,
-    /// MLPerf's TEST01: timed runs whose outputs were compared bit for bit with the accuracy
-    /// run's, and how many differed (a device that computes less when timed is caught).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timed_outputs: Option<TimedOutputCheck>,
-    /// Whether the compliance runs decide the latency check: on a device, which may cache or
-    /// cut corners; not on the host CPU, which runs edgecert's own engine.
-    #[serde(default)]
-    pub compliance_enforced: bool,
-    /// How long the single-stream run took, and the least it was asked to take.
-    #[serde(default)]
-    pub single_stream_s: f64,
-    #[serde(default)]
-    pub min_duration_s: f64,
-}
-
-/// Timed-run outputs compared with the accuracy run's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimedOutputCheck {
-    pub compared: usize,
-    pub differing: usize,
-}
-
-impl Scenarios {
-    pub fn offline_fps(&self) -> f64 {
-        self.offline_inferences as f64 / self.offline_seconds
-    }
 }
 
 /// Runs of one sample in the anti-caching run (as many of the set run beside them).
@@ -411,7 +255,7 @@ pub fn repeated_sample_run(
     }
     repeated_ms.sort_by(f64::total_cmp);
     set_ms.sort_by(f64::total_cmp);
-    Ok((crate::stats::percentile(&repeated_ms, 0.5), set_ms))
+    Ok((crate::vocab::percentile(&repeated_ms, 0.5), set_ms))
 }
 
 /// Offline throughput: every sample of the set (at least [`HOST_MIN_RUNS`]) through the model
@@ -479,7 +323,7 @@ impl Backend for EmulatedBackend {
     }
 
     fn time(&self, input: &TimingInput<'_>) -> std::result::Result<Timing, Unobserved> {
-        time_emulated(input.estimate, input.seed).ok_or_else(|| Unobserved {
+        crate::emulator::time_emulated(input.estimate, input.seed).ok_or_else(|| Unobserved {
             basis: Basis::Emulated,
             reason: format!(
                 "the cost model cannot predict latency: {}",
@@ -626,6 +470,12 @@ impl BackendKind {
         }
     }
 
+    /// Whether a run on it keeps the device's outputs in a journal of its own (under the
+    /// output folder, where a rerun resumes), so it cannot be split into sample shards.
+    pub fn keeps_device_journal(self) -> bool {
+        matches!(self, BackendKind::Remote | BackendKind::Exec)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Emulated => "emulated",
@@ -654,10 +504,8 @@ impl BackendKind {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
-    use crate::checks::caching_suspected;
+    use crate::vocab::SystematicError;
 
     #[test]
     fn a_systematic_error_outside_zero_to_one_is_refused() {
@@ -674,79 +522,5 @@ mod tests {
             assert!(e.starts_with("timing systematic_error.relative holds"), "{e}");
         }
         assert_eq!(with_error(0.0).check_consistent(), Ok(()));
-    }
-
-    /// The device clock of the test models: 2 ms to compute, 0.1 ms to answer from a cache.
-    /// Reported, not slept, so the verdicts do not hang on this machine's scheduling.
-    const COMPUTE_MS: f64 = 2.0;
-    const CACHED_MS: f64 = 0.1;
-
-    /// Computes an input it has not just seen, and answers a repeated one from its cache.
-    struct CachingModel {
-        last: Mutex<Option<Vec<f32>>>,
-        caches: bool,
-    }
-
-    /// Answers every input it has ever seen from its cache; computes a new one.
-    struct RememberingModel {
-        seen: Mutex<std::collections::HashSet<Vec<u32>>>,
-    }
-
-    impl LoadedModel for RememberingModel {
-        fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-            Ok(self.run_timed(inputs)?.0)
-        }
-
-        fn run_timed(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, f64)> {
-            let key: Vec<u32> = inputs[0].iter().map(|x| x.to_bits()).collect();
-            let ms = if self.seen.lock().unwrap().insert(key) { COMPUTE_MS } else { CACHED_MS };
-            Ok((vec![inputs[0].clone()], ms))
-        }
-    }
-
-    #[test]
-    fn a_runtime_remembering_the_accuracy_runs_inputs_is_caught_on_unseen_set_samples() {
-        // 64 values, so the nudges' signs give every round's samples a pattern of their own.
-        let set: Vec<Tensor> = (0..4).map(|i| Tensor::from_elem(vec![1, 64], i as f32)).collect();
-        let model = RememberingModel { seen: Mutex::new(Default::default()) };
-        // The accuracy run sends every sample of the set first.
-        set.iter().for_each(|x| drop(model.run(std::slice::from_ref(x))));
-        let repeated = || Ok(set[0].clone());
-        let (fast, as_seen) =
-            repeated_sample_run(&model, &repeated, &|i| Ok(set[1 + i % 3].clone()), 40).unwrap();
-        assert_eq!(caching_suspected(&as_seen, fast), None, "blind on samples the cache holds");
-        let fresh = |i: usize| Ok(unseen(set[1 + i % 3].clone(), i));
-        let (fast, unseen_ms) = repeated_sample_run(&model, &repeated, &fresh, 40).unwrap();
-        let why = caching_suspected(&unseen_ms, fast).expect("caught on unseen samples");
-        assert!(why.contains("may be caching results"), "{why}");
-        assert_ne!(unseen(set[1].clone(), 3), set[1], "every value is nudged");
-    }
-
-    impl LoadedModel for CachingModel {
-        fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-            Ok(self.run_timed(inputs)?.0)
-        }
-
-        fn run_timed(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, f64)> {
-            let key: Vec<f32> = inputs[0].iter().copied().collect();
-            let mut last = self.last.lock().unwrap();
-            let ms = if self.caches && last.as_ref() == Some(&key) { CACHED_MS } else { COMPUTE_MS };
-            *last = Some(key);
-            Ok((vec![inputs[0].clone()], ms))
-        }
-    }
-
-    #[test]
-    fn a_backend_that_caches_results_is_caught_repeating_one_sample() {
-        let samples = [Tensor::zeros(vec![1, 4]), Tensor::ones(vec![1, 4])];
-        let caching = CachingModel { last: Mutex::new(None), caches: true };
-        let sample = |i: usize| Ok(samples[i % 2].clone());
-        let (repeated, set) = repeated_sample_run(&caching, &|| Ok(samples[0].clone()), &sample, 40).unwrap();
-        let why = caching_suspected(&set, repeated).expect("caching is caught");
-        assert!(why.contains("MLPerf TEST04") && why.contains("may be caching results"), "{why}");
-
-        let honest = CachingModel { last: Mutex::new(None), caches: false };
-        let (repeated, set) = repeated_sample_run(&honest, &|| Ok(samples[0].clone()), &sample, 40).unwrap();
-        assert_eq!(caching_suspected(&set, repeated), None, "{set:?} vs {repeated} ms");
     }
 }

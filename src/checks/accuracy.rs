@@ -9,12 +9,11 @@
 use std::collections::BTreeMap;
 
 use super::Verdict;
-use crate::backend::Basis;
+use crate::vocab::Basis;
 use crate::metrics::{Evaluation, MetricKind, Scorer, PRIMARY};
-use crate::report::schema::ValuePair;
-use crate::stats::{
-    bootstrap, decide, percentile_bootstrap_interval, samples_to_decide, Direction, Interval, Outcome,
-};
+use crate::vocab::ValuePair;
+use crate::vocab::Outcome;
+use crate::stats::{bootstrap, decide, percentile_bootstrap_interval, samples_to_decide, Direction, Interval};
 
 /// Both models' metric values on the full golden set and on every bootstrap resample.
 pub struct PairedEvaluation {

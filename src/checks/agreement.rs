@@ -3,9 +3,10 @@
 //! FAIL if any pair fails, PASS if every pair passes, INCONCLUSIVE otherwise.
 
 use super::Verdict;
-use crate::backend::Basis;
+use crate::vocab::Basis;
 use crate::metrics::{AgreementLimits, OutputStatistics, Statistic};
-use crate::stats::{decide, samples_to_decide, Direction, Outcome};
+use crate::vocab::Outcome;
+use crate::stats::{decide, samples_to_decide, Direction};
 
 /// One (output, statistic) decision.
 struct Pair<'a> {

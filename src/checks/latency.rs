@@ -2,11 +2,9 @@
 //! family's budget.
 
 use super::Verdict;
-use crate::backend::{SystematicError, Timing};
-use crate::stats::{
-    decide, early_stopping_holds, early_stopping_min_queries, percentile, percentile_interval,
-    samples_to_decide, Direction, Interval, Outcome, EARLY_STOPPING_CONFIDENCE,
-};
+use crate::vocab::{SystematicError, Timing};
+use crate::vocab::{percentile, Outcome};
+use crate::stats::{decide, early_stopping_holds, early_stopping_min_queries, percentile_interval, samples_to_decide, Direction, Interval, EARLY_STOPPING_CONFIDENCE};
 
 pub const PERCENTILE: f64 = 0.99;
 /// MLPerf TEST04: one sample repeated may be at most this much faster than the set.
@@ -257,7 +255,7 @@ pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::schema::Basis;
+    use crate::vocab::Basis;
 
     /// `n` latencies spread under a 5 ms budget, the last `over` of them at 9 ms.
     fn timing(n: usize, over: usize) -> Timing {
@@ -374,5 +372,90 @@ mod tests {
         assert_eq!(v.verdict, Outcome::Pass);
         assert!(early_stopping(&v)
             .ends_with("not shown at 99 % confidence: it needs 62 more queries with none over"));
+    }
+
+    /// MLPerf's TEST04 as the host and device backends run it, judged by this check's
+    /// criterion: a runtime answering from a cache is caught, an honest one is not.
+    mod caching {
+        use std::sync::Mutex;
+
+        use super::*;
+        use crate::backend::{repeated_sample_run, unseen};
+        use crate::engine::{LoadedModel, Tensor};
+        use crate::vocab::Result;
+
+        /// The device clock of the test models: 2 ms to compute, 0.1 ms to answer from a cache.
+        /// Reported, not slept, so the verdicts do not hang on this machine's scheduling.
+        const COMPUTE_MS: f64 = 2.0;
+        const CACHED_MS: f64 = 0.1;
+
+        /// Computes an input it has not just seen, and answers a repeated one from its cache.
+        struct CachingModel {
+            last: Mutex<Option<Vec<f32>>>,
+            caches: bool,
+        }
+
+        /// Answers every input it has ever seen from its cache; computes a new one.
+        struct RememberingModel {
+            seen: Mutex<std::collections::HashSet<Vec<u32>>>,
+        }
+
+        impl LoadedModel for RememberingModel {
+            fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+                Ok(self.run_timed(inputs)?.0)
+            }
+
+            fn run_timed(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, f64)> {
+                let key: Vec<u32> = inputs[0].iter().map(|x| x.to_bits()).collect();
+                let ms = if self.seen.lock().unwrap().insert(key) { COMPUTE_MS } else { CACHED_MS };
+                Ok((vec![inputs[0].clone()], ms))
+            }
+        }
+
+        #[test]
+        fn a_runtime_remembering_the_accuracy_runs_inputs_is_caught_on_unseen_set_samples() {
+            // 64 values, so the nudges' signs give every round's samples a pattern of their own.
+            let set: Vec<Tensor> = (0..4).map(|i| Tensor::from_elem(vec![1, 64], i as f32)).collect();
+            let model = RememberingModel { seen: Mutex::new(Default::default()) };
+            // The accuracy run sends every sample of the set first.
+            set.iter().for_each(|x| drop(model.run(std::slice::from_ref(x))));
+            let repeated = || Ok(set[0].clone());
+            let (fast, as_seen) =
+                repeated_sample_run(&model, &repeated, &|i| Ok(set[1 + i % 3].clone()), 40).unwrap();
+            assert_eq!(caching_suspected(&as_seen, fast), None, "blind on samples the cache holds");
+            let fresh = |i: usize| Ok(unseen(set[1 + i % 3].clone(), i));
+            let (fast, unseen_ms) = repeated_sample_run(&model, &repeated, &fresh, 40).unwrap();
+            let why = caching_suspected(&unseen_ms, fast).expect("caught on unseen samples");
+            assert!(why.contains("may be caching results"), "{why}");
+            assert_ne!(unseen(set[1].clone(), 3), set[1], "every value is nudged");
+        }
+
+        impl LoadedModel for CachingModel {
+            fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+                Ok(self.run_timed(inputs)?.0)
+            }
+
+            fn run_timed(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, f64)> {
+                let key: Vec<f32> = inputs[0].iter().copied().collect();
+                let mut last = self.last.lock().unwrap();
+                let ms = if self.caches && last.as_ref() == Some(&key) { CACHED_MS } else { COMPUTE_MS };
+                *last = Some(key);
+                Ok((vec![inputs[0].clone()], ms))
+            }
+        }
+
+        #[test]
+        fn a_backend_that_caches_results_is_caught_repeating_one_sample() {
+            let samples = [Tensor::zeros(vec![1, 4]), Tensor::ones(vec![1, 4])];
+            let caching = CachingModel { last: Mutex::new(None), caches: true };
+            let sample = |i: usize| Ok(samples[i % 2].clone());
+            let (repeated, set) = repeated_sample_run(&caching, &|| Ok(samples[0].clone()), &sample, 40).unwrap();
+            let why = caching_suspected(&set, repeated).expect("caching is caught");
+            assert!(why.contains("MLPerf TEST04") && why.contains("may be caching results"), "{why}");
+
+            let honest = CachingModel { last: Mutex::new(None), caches: false };
+            let (repeated, set) = repeated_sample_run(&honest, &|| Ok(samples[0].clone()), &sample, 40).unwrap();
+            assert_eq!(caching_suspected(&set, repeated), None, "{set:?} vs {repeated} ms");
+        }
     }
 }

@@ -7,19 +7,20 @@ mod accuracy;
 mod agreement;
 mod latency;
 mod physical;
+mod record;
 mod static_checks;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Basis, Timing};
+use crate::vocab::{Basis, Timing};
 use crate::emulator::Estimate;
 use crate::golden::FamilyManifest;
 use crate::metrics::{OutputStatistics, PRIMARY};
 use crate::model::ModelInventory;
-use crate::power::MeteredWindow;
+use crate::vocab::MeteredWindow;
 use crate::profile::ChipProfile;
-use crate::report::schema::{CheckRecord, CheckStatus};
-use crate::stats::Outcome;
+
+use crate::vocab::{Outcome, Unobserved};
 
 pub use accuracy::{
     accuracy_floor_check, accuracy_vs_reference_check, cross_checked, EngineCrossCheck, PairedEvaluation,
@@ -27,6 +28,7 @@ pub use accuracy::{
 pub use agreement::agreement_check;
 pub use latency::{caching_suspected, latency_check};
 pub use physical::{measured_power_check, power_check, thermal_check};
+pub use record::{CheckRecord, CheckStatus};
 pub use static_checks::{memory_check, operator_check, size_check};
 
 /// A check's outcome: the certificate's record of it.
@@ -139,13 +141,6 @@ impl std::fmt::Display for CheckKind {
     }
 }
 
-/// A figure the backend could not observe, and why; the check reports it as INCONCLUSIVE.
-#[derive(Debug, Clone)]
-pub struct Unobserved {
-    pub basis: Basis,
-    pub reason: String,
-}
-
 /// What the checks of one (compressed model, golden set, chip) may read. The runner provides it,
 /// observing lazily: a check that is filtered out costs nothing.
 pub trait Observations {
@@ -182,8 +177,8 @@ pub trait Observations {
 /// The metered window of a timing, or why there is none.
 pub fn metered_window(timing: &Timing) -> Result<&MeteredWindow, String> {
     match &timing.power {
-        Some(crate::report::observations::Observed::Observed { value }) => Ok(value),
-        Some(crate::report::observations::Observed::Unavailable { reason, .. }) => Err(reason.clone()),
+        Some(crate::vocab::Observed::Observed { value }) => Ok(value),
+        Some(crate::vocab::Observed::Unavailable { reason, .. }) => Err(reason.clone()),
         None => Err(format!("{} meters no power", timing.what)),
     }
 }

@@ -2,11 +2,12 @@
 //! check on a meter's trace when one ran beside the timed run.
 
 use super::Verdict;
-use crate::backend::Basis;
+use crate::vocab::Basis;
 use crate::emulator::{simulate_thermal, Estimate, ThermalRun};
-use crate::power::{MeteredWindow, MIN_WINDOW_SAMPLES};
+use crate::vocab::MeteredWindow;
+use crate::power::MIN_WINDOW_SAMPLES;
 use crate::profile::{ChipProfile, PowerBudget};
-use crate::stats::Outcome;
+use crate::vocab::Outcome;
 
 /// Why a profile without a budget decides no power verdict.
 const NO_BUDGET: &str = "the profile gives no power budget (power.typical_w or power.max_w)";

@@ -1,11 +1,11 @@
 //! Checks decided from the files themselves and the placement: size, operators, memory.
 
 use super::Verdict;
-use crate::backend::Basis;
+use crate::vocab::Basis;
 use crate::emulator::{Placement, Unit};
 use crate::model::ModelInventory;
 use crate::profile::ChipProfile;
-use crate::stats::Outcome;
+use crate::vocab::Outcome;
 
 /// The compressed artifact must be at most `limit_bytes`.
 pub fn size_check(model: &ModelInventory, limit_bytes: u64) -> Verdict {

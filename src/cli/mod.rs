@@ -11,11 +11,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::backend::BackendKind;
 use crate::diff::{self, Runs};
 use crate::engine::EngineChoice;
-use crate::error::{exit_code, Error, Result};
+use crate::vocab::{exit_code, Error, Result};
 use crate::model::{InputShape, InputShapes, ModelInventory};
 use crate::profile::ChipProfile;
-use crate::report::{self, QuietPipe, TerminalFormat};
-use crate::run::{self, Certification, InputSpec, RunOptions, Selection};
+use crate::reporter::{QuietPipe, TerminalFormat};
+use crate::run::{self, BackendTarget, Certification, InputSpec, RunOptions, Selection};
+use crate::workflow;
 
 #[derive(Parser, Debug)]
 #[command(name = "edgecert", version, about = "Certify compressed ONNX models against edge-chip profiles")]
@@ -151,7 +152,7 @@ pub enum Command {
 pub struct ReportArgs {
     pub certificate: PathBuf,
     #[arg(long, value_enum, default_value = "html")]
-    pub format: report::ReportFormat,
+    pub format: crate::render::ReportFormat,
     /// Language (BCP 47: en, zh-CN, es, pt-BR, fr, vi, id, th).
     #[arg(long, default_value = crate::i18n::DEFAULT_LANGUAGE)]
     pub lang: String,
@@ -521,13 +522,13 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         }
         Command::Show { certificate, json, lang } => {
             let catalog = crate::i18n::Catalog::load(&lang)?;
-            let cert = report::read_certificate(&certificate)?;
+            let cert = crate::certificate::read_certificate(&certificate)?;
             if json {
                 print(out, &String::from_utf8_lossy(&cert.to_json()))?;
             } else {
-                print(out, &report::certificate_text_in(&cert, &catalog))?;
+                print(out, &crate::render::certificate_text_in(&cert, &catalog))?;
             }
-            Ok(if cert.verdict == report::schema::Outcome::Pass {
+            Ok(if cert.verdict == crate::certificate::schema::Outcome::Pass {
                 exit_code::PASS
             } else {
                 exit_code::NOT_CERTIFIED
@@ -535,7 +536,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         }
         Command::Report(args) => {
             let ReportArgs { certificate, format, lang, out: path, issuer } = *args;
-            let written = report::write_report(&report::ReportRequest {
+            let written = crate::render::write_report(&crate::render::ReportRequest {
                 certificate,
                 format,
                 lang,
@@ -545,7 +546,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             print(out, &format!("report written to {}\n", written.display()))
         }
         Command::Keygen { key } => {
-            let (public, fingerprint) = report::sign::keygen(&key)?;
+            let (public, fingerprint) = crate::certificate::sign::keygen(&key)?;
             print(
                 out,
                 &format!(
@@ -556,13 +557,13 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             )
         }
         Command::Verify { certificate, key, model, golden, profile, recompute } => {
-            let request = report::VerifyRequest { certificate, key, model, golden, profile, recompute };
+            let request = crate::certificate::VerifyRequest { certificate, key, model, golden, profile, recompute };
             let verification = crate::run::verify(&request)?;
             print(out, &verification.text())?;
             Ok(if verification.ok() { exit_code::PASS } else { exit_code::NOT_CERTIFIED })
         }
         Command::Merge { out: dir, partials } => {
-            let merged = run::merge(&dir, &partials, out)?;
+            let merged = workflow::merge(&dir, &partials, out)?;
             print(
                 out,
                 &format!(
@@ -578,7 +579,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         Command::Diff { old, new, markdown, json } => {
             let comparison = diff::diff(&Runs::load(&old)?, &Runs::load(&new)?);
             if let Some(file) = &markdown {
-                report::write_all_atomically(&[(file.clone(), comparison.markdown().into_bytes())])?;
+                crate::vocab::write_all_atomically(&[(file.clone(), comparison.markdown().into_bytes())])?;
             }
             if json {
                 print(out, &comparison.to_json())?;
@@ -590,14 +591,14 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             Ok(if comparison.has_regressions() { exit_code::DIFF_REGRESSION } else { exit_code::PASS })
         }
         Command::Schema { format: SchemaFormat::Certificate } => {
-            print(out, &report::schema::certificate_json_schema())
+            print(out, &crate::certificate::schema::certificate_json_schema())
         }
         Command::Inspect { model, shapes, json } => {
             let inv = ModelInventory::load_with(&model, &shapes.shapes())?;
             if json {
                 print(out, &pretty_json(&inv))
             } else {
-                print(out, &report::inventory_text(&inv))
+                print(out, &crate::views::inventory_text(&inv))
             }
         }
         Command::Estimate { model, shapes, profile, profiles_dir, json, rate, npu_mode, all_nodes } => {
@@ -625,11 +626,11 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             let reports: Vec<_> = profiles
                 .iter()
                 .zip(&estimates)
-                .map(|(prof, est)| report::EstimateReport::new(&inv, prof, est, rate))
+                .map(|(prof, est)| crate::views::EstimateReport::new(&inv, prof, est, rate))
                 .collect();
             match (compare, json) {
                 (true, true) => print(out, &pretty_json(&reports)),
-                (true, false) => print(out, &report::comparison_text(&reports)),
+                (true, false) => print(out, &crate::views::comparison_text(&reports)),
                 (false, true) => print(out, &pretty_json(&reports[0])),
                 (false, false) => print(out, &reports[0].text(all_nodes)),
             }
@@ -702,39 +703,15 @@ fn golden_init(args: GoldenInitArgs, out: &mut dyn Write) -> Result<i32> {
 }
 
 fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
-    if args.power_meter.is_some() && args.backend == BackendKind::Emulated {
-        return Err(Error::Usage(
-            "--power-meter reads a meter beside a measured run: add --backend host or remote (emulated power comes from the cost model)".into(),
-        ));
-    }
-    if !(args.min_duration.is_finite() && (0.0..=86_400.0).contains(&args.min_duration)) {
-        return Err(Error::Usage(format!(
-            "--min-duration {}: expected seconds in 0..=86400",
-            args.min_duration
-        )));
-    }
-    let remote = remote_target(&args)?;
-    let exec = exec_target(&args)?;
-    let sample_shards = args.selection.shard.is_some() && args.selection.shard_by == run::ShardBy::Samples;
-    if sample_shards && matches!(args.backend, BackendKind::Remote | BackendKind::Exec) {
-        return Err(Error::Usage(format!(
-            "--shard-by samples replays on many machines and merges on one: a {} run keeps its device outputs in its own journal instead (run it whole; a rerun resumes)",
-            args.backend.name()
-        )));
-    }
-    let inputs = args.inputs.spec();
-    let selection = args.selection.selection()?;
-    if args.list {
-        return print(out, &list(&run::plan(&inputs, &selection)?));
-    }
-    let baseline = args.baseline.as_deref().map(Runs::load).transpose()?;
+    let format = if args.quiet && args.format == TerminalFormat::Pretty { TerminalFormat::Terse } else { args.format };
+    let backend = backend_target(&args)?;
     let request = Certification {
-        inputs,
-        selection,
+        inputs: args.inputs.spec(),
+        selection: args.selection.selection()?,
         options: RunOptions {
-            backend: args.backend,
+            backend,
             ambient_c: args.ambient,
-            sign_with: args.sign_key.as_deref().map(report::sign::load_signing_key).transpose()?,
+            sign_with: args.sign_key.as_deref().map(crate::certificate::sign::load_signing_key).transpose()?,
             progress: !args.quiet && args.format == TerminalFormat::Pretty,
             reference_cache: if args.no_cache {
                 None
@@ -752,33 +729,29 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
             cross_check: args.cross_check,
             given_replays: None,
             power_meter: args.power_meter,
-            remote,
-            exec,
             min_duration_s: args.min_duration,
         },
         out: args.out,
-        format: if args.quiet && args.format == TerminalFormat::Pretty {
-            TerminalFormat::Terse
-        } else {
-            args.format
-        },
     };
+    request.validate()?;
+    if args.list {
+        return print(out, &list(&run::plan(&request.inputs, &request.selection)?));
+    }
+    let baseline = args.baseline.as_deref().map(Runs::load).transpose()?;
     let Some(baseline) = baseline else {
-        let summary = run::certify(&request, out)?;
-        reports_written(&request, out)?;
+        let summary = workflow::certify(&request, format, out)?;
+        reports_written(&request, format, out)?;
         // A sample shard issues no certificate: it succeeded once its replays are written.
-        let sample_shard =
-            request.selection.shard.is_some() && request.selection.shard_by == run::ShardBy::Samples;
-        return Ok(if summary.certified() || sample_shard {
+        return Ok(if summary.certified() || request.sample_shard().is_some() {
             exit_code::PASS
         } else {
             exit_code::NOT_CERTIFIED
         });
     };
-    let (summary, comparison) = run::certify_against_baseline(&request, &baseline, out)?;
-    reports_written(&request, out)?;
+    let (summary, comparison) = workflow::certify_against_baseline(&request, format, &baseline, out)?;
+    reports_written(&request, format, out)?;
     // A JSON event stream on standard output must stay JSON: the Markdown is in diff.md.
-    if request.format != TerminalFormat::Json {
+    if format != TerminalFormat::Json {
         print(out, &format!("\n{}", comparison.markdown()))?;
     }
     Ok(if comparison.has_regressions() {
@@ -790,30 +763,29 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
     })
 }
 
-/// The agent `--device` names, for `--backend remote` only; device outputs are journalled
-/// under the output folder, where the same command run again finds them.
-fn remote_target(args: &CertifyArgs) -> Result<Option<crate::remote::RemoteTarget>> {
-    match (&args.device, args.backend) {
-        (Some(addr), BackendKind::Remote) => Ok(Some(crate::remote::RemoteTarget {
+/// The backend `--backend` names, with the agent `--device` names (device outputs journalled
+/// under the output folder, where the same command run again finds them) or the runtime
+/// adapter `--adapter` names (journalled beside them).
+fn backend_target(args: &CertifyArgs) -> Result<BackendTarget> {
+    let journal_dir = args.out.join("device-journal");
+    match (args.backend, &args.device, &args.adapter) {
+        (_, Some(_), _) if args.backend != BackendKind::Remote => {
+            Err(Error::Usage("--device names an agent for --backend remote".into()))
+        }
+        (_, _, Some(_)) if args.backend != BackendKind::Exec => {
+            Err(Error::Usage("--adapter describes a runtime for --backend exec".into()))
+        }
+        (BackendKind::Remote, None, _) => Err(Error::Usage("--backend remote needs --device ADDR:PORT".into())),
+        (BackendKind::Exec, _, None) => Err(Error::Usage("--backend exec needs --adapter ADAPTER.toml".into())),
+        (BackendKind::Remote, Some(addr), _) => Ok(BackendTarget::Remote(crate::remote::RemoteTarget {
             addr: addr.clone(),
             token: args.token_file.as_deref().map(crate::remote::protocol::read_token).transpose()?,
-            journal_dir: args.out.join("device-journal"),
+            journal_dir,
             timeout: std::time::Duration::from_secs(args.device_timeout.max(1)),
         })),
-        (None, BackendKind::Remote) => Err(Error::Usage("--backend remote needs --device ADDR:PORT".into())),
-        (Some(_), _) => Err(Error::Usage("--device names an agent for --backend remote".into())),
-        (None, _) => Ok(None),
-    }
-}
-
-/// The runtime adapter `--adapter` names, for `--backend exec` only; its outputs are journalled
-/// beside the device agent's.
-fn exec_target(args: &CertifyArgs) -> Result<Option<(PathBuf, PathBuf)>> {
-    match (&args.adapter, args.backend) {
-        (Some(adapter), BackendKind::Exec) => Ok(Some((adapter.clone(), args.out.join("device-journal")))),
-        (None, BackendKind::Exec) => Err(Error::Usage("--backend exec needs --adapter ADAPTER.toml".into())),
-        (Some(_), _) => Err(Error::Usage("--adapter describes a runtime for --backend exec".into())),
-        (None, _) => Ok(None),
+        (BackendKind::Exec, _, Some(adapter)) => Ok(BackendTarget::Exec { adapter: adapter.clone(), journal_dir }),
+        (BackendKind::Emulated, ..) => Ok(BackendTarget::Emulated),
+        (BackendKind::Host, ..) => Ok(BackendTarget::Host),
     }
 }
 
@@ -838,8 +810,8 @@ fn agent(args: AgentArgs, out: &mut dyn Write) -> Result<i32> {
     Ok(exit_code::PASS)
 }
 
-fn reports_written(request: &Certification, out: &mut dyn Write) -> Result<()> {
-    if request.format != TerminalFormat::Json {
+fn reports_written(request: &Certification, format: TerminalFormat, out: &mut dyn Write) -> Result<()> {
+    if format != TerminalFormat::Json {
         print(out, &format!("reports written to {}\n", request.out.display()))?;
     }
     Ok(())

@@ -14,9 +14,10 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::metrics::value_higher_is_better;
-use crate::report::observations::observations_path;
-use crate::report::schema::{Basis, Certificate, Interval, MetricsReport, Outcome};
-use crate::stats::{self, mann_whitney_greater};
+use crate::certificate::observations::observations_path;
+use crate::vocab::{Basis, Interval, Outcome};
+use crate::certificate::schema::{Certificate, MetricsReport};
+use crate::stats::mann_whitney_greater;
 
 pub use runs::{CertificateKey, RunCertificate, Runs};
 
@@ -556,8 +557,8 @@ fn compare_latency(before: &RunCertificate, after: &RunCertificate) -> LatencyOu
         v
     };
     let (a, b) = (sorted(&old.latencies_ms), sorted(&new.latencies_ms));
-    let (median_old_ms, median_new_ms) = (stats::percentile(&a, 0.5), stats::percentile(&b, 0.5));
-    let (p99_old_ms, p99_new_ms) = (stats::percentile(&a, 0.99), stats::percentile(&b, 0.99));
+    let (median_old_ms, median_new_ms) = (crate::vocab::percentile(&a, 0.5), crate::vocab::percentile(&b, 0.5));
+    let (p99_old_ms, p99_new_ms) = (crate::vocab::percentile(&a, 0.99), crate::vocab::percentile(&b, 0.99));
     let grew = |old: f64, new: f64| new > old && new >= old * (1.0 + LATENCY_PRACTICAL_INCREASE);
     let significant = test.p_value < LATENCY_ALPHA;
     let practical = grew(median_old_ms, median_new_ms) || grew(p99_old_ms, p99_new_ms);

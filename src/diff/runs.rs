@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::backend::Timing;
-use crate::error::{Error, Result};
-use crate::report::schema::Certificate;
-use crate::report::{self, observations, CERTIFICATE_FILE};
+use crate::vocab::Timing;
+use crate::vocab::{Error, Result};
+use crate::certificate::schema::Certificate;
+use crate::certificate::CERTIFICATE_FILE;
+use crate::certificate::observations;
 
 /// Which certificate: the golden set (family) and the chip profile it was issued for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -69,7 +70,7 @@ impl Runs {
     pub fn from_files(source: &Path, files: &[PathBuf]) -> Result<Runs> {
         let mut certificates = BTreeMap::new();
         for path in files {
-            let certificate = report::read_certificate(path)?;
+            let certificate = crate::certificate::read_certificate(path)?;
             let key = CertificateKey {
                 family: certificate.golden.name.clone(),
                 chip: certificate.profile.name.clone(),

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::*;
-use crate::backend::Timing;
-use crate::report::schema::{MetricsReport, ValuePair};
+use crate::vocab::Timing;
+use crate::vocab::ValuePair;
+use crate::certificate::schema::MetricsReport;
 
 fn interval(low: f64, high: f64) -> Interval {
     Interval { low, high: Some(high), confidence: 0.95, method: "test".into() }
@@ -34,7 +35,7 @@ fn certificate(checks: &[(&str, &str)]) -> Certificate {
         "issued_at": "2026-01-01T00:00:00Z",
     }))
     .unwrap();
-    (c.verdict, c.verdict_reason) = crate::report::schema::overall(&c.checks, &c.coverage);
+    (c.verdict, c.verdict_reason) = crate::certificate::schema::overall(&c.checks, &c.coverage);
     c
 }
 
@@ -105,12 +106,12 @@ fn a_certificate_worse_only_by_its_coverage_is_a_regression_of_the_certificate()
     let mut new = old.clone();
     new.checks.truncate(1);
     new.coverage.executed.truncate(1);
-    new.coverage.not_run = vec![crate::report::schema::NotRun {
+    new.coverage.not_run = vec![crate::certificate::schema::NotRun {
         check: "latency".into(),
-        reason: crate::report::schema::NotRunReason::Filtered,
+        reason: crate::certificate::schema::NotRunReason::Filtered,
         detail: "size".into(),
     }];
-    (new.verdict, new.verdict_reason) = crate::report::schema::overall(&new.checks, &new.coverage);
+    (new.verdict, new.verdict_reason) = crate::certificate::schema::overall(&new.checks, &new.coverage);
     let c = diff(&runs(old, None), &runs(new, None));
     assert_eq!(kinds(&c), ["verdict"]);
     assert!(

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::model::{ModelInventory, NodeInfo};
 use crate::profile::{ChipProfile, DType};
 use crate::stats::SplitMix64;
+use crate::vocab::{Basis, SystematicError, Timing};
 
 use fusion::Role;
 pub use host_link::HostTransfer;
@@ -64,6 +65,16 @@ const STATIC_SHARE: f64 = 0.1;
 /// when the cost model moves it). An emulated latency verdict must hold across it: jitter is
 /// the emulator's own scatter, this is how far the chip may sit from the emulator.
 pub const HELD_OUT_ERROR: f64 = 0.39;
+
+/// The emulator's systematic error: its median error at published points held out from its
+/// calibration, which an emulated latency verdict must hold across.
+pub fn held_out_error() -> SystematicError {
+    SystematicError {
+        relative: HELD_OUT_ERROR,
+        source: "the emulator's median error at published points held out from its calibration, per cargo xtask fidelity"
+            .into(),
+    }
+}
 /// Emulated inferences drawn for the latency distribution (MLPerf's p99 minimum is 662).
 pub const EMULATED_RUNS: usize = 1000;
 /// Relative standard deviation of run-to-run jitter, and the rate and size of rare stalls.
@@ -735,6 +746,42 @@ fn cpu_compute_s(macs: f64, other: f64, profile: &ChipProfile) -> Result<f64, St
         ));
     }
     Ok((macs + other) / (fastest * 1e9 * CPU_MACS_PER_CYCLE))
+}
+
+
+/// Latency drawn from the emulator's distribution for this chip.
+pub fn time_emulated(estimate: &Estimate, seed: u64) -> Option<Timing> {
+    Some(Timing {
+        latencies_ms: estimate.latency_samples(seed)?,
+        basis: Basis::Emulated,
+        what: emulated_what(estimate),
+        power: None,
+        scenarios: None,
+        systematic_error: Some(held_out_error()),
+    })
+}
+
+/// How an emulated latency was obtained, said where the verdict is read: the cost model, whether
+/// DRAM time stands inside a calibrated overhead, and whose build it times when the toolchain
+/// converted the model (the figure is then not the submitted model's).
+fn emulated_what(estimate: &Estimate) -> String {
+    let on_cpu = estimate.nodes.iter().any(|n| n.unit == Unit::Cpu);
+    let dram = match (estimate.dram_in_overhead, on_cpu) {
+        (false, _) => "",
+        (true, false) => ", DRAM time inside the calibrated per-layer overhead",
+        (true, true) => {
+            ", DRAM time inside the calibrated per-layer overhead; the CPU nodes' DRAM time not costed"
+        }
+    };
+    let build =
+        if estimate.conversion.is_some() { " for the toolchain's int8 build of the float model" } else { "" };
+    let link = estimate.host_transfer.map_or(String::new(), |t| {
+        format!(
+            "; model execution on the card: moving the inputs and outputs over the host link adds at least {:.3} ms (emulated, at the link's nominal rate)",
+            t.ms
+        )
+    });
+    format!("emulated {} (roofline cost model{dram}){build}{link}", estimate.chip)
 }
 
 #[cfg(test)]

@@ -97,7 +97,7 @@ fn a_calibrated_overhead_can_stand_for_dram_time_and_says_so() {
     let note = e.calibration.iter().find(|n| n.contains("memory.dram_in_overhead"));
     assert!(note.is_some_and(|n| n.contains("predicted fast")), "{:?}", e.calibration);
     // The latency verdict says so, and that the CPU's share (Abs) is not costed at all.
-    let what = crate::backend::time_emulated(&e, 1).unwrap().what;
+    let what = super::time_emulated(&e, 1).unwrap().what;
     assert!(what.contains("DRAM time inside the calibrated per-layer overhead"), "{what}");
     assert!(what.contains("the CPU nodes' DRAM time not costed"), "{what}");
 }

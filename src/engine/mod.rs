@@ -8,7 +8,7 @@ use std::path::Path;
 
 use ndarray::ArrayD;
 
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 use crate::model::TensorInfo;
 
 pub use self::onnxruntime::{locate as locate_onnxruntime, OnnxruntimeEngine};
@@ -138,3 +138,6 @@ pub fn counterpart(engine: &dyn Engine) -> Result<Box<dyn Engine>> {
 pub fn default_engine() -> Box<dyn Engine> {
     Box::new(TractEngine)
 }
+
+#[cfg(test)]
+mod intake_tests;

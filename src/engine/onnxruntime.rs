@@ -16,7 +16,7 @@ use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, PrimitiveTensorElementType, Tensor as OrtTensor, TensorElementType, ValueType};
 
 use super::{Engine, LoadedModel, Tensor};
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 use crate::model::TensorInfo;
 
 /// The library's file name (`libonnxruntime.so` on Linux), versioned suffixes allowed.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use tract_onnx::prelude::*;
 
 use super::{Engine, LoadedModel, Tensor};
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 use crate::model::{datum_type, TensorInfo};
 
 pub struct TractEngine;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::config::{load_toml, Diagnostic};
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,7 +154,7 @@ impl Adapter {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         // Absolute, so `{adapter_dir}` holds wherever the runtime runs.
         let path = path.canonicalize().map_err(|e| Error::io(path, e))?;
-        Ok(Adapter { file, path, sha256: crate::hash::sha256_hex(&bytes) })
+        Ok(Adapter { file, path, sha256: crate::vocab::hash::sha256_hex(&bytes) })
     }
 
     pub fn dir(&self) -> PathBuf {

@@ -18,7 +18,7 @@ pub use adapter::Adapter;
 use adapter::{Format, LineTemplate, TimingMode};
 
 use crate::engine::{Engine, EngineChoice, LoadedModel, Tensor};
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 use crate::model::{ModelInventory, TensorInfo};
 use crate::remote::{input_digest, DeviceJournal};
 
@@ -109,7 +109,7 @@ impl Engine for ExecEngine {
         self.distinct_files("outputs.file", &self.adapter.file.outputs.file, &outputs)?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let id = &self.identity;
-        let journal_name = format!("{}-exec-{}.journal", &crate::hash::sha256_hex(&bytes)[..16], &id[..16]);
+        let journal_name = format!("{}-exec-{}.journal", &crate::vocab::hash::sha256_hex(&bytes)[..16], &id[..16]);
         Ok(Box::new(ExecModel {
             adapter: self.adapter.clone(),
             model: path.canonicalize().map_err(|e| Error::io(path, e))?,
@@ -233,7 +233,7 @@ fn identity(adapter: &Adapter, name: &str) -> String {
             parts.push((arg.clone(), std::fs::read(&path).unwrap_or_default()));
         }
     }
-    crate::hash::sha256_of_parts(parts.iter().map(|(n, b)| (n.as_str(), b.as_slice())))
+    crate::vocab::hash::sha256_of_parts(parts.iter().map(|(n, b)| (n.as_str(), b.as_slice())))
 }
 
 /// A scratch folder for one invocation, removed when dropped.

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{GoldenSet, Preprocess, SampleFormat};
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 use crate::model::{InputShape, InputShapes, ModelInventory};
 
 /// What `golden init` needs.

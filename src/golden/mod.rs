@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{load_toml, Diagnostic, Document};
 use crate::engine::Tensor;
-use crate::error::{read_bytes, Error, Result};
-use crate::hash::sha256_of_parts;
+use crate::vocab::{read_bytes, Error, Result};
+use crate::vocab::hash::sha256_of_parts;
 use crate::metrics::{AgreementLimits, MetricKind};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -305,7 +305,7 @@ impl GoldenSet {
             .ok_or_else(|| {
                 Error::golden(&golden.manifest_path, "no dataset.sha256 and dataset.samples to update")
             })?;
-        crate::report::write_all_atomically(&[(golden.manifest_path.clone(), text.text.into_bytes())])?;
+        crate::vocab::write_all_atomically(&[(golden.manifest_path.clone(), text.text.into_bytes())])?;
         Ok(golden.sha256)
     }
 }
@@ -499,7 +499,7 @@ fn sample_store(dir: &Path, spec: &InputSpec) -> Result<(SampleStore, Vec<(Strin
 fn files_digest(mut parts: Vec<(String, PathBuf)>) -> Result<String> {
     use std::io::Read;
     parts.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut hasher = crate::hash::PartsHasher::default();
+    let mut hasher = crate::vocab::hash::PartsHasher::default();
     let mut buffer = vec![0u8; 1 << 20];
     for (name, path) in &parts {
         let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;

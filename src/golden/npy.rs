@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
 
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -128,7 +128,7 @@ fn parse_shape(header: &str) -> Option<Vec<usize>> {
 }
 
 pub fn read(path: &Path) -> Result<ArrayD<f32>> {
-    decode(path, &crate::error::read_bytes(path)?)
+    decode(path, &crate::vocab::read_bytes(path)?)
 }
 
 #[cfg(test)]

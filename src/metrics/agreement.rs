@@ -12,9 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::argmax;
 use crate::engine::Tensor;
-use crate::stats::{
-    bootstrap_interval, percentile, percentile_interval, proportion_interval, Direction, Interval,
-};
+use crate::vocab::percentile;
+use crate::stats::{bootstrap_interval, percentile_interval, proportion_interval, Direction, Interval};
 
 /// SNR reported when the outputs are identical (no noise at all).
 pub const SNR_CEILING_DB: f64 = 200.0;
@@ -107,15 +106,15 @@ impl Statistic {
 #[serde(deny_unknown_fields)]
 pub struct OutputSamples {
     pub output: String,
-    #[serde(with = "crate::serde_float::vec")]
+    #[serde(with = "crate::vocab::serde_float::vec")]
     cosine: Vec<f64>,
-    #[serde(with = "crate::serde_float::vec")]
+    #[serde(with = "crate::vocab::serde_float::vec")]
     signal: Vec<f64>,
-    #[serde(with = "crate::serde_float::vec")]
+    #[serde(with = "crate::vocab::serde_float::vec")]
     noise: Vec<f64>,
-    #[serde(with = "crate::serde_float::vec")]
+    #[serde(with = "crate::vocab::serde_float::vec")]
     max_abs: Vec<f64>,
-    #[serde(with = "crate::serde_float::vec")]
+    #[serde(with = "crate::vocab::serde_float::vec")]
     sum_abs: Vec<f64>,
     elements: usize,
     /// Per sample: the arg-max agrees; `None` when the output is not a score vector.

@@ -22,7 +22,7 @@ pub fn friction_slice(mu: f32) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SideslipScorer {
-    #[serde(with = "crate::serde_float::vec")]
+    #[serde(with = "crate::vocab::serde_float::vec")]
     error: Vec<f64>,
     slice: Vec<String>,
 }

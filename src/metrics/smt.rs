@@ -21,7 +21,7 @@ pub struct SmtScorer {
     predicted: Vec<Option<usize>>,
     truth: Vec<usize>,
     /// Mean absolute offset error in µm, for samples with a component.
-    #[serde(with = "crate::serde_float::vec_option")]
+    #[serde(with = "crate::vocab::serde_float::vec_option")]
     offset_error: Vec<Option<f64>>,
     micro: Vec<bool>,
 }

@@ -15,7 +15,7 @@ use tract_onnx::pb::tensor_proto::DataType as T;
 
 use super::external::is_external;
 use super::shapes::{element_count, MAX_DIM, MAX_ELEMENTS};
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 
 /// IR versions of released ONNX (3 is ONNX 1.0, 11 is ONNX 1.18).
 const IR_VERSIONS: std::ops::RangeInclusive<i64> = 3..=11;

@@ -13,7 +13,7 @@ use tract_onnx::tract_hir::infer::Factoid;
 use super::checker::tensor_byte_len;
 use super::shapes::{self, Dim, InputShapes};
 use super::{macs, Finding, NodeAttrs, NodeInfo, TensorInfo};
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 use crate::profile::DType;
 
 /// Decodes ONNX protobuf bytes, with a clear error for empty, truncated or foreign files.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use tract_onnx::pb;
 
-use crate::error::{read_bytes, Error, Result};
+use crate::vocab::{read_bytes, Error, Result};
 use crate::profile::DType;
 
 pub use external::ArtifactFile;
@@ -353,6 +353,4 @@ pub fn peak_liveness(at_start: u64, per_node: &[u64]) -> u64 {
 }
 
 #[cfg(test)]
-mod intake_tests;
-#[cfg(test)]
-mod tests;
+pub(crate) mod tests;

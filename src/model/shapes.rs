@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use tract_onnx::pb;
 
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 
 /// Largest size of one dimension and element count of one tensor edgecert accepts: far above
 /// any edge model (2^32 f32 elements is 16 GiB), low enough that products cannot overflow.

@@ -2,6 +2,7 @@
 //! and name what they cannot.
 
 use super::*;
+use crate::vocab::MeteredWindow;
 
 fn trace(points: &[(f64, f64)]) -> PowerTrace {
     PowerTrace { source: "test".into(), points: points.to_vec() }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{parse_toml, Diagnostic, Document};
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 
 pub mod inherit;
 

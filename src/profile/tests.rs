@@ -204,8 +204,8 @@ mod inheritance {
     use proptest::prelude::*;
 
     use super::VALID;
-    use crate::error::Error;
-    use crate::hash::{sha256_hex, sha256_of_parts};
+    use crate::vocab::Error;
+    use crate::vocab::hash::{sha256_hex, sha256_of_parts};
     use crate::profile::{digest, ChipProfile};
 
     const BOARD: &str = r#"extends = "testchip"

@@ -18,7 +18,7 @@ use super::protocol::{
     MAX_TENSOR_BODY_BYTES, PROTOCOL, VERSION, VERSIONS,
 };
 use crate::engine::{select, Engine, EngineChoice, LoadedModel, Tensor};
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 use crate::model::TensorInfo;
 use crate::power::{PowerMeter, RunningMeter};
 
@@ -253,7 +253,7 @@ impl<'s> Connection<'s> {
     fn handshake(&mut self) -> std::result::Result<(), String> {
         let mut nonce = [0u8; 32];
         getrandom::getrandom(&mut nonce).map_err(|e| e.to_string())?;
-        let nonce = crate::hash::hex(&nonce);
+        let nonce = crate::vocab::hash::hex(&nonce);
         let greeting = Greeting {
             protocol: PROTOCOL.into(),
             versions: self.shared.config.versions.clone(),
@@ -363,7 +363,7 @@ impl<'s> Connection<'s> {
                 "this agent has no power meter (edgecert agent --power-meter)".into(),
             ));
         };
-        let failed = |e: crate::error::Error| (FailureCode::MeterFailed, e.to_string());
+        let failed = |e: crate::vocab::Error| (FailureCode::MeterFailed, e.to_string());
         match (request, self.meter.as_ref()) {
             (Request::MeterStart, _) => {
                 self.meter = Some(meter.start().map_err(failed)?);
@@ -394,7 +394,7 @@ impl<'s> Connection<'s> {
         let bytes = std::fs::read(&path).map_err(|e| {
             (FailureCode::UnknownModel, format!("no stored model {sha256} ({e}): upload it first"))
         })?;
-        let actual = crate::hash::sha256_hex(&bytes);
+        let actual = crate::vocab::hash::sha256_hex(&bytes);
         let load = |what: &str| {
             let clock = Instant::now();
             let model = self
@@ -529,7 +529,7 @@ fn store_model(
             ),
         ));
     }
-    let actual = crate::hash::sha256_hex(bytes);
+    let actual = crate::vocab::hash::sha256_hex(bytes);
     if actual != sha256 {
         return Err((
             FailureCode::DigestMismatch,

@@ -18,9 +18,10 @@ use super::protocol::{
     PROTOCOL, VERSION, VERSIONS,
 };
 use crate::engine::{Engine, EngineChoice, LoadedModel, Tensor};
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 use crate::model::TensorInfo;
-use crate::power::{PowerReading, PowerSource, PowerTrace};
+use crate::vocab::PowerTrace;
+use crate::power::{PowerReading, PowerSource};
 
 /// Where the device is and how to prove the right to use it.
 #[derive(Debug, Clone)]
@@ -209,7 +210,7 @@ impl Engine for RemoteEngine {
     fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>> {
         let fail = |message: String| Error::Inference { path: path.to_path_buf(), message };
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let sha256 = crate::hash::sha256_hex(&bytes);
+        let sha256 = crate::vocab::hash::sha256_hex(&bytes);
         let (mut session, device) =
             Session::open(&self.target).map_err(|why| fail(format!("{}: {why}", self.target.addr)))?;
         let present =

@@ -429,7 +429,7 @@ fn healthy_session(addr: SocketAddr) -> Result<TcpStream, String> {
 fn connection_bytes() -> impl Strategy<Value = Vec<u8>> {
     let hello = frame_bytes(&Request::Hello { version: VERSION, auth: None }, &[]);
     let upload = prop::collection::vec(any::<u8>(), 0..200).prop_map(|model| {
-        let sha256 = crate::hash::sha256_hex(&model);
+        let sha256 = crate::vocab::hash::sha256_hex(&model);
         let load = Request::Load { sha256: sha256.clone(), inputs: vec![] };
         [frame_bytes(&Request::Upload { sha256 }, &model), frame_bytes(&load, &[])].concat()
     });

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::protocol::{decode_tensors, encode_tensors, TensorShape, MAX_TENSOR_BODY_BYTES};
 use crate::engine::Tensor;
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 
 /// Digest of a sample's inputs: shapes and bits, so equal inputs share their outputs.
 pub type InputDigest = [u8; 32];

@@ -72,7 +72,7 @@ impl DeviceInfo {
     /// A short stable identity: outputs journalled from one device never answer for another.
     pub fn id(&self) -> String {
         let json = serde_json::to_string(self).expect("plain data");
-        crate::hash::sha256_hex(json.as_bytes())[..16].to_string()
+        crate::vocab::hash::sha256_hex(json.as_bytes())[..16].to_string()
     }
 
     pub fn describe(&self) -> String {
@@ -466,7 +466,7 @@ pub fn decode_points(body: &[u8], declared: usize) -> Result<Vec<(f64, f64)>, St
 /// chooses and the nonce, so the token itself never crosses the wire, a recorded proof does not
 /// answer a new nonce, and a proof for one version does not pass for another.
 pub fn prove(token: &[u8], version: u32, nonce: &str) -> String {
-    crate::hash::hex(&proof_mac(token, version, nonce).finalize().into_bytes())
+    crate::vocab::hash::hex(&proof_mac(token, version, nonce).finalize().into_bytes())
 }
 
 /// Whether `proof` is [`prove`]'s for this token, version and nonce, compared in constant time.
@@ -489,11 +489,11 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Reads a token file: its contents, trimmed, at least [`MIN_TOKEN_BYTES`] long.
-pub fn read_token(path: &std::path::Path) -> crate::error::Result<Vec<u8>> {
-    let text = std::fs::read_to_string(path).map_err(|e| crate::error::Error::io(path, e))?;
+pub fn read_token(path: &std::path::Path) -> crate::vocab::Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path).map_err(|e| crate::vocab::Error::io(path, e))?;
     let token = text.trim();
     if token.len() < MIN_TOKEN_BYTES {
-        return Err(crate::error::Error::Usage(format!(
+        return Err(crate::vocab::Error::Usage(format!(
             "{}: the token is {} bytes; a shared token needs at least {MIN_TOKEN_BYTES} (e.g. `head -c 32 /dev/urandom | base64 > {}`)",
             path.display(),
             token.len(),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::hash::{sha256_hex, sha256_of_parts};
+use crate::vocab::hash::{sha256_hex, sha256_of_parts};
 use crate::metrics::{Contributions, Scorer};
 
 /// The most bytes the cache folder keeps.

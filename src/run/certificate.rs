@@ -9,11 +9,7 @@ use crate::backend::BackendKind;
 use crate::emulator::{Estimate, ThermalRun};
 use crate::model::ModelInventory;
 use crate::profile::ProfileFile;
-use crate::report::schema::{
-    overall, ArtifactFile, BackendRef, Certificate, CheckRecord, CheckStatus, Coverage, CrossCheckReport,
-    EstimateRecord, GoldenRef, MetricsReport, NodeRecord, NotRun, NotRunReason, OutputAgreementRecord,
-    ProfileRef, Subject, ThermalCurve, Tool, SCHEMA_VERSION,
-};
+use crate::certificate::schema::{overall, ArtifactFile, BackendRef, Certificate, CheckRecord, CheckStatus, Coverage, CrossCheckReport, EstimateRecord, GoldenRef, MetricsReport, NodeRecord, NotRun, NotRunReason, OutputAgreementRecord, ProfileRef, Subject, ThermalCurve, Tool, SCHEMA_VERSION};
 
 pub const DECISION_RULE: &str = "PASS only when the conservative end of the confidence interval meets the limit; FAIL when the optimistic end misses it; otherwise INCONCLUSIVE. A check with a systematic error e (an emulated latency: the emulator's median error at points held out from its calibration) is decided across it: PASS needs the upper end at most limit × (1 − e), FAIL the lower end over limit × (1 + e); e is a median, not a bound, and the chance that the chip errs further is not in the stated risk. The risk accepted is that of the stated confidence level (two-sided), per check. The certificate is PASS only when every planned check ran and passed; FAIL when any check failed; otherwise INCONCLUSIVE.";
 
@@ -205,7 +201,7 @@ fn estimate_record(est: &Estimate) -> EstimateRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::schema::{Basis, Outcome};
+    use crate::vocab::{Basis, Outcome};
 
     fn record(name: &str, verdict: Outcome, status: CheckStatus) -> CheckRecord {
         CheckRecord {

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::plan::{CheckId, Plan};
-use crate::error::Result;
-use crate::report::schema::{Basis, Certificate, CheckRecord, CheckStatus, Outcome};
+use crate::vocab::Result;
+use crate::vocab::{Basis, Outcome};
+use crate::certificate::schema::{Certificate, CheckRecord, CheckStatus};
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::plan::{PlannedFamily, PlannedInput};
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 use crate::golden::{self, GoldenSet};
 use crate::model::{InputShapes, ModelInventory};
 use crate::profile::{self, ProfileFile};

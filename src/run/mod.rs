@@ -1,14 +1,17 @@
-//! A certification run, as a library: inputs are loaded and validated ([`Inputs`]), a [`Plan`]
-//! of stable check ids is built from them and the filters, the runner executes it and emits
-//! [`Event`]s, and [`Reporter`]s render them (terminal, certificate JSON, JUnit, summary). The
-//! files of every reporter are written together at the end, atomically. `docs/architecture.md`
-//! draws the flow.
+//! A certification run, as a library: the request is validated ([`Certification::validate`]),
+//! inputs are loaded and validated ([`Inputs`]), a [`Plan`] of stable check ids is built from
+//! them and the filters, the runner executes it and emits [`Event`]s to whatever [`Reporter`]s
+//! the caller gives (the standard ones are in `crate::reporter`, put together by
+//! `crate::workflow`), and their files are written together at the end, atomically.
+//! `docs/architecture.md` draws the flow.
 
 mod cache;
 mod certificate;
 mod events;
 mod inputs;
+mod options;
 mod plan;
+mod progress;
 mod recompute;
 mod replay;
 mod runner;
@@ -17,9 +20,7 @@ mod shard;
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::diff::{self, Comparison, Runs};
-use crate::error::{Error, Result};
-use crate::report::{self, CertificateFiles, JunitFile, SummaryFile, TerminalFormat, TerminalReporter};
+use crate::vocab::{write_all_atomically, Error, Result};
 
 pub use cache::{ReferenceCache, MAX_CACHE_BYTES};
 pub use certificate::{DECISION_RULE, STATEMENT};
@@ -29,12 +30,13 @@ pub use plan::{
     CheckId, Exclusion, Plan, PlannedCheck, PlannedFamily, PlannedInput, Selection, PLAN_SCHEMA_VERSION,
 };
 pub use recompute::verify;
-pub use runner::{execute, ReplayPart, RunOptions};
+pub use options::{BackendTarget, RunOptions, MAX_MIN_DURATION_S};
+pub use runner::{execute, ReplayPart};
 pub use shard::{
-    merge, Merged, SampleRun, Shard, ShardBy, ShardRecord, MAX_SHARDS, REPLAY_PART_FILE, SHARD_FILE,
+    read_partials, Partials, SampleRun, Shard, ShardBy, ShardRecord, MAX_SHARDS, REPLAY_PART_FILE, SHARD_FILE,
 };
 
-/// Everything `edgecert certify` does.
+/// Everything `edgecert certify` asks of a run.
 #[derive(Debug, Clone)]
 pub struct Certification {
     pub inputs: InputSpec,
@@ -42,12 +44,59 @@ pub struct Certification {
     pub options: RunOptions,
     /// Where certificates, `junit.xml` and `summary.txt` go.
     pub out: PathBuf,
-    pub format: TerminalFormat,
 }
 
-/// Loads the inputs, plans, runs with the standard reporters, and writes every report at once.
-/// Bad input, or filters that select nothing, stop before anything runs or is written.
-pub fn certify(request: &Certification, terminal: &mut dyn Write) -> Result<RunSummary> {
+impl Certification {
+    /// Every rule a request must meet before anything is loaded: the option combinations a
+    /// library caller could otherwise get wrong, each refused with the option it names.
+    pub fn validate(&self) -> Result<()> {
+        self.options.validate()?;
+        let backend = self.options.backend.kind();
+        if self.sample_shard().is_some() && backend.keeps_device_journal() {
+            return Err(Error::Usage(format!(
+                "--shard-by samples replays on many machines and merges on one: a {} run keeps its device outputs in its own journal instead (run it whole; a rerun resumes)",
+                backend.name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The sample shard this request replays, if it is one (it issues no certificate).
+    pub fn sample_shard(&self) -> Option<Shard> {
+        self.selection.shard.filter(|_| self.selection.shard_by == ShardBy::Samples)
+    }
+}
+
+/// Writes the files every reporter gathered, and `extra`, all at once (all land or none does).
+pub fn write_reports(reporters: &mut [&mut dyn Reporter], extra: Vec<(PathBuf, Vec<u8>)>) -> Result<()> {
+    let mut files: Vec<(PathBuf, Vec<u8>)> =
+        reporters.iter_mut().flat_map(|r| r.finish()).map(|f| (f.path, f.bytes)).collect();
+    files.extend(extra);
+    write_all_atomically(&files)
+}
+
+/// Runs the plan with `reporters` and writes their files (with the shard record of a unit
+/// shard beside them).
+pub fn execute_and_write(
+    request: &Certification,
+    inputs: &Inputs,
+    plan: &Plan,
+    reporters: &mut [&mut dyn Reporter],
+) -> Result<RunSummary> {
+    let summary = execute(inputs, plan, &request.options, reporters)?;
+    let mut extra = Vec::new();
+    if let Some(shard) = request.selection.shard {
+        let record = ShardRecord::new(shard, plan, summary.elapsed_s);
+        let bytes = serde_json::to_vec_pretty(&record).expect("a shard record is plain data");
+        extra.push((request.out.join(SHARD_FILE), bytes));
+    }
+    write_reports(reporters, extra)?;
+    Ok(summary)
+}
+
+/// Loads the request's inputs and plans it; filters that select nothing are bad input.
+pub fn load_and_plan(request: &Certification) -> Result<(Inputs, Plan)> {
+    request.validate()?;
     let inputs = Inputs::load(&request.inputs)?;
     let plan = Plan::build(&inputs, &request.selection);
     if plan.selected().next().is_none() {
@@ -56,34 +105,13 @@ pub fn certify(request: &Certification, terminal: &mut dyn Write) -> Result<RunS
             plan.checks.len()
         )));
     }
-    if let (Some(shard), ShardBy::Samples) = (request.selection.shard, request.selection.shard_by) {
-        return replay_sample_shard(request, &inputs, &plan, shard, terminal);
-    }
-    let mut screen = TerminalReporter::new(terminal, request.format);
-    let mut certificates = CertificateFiles::new(request.out.clone());
-    let mut junit = JunitFile::new(request.out.clone());
-    let mut summary_file = SummaryFile::new(request.out.clone());
-    let summary = {
-        let mut reporters: [&mut dyn Reporter; 4] =
-            [&mut screen, &mut certificates, &mut junit, &mut summary_file];
-        let summary = execute(&inputs, &plan, &request.options, &mut reporters)?;
-        let mut files: Vec<(PathBuf, Vec<u8>)> =
-            reporters.iter_mut().flat_map(|r| r.finish()).map(|f| (f.path, f.bytes)).collect();
-        if let Some(shard) = request.selection.shard {
-            let record = ShardRecord::new(shard, &plan, summary.elapsed_s);
-            let bytes = serde_json::to_vec_pretty(&record).expect("a shard record is plain data");
-            files.push((request.out.join(SHARD_FILE), bytes));
-        }
-        report::write_all_atomically(&files)?;
-        summary
-    };
-    Ok(summary)
+    Ok((inputs, plan))
 }
 
 /// `certify --shard K/N --shard-by samples`: this shard's sample range of every family's
 /// replay, written as `<family>/replay-part.json`, and `shard.json` recording the run so
 /// `merge` can judge the joined replays; no certificate is issued by a sample shard.
-fn replay_sample_shard(
+pub fn replay_sample_shard(
     request: &Certification,
     inputs: &Inputs,
     plan: &Plan,
@@ -98,8 +126,8 @@ fn replay_sample_shard(
         let bytes = serde_json::to_vec(part).expect("a replay part is plain data");
         files.push((request.out.join(&part.family).join(REPLAY_PART_FILE), bytes));
         let status = match &part.replay {
-            report::observations::Observed::Observed { .. } => "replayed".to_string(),
-            report::observations::Observed::Unavailable { reason, .. } => format!("not replayed: {reason}"),
+            crate::vocab::Observed::Observed { .. } => "replayed".to_string(),
+            crate::vocab::Observed::Unavailable { reason, .. } => format!("not replayed: {reason}"),
         };
         text +=
             &format!("{}: samples {}..{} of {} {status}\n", part.family, part.first, part.end, part.total);
@@ -111,40 +139,16 @@ fn replay_sample_shard(
     record.run = Some(SampleRun {
         inputs: serde_json::to_value(&request.inputs).expect("input paths are plain data"),
         selection,
-        backend: request.options.backend,
+        backend: request.options.backend.kind(),
         engine: request.options.engine,
         cross_check: request.options.cross_check,
         ambient_c: request.options.ambient_c,
     });
     files.push((request.out.join(SHARD_FILE), serde_json::to_vec_pretty(&record).expect("plain data")));
-    report::write_all_atomically(&files)?;
+    write_all_atomically(&files)?;
     text += &format!("sample shard {shard}: {} famil(ies) replayed in {elapsed_s:.2}s; `edgecert merge` issues the certificates\n", parts.len());
     terminal.write_all(text.as_bytes()).map_err(|e| Error::io(std::path::Path::new("standard output"), e))?;
     Ok(RunSummary { elapsed_s, ..RunSummary::default() })
-}
-
-/// The Markdown comparison `certify --baseline` writes beside the reports.
-pub const DIFF_FILE: &str = "diff.md";
-
-/// `certify --baseline`: the run exactly as [`certify`] (its reports written first), then the
-/// certificates it issued compared with the baseline's as `edgecert diff` compares them, the
-/// Markdown written to `<out>/diff.md`. Read the baseline ([`Runs::load`]) before calling, so
-/// a bad baseline stops everything before anything runs.
-pub fn certify_against_baseline(
-    request: &Certification,
-    baseline: &Runs,
-    terminal: &mut dyn Write,
-) -> Result<(RunSummary, Comparison)> {
-    let summary = certify(request, terminal)?;
-    // Only what this run issued: the output folder may still hold other runs' certificates.
-    let issued: Vec<PathBuf> = summary
-        .issued
-        .iter()
-        .map(|(family, chip)| report::certificate_path(&request.out, family, chip))
-        .collect();
-    let comparison = diff::diff(baseline, &Runs::from_files(&request.out, &issued)?);
-    report::write_all_atomically(&[(request.out.join(DIFF_FILE), comparison.markdown().into_bytes())])?;
-    Ok((summary, comparison))
 }
 
 /// The plan `certify` would run, without running it.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::inputs::Inputs;
 use super::shard::{Shard, ShardBy};
 use crate::checks::CheckKind;
-use crate::report::schema::NotRunReason;
+use crate::certificate::schema::NotRunReason;
 
 /// Version of the plan's JSON layout.
 pub const PLAN_SCHEMA_VERSION: u32 = 1;

@@ -11,23 +11,26 @@ use std::path::PathBuf;
 
 use super::inputs::{apply_mode, load_family, Family};
 use super::replay::Replay;
-use crate::backend::{Basis, SystematicError, Timing};
-use crate::checks::{self, CheckKind, Observations, PairedEvaluation, Unobserved};
+use crate::vocab::{Basis, Timing};
+use crate::vocab::Unobserved;
+use crate::checks::{self, CheckKind, Observations, PairedEvaluation};
 use crate::emulator::{self, Estimate};
-use crate::error::{Error, Result};
+use crate::vocab::{Error, Result};
 use crate::golden::FamilyManifest;
 use crate::metrics::OutputStatistics;
 use crate::model::{InputShapes, ModelInventory};
 use crate::profile::{ChipProfile, ProfileFile};
-use crate::report::observations::{read_observations, ObservationRecord, Observed};
-use crate::report::schema::{overall, Certificate, CheckRecord, CheckStatus};
-use crate::report::{Verification, VerifyRequest};
+use crate::vocab::Observed;
+use crate::certificate::observations::{read_observations, ObservationRecord};
+use crate::certificate::schema::{overall, Certificate, CheckRecord, CheckStatus};
+use crate::certificate::{Verification, VerifyRequest};
 
-/// `verify`, and with `recompute`, every verdict decided again.
+/// `edgecert verify`: the certificate's integrity (its id, signature and the digests of the
+/// artifacts named), and with `recompute`, every verdict decided again.
 pub fn verify(req: &VerifyRequest) -> Result<Verification> {
-    let mut v = crate::report::verify(req)?;
+    let mut v = crate::certificate::check_integrity(req)?;
     if req.recompute {
-        let cert = crate::report::parse_certificate(&req.certificate)?;
+        let cert = crate::certificate::parse_certificate(&req.certificate)?;
         recompute(req, &cert, &mut v)?;
     }
     Ok(v)
@@ -113,7 +116,7 @@ fn decided_without_systematic_error(record: &ObservationRecord) -> Option<String
     (timing.basis == Basis::Emulated && timing.systematic_error.is_none()).then(|| {
         format!(
             "the observations' emulated latencies carry no systematic error: latency was recomputed on their scatter alone, not across the emulator's {} held-out error as this edgecert issues it",
-            SystematicError::emulator().percent()
+            crate::emulator::held_out_error().percent()
         )
     })
 }
@@ -268,7 +271,7 @@ impl Observations for Recorded<'_> {
         self.replay()?.agreement()
     }
 
-    fn metered_power(&self) -> Option<std::result::Result<&crate::power::MeteredWindow, String>> {
+    fn metered_power(&self) -> Option<std::result::Result<&crate::vocab::MeteredWindow, String>> {
         let timing = self.timing().ok()?;
         timing.power.as_ref()?;
         Some(crate::checks::metered_window(timing))

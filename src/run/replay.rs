@@ -7,8 +7,8 @@
 use crate::checks::{EngineCrossCheck, PairedEvaluation};
 use crate::golden::FamilyManifest;
 use crate::metrics::{Contributions, OutputStatistics, Scorer};
-use crate::report::observations::ReplayRecord;
-use crate::report::schema::{CrossCheckReport, MetricsReport, OutputAgreementRecord, StatisticRecord};
+use crate::certificate::observations::ReplayRecord;
+use crate::certificate::schema::{CrossCheckReport, MetricsReport, OutputAgreementRecord, StatisticRecord};
 
 /// What the golden replay through both models gives: the per-sample record, the paired
 /// task-metric evaluation (with the values the certificate reports) and the agreement of the

@@ -7,7 +7,6 @@
 //! every (family, chip) with a selected check gets a certificate that lists what did not run.
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -18,58 +17,28 @@ use super::cache::ReferenceCache;
 use super::certificate::{issue, UnitRecord};
 use super::events::{CrossCheckValues, Event, Observation, Reporter, RunSummary, TaskValues};
 use super::inputs::{Family, Inputs};
+use super::options::{BackendTarget, RunOptions};
 use super::plan::{Plan, PlannedCheck};
 use super::replay::Replay;
 use super::shard::Shard;
-use crate::backend::{
-    replay_pairs, Backend, BackendKind, Basis, ModelSource, ReplayModels, SampleOutputs, Timing, TimingInput,
-};
-use crate::checks::{self, CheckKind, EngineCrossCheck, Observations, PairedEvaluation, Unobserved, Verdict};
+use crate::vocab::{Basis, Timing};
+use crate::backend::{replay_pairs, Backend, ModelSource, ReplayModels, SampleOutputs, TimingInput};
+use crate::vocab::Unobserved;
+use crate::checks::{self, CheckKind, EngineCrossCheck, Observations, PairedEvaluation, Verdict};
 use crate::emulator::{self, Estimate};
-use crate::engine::{counterpart, select, Engine, EngineChoice, LoadedModel, Tensor};
-use crate::error::Result;
+use crate::engine::{counterpart, select, Engine, LoadedModel, Tensor};
+use crate::vocab::Result;
 use crate::golden::FamilyManifest;
-use crate::hash::seed_from as seed;
+use crate::vocab::hash::seed_from as seed;
 use crate::metrics::{compare_outputs, Contributions, OutputSamples, OutputStatistics};
 use crate::model::ModelInventory;
-use crate::power::MeteredWindow;
+use crate::vocab::MeteredWindow;
 use crate::profile::{ChipProfile, ProfileFile};
-use crate::report::observations::{
-    append_contributions, append_outputs, CrossCheckRecord, ObservationRecord, Observed, ReplayRecord,
-    OBSERVATIONS_FORMAT,
-};
-use crate::report::progress::ReplayProgress;
-use crate::report::schema::NotRunReason;
+use crate::vocab::Observed;
+use crate::certificate::observations::{append_contributions, append_outputs, CrossCheckRecord, ObservationRecord, ReplayRecord, OBSERVATIONS_FORMAT};
+use crate::run::progress::ReplayProgress;
+use crate::certificate::schema::NotRunReason;
 use serde::{Deserialize, Serialize};
-
-/// How checks are observed.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    pub backend: BackendKind,
-    /// Ambient temperature for the thermal model (default: the profile's, else 25 °C).
-    pub ambient_c: Option<f64>,
-    /// Signs every certificate issued.
-    pub sign_with: Option<ed25519_dalek::SigningKey>,
-    /// Shows a progress bar on golden replays (only ever drawn on a terminal).
-    pub progress: bool,
-    /// Where the FP32 reference's contributions are cached (`None`: `--no-cache`).
-    pub reference_cache: Option<ReferenceCache>,
-    /// The engine every output comes from.
-    pub engine: EngineChoice,
-    /// Replay the compressed model on the other engine too, and decide accuracy on both.
-    pub cross_check: bool,
-    /// A power meter read beside the host backend's timed run (`--power-meter`).
-    pub power_meter: Option<crate::power::PowerMeter>,
-    /// Golden replays already made, by family name (`merge` of sample shards): the runner
-    /// judges these instead of replaying.
-    pub given_replays: Option<BTreeMap<String, Observed<ReplayRecord>>>,
-    /// The shortest single-stream run of a measured backend, in seconds (`--min-duration`).
-    pub min_duration_s: f64,
-    /// The device agent of `--backend remote`.
-    pub remote: Option<crate::remote::RemoteTarget>,
-    /// The runtime adapter of `--backend exec`, and where its outputs are journalled.
-    pub exec: Option<(std::path::PathBuf, std::path::PathBuf)>,
-}
 
 /// One sample shard's replay of one family: samples `first..end` of `total`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,7 +140,7 @@ pub fn execute(
             let observations = unit.observations().to_json();
             let mut certificate = issue(unit.record(&observations), &planned, records);
             if let Some(key) = &options.sign_with {
-                crate::report::sign::sign(&mut certificate, key);
+                crate::certificate::sign::sign(&mut certificate, key);
             }
             summary.certificates.push(certificate.verdict);
             summary.issued.push((certificate.golden.name.clone(), certificate.profile.name.clone()));
@@ -195,29 +164,20 @@ struct Device {
 /// the report names it. Found before anything runs: an unreachable agent or a runtime that
 /// cannot start is bad input.
 fn device_engine(options: &RunOptions) -> Result<Option<Device>> {
-    use crate::error::Error;
-    match options.backend {
-        BackendKind::Remote => {
-            let target = options
-                .remote
-                .clone()
-                .ok_or_else(|| Error::Usage("--backend remote needs --device ADDR:PORT".into()))?;
-            let engine = crate::remote::RemoteEngine::connect(target)?;
+    match &options.backend {
+        BackendTarget::Remote(target) => {
+            let engine = crate::remote::RemoteEngine::connect(target.clone())?;
             let described = format!("{} via edgecert agent at {}", engine.device().describe(), engine.addr());
             let meter = engine.meter().map(|m| Box::new(m) as Box<dyn crate::power::PowerSource>);
             Ok(Some(Device { engine: Box::new(engine), described, meter }))
         }
-        BackendKind::Exec => {
-            let (adapter, journal_dir) = options
-                .exec
-                .clone()
-                .ok_or_else(|| Error::Usage("--backend exec needs --adapter ADAPTER.toml".into()))?;
-            let engine = crate::exec::ExecEngine::new(&adapter, journal_dir)?;
+        BackendTarget::Exec { adapter, journal_dir } => {
+            let engine = crate::exec::ExecEngine::new(adapter, journal_dir.clone())?;
             let described =
                 format!("{} (adapter {}), {}", engine.name(), adapter.display(), engine.timing_note());
             Ok(Some(Device { engine: Box::new(engine), described, meter: None }))
         }
-        BackendKind::Emulated | BackendKind::Host => Ok(None),
+        BackendTarget::Emulated | BackendTarget::Host => Ok(None),
     }
 }
 
@@ -276,7 +236,7 @@ impl<'a> Runner<'a> {
         Ok(Runner {
             inputs,
             options,
-            backend: options.backend.backend(described),
+            backend: options.backend.kind().backend(described),
             device_engine,
             device_meter,
             engine: selected.engine,
@@ -664,7 +624,7 @@ impl<'r, 'a> Unit<'r, 'a> {
             profile: self.profile_file(),
             npu_mode: self.runner.inputs.npu_modes[self.p].clone(),
             engine: self.runner.engine.name(),
-            backend: self.runner.options.backend,
+            backend: self.runner.options.backend.kind(),
             estimate,
             thermal,
             metrics,
@@ -743,7 +703,7 @@ pub(super) fn family_seed(family: &Family) -> u64 {
 fn latency_observation(t: &Timing) -> Observation {
     let mut sorted = t.latencies_ms.clone();
     sorted.sort_by(f64::total_cmp);
-    let at = |p: f64| if sorted.is_empty() { f64::NAN } else { crate::stats::percentile(&sorted, p) };
+    let at = |p: f64| if sorted.is_empty() { f64::NAN } else { crate::vocab::percentile(&sorted, p) };
     Observation::Latency {
         basis: t.basis,
         samples: sorted.len(),

@@ -1,9 +1,9 @@
 //! Sharding a certification over the schedulers people already run (a Kubernetes Indexed Job,
 //! a Slurm array, a CI matrix): `certify --shard K/N` certifies the (family, chip) units whose
 //! index in the plan is K−1 modulo N, and writes them as usual plus `shard.json`; `edgecert
-//! merge --out DIR PARTIAL...` checks that the partials are the N shards of one plan and puts
-//! their certificates together, with the run's `junit.xml` and `summary.txt` made from all of
-//! them. A unit's certificate depends only on its inputs, so a merged run holds the same
+//! merge --out DIR PARTIAL...` checks that the partials are the N shards of one plan
+//! ([`read_partials`]) and issues their certificates together through the run's own reporters
+//! (`crate::workflow::merge`), `junit.xml` and `summary.txt` made from all of them. A unit's certificate depends only on its inputs, so a merged run holds the same
 //! certificates as one process would have written (bar timestamps and ids).
 
 use std::path::{Path, PathBuf};
@@ -15,16 +15,17 @@ use std::collections::BTreeMap;
 
 use super::events::RunSummary;
 use super::plan::{Plan, Selection};
-use super::runner::{ReplayPart, RunOptions};
+use super::options::{BackendTarget, RunOptions};
+use super::runner::ReplayPart;
 use super::{Certification, InputSpec};
 use crate::backend::BackendKind;
 use crate::engine::EngineChoice;
-use crate::error::{Error, Result};
-use crate::report::observations::{read_observations, OBSERVATIONS_FILE};
-use crate::report::observations::{Observed, ReplayRecord};
-use crate::report::schema::{Certificate, NotRunReason};
-use crate::report::TerminalFormat;
-use crate::report::{self, junit_xml, read_certificate, verdict_table};
+use crate::vocab::{Error, Result};
+use crate::certificate::observations::{read_observations, OBSERVATIONS_FILE};
+use crate::vocab::Observed;
+use crate::certificate::observations::ReplayRecord;
+use crate::certificate::schema::{Certificate, NotRunReason};
+use crate::certificate::read_certificate;
 
 /// The file a shard writes beside its reports.
 pub const SHARD_FILE: &str = "shard.json";
@@ -187,27 +188,28 @@ fn plan_digest(plan: &Plan) -> String {
         .map(|i| (i.name.clone(), i.sha256.clone()))
         .chain(plan.checks.iter().map(|c| (c.name.clone(), String::new())))
         .collect();
-    crate::hash::sha256_of_parts(parts.iter().map(|(n, d)| (n.as_str(), d.as_bytes())))
+    crate::vocab::hash::sha256_of_parts(parts.iter().map(|(n, d)| (n.as_str(), d.as_bytes())))
 }
 
-/// What `merge` put together.
-pub struct Merged {
-    pub summary: RunSummary,
-    pub certificates: usize,
+/// The partial results of every shard of one plan, read and checked: what `merge` issues.
+pub enum Partials {
+    /// Unit shards: every certificate with the bytes of the observations it is bound to, in
+    /// the plan's order, and the counts one process would have closed with.
+    Units { certificates: Vec<(Certificate, Vec<u8>)>, summary: RunSummary },
+    /// Sample shards: the run as it was asked for, with the joined replays given, to be
+    /// certified exactly as one process would have judged them.
+    Samples(Box<Certification>),
 }
 
-/// Puts the partial results of every shard of one plan together under `out`: each partial's
-/// certificates with their observations and JUnit files, and `junit.xml` and `summary.txt` for
-/// them all. A missing, repeated or foreign shard, or a certificate two partials both hold, is
-/// bad input; nothing is written then.
-pub fn merge(out: &Path, partials: &[PathBuf], terminal: &mut dyn std::io::Write) -> Result<Merged> {
+/// Reads the partial results of every shard of one plan. A missing, repeated or foreign shard,
+/// or a certificate two partials both hold, is bad input; nothing is written then.
+pub fn read_partials(out: &Path, partials: &[PathBuf]) -> Result<Partials> {
     let records = partials.iter().map(|p| read_shard(p)).collect::<Result<Vec<_>>>()?;
     check_complete(partials, &records)?;
     if records[0].by == ShardBy::Samples {
-        return merge_samples(out, partials, &records, terminal);
+        return sample_run(out, partials, &records).map(|r| Partials::Samples(Box::new(r)));
     }
-    let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-    let mut certificates: Vec<Certificate> = Vec::new();
+    let mut certificates: Vec<(Certificate, Vec<u8>)> = Vec::new();
     for partial in partials {
         for path in certificates_under(partial)? {
             let cert = read_certificate(&path)?;
@@ -216,7 +218,7 @@ pub fn merge(out: &Path, partials: &[PathBuf], terminal: &mut dyn std::io::Write
             }
             if certificates
                 .iter()
-                .any(|c| c.golden.name == cert.golden.name && c.profile.name == cert.profile.name)
+                .any(|(c, _)| c.golden.name == cert.golden.name && c.profile.name == cert.profile.name)
             {
                 return Err(Error::Usage(format!(
                     "{}: {} on {} is in two partial results",
@@ -225,41 +227,29 @@ pub fn merge(out: &Path, partials: &[PathBuf], terminal: &mut dyn std::io::Write
                     cert.profile.name
                 )));
             }
-            let to = report::certificate_path(out, &cert.golden.name, &cert.profile.name);
-            for name in [report::CERTIFICATE_FILE, OBSERVATIONS_FILE, "junit.xml"] {
-                files.push((to.with_file_name(name), crate::error::read_bytes(&path.with_file_name(name))?));
-            }
-            certificates.push(cert);
+            let observations = crate::vocab::read_bytes(&path.with_file_name(OBSERVATIONS_FILE))?;
+            certificates.push((cert, observations));
         }
     }
     // The order one process issues them in: the plan's.
     let units = &records[0].units;
     let position =
         |c: &Certificate| units.iter().position(|(f, p)| *f == c.golden.name && *p == c.profile.name);
-    if let Some(stray) = certificates.iter().find(|c| position(c).is_none()) {
+    if let Some((stray, _)) = certificates.iter().find(|(c, _)| position(c).is_none()) {
         return Err(Error::Usage(format!(
             "a partial result holds {} on {}, which the shards' plan does not",
             stray.golden.name, stray.profile.name
         )));
     }
-    certificates.sort_by_key(|c| position(c));
-    let summary = summary_of(&certificates, records.iter().map(|r| r.elapsed_s).sum());
-    files.push((out.join("junit.xml"), junit_xml(&certificates).into_bytes()));
-    let text = format!("{}\n{}\n", verdict_table(&certificates), summary.closing_line());
-    files.push((out.join("summary.txt"), text.into_bytes()));
-    report::write_all_atomically(&files)?;
-    Ok(Merged { certificates: certificates.len(), summary })
+    certificates.sort_by_key(|(c, _)| position(c));
+    let issued: Vec<&Certificate> = certificates.iter().map(|(c, _)| c).collect();
+    let summary = summary_of(&issued, records.iter().map(|r| r.elapsed_s).sum());
+    Ok(Partials::Units { certificates, summary })
 }
 
 /// Sample shards: every family's parts joined in sample order (each range once, the set
-/// covered), then the run certified from the recorded inputs with those replays, exactly as
-/// one process would have judged them.
-fn merge_samples(
-    out: &Path,
-    partials: &[PathBuf],
-    records: &[ShardRecord],
-    terminal: &mut dyn std::io::Write,
-) -> Result<Merged> {
+/// covered), and the run they recorded, with those replays given.
+fn sample_run(out: &Path, partials: &[PathBuf], records: &[ShardRecord]) -> Result<Certification> {
     let run = records[0].run.clone().ok_or_else(|| {
         Error::Usage(format!(
             "{}: a sample shard that records no run",
@@ -273,13 +263,24 @@ fn merge_samples(
             partials[0].display()
         )));
     }
+    let backend = match run.backend {
+        BackendKind::Emulated => BackendTarget::Emulated,
+        BackendKind::Host => BackendTarget::Host,
+        other => {
+            return Err(Error::Usage(format!(
+                "{}: a sample shard of a {} run, which is never sharded by samples",
+                partials[0].join(SHARD_FILE).display(),
+                other.name()
+            )))
+        }
+    };
     let mut parts: BTreeMap<String, Vec<(PathBuf, ReplayPart)>> = BTreeMap::new();
     for partial in partials {
         for family in read_dirs(partial)? {
             let path = family.join(REPLAY_PART_FILE);
             if path.is_file() {
                 let part: ReplayPart =
-                    serde_json::from_slice(&crate::error::read_bytes(&path)?).map_err(|e| Error::Report {
+                    serde_json::from_slice(&crate::vocab::read_bytes(&path)?).map_err(|e| Error::Report {
                         path: path.clone(),
                         message: format!("not a replay part: {e}"),
                     })?;
@@ -296,7 +297,7 @@ fn merge_samples(
         inputs,
         selection: run.selection.clone(),
         options: RunOptions {
-            backend: run.backend,
+            backend,
             ambient_c: run.ambient_c,
             sign_with: None,
             progress: false,
@@ -304,13 +305,10 @@ fn merge_samples(
             engine: run.engine,
             cross_check: run.cross_check,
             given_replays: Some(replays),
-            remote: None,
-            exec: None,
             min_duration_s: 0.0,
             power_meter: None,
         },
         out: out.to_path_buf(),
-        format: TerminalFormat::Terse,
     };
     let plan = super::plan(&request.inputs, &request.selection)?;
     if plan_digest(&plan) != records[0].plan_sha256 {
@@ -318,8 +316,7 @@ fn merge_samples(
             "the inputs the shards recorded have changed since they ran (another model, golden set or profile): certify the shards again".into(),
         ));
     }
-    let summary = super::certify(&request, terminal)?;
-    Ok(Merged { certificates: summary.certificates.len(), summary })
+    Ok(request)
 }
 
 /// One family's parts in sample order, checked as they join: every part within one set of
@@ -401,7 +398,7 @@ fn read_shard(partial: &Path) -> Result<ShardRecord> {
             partial.display()
         )));
     }
-    let bytes = crate::error::read_bytes(&path)?;
+    let bytes = crate::vocab::read_bytes(&path)?;
     serde_json::from_slice(&bytes)
         .map_err(|e| Error::Report { path, message: format!("not a shard record: {e}") })
 }
@@ -452,7 +449,7 @@ fn certificates_under(partial: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for family in read_dirs(partial)? {
         for chip in read_dirs(&family)? {
-            let cert = chip.join(report::CERTIFICATE_FILE);
+            let cert = chip.join(crate::certificate::CERTIFICATE_FILE);
             if cert.is_file() {
                 found.push(cert);
             }
@@ -475,7 +472,7 @@ fn read_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// The counts a single run would have closed with, from the certificates it issued.
-fn summary_of(certificates: &[Certificate], elapsed_s: f64) -> RunSummary {
+fn summary_of(certificates: &[&Certificate], elapsed_s: f64) -> RunSummary {
     let mut summary = RunSummary { elapsed_s, ..RunSummary::default() };
     for cert in certificates {
         cert.checks.iter().for_each(|c| summary.count(c));

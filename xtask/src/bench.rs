@@ -22,7 +22,9 @@ use anyhow::{bail, Context};
 use edgecert::engine::EngineChoice;
 use edgecert::golden::{npy, GoldenSet};
 use edgecert::model::InputShapes;
-use edgecert::run::{certify, load_family, Certification, InputSpec, RunOptions, Selection};
+use edgecert::reporter::TerminalFormat;
+use edgecert::run::{load_family, Certification, InputSpec, RunOptions, Selection};
+use edgecert::workflow::certify;
 use rayon::prelude::*;
 
 /// How many times the scaled golden set repeats the shapes set.
@@ -215,23 +217,13 @@ fn certify_once(dir: &Path, engine: EngineChoice, cache: Option<PathBuf>) -> any
         },
         selection: Selection::default(),
         options: RunOptions {
-            backend: edgecert::backend::BackendKind::Emulated,
-            ambient_c: None,
-            sign_with: None,
-            progress: false,
             reference_cache: cache.map(|dir| edgecert::run::ReferenceCache { dir }),
             engine,
-            cross_check: false,
-            given_replays: None,
-            remote: None,
-            exec: None,
-            min_duration_s: 0.0,
-            power_meter: None,
+            ..RunOptions::default()
         },
         out: out.clone(),
-        format: edgecert::report::TerminalFormat::Terse,
     };
-    certify(&request, &mut std::io::sink())?;
+    certify(&request, TerminalFormat::Terse, &mut std::io::sink())?;
     std::fs::remove_dir_all(&out).ok();
     Ok(())
 }

@@ -99,7 +99,7 @@ fn check_held_out_error(measured: Option<f64>) -> anyhow::Result<()> {
     );
     println!(
         "emulated latency verdicts hold across {} (edgecert::emulator::HELD_OUT_ERROR), the median held-out error above",
-        edgecert::backend::SystematicError::emulator().percent()
+        edgecert::emulator::held_out_error().percent()
     );
     Ok(())
 }

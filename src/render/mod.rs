@@ -1,0 +1,146 @@
+//! The test report: one certificate rendered for people. `edgecert report` builds a
+//! [`document`] model once (ISO/IEC 17025 §7.8's fields, in any catalogued language) and lays
+//! it out as HTML, Markdown or PDF; `edgecert show` and the run's terminal print the verdict
+//! [`table`]. Renderers read certificates and observations, never a run or a backend.
+
+pub mod document;
+mod html;
+pub mod issuer;
+mod markdown;
+pub mod pdf;
+mod table;
+
+use std::path::{Path, PathBuf};
+
+use crate::vocab::{write_all_atomically, Result};
+use crate::i18n::Catalog;
+
+use crate::certificate::{observations, read_certificate, Certificate};
+
+pub use table::{verdict_table, verdict_table_in};
+
+/// What `edgecert show` prints, in English.
+pub fn certificate_text(c: &Certificate) -> String {
+    certificate_text_in(c, &Catalog::english())
+}
+
+/// What `edgecert show --lang` prints: who and what the certificate is about, its verdict, and
+/// the same verdict table as the run that wrote it, in the catalog's language.
+pub fn certificate_text_in(c: &Certificate, t: &Catalog) -> String {
+    let labels =
+        ["show-certificate", "show-issued", "show-model", "show-reference", "show-chip", "show-golden"]
+            .map(|id| t.text(id));
+    let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) + 1;
+    let basis = t.text(if c.backend.emulated { "show-basis-emulated" } else { "show-basis-measured" });
+    let values = [
+        c.certificate_id.clone(),
+        t.format(
+            "show-issued-line",
+            &[
+                ("date", &c.issued_at),
+                ("tool", &c.tool.name),
+                ("version", &c.tool.version),
+                ("engine", &c.tool.engine),
+                ("basis", &basis),
+            ],
+        ),
+        t.format(
+            "show-model-line",
+            &[
+                ("model", &c.subject.model),
+                ("sha256", &c.subject.sha256),
+                ("size", &c.subject.size_bytes.to_string()),
+                ("quantization", &c.subject.quantization),
+            ],
+        ),
+        t.format("show-reference-line", &[("model", &c.reference.model), ("sha256", &c.reference.sha256)]),
+        t.format(
+            "show-chip-line",
+            &[("name", &c.profile.name), ("display", &c.profile.display_name), ("sha256", &c.profile.sha256)],
+        ),
+        t.format(
+            "show-golden-line",
+            &[
+                ("name", &c.golden.name),
+                ("sha256", &c.golden.sha256),
+                ("samples", &c.golden.samples.to_string()),
+                ("metric", &c.golden.metric),
+            ],
+        ),
+    ];
+    let mut out = String::new();
+    for (label, value) in labels.iter().zip(values) {
+        let pad = width.saturating_sub(label.chars().count());
+        out.push_str(&format!("{label}{}{value}\n", " ".repeat(pad)));
+    }
+    out.push_str(&format!(
+        "\n{}\n\n{}\n",
+        verdict_table_in(std::slice::from_ref(c), t),
+        t.format("show-verdict-line", &[("verdict", &t.outcome(c.verdict)), ("reason", &c.verdict_reason)])
+    ));
+    out
+}
+
+/// The formats of `edgecert report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    #[value(name = "md")]
+    Markdown,
+    Pdf,
+}
+
+impl ReportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ReportFormat::Html => "html",
+            ReportFormat::Markdown => "md",
+            ReportFormat::Pdf => "pdf",
+        }
+    }
+}
+
+/// One `edgecert report` invocation.
+pub struct ReportRequest {
+    pub certificate: PathBuf,
+    pub format: ReportFormat,
+    /// BCP 47 tag of a catalogued language.
+    pub lang: String,
+    /// Where to write; default `report.<lang>.<ext>` beside the certificate.
+    pub out: Option<PathBuf>,
+    /// The issuer TOML file (`docs/issuer.example.toml`).
+    pub issuer: Option<PathBuf>,
+}
+
+/// Renders a certificate's report in memory: every input is read and validated here, so a bad
+/// one stops before anything is written.
+pub fn render_report(request: &ReportRequest) -> Result<Vec<u8>> {
+    let catalog = Catalog::load(&request.lang)?;
+    let certificate = read_certificate(&request.certificate)?;
+    let issuer = request.issuer.as_deref().map(issuer::Issuer::load).transpose()?;
+    let latencies = observations::read_latencies(&request.certificate, &certificate);
+    let inputs =
+        document::ReportInputs { certificate: &certificate, issuer: issuer.as_ref(), latencies: &latencies };
+    let doc = document::build(&inputs, &catalog);
+    Ok(match request.format {
+        ReportFormat::Html => html::render(&doc).into_bytes(),
+        ReportFormat::Markdown => markdown::render(&doc).into_bytes(),
+        ReportFormat::Pdf => pdf::html_to_pdf(&html::render(&doc))?,
+    })
+}
+
+/// Renders and writes a report atomically; returns where it went.
+pub fn write_report(request: &ReportRequest) -> Result<PathBuf> {
+    let bytes = render_report(request)?;
+    let path = request.out.clone().unwrap_or_else(|| {
+        let tag = Catalog::load(&request.lang).map_or(request.lang.clone(), |c| c.tag().to_string());
+        request
+            .certificate
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(format!("report.{tag}.{}", request.format.extension()))
+    });
+    write_all_atomically(&[(path.clone(), bytes)])?;
+    Ok(path)
+}
+

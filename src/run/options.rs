@@ -1,0 +1,105 @@
+//! What a run is asked to do beyond its inputs and filters, as a type that holds only valid
+//! combinations where it can (a remote backend carries its device, an exec one its adapter),
+//! and [`RunOptions::validate`] for the rules a type cannot hold. The CLI parses into these and
+//! calls; a library caller gets the same rules and the same messages.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::cache::ReferenceCache;
+use crate::backend::BackendKind;
+use crate::certificate::observations::ReplayRecord;
+use crate::engine::EngineChoice;
+use crate::vocab::{Error, Observed, Result};
+
+/// The longest single-stream run `--min-duration` may ask for: a day.
+pub const MAX_MIN_DURATION_S: f64 = 86_400.0;
+
+/// The backend a run observes the model on, with what it needs to reach it.
+#[derive(Debug, Clone)]
+pub enum BackendTarget {
+    /// Real inference on the host for outputs; latency from the chip cost model.
+    Emulated,
+    /// Real inference and wall-clock latency on the host CPU.
+    Host,
+    /// The device agent of `--backend remote --device ADDR:PORT`.
+    Remote(crate::remote::RemoteTarget),
+    /// The runtime adapter of `--backend exec --adapter ADAPTER.toml`, and where its outputs
+    /// are journalled.
+    Exec { adapter: PathBuf, journal_dir: PathBuf },
+}
+
+impl BackendTarget {
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            BackendTarget::Emulated => BackendKind::Emulated,
+            BackendTarget::Host => BackendKind::Host,
+            BackendTarget::Remote(_) => BackendKind::Remote,
+            BackendTarget::Exec { .. } => BackendKind::Exec,
+        }
+    }
+}
+
+/// How checks are observed.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The backend, with what it needs to reach a device.
+    pub backend: BackendTarget,
+    /// Ambient temperature for the thermal model (default: the profile's, else 25 °C).
+    pub ambient_c: Option<f64>,
+    /// Signs every certificate issued.
+    pub sign_with: Option<ed25519_dalek::SigningKey>,
+    /// Shows a progress bar on golden replays (only ever drawn on a terminal).
+    pub progress: bool,
+    /// Where the FP32 reference's contributions are cached (`None`: `--no-cache`).
+    pub reference_cache: Option<ReferenceCache>,
+    /// The engine every output comes from.
+    pub engine: EngineChoice,
+    /// Replay the compressed model on the other engine too, and decide accuracy on both.
+    pub cross_check: bool,
+    /// A power meter read beside the host backend's timed run (`--power-meter`).
+    pub power_meter: Option<crate::power::PowerMeter>,
+    /// Golden replays already made, by family name (`merge` of sample shards): the runner
+    /// judges these instead of replaying.
+    pub given_replays: Option<BTreeMap<String, Observed<ReplayRecord>>>,
+    /// The shortest single-stream run of a measured backend, in seconds (`--min-duration`).
+    pub min_duration_s: f64,
+}
+
+/// An emulated run on tract with no cache, signature, meter or progress bar: the reference
+/// certification's options, which a library caller changes field by field.
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            backend: BackendTarget::Emulated,
+            ambient_c: None,
+            sign_with: None,
+            progress: false,
+            reference_cache: None,
+            engine: EngineChoice::Tract,
+            cross_check: false,
+            power_meter: None,
+            given_replays: None,
+            min_duration_s: 0.0,
+        }
+    }
+}
+
+impl RunOptions {
+    /// The rules no field's type holds: a power meter needs a measured run, and the shortest
+    /// single-stream run is a number of seconds within a day.
+    pub fn validate(&self) -> Result<()> {
+        if self.power_meter.is_some() && matches!(self.backend, BackendTarget::Emulated) {
+            return Err(Error::Usage(
+                "--power-meter reads a meter beside a measured run: add --backend host or remote (emulated power comes from the cost model)".into(),
+            ));
+        }
+        if !(self.min_duration_s.is_finite() && (0.0..=MAX_MIN_DURATION_S).contains(&self.min_duration_s)) {
+            return Err(Error::Usage(format!(
+                "--min-duration {}: expected seconds in 0..={MAX_MIN_DURATION_S}",
+                self.min_duration_s
+            )));
+        }
+        Ok(())
+    }
+}

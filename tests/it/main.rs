@@ -1,0 +1,28 @@
+//! The integration tests, in one binary: every module runs the real `edgecert` binary or the
+//! library on real files, models and sockets. One binary links tract and onnxruntime's bindings
+//! once (it was twenty-one, each linking both, on a 2-core machine).
+
+#[allow(dead_code)]
+mod common;
+mod bad_input;
+mod byom;
+mod cache;
+mod certify;
+mod coverage;
+mod diff;
+mod engines;
+mod exec;
+mod fuzz_model;
+mod i18n;
+mod inspect;
+mod intake;
+mod layers;
+mod negative_controls;
+mod power;
+mod readback;
+mod regression;
+mod remote;
+mod report_browser;
+mod report_html;
+mod shard;
+mod verify;

@@ -1,0 +1,243 @@
+//! `edgecert report`: the HTML report's content (ISO/IEC 17025 §7.8.2.1 fields, emulated
+//! marking, latency histogram from observations.json), the issuer file, and bad input (exit 2,
+//! the file named, nothing written).
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn shapes_certificate(dir: &Path, extra: &[&str]) -> PathBuf {
+    let run = certify_quietly(dir, "profiles/rk3588.toml", "golden/shapes", extra);
+    assert!(run.code <= 1, "{}", run.stderr);
+    dir.join("shapes/rk3588/certificate.json")
+}
+
+fn report(args: &[&str]) -> (Run, String) {
+    let run = edgecert(args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let path = run.stdout.trim().strip_prefix("report written to ").expect("where it wrote").to_string();
+    let text = std::fs::read_to_string(&path).unwrap();
+    (run, text)
+}
+
+/// The certificate's observations, with these latencies, bound to it again.
+fn write_latencies(cert: &Path, latencies: &[f64]) {
+    rebind_observations(cert, |observations| {
+        observations["timing"]["value"]["latencies_ms"] = serde_json::json!(latencies);
+        observations["timing"]["value"]["what"] = "emulated rk3588".into();
+    });
+}
+
+#[test]
+fn the_html_report_carries_every_iso_17025_field_and_is_self_contained() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = shapes_certificate(dir.path(), &[]);
+    // The certificate travels alone, without its raw observations.
+    std::fs::remove_file(cert_path.with_file_name("observations.json")).unwrap();
+    let cert = certificate(dir.path(), "shapes", "rk3588");
+    let (_, html) = report(&["report", s(&cert_path)]);
+    assert!(cert_path.with_file_name("report.en.html").exists());
+    let id = cert["certificate_id"].as_str().unwrap();
+    // The report number in the running header and footer, the summary, and the end marker.
+    assert!(html.matches(id).count() >= 4, "report id shown too rarely");
+    assert!(html.contains(&format!("— end of report {id} —")));
+    for field in [
+        "Test report: hardware compatibility of a compressed ONNX model",
+        "issuer not configured",
+        "no customer stated",
+        "Compressed from (FP32 reference)",
+        "Date of receipt of the items",
+        "not recorded",
+        "Sampling plan",
+        "Number of samples",
+        "Decision rule (ISO/IEC 17025 §7.8.6)",
+        "a PASS or a FAIL is wrong with a probability of at most 2.5% per check",
+        "Deviations from the method",
+        "unsigned",
+        "per-sample latencies not available (no observations file beside the certificate)",
+        "Per-layer placement",
+        "Accuracy: FP32 reference and compressed model",
+    ] {
+        assert!(html.contains(field), "no `{field}` in the report");
+    }
+    for digest in [
+        &cert["subject"]["sha256"],
+        &cert["reference"]["sha256"],
+        &cert["golden"]["sha256"],
+        &cert["profile"]["sha256"],
+    ] {
+        assert!(html.contains(digest.as_str().unwrap()), "no digest {digest}");
+    }
+    for file in cert["subject"]["files"].as_array().unwrap() {
+        assert!(html.contains(file["sha256"].as_str().unwrap()));
+    }
+    assert!(html.contains(cert["statement"].as_str().unwrap().split('"').next().unwrap()));
+    // Every emulated check row carries the badge.
+    let emulated_checks =
+        cert["checks"].as_array().unwrap().iter().filter(|c| c["basis"] == "emulated").count();
+    let results = html.split("<section id=\"results\">").nth(1).unwrap().split("</section>").next().unwrap();
+    assert_eq!(results.matches("<span class=\"badge emulated\">emulated</span>").count(), emulated_checks);
+    // One file: nothing fetched, nothing run.
+    for external in ["http://", "https://", "<script", "<link", "src=", "url(", "@import"] {
+        assert!(!html.contains(external), "the report holds `{external}`");
+    }
+    assert!(html.contains("@page { size: A4"));
+}
+
+#[test]
+fn the_latency_histogram_is_drawn_from_the_observations_beside_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = shapes_certificate(dir.path(), &[]);
+    let latencies: Vec<f64> = (0..200).map(|i| 1.0 + f64::from(i % 50) * 0.01).collect();
+    write_latencies(&cert_path, &latencies);
+    let (_, html) = report(&["report", s(&cert_path)]);
+    let section = html.split("<section id=\"latency\">").nth(1).unwrap().split("</section>").next().unwrap();
+    assert!(section.matches("<rect class=\"bar\"").count() >= 5, "{section}");
+    for marker in ["p50", "p90", "p99"] {
+        assert!(section.contains(&format!(">{marker}</text>")), "no {marker} marker");
+    }
+    // nearest-rank percentiles of the values written above
+    assert!(section.contains("p50 1.250 ms, p90 1.450 ms, p99 1.490 ms"), "{section}");
+    assert!(section.contains("emulated rk3588") && section.contains("badge emulated"));
+    let (_, md) = report(&["report", s(&cert_path), "--format", "md", "--lang", "es"]);
+    assert!(md.contains("p50 1,250 ms, p90 1,450 ms, p99 1,490 ms"), "{md}");
+}
+
+#[test]
+fn a_malformed_observations_file_is_reported_in_the_report_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = shapes_certificate(dir.path(), &[]);
+    let original = std::fs::read(cert_path.with_file_name("observations.json")).unwrap();
+    // Changed after issue: the digest no longer matches, and the report says so.
+    std::fs::write(cert_path.with_file_name("observations.json"), b"{}").unwrap();
+    let (_, html) = report(&["report", s(&cert_path)]);
+    assert!(html.contains("the observations were changed after issue"), "{html}");
+    assert!(!html.contains("<rect class=\"bar\""));
+    std::fs::write(cert_path.with_file_name("observations.json"), &original).unwrap();
+    for (body, says) in [
+        (&b"{\"timing\": {\"status\": \"observed\""[..], "no readable `timing`"),
+        (&b"{\"timing\": {\"status\": \"observed\", \"value\": {\"basis\": \"emulated\", \"what\": \"x\", \"latencies_ms\": [1.0, -3.0]}}}"[..], "holds -3"),
+        (&b"{\"timing\": null}"[..], "per-sample latencies not recorded"),
+    ] {
+        rebind_observations_bytes(&cert_path, body);
+        let (_, html) = report(&["report", s(&cert_path)]);
+        assert!(html.contains(says), "`{says}` missing for {}", String::from_utf8_lossy(body));
+        assert!(!html.contains("<rect class=\"bar\""));
+    }
+}
+
+#[test]
+fn the_issuer_file_names_the_laboratory_and_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = shapes_certificate(dir.path(), &[]);
+    let out = dir.path().join("technical-file/report.html");
+    let issuer = root().join("docs/issuer.example.toml");
+    let (run, html) = report(&["report", s(&cert_path), "--issuer", s(&issuer), "--out", s(&out)]);
+    assert!(run.stdout.contains(s(&out)));
+    for text in [
+        "Example Edge Test Laboratory Ltd.",
+        "12 Sample Street, 10115 Berlin, Germany",
+        "DAkkS D-PL-00000-00-00 (ISO/IEC 17025:2017)",
+        "Laboratory premises, Berlin",
+        "Example Exporter GmbH",
+    ] {
+        assert!(html.contains(text), "no `{text}`");
+    }
+    assert!(!html.contains("issuer not configured"));
+}
+
+#[test]
+fn checks_not_run_and_missing_profile_figures_are_listed_as_deviations() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = shapes_certificate(dir.path(), &["--skip", "latency"]);
+    let (_, md) = report(&["report", s(&cert_path), "--format", "md"]);
+    let deviations = md.split("## Deviations from the method").nth(1).unwrap().split("## ").next().unwrap();
+    assert!(deviations.contains("- latency not run (skipped): excluded by --skip `latency`"), "{deviations}");
+    assert!(deviations.contains("- issuer not configured"), "{deviations}");
+    // The bundled RK3588 profile gives no DRAM size: the memory check says so.
+    assert!(
+        deviations.contains("- memory: the chip profile lacks a figure: the profile gives no DRAM size"),
+        "{deviations}"
+    );
+    assert!(deviations.contains("emulated figures (predictions, not measurements): "), "{deviations}");
+}
+
+#[test]
+fn a_signed_certificate_names_its_signature_algorithm_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    assert_eq!(edgecert(&["keygen", s(&key)]).code, 0);
+    let cert_path = shapes_certificate(&dir.path().join("out"), &["--sign-key", s(&key)]);
+    let cert = certificate(&dir.path().join("out"), "shapes", "rk3588");
+    let (_, html) = report(&["report", s(&cert_path), "--lang", "en"]);
+    let fingerprint = cert["signature"]["key_fingerprint"].as_str().unwrap();
+    assert!(html.contains(&format!("Signed with ed25519; key fingerprint {fingerprint}")));
+    assert!(!html.contains("unsigned:"));
+}
+
+#[test]
+fn bad_input_is_exit_2_naming_the_file_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = shapes_certificate(dir.path(), &[]);
+    let folder = cert_path.parent().unwrap().to_path_buf();
+    let before = files_under(&folder);
+
+    let edited = dir.path().join("edited.json");
+    let text = std::fs::read_to_string(&cert_path).unwrap().replacen("\"size\"", "\"size2\"", 1);
+    std::fs::write(&edited, text).unwrap();
+    let bad_issuer = dir.path().join("issuer.toml");
+    std::fs::write(&bad_issuer, "[lab]\nname = \"L\"\naddress = \"A\"\naccreditaton = \"typo\"\n").unwrap();
+    let no_address = dir.path().join("no-address.toml");
+    std::fs::write(&no_address, "[lab]\nname = \"L\"\n").unwrap();
+    let missing = dir.path().join("missing.json");
+    let out = dir.path().join("never.html");
+
+    let cases: Vec<(Vec<&str>, String, &str)> = vec![
+        (vec!["report", s(&edited), "--out", s(&out)], s(&edited).to_string(), "changed after it was issued"),
+        (vec!["report", s(&missing), "--out", s(&out)], s(&missing).to_string(), "No such file"),
+        (
+            vec!["report", s(&cert_path), "--issuer", s(&bad_issuer), "--out", s(&out)],
+            s(&bad_issuer).to_string(),
+            "accreditaton",
+        ),
+        (
+            vec!["report", s(&cert_path), "--issuer", s(&no_address), "--out", s(&out)],
+            s(&no_address).to_string(),
+            "address",
+        ),
+    ];
+    for (args, file, says) in cases {
+        let run = edgecert(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stdout);
+        assert!(run.stderr.contains(&file) && run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert!(!out.exists());
+    }
+    assert_eq!(files_under(&folder), before);
+}
+
+#[test]
+fn pdf_without_chromium_says_how_to_get_it_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = shapes_certificate(dir.path(), &[]);
+    let empty_path = dir.path().join("empty-bin");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_edgecert"))
+        .args(["report", s(&cert_path), "--format", "pdf"])
+        .env("PATH", &empty_path)
+        .env_remove("EDGECERT_CHROMIUM")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "PDF needs headless Chromium (Debian: apt-get install chromium; or set EDGECERT_CHROMIUM)"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`--format html` writes the same report"));
+    assert!(!cert_path.with_file_name("report.en.pdf").exists());
+}
