@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::vocab::hash::sha256_hex;
 use crate::vocab::verdict::number_or_null;
 
-pub use crate::checks::{CheckRecord, CheckStatus};
+pub use crate::checks::{CheckKind, CheckRecord, CheckStatus};
 pub use crate::vocab::{Basis, Interval, Outcome, ValuePair};
 
 /// Version of the certificate layout. 2: owned schema, coverage, canonical-body id. 3: the raw
@@ -183,9 +183,9 @@ pub struct BackendRef {
 #[serde(deny_unknown_fields)]
 pub struct Coverage {
     /// Every check the plan holds for this (family, chip), selected or not.
-    pub planned: Vec<String>,
+    pub planned: Vec<CheckKind>,
     /// The checks that ran to a verdict.
-    pub executed: Vec<String>,
+    pub executed: Vec<CheckKind>,
     /// Planned checks with no verdict of their own: filtered out, skipped, or stopped by an
     /// internal error (those also appear in `checks` with status `error`).
     pub not_run: Vec<NotRun>,
@@ -200,7 +200,7 @@ impl Coverage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotRun {
-    pub check: String,
+    pub check: CheckKind,
     pub reason: NotRunReason,
     /// Which filter or pattern, or the error.
     pub detail: String,
@@ -363,7 +363,7 @@ pub fn overall(checks: &[CheckRecord], coverage: &Coverage) -> (Outcome, String)
         checks
             .iter()
             .filter(|c| c.verdict == outcome && c.status == CheckStatus::Ran)
-            .map(|c| c.name.as_str())
+            .map(|c| c.name.name())
             .collect()
     };
     let failed = named(Outcome::Fail);

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::Verdict;
+use super::{CheckKind, Verdict};
 use crate::vocab::Basis;
 use crate::metrics::{Evaluation, MetricKind, Scorer, PRIMARY};
 use crate::vocab::ValuePair;
@@ -108,14 +108,14 @@ pub fn accuracy_floor_check(e: &PairedEvaluation, floor: f64) -> Verdict {
         ci.high.unwrap_or(f64::NAN),
         if higher { "floor" } else { "ceiling" },
     );
-    let v = Verdict::new("accuracy", outcome, e.metric.unit(), Basis::Measured, reason)
+    let v = Verdict::new(CheckKind::Accuracy, outcome, e.metric.unit(), Basis::Measured, reason)
         .with_values(estimate, Some(floor));
     finish(v, ci, estimate, floor, e.n)
 }
 
 /// The compressed model's quality relative to FP32 on the same samples, for `key` (the primary
 /// value or a slice).
-pub fn accuracy_vs_reference_check(e: &PairedEvaluation, rel_floor: f64, key: &str, name: &str) -> Verdict {
+pub fn accuracy_vs_reference_check(e: &PairedEvaluation, rel_floor: f64, key: &str, name: CheckKind) -> Verdict {
     let estimate = e.ratio(&e.compressed, &e.reference, key);
     let ci = e.interval(|c, r| e.ratio(c, r, key));
     let outcome = decide(&ci, rel_floor, Direction::AtLeast);

@@ -2,7 +2,7 @@
 //! each (output, statistic) is decided by the same rule as every other check, and the check is
 //! FAIL if any pair fails, PASS if every pair passes, INCONCLUSIVE otherwise.
 
-use super::Verdict;
+use super::{CheckKind, Verdict};
 use crate::vocab::Basis;
 use crate::metrics::{AgreementLimits, OutputStatistics, Statistic};
 use crate::vocab::Outcome;
@@ -23,7 +23,7 @@ struct Pair<'a> {
 pub const MIN_SAMPLES: usize = 20;
 
 pub fn agreement_check(outputs: &[OutputStatistics], limits: &AgreementLimits) -> Verdict {
-    let name = "output_agreement";
+    let name = CheckKind::OutputAgreement;
     let n = outputs.first().map_or(0, |o| o.samples);
     if n < MIN_SAMPLES {
         let why = format!("{n} golden samples; output agreement is judged on at least {MIN_SAMPLES}");

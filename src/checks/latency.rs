@@ -1,7 +1,7 @@
 //! Latency: the p99 of single-inference latency, with a distribution-free interval, against the
 //! family's budget.
 
-use super::Verdict;
+use super::{CheckKind, Verdict};
 use crate::vocab::{SystematicError, Timing};
 use crate::vocab::{percentile, Outcome};
 use crate::stats::{decide, early_stopping_holds, early_stopping_min_queries, percentile_interval, samples_to_decide, Direction, Interval, EARLY_STOPPING_CONFIDENCE};
@@ -182,7 +182,7 @@ pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict
         ),
         Outcome::Inconclusive => format!("{}; {}", thresholds.undecided(p99, &ci, &bound), timing.what),
     };
-    let mut v = Verdict::new("latency", outcome, "ms", timing.basis, reason).with_values(p99, Some(limit_ms));
+    let mut v = Verdict::new(CheckKind::Latency, outcome, "ms", timing.basis, reason).with_values(p99, Some(limit_ms));
     v.ci = Some(ci.into());
     v.systematic_error = thresholds.error.map(|e| e.relative);
     v.samples = Some(n);

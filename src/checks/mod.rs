@@ -35,7 +35,7 @@ pub use static_checks::{memory_check, operator_check, size_check};
 pub type Verdict = CheckRecord;
 
 /// Every check edgecert knows, in report order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckKind {
     Size,
@@ -210,7 +210,7 @@ fn agreement(obs: &dyn Observations) -> Verdict {
     let limits = family.limits.agreement.clone().unwrap_or_default();
     match obs.agreement() {
         Ok(outputs) => agreement_check(outputs, &limits),
-        Err(why) => Verdict::inconclusive("output_agreement", "-", Basis::Measured, why),
+        Err(why) => Verdict::inconclusive(CheckKind::OutputAgreement, "-", Basis::Measured, why),
     }
 }
 
@@ -218,7 +218,7 @@ fn latency(obs: &dyn Observations) -> Verdict {
     let limits = &obs.family().limits;
     let Some(budget) = limits.latency_p99_ms else {
         return Verdict::inconclusive(
-            "latency",
+            CheckKind::Latency,
             "ms",
             obs.timing_basis(),
             "the golden set states no latency budget (limits.latency_p99_ms)",
@@ -226,7 +226,7 @@ fn latency(obs: &dyn Observations) -> Verdict {
     };
     match obs.timing() {
         Ok(timing) => latency_check(timing, budget, limits.confidence),
-        Err(why) => Verdict::inconclusive("latency", "ms", why.basis, why.reason),
+        Err(why) => Verdict::inconclusive(CheckKind::Latency, "ms", why.basis, why.reason),
     }
 }
 
@@ -234,20 +234,20 @@ fn accuracy(kind: CheckKind, obs: &dyn Observations) -> Verdict {
     let family = obs.family();
     let paired = match obs.accuracy() {
         Ok(p) => p,
-        Err(why) => return Verdict::inconclusive(kind.name(), kind.unit(family), Basis::Measured, why),
+        Err(why) => return Verdict::inconclusive(kind, kind.unit(family), Basis::Measured, why),
     };
     let limits = &family.limits;
     let (Some(abs_floor), Some(rel_floor)) = (limits.metric_abs_floor, limits.metric_rel_floor) else {
         let why = "the golden set states no metric floors (limits.metric_abs_floor, limits.metric_rel_floor)";
-        return Verdict::inconclusive(kind.name(), kind.unit(family), Basis::Measured, why);
+        return Verdict::inconclusive(kind, kind.unit(family), Basis::Measured, why);
     };
     let decide = |paired: &PairedEvaluation| match kind {
         CheckKind::Accuracy => accuracy_floor_check(paired, abs_floor),
-        CheckKind::AccuracyVsFp32 => accuracy_vs_reference_check(paired, rel_floor, PRIMARY, kind.name()),
+        CheckKind::AccuracyVsFp32 => accuracy_vs_reference_check(paired, rel_floor, PRIMARY, kind),
         _ => {
             let slice = family.metric.hardest_slice.as_deref().unwrap_or_default();
             let key = format!("slice.{slice}");
-            accuracy_vs_reference_check(paired, rel_floor, &key, kind.name())
+            accuracy_vs_reference_check(paired, rel_floor, &key, kind)
         }
     };
     let verdict = decide(paired);
@@ -258,9 +258,9 @@ fn accuracy(kind: CheckKind, obs: &dyn Observations) -> Verdict {
 }
 
 impl CheckRecord {
-    fn new(name: &str, verdict: Outcome, unit: &str, basis: Basis, reason: impl Into<String>) -> Verdict {
+    fn new(name: CheckKind, verdict: Outcome, unit: &str, basis: Basis, reason: impl Into<String>) -> Verdict {
         CheckRecord {
-            name: name.to_string(),
+            name,
             status: CheckStatus::Ran,
             verdict,
             measured: None,
@@ -277,12 +277,12 @@ impl CheckRecord {
     }
 
     /// A check that cannot be decided because an input figure is missing.
-    pub fn inconclusive(name: &str, unit: &str, basis: Basis, reason: impl Into<String>) -> Verdict {
+    pub fn inconclusive(name: CheckKind, unit: &str, basis: Basis, reason: impl Into<String>) -> Verdict {
         CheckRecord::new(name, Outcome::Inconclusive, unit, basis, reason)
     }
 
     /// A check stopped by an internal error: INCONCLUSIVE, marked as an error, never lost.
-    pub fn error(name: &str, unit: &str, basis: Basis, error: &str) -> Verdict {
+    pub fn error(name: CheckKind, unit: &str, basis: Basis, error: &str) -> Verdict {
         let mut v = CheckRecord::inconclusive(name, unit, basis, format!("internal error: {error}"));
         v.status = CheckStatus::Error;
         v

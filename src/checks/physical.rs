@@ -1,7 +1,7 @@
 //! Power and thermal checks on the emulator's energy and lumped thermal models, and the power
 //! check on a meter's trace when one ran beside the timed run.
 
-use super::Verdict;
+use super::{CheckKind, Verdict};
 use crate::vocab::Basis;
 use crate::emulator::{simulate_thermal, Estimate, ThermalRun};
 use crate::vocab::MeteredWindow;
@@ -15,12 +15,12 @@ const NO_BUDGET: &str = "the profile gives no power budget (power.typical_w or p
 /// Average power at the family's operating rate must stay within the chip's power budget.
 pub fn power_check(est: &Estimate, profile: &ChipProfile, rate_hz: f64) -> Verdict {
     let Some(PowerBudget { watts: budget, field }) = profile.power_budget() else {
-        return Verdict::inconclusive("power", "W", Basis::Emulated, NO_BUDGET);
+        return Verdict::inconclusive(CheckKind::Power, "W", Basis::Emulated, NO_BUDGET);
     };
     let Some(avg) = est.avg_power_w(rate_hz) else {
         let why = est.latency_unknown.clone().unwrap_or_else(|| "energy is unknown".into());
         return Verdict::inconclusive(
-            "power",
+            CheckKind::Power,
             "W",
             Basis::Emulated,
             format!("the cost model cannot predict energy: {why}"),
@@ -32,7 +32,7 @@ pub fn power_check(est: &Estimate, profile: &ChipProfile, rate_hz: f64) -> Verdi
         "{avg:.3} W average at {rate_hz:.0} inferences/s ({energy:.4} mJ each + {:.3} W idle) is {word} the {budget} W budget ({field})",
         est.static_w.unwrap_or(0.0)
     );
-    let mut v = Verdict::new("power", outcome, "W", Basis::Emulated, reason).with_values(avg, Some(budget));
+    let mut v = Verdict::new(CheckKind::Power, outcome, "W", Basis::Emulated, reason).with_values(avg, Some(budget));
     v.findings = vec![format!("energy per inference {energy:.4} mJ"), format!("rate {rate_hz:.1} /s")];
     v
 }
@@ -41,7 +41,7 @@ pub fn power_check(est: &Estimate, profile: &ChipProfile, rate_hz: f64) -> Verdi
 /// the family's rate) must stay within the chip's typical power. Too few meter samples in the
 /// window decide nothing.
 pub fn measured_power_check(window: Result<&MeteredWindow, String>, profile: &ChipProfile) -> Verdict {
-    let inconclusive = |why: String| Verdict::inconclusive("power", "W", Basis::Measured, why);
+    let inconclusive = |why: String| Verdict::inconclusive(CheckKind::Power, "W", Basis::Measured, why);
     let w = match window {
         Ok(w) => w,
         Err(why) => return inconclusive(format!("the power meter gave no figure: {why}")),
@@ -77,7 +77,7 @@ pub fn measured_power_check(window: Result<&MeteredWindow, String>, profile: &Ch
     };
     let (outcome, word) = if avg <= budget { (Outcome::Pass, "within") } else { (Outcome::Fail, "over") };
     let mut v = Verdict::new(
-        "power",
+        CheckKind::Power,
         outcome,
         "W",
         Basis::Measured,
@@ -99,7 +99,7 @@ pub fn thermal_check(
     let t = profile.thermal.as_ref();
     let missing = |field: &str| {
         Verdict::inconclusive(
-            "thermal",
+            CheckKind::Thermal,
             "°C",
             Basis::Emulated,
             format!("the profile gives no {field}: the thermal model cannot run"),
@@ -119,7 +119,7 @@ pub fn thermal_check(
     else {
         return (
             Verdict::inconclusive(
-                "thermal",
+                CheckKind::Thermal,
                 "°C",
                 Basis::Emulated,
                 "power is unknown (see the power check), so heat is too",
@@ -139,7 +139,7 @@ pub fn thermal_check(
         ),
     };
     let mut v =
-        Verdict::new("thermal", outcome, "°C", Basis::Emulated, reason).with_values(run.peak_c, Some(limit));
+        Verdict::new(CheckKind::Thermal, outcome, "°C", Basis::Emulated, reason).with_values(run.peak_c, Some(limit));
     v.findings = vec![
         format!("steady state {:.1} °C", run.steady_state_c),
         format!("throttled {:.0} % of the run", run.throttled_share * 100.0),

@@ -4,6 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::CheckKind;
 use crate::vocab::{Basis, Interval, Outcome};
 
 /// Whether a check reached its verdict by its own rule or was stopped by an error.
@@ -19,7 +20,7 @@ pub enum CheckStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRecord {
-    pub name: String,
+    pub name: CheckKind,
     pub status: CheckStatus,
     pub verdict: Outcome,
     pub measured: Option<f64>,

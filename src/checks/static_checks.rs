@@ -1,6 +1,6 @@
 //! Checks decided from the files themselves and the placement: size, operators, memory.
 
-use super::Verdict;
+use super::{CheckKind, Verdict};
 use crate::vocab::Basis;
 use crate::emulator::{Placement, Unit};
 use crate::model::ModelInventory;
@@ -20,7 +20,7 @@ pub fn size_check(model: &ModelInventory, limit_bytes: u64) -> Verdict {
     } else {
         (Outcome::Fail, format!("{what} exceeds the {limit_bytes}-byte limit"))
     };
-    Verdict::new("size", outcome, "bytes", Basis::Static, reason)
+    Verdict::new(CheckKind::Size, outcome, "bytes", Basis::Static, reason)
         .with_values(size as f64, Some(limit_bytes as f64))
 }
 
@@ -73,7 +73,7 @@ pub fn operator_check(model: &ModelInventory, placement: &Placement, replay_engi
             ),
         )
     };
-    let mut v = Verdict::new("operators", outcome, "nodes off the accelerator", Basis::Static, reason)
+    let mut v = Verdict::new(CheckKind::Operators, outcome, "nodes off the accelerator", Basis::Static, reason)
         .with_values(
             off_npu.len() as f64,
             (placement.policy == crate::profile::FallbackPolicy::Strict).then_some(0.0),
@@ -118,7 +118,7 @@ fn on_chip_memory(model: &ModelInventory, profile: &ChipProfile) -> Option<Verdi
         )
     };
     Some(
-        Verdict::new("memory", outcome, "bytes", Basis::Static, reason)
+        Verdict::new(CheckKind::Memory, outcome, "bytes", Basis::Static, reason)
             .with_values(need as f64, Some(sram as f64)),
     )
 }
@@ -131,7 +131,7 @@ pub fn memory_check(model: &ModelInventory, profile: &ChipProfile) -> Verdict {
     }
     let need = model.weight_bytes + model.peak_activation_bytes();
     let Some(have) = profile.memory.dram_bytes else {
-        return Verdict::inconclusive("memory", "bytes", Basis::Static, no_dram_size(profile, need))
+        return Verdict::inconclusive(CheckKind::Memory, "bytes", Basis::Static, no_dram_size(profile, need))
             .with_values(need as f64, None);
     };
     let (outcome, reason) = if need <= have {
@@ -153,7 +153,7 @@ pub fn memory_check(model: &ModelInventory, profile: &ChipProfile) -> Verdict {
             ),
         )
     };
-    Verdict::new("memory", outcome, "bytes", Basis::Static, reason)
+    Verdict::new(CheckKind::Memory, outcome, "bytes", Basis::Static, reason)
         .with_values(need as f64, Some(have as f64))
 }
 

@@ -37,7 +37,7 @@ pub(super) fn render(c: &Comparison) -> String {
                 md,
                 "| {} | {} | {} | {} |",
                 cell(&v.certificate.to_string()),
-                v.check.as_deref().map_or("*certificate*".to_string(), cell),
+                v.check.map_or("*certificate*".to_string(), |c| cell(c.name())),
                 v.old.as_str(),
                 new_verdict(v),
             );

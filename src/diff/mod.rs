@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::metrics::value_higher_is_better;
 use crate::certificate::observations::observations_path;
 use crate::vocab::{Basis, Interval, Outcome};
-use crate::certificate::schema::{Certificate, MetricsReport};
+use crate::certificate::schema::{Certificate, CheckKind, MetricsReport};
 use crate::stats::mann_whitney_greater;
 
 pub use runs::{CertificateKey, RunCertificate, Runs};
@@ -68,7 +68,7 @@ pub enum RegressionKind {
     /// A check's verdict got worse; `check` is `None` for the certificate's own verdict when no
     /// single check explains it (a planned check that no longer ran).
     Verdict {
-        check: Option<String>,
+        check: Option<CheckKind>,
         old: Outcome,
         new: Outcome,
     },
@@ -97,7 +97,7 @@ pub struct VerdictChange {
     #[serde(flatten)]
     pub certificate: CertificateKey,
     /// `None` for the certificate's overall verdict.
-    pub check: Option<String>,
+    pub check: Option<CheckKind>,
     pub old: Outcome,
     pub new: Outcome,
     /// PASS → INCONCLUSIVE → FAIL is the way down.
@@ -359,7 +359,7 @@ fn severity(outcome: Outcome) -> u8 {
 
 /// A verdict that changed: of one check, or (`check: None`) of the certificate.
 struct Change<'a> {
-    check: Option<&'a String>,
+    check: Option<CheckKind>,
     old: Outcome,
     new: Outcome,
     reason: &'a str,
@@ -369,16 +369,16 @@ struct Change<'a> {
 /// worse.
 fn record_change(out: &mut Comparison, key: &CertificateKey, change: Change<'_>, counts: bool) -> bool {
     let worse = severity(change.new) > severity(change.old);
-    let check = change.check.cloned();
+    let check = change.check;
     out.verdict_changes.push(VerdictChange {
         certificate: key.clone(),
-        check: check.clone(),
+        check,
         old: change.old,
         new: change.new,
         worse,
     });
     if worse && counts {
-        let what = check.clone().unwrap_or_else(|| "certificate".into());
+        let what = check.map_or("certificate", CheckKind::name);
         out.regressions.push(Regression {
             certificate: key.clone(),
             detail: format!("{what} {} → {}: {}", change.old.as_str(), change.new.as_str(), change.reason),
@@ -409,7 +409,7 @@ fn compare_checks(
                     unchanged += 1;
                     continue;
                 }
-                let change = Change { check: Some(name), old: a.verdict, new: b.verdict, reason: &b.reason };
+                let change = Change { check: Some(*name), old: a.verdict, new: b.verdict, reason: &b.reason };
                 a_check_got_worse |= record_change(out, key, change, true);
             }
             (_, _, a, b) => {
@@ -433,8 +433,8 @@ fn compare_checks(
 }
 
 /// Names of both lists, OLD's order first, each once.
-fn union<'a>(a: &'a [String], b: &'a [String]) -> Vec<&'a String> {
-    let mut names: Vec<&String> = a.iter().collect();
+fn union<'a, T: PartialEq>(a: &'a [T], b: &'a [T]) -> Vec<&'a T> {
+    let mut names: Vec<&T> = a.iter().collect();
     names.extend(b.iter().filter(|n| !a.contains(n)));
     names
 }
@@ -551,21 +551,15 @@ fn compare_latency(before: &RunCertificate, after: &RunCertificate) -> LatencyOu
     }
     let test = mann_whitney_greater(&new.latencies_ms, &old.latencies_ms)
         .expect("timings hold at least one latency (runs.rs drops empty ones)");
-    let sorted = |v: &[f64]| {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        v
-    };
-    let (a, b) = (sorted(&old.latencies_ms), sorted(&new.latencies_ms));
-    let (median_old_ms, median_new_ms) = (crate::vocab::percentile(&a, 0.5), crate::vocab::percentile(&b, 0.5));
-    let (p99_old_ms, p99_new_ms) = (crate::vocab::percentile(&a, 0.99), crate::vocab::percentile(&b, 0.99));
+    let [median_old_ms, p99_old_ms] = crate::vocab::percentiles(&old.latencies_ms, [0.5, 0.99]);
+    let [median_new_ms, p99_new_ms] = crate::vocab::percentiles(&new.latencies_ms, [0.5, 0.99]);
     let grew = |old: f64, new: f64| new > old && new >= old * (1.0 + LATENCY_PRACTICAL_INCREASE);
     let significant = test.p_value < LATENCY_ALPHA;
     let practical = grew(median_old_ms, median_new_ms) || grew(p99_old_ms, p99_new_ms);
     LatencyOutcome::Compared(LatencyTest {
         basis: new.basis,
-        samples_old: a.len(),
-        samples_new: b.len(),
+        samples_old: old.latencies_ms.len(),
+        samples_new: new.latencies_ms.len(),
         median_old_ms,
         median_new_ms,
         p99_old_ms,

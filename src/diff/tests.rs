@@ -81,7 +81,7 @@ fn a_worse_check_is_a_regression_and_a_better_one_only_a_change() {
     let details: Vec<&str> = c.regressions.iter().map(|r| r.detail.as_str()).collect();
     assert_eq!(details, ["size PASS → INCONCLUSIVE: size says INCONCLUSIVE"]);
     let changes: Vec<(Option<&str>, bool)> =
-        c.verdict_changes.iter().map(|v| (v.check.as_deref(), v.worse)).collect();
+        c.verdict_changes.iter().map(|v| (v.check.map(|c| c.name()), v.worse)).collect();
     assert_eq!(
         changes,
         [(Some("size"), true), (Some("latency"), false), (Some("memory"), false), (None, false)]
@@ -107,7 +107,7 @@ fn a_certificate_worse_only_by_its_coverage_is_a_regression_of_the_certificate()
     new.checks.truncate(1);
     new.coverage.executed.truncate(1);
     new.coverage.not_run = vec![crate::certificate::schema::NotRun {
-        check: "latency".into(),
+        check: crate::checks::CheckKind::Latency,
         reason: crate::certificate::schema::NotRunReason::Filtered,
         detail: "size".into(),
     }];

@@ -414,7 +414,7 @@ fn ort_qdq() -> pb::ModelProto {
 fn an_onnxruntime_qdq_graph_computes_in_its_quantized_type() {
     let dir = tempfile::tempdir().unwrap();
     let inv = ModelInventory::load(&write(dir.path(), "qdq.onnx", &ort_qdq())).unwrap();
-    assert_eq!(inv.quantization, "qdq");
+    assert_eq!(inv.quantization, Quantization::Qdq);
     assert_eq!(inv.weight_bytes_by_dtype["int8"], 8 * 27 + 1);
     let conv = inv.nodes.iter().find(|n| n.op_type == "Conv").unwrap();
     assert_eq!(conv.dtype, Some(DType::Uint8));

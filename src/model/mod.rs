@@ -105,8 +105,7 @@ pub struct ModelInventory {
     pub weight_bytes: u64,
     pub weight_bytes_by_dtype: BTreeMap<String, u64>,
     pub total_macs: u64,
-    /// `qdq`, `qoperator`, `integer` or `none`.
-    pub quantization: String,
+    pub quantization: Quantization,
     pub quantized: bool,
     pub nodes: Vec<NodeInfo>,
     pub activations: Vec<ActivationTensor>,
@@ -152,7 +151,7 @@ impl ModelInventory {
         for n in &nodes {
             *op_histogram.entry(n.op_type.clone()).or_insert(0) += 1;
         }
-        let quantization = quantization_style(&op_histogram).to_string();
+        let quantization = Quantization::of(&op_histogram);
         let activations = nodes.iter().flat_map(activation_tensors).collect();
         ModelInventory {
             path: path.to_path_buf(),
@@ -172,7 +171,7 @@ impl ModelInventory {
             weight_bytes: facts.weight_bytes_by_dtype().values().sum(),
             weight_bytes_by_dtype: facts.weight_bytes_by_dtype(),
             total_macs: nodes.iter().filter_map(|n| n.macs).sum(),
-            quantized: quantization != "none",
+            quantized: quantization.is_quantized(),
             quantization,
             findings: facts.findings.clone(),
             op_histogram,
@@ -309,16 +308,52 @@ fn activation_tensors(n: &NodeInfo) -> Vec<ActivationTensor> {
         .collect()
 }
 
-fn quantization_style(ops: &BTreeMap<String, usize>) -> &'static str {
-    let has = |op: &str| ops.contains_key(op);
-    if has("QLinearConv") || has("QLinearMatMul") {
-        "qoperator"
-    } else if has("ConvInteger") || has("MatMulInteger") {
-        "integer"
-    } else if has("DequantizeLinear") {
-        "qdq"
-    } else {
-        "none"
+/// How a model is quantized, read from its operators (serialised as `qdq`, `qoperator`,
+/// `integer` or `none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantization {
+    /// onnxruntime's QLinear operators (`QLinearConv`, `QLinearMatMul`).
+    QOperator,
+    /// Integer operators with float rescaling around them (`ConvInteger`, `MatMulInteger`).
+    Integer,
+    /// Quantize/Dequantize pairs around float operators.
+    Qdq,
+    /// A float model.
+    None,
+}
+
+impl Quantization {
+    fn of(ops: &BTreeMap<String, usize>) -> Self {
+        let has = |op: &str| ops.contains_key(op);
+        if has("QLinearConv") || has("QLinearMatMul") {
+            Quantization::QOperator
+        } else if has("ConvInteger") || has("MatMulInteger") {
+            Quantization::Integer
+        } else if has("DequantizeLinear") {
+            Quantization::Qdq
+        } else {
+            Quantization::None
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quantization::QOperator => "qoperator",
+            Quantization::Integer => "integer",
+            Quantization::Qdq => "qdq",
+            Quantization::None => "none",
+        }
+    }
+
+    pub fn is_quantized(self) -> bool {
+        self != Quantization::None
+    }
+}
+
+impl std::fmt::Display for Quantization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -401,7 +401,7 @@ fn results_section(c: &Certificate, t: &Catalog) -> Section {
             None => Cell::text(t.text("interval-none")),
         };
         rows.push(vec![
-            Cell::code(&k.name),
+            Cell::code(k.name.name()),
             Cell::text("").badge(BadgeKind::Verdict(k.verdict), verdict_text),
             k.measured.map_or_else(dash, |v| Cell::number(t.figure(v))),
             k.limit.map_or_else(dash, |v| Cell::number(t.figure(v))),
@@ -436,7 +436,7 @@ fn results_section(c: &Certificate, t: &Catalog) -> Section {
                 let method =
                     k.ci.as_ref()
                         .map_or_else(|| Cell::text(t.text("value-none")), |ci| Cell::text(&ci.method));
-                vec![Cell::code(&k.name), method, Cell::text(&k.reason)]
+                vec![Cell::code(k.name.name()), method, Cell::text(&k.reason)]
             })
             .collect(),
         widths: vec![2, 2, 5],
@@ -469,7 +469,7 @@ fn decision_section(c: &Certificate, t: &Catalog) -> Section {
                 (None, _, Some(_)) if k.verdict != Outcome::Inconclusive => t.text("rule-exact"),
                 _ => t.text("rule-undecided"),
             };
-            vec![Cell::code(&k.name), Cell::text(rule)]
+            vec![Cell::code(k.name.name()), Cell::text(rule)]
         })
         .collect();
     Section {
@@ -509,20 +509,18 @@ fn latency_section(
             return (section(vec![Block::Paragraph(text.clone())]), Some(text));
         }
     };
-    let mut sorted = timing.latencies_ms.clone();
-    sorted.sort_by(f64::total_cmp);
-    let pct = |p: f64| crate::vocab::percentile(&sorted, p);
-    let (p50, p90, p99) = (pct(0.50), pct(0.90), pct(0.99));
+    // MLPerf's percentile at 0 and 1 is the least and the greatest figure.
+    let [p50, p90, p99, min, max] = crate::vocab::percentiles(&timing.latencies_ms, [0.5, 0.9, 0.99, 0.0, 1.0]);
     let ms = |v: f64| t.number(v, 3);
-    let count = t.integer(sorted.len() as u64);
+    let count = t.integer(timing.latencies_ms.len() as u64);
     let summary = t.format(
         "latency-summary",
         &[
             ("p50", &ms(p50)),
             ("p90", &ms(p90)),
             ("p99", &ms(p99)),
-            ("min", &ms(sorted[0])),
-            ("max", &ms(sorted[sorted.len() - 1])),
+            ("min", &ms(min)),
+            ("max", &ms(max)),
             ("count", &count),
         ],
     );
@@ -532,8 +530,8 @@ fn latency_section(
         summary,
         badges,
         plot: Plot::Histogram {
-            x_ticks: tick_labels(ticks(sorted[0], sorted[sorted.len() - 1]), t),
-            bins: histogram(&sorted),
+            x_ticks: tick_labels(ticks(min, max), t),
+            bins: histogram(&timing.latencies_ms, (min, max)),
             markers: vec![("p50".into(), p50), ("p90".into(), p90), ("p99".into(), p99)],
             x_label: t.text("axis-latency"),
             y_label: t.text("axis-count"),
@@ -542,15 +540,14 @@ fn latency_section(
     (section(vec![Block::Figure(figure)]), None)
 }
 
-/// Equal-width bins over the sorted values: about √n of them, between 5 and 40.
-fn histogram(sorted: &[f64]) -> Vec<Bin> {
-    let (low, high) = (sorted[0], sorted[sorted.len() - 1]);
-    let n_bins = ((sorted.len() as f64).sqrt().round() as usize).clamp(5, 40);
+/// Equal-width bins over the values between `low` and `high`: about √n of them, between 5 and 40.
+fn histogram(values: &[f64], (low, high): (f64, f64)) -> Vec<Bin> {
+    let n_bins = ((values.len() as f64).sqrt().round() as usize).clamp(5, 40);
     let width = if high > low { (high - low) / n_bins as f64 } else { 1.0 };
     let mut bins: Vec<Bin> = (0..n_bins)
         .map(|i| Bin { low: low + i as f64 * width, high: low + (i + 1) as f64 * width, count: 0 })
         .collect();
-    for v in sorted {
+    for v in values {
         let i = (((v - low) / width) as usize).min(n_bins - 1);
         bins[i].count += 1;
     }
@@ -761,12 +758,12 @@ fn deviations_section(c: &Certificate, no_issuer: bool, latencies: Option<String
             crate::certificate::schema::NotRunReason::Error => "not-run-error",
         });
         items.push(
-            t.format("deviation-not-run", &[("check", &n.check), ("reason", &reason), ("detail", &n.detail)]),
+            t.format("deviation-not-run", &[("check", n.check.name()), ("reason", &reason), ("detail", &n.detail)]),
         );
     }
     for k in &c.checks {
         if k.status == CheckStatus::Error {
-            items.push(t.format("deviation-error", &[("check", &k.name), ("reason", &k.reason)]));
+            items.push(t.format("deviation-error", &[("check", k.name.name()), ("reason", &k.reason)]));
         } else if k.verdict == Outcome::Inconclusive {
             // A limit or figure the chip profile does not give is the profile's gap, not the model's.
             let id = if k.reason.contains("the profile gives no") || k.reason.contains("profile lacks") {
@@ -774,11 +771,11 @@ fn deviations_section(c: &Certificate, no_issuer: bool, latencies: Option<String
             } else {
                 "deviation-inconclusive"
             };
-            items.push(t.format(id, &[("check", &k.name), ("reason", &k.reason)]));
+            items.push(t.format(id, &[("check", k.name.name()), ("reason", &k.reason)]));
         }
     }
     let emulated: BTreeSet<&str> =
-        c.checks.iter().filter(|k| k.basis == Basis::Emulated).map(|k| k.name.as_str()).collect();
+        c.checks.iter().filter(|k| k.basis == Basis::Emulated).map(|k| k.name.name()).collect();
     if !emulated.is_empty() {
         let list = emulated.into_iter().collect::<Vec<_>>().join(", ");
         items.push(t.format("deviation-emulated", &[("checks", &list)]));

@@ -56,7 +56,7 @@ pub fn verdict_table_in(certs: &[Certificate], lang: &Catalog) -> Table {
                     lang.format("interval", &[("low", &fmt_num(Some(ci.low), lang)), ("high", &high)]);
                 format!("{interval} {}", lang.percent(ci.confidence))
             });
-            let mut row = row_start(&v.name);
+            let mut row = row_start(v.name.name());
             row.extend([
                 outcome_cell(v.verdict, v.status, lang),
                 Cell::new(fmt_num(v.measured, lang)),
@@ -68,7 +68,7 @@ pub fn verdict_table_in(certs: &[Certificate], lang: &Catalog) -> Table {
             t.add_row(row);
         }
         for n in c.coverage.not_run.iter().filter(|n| !c.checks.iter().any(|v| v.name == n.check)) {
-            let mut row = row_start(&n.check);
+            let mut row = row_start(n.check.name());
             let reason = lang.text(match n.reason {
                 NotRunReason::Filtered => "not-run-filtered",
                 NotRunReason::Skipped => "not-run-skipped",

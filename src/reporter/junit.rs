@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::certificate::schema::{Certificate, CheckStatus, Outcome};
+use crate::certificate::schema::{Certificate, CheckKind, CheckStatus, Outcome};
 
 /// Escapes for an XML attribute; control characters (XML 1.0 forbids most of them, and panic
 /// messages or node names may carry them) become spaces.
@@ -21,7 +21,7 @@ fn esc(s: &str) -> String {
 
 pub fn junit_xml(certs: &[Certificate]) -> String {
     let not_passed = |c: &Certificate| c.checks.iter().filter(|v| v.verdict != Outcome::Pass).count();
-    let skipped = |c: &Certificate| c.coverage.not_run.iter().filter(|n| !executed(c, &n.check)).count();
+    let skipped = |c: &Certificate| c.coverage.not_run.iter().filter(|n| !executed(c, n.check)).count();
     let total: usize = certs.iter().map(|c| c.checks.len() + skipped(c)).sum();
     let failures: usize = certs.iter().map(not_passed).sum();
     let skips: usize = certs.iter().map(skipped).sum();
@@ -40,7 +40,7 @@ pub fn junit_xml(certs: &[Certificate]) -> String {
             skipped(c)
         );
         for v in &c.checks {
-            let _ = write!(x, "    <testcase classname=\"{suite}\" name=\"{}\"", esc(&v.name));
+            let _ = write!(x, "    <testcase classname=\"{suite}\" name=\"{}\"", esc(v.name.name()));
             let element = if v.status == CheckStatus::Error { "error" } else { "failure" };
             if v.verdict == Outcome::Pass {
                 x.push_str("/>\n");
@@ -53,11 +53,11 @@ pub fn junit_xml(certs: &[Certificate]) -> String {
                 );
             }
         }
-        for n in c.coverage.not_run.iter().filter(|n| !executed(c, &n.check)) {
+        for n in c.coverage.not_run.iter().filter(|n| !executed(c, n.check)) {
             let _ = writeln!(
                 x,
                 "    <testcase classname=\"{suite}\" name=\"{}\">\n      <skipped message=\"{}: {}\"/>\n    </testcase>",
-                esc(&n.check),
+                esc(n.check.name()),
                 n.reason.as_str(),
                 esc(&n.detail)
             );
@@ -69,6 +69,6 @@ pub fn junit_xml(certs: &[Certificate]) -> String {
 }
 
 /// Checks stopped by an error are in `checks` and in `not_run`; they are reported once.
-fn executed(c: &Certificate, check: &str) -> bool {
+fn executed(c: &Certificate, check: CheckKind) -> bool {
     c.checks.iter().any(|v| v.name == check)
 }

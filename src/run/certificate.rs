@@ -100,20 +100,20 @@ fn coverage(planned: &[&PlannedCheck], checks: &[CheckRecord]) -> Coverage {
         .filter_map(|c| {
             let why = c.not_run.as_ref()?;
             Some(NotRun {
-                check: c.id.check.name().to_string(),
+                check: c.id.check,
                 reason: why.reason,
                 detail: why.detail.clone(),
             })
         })
         .collect();
     not_run.extend(checks.iter().filter(|c| c.status == CheckStatus::Error).map(|c| NotRun {
-        check: c.name.clone(),
+        check: c.name,
         reason: NotRunReason::Error,
         detail: c.reason.clone(),
     }));
     Coverage {
-        planned: planned.iter().map(|c| c.id.check.name().to_string()).collect(),
-        executed: checks.iter().filter(|c| c.status == CheckStatus::Ran).map(|c| c.name.clone()).collect(),
+        planned: planned.iter().map(|c| c.id.check).collect(),
+        executed: checks.iter().filter(|c| c.status == CheckStatus::Ran).map(|c| c.name).collect(),
         not_run,
     }
 }
@@ -123,7 +123,7 @@ fn subject(m: &ModelInventory) -> Subject {
         model: display(&m.path),
         sha256: m.sha256.clone(),
         size_bytes: m.file_size_bytes,
-        quantization: m.quantization.clone(),
+        quantization: m.quantization.to_string(),
         files: m
             .files
             .iter()
@@ -201,11 +201,16 @@ fn estimate_record(est: &Estimate) -> EstimateRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::CheckKind;
     use crate::vocab::{Basis, Outcome};
+
+    fn kind(name: &str) -> CheckKind {
+        CheckKind::from_name(name).unwrap()
+    }
 
     fn record(name: &str, verdict: Outcome, status: CheckStatus) -> CheckRecord {
         CheckRecord {
-            name: name.into(),
+            name: kind(name),
             status,
             verdict,
             measured: None,
@@ -223,11 +228,11 @@ mod tests {
 
     fn coverage_of(planned: &[&str], executed: &[&str], not_run: &[(&str, NotRunReason)]) -> Coverage {
         Coverage {
-            planned: planned.iter().map(|s| s.to_string()).collect(),
-            executed: executed.iter().map(|s| s.to_string()).collect(),
+            planned: planned.iter().map(|s| kind(s)).collect(),
+            executed: executed.iter().map(|s| kind(s)).collect(),
             not_run: not_run
                 .iter()
-                .map(|(c, r)| NotRun { check: c.to_string(), reason: *r, detail: String::new() })
+                .map(|(c, r)| NotRun { check: kind(c), reason: *r, detail: String::new() })
                 .collect(),
         }
     }

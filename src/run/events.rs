@@ -132,21 +132,30 @@ impl RunSummary {
         }
     }
 
-    /// The run's word: `ok` when every certificate passed, `FAILED` when a check failed,
-    /// `INCONCLUSIVE` otherwise.
-    pub fn result(&self) -> &'static str {
+    /// The run's outcome: FAIL when a check failed, PASS when every certificate passed,
+    /// INCONCLUSIVE otherwise (a run that issued none included).
+    pub fn outcome(&self) -> Outcome {
         if self.failed > 0 || self.certificates.contains(&Outcome::Fail) {
-            "FAILED"
+            Outcome::Fail
         } else if !self.certificates.is_empty() && self.certificates.iter().all(|c| *c == Outcome::Pass) {
-            "ok"
+            Outcome::Pass
         } else {
-            "INCONCLUSIVE"
+            Outcome::Inconclusive
+        }
+    }
+
+    /// The run's word, as cargo test says it: `ok`, `FAILED` or `INCONCLUSIVE`.
+    pub fn result(&self) -> &'static str {
+        match self.outcome() {
+            Outcome::Pass => "ok",
+            Outcome::Fail => "FAILED",
+            Outcome::Inconclusive => "INCONCLUSIVE",
         }
     }
 
     /// Every certificate issued passed.
     pub fn certified(&self) -> bool {
-        self.result() == "ok"
+        self.outcome() == Outcome::Pass
     }
 
     /// `certify result: FAILED. 120 passed; 3 failed; 122 inconclusive; ...`

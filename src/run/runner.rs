@@ -545,7 +545,7 @@ impl<'r, 'a> Unit<'r, 'a> {
     /// Runs one check; a panic under it becomes its error.
     fn evaluate(&self, kind: CheckKind) -> Verdict {
         guarded(|| checks::evaluate(kind, self)).unwrap_or_else(|error| {
-            Verdict::error(kind.name(), kind.unit(self.family()), kind.basis(self.timing_basis()), &error)
+            Verdict::error(kind, kind.unit(self.family()), kind.basis(self.timing_basis()), &error)
         })
     }
 
@@ -701,14 +701,12 @@ pub(super) fn family_seed(family: &Family) -> u64 {
 }
 
 fn latency_observation(t: &Timing) -> Observation {
-    let mut sorted = t.latencies_ms.clone();
-    sorted.sort_by(f64::total_cmp);
-    let at = |p: f64| if sorted.is_empty() { f64::NAN } else { crate::vocab::percentile(&sorted, p) };
+    let [p50_ms, p99_ms] = crate::vocab::percentiles(&t.latencies_ms, [0.5, 0.99]);
     Observation::Latency {
         basis: t.basis,
-        samples: sorted.len(),
-        p50_ms: at(0.5),
-        p99_ms: at(0.99),
+        samples: t.latencies_ms.len(),
+        p50_ms,
+        p99_ms,
         what: t.what.clone(),
     }
 }

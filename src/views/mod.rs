@@ -168,12 +168,12 @@ impl<'a> EstimateReport<'a> {
         let seed = crate::vocab::hash::seed_from(&[&inv.sha256, &prof.sha256]);
         // Samples exist only where the modelled latency does.
         let modelled = est.latency_ms.unwrap_or(f64::NAN);
-        let latency_ms = est.latency_samples(seed).map(|mut v| {
-            v.sort_by(f64::total_cmp);
+        let latency_ms = est.latency_samples(seed).map(|v| {
+            let [p50, p90, p99] = crate::vocab::percentiles(&v, [0.5, 0.9, 0.99]);
             LatencySummary {
-                p50: crate::vocab::percentile(&v, 0.5),
-                p90: crate::vocab::percentile(&v, 0.9),
-                p99: crate::vocab::percentile(&v, 0.99),
+                p50,
+                p90,
+                p99,
                 modelled,
                 held_out_range: crate::emulator::held_out_error().chip_range(modelled),
             }

@@ -125,7 +125,7 @@ impl Scenarios {
 ///
 /// ```
 /// let latencies_ms: Vec<f64> = (1..=200).map(f64::from).collect();
-/// assert_eq!(edgecert::stats::percentile(&latencies_ms, 0.99), 199.0);
+/// assert_eq!(edgecert::vocab::percentile(&latencies_ms, 0.99), 199.0);
 /// ```
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 * p).floor() as usize).min(sorted.len() - 1);
