@@ -14,10 +14,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::engine::{Engine, Tensor};
-use crate::vocab::{Error, Result};
 use crate::golden::GoldenSet;
 use crate::metrics::{compare_outputs, Statistic};
 use crate::model::{ModelInventory, NodeInfo};
+use crate::vocab::{Error, Result};
 
 /// Ops that carry no computation of their own worth comparing.
 const PASS_THROUGH: [&str; 12] = [

@@ -8,8 +8,7 @@ use std::collections::BTreeSet;
 use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
 use fluent_syntax::ast;
 
-use crate::vocab::{Error, Result};
-use crate::vocab::Outcome;
+use crate::vocab::{Error, Outcome, Result};
 
 include!(concat!(env!("OUT_DIR"), "/catalogs.rs"));
 

@@ -143,7 +143,6 @@ pub enum Direction {
     AtLeast,
 }
 
-
 impl From<Interval> for crate::vocab::Interval {
     fn from(i: Interval) -> Self {
         crate::vocab::Interval {

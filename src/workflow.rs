@@ -36,7 +36,11 @@ impl FileReporters {
 /// Validates the request, loads the inputs, plans, runs with the standard reporters, and writes
 /// every report at once. Bad input, or filters that select nothing, stop before anything runs
 /// or is written.
-pub fn certify(request: &Certification, format: TerminalFormat, terminal: &mut dyn Write) -> Result<RunSummary> {
+pub fn certify(
+    request: &Certification,
+    format: TerminalFormat,
+    terminal: &mut dyn Write,
+) -> Result<RunSummary> {
     let (inputs, plan) = run::load_and_plan(request)?;
     if let Some(shard) = request.sample_shard() {
         return run::replay_sample_shard(request, &inputs, &plan, shard, terminal);

@@ -8,14 +8,11 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::{Scenarios, TimedOutputCheck, Timing, Unobserved};
 use crate::emulator::Estimate;
 use crate::engine::{LoadedModel, Tensor};
-use crate::vocab::Result;
 use crate::golden::GoldenSet;
-use crate::vocab::MeteredWindow;
 use crate::power::{PowerSource, BRACKET_TIMEOUT};
-use crate::vocab::Observed;
+use crate::vocab::{MeteredWindow, Observed, Result, Scenarios, TimedOutputCheck, Timing, Unobserved};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use super::observations::{observations_path, read_observations};
 use super::schema::Certificate;
 use super::sign::{check_signature, load_verifying_key};
-use crate::vocab::Result;
 use crate::golden::GoldenSet;
+use crate::vocab::Result;
 
 #[derive(Debug, Clone, Default)]
 pub struct VerifyRequest {

@@ -13,10 +13,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::schema::{ArtifactFile, Basis, Certificate};
-use crate::vocab::{Observed, Timing};
-use crate::vocab::{Error, Result};
-use crate::vocab::hash::sha256_hex;
 use crate::metrics::{Contributions, OutputSamples, Scorer};
+use crate::vocab::hash::sha256_hex;
+use crate::vocab::{Error, Observed, Result, Timing};
 
 /// The file name beside the certificate.
 pub const OBSERVATIONS_FILE: &str = "observations.json";

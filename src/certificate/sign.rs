@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 
 use super::schema::{Certificate, SignatureRecord};
-use crate::vocab::{Error, Result};
 use crate::vocab::hash::{hex, sha256_hex};
+use crate::vocab::{Error, Result};
 
 const SECRET_HEADER: &str = "edgecert ed25519 secret key v1";
 const PUBLIC_HEADER: &str = "edgecert ed25519 public key v1";

@@ -9,11 +9,11 @@
 use std::collections::BTreeMap;
 
 use super::{CheckKind, Verdict};
-use crate::vocab::Basis;
 use crate::metrics::{Evaluation, MetricKind, Scorer, PRIMARY};
-use crate::vocab::ValuePair;
-use crate::vocab::Outcome;
-use crate::stats::{bootstrap, decide, percentile_bootstrap_interval, samples_to_decide, Direction, Interval};
+use crate::stats::{
+    bootstrap, decide, percentile_bootstrap_interval, samples_to_decide, Direction, Interval,
+};
+use crate::vocab::{Basis, Outcome, ValuePair};
 
 /// Both models' metric values on the full golden set and on every bootstrap resample.
 pub struct PairedEvaluation {
@@ -115,7 +115,12 @@ pub fn accuracy_floor_check(e: &PairedEvaluation, floor: f64) -> Verdict {
 
 /// The compressed model's quality relative to FP32 on the same samples, for `key` (the primary
 /// value or a slice).
-pub fn accuracy_vs_reference_check(e: &PairedEvaluation, rel_floor: f64, key: &str, name: CheckKind) -> Verdict {
+pub fn accuracy_vs_reference_check(
+    e: &PairedEvaluation,
+    rel_floor: f64,
+    key: &str,
+    name: CheckKind,
+) -> Verdict {
     let estimate = e.ratio(&e.compressed, &e.reference, key);
     let ci = e.interval(|c, r| e.ratio(c, r, key));
     let outcome = decide(&ci, rel_floor, Direction::AtLeast);

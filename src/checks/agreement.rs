@@ -3,10 +3,9 @@
 //! FAIL if any pair fails, PASS if every pair passes, INCONCLUSIVE otherwise.
 
 use super::{CheckKind, Verdict};
-use crate::vocab::Basis;
 use crate::metrics::{AgreementLimits, OutputStatistics, Statistic};
-use crate::vocab::Outcome;
 use crate::stats::{decide, samples_to_decide, Direction};
+use crate::vocab::{Basis, Outcome};
 
 /// One (output, statistic) decision.
 struct Pair<'a> {

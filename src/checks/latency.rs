@@ -2,9 +2,11 @@
 //! family's budget.
 
 use super::{CheckKind, Verdict};
-use crate::vocab::{SystematicError, Timing};
-use crate::vocab::{percentile, Outcome};
-use crate::stats::{decide, early_stopping_holds, early_stopping_min_queries, percentile_interval, samples_to_decide, Direction, Interval, EARLY_STOPPING_CONFIDENCE};
+use crate::stats::{
+    decide, early_stopping_holds, early_stopping_min_queries, percentile_interval, samples_to_decide,
+    Direction, Interval, EARLY_STOPPING_CONFIDENCE,
+};
+use crate::vocab::{percentile, Outcome, SystematicError, Timing};
 
 pub const PERCENTILE: f64 = 0.99;
 /// MLPerf TEST04: one sample repeated may be at most this much faster than the set.
@@ -182,7 +184,8 @@ pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict
         ),
         Outcome::Inconclusive => format!("{}; {}", thresholds.undecided(p99, &ci, &bound), timing.what),
     };
-    let mut v = Verdict::new(CheckKind::Latency, outcome, "ms", timing.basis, reason).with_values(p99, Some(limit_ms));
+    let mut v = Verdict::new(CheckKind::Latency, outcome, "ms", timing.basis, reason)
+        .with_values(p99, Some(limit_ms));
     v.ci = Some(ci.into());
     v.systematic_error = thresholds.error.map(|e| e.relative);
     v.samples = Some(n);
@@ -449,12 +452,14 @@ mod tests {
             let samples = [Tensor::zeros(vec![1, 4]), Tensor::ones(vec![1, 4])];
             let caching = CachingModel { last: Mutex::new(None), caches: true };
             let sample = |i: usize| Ok(samples[i % 2].clone());
-            let (repeated, set) = repeated_sample_run(&caching, &|| Ok(samples[0].clone()), &sample, 40).unwrap();
+            let (repeated, set) =
+                repeated_sample_run(&caching, &|| Ok(samples[0].clone()), &sample, 40).unwrap();
             let why = caching_suspected(&set, repeated).expect("caching is caught");
             assert!(why.contains("MLPerf TEST04") && why.contains("may be caching results"), "{why}");
 
             let honest = CachingModel { last: Mutex::new(None), caches: false };
-            let (repeated, set) = repeated_sample_run(&honest, &|| Ok(samples[0].clone()), &sample, 40).unwrap();
+            let (repeated, set) =
+                repeated_sample_run(&honest, &|| Ok(samples[0].clone()), &sample, 40).unwrap();
             assert_eq!(caching_suspected(&set, repeated), None, "{set:?} vs {repeated} ms");
         }
     }

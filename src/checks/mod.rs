@@ -12,15 +12,12 @@ mod static_checks;
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::{Basis, Timing};
 use crate::emulator::Estimate;
 use crate::golden::FamilyManifest;
 use crate::metrics::{OutputStatistics, PRIMARY};
 use crate::model::ModelInventory;
-use crate::vocab::MeteredWindow;
 use crate::profile::ChipProfile;
-
-use crate::vocab::{Outcome, Unobserved};
+use crate::vocab::{Basis, MeteredWindow, Outcome, Timing, Unobserved};
 
 pub use accuracy::{
     accuracy_floor_check, accuracy_vs_reference_check, cross_checked, EngineCrossCheck, PairedEvaluation,
@@ -35,7 +32,9 @@ pub use static_checks::{memory_check, operator_check, size_check};
 pub type Verdict = CheckRecord;
 
 /// Every check edgecert knows, in report order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckKind {
     Size,
@@ -156,11 +155,11 @@ pub trait Observations {
     /// Single-inference latencies of the compressed model on the chip.
     fn timing(&self) -> Result<&Timing, Unobserved>;
     /// Both models' metric values on the golden set, paired; `Err` says why they are missing.
-    fn accuracy(&self) -> Result<&PairedEvaluation, String>;
+    fn accuracy(&self) -> Result<&PairedEvaluation, Unobserved>;
     /// How closely the compressed model's outputs follow FP32's, per output tensor.
-    fn agreement(&self) -> Result<&[OutputStatistics], String>;
+    fn agreement(&self) -> Result<&[OutputStatistics], Unobserved>;
     /// The power meter's trace over the timed run, when a meter ran (`Err`: why it gave none).
-    fn metered_power(&self) -> Option<Result<&MeteredWindow, String>> {
+    fn metered_power(&self) -> Option<Result<&MeteredWindow, Unobserved>> {
         None
     }
     /// The runtime the compressed model is replayed on, where known (`None`: tract, as runs
@@ -175,11 +174,12 @@ pub trait Observations {
 }
 
 /// The metered window of a timing, or why there is none.
-pub fn metered_window(timing: &Timing) -> Result<&MeteredWindow, String> {
+pub fn metered_window(timing: &Timing) -> Result<&MeteredWindow, Unobserved> {
     match &timing.power {
-        Some(crate::vocab::Observed::Observed { value }) => Ok(value),
-        Some(crate::vocab::Observed::Unavailable { reason, .. }) => Err(reason.clone()),
-        None => Err(format!("{} meters no power", timing.what)),
+        Some(power) => power.as_result(),
+        None => {
+            Err(Unobserved { basis: Basis::Measured, reason: format!("{} meters no power", timing.what) })
+        }
     }
 }
 
@@ -210,7 +210,7 @@ fn agreement(obs: &dyn Observations) -> Verdict {
     let limits = family.limits.agreement.clone().unwrap_or_default();
     match obs.agreement() {
         Ok(outputs) => agreement_check(outputs, &limits),
-        Err(why) => Verdict::inconclusive(CheckKind::OutputAgreement, "-", Basis::Measured, why),
+        Err(why) => Verdict::inconclusive(CheckKind::OutputAgreement, "-", why.basis, why.reason),
     }
 }
 
@@ -234,7 +234,7 @@ fn accuracy(kind: CheckKind, obs: &dyn Observations) -> Verdict {
     let family = obs.family();
     let paired = match obs.accuracy() {
         Ok(p) => p,
-        Err(why) => return Verdict::inconclusive(kind, kind.unit(family), Basis::Measured, why),
+        Err(why) => return Verdict::inconclusive(kind, kind.unit(family), why.basis, why.reason),
     };
     let limits = &family.limits;
     let (Some(abs_floor), Some(rel_floor)) = (limits.metric_abs_floor, limits.metric_rel_floor) else {
@@ -258,7 +258,13 @@ fn accuracy(kind: CheckKind, obs: &dyn Observations) -> Verdict {
 }
 
 impl CheckRecord {
-    fn new(name: CheckKind, verdict: Outcome, unit: &str, basis: Basis, reason: impl Into<String>) -> Verdict {
+    fn new(
+        name: CheckKind,
+        verdict: Outcome,
+        unit: &str,
+        basis: Basis,
+        reason: impl Into<String>,
+    ) -> Verdict {
         CheckRecord {
             name,
             status: CheckStatus::Ran,

@@ -2,12 +2,10 @@
 //! check on a meter's trace when one ran beside the timed run.
 
 use super::{CheckKind, Verdict};
-use crate::vocab::Basis;
 use crate::emulator::{simulate_thermal, Estimate, ThermalRun};
-use crate::vocab::MeteredWindow;
 use crate::power::MIN_WINDOW_SAMPLES;
 use crate::profile::{ChipProfile, PowerBudget};
-use crate::vocab::Outcome;
+use crate::vocab::{Basis, MeteredWindow, Outcome, Unobserved};
 
 /// Why a profile without a budget decides no power verdict.
 const NO_BUDGET: &str = "the profile gives no power budget (power.typical_w or power.max_w)";
@@ -32,7 +30,8 @@ pub fn power_check(est: &Estimate, profile: &ChipProfile, rate_hz: f64) -> Verdi
         "{avg:.3} W average at {rate_hz:.0} inferences/s ({energy:.4} mJ each + {:.3} W idle) is {word} the {budget} W budget ({field})",
         est.static_w.unwrap_or(0.0)
     );
-    let mut v = Verdict::new(CheckKind::Power, outcome, "W", Basis::Emulated, reason).with_values(avg, Some(budget));
+    let mut v =
+        Verdict::new(CheckKind::Power, outcome, "W", Basis::Emulated, reason).with_values(avg, Some(budget));
     v.findings = vec![format!("energy per inference {energy:.4} mJ"), format!("rate {rate_hz:.1} /s")];
     v
 }
@@ -40,11 +39,11 @@ pub fn power_check(est: &Estimate, profile: &ChipProfile, rate_hz: f64) -> Verdi
 /// Average power metered over the timed run (inferences back to back, so at least the power at
 /// the family's rate) must stay within the chip's typical power. Too few meter samples in the
 /// window decide nothing.
-pub fn measured_power_check(window: Result<&MeteredWindow, String>, profile: &ChipProfile) -> Verdict {
+pub fn measured_power_check(window: Result<&MeteredWindow, Unobserved>, profile: &ChipProfile) -> Verdict {
     let inconclusive = |why: String| Verdict::inconclusive(CheckKind::Power, "W", Basis::Measured, why);
     let w = match window {
         Ok(w) => w,
-        Err(why) => return inconclusive(format!("the power meter gave no figure: {why}")),
+        Err(why) => return inconclusive(format!("the power meter gave no figure: {}", why.reason)),
     };
     let (from, to) = (w.from_s, w.to_s);
     let samples = w.trace.samples_in(from, to);
@@ -138,8 +137,8 @@ pub fn thermal_check(
             format!("junction reaches the {limit} °C throttle point after {at:.0} s at {rate_hz:.0}/s from {ambient_c} °C ambient; throttled latency {:.3} ms", run.throttled_latency_ms.unwrap_or(f64::NAN)),
         ),
     };
-    let mut v =
-        Verdict::new(CheckKind::Thermal, outcome, "°C", Basis::Emulated, reason).with_values(run.peak_c, Some(limit));
+    let mut v = Verdict::new(CheckKind::Thermal, outcome, "°C", Basis::Emulated, reason)
+        .with_values(run.peak_c, Some(limit));
     v.findings = vec![
         format!("steady state {:.1} °C", run.steady_state_c),
         format!("throttled {:.0} % of the run", run.throttled_share * 100.0),

@@ -1,11 +1,10 @@
 //! Checks decided from the files themselves and the placement: size, operators, memory.
 
 use super::{CheckKind, Verdict};
-use crate::vocab::Basis;
 use crate::emulator::{Placement, Unit};
 use crate::model::ModelInventory;
 use crate::profile::ChipProfile;
-use crate::vocab::Outcome;
+use crate::vocab::{Basis, Outcome};
 
 /// The compressed artifact must be at most `limit_bytes`.
 pub fn size_check(model: &ModelInventory, limit_bytes: u64) -> Verdict {
@@ -73,11 +72,12 @@ pub fn operator_check(model: &ModelInventory, placement: &Placement, replay_engi
             ),
         )
     };
-    let mut v = Verdict::new(CheckKind::Operators, outcome, "nodes off the accelerator", Basis::Static, reason)
-        .with_values(
-            off_npu.len() as f64,
-            (placement.policy == crate::profile::FallbackPolicy::Strict).then_some(0.0),
-        );
+    let mut v =
+        Verdict::new(CheckKind::Operators, outcome, "nodes off the accelerator", Basis::Static, reason)
+            .with_values(
+                off_npu.len() as f64,
+                (placement.policy == crate::profile::FallbackPolicy::Strict).then_some(0.0),
+            );
     v.findings = findings;
     v
 }

@@ -11,11 +11,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::backend::BackendKind;
 use crate::diff::{self, Runs};
 use crate::engine::EngineChoice;
-use crate::vocab::{exit_code, Error, Result};
 use crate::model::{InputShape, InputShapes, ModelInventory};
 use crate::profile::ChipProfile;
 use crate::reporter::{QuietPipe, TerminalFormat};
 use crate::run::{self, BackendTarget, Certification, InputSpec, RunOptions, Selection};
+use crate::vocab::{exit_code, Error, Result};
 use crate::workflow;
 
 #[derive(Parser, Debug)]
@@ -557,7 +557,8 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             )
         }
         Command::Verify { certificate, key, model, golden, profile, recompute } => {
-            let request = crate::certificate::VerifyRequest { certificate, key, model, golden, profile, recompute };
+            let request =
+                crate::certificate::VerifyRequest { certificate, key, model, golden, profile, recompute };
             let verification = crate::run::verify(&request)?;
             print(out, &verification.text())?;
             Ok(if verification.ok() { exit_code::PASS } else { exit_code::NOT_CERTIFIED })
@@ -703,7 +704,8 @@ fn golden_init(args: GoldenInitArgs, out: &mut dyn Write) -> Result<i32> {
 }
 
 fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
-    let format = if args.quiet && args.format == TerminalFormat::Pretty { TerminalFormat::Terse } else { args.format };
+    let format =
+        if args.quiet && args.format == TerminalFormat::Pretty { TerminalFormat::Terse } else { args.format };
     let backend = backend_target(&args)?;
     let request = Certification {
         inputs: args.inputs.spec(),
@@ -711,7 +713,11 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
         options: RunOptions {
             backend,
             ambient_c: args.ambient,
-            sign_with: args.sign_key.as_deref().map(crate::certificate::sign::load_signing_key).transpose()?,
+            sign_with: args
+                .sign_key
+                .as_deref()
+                .map(crate::certificate::sign::load_signing_key)
+                .transpose()?,
             progress: !args.quiet && args.format == TerminalFormat::Pretty,
             reference_cache: if args.no_cache {
                 None
@@ -775,15 +781,21 @@ fn backend_target(args: &CertifyArgs) -> Result<BackendTarget> {
         (_, _, Some(_)) if args.backend != BackendKind::Exec => {
             Err(Error::Usage("--adapter describes a runtime for --backend exec".into()))
         }
-        (BackendKind::Remote, None, _) => Err(Error::Usage("--backend remote needs --device ADDR:PORT".into())),
-        (BackendKind::Exec, _, None) => Err(Error::Usage("--backend exec needs --adapter ADAPTER.toml".into())),
+        (BackendKind::Remote, None, _) => {
+            Err(Error::Usage("--backend remote needs --device ADDR:PORT".into()))
+        }
+        (BackendKind::Exec, _, None) => {
+            Err(Error::Usage("--backend exec needs --adapter ADAPTER.toml".into()))
+        }
         (BackendKind::Remote, Some(addr), _) => Ok(BackendTarget::Remote(crate::remote::RemoteTarget {
             addr: addr.clone(),
             token: args.token_file.as_deref().map(crate::remote::protocol::read_token).transpose()?,
             journal_dir,
             timeout: std::time::Duration::from_secs(args.device_timeout.max(1)),
         })),
-        (BackendKind::Exec, _, Some(adapter)) => Ok(BackendTarget::Exec { adapter: adapter.clone(), journal_dir }),
+        (BackendKind::Exec, _, Some(adapter)) => {
+            Ok(BackendTarget::Exec { adapter: adapter.clone(), journal_dir })
+        }
         (BackendKind::Emulated, ..) => Ok(BackendTarget::Emulated),
         (BackendKind::Host, ..) => Ok(BackendTarget::Host),
     }

@@ -13,11 +13,11 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::metrics::value_higher_is_better;
 use crate::certificate::observations::observations_path;
-use crate::vocab::{Basis, Interval, Outcome};
 use crate::certificate::schema::{Certificate, CheckKind, MetricsReport};
+use crate::metrics::value_higher_is_better;
 use crate::stats::mann_whitney_greater;
+use crate::vocab::{Basis, Interval, Outcome};
 
 pub use runs::{CertificateKey, RunCertificate, Runs};
 

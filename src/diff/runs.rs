@@ -6,11 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::vocab::Timing;
-use crate::vocab::{Error, Result};
 use crate::certificate::schema::Certificate;
-use crate::certificate::CERTIFICATE_FILE;
-use crate::certificate::observations;
+use crate::certificate::{observations, CERTIFICATE_FILE};
+use crate::vocab::{Error, Result, Timing};
 
 /// Which certificate: the golden set (family) and the chip profile it was issued for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]

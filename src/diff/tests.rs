@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::*;
-use crate::vocab::Timing;
-use crate::vocab::ValuePair;
 use crate::certificate::schema::MetricsReport;
+use crate::vocab::{Timing, ValuePair};
 
 fn interval(low: f64, high: f64) -> Interval {
     Interval { low, high: Some(high), confidence: 0.95, method: "test".into() }

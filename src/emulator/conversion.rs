@@ -10,7 +10,8 @@ use crate::profile::{ChipProfile, DType, FloatGraphs};
 
 /// Whether `model` is a float graph (no quantization of any style).
 pub fn is_float_graph(model: &ModelInventory) -> bool {
-    model.quantization == Quantization::None && model.nodes.iter().any(|n| n.dtype.is_some_and(DType::is_float))
+    model.quantization == Quantization::None
+        && model.nodes.iter().any(|n| n.dtype.is_some_and(DType::is_float))
 }
 
 /// The model the toolchain compiles: `model` itself, or its int8 build when the profile's

@@ -748,7 +748,6 @@ fn cpu_compute_s(macs: f64, other: f64, profile: &ChipProfile) -> Result<f64, St
     Ok((macs + other) / (fastest * 1e9 * CPU_MACS_PER_CYCLE))
 }
 
-
 /// Latency drawn from the emulator's distribution for this chip.
 pub fn time_emulated(estimate: &Estimate, seed: u64) -> Option<Timing> {
     Some(Timing {

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
+use super::{Engine, TractEngine};
 use crate::model::tests::small_cnn;
 use crate::model::writer::{encode, externalize, raw_tensor, value_info, value_info_dims, Attr, Graph};
 use crate::model::*;
 use crate::profile::DType;
-use super::{Engine, TractEngine};
 use crate::vocab::hash::sha256_of_parts;
 
 fn write(dir: &Path, name: &str, model: &pb::ModelProto) -> PathBuf {

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use ndarray::ArrayD;
 
-use crate::vocab::{Error, Result};
 use crate::model::TensorInfo;
+use crate::vocab::{Error, Result};
 
 pub use self::onnxruntime::{locate as locate_onnxruntime, OnnxruntimeEngine};
 pub use self::tract::TractEngine;

@@ -16,8 +16,8 @@ use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, PrimitiveTensorElementType, Tensor as OrtTensor, TensorElementType, ValueType};
 
 use super::{Engine, LoadedModel, Tensor};
-use crate::vocab::{Error, Result};
 use crate::model::TensorInfo;
+use crate::vocab::{Error, Result};
 
 /// The library's file name (`libonnxruntime.so` on Linux), versioned suffixes allowed.
 const LIBRARY_STEM: &str = "libonnxruntime.so";

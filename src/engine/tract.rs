@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use tract_onnx::prelude::*;
 
 use super::{Engine, LoadedModel, Tensor};
-use crate::vocab::{Error, Result};
 use crate::model::{datum_type, TensorInfo};
+use crate::vocab::{Error, Result};
 
 pub struct TractEngine;
 

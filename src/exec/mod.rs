@@ -18,9 +18,9 @@ pub use adapter::Adapter;
 use adapter::{Format, LineTemplate, TimingMode};
 
 use crate::engine::{Engine, EngineChoice, LoadedModel, Tensor};
-use crate::vocab::{Error, Result};
 use crate::model::{ModelInventory, TensorInfo};
 use crate::remote::{input_digest, DeviceJournal};
+use crate::vocab::{Error, Result};
 
 /// Time the runtime has to say its version.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -109,7 +109,8 @@ impl Engine for ExecEngine {
         self.distinct_files("outputs.file", &self.adapter.file.outputs.file, &outputs)?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let id = &self.identity;
-        let journal_name = format!("{}-exec-{}.journal", &crate::vocab::hash::sha256_hex(&bytes)[..16], &id[..16]);
+        let journal_name =
+            format!("{}-exec-{}.journal", &crate::vocab::hash::sha256_hex(&bytes)[..16], &id[..16]);
         Ok(Box::new(ExecModel {
             adapter: self.adapter.clone(),
             model: path.canonicalize().map_err(|e| Error::io(path, e))?,

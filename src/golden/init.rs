@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{GoldenSet, Preprocess, SampleFormat};
-use crate::vocab::{Error, Result};
 use crate::model::{InputShape, InputShapes, ModelInventory};
+use crate::vocab::{Error, Result};
 
 /// What `golden init` needs.
 #[derive(Debug, Clone)]

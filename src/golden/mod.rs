@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{load_toml, Diagnostic, Document};
 use crate::engine::Tensor;
-use crate::vocab::{read_bytes, Error, Result};
-use crate::vocab::hash::sha256_of_parts;
 use crate::metrics::{AgreementLimits, MetricKind};
+use crate::vocab::hash::sha256_of_parts;
+use crate::vocab::{read_bytes, Error, Result};
 
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -14,8 +14,8 @@ use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataLocation;
 
 use super::checker::tensor_byte_len;
-use crate::vocab::{read_bytes, Error, Result};
 use crate::vocab::hash::{sha256_hex, sha256_of_parts};
+use crate::vocab::{read_bytes, Error, Result};
 
 /// Largest side file edgecert reads (the bytes are held in memory to hash and inline them).
 const MAX_FILE_BYTES: u64 = 8 << 30;

@@ -13,8 +13,8 @@ use tract_onnx::tract_hir::infer::Factoid;
 use super::checker::tensor_byte_len;
 use super::shapes::{self, Dim, InputShapes};
 use super::{macs, Finding, NodeAttrs, NodeInfo, TensorInfo};
-use crate::vocab::{Error, Result};
 use crate::profile::DType;
+use crate::vocab::{Error, Result};
 
 /// Decodes ONNX protobuf bytes, with a clear error for empty, truncated or foreign files.
 pub fn decode_model(path: &Path, bytes: &[u8]) -> Result<pb::ModelProto> {

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use tract_onnx::pb;
 
-use crate::vocab::{read_bytes, Error, Result};
 use crate::profile::DType;
+use crate::vocab::{read_bytes, Error, Result};
 
 pub use external::ArtifactFile;
 pub(crate) use graph::datum_type;

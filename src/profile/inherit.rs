@@ -17,8 +17,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{is_identifier, parse_toml, Diagnostic, Document};
-use crate::vocab::{read_to_string, Error, Result};
 use crate::vocab::hash::{sha256_hex, sha256_of_parts};
+use crate::vocab::{read_to_string, Error, Result};
 
 /// Most files one profile may be built from: a board, its chip, and two levels more.
 pub const MAX_CHAIN: usize = 4;

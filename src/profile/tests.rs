@@ -204,9 +204,9 @@ mod inheritance {
     use proptest::prelude::*;
 
     use super::VALID;
-    use crate::vocab::Error;
-    use crate::vocab::hash::{sha256_hex, sha256_of_parts};
     use crate::profile::{digest, ChipProfile};
+    use crate::vocab::hash::{sha256_hex, sha256_of_parts};
+    use crate::vocab::Error;
 
     const BOARD: &str = r#"extends = "testchip"
 [chip]

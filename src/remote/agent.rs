@@ -18,9 +18,9 @@ use super::protocol::{
     MAX_TENSOR_BODY_BYTES, PROTOCOL, VERSION, VERSIONS,
 };
 use crate::engine::{select, Engine, EngineChoice, LoadedModel, Tensor};
-use crate::vocab::{Error, Result};
 use crate::model::TensorInfo;
 use crate::power::{PowerMeter, RunningMeter};
+use crate::vocab::{Error, Result};
 
 /// How an agent serves.
 pub struct AgentConfig {

@@ -18,10 +18,9 @@ use super::protocol::{
     PROTOCOL, VERSION, VERSIONS,
 };
 use crate::engine::{Engine, EngineChoice, LoadedModel, Tensor};
-use crate::vocab::{Error, Result};
 use crate::model::TensorInfo;
-use crate::vocab::PowerTrace;
 use crate::power::{PowerReading, PowerSource};
+use crate::vocab::{Error, PowerTrace, Result};
 
 /// Where the device is and how to prove the right to use it.
 #[derive(Debug, Clone)]

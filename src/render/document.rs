@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use super::issuer::Issuer;
 use crate::certificate::observations::LatencyObservations;
 use crate::certificate::schema::{Basis, Certificate, CheckStatus, Outcome};
-use crate::vocab::Timing;
 use crate::i18n::Catalog;
+use crate::vocab::Timing;
 
 /// A whole report.
 pub struct Document {
@@ -510,7 +510,8 @@ fn latency_section(
         }
     };
     // MLPerf's percentile at 0 and 1 is the least and the greatest figure.
-    let [p50, p90, p99, min, max] = crate::vocab::percentiles(&timing.latencies_ms, [0.5, 0.9, 0.99, 0.0, 1.0]);
+    let [p50, p90, p99, min, max] =
+        crate::vocab::percentiles(&timing.latencies_ms, [0.5, 0.9, 0.99, 0.0, 1.0]);
     let ms = |v: f64| t.number(v, 3);
     let count = t.integer(timing.latencies_ms.len() as u64);
     let summary = t.format(
@@ -664,8 +665,9 @@ fn accuracy_section(c: &Certificate, t: &Catalog) -> Section {
         widths: vec![2, 3, 3],
     }));
     let finite = |x: f64| if x.is_finite() { x } else { 0.0 };
-    let triple =
-        |v: f64, ci: &crate::certificate::schema::Interval| (finite(v), finite(ci.low), finite(ci.high.unwrap_or(v)));
+    let triple = |v: f64, ci: &crate::certificate::schema::Interval| {
+        (finite(v), finite(ci.low), finite(ci.high.unwrap_or(v)))
+    };
     let rows: Vec<PairedRow> = keys
         .iter()
         .map(|k| {
@@ -757,9 +759,10 @@ fn deviations_section(c: &Certificate, no_issuer: bool, latencies: Option<String
             crate::certificate::schema::NotRunReason::Skipped => "not-run-skipped",
             crate::certificate::schema::NotRunReason::Error => "not-run-error",
         });
-        items.push(
-            t.format("deviation-not-run", &[("check", n.check.name()), ("reason", &reason), ("detail", &n.detail)]),
-        );
+        items.push(t.format(
+            "deviation-not-run",
+            &[("check", n.check.name()), ("reason", &reason), ("detail", &n.detail)],
+        ));
     }
     for k in &c.checks {
         if k.status == CheckStatus::Error {

@@ -12,8 +12,8 @@ mod table;
 
 use std::path::{Path, PathBuf};
 
-use crate::vocab::{write_all_atomically, Result};
 use crate::i18n::Catalog;
+use crate::vocab::{write_all_atomically, Result};
 
 use crate::certificate::{observations, read_certificate, Certificate};
 
@@ -143,4 +143,3 @@ pub fn write_report(request: &ReportRequest) -> Result<PathBuf> {
     write_all_atomically(&[(path.clone(), bytes)])?;
     Ok(path)
 }
-

@@ -4,13 +4,13 @@
 
 use std::path::PathBuf;
 
+use super::junit_xml;
+use crate::certificate::certificate_path;
 use crate::certificate::observations::OBSERVATIONS_FILE;
 use crate::certificate::schema::Certificate;
-use super::junit_xml;
 use crate::render::verdict_table;
-use crate::certificate::certificate_path;
-use crate::vocab::Result;
 use crate::run::{Event, ReportFile, Reporter};
+use crate::vocab::Result;
 
 /// `<out>/<family>/<chip>/certificate.json` for every certificate issued, with the raw
 /// observations it is bound to and its own `junit.xml` beside it (a technical file or a CI job

@@ -8,8 +8,8 @@ use std::io::{self, Write};
 
 use crate::certificate::schema::{Certificate, CheckStatus, Outcome};
 use crate::render::verdict_table;
-use crate::vocab::{Error, Result};
 use crate::run::{Event, Reporter};
+use crate::vocab::{Error, Result};
 
 /// How much the terminal shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::hash::{sha256_hex, sha256_of_parts};
 use crate::metrics::{Contributions, Scorer};
+use crate::vocab::hash::{sha256_hex, sha256_of_parts};
 
 /// The most bytes the cache folder keeps.
 pub const MAX_CACHE_BYTES: u64 = 1 << 30;

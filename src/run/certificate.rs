@@ -6,10 +6,14 @@ use std::path::Path;
 use super::inputs::Family;
 use super::plan::PlannedCheck;
 use crate::backend::BackendKind;
+use crate::certificate::schema::{
+    overall, ArtifactFile, BackendRef, Certificate, CheckRecord, CheckStatus, Coverage, CrossCheckReport,
+    EstimateRecord, GoldenRef, MetricsReport, NodeRecord, NotRun, NotRunReason, OutputAgreementRecord,
+    ProfileRef, Subject, ThermalCurve, Tool, SCHEMA_VERSION,
+};
 use crate::emulator::{Estimate, ThermalRun};
 use crate::model::ModelInventory;
 use crate::profile::ProfileFile;
-use crate::certificate::schema::{overall, ArtifactFile, BackendRef, Certificate, CheckRecord, CheckStatus, Coverage, CrossCheckReport, EstimateRecord, GoldenRef, MetricsReport, NodeRecord, NotRun, NotRunReason, OutputAgreementRecord, ProfileRef, Subject, ThermalCurve, Tool, SCHEMA_VERSION};
 
 pub const DECISION_RULE: &str = "PASS only when the conservative end of the confidence interval meets the limit; FAIL when the optimistic end misses it; otherwise INCONCLUSIVE. A check with a systematic error e (an emulated latency: the emulator's median error at points held out from its calibration) is decided across it: PASS needs the upper end at most limit × (1 − e), FAIL the lower end over limit × (1 + e); e is a median, not a bound, and the chance that the chip errs further is not in the stated risk. The risk accepted is that of the stated confidence level (two-sided), per check. The certificate is PASS only when every planned check ran and passed; FAIL when any check failed; otherwise INCONCLUSIVE.";
 
@@ -99,11 +103,7 @@ fn coverage(planned: &[&PlannedCheck], checks: &[CheckRecord]) -> Coverage {
         .iter()
         .filter_map(|c| {
             let why = c.not_run.as_ref()?;
-            Some(NotRun {
-                check: c.id.check,
-                reason: why.reason,
-                detail: why.detail.clone(),
-            })
+            Some(NotRun { check: c.id.check, reason: why.reason, detail: why.detail.clone() })
         })
         .collect();
     not_run.extend(checks.iter().filter(|c| c.status == CheckStatus::Error).map(|c| NotRun {

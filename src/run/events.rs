@@ -8,9 +8,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::plan::{CheckId, Plan};
-use crate::vocab::Result;
-use crate::vocab::{Basis, Outcome};
 use crate::certificate::schema::{Certificate, CheckRecord, CheckStatus};
+use crate::vocab::{Basis, Outcome, Result};
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::plan::{PlannedFamily, PlannedInput};
-use crate::vocab::{Error, Result};
 use crate::golden::{self, GoldenSet};
 use crate::model::{InputShapes, ModelInventory};
 use crate::profile::{self, ProfileFile};
+use crate::vocab::{Error, Result};
 
 /// Where the inputs come from (recorded by sample shards, so `merge` can load them again).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

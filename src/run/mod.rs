@@ -26,11 +26,11 @@ pub use cache::{ReferenceCache, MAX_CACHE_BYTES};
 pub use certificate::{DECISION_RULE, STATEMENT};
 pub use events::{Event, Observation, ReportFile, Reporter, RunSummary};
 pub use inputs::{load_family, Family, InputSpec, Inputs};
+pub use options::{BackendTarget, RunOptions, MAX_MIN_DURATION_S};
 pub use plan::{
     CheckId, Exclusion, Plan, PlannedCheck, PlannedFamily, PlannedInput, Selection, PLAN_SCHEMA_VERSION,
 };
 pub use recompute::verify;
-pub use options::{BackendTarget, RunOptions, MAX_MIN_DURATION_S};
 pub use runner::{execute, ReplayPart};
 pub use shard::{
     read_partials, Partials, SampleRun, Shard, ShardBy, ShardRecord, MAX_SHARDS, REPLAY_PART_FILE, SHARD_FILE,

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::inputs::Inputs;
 use super::shard::{Shard, ShardBy};
-use crate::checks::CheckKind;
 use crate::certificate::schema::NotRunReason;
+use crate::checks::CheckKind;
 
 /// Version of the plan's JSON layout.
 pub const PLAN_SCHEMA_VERSION: u32 = 1;

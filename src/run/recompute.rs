@@ -11,19 +11,16 @@ use std::path::PathBuf;
 
 use super::inputs::{apply_mode, load_family, Family};
 use super::replay::Replay;
-use crate::vocab::{Basis, Timing};
-use crate::vocab::Unobserved;
+use crate::certificate::observations::{read_observations, ObservationRecord};
+use crate::certificate::schema::{overall, Certificate, CheckRecord, CheckStatus};
+use crate::certificate::{Verification, VerifyRequest};
 use crate::checks::{self, Observations, PairedEvaluation};
 use crate::emulator::{self, Estimate};
-use crate::vocab::{Error, Result};
 use crate::golden::FamilyManifest;
 use crate::metrics::OutputStatistics;
 use crate::model::{InputShapes, ModelInventory};
 use crate::profile::{ChipProfile, ProfileFile};
-use crate::vocab::Observed;
-use crate::certificate::observations::{read_observations, ObservationRecord};
-use crate::certificate::schema::{overall, Certificate, CheckRecord, CheckStatus};
-use crate::certificate::{Verification, VerifyRequest};
+use crate::vocab::{Basis, Error, Observed, Result, Timing, Unobserved};
 
 /// `edgecert verify`: the certificate's integrity (its id, signature and the digests of the
 /// artifacts named), and with `recompute`, every verdict decided again.
@@ -220,11 +217,14 @@ struct Recorded<'a> {
 }
 
 impl Recorded<'_> {
-    fn replay(&self) -> std::result::Result<&Replay, String> {
+    fn replay(&self) -> std::result::Result<&Replay, Unobserved> {
         match &self.replay {
             Some(Ok(replay)) => Ok(replay),
-            Some(Err(why)) => Err(why.clone()),
-            None => Err("the raw observations hold no golden replay".into()),
+            Some(Err(why)) => Err(Unobserved { basis: Basis::Measured, reason: why.clone() }),
+            None => Err(Unobserved {
+                basis: Basis::Measured,
+                reason: "the raw observations hold no golden replay".into(),
+            }),
         }
     }
 }
@@ -256,10 +256,7 @@ impl Observations for Recorded<'_> {
 
     fn timing(&self) -> std::result::Result<&Timing, Unobserved> {
         match &self.record.timing {
-            Some(Observed::Observed { value }) => Ok(value),
-            Some(Observed::Unavailable { basis, reason }) => {
-                Err(Unobserved { basis: *basis, reason: reason.clone() })
-            }
+            Some(timing) => timing.as_result(),
             None => Err(Unobserved {
                 basis: self.record.timing_basis,
                 reason: "the raw observations hold no latencies".into(),
@@ -267,15 +264,15 @@ impl Observations for Recorded<'_> {
         }
     }
 
-    fn accuracy(&self) -> std::result::Result<&PairedEvaluation, String> {
+    fn accuracy(&self) -> std::result::Result<&PairedEvaluation, Unobserved> {
         self.replay()?.paired()
     }
 
-    fn agreement(&self) -> std::result::Result<&[OutputStatistics], String> {
+    fn agreement(&self) -> std::result::Result<&[OutputStatistics], Unobserved> {
         self.replay()?.agreement()
     }
 
-    fn metered_power(&self) -> Option<std::result::Result<&crate::vocab::MeteredWindow, String>> {
+    fn metered_power(&self) -> Option<std::result::Result<&crate::vocab::MeteredWindow, Unobserved>> {
         let timing = self.timing().ok()?;
         timing.power.as_ref()?;
         Some(crate::checks::metered_window(timing))

@@ -4,11 +4,12 @@
 //! agreement statistics every accuracy and agreement verdict reads. One function serves both,
 //! so a recomputed verdict is the same code's answer on the same numbers.
 
+use crate::certificate::observations::ReplayRecord;
+use crate::certificate::schema::{CrossCheckReport, MetricsReport, OutputAgreementRecord, StatisticRecord};
 use crate::checks::{EngineCrossCheck, PairedEvaluation};
 use crate::golden::FamilyManifest;
 use crate::metrics::{Contributions, OutputStatistics, Scorer};
-use crate::certificate::observations::ReplayRecord;
-use crate::certificate::schema::{CrossCheckReport, MetricsReport, OutputAgreementRecord, StatisticRecord};
+use crate::vocab::{Basis, Unobserved};
 
 /// What the golden replay through both models gives: the per-sample record, the paired
 /// task-metric evaluation (with the values the certificate reports) and the agreement of the
@@ -99,16 +100,16 @@ fn paired_evaluation(
 
 impl Replay {
     /// Both models' task-metric values, paired, for the accuracy checks.
-    pub fn paired(&self) -> Result<&PairedEvaluation, String> {
+    pub fn paired(&self) -> Result<&PairedEvaluation, Unobserved> {
         self.task
             .as_ref()
             .map(|(p, _)| p)
-            .ok_or_else(|| "the golden set has no task metric and labels".into())
+            .ok_or_else(|| measured("the golden set has no task metric and labels"))
     }
 
     /// The agreement statistics of every output, for the agreement check.
-    pub fn agreement(&self) -> Result<&[OutputStatistics], String> {
-        self.agreement.as_deref().ok_or_else(|| "the golden set sets no [limits.agreement]".into())
+    pub fn agreement(&self) -> Result<&[OutputStatistics], Unobserved> {
+        self.agreement.as_deref().ok_or_else(|| measured("the golden set sets no [limits.agreement]"))
     }
 
     /// Every agreement statistic of every output, for the certificate.
@@ -143,4 +144,9 @@ fn agreement_record(out: &OutputStatistics) -> OutputAgreementRecord {
             })
             .collect(),
     }
+}
+
+/// A measured figure the golden set does not allow (the replay itself ran).
+fn measured(reason: &str) -> Unobserved {
+    Unobserved { basis: Basis::Measured, reason: reason.into() }
 }

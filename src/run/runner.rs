@@ -21,23 +21,22 @@ use super::options::{BackendTarget, RunOptions};
 use super::plan::{Plan, PlannedCheck};
 use super::replay::Replay;
 use super::shard::Shard;
-use crate::vocab::{Basis, Timing};
 use crate::backend::{replay_pairs, Backend, ModelSource, ReplayModels, SampleOutputs, TimingInput};
-use crate::vocab::Unobserved;
+use crate::certificate::observations::{
+    append_contributions, append_outputs, CrossCheckRecord, ObservationRecord, ReplayRecord,
+    OBSERVATIONS_FORMAT,
+};
+use crate::certificate::schema::NotRunReason;
 use crate::checks::{self, CheckKind, EngineCrossCheck, Observations, PairedEvaluation, Verdict};
 use crate::emulator::{self, Estimate};
 use crate::engine::{counterpart, select, Engine, LoadedModel, Tensor};
-use crate::vocab::Result;
 use crate::golden::FamilyManifest;
-use crate::vocab::hash::seed_from as seed;
 use crate::metrics::{compare_outputs, Contributions, OutputSamples, OutputStatistics};
 use crate::model::ModelInventory;
-use crate::vocab::MeteredWindow;
 use crate::profile::{ChipProfile, ProfileFile};
-use crate::vocab::Observed;
-use crate::certificate::observations::{append_contributions, append_outputs, CrossCheckRecord, ObservationRecord, ReplayRecord, OBSERVATIONS_FORMAT};
 use crate::run::progress::ReplayProgress;
-use crate::certificate::schema::NotRunReason;
+use crate::vocab::hash::seed_from as seed;
+use crate::vocab::{Basis, MeteredWindow, Observed, Result, Timing, Unobserved};
 use serde::{Deserialize, Serialize};
 
 /// One sample shard's replay of one family: samples `first..end` of `total`.
@@ -195,7 +194,7 @@ struct FamilyState {
 /// Why a shared observation is missing: the backend could not make it (a check reports that
 /// as INCONCLUSIVE), or the code making it panicked (every check reading it reports an error).
 enum Failure {
-    Unobserved(String),
+    Unobserved(Unobserved),
     Panic(String),
 }
 
@@ -288,10 +287,13 @@ impl<'a> Runner<'a> {
 
     /// The family's golden replay. A panic while making it is kept and raised again in every
     /// check that reads it, so each of them reports the error rather than a lost check.
-    fn replay(&self, f: usize) -> std::result::Result<&Replay, String> {
+    fn replay(&self, f: usize) -> std::result::Result<&Replay, Unobserved> {
         let judged = self.families[f].replay.get_or_init(|| {
-            let judged = guarded(|| self.replay_and_score(f).map_err(Failure::Unobserved))
-                .unwrap_or_else(|panic| Err(Failure::Panic(panic)));
+            let judged = guarded(|| {
+                self.replay_and_score(f)
+                    .map_err(|reason| Failure::Unobserved(Unobserved { basis: Basis::Measured, reason }))
+            })
+            .unwrap_or_else(|panic| Err(Failure::Panic(panic)));
             let observation = match &judged {
                 Ok(r) => Observation::Replay {
                     engine: self.compressed_engine().name().to_string(),
@@ -312,8 +314,8 @@ impl<'a> Runner<'a> {
                             .map(|a| a.paired.compressed[crate::metrics::PRIMARY]),
                     }),
                 },
-                Err(Failure::Unobserved(e) | Failure::Panic(e)) => {
-                    Observation::Unavailable { what: "golden replay".into(), reason: e.clone() }
+                Err(Failure::Unobserved(Unobserved { reason, .. }) | Failure::Panic(reason)) => {
+                    Observation::Unavailable { what: "golden replay".into(), reason: reason.clone() }
                 }
             };
             self.record(false, observation);
@@ -582,15 +584,11 @@ impl<'r, 'a> Unit<'r, 'a> {
     fn observations(&self) -> ObservationRecord {
         let state = &self.runner.families[self.f];
         let timing = if self.runner.backend.per_profile() { &self.timing } else { &state.host_timing };
-        let timing = timing.get().map(|t| match t {
-            Ok(t) => Observed::Observed { value: t.clone() },
-            Err(why) => Observed::Unavailable { basis: why.basis, reason: why.reason.clone() },
-        });
+        let timing = timing.get().map(|t| Observed::from(t.clone()));
         let replay = state.replay.get().map(|r| match r {
             Ok(r) => Observed::Observed { value: r.record.clone() },
-            Err(Failure::Unobserved(why) | Failure::Panic(why)) => {
-                Observed::Unavailable { basis: Basis::Measured, reason: why.clone() }
-            }
+            Err(Failure::Unobserved(why)) => Observed::from(Err(why.clone())),
+            Err(Failure::Panic(why)) => Observed::Unavailable { basis: Basis::Measured, reason: why.clone() },
         });
         ObservationRecord {
             format: OBSERVATIONS_FORMAT.to_string(),
@@ -673,11 +671,11 @@ impl Observations for Unit<'_, '_> {
         cell.get_or_init(|| self.observe_timing()).as_ref().map_err(Clone::clone)
     }
 
-    fn accuracy(&self) -> std::result::Result<&PairedEvaluation, String> {
+    fn accuracy(&self) -> std::result::Result<&PairedEvaluation, Unobserved> {
         self.runner.replay(self.f)?.paired()
     }
 
-    fn agreement(&self) -> std::result::Result<&[OutputStatistics], String> {
+    fn agreement(&self) -> std::result::Result<&[OutputStatistics], Unobserved> {
         self.runner.replay(self.f)?.agreement()
     }
 
@@ -689,9 +687,9 @@ impl Observations for Unit<'_, '_> {
         Some(self.runner.compressed_engine().name())
     }
 
-    fn metered_power(&self) -> Option<std::result::Result<&MeteredWindow, String>> {
+    fn metered_power(&self) -> Option<std::result::Result<&MeteredWindow, Unobserved>> {
         self.runner.power_source()?;
-        Some(self.timing().map_err(|why| why.reason).and_then(checks::metered_window))
+        Some(self.timing().and_then(checks::metered_window))
     }
 }
 

@@ -14,18 +14,16 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::events::RunSummary;
-use super::plan::{Plan, Selection};
 use super::options::{BackendTarget, RunOptions};
+use super::plan::{Plan, Selection};
 use super::runner::ReplayPart;
 use super::{Certification, InputSpec};
 use crate::backend::BackendKind;
-use crate::engine::EngineChoice;
-use crate::vocab::{Error, Result};
-use crate::certificate::observations::{read_observations, OBSERVATIONS_FILE};
-use crate::vocab::Observed;
-use crate::certificate::observations::ReplayRecord;
-use crate::certificate::schema::{Certificate, NotRunReason};
+use crate::certificate::observations::{read_observations, ReplayRecord, OBSERVATIONS_FILE};
 use crate::certificate::read_certificate;
+use crate::certificate::schema::{Certificate, NotRunReason};
+use crate::engine::EngineChoice;
+use crate::vocab::{Error, Observed, Result};
 
 /// The file a shard writes beside its reports.
 pub const SHARD_FILE: &str = "shard.json";

@@ -53,7 +53,8 @@ pub fn write_all_atomically(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
     // Every file is complete on disk before the first rename; a rename failing (a full or
     // read-only folder) leaves the files not yet renamed as they were.
     for (tmp, path) in staged {
-        tmp.persist(path).map_err(|e| Error::Report { path: path.to_path_buf(), message: e.error.to_string() })?;
+        tmp.persist(path)
+            .map_err(|e| Error::Report { path: path.to_path_buf(), message: e.error.to_string() })?;
     }
     Ok(())
 }

@@ -34,7 +34,9 @@ impl<T> Observed<T> {
     pub fn as_result(&self) -> Result<&T, Unobserved> {
         match self {
             Observed::Observed { value } => Ok(value),
-            Observed::Unavailable { basis, reason } => Err(Unobserved { basis: *basis, reason: reason.clone() }),
+            Observed::Unavailable { basis, reason } => {
+                Err(Unobserved { basis: *basis, reason: reason.clone() })
+            }
         }
     }
 }

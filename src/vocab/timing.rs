@@ -39,7 +39,6 @@ pub struct SystematicError {
 }
 
 impl SystematicError {
-
     /// "±39 %".
     pub fn percent(&self) -> String {
         format!("±{:.0} %", self.relative * 100.0)

@@ -11,7 +11,10 @@ use crate::common::root;
 /// Bottom to top. A module may import from its own layer (no circle) and any layer below.
 const LAYERS: &[(&str, &[&str])] = &[
     ("vocabulary", &["vocab"]),
-    ("domain: what is measured, on what", &["config", "profile", "model", "engine", "metrics", "golden", "stats", "i18n", "power"]),
+    (
+        "domain: what is measured, on what",
+        &["config", "profile", "model", "engine", "metrics", "golden", "stats", "i18n", "power"],
+    ),
     ("how figures are obtained", &["emulator", "backend", "exec", "remote"]),
     ("checks", &["checks"]),
     ("the certificate", &["certificate"]),
@@ -110,7 +113,12 @@ fn imports(src: &Path) -> Imports {
         let code = without_comments(&std::fs::read_to_string(&file).unwrap());
         for target in crate_paths(&code) {
             if target != module && modules.contains(&target) {
-                graph.entry(module.clone()).or_default().entry(target).or_default().insert(relative.to_path_buf());
+                graph
+                    .entry(module.clone())
+                    .or_default()
+                    .entry(target)
+                    .or_default()
+                    .insert(relative.to_path_buf());
             }
         }
     }
@@ -119,7 +127,13 @@ fn imports(src: &Path) -> Imports {
 
 /// Every circle, as the modules around it and the files of each step.
 fn circles(graph: &Imports) -> Vec<String> {
-    fn walk(graph: &Imports, at: &str, path: &mut Vec<String>, done: &mut BTreeSet<String>, out: &mut Vec<String>) {
+    fn walk(
+        graph: &Imports,
+        at: &str,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+        out: &mut Vec<String>,
+    ) {
         if let Some(i) = path.iter().position(|m| m == at) {
             let mut cycle = path[i..].to_vec();
             cycle.push(at.to_string());

@@ -2,12 +2,12 @@
 //! library on real files, models and sockets. One binary links tract and onnxruntime's bindings
 //! once (it was twenty-one, each linking both, on a 2-core machine).
 
-#[allow(dead_code)]
-mod common;
 mod bad_input;
 mod byom;
 mod cache;
 mod certify;
+#[allow(dead_code)]
+mod common;
 mod coverage;
 mod diff;
 mod engines;

@@ -185,9 +185,12 @@ fn bad_input_is_exit_2_naming_the_file_and_nothing_is_written() {
     let folder = cert_path.parent().unwrap().to_path_buf();
     let before = files_under(&folder);
 
+    let original = std::fs::read_to_string(&cert_path).unwrap();
     let edited = dir.path().join("edited.json");
-    let text = std::fs::read_to_string(&cert_path).unwrap().replacen("\"size\"", "\"size2\"", 1);
-    std::fs::write(&edited, text).unwrap();
+    std::fs::write(&edited, original.replacen("\"reason\": \"", "\"reason\": \"edited: ", 1)).unwrap();
+    // A check name edgecert does not know is refused as the schema's, before any digest.
+    let renamed = dir.path().join("renamed.json");
+    std::fs::write(&renamed, original.replacen("\"size\"", "\"size2\"", 1)).unwrap();
     let bad_issuer = dir.path().join("issuer.toml");
     std::fs::write(&bad_issuer, "[lab]\nname = \"L\"\naddress = \"A\"\naccreditaton = \"typo\"\n").unwrap();
     let no_address = dir.path().join("no-address.toml");
@@ -197,6 +200,7 @@ fn bad_input_is_exit_2_naming_the_file_and_nothing_is_written() {
 
     let cases: Vec<(Vec<&str>, String, &str)> = vec![
         (vec!["report", s(&edited), "--out", s(&out)], s(&edited).to_string(), "changed after it was issued"),
+        (vec!["report", s(&renamed), "--out", s(&out)], s(&renamed).to_string(), "unknown variant `size2`"),
         (vec!["report", s(&missing), "--out", s(&out)], s(&missing).to_string(), "No such file"),
         (
             vec!["report", s(&cert_path), "--issuer", s(&bad_issuer), "--out", s(&out)],
