@@ -100,7 +100,7 @@ pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: String) -> Result<(T, 
     });
     let mut diags: Vec<Diagnostic> = unknown
         .iter()
-        .map(|field| doc.error(field, "unknown key (check the spelling: see the format in README.md)"))
+        .map(|field| doc.error(field, "unknown key (check the spelling: docs/profiles.md, docs/golden-sets.md and docs/devices.md give every key)"))
         .collect();
     match parsed {
         Ok(value) if diags.is_empty() => Ok((value, doc)),

@@ -77,6 +77,18 @@ pub struct Merged {
     pub certificates: usize,
 }
 
+impl Merged {
+    /// `merge result: ok. 420 passed; ...` and what went where.
+    pub fn closing_text(&self, shards: usize, out: &Path) -> String {
+        format!(
+            "{}\nmerged {} certificates from {shards} shards into {}\n",
+            self.summary.closing_line_of("merge"),
+            self.certificates,
+            out.display()
+        )
+    }
+}
+
 /// `edgecert merge --out DIR PARTIAL...`: the partial results of every shard of one plan put
 /// together under `out`. Unit shards' certificates are issued again through the run's file
 /// reporters (each certificate with its observations and JUnit file, the run's `junit.xml` and

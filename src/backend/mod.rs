@@ -250,9 +250,9 @@ pub fn repeated_sample_run(
         set_ms.extend_from_slice(&ms[..n]);
         repeated_ms.extend_from_slice(&ms[n..]);
     }
-    repeated_ms.sort_by(f64::total_cmp);
     set_ms.sort_by(f64::total_cmp);
-    Ok((crate::vocab::percentile(&repeated_ms, 0.5), set_ms))
+    let [repeated_median_ms] = crate::vocab::percentiles(&repeated_ms, [0.5]);
+    Ok((repeated_median_ms, set_ms))
 }
 
 /// Offline throughput: every sample of the set (at least [`HOST_MIN_RUNS`]) through the model

@@ -14,7 +14,7 @@ use crate::engine::EngineChoice;
 use crate::model::{InputShape, InputShapes, ModelInventory};
 use crate::profile::ChipProfile;
 use crate::reporter::{QuietPipe, TerminalFormat};
-use crate::run::{self, BackendTarget, Certification, InputSpec, RunOptions, Selection};
+use crate::run::{self, BackendFlags, BackendTarget, Certification, InputSpec, RunOptions, Selection};
 use crate::vocab::{exit_code, Error, Result};
 use crate::workflow;
 
@@ -565,16 +565,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         }
         Command::Merge { out: dir, partials } => {
             let merged = workflow::merge(&dir, &partials, out)?;
-            print(
-                out,
-                &format!(
-                    "{}\nmerged {} certificates from {} shards into {}\n",
-                    merged.summary.closing_line().replacen("certify result", "merge result", 1),
-                    merged.certificates,
-                    partials.len(),
-                    dir.display()
-                ),
-            )?;
+            print(out, &merged.closing_text(partials.len(), &dir))?;
             Ok(if merged.summary.certified() { exit_code::PASS } else { exit_code::NOT_CERTIFIED })
         }
         Command::Diff { old, new, markdown, json } => {
@@ -603,38 +594,19 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             }
         }
         Command::Estimate { model, shapes, profile, profiles_dir, json, rate, npu_mode, all_nodes } => {
-            let compare = profiles_dir.is_some() || profile.len() > 1;
-            if compare && (npu_mode.is_some() || all_nodes) {
-                let flag = if all_nodes { "--all-nodes" } else { "--npu-mode" };
-                return Err(Error::Usage(format!(
-                    "{flag} applies to one chip: give a single --profile (a comparison across chips takes neither)"
-                )));
-            }
-            let inv = ModelInventory::load_with(&model, &shapes.shapes())?;
-            let mut profiles = match profiles_dir {
-                Some(dir) => crate::profile::load_dir(&dir)?,
-                None => profile.iter().map(|p| ChipProfile::load(p)).collect::<Result<Vec<_>>>()?,
+            let request = crate::views::EstimateRequest {
+                model,
+                shapes: shapes.shapes(),
+                profiles: match profiles_dir {
+                    Some(dir) => crate::views::ProfileChoice::Dir(dir),
+                    None => crate::views::ProfileChoice::Files(profile),
+                },
+                rate_hz: rate,
+                npu_mode,
+                all_nodes,
             };
-            if let Some(name) = npu_mode {
-                for prof in &mut profiles {
-                    prof.profile = prof.profile.in_mode(&name).ok_or_else(|| {
-                        Error::Usage(format!("{} has no NPU mode `{name}` (npu.modes)", prof.path.display()))
-                    })?;
-                }
-            }
-            let estimates: Vec<_> =
-                profiles.iter().map(|p| crate::emulator::estimate(&inv, &p.profile)).collect();
-            let reports: Vec<_> = profiles
-                .iter()
-                .zip(&estimates)
-                .map(|(prof, est)| crate::views::EstimateReport::new(&inv, prof, est, rate))
-                .collect();
-            match (compare, json) {
-                (true, true) => print(out, &pretty_json(&reports)),
-                (true, false) => print(out, &crate::views::comparison_text(&reports)),
-                (false, true) => print(out, &pretty_json(&reports[0])),
-                (false, false) => print(out, &reports[0].text(all_nodes)),
-            }
+            let estimates = crate::views::Estimates::load(&request)?;
+            print(out, &if json { estimates.json() } else { estimates.text(all_nodes) })
         }
         Command::Profile(ProfileCommand::Check { profiles }) => check_profiles(&profiles, out),
         Command::Golden(GoldenCommand::Init(args)) => golden_init(*args, out),
@@ -706,7 +678,7 @@ fn golden_init(args: GoldenInitArgs, out: &mut dyn Write) -> Result<i32> {
 fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
     let format =
         if args.quiet && args.format == TerminalFormat::Pretty { TerminalFormat::Terse } else { args.format };
-    let backend = backend_target(&args)?;
+    let backend = BackendTarget::from_flags(&backend_flags(&args), &args.out)?;
     let request = Certification {
         inputs: args.inputs.spec(),
         selection: args.selection.selection()?,
@@ -725,13 +697,7 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
                 run::ReferenceCache::default_dir(|name| std::env::var(name).ok())
                     .map(|dir| run::ReferenceCache { dir })
             },
-            // A chip runs integer kernels: cross-checked accuracy rests on onnxruntime's unless
-            // the user names the engine.
-            engine: args.engine.unwrap_or(if args.cross_check {
-                EngineChoice::Onnxruntime
-            } else {
-                EngineChoice::Tract
-            }),
+            engine: args.engine.unwrap_or(run::default_engine(args.cross_check)),
             cross_check: args.cross_check,
             given_replays: None,
             power_meter: args.power_meter,
@@ -769,35 +735,13 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
     })
 }
 
-/// The backend `--backend` names, with the agent `--device` names (device outputs journalled
-/// under the output folder, where the same command run again finds them) or the runtime
-/// adapter `--adapter` names (journalled beside them).
-fn backend_target(args: &CertifyArgs) -> Result<BackendTarget> {
-    let journal_dir = args.out.join("device-journal");
-    match (args.backend, &args.device, &args.adapter) {
-        (_, Some(_), _) if args.backend != BackendKind::Remote => {
-            Err(Error::Usage("--device names an agent for --backend remote".into()))
-        }
-        (_, _, Some(_)) if args.backend != BackendKind::Exec => {
-            Err(Error::Usage("--adapter describes a runtime for --backend exec".into()))
-        }
-        (BackendKind::Remote, None, _) => {
-            Err(Error::Usage("--backend remote needs --device ADDR:PORT".into()))
-        }
-        (BackendKind::Exec, _, None) => {
-            Err(Error::Usage("--backend exec needs --adapter ADAPTER.toml".into()))
-        }
-        (BackendKind::Remote, Some(addr), _) => Ok(BackendTarget::Remote(crate::remote::RemoteTarget {
-            addr: addr.clone(),
-            token: args.token_file.as_deref().map(crate::remote::protocol::read_token).transpose()?,
-            journal_dir,
-            timeout: std::time::Duration::from_secs(args.device_timeout.max(1)),
-        })),
-        (BackendKind::Exec, _, Some(adapter)) => {
-            Ok(BackendTarget::Exec { adapter: adapter.clone(), journal_dir })
-        }
-        (BackendKind::Emulated, ..) => Ok(BackendTarget::Emulated),
-        (BackendKind::Host, ..) => Ok(BackendTarget::Host),
+fn backend_flags(args: &CertifyArgs) -> BackendFlags<'_> {
+    BackendFlags {
+        kind: args.backend,
+        device: args.device.as_deref(),
+        token_file: args.token_file.as_deref(),
+        device_timeout_s: args.device_timeout,
+        adapter: args.adapter.as_deref(),
     }
 }
 

@@ -1,3 +1,6 @@
+//! The emulator's unit tests: placement, the cost model, conversion, host links, contexts and
+//! heat on hand-built models and the bundled profiles.
+
 use super::*;
 use crate::model::writer::{encode, Attr, Graph};
 use crate::profile::{bundled, ChipProfile, FallbackPolicy};

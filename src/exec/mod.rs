@@ -209,9 +209,8 @@ impl LoadedModel for ExecModel {
         }
         let overheads = self.overheads_ms.lock().unwrap_or_else(|p| p.into_inner());
         let (first, later) = overheads.split_first()?;
-        let mut later = later.to_vec();
-        later.sort_by(f64::total_cmp);
-        Some((*first, later.get(later.len() / 2).copied().unwrap_or(*first)))
+        let [warm] = crate::vocab::percentiles(later, [0.5]);
+        Some((*first, if later.is_empty() { *first } else { warm }))
     }
 
     fn timed_output_consistency(&self) -> Option<(usize, usize)> {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::argmax;
 use crate::engine::Tensor;
 use crate::stats::{bootstrap_interval, percentile_interval, proportion_interval, Direction, Interval};
-use crate::vocab::percentile;
+use crate::vocab::percentiles;
 
 /// SNR reported when the outputs are identical (no noise at all).
 pub const SNR_CEILING_DB: f64 = 200.0;
@@ -302,9 +302,9 @@ impl OutputSamples {
                     / idx.len().max(1) as f64
             }
             Statistic::MaxAbsError => {
-                let mut v: Vec<f64> = idx.iter().map(|&i| self.max_abs[i]).collect();
-                v.sort_by(f64::total_cmp);
-                percentile(&v, 0.99)
+                let v: Vec<f64> = idx.iter().map(|&i| self.max_abs[i]).collect();
+                let [p99] = percentiles(&v, [0.99]);
+                p99
             }
         }
     }

@@ -1,3 +1,6 @@
+//! Inventory tests on models built here: operators, parameters, MACs, activations, shapes and
+//! quantization style.
+
 use std::path::Path;
 
 use tract_onnx::pb;

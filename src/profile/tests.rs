@@ -1,3 +1,6 @@
+//! Chip profile tests: every bundled profile loads, every field is validated and every error
+//! names its file, line and field; board profiles merge over their chip.
+
 use std::path::Path;
 
 use super::*;

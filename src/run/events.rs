@@ -159,8 +159,13 @@ impl RunSummary {
 
     /// `certify result: FAILED. 120 passed; 3 failed; 122 inconclusive; ...`
     pub fn closing_line(&self) -> String {
+        self.closing_line_of("certify")
+    }
+
+    /// The closing line as `command` says it (`merge result: ...`).
+    pub fn closing_line_of(&self, command: &str) -> String {
         let mut line = format!(
-            "certify result: {}. {} passed; {} failed; {} inconclusive",
+            "{command} result: {}. {} passed; {} failed; {} inconclusive",
             self.result(),
             self.passed,
             self.failed,

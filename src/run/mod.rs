@@ -26,7 +26,9 @@ pub use cache::{ReferenceCache, MAX_CACHE_BYTES};
 pub use certificate::{DECISION_RULE, STATEMENT};
 pub use events::{Event, Observation, ReportFile, Reporter, RunSummary};
 pub use inputs::{load_family, Family, InputSpec, Inputs};
-pub use options::{BackendTarget, RunOptions, MAX_MIN_DURATION_S};
+pub use options::{
+    default_engine, BackendFlags, BackendTarget, RunOptions, DEVICE_JOURNAL_DIR, MAX_MIN_DURATION_S,
+};
 pub use plan::{
     CheckId, Exclusion, Plan, PlannedCheck, PlannedFamily, PlannedInput, Selection, PLAN_SCHEMA_VERSION,
 };

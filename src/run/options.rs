@@ -4,7 +4,8 @@
 //! calls; a library caller gets the same rules and the same messages.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::cache::ReferenceCache;
 use crate::backend::BackendKind;
@@ -29,7 +30,53 @@ pub enum BackendTarget {
     Exec { adapter: PathBuf, journal_dir: PathBuf },
 }
 
+/// Where a device backend journals the device's outputs, under the run's output folder: the
+/// same command run again finds them and resumes.
+pub const DEVICE_JOURNAL_DIR: &str = "device-journal";
+
+/// What a caller says of the backend, as the command line's flags say it.
+#[derive(Debug, Clone)]
+pub struct BackendFlags<'a> {
+    pub kind: BackendKind,
+    /// The agent of `--backend remote` (`ADDR:PORT`).
+    pub device: Option<&'a str>,
+    /// The shared token the agent asks for.
+    pub token_file: Option<&'a Path>,
+    /// Seconds one request to the agent may take (at least 1).
+    pub device_timeout_s: u64,
+    /// The runtime adapter of `--backend exec`.
+    pub adapter: Option<&'a Path>,
+}
+
 impl BackendTarget {
+    /// The backend the flags name, journalling device outputs under `out`. A device flag given
+    /// to another backend, or a device backend without its flag, is refused naming the flag.
+    pub fn from_flags(flags: &BackendFlags<'_>, out: &Path) -> Result<Self> {
+        let usage = |message: &str| Err(Error::Usage(message.into()));
+        let journal_dir = out.join(DEVICE_JOURNAL_DIR);
+        match (flags.kind, flags.device, flags.adapter) {
+            (kind, Some(_), _) if kind != BackendKind::Remote => {
+                usage("--device names an agent for --backend remote")
+            }
+            (kind, _, Some(_)) if kind != BackendKind::Exec => {
+                usage("--adapter describes a runtime for --backend exec")
+            }
+            (BackendKind::Remote, None, _) => usage("--backend remote needs --device ADDR:PORT"),
+            (BackendKind::Exec, _, None) => usage("--backend exec needs --adapter ADAPTER.toml"),
+            (BackendKind::Remote, Some(addr), _) => Ok(BackendTarget::Remote(crate::remote::RemoteTarget {
+                addr: addr.to_string(),
+                token: flags.token_file.map(crate::remote::protocol::read_token).transpose()?,
+                journal_dir,
+                timeout: Duration::from_secs(flags.device_timeout_s.max(1)),
+            })),
+            (BackendKind::Exec, _, Some(adapter)) => {
+                Ok(BackendTarget::Exec { adapter: adapter.to_path_buf(), journal_dir })
+            }
+            (BackendKind::Emulated, ..) => Ok(BackendTarget::Emulated),
+            (BackendKind::Host, ..) => Ok(BackendTarget::Host),
+        }
+    }
+
     pub fn kind(&self) -> BackendKind {
         match self {
             BackendTarget::Emulated => BackendKind::Emulated,
@@ -64,6 +111,16 @@ pub struct RunOptions {
     pub given_replays: Option<BTreeMap<String, Observed<ReplayRecord>>>,
     /// The shortest single-stream run of a measured backend, in seconds (`--min-duration`).
     pub min_duration_s: f64,
+}
+
+/// The engine a run replays on when the caller names none: a chip runs integer kernels, so
+/// cross-checked accuracy rests on onnxruntime's; tract otherwise (nothing to install).
+pub fn default_engine(cross_check: bool) -> EngineChoice {
+    if cross_check {
+        EngineChoice::Onnxruntime
+    } else {
+        EngineChoice::Tract
+    }
 }
 
 /// An emulated run on tract with no cache, signature, meter or progress bar: the reference

@@ -3,12 +3,113 @@
 //! labelled so.
 
 use std::fmt::Write;
+use std::path::PathBuf;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use crate::emulator::Estimate;
-use crate::model::ModelInventory;
-use crate::profile::ProfileFile;
+use crate::model::{InputShapes, ModelInventory};
+use crate::profile::{ChipProfile, ProfileFile};
+use crate::vocab::{Error, Result};
+
+/// Which chips `edgecert estimate` compares a model on.
+#[derive(Debug, Clone)]
+pub enum ProfileChoice {
+    /// Every profile in a folder (a comparison, even of one).
+    Dir(PathBuf),
+    /// These profiles (a comparison when there are several).
+    Files(Vec<PathBuf>),
+}
+
+/// One `edgecert estimate`: a model, the chips, and what to show.
+#[derive(Debug, Clone)]
+pub struct EstimateRequest {
+    pub model: PathBuf,
+    pub shapes: InputShapes,
+    pub profiles: ProfileChoice,
+    /// The operating rate the energy and heat figures assume (Hz).
+    pub rate_hz: f64,
+    /// The NPU mode every profile runs in (`npu.modes`), for one chip only.
+    pub npu_mode: Option<String>,
+    /// List every node, not only the accelerator's layers (one chip only).
+    pub all_nodes: bool,
+}
+
+/// The emulator's estimates of one model on one or more chips.
+pub struct Estimates {
+    inventory: ModelInventory,
+    profiles: Vec<ProfileFile>,
+    estimates: Vec<Estimate>,
+    rate_hz: f64,
+    comparison: bool,
+}
+
+impl Estimates {
+    /// Loads the model and the profiles and estimates the model on each. `--npu-mode` and
+    /// `--all-nodes` describe one chip: a comparison refuses them, naming the flag.
+    pub fn load(request: &EstimateRequest) -> Result<Self> {
+        let comparison = match &request.profiles {
+            ProfileChoice::Dir(_) => true,
+            ProfileChoice::Files(files) => files.len() > 1,
+        };
+        if comparison && (request.npu_mode.is_some() || request.all_nodes) {
+            let flag = if request.all_nodes { "--all-nodes" } else { "--npu-mode" };
+            return Err(Error::Usage(format!(
+                "{flag} applies to one chip: give a single --profile (a comparison across chips takes neither)"
+            )));
+        }
+        let inventory = ModelInventory::load_with(&request.model, &request.shapes)?;
+        let mut profiles = match &request.profiles {
+            ProfileChoice::Dir(dir) => crate::profile::load_dir(dir)?,
+            ProfileChoice::Files(files) => {
+                files.iter().map(|p| ChipProfile::load(p)).collect::<Result<Vec<_>>>()?
+            }
+        };
+        if profiles.is_empty() {
+            return Err(Error::Usage(
+                "no chip profile to estimate on: give --profile P or --profiles-dir DIR".into(),
+            ));
+        }
+        if let Some(name) = &request.npu_mode {
+            for prof in &mut profiles {
+                prof.profile = prof.profile.in_mode(name).ok_or_else(|| {
+                    Error::Usage(format!("{} has no NPU mode `{name}` (npu.modes)", prof.path.display()))
+                })?;
+            }
+        }
+        let estimates = profiles.iter().map(|p| crate::emulator::estimate(&inventory, &p.profile)).collect();
+        Ok(Estimates { inventory, profiles, estimates, rate_hz: request.rate_hz, comparison })
+    }
+
+    fn reports(&self) -> Vec<EstimateReport<'_>> {
+        self.profiles
+            .iter()
+            .zip(&self.estimates)
+            .map(|(prof, est)| EstimateReport::new(&self.inventory, prof, est, self.rate_hz))
+            .collect()
+    }
+
+    /// The table of a comparison, or one chip's report (every node with `all_nodes`).
+    pub fn text(&self, all_nodes: bool) -> String {
+        let reports = self.reports();
+        if self.comparison {
+            comparison_text(&reports)
+        } else {
+            reports[0].text(all_nodes)
+        }
+    }
+
+    /// A comparison's reports as a JSON array, or one chip's report as an object.
+    pub fn json(&self) -> String {
+        let reports = self.reports();
+        let json = if self.comparison {
+            serde_json::to_string_pretty(&reports)
+        } else {
+            serde_json::to_string_pretty(&reports[0])
+        };
+        json.expect("plain data") + "\n"
+    }
+}
 
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or("?".into(), |v| v.to_string())

@@ -19,6 +19,24 @@ fn onnxruntime() -> Option<PathBuf> {
         .ok()
 }
 
+/// Whether this CPU gives onnxruntime's int8 convolutions exact products. On x86 without VNNI,
+/// onnxruntime (MLAS) runs u8×s8 products through `vpmaddubsw`, whose 16-bit pair sums saturate
+/// on weights quantized over the full int8 range (onnxruntime's quantization docs advise
+/// `reduce_range` for such CPUs): there the shapes int8 model scores 0.934 on onnxruntime and
+/// 0.996 on tract (seen on an AMD EPYC with AVX2 only), and the engines rightly disagree.
+fn int8_products_exact() -> bool {
+    if !cfg!(target_arch = "x86_64") {
+        return true;
+    }
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let exact =
+        cpuinfo.split_whitespace().any(|flag| ["avx512_vnni", "avx_vnni", "amx_int8"].contains(&flag));
+    if !exact {
+        eprintln!("note: this CPU has no VNNI; onnxruntime's int8 products saturate here");
+    }
+    exact
+}
+
 /// Certifies the shapes family on RK3588 into `out` with `extra` arguments and environment.
 fn certify_shapes(out: &Path, extra: &[&str], env: &[(&str, Option<&str>)]) -> Run {
     let mut args =
@@ -48,10 +66,24 @@ fn onnxruntime_certifies_as_tract_does_and_the_certificate_names_it() {
     assert_eq!(tract["tool"]["engine"], "tract-onnx 0.23.9");
     let name = ort["tool"]["engine"].as_str().unwrap();
     assert!(name.starts_with("onnxruntime 1."), "{name}");
-    // The same int8 model on the same 500 samples: the engines agree to within a few samples.
+    // The same int8 model on the same 500 samples: the engines agree to within a few samples
+    // where the CPU's int8 products are exact; where they saturate, onnxruntime scores lower
+    // and its retention against FP32 fails where tract's passes.
     let (a, b) = (metric(tract, "compressed"), metric(ort, "compressed"));
-    assert!((a - b).abs() <= 0.01, "tract {a} vs onnxruntime {b}");
-    for name in ["accuracy", "accuracy_vs_fp32", "size", "latency"] {
+    let exact = int8_products_exact();
+    if exact {
+        assert!((a - b).abs() <= 0.01, "tract {a} vs onnxruntime {b}");
+    } else {
+        assert!(b < a - 0.01, "saturating int8 products cost accuracy: tract {a} vs onnxruntime {b}");
+        assert_eq!(check(tract, "accuracy_vs_fp32")["verdict"], "PASS");
+        assert_eq!(check(ort, "accuracy_vs_fp32")["verdict"], "FAIL");
+    }
+    let agreeing: &[&str] = if exact {
+        &["accuracy", "accuracy_vs_fp32", "size", "latency"]
+    } else {
+        &["accuracy", "size", "latency"]
+    };
+    for name in agreeing {
         assert_eq!(check(tract, name)["verdict"], check(ort, name)["verdict"], "{name}");
     }
     // The FP32 reference is cached per engine: each run replayed its own.
@@ -147,7 +179,17 @@ fn cross_check_reports_both_engines_and_recomputes() {
     let output = &x["agreement"][0];
     let top1 =
         output["statistics"].as_array().unwrap().iter().find(|s| s["statistic"] == "top1_agreement").unwrap();
-    assert!(top1["value"].as_f64().unwrap() >= 0.99, "{output}");
+    if int8_products_exact() {
+        assert!(top1["value"].as_f64().unwrap() >= 0.99, "{output}");
+    } else {
+        // Saturating int8 products: the engines part on a few percent of the samples, and the
+        // retention check, which one engine passes and the other fails, is INCONCLUSIVE.
+        assert!(top1["value"].as_f64().unwrap() < 0.99, "{output}");
+        let retention = check(&cert, "accuracy_vs_fp32");
+        assert_eq!(retention["verdict"], "INCONCLUSIVE", "{retention}");
+        let reason = retention["reason"].as_str().unwrap();
+        assert!(reason.starts_with("the engines disagree: FAIL on onnxruntime 1."), "{reason}");
+    }
     assert_eq!(output["samples"], 500);
     let accuracy = check(&cert, "accuracy");
     assert_eq!(accuracy["verdict"], "PASS", "{accuracy}");
