@@ -2,20 +2,19 @@
 
 use crate::common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use sha2::{Digest, Sha256};
 
 #[test]
 fn reference_certification_writes_a_certificate_with_every_check() {
-    let out = tempfile::tempdir().unwrap();
-    let run = edgecert(&["certify", "--out", s(out.path())]);
+    let (out, run) = reference_run();
     assert!(run.code == 0 || run.code == 1, "exit {}: {}", run.code, run.stderr);
     assert!(run.stdout.contains("certify result:"), "{}", run.stdout);
     assert!(run.stdout.contains("check shapes::rk3588::latency ... "), "{}", run.stdout);
     for chip in ["rk3588", "qcs6490", "ascend310b"] {
-        let cert = certificate(out.path(), "shapes", chip);
+        let cert = certificate(out, "shapes", chip);
         let names: Vec<&str> =
             cert["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
         assert_eq!(
@@ -38,28 +37,28 @@ fn reference_certification_writes_a_certificate_with_every_check() {
     }
     // A bundled board decides what its chip cannot: the ROCK 5B's 8 GB give memory a verdict,
     // the Atlas 200I DK A2's 4 GB and 24 W memory and power.
-    let atlas = certificate(out.path(), "shapes", "atlas200i-dk-a2");
-    let ascend = certificate(out.path(), "shapes", "ascend310b");
+    let atlas = certificate(out, "shapes", "atlas200i-dk-a2");
+    let ascend = certificate(out, "shapes", "ascend310b");
     for name in ["memory", "power"] {
         assert_eq!(check(&atlas, name)["verdict"], "PASS", "{name}");
         assert_eq!(check(&ascend, name)["verdict"], "INCONCLUSIVE", "{name}");
     }
-    let board = certificate(out.path(), "shapes", "rock5b-8gb");
+    let board = certificate(out, "shapes", "rock5b-8gb");
     assert_eq!(check(&board, "memory")["verdict"], "PASS");
     // Every seed chip's board gets a power verdict; the ROCK 5B and the Dragon Q6A are held to
     // their rated maximum, and say so.
     for (name, watts) in [("rock5b-8gb", "30 W"), ("dragon-q6a-8gb", "24 W")] {
-        let power = check(&certificate(out.path(), "shapes", name), "power").clone();
+        let power = check(&certificate(out, "shapes", name), "power").clone();
         assert_eq!(power["verdict"], "PASS", "{name}: {power}");
         let reason = power["reason"].as_str().unwrap();
         assert!(reason.contains(&format!("the {watts} budget (power.max_w)")), "{name}: {reason}");
     }
-    assert_eq!(check(&certificate(out.path(), "shapes", "rk3588"), "memory")["verdict"], "INCONCLUSIVE");
+    assert_eq!(check(&certificate(out, "shapes", "rk3588"), "memory")["verdict"], "INCONCLUSIVE");
     assert!(board["estimate"]["throughput_fps"].as_f64().unwrap() > 0.0);
     assert_eq!(board["estimate"]["scenario"], "serial");
     // The QCS6490 predicts from its calibrated overhead, which stands for its unknown DRAM time,
     // and its latency verdict says so.
-    let qcs = certificate(out.path(), "shapes", "qcs6490");
+    let qcs = certificate(out, "shapes", "qcs6490");
     assert_eq!(check(&qcs, "latency")["verdict"], "PASS");
     let reason = check(&qcs, "latency")["reason"].as_str().unwrap();
     assert!(reason.contains("DRAM time inside the calibrated per-layer overhead"), "{reason}");
@@ -68,7 +67,7 @@ fn reference_certification_writes_a_certificate_with_every_check() {
     // link is reported beside it, in the record and where the latency verdict is read. The
     // shapes model's float input (1×1×32×32) and its 4 scores cross as 8-bit tensors (the
     // runtime quantizes on the host), at 0.5 GB/s.
-    let coral = certificate(out.path(), "shapes", "coral-usb");
+    let coral = certificate(out, "shapes", "coral-usb");
     let bytes = coral["estimate"]["host_transfer_bytes"].as_u64().unwrap();
     assert_eq!(bytes, 32 * 32 + 4, "{}", coral["estimate"]);
     let ms = coral["estimate"]["host_transfer_ms"].as_f64().unwrap();
@@ -79,16 +78,16 @@ fn reference_certification_writes_a_certificate_with_every_check() {
         qcs["estimate"].get("host_transfer_ms").is_none(),
         "a chip with its own DRAM has no host transfer"
     );
-    let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     assert!(junit.contains("<testcase classname=\"shapes::rk3588\" name=\"accuracy\"/>"), "{junit}");
     // Each certificate carries its own JUnit file: its checks, and no other certificate's.
-    let beside = std::fs::read_to_string(out.path().join("shapes/rk3588/junit.xml")).unwrap();
+    let beside = std::fs::read_to_string(out.join("shapes/rk3588/junit.xml")).unwrap();
     assert!(beside.contains("<testcase classname=\"shapes::rk3588\" name=\"accuracy\"/>"), "{beside}");
     assert!(!beside.contains("shapes::qcs6490") && !beside.contains("adas::"), "{beside}");
     let exit_says_pass = run.code == 0;
     let all_pass = ["rk3588", "qcs6490", "ascend310b"]
         .iter()
-        .all(|c| certificate(out.path(), "shapes", c)["verdict"] == "PASS");
+        .all(|c| certificate(out, "shapes", c)["verdict"] == "PASS");
     assert_eq!(exit_says_pass, all_pass);
 }
 
@@ -101,29 +100,31 @@ fn without_volatile(mut cert: serde_json::Value) -> serde_json::Value {
 
 #[test]
 fn the_emulated_backend_is_deterministic() {
-    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    for out in [&a, &b] {
-        let run = edgecert(&["certify", "-q", "--out", s(out.path())]);
-        assert!(run.code <= 1, "{}", run.stderr);
-    }
+    // The shared reference run, and a second one (quiet: the terminal writes no file).
+    let (a, first) = reference_run();
+    assert!(first.code <= 1, "{}", first.stderr);
+    let second = tempfile::tempdir().unwrap();
+    let b = second.path();
+    let run = edgecert(&["certify", "-q", "--out", s(b)]);
+    assert!(run.code <= 1, "{}", run.stderr);
     for chip in ["rk3588", "qcs6490", "ascend310b"] {
-        let (x, y) = (certificate(a.path(), "shapes", chip), certificate(b.path(), "shapes", chip));
+        let (x, y) = (certificate(a, "shapes", chip), certificate(b, "shapes", chip));
         assert_eq!(
             serde_json::to_string(&without_volatile(x)).unwrap(),
             serde_json::to_string(&without_volatile(y)).unwrap()
         );
     }
     // The raw observations carry nothing volatile: byte for byte, every family and chip.
-    let observations = |dir: &tempfile::TempDir| -> Vec<(PathBuf, Vec<u8>)> {
+    let observations = |dir: &Path| -> Vec<(PathBuf, Vec<u8>)> {
         let mut files: Vec<PathBuf> =
-            files_under(dir.path()).into_iter().filter(|p| p.ends_with("observations.json")).collect();
+            files_under(dir).into_iter().filter(|p| p.ends_with("observations.json")).collect();
         files.sort();
         files
             .into_iter()
-            .map(|p| (p.strip_prefix(dir.path()).unwrap().to_path_buf(), std::fs::read(&p).unwrap()))
+            .map(|p| (p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap()))
             .collect()
     };
-    let (x, y) = (observations(&a), observations(&b));
+    let (x, y) = (observations(a), observations(b));
     assert_eq!(
         x.len(),
         48,

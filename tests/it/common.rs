@@ -18,6 +18,21 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// The full reference certification (`edgecert certify --out DIR`, the README's first command),
+/// run once per test binary for the tests that only read what it wrote: on two cores each run
+/// takes a minute. Its folder is under cargo's scratch space for tests, emptied first.
+pub fn reference_run() -> &'static (PathBuf, Run) {
+    static RUN: std::sync::OnceLock<(PathBuf, Run)> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reference-run");
+        if out.exists() {
+            std::fs::remove_dir_all(&out).unwrap();
+        }
+        let run = edgecert(&["certify", "--out", s(&out)]);
+        (out, run)
+    })
+}
+
 /// Runs `edgecert` from the repository root.
 pub fn edgecert(args: &[&str]) -> Run {
     edgecert_with_env(args, &[])
