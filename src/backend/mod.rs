@@ -415,7 +415,7 @@ fn time_measured(
     offline: &Offline<'_>,
 ) -> std::result::Result<Timing, Unobserved> {
     let compliance_enforced = !loads_here;
-    let unobserved = |reason: String| Unobserved { basis: Basis::Measured, reason };
+    let unobserved = |reason: String| Unobserved::measured(reason);
     let model = input.model.loaded().map_err(|e| unobserved(format!("the model could not be run: {e}")))?;
     let (mut timing, single_stream_s) =
         time_single_stream(model, input.golden, input.power_meter, input.min_duration_s, what)

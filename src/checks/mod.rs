@@ -177,9 +177,7 @@ pub trait Observations {
 pub fn metered_window(timing: &Timing) -> Result<&MeteredWindow, Unobserved> {
     match &timing.power {
         Some(power) => power.as_result(),
-        None => {
-            Err(Unobserved { basis: Basis::Measured, reason: format!("{} meters no power", timing.what) })
-        }
+        None => Err(Unobserved::measured(format!("{} meters no power", timing.what))),
     }
 }
 

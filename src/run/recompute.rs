@@ -220,11 +220,8 @@ impl Recorded<'_> {
     fn replay(&self) -> std::result::Result<&Replay, Unobserved> {
         match &self.replay {
             Some(Ok(replay)) => Ok(replay),
-            Some(Err(why)) => Err(Unobserved { basis: Basis::Measured, reason: why.clone() }),
-            None => Err(Unobserved {
-                basis: Basis::Measured,
-                reason: "the raw observations hold no golden replay".into(),
-            }),
+            Some(Err(why)) => Err(Unobserved::measured(why.as_str())),
+            None => Err(Unobserved::measured("the raw observations hold no golden replay")),
         }
     }
 }

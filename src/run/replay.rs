@@ -9,7 +9,7 @@ use crate::certificate::schema::{CrossCheckReport, MetricsReport, OutputAgreemen
 use crate::checks::{EngineCrossCheck, PairedEvaluation};
 use crate::golden::FamilyManifest;
 use crate::metrics::{Contributions, OutputStatistics, Scorer};
-use crate::vocab::{Basis, Unobserved};
+use crate::vocab::Unobserved;
 
 /// What the golden replay through both models gives: the per-sample record, the paired
 /// task-metric evaluation (with the values the certificate reports) and the agreement of the
@@ -104,12 +104,14 @@ impl Replay {
         self.task
             .as_ref()
             .map(|(p, _)| p)
-            .ok_or_else(|| measured("the golden set has no task metric and labels"))
+            .ok_or_else(|| Unobserved::measured("the golden set has no task metric and labels"))
     }
 
     /// The agreement statistics of every output, for the agreement check.
     pub fn agreement(&self) -> Result<&[OutputStatistics], Unobserved> {
-        self.agreement.as_deref().ok_or_else(|| measured("the golden set sets no [limits.agreement]"))
+        self.agreement
+            .as_deref()
+            .ok_or_else(|| Unobserved::measured("the golden set sets no [limits.agreement]"))
     }
 
     /// Every agreement statistic of every output, for the certificate.
@@ -144,9 +146,4 @@ fn agreement_record(out: &OutputStatistics) -> OutputAgreementRecord {
             })
             .collect(),
     }
-}
-
-/// A measured figure the golden set does not allow (the replay itself ran).
-fn measured(reason: &str) -> Unobserved {
-    Unobserved { basis: Basis::Measured, reason: reason.into() }
 }

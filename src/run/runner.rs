@@ -290,8 +290,7 @@ impl<'a> Runner<'a> {
     fn replay(&self, f: usize) -> std::result::Result<&Replay, Unobserved> {
         let judged = self.families[f].replay.get_or_init(|| {
             let judged = guarded(|| {
-                self.replay_and_score(f)
-                    .map_err(|reason| Failure::Unobserved(Unobserved { basis: Basis::Measured, reason }))
+                self.replay_and_score(f).map_err(|reason| Failure::Unobserved(Unobserved::measured(reason)))
             })
             .unwrap_or_else(|panic| Err(Failure::Panic(panic)));
             let observation = match &judged {

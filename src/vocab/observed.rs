@@ -29,6 +29,13 @@ impl<T> Observed<T> {
     }
 }
 
+impl Unobserved {
+    /// A measured figure that could not be had (a replay, a meter, a metric), and why.
+    pub fn measured(reason: impl Into<String>) -> Self {
+        Unobserved { basis: Basis::Measured, reason: reason.into() }
+    }
+}
+
 impl<T> Observed<T> {
     /// The value, or what kept it from being observed.
     pub fn as_result(&self) -> Result<&T, Unobserved> {
