@@ -8,6 +8,8 @@
 //! each class its box `tx, ty, tw, th` (class-specific regression): centre
 //! `((x + 0.5 + tx)·s, (y + 0.5 + ty)·s)`, size `(exp(tw)·s, exp(th)·s)`.
 
+use std::sync::OnceLock;
+
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
@@ -108,14 +110,21 @@ fn nms(mut dets: Vec<Detection>) -> Vec<Detection> {
 }
 
 /// All-point interpolated AP from (score, is-true-positive) pairs and the ground-truth count.
+/// Pairs of equal score keep the order they are given in.
 pub fn average_precision(mut scored: Vec<(f32, bool)>, positives: usize) -> Option<f64> {
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let ranked: Vec<bool> = scored.into_iter().map(|(_, is_tp)| is_tp).collect();
+    average_precision_of_ranked(&ranked, positives)
+}
+
+/// All-point interpolated AP from detections already ranked best first (true positive or not).
+fn average_precision_of_ranked(ranked: &[bool], positives: usize) -> Option<f64> {
     if positives == 0 {
         return None;
     }
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     let (mut tp, mut fp) = (0.0, 0.0);
-    let mut curve = Vec::with_capacity(scored.len());
-    for (_, is_tp) in scored {
+    let mut curve = Vec::with_capacity(ranked.len());
+    for &is_tp in ranked {
         if is_tp {
             tp += 1.0;
         } else {
@@ -143,7 +152,80 @@ pub struct DetectionScorer {
     detections: Vec<Vec<Detection>>,
     truths: Vec<Vec<GroundTruth>>,
     classes: Vec<String>,
+    /// Each frame's matches, made once: a bootstrap evaluates thousands of resamples of the same
+    /// frames, and which detection matches which object depends on the frame alone.
+    #[serde(skip)]
+    matches: OnceLock<Matches>,
 }
+
+/// The height ranges AP is computed over: every object, then each of [`BUCKETS`].
+const RANGES: [(f64, f64); 4] = [
+    (0.0, f64::INFINITY),
+    (BUCKETS[0].1, BUCKETS[0].2),
+    (BUCKETS[1].1, BUCKETS[1].2),
+    (BUCKETS[2].1, BUCKETS[2].2),
+];
+
+/// One (height range, class): each frame's share of its AP, with scores replaced by their rank
+/// among every distinct score of any frame (0 the highest), so that a resample is ranked by a
+/// counting sort instead of a comparison sort.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ClassMatches {
+    frames: Vec<FrameMatches>,
+    distinct_scores: usize,
+}
+
+/// One frame's objects in the range, and its detections that count as (score rank, true
+/// positive), best first.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct FrameMatches {
+    positives: usize,
+    ranked: Vec<(usize, bool)>,
+}
+
+impl ClassMatches {
+    fn new(frames: Vec<Vec<(f32, bool)>>, positives: Vec<usize>) -> Self {
+        let mut scores: Vec<f32> = frames.iter().flatten().map(|&(score, _)| score).collect();
+        scores.sort_by(|a, b| b.total_cmp(a));
+        scores.dedup_by(|a, b| a.total_cmp(b).is_eq());
+        let rank = |score: f32| scores.partition_point(|s| s.total_cmp(&score).is_gt());
+        let frames = frames
+            .into_iter()
+            .zip(positives)
+            .map(|(scored, positives)| FrameMatches {
+                positives,
+                ranked: scored.into_iter().map(|(score, is_tp)| (rank(score), is_tp)).collect(),
+            })
+            .collect();
+        ClassMatches { frames, distinct_scores: scores.len() }
+    }
+
+    /// AP over frames `idx`: their detections ranked by score, equal scores in the order `idx`
+    /// gives their frames (what a stable sort of the frames' detections, concatenated, gives).
+    fn average_precision(&self, idx: &[usize]) -> Option<f64> {
+        let positives = idx.iter().map(|&f| self.frames[f].positives).sum();
+        let mut starts = vec![0usize; self.distinct_scores + 1];
+        for &f in idx {
+            for &(rank, _) in &self.frames[f].ranked {
+                starts[rank + 1] += 1;
+            }
+        }
+        for r in 1..starts.len() {
+            starts[r] += starts[r - 1];
+        }
+        let mut ranked = vec![false; starts[self.distinct_scores]];
+        for &f in idx {
+            for &(rank, is_tp) in &self.frames[f].ranked {
+                ranked[starts[rank]] = is_tp;
+                starts[rank] += 1;
+            }
+        }
+        average_precision_of_ranked(&ranked, positives)
+    }
+}
+
+/// [`ClassMatches`] indexed by height range, then class.
+type Matches = Vec<Vec<ClassMatches>>;
 
 impl DetectionScorer {
     /// `labels` is [N, K, 5]: class (−1 pads), x1, y1, x2, y2 in pixels. `input_width` is the
@@ -171,44 +253,65 @@ impl DetectionScorer {
                     .collect()
             })
             .collect();
-        DetectionScorer { detections, truths, classes: classes.to_vec() }
+        DetectionScorer { detections, truths, classes: classes.to_vec(), matches: OnceLock::new() }
     }
 
-    /// AP of `class` over frames `idx`, counting only ground truth with height in [lo, hi).
-    fn ap(&self, idx: &[usize], class: usize, lo: f64, hi: f64) -> Option<f64> {
+    /// Frame `f`'s detections of `class` matched greedily (highest score first) to its objects of
+    /// that class at IoU ≥ 0.5, counting only objects with height in [lo, hi): the objects in
+    /// range, and the detections that count as (score, true positive), best first.
+    fn frame_matches(&self, f: usize, class: usize, (lo, hi): (f64, f64)) -> (Vec<(f32, bool)>, usize) {
         let in_bucket = |b: &Box2| b.height() >= lo && b.height() < hi;
+        let gts: Vec<&GroundTruth> = self.truths[f].iter().filter(|g| g.class == class).collect();
+        let positives = gts.iter().filter(|g| in_bucket(&g.bbox)).count();
+        let mut taken = vec![false; gts.len()];
+        let mut dets: Vec<&Detection> = self.detections[f].iter().filter(|d| d.class == class).collect();
+        dets.sort_by(|a, b| b.score.total_cmp(&a.score));
         let mut scored = Vec::new();
-        let mut positives = 0;
-        for &f in idx {
-            let gts: Vec<&GroundTruth> = self.truths[f].iter().filter(|g| g.class == class).collect();
-            positives += gts.iter().filter(|g| in_bucket(&g.bbox)).count();
-            let mut taken = vec![false; gts.len()];
-            let mut dets: Vec<&Detection> = self.detections[f].iter().filter(|d| d.class == class).collect();
-            dets.sort_by(|a, b| b.score.total_cmp(&a.score));
-            for d in dets {
-                let best = (0..gts.len())
-                    .filter(|&g| !taken[g])
-                    .map(|g| (g, iou(&d.bbox, &gts[g].bbox)))
-                    .filter(|&(_, v)| v >= IOU_THRESHOLD)
-                    .max_by(|a, b| a.1.total_cmp(&b.1));
-                match best {
-                    Some((g, _)) => {
-                        taken[g] = true;
-                        if in_bucket(&gts[g].bbox) {
-                            scored.push((d.score, true));
-                        }
+        for d in dets {
+            let best = (0..gts.len())
+                .filter(|&g| !taken[g])
+                .map(|g| (g, iou(&d.bbox, &gts[g].bbox)))
+                .filter(|&(_, v)| v >= IOU_THRESHOLD)
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            match best {
+                Some((g, _)) => {
+                    taken[g] = true;
+                    if in_bucket(&gts[g].bbox) {
+                        scored.push((d.score, true));
                     }
-                    None if in_bucket(&d.bbox) => scored.push((d.score, false)),
-                    None => {}
                 }
+                None if in_bucket(&d.bbox) => scored.push((d.score, false)),
+                None => {}
             }
         }
-        average_precision(scored, positives)
+        (scored, positives)
     }
 
-    fn mean_ap(&self, idx: &[usize], lo: f64, hi: f64, e: Option<&mut Evaluation>) -> f64 {
+    fn matches(&self) -> &Matches {
+        self.matches.get_or_init(|| {
+            RANGES
+                .iter()
+                .map(|&range| {
+                    (0..self.classes.len())
+                        .map(|c| {
+                            let (scored, positives) =
+                                (0..self.truths.len()).map(|f| self.frame_matches(f, c, range)).unzip();
+                            ClassMatches::new(scored, positives)
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+    }
+
+    /// AP of `class` over frames `idx` in height range `range` (an index into [`RANGES`]).
+    fn ap(&self, idx: &[usize], class: usize, range: usize) -> Option<f64> {
+        self.matches()[range][class].average_precision(idx)
+    }
+
+    fn mean_ap(&self, idx: &[usize], range: usize, e: Option<&mut Evaluation>) -> f64 {
         let aps: Vec<(usize, f64)> =
-            (0..self.classes.len()).filter_map(|c| self.ap(idx, c, lo, hi).map(|a| (c, a))).collect();
+            (0..self.classes.len()).filter_map(|c| self.ap(idx, c, range).map(|a| (c, a))).collect();
         if let Some(e) = e {
             for &(c, a) in &aps {
                 e.insert(format!("ap.{}", self.classes[c]), a);
@@ -222,6 +325,7 @@ impl DetectionScorer {
     pub(super) fn extend(&mut self, other: Self) {
         self.detections.extend(other.detections);
         self.truths.extend(other.truths);
+        self.matches = OnceLock::new();
     }
 
     pub(super) fn lengths(&self) -> Vec<(&'static str, usize)> {
@@ -236,10 +340,10 @@ impl Scorer for DetectionScorer {
 
     fn evaluate(&self, idx: &[usize]) -> Evaluation {
         let mut e = Evaluation::new();
-        let overall = self.mean_ap(idx, 0.0, f64::INFINITY, Some(&mut e));
+        let overall = self.mean_ap(idx, 0, Some(&mut e));
         e.insert(PRIMARY.into(), overall);
-        for (name, lo, hi) in BUCKETS {
-            e.insert(format!("slice.{name}"), self.mean_ap(idx, lo, hi, None));
+        for (range, (name, _, _)) in BUCKETS.iter().enumerate() {
+            e.insert(format!("slice.{name}"), self.mean_ap(idx, range + 1, None));
         }
         e
     }
@@ -313,10 +417,42 @@ mod tests {
                 GroundTruth { class: 0, bbox: Box2 { x1: 40.0, y1: 0.0, x2: 45.0, y2: 10.0 } },
             ]],
             classes: vec!["car".into()],
+            matches: OnceLock::new(),
         };
         let e = s.evaluate_all();
         assert_eq!(e[PRIMARY], 0.5);
         assert_eq!(e["slice.easy"], 1.0);
         assert_eq!(e["slice.hard"], 0.0);
+    }
+
+    proptest::proptest! {
+        /// Ranking a resample by score rank (a counting sort) is the stable comparison sort of
+        /// its frames' detections, ties included: the same AP to the bit.
+        #[test]
+        fn a_resample_ranked_by_counting_is_ranked_as_by_sorting(
+            frames in proptest::collection::vec(
+                (proptest::collection::vec((0u8..6, proptest::bool::ANY), 0..6), 0usize..4),
+                1..8,
+            ),
+            draws in proptest::collection::vec(0usize..1000, 0..20),
+        ) {
+            // Few distinct scores, so that ties across frames are common.
+            let scored: Vec<Vec<(f32, bool)>> = frames
+                .iter()
+                .map(|(dets, _)| {
+                    let mut d: Vec<(f32, bool)> = dets.iter().map(|&(s, tp)| (f32::from(s) / 8.0, tp)).collect();
+                    d.sort_by(|a, b| b.0.total_cmp(&a.0));
+                    d
+                })
+                .collect();
+            let positives: Vec<usize> = frames.iter().map(|f| f.1).collect();
+            let idx: Vec<usize> = draws.iter().map(|d| d % frames.len()).collect();
+            let by_sorting = average_precision(
+                idx.iter().flat_map(|&f| scored[f].iter().copied()).collect(),
+                idx.iter().map(|&f| positives[f]).sum(),
+            );
+            let by_counting = ClassMatches::new(scored, positives).average_precision(&idx);
+            proptest::prop_assert_eq!(by_sorting.map(f64::to_bits), by_counting.map(f64::to_bits));
+        }
     }
 }
