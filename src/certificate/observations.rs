@@ -277,7 +277,7 @@ pub fn read_observations(
 }
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = crate::vocab::open_regular(path)?;
     let mut bytes = Vec::new();
     file.take(MAX_OBSERVATIONS_BYTES + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
     if bytes.len() as u64 > MAX_OBSERVATIONS_BYTES {

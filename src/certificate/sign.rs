@@ -66,7 +66,7 @@ pub fn fingerprint(key: &VerifyingKey) -> String {
 fn read_key_bytes(path: &Path, header: &str) -> Result<[u8; 32]> {
     let bad = |m: &str| Error::Usage(format!("{}: {m}", path.display()));
     let mut text = String::new();
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = crate::vocab::open_regular(path)?;
     // Bounded, so a device or a huge file named as a key cannot stall or exhaust memory.
     std::io::Read::read_to_string(&mut std::io::Read::take(file, 4097), &mut text)
         .map_err(|e| Error::io(path, e))?;

@@ -190,7 +190,7 @@ impl Engine for OnnxruntimeEngine {
 /// from memory with them, so it is refused with the engine that can.
 fn with_outputs(path: &Path, tensors: &[String]) -> Result<Vec<u8>> {
     use prost::Message;
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::vocab::read_bytes(path)?;
     let mut proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice())
         .map_err(|e| Error::model(path, format!("not an ONNX model: {e}")))?;
     let graph = proto.graph.as_mut().ok_or_else(|| Error::model(path, "the model has no graph"))?;

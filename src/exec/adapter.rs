@@ -151,7 +151,7 @@ impl Adapter {
         if !errors.is_empty() {
             return Err(Error::Config(errors));
         }
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::vocab::read_bytes(path)?;
         // Absolute, so `{adapter_dir}` holds wherever the runtime runs.
         let path = path.canonicalize().map_err(|e| Error::io(path, e))?;
         Ok(Adapter { file, path, sha256: crate::vocab::hash::sha256_hex(&bytes) })

@@ -107,7 +107,7 @@ impl Engine for ExecEngine {
         let outputs = ModelInventory::load(path)?.outputs;
         self.distinct_files("inputs.file", &self.adapter.file.inputs.file, inputs)?;
         self.distinct_files("outputs.file", &self.adapter.file.outputs.file, &outputs)?;
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::vocab::read_bytes(path)?;
         let id = &self.identity;
         let journal_name =
             format!("{}-exec-{}.journal", &crate::vocab::hash::sha256_hex(&bytes)[..16], &id[..16]);
@@ -342,7 +342,7 @@ fn write_tensor(path: &Path, tensor: &Tensor, format: Format) -> std::result::Re
 
 /// An output file, checked against the graph output it answers for.
 fn read_tensor(path: &Path, info: &TensorInfo, format: Format) -> std::result::Result<Tensor, String> {
-    let bytes = std::fs::read(path)
+    let bytes = crate::vocab::read_bytes(path)
         .map_err(|e| format!("no output file {} for `{}` ({e})", path.display(), info.name))?;
     match format {
         Format::Npy => crate::golden::npy::decode(path, &bytes).map_err(|e| e.to_string()),

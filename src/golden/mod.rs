@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{load_toml, Diagnostic, Document};
 use crate::engine::Tensor;
-use crate::metrics::{AgreementLimits, MetricKind};
+use crate::metrics::{AgreementLimits, LabelContext, MetricKind};
 use crate::vocab::hash::sha256_of_parts;
 use crate::vocab::{read_bytes, Error, Result};
 
@@ -279,6 +279,7 @@ impl GoldenSet {
                 parts.push((spec.path.clone(), labels_path.clone()));
                 check_label_rows(&labels_path, &labels, samples.len())?;
                 check_label_shape(&labels_path, manifest.metric.kind, &labels)?;
+                check_label_values(&labels_path, &manifest, &labels)?;
                 Some(labels)
             }
             None => None,
@@ -385,6 +386,23 @@ impl FamilyManifest {
                 );
             }
         }
+        if let Some(slice) = self.metric.hardest_slice.as_deref().filter(|_| self.metric.kind.is_task()) {
+            let names = self.metric.kind.slice_names();
+            if !names.contains(&slice) {
+                let known = if names.is_empty() {
+                    "it reports no slices".to_string()
+                } else {
+                    format!(
+                        "its slices are {}",
+                        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                    )
+                };
+                err(
+                    "metric.hardest_slice",
+                    format!("metric `{}` has no slice `{slice}`: {known}", self.metric.kind.name()),
+                );
+            }
+        }
         if let Some(rel) = l.metric_rel_floor {
             if !(rel > 0.0 && rel <= 1.0) {
                 err("limits.metric_rel_floor", format!("expected a fraction in (0, 1], found {rel}"));
@@ -458,6 +476,23 @@ fn check_label_shape(path: &Path, kind: MetricKind, labels: &ArrayD<f32>) -> Res
     ))
 }
 
+/// Every label value the family's metric reads, against its classes and its input image.
+fn check_label_values(path: &Path, manifest: &FamilyManifest, labels: &ArrayD<f32>) -> Result<()> {
+    let context = LabelContext {
+        classes: manifest.labels.as_ref().map_or(0, |l| l.classes.len()),
+        image_hw: match manifest.input.shape.as_slice() {
+            [_, _, h, w] => Some((*h, *w)),
+            _ => None,
+        },
+    };
+    manifest.metric.kind.check_labels(labels, context).map_err(|fault| {
+        Error::golden(
+            path,
+            format!("row {}: {} (metric `{}`)", fault.row, fault.problem, manifest.metric.kind.name()),
+        )
+    })
+}
+
 /// Where each sample is read from.
 #[derive(Debug, Clone)]
 enum SampleStore {
@@ -502,7 +537,7 @@ fn files_digest(mut parts: Vec<(String, PathBuf)>) -> Result<String> {
     let mut hasher = crate::vocab::hash::PartsHasher::default();
     let mut buffer = vec![0u8; 1 << 20];
     for (name, path) in &parts {
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut file = crate::vocab::open_regular(path)?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         hasher.start(name, len);
         let mut seen = 0u64;
@@ -760,5 +795,72 @@ sha256 = "{sha}"
         std::fs::write(dir.path().join("family.toml"), manifest(4, &sha, "[1, 2, 4]")).unwrap();
         let err = GoldenSet::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("dataset.samples says 4 but 3"), "{err}");
+    }
+
+    /// A 4-class top-1 set of one-value samples with these labels; returns its digest.
+    fn classification_set(dir: &Path, labels: &[f32]) -> String {
+        let n = labels.len();
+        let inputs = ArrayD::from_shape_vec(IxDyn(&[n, 1]), vec![0.5; n]).unwrap();
+        let labels = ArrayD::from_shape_vec(IxDyn(&[n]), labels.to_vec()).unwrap();
+        let (a, b) = (npy::encode(&inputs), npy::encode(&labels));
+        std::fs::write(dir.join("inputs.npy"), &a).unwrap();
+        std::fs::write(dir.join("labels.npy"), &b).unwrap();
+        let sha = dataset_digest(&[("inputs.npy".into(), a), ("labels.npy".into(), b)]);
+        let named = manifest(n, &sha, "[1, 1]").replace(
+            "path = \"labels.npy\"",
+            "path = \"labels.npy\"\nclasses = [\"a\", \"b\", \"c\", \"d\"]",
+        );
+        std::fs::write(dir.join("family.toml"), named).unwrap();
+        sha
+    }
+
+    use proptest::prelude::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, failure_persistence: None, ..Default::default() })]
+        /// One label a classification task cannot read, anywhere in the file, and the set is
+        /// refused naming the file, the row and the value; without it the same set loads.
+        #[test]
+        fn a_label_file_with_one_unreadable_class_is_refused_naming_row_and_value(
+            classes in proptest::collection::vec(0u8..4, 1..12),
+            row in 0usize..12,
+            bad in proptest::prop_oneof![
+                proptest::strategy::Just(f32::NAN),
+                proptest::strategy::Just(f32::NEG_INFINITY),
+                (4u32..100_000).prop_map(|c| c as f32),
+                (-1000i32..0).prop_map(|c| c as f32),
+                (0u32..4).prop_map(|c| c as f32 + 0.25),
+            ],
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut labels: Vec<f32> = classes.iter().map(|&c| f32::from(c)).collect();
+            classification_set(dir.path(), &labels);
+            prop_assert!(GoldenSet::load(dir.path()).is_ok());
+            let row = row % labels.len();
+            labels[row] = bad;
+            classification_set(dir.path(), &labels);
+            let err = GoldenSet::load(dir.path()).unwrap_err();
+            prop_assert_eq!(err.exit_code(), 2);
+            let message = err.to_string();
+            let expected = format!("row {row}: class {bad} is not an integer in [0, 4)");
+            prop_assert!(message.contains("labels.npy") && message.contains(&expected), "{}", message);
+        }
+    }
+
+    #[test]
+    fn a_hardest_slice_the_metric_does_not_report_is_refused_at_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = npy_set(dir.path());
+        let toml = manifest(3, &sha, "[1, 2, 4]")
+            .replace("kind = \"top1_accuracy\"", "kind = \"detection_map50\"\nhardest_slice = \"night\"");
+        std::fs::write(dir.path().join("family.toml"), toml).unwrap();
+        let err = GoldenSet::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("metric.hardest_slice")
+                && err.contains(
+                    "metric `mAP@0.5` has no slice `night`: its slices are `easy`, `moderate`, `hard`"
+                ),
+            "{err}"
+        );
     }
 }

@@ -97,7 +97,7 @@ impl Layout {
     /// The layout of the `.npy` file at `path`, reading only its header.
     pub fn of_file(path: &Path) -> Result<Layout> {
         use std::io::Read;
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = crate::vocab::open_regular(path)?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let mut head = Vec::new();
         file.take(MAX_HEADER_BYTES as u64).read_to_end(&mut head).map_err(|e| Error::io(path, e))?;
@@ -112,7 +112,7 @@ impl Layout {
     /// Row `i`, read from the file without reading the others.
     pub fn read_row(&self, path: &Path, i: usize) -> Result<Vec<f32>> {
         use std::os::unix::fs::FileExt;
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = crate::vocab::open_regular(path)?;
         let row_bytes = self.row_len() * 4;
         let mut bytes = vec![0u8; row_bytes];
         file.read_exact_at(&mut bytes, self.data_offset + (i * row_bytes) as u64)

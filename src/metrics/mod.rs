@@ -5,6 +5,7 @@
 mod agreement;
 mod classification;
 mod detection;
+mod labels;
 mod regression;
 mod smt;
 
@@ -21,6 +22,7 @@ pub use agreement::{
 };
 pub use classification::{argmax, Top1Scorer};
 pub use detection::{average_precision, decode_grid, iou, Box2, Detection, DetectionScorer, GroundTruth};
+pub use labels::{LabelContext, LabelFault};
 pub use regression::{friction_slice, SideslipScorer};
 pub use smt::{SmtScorer, SMT_CLASSES};
 

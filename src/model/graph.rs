@@ -54,15 +54,7 @@ impl GraphFacts {
     /// Facts of a checked model (see `checker`), with graph inputs at `shapes`.
     pub fn new(path: &Path, proto: &pb::ModelProto, shapes: &InputShapes) -> Result<GraphFacts> {
         let graph = proto.graph.as_ref().expect("checked by decode_model");
-        let initializers: HashMap<String, Initializer> = graph
-            .initializer
-            .iter()
-            .map(|t| {
-                let dims: Vec<usize> = t.dims.iter().map(|d| (*d).max(0) as usize).collect();
-                let bytes = tensor_byte_len(t).unwrap_or(0);
-                (t.name.clone(), Initializer { elem: t.data_type, dims, bytes })
-            })
-            .collect();
+        let initializers = constant_tensors(graph);
         let graph_inputs: Vec<&pb::ValueInfoProto> =
             graph.input.iter().filter(|i| !initializers.contains_key(&i.name)).collect();
         shapes::check_names(path, shapes, graph_inputs.iter().map(|i| i.name.as_str()))?;
@@ -71,6 +63,7 @@ impl GraphFacts {
             graph_inputs.iter().map(|i| input_info(path, i, shapes, single)).collect::<Result<_>>()?;
         let mut findings = unimplemented_ops(graph);
         let inferred = infer_shapes(path, proto, &inputs, &mut findings);
+        findings.extend(dropped_declared_shapes(graph, &inferred));
         let outputs = graph.output.iter().map(|o| output_info(path, o, &inferred)).collect::<Result<_>>()?;
         let elem_types = propagate_types(graph, &inputs, &initializers);
         Ok(GraphFacts { inputs, outputs, initializers, shapes: inferred, elem_types, findings })
@@ -142,6 +135,27 @@ impl GraphFacts {
         };
         elem.and_then(dtype_of)
     }
+}
+
+/// The graph's constant tensors by name: its initializers, and the tensors of its `Constant`
+/// nodes, where PaddlePaddle's exporter (paddle2onnx 1.x and 2.x) writes every weight. Both are
+/// weights to a chip toolchain; counting only initializers gave such a model 0 parameters.
+fn constant_tensors(graph: &pb::GraphProto) -> HashMap<String, Initializer> {
+    let of = |t: &pb::TensorProto| Initializer {
+        elem: t.data_type,
+        dims: t.dims.iter().map(|d| (*d).max(0) as usize).collect(),
+        bytes: tensor_byte_len(t).unwrap_or(0),
+    };
+    let constants =
+        graph.node.iter().filter(|n| n.op_type == "Constant" && is_onnx_domain(&n.domain)).filter_map(|n| {
+            let value = n.attribute.iter().find(|a| a.name == "value")?.t.as_ref()?;
+            Some((n.output.first()?.clone(), of(value)))
+        });
+    graph.initializer.iter().map(|t| (t.name.clone(), of(t))).chain(constants).collect()
+}
+
+fn is_onnx_domain(domain: &str) -> bool {
+    matches!(domain, "" | "ai.onnx")
 }
 
 fn tensor_type<'a>(path: &Path, v: &'a pb::ValueInfoProto) -> Result<&'a pb::type_proto::Tensor> {
@@ -239,7 +253,7 @@ fn tract_shapes(
     findings: &mut Vec<Finding>,
 ) -> HashMap<String, Vec<usize>> {
     let dir = path.parent().and_then(|p| p.to_str());
-    let parsed = match tract_onnx::onnx().parse(proto, dir) {
+    let parsed = match tract_onnx::onnx().parse(&without_declared_shapes(proto), dir) {
         Ok(p) => p,
         Err(e) => {
             findings.push(Finding {
@@ -272,6 +286,94 @@ fn tract_shapes(
             Some((name.clone(), dims?))
         })
         .collect()
+}
+
+/// The model without its intermediate `value_info`. tract takes a declared shape as a fact, so
+/// one it cannot read or one that contradicts the graph stops the inference of every shape after
+/// it; exporters write both (Paddle2ONNX models after onnxruntime's symbolic shape inference
+/// carry `floor(DynamicDimension.1/2 - 1/2) + 1`; a graph edited after export keeps stale ones).
+/// With the inputs fixed, the graph alone determines every shape.
+fn without_declared_shapes(proto: &pb::ModelProto) -> std::borrow::Cow<'_, pb::ModelProto> {
+    let graph = proto.graph.as_ref().expect("checked by decode_model");
+    if graph.value_info.is_empty() {
+        return std::borrow::Cow::Borrowed(proto);
+    }
+    let mut bare = proto.clone();
+    bare.graph.as_mut().expect("cloned with its graph").value_info.clear();
+    std::borrow::Cow::Owned(bare)
+}
+
+/// Most examples a finding names of one kind of dropped declared shape.
+const DROPPED_EXAMPLES: usize = 3;
+
+/// One finding for the intermediate shapes the file declares that inference did not use: those
+/// written as expressions, and those that contradict what the graph computes. Declared shapes
+/// that agree, or name a dimension by a plain symbol, say nothing worth a finding.
+fn dropped_declared_shapes(
+    graph: &pb::GraphProto,
+    inferred: &HashMap<String, Vec<usize>>,
+) -> Option<Finding> {
+    let mut expressions = Vec::new();
+    let mut contradictions = Vec::new();
+    for v in &graph.value_info {
+        let Some(pb::type_proto::Value::TensorType(tensor)) =
+            v.r#type.as_ref().and_then(|t| t.value.as_ref())
+        else {
+            continue;
+        };
+        let Some(declared) = shapes::declared_dims(tensor) else { continue };
+        if let Some(expr) = declared.iter().find_map(|d| match d {
+            Dim::Symbolic(s) if !is_plain_symbol(s) => Some(s),
+            _ => None,
+        }) {
+            expressions.push(format!("`{}`: `{expr}`", v.name));
+        } else if let Some(computed) = inferred.get(&v.name) {
+            let agrees = declared.len() == computed.len()
+                && declared.iter().zip(computed).all(|(d, &c)| !matches!(d, Dim::Fixed(n) if *n != c));
+            if !agrees {
+                let declared: Vec<String> = declared.iter().map(Dim::label).collect();
+                contradictions.push(format!(
+                    "`{}`: declared [{}], computed {computed:?}",
+                    v.name,
+                    declared.join(", ")
+                ));
+            }
+        }
+    }
+    if expressions.is_empty() && contradictions.is_empty() {
+        return None;
+    }
+    let kind = |what: &str, found: &[String]| {
+        (!found.is_empty()).then(|| {
+            let more = found.len().saturating_sub(DROPPED_EXAMPLES);
+            let examples = found[..found.len().min(DROPPED_EXAMPLES)].join("; ");
+            format!(
+                "{} {what} ({examples}{})",
+                found.len(),
+                if more > 0 { format!("; {more} more") } else { String::new() }
+            )
+        })
+    };
+    let kinds: Vec<String> =
+        [kind("written as expressions", &expressions), kind("contradicting the graph", &contradictions)]
+            .into_iter()
+            .flatten()
+            .collect();
+    Some(Finding {
+        node: String::new(),
+        op_type: String::new(),
+        message: format!(
+            "the file declares shapes for {} intermediate tensors; every shape here is inferred from the graph, and these declarations were ignored: {}",
+            graph.value_info.len(),
+            kinds.join(", ")
+        ),
+    })
+}
+
+/// A dimension name (`N`, `batch_size`, `p2o.DynamicDimension.0`, `unk__12`) rather than an
+/// expression over names.
+fn is_plain_symbol(s: &str) -> bool {
+    s.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | ':'))
 }
 
 /// Element types through the graph. A DequantizeLinear output is recorded twice: as f32 (its

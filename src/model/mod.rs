@@ -104,7 +104,9 @@ pub struct ModelInventory {
     pub parameter_count: u64,
     pub weight_bytes: u64,
     pub weight_bytes_by_dtype: BTreeMap<String, u64>,
-    pub total_macs: u64,
+    /// Multiply-accumulates of the whole graph; `None` when some node's are unknown (its shapes
+    /// could not be inferred, or its work is in a subgraph): [`Self::unknown_macs_at`] names it.
+    pub total_macs: Option<u64>,
     pub quantization: Quantization,
     pub quantized: bool,
     pub nodes: Vec<NodeInfo>,
@@ -170,7 +172,7 @@ impl ModelInventory {
             parameter_count: facts.parameter_count(),
             weight_bytes: facts.weight_bytes_by_dtype().values().sum(),
             weight_bytes_by_dtype: facts.weight_bytes_by_dtype(),
-            total_macs: nodes.iter().filter_map(|n| n.macs).sum(),
+            total_macs: nodes.iter().map(|n| n.macs).sum(),
             quantized: quantization.is_quantized(),
             quantization,
             findings: facts.findings.clone(),
@@ -178,6 +180,11 @@ impl ModelInventory {
             nodes,
             activations,
         }
+    }
+
+    /// The first node whose multiply-accumulates are unknown, which leaves the total unknown.
+    pub fn unknown_macs_at(&self) -> Option<&NodeInfo> {
+        self.nodes.iter().find(|n| n.macs.is_none())
     }
 
     /// Per node, whether its outputs vary with the model's inputs (some input of it is a graph
@@ -245,7 +252,8 @@ impl ModelInventory {
     /// constant tensor derived from weights (a dequantized weight) is not an activation: the
     /// toolchain folds it into the weights, which are counted already (an exporter that lists
     /// every weight's DequantizeLinear first would otherwise keep all weights "alive" from the
-    /// start). Other constants (a `Constant` node's tensor, a mask built from shapes) stay.
+    /// start), and neither is a `Constant` node's tensor. Other constants (a mask built from shapes)
+    /// stay.
     pub fn peak_activation_bytes(&self) -> u64 {
         let (at_start, per_node) = self.activation_liveness();
         peak_liveness(at_start, &per_node)
@@ -291,7 +299,12 @@ impl ModelInventory {
     }
 }
 
+/// The tensors a node writes at run time. A `Constant` node's tensor is a weight (see
+/// `GraphFacts`): the toolchain stores it with the weights, where it is counted already.
 fn activation_tensors(n: &NodeInfo) -> Vec<ActivationTensor> {
+    if n.op_type == "Constant" {
+        return Vec::new();
+    }
     n.outputs
         .iter()
         .zip(&n.output_shapes)

@@ -80,7 +80,7 @@ pub enum Dim {
 }
 
 impl Dim {
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         match self {
             Dim::Fixed(n) => n.to_string(),
             Dim::Symbolic(s) => s.clone(),

@@ -357,7 +357,7 @@ pub fn read_log(path: &Path, format: LogFormat, interval_ms: f64) -> Result<Powe
         path: path.to_path_buf(),
         message: format!("line {line}: {why}"),
     };
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = crate::vocab::open_regular(path)?;
     let mut reader = BufReader::new(file);
     let mut points: Vec<(f64, f64)> = Vec::new();
     let mut line = String::new();

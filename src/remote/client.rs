@@ -208,7 +208,7 @@ impl Engine for RemoteEngine {
 
     fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>> {
         let fail = |message: String| Error::Inference { path: path.to_path_buf(), message };
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::vocab::read_bytes(path)?;
         let sha256 = crate::vocab::hash::sha256_hex(&bytes);
         let (mut session, device) =
             Session::open(&self.target).map_err(|why| fail(format!("{}: {why}", self.target.addr)))?;

@@ -490,7 +490,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 
 /// Reads a token file: its contents, trimmed, at least [`MIN_TOKEN_BYTES`] long.
 pub fn read_token(path: &std::path::Path) -> crate::vocab::Result<Vec<u8>> {
-    let text = std::fs::read_to_string(path).map_err(|e| crate::vocab::Error::io(path, e))?;
+    let text = crate::vocab::read_to_string(path)?;
     let token = text.trim();
     if token.len() < MIN_TOKEN_BYTES {
         return Err(crate::vocab::Error::Usage(format!(

@@ -138,7 +138,15 @@ fn write_inventory(s: &mut String, inv: &ModelInventory) -> std::fmt::Result {
         "nodes       {}   parameters {}   weight bytes {}",
         inv.node_count, inv.parameter_count, inv.weight_bytes
     )?;
-    writeln!(s, "MACs        {}   quantization {}", inv.total_macs, inv.quantization)?;
+    let macs = match (inv.total_macs, inv.unknown_macs_at()) {
+        (Some(macs), _) => macs.to_string(),
+        (None, Some(n)) => format!(
+            "? (unknown from node `{}` ({}): its shapes or its work could not be read)",
+            n.name, n.op_type
+        ),
+        (None, None) => "?".into(),
+    };
+    writeln!(s, "MACs        {macs}   quantization {}", inv.quantization)?;
     writeln!(s, "peak activations {} bytes", inv.peak_activation_bytes())?;
     for t in &inv.inputs {
         writeln!(s, "input       {} {:?} {}", t.name, t.shape, t.dtype)?;

@@ -7,22 +7,61 @@ use std::path::{Path, PathBuf};
 
 use super::error::{Error, Result};
 
+/// Opens a file edgecert reads as input, refusing at once anything that is not a regular file
+/// (after symbolic links): a FIFO would block the run until some writer came, a device or a
+/// socket would stream without end, a folder is not a document. The file is opened without
+/// blocking and its type is read from the open descriptor, so nothing can be swapped in between
+/// the check and the read.
+pub fn open_regular(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let kind = file.metadata().map_err(|e| Error::io(path, e))?.file_type();
+    let found = if kind.is_file() {
+        return Ok(file);
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(Error::io(
+        path,
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("expected a regular file, found {found}"),
+        ),
+    ))
+}
+
 /// Reads a whole file, naming it in the error. For files edgecert wrote itself or the user
 /// names as a trusted artifact (a model, a golden sample); hostile documents go through
 /// [`read_bounded`].
 pub fn read_to_string(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+    let mut text = String::new();
+    open_regular(path)?.read_to_string(&mut text).map_err(|e| Error::io(path, e))?;
+    Ok(text)
 }
 
 /// Reads a whole file as bytes, naming it in the error.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+    let mut bytes = Vec::new();
+    open_regular(path)?.read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    Ok(bytes)
 }
 
 /// Reads at most `max_bytes` of a file: a larger one is refused with `what` it was expected to
 /// be, before more than `max_bytes + 1` bytes are held.
 pub fn read_bounded(path: &Path, max_bytes: u64, what: &str) -> Result<Vec<u8>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = open_regular(path)?;
     let mut bytes = Vec::new();
     file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
     if bytes.len() as u64 > max_bytes {

@@ -14,7 +14,7 @@ pub mod timing;
 pub mod verdict;
 
 pub use error::{exit_code, Diagnostic, Error, Result};
-pub use files::{read_bounded, read_bytes, read_to_string, write_all_atomically};
+pub use files::{open_regular, read_bounded, read_bytes, read_to_string, write_all_atomically};
 pub use observed::{Observed, Unobserved};
 pub use power_trace::{MeteredWindow, PowerTrace};
 pub use timing::{percentile, percentiles, Scenarios, SystematicError, TimedOutputCheck, Timing};

@@ -90,8 +90,10 @@ fn a_changed_golden_set_fails_its_digest() {
     let golden = copied_golden(dir.path(), "shapes");
     let labels = golden.join("labels.npy");
     let mut bytes = std::fs::read(&labels).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0x40;
+    // The last sample relabelled to another of the four classes: still a valid label.
+    let last = bytes.len() - 4;
+    let class = f32::from_le_bytes(bytes[last..].try_into().unwrap());
+    bytes[last..].copy_from_slice(&((class + 1.0) % 4.0).to_le_bytes());
     std::fs::write(&labels, bytes).unwrap();
     certify_rejects(&dir.path().join("out"), &["--golden", s(&golden)], &["family.toml", "dataset.sha256"]);
 }
@@ -160,4 +162,114 @@ fn a_board_with_a_broken_extends_chain_names_file_and_field() {
         assert_eq!(check.code, 2, "{}", check.stderr);
         assert!(words.iter().all(|w| check.stderr.contains(w)), "{}", check.stderr);
     }
+}
+
+/// Runs `edgecert` with `args`, killed (and the test failed) if it has not ended in 30 s: a
+/// command that opened a FIFO to read it would wait for a writer forever.
+fn edgecert_within_30s(args: &[&str]) -> Run {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_edgecert"))
+        .args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("`edgecert {}` was still running after 30 s: it blocked on a FIFO", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn make_fifo(path: &Path) {
+    let c_path = std::ffi::CString::new(s(path)).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo(3) only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}
+
+/// A FIFO where a profile, a model, a golden set's labels, a certificate or a key belongs is
+/// refused at once, naming it, with exit 2 (it used to hang the run waiting for a writer).
+#[test]
+fn a_fifo_named_as_any_input_is_refused_at_once_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipe = dir.path().join("input.pipe");
+    make_fifo(&pipe);
+    let golden = copied_golden(dir.path(), "shapes");
+    let labels = golden.join("labels.npy");
+    std::fs::remove_file(&labels).unwrap();
+    make_fifo(&labels);
+    let out = dir.path().join("out");
+    let issued = dir.path().join("issued");
+    let run = edgecert(&[
+        "certify",
+        "-q",
+        "--golden",
+        "golden/shapes",
+        "--profile",
+        "profiles/rk3588.toml",
+        "--out",
+        s(&issued),
+    ]);
+    assert!(run.code <= 1, "{}", run.stderr);
+    let cert = issued.join("shapes/rk3588/certificate.json");
+    let cases: Vec<(Vec<&str>, &Path)> = vec![
+        (vec!["certify", "--out", s(&out), "--golden", "golden/shapes", "--profile", s(&pipe)], &pipe),
+        (vec!["certify", "--out", s(&out), "--golden", "golden/shapes", "--model", s(&pipe)], &pipe),
+        (
+            vec!["certify", "--out", s(&out), "--golden", s(&golden), "--profile", "profiles/rk3588.toml"],
+            &labels,
+        ),
+        (vec!["inspect", s(&pipe)], &pipe),
+        (vec!["profile", "check", s(&pipe)], &pipe),
+        (vec!["verify", s(&pipe)], &pipe),
+        (vec!["verify", s(&cert), "--key", s(&pipe)], &pipe),
+    ];
+    for (args, named) in cases {
+        let run = edgecert_within_30s(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(s(named)) && run.stderr.contains("expected a regular file, found a FIFO"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(files_under(&out).is_empty(), "{args:?} wrote {:?}", files_under(&out));
+    }
+}
+
+/// A detection label whose box leaves the image is refused before any model runs, naming the
+/// label file, the row and the box; exit 2, nothing written.
+#[test]
+fn a_detection_box_outside_the_image_is_refused_naming_file_row_and_box() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = copied_golden(dir.path(), "adas");
+    let labels = golden.join("labels.npy");
+    let mut bytes = std::fs::read(&labels).unwrap();
+    // A version-1 `.npy`: magic (6 bytes), version (2), header length (u16), header, then
+    // little-endian f32 data of shape (N, K, 5).
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = String::from_utf8_lossy(&bytes[10..10 + header_len]).into_owned();
+    let shape = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap().to_string();
+    let objects: usize = shape.split(',').nth(1).unwrap().trim().parse().unwrap();
+    let value = |bytes: &[u8], index: usize| {
+        let at = 10 + header_len + 4 * index;
+        f32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
+    };
+    let row = (0..).find(|&r| value(&bytes, r * objects * 5) >= 0.0).unwrap();
+    let x2 = 10 + header_len + 4 * (row * objects * 5 + 3);
+    bytes[x2..x2 + 4].copy_from_slice(&10_000f32.to_le_bytes());
+    std::fs::write(&labels, bytes).unwrap();
+    certify_rejects(
+        &dir.path().join("out"),
+        &["--golden", s(&golden), "--profile", "profiles/rk3588.toml"],
+        &[s(&labels), &format!("row {row}: object 0: box ("), ", 10000, ", "lies outside the 320×160 image"],
+    );
 }

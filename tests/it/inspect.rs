@@ -249,3 +249,59 @@ fn a_float_model_crosses_a_quantizing_cards_link_as_its_int8_build() {
         text.stdout
     );
 }
+
+/// The weights of `xtask/paddle_export.py`'s detector, from its layer list: convolutions
+/// (3×3 unless 1×1 lateral or 2×2 transposed), biases where the layer has one, and four
+/// figures per BatchNorm channel.
+const PADDLE_DETECTOR_FLOAT_PARAMETERS: u64 = (3 * 8 * 9 + 4 * 8)
+    + (8 * 16 * 9 + 4 * 16)
+    + (16 * 24 * 9 + 4 * 24)
+    + (24 * 32 * 9 + 4 * 32)
+    + (16 * 16 + 16)
+    + (24 * 16 + 16)
+    + (32 * 16 + 16)
+    + (48 * 16 * 9 + 16)
+    + (16 * 8 * 9 + 4 * 8)
+    + (8 * 8 * 4 + 8)
+    + (8 * 4 + 1);
+
+/// Its multiply-accumulates at 640×640, layer by layer (output pixels × output channels × the
+/// kernel's inputs; a transposed convolution's input pixels × its kernel).
+const PADDLE_DETECTOR_MACS_640: u64 = 320 * 320 * 8 * 27
+    + 160 * 160 * 16 * 72
+    + 80 * 80 * 24 * 144
+    + 40 * 40 * 32 * 216
+    + 160 * 160 * 16 * 16
+    + 80 * 80 * 16 * 24
+    + 40 * 40 * 16 * 32
+    + 160 * 160 * 16 * 432
+    + 160 * 160 * 8 * 144
+    + 160 * 160 * 8 * 8 * 4
+    + 320 * 320 * 8 * 4;
+
+/// A detector exported by PaddlePaddle's own tools (paddle2onnx 2.1, opset 11, every weight in a
+/// `Constant` node), and the same file after onnxruntime's symbolic shape inference, which
+/// writes every intermediate shape as an expression (`floor(DynamicDimension.1/2 - 1/2) + 1`):
+/// the second once inventoried as "MACs 0" with every shape unknown.
+#[test]
+fn paddle_exports_inventory_whole_whatever_shapes_they_declare() {
+    let mut inventories = Vec::new();
+    for file in ["db_det_opset11.onnx", "db_det_opset11_symbolic.onnx"] {
+        let path = format!("tests/fixtures/paddle/{file}");
+        let run = edgecert(&["inspect", &path, "--input-shape", "x:1x3x640x640", "--json"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let inv: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(inv["opset"], 11, "{file}");
+        assert_eq!(inv["total_macs"], PADDLE_DETECTOR_MACS_640, "{file}");
+        assert_eq!(inv["outputs"][0]["shape"], serde_json::json!([1, 1, 640, 640]), "{file}");
+        assert_eq!(inv["weight_bytes_by_dtype"]["float32"], 4 * PADDLE_DETECTOR_FLOAT_PARAMETERS, "{file}");
+        inventories.push(inv);
+    }
+    assert!(inventories[0]["findings"].as_array().unwrap().is_empty(), "{}", inventories[0]["findings"]);
+    let findings = inventories[1]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "one finding for all the dropped declarations: {findings:?}");
+    let message = findings[0]["message"].as_str().unwrap();
+    assert!(message.contains("183 intermediate tensors"), "{message}");
+    assert!(message.contains("written as expressions"), "{message}");
+    assert!(message.contains("`floor(DynamicDimension.1/2 - 1/2) + 1`"), "{message}");
+}

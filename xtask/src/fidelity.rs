@@ -179,7 +179,8 @@ fn predict_row(path: &Path, label: &str, profiles: &[profile::ProfileFile]) -> a
         }
         row.push((p.profile.chip.name.clone(), (e.latency_ms, e.throughput_fps.map(|fps| 1000.0 / fps))));
     }
-    println!("   ({:.2} GMAC, {} nodes)", inv.total_macs as f64 / 1e9, inv.nodes.len());
+    let gmacs = inv.total_macs.map_or("?".into(), |m| format!("{:.2}", m as f64 / 1e9));
+    println!("   ({gmacs} GMAC, {} nodes)", inv.nodes.len());
     Ok(row)
 }
 
