@@ -126,6 +126,27 @@ fn on_chip_memory(model: &ModelInventory, profile: &ChipProfile) -> Option<Verdi
 /// Weights plus peak live activations must fit the chip's DRAM (on a chip without DRAM, its
 /// on-chip memory).
 pub fn memory_check(model: &ModelInventory, profile: &ChipProfile) -> Verdict {
+    let verdict = counted_memory_check(model, profile);
+    match model.unknown_activation_at() {
+        Some(node) if verdict.verdict != Outcome::Fail => unknown_activations(verdict, node),
+        _ => verdict,
+    }
+}
+
+/// A memory figure that misses tensors of unknown size is a lower bound: it can show a model too
+/// large (FAIL stands), never that it fits.
+fn unknown_activations(counted: Verdict, node: &crate::model::NodeInfo) -> Verdict {
+    let reason = format!(
+        "the size of the tensors node `{}` ({}) writes could not be inferred, so the peak activation figure counts only the others and cannot show the model fits; counted: {}",
+        node.name, node.op_type, counted.reason
+    );
+    let mut v = Verdict::inconclusive(CheckKind::Memory, "bytes", Basis::Static, reason);
+    v.measured = counted.measured;
+    v.limit = counted.limit;
+    v
+}
+
+fn counted_memory_check(model: &ModelInventory, profile: &ChipProfile) -> Verdict {
     if let Some(verdict) = on_chip_memory(model, profile) {
         return verdict;
     }
@@ -161,6 +182,29 @@ pub fn memory_check(model: &ModelInventory, profile: &ChipProfile) -> Verdict {
 mod tests {
     use super::*;
     use crate::profile::bundled;
+
+    /// Tensors of unknown size leave the memory figure a lower bound: it cannot PASS, and it names
+    /// the node whose output shape stopped inference; a lower bound over the limit still FAILs.
+    #[test]
+    fn memory_with_tensors_of_unknown_size_cannot_pass_and_names_the_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = crate::model::tests::small_cnn();
+        m.opset_import
+            .push(tract_onnx::pb::OperatorSetIdProto { domain: "com.microsoft".into(), version: 1 });
+        let relu = &mut m.graph.as_mut().unwrap().node[1];
+        relu.op_type = "Inverse".into();
+        relu.domain = "com.microsoft".into();
+        let path = dir.path().join("unknown.onnx");
+        std::fs::write(&path, crate::model::writer::encode(&m)).unwrap();
+        let model = ModelInventory::load(&path).unwrap();
+        let v = memory_check(&model, &bundled("rk3588"));
+        assert_eq!(v.verdict, Outcome::Inconclusive, "{}", v.reason);
+        assert!(v.reason.contains("(Inverse) writes could not be inferred"), "{}", v.reason);
+        assert!(v.measured.is_some_and(|m| m > 0.0), "the counted lower bound is kept");
+        let mut tiny = bundled("rk3588");
+        tiny.memory.dram_bytes = Some(1000);
+        assert_eq!(memory_check(&model, &tiny).verdict, Outcome::Fail);
+    }
 
     /// A chip without DRAM is held to its on-chip memory where the profile gives its size, as
     /// the emulator counts it, and otherwise says in its own terms why memory is undecided: a

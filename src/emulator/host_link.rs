@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::model::{ModelInventory, TensorInfo};
+use crate::model::ModelInventory;
 use crate::profile::ChipProfile;
 
 /// The bytes one inference moves over the host link, in and out, and the time they take at the
@@ -46,11 +46,12 @@ impl HostTransfer {
 pub fn host_transfer(model: &ModelInventory, profile: &ChipProfile, quantized: bool) -> Option<HostTransfer> {
     let link_gbps = profile.memory.card_link_gbps()?;
     let mut unsized_tensors = 0;
-    let mut bytes = |tensors: &[TensorInfo]| -> u64 {
+    // (element count where known, element type) of each tensor crossing the link.
+    let mut bytes = |tensors: Vec<(Option<u64>, &str)>| -> u64 {
         tensors
-            .iter()
-            .map(|t| match elements(t) {
-                Some(n) => n * wire_bytes(&t.dtype, quantized),
+            .into_iter()
+            .map(|(elements, dtype)| match elements {
+                Some(n) => n * wire_bytes(dtype, quantized),
                 None => {
                     unsized_tensors += 1;
                     0
@@ -58,7 +59,10 @@ pub fn host_transfer(model: &ModelInventory, profile: &ChipProfile, quantized: b
             })
             .sum()
     };
-    let (input_bytes, output_bytes) = (bytes(&model.inputs), bytes(&model.outputs));
+    let inputs = model.inputs.iter().map(|t| (Some(elements(&t.shape)), t.dtype.as_str())).collect();
+    let outputs =
+        model.outputs.iter().map(|t| (t.known_shape().map(|s| elements(&s)), t.dtype.as_str())).collect();
+    let (input_bytes, output_bytes) = (bytes(inputs), bytes(outputs));
     let ms = link_ms(input_bytes + output_bytes, link_gbps);
     Some(HostTransfer { input_bytes, output_bytes, ms, unsized_tensors, link_gbps })
 }
@@ -68,10 +72,9 @@ fn link_ms(bytes: u64, gbps: f64) -> f64 {
     bytes as f64 / (gbps * 1e9) * 1e3
 }
 
-/// Elements of a graph input or output from its shape (a scalar is one); `None` where shape
-/// inference could not tell a dimension (0).
-fn elements(t: &TensorInfo) -> Option<u64> {
-    t.shape.iter().all(|&d| d > 0).then(|| t.shape.iter().map(|&d| d as u64).product())
+/// Elements of a tensor of a known shape (a scalar is one).
+fn elements(shape: &[usize]) -> u64 {
+    shape.iter().map(|&d| d as u64).product()
 }
 
 /// Bytes per element on the link of an ONNX tensor type, by the name the inventory gives it:
@@ -89,6 +92,7 @@ fn wire_bytes(dtype: &str, quantized: bool) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::OutputInfo;
 
     #[test]
     fn only_float_tensors_shrink_when_the_chip_runs_the_model_quantized() {
@@ -97,10 +101,19 @@ mod tests {
         assert_eq!(wire_bytes("float16", false), 2);
         assert_eq!(wire_bytes("int64", true), 8, "token ids keep their width");
         assert_eq!(wire_bytes("bool", true), 1);
-        let t =
-            |shape: &[usize]| TensorInfo { name: "t".into(), shape: shape.to_vec(), dtype: "float32".into() };
-        assert_eq!(elements(&t(&[])), Some(1), "a scalar is one element");
-        assert_eq!(elements(&t(&[1, 3, 0])), None, "an unknown dimension is not guessed");
-        assert_eq!(elements(&t(&[2, 3])), Some(6));
+        assert_eq!(elements(&[]), 1, "a scalar is one element");
+        assert_eq!(elements(&[2, 3]), 6);
+        let output = |shape: Option<Vec<Option<usize>>>| OutputInfo {
+            name: "t".into(),
+            shape,
+            dtype: "float32".into(),
+        };
+        assert_eq!(
+            output(Some(vec![Some(1), Some(3), None])).known_shape(),
+            None,
+            "an unknown dimension is not guessed"
+        );
+        assert_eq!(output(None).known_shape(), None);
+        assert_eq!(output(Some(vec![Some(2), Some(3)])).known_shape(), Some(vec![2, 3]));
     }
 }

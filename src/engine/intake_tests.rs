@@ -96,7 +96,7 @@ fn fixed_input_shapes_propagate_to_macs_and_activations() {
     assert_eq!(inv.nodes[2].macs, Some(conv2 as u64));
     assert_eq!(inv.total_macs, Some((conv1 + conv2) as u64));
     assert_eq!(inv.inputs[0].shape, vec![1, 3, h, w]);
-    assert_eq!(inv.outputs[0].shape, vec![1, 16, h2, w2]);
+    assert_eq!(inv.outputs[0].known_shape(), Some(vec![1, 16, h2, w2]));
     let features = inv.activations.iter().find(|a| a.name == "features").unwrap();
     assert_eq!(features.bytes, (16 * h2 * w2 * 4) as u64);
     assert!(inv.findings.is_empty(), "{:?}", inv.findings);
@@ -313,7 +313,11 @@ fn control_flow_subgraphs_inventory_without_guessing() {
     assert_eq!(inv.parameter_count, 2);
     // Their work is in subgraphs edgecert does not count: unknown, never 0.
     assert_eq!(inv.total_macs, None);
-    assert_eq!(inv.unknown_macs_at().map(|n| n.op_type.as_str()), Some("If"));
+    assert_eq!(
+        inv.unknown_macs_at().map(|n| n.op_type.as_str()),
+        Some("Loop"),
+        "its output shape is unknown"
+    );
     let names: Vec<&str> = inv.inputs.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["x", "cond"]);
     assert_eq!(inv.inputs[1].shape, Vec::<usize>::new());
@@ -378,7 +382,7 @@ fn declared_intermediate_shapes_are_hints_that_never_block_inference() {
     let inv = ModelInventory::load_with(&write(dir.path(), "hinted.onnx", &hinted), &at).unwrap();
     assert_eq!(inv.total_macs, expected.total_macs);
     assert!(inv.total_macs.is_some_and(|m| m > 0));
-    assert_eq!(inv.outputs[0].shape, vec![1, 16, 16, 16]);
+    assert_eq!(inv.outputs[0].known_shape(), Some(vec![1, 16, 16, 16]));
     assert_eq!(inv.nodes[1].output_shapes[0], Some(vec![1, 8, 16, 16]));
     let messages: Vec<&str> = inv.findings.iter().map(|f| f.message.as_str()).collect();
     assert_eq!(
@@ -476,8 +480,10 @@ fn a_com_microsoft_op_tract_lacks_is_a_finding_and_the_rest_is_counted() {
         f.message,
         "operator `Inverse` (domain com.microsoft) is not implemented by the tract engine: the model cannot be replayed"
     );
-    // The Conv before the unknown op still has its figures.
+    // The Conv before the unknown op still has its figures; the total is unknown from it on.
     assert_eq!(inv.nodes[0].macs, Some(8 * 16 * 16 * 27));
+    assert_eq!(inv.total_macs, None);
+    assert_eq!(inv.unknown_macs_at().map(|n| n.op_type.as_str()), Some("Inverse"));
     // A contrib op tract implements is no finding.
     let gelu = ModelInventory::load(&write(dir.path(), "gelu.onnx", &with_contrib_op("FastGelu"))).unwrap();
     assert!(gelu.findings.is_empty(), "{:?}", gelu.findings);
@@ -582,4 +588,19 @@ fn onnxruntime_exposes_intermediate_tensors_as_tract_does() {
     let inv = ModelInventory::load(&external).unwrap();
     let err = ort.load_exposing(&external, &inv.inputs, &tensors[1..]).err().expect("refused").to_string();
     assert!(err.contains("external weights; use --engine tract"), "{err}");
+}
+
+/// An output whose shape inference cannot tell keeps the dimensions the file fixes and marks the
+/// others unknown: `[?, 5]` for people, `[null, 5]` in JSON, never 0.
+#[test]
+fn an_output_shape_inference_cannot_tell_is_unknown_never_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = with_contrib_op("Inverse");
+    m.graph.as_mut().unwrap().output[0] = value_info_dims("logits", DataType::Float, &["N", "5"]);
+    let inv = ModelInventory::load(&write(dir.path(), "unknown.onnx", &m)).unwrap();
+    let logits = &inv.outputs[0];
+    assert_eq!(logits.shape, Some(vec![None, Some(5)]));
+    assert_eq!(logits.shape_text(), "[?, 5]");
+    assert_eq!(logits.known_shape(), None);
+    assert_eq!(serde_json::to_value(logits).unwrap()["shape"], serde_json::json!([null, 5]));
 }

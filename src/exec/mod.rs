@@ -18,7 +18,7 @@ pub use adapter::Adapter;
 use adapter::{Format, LineTemplate, TimingMode};
 
 use crate::engine::{Engine, EngineChoice, LoadedModel, Tensor};
-use crate::model::{ModelInventory, TensorInfo};
+use crate::model::{ModelInventory, OutputInfo, TensorInfo};
 use crate::remote::{input_digest, DeviceJournal};
 use crate::vocab::{Error, Result};
 
@@ -76,16 +76,15 @@ impl ExecEngine {
 impl ExecEngine {
     /// Refuses a template that gives two tensors of a batch one file (`{name}` made file-safe
     /// can collide; `{index}{k}` is ambiguous): one file would answer for both.
-    fn distinct_files(&self, field: &str, template: &str, tensors: &[TensorInfo]) -> Result<()> {
+    fn distinct_files(&self, field: &str, template: &str, tensors: &[&str]) -> Result<()> {
         let mut seen = std::collections::HashMap::new();
         for index in 0..self.adapter.file.run.batch.min(1000) {
-            for (k, t) in tensors.iter().enumerate() {
-                let file = tensor_file(template, index, &t.name, k);
-                if let Some((i, other)) = seen.insert(file.clone(), (index, t.name.clone())) {
+            for (k, &name) in tensors.iter().enumerate() {
+                let file = tensor_file(template, index, name, k);
+                if let Some((i, other)) = seen.insert(file.clone(), (index, name)) {
                     return Err(Error::Usage(format!(
-                        "{}: {field} `{template}` names `{file}` for both `{other}` of sample {i} and `{}` of sample {index}: use {{k}}, or separate the placeholders",
+                        "{}: {field} `{template}` names `{file}` for both `{other}` of sample {i} and `{name}` of sample {index}: use {{k}}, or separate the placeholders",
                         self.adapter.path.display(),
-                        t.name
                     )));
                 }
             }
@@ -105,8 +104,10 @@ impl Engine for ExecEngine {
 
     fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>> {
         let outputs = ModelInventory::load(path)?.outputs;
-        self.distinct_files("inputs.file", &self.adapter.file.inputs.file, inputs)?;
-        self.distinct_files("outputs.file", &self.adapter.file.outputs.file, &outputs)?;
+        let input_names: Vec<&str> = inputs.iter().map(|t| t.name.as_str()).collect();
+        self.distinct_files("inputs.file", &self.adapter.file.inputs.file, &input_names)?;
+        let output_names: Vec<&str> = outputs.iter().map(|t| t.name.as_str()).collect();
+        self.distinct_files("outputs.file", &self.adapter.file.outputs.file, &output_names)?;
         let bytes = crate::vocab::read_bytes(path)?;
         let id = &self.identity;
         let journal_name =
@@ -130,7 +131,7 @@ struct ExecModel {
     adapter: Adapter,
     model: PathBuf,
     inputs: Vec<TensorInfo>,
-    outputs: Vec<TensorInfo>,
+    outputs: Vec<OutputInfo>,
     /// Finished samples, and the runtime's first failure: later calls fail at once with it
     /// instead of starting it again.
     journal: DeviceJournal,
@@ -341,30 +342,30 @@ fn write_tensor(path: &Path, tensor: &Tensor, format: Format) -> std::result::Re
 }
 
 /// An output file, checked against the graph output it answers for.
-fn read_tensor(path: &Path, info: &TensorInfo, format: Format) -> std::result::Result<Tensor, String> {
+fn read_tensor(path: &Path, info: &OutputInfo, format: Format) -> std::result::Result<Tensor, String> {
     let bytes = crate::vocab::read_bytes(path)
         .map_err(|e| format!("no output file {} for `{}` ({e})", path.display(), info.name))?;
     match format {
         Format::Npy => crate::golden::npy::decode(path, &bytes).map_err(|e| e.to_string()),
         Format::Raw => {
-            if info.shape.contains(&0) || info.shape.is_empty() {
+            let Some(shape) = info.known_shape().filter(|s| !s.is_empty()) else {
                 return Err(format!(
-                    "raw output `{}` needs a concrete shape and the model gives {:?}: use outputs.format = \"npy\"",
-                    info.name, info.shape
+                    "raw output `{}` needs a concrete shape and the model gives {}: use outputs.format = \"npy\"",
+                    info.name,
+                    info.shape_text()
                 ));
-            }
-            let want = info.shape.iter().product::<usize>() * 4;
+            };
+            let want = shape.iter().product::<usize>() * 4;
             if bytes.len() != want {
                 return Err(format!(
-                    "{} holds {} bytes; output `{}` of shape {:?} is {want} bytes of float32",
+                    "{} holds {} bytes; output `{}` of shape {shape:?} is {want} bytes of float32",
                     path.display(),
                     bytes.len(),
                     info.name,
-                    info.shape
                 ));
             }
             let data = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            Tensor::from_shape_vec(info.shape.clone(), data).map_err(|e| e.to_string())
+            Tensor::from_shape_vec(shape, data).map_err(|e| e.to_string())
         }
     }
 }

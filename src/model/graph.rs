@@ -12,7 +12,7 @@ use tract_onnx::tract_hir::infer::Factoid;
 
 use super::checker::tensor_byte_len;
 use super::shapes::{self, Dim, InputShapes};
-use super::{macs, Finding, NodeAttrs, NodeInfo, TensorInfo};
+use super::{macs, Finding, NodeAttrs, NodeInfo, OutputInfo, TensorInfo};
 use crate::profile::DType;
 use crate::vocab::{Error, Result};
 
@@ -43,7 +43,7 @@ pub(super) struct Initializer {
 /// What is known about every tensor of the graph.
 pub struct GraphFacts {
     pub inputs: Vec<TensorInfo>,
-    pub outputs: Vec<TensorInfo>,
+    pub outputs: Vec<OutputInfo>,
     pub(super) initializers: HashMap<String, Initializer>,
     shapes: HashMap<String, Vec<usize>>,
     elem_types: HashMap<String, i32>,
@@ -173,18 +173,20 @@ fn input_info(path: &Path, v: &pb::ValueInfoProto, shapes: &InputShapes, single:
     Ok(TensorInfo { name: v.name.clone(), shape, dtype: elem_name(tensor.elem_type).to_string() })
 }
 
-/// A graph output at its inferred shape; a dimension inference could not tell is 0.
+/// A graph output at its inferred shape; where inference could not tell, the dimensions the file
+/// fixes, and the others unknown.
 fn output_info(
     path: &Path,
     v: &pb::ValueInfoProto,
     inferred: &HashMap<String, Vec<usize>>,
-) -> Result<TensorInfo> {
+) -> Result<OutputInfo> {
     let tensor = tensor_type(path, v)?;
-    let shape = inferred.get(&v.name).cloned().unwrap_or_else(|| {
-        let declared = shapes::declared_dims(tensor).unwrap_or_default();
-        declared.iter().map(|d| if let Dim::Fixed(n) = d { *n } else { 0 }).collect()
-    });
-    Ok(TensorInfo { name: v.name.clone(), shape, dtype: elem_name(tensor.elem_type).to_string() })
+    let shape = match inferred.get(&v.name) {
+        Some(dims) => Some(dims.iter().map(|&d| Some(d)).collect()),
+        None => shapes::declared_dims(tensor)
+            .map(|dims| dims.iter().map(|d| if let Dim::Fixed(n) = d { Some(*n) } else { None }).collect()),
+    };
+    Ok(OutputInfo { name: v.name.clone(), shape, dtype: elem_name(tensor.elem_type).to_string() })
 }
 
 /// Ops outside tract's ONNX operator register are findings. tract registers the

@@ -25,15 +25,43 @@ pub(crate) use graph::datum_type;
 pub use graph::{decode_model, GraphFacts};
 pub use shapes::{InputShape, InputShapes};
 
-/// Shape and type of a graph input or output.
+/// Shape and type of a graph input.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TensorInfo {
     pub name: String,
-    /// Concrete dimensions. For a graph input, symbolic ones (batch `N`, `H`, `W`) are fixed by
-    /// `--input-shape` or the golden set, never guessed; for an output, inferred from those (0
-    /// where inference could not tell).
+    /// Concrete dimensions: symbolic ones (batch `N`, `H`, `W`) are fixed by `--input-shape` or
+    /// the golden set, never guessed.
     pub shape: Vec<usize>,
     pub dtype: String,
+}
+
+/// Shape and type of a graph output, as inference found it from the inputs' shapes.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OutputInfo {
+    pub name: String,
+    /// Each dimension, `None` (`null`) where inference could not tell it; the whole shape
+    /// `None` where not even the rank is known. Unknown is never written as 0.
+    pub shape: Option<Vec<Option<usize>>>,
+    pub dtype: String,
+}
+
+impl OutputInfo {
+    /// The shape, when every dimension is known.
+    pub fn known_shape(&self) -> Option<Vec<usize>> {
+        self.shape.as_ref()?.iter().copied().collect()
+    }
+
+    /// The shape for people: `[1, 1, ?, 640]`, or `?` when the rank is unknown.
+    pub fn shape_text(&self) -> String {
+        match &self.shape {
+            None => "?".into(),
+            Some(dims) => {
+                let dims: Vec<String> =
+                    dims.iter().map(|d| d.map_or("?".into(), |d| d.to_string())).collect();
+                format!("[{}]", dims.join(", "))
+            }
+        }
+    }
 }
 
 /// One node of the graph with the figures the checks and the emulator need.
@@ -98,7 +126,7 @@ pub struct ModelInventory {
     pub opset: Option<i64>,
     pub producer: String,
     pub inputs: Vec<TensorInfo>,
-    pub outputs: Vec<TensorInfo>,
+    pub outputs: Vec<OutputInfo>,
     pub node_count: usize,
     pub op_histogram: BTreeMap<String, usize>,
     pub parameter_count: u64,
@@ -182,9 +210,21 @@ impl ModelInventory {
         }
     }
 
-    /// The first node whose multiply-accumulates are unknown, which leaves the total unknown.
+    /// The node that leaves the total multiply-accumulates unknown: the first whose output shape
+    /// inference could not tell (the shapes after it depend on it), else the first whose work is
+    /// in a subgraph. `None` when the total is known.
     pub fn unknown_macs_at(&self) -> Option<&NodeInfo> {
-        self.nodes.iter().find(|n| n.macs.is_none())
+        if self.total_macs.is_some() {
+            return None;
+        }
+        let shape_unknown = |n: &&NodeInfo| n.output_shapes.iter().any(Option::is_none);
+        self.nodes.iter().find(shape_unknown).or_else(|| self.nodes.iter().find(|n| n.macs.is_none()))
+    }
+
+    /// The first node that writes a tensor of unknown size at run time (its output shape could not
+    /// be inferred): the peak activation figure counts only the tensors before and beside it.
+    pub fn unknown_activation_at(&self) -> Option<&NodeInfo> {
+        self.nodes.iter().find(|n| n.op_type != "Constant" && n.output_shapes.iter().any(Option::is_none))
     }
 
     /// Per node, whether its outputs vary with the model's inputs (some input of it is a graph

@@ -436,7 +436,7 @@ fn reduce_sample(
         let row = labels.select(Axis(0), &[i]);
         m.metric.kind.scorer(std::slice::from_ref(out), &row, &spec.classes, &m.input.shape)
     };
-    let compare = |a: &Vec<Tensor>, b: &Vec<Tensor>, names: &[crate::model::TensorInfo]| {
+    let compare = |a: &Vec<Tensor>, b: &Vec<Tensor>, names: &[crate::model::OutputInfo]| {
         let names: Vec<String> = names.iter().map(|o| o.name.clone()).collect();
         compare_outputs(std::slice::from_ref(a), std::slice::from_ref(b), &names)
             .map_err(|e| format!("sample {i}: {e}"))

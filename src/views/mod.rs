@@ -152,7 +152,7 @@ fn write_inventory(s: &mut String, inv: &ModelInventory) -> std::fmt::Result {
         writeln!(s, "input       {} {:?} {}", t.name, t.shape, t.dtype)?;
     }
     for t in &inv.outputs {
-        writeln!(s, "output      {} {:?} {}", t.name, t.shape, t.dtype)?;
+        writeln!(s, "output      {} {} {}", t.name, t.shape_text(), t.dtype)?;
     }
     let mut ops = Table::new();
     ops.load_preset(UTF8_FULL_CONDENSED).set_header(vec!["op", "count"]);
