@@ -51,7 +51,8 @@ pub fn node_work(op: &str, attrs: &NodeAttrs, inputs: &Shapes, outputs: &Shapes)
         "GlobalAveragePool" | "GlobalMaxPool" | "ReduceMean" | "ReduceSum" | "ReduceMax" => {
             Some(Work { macs: 0, other_ops: numel(shape(inputs, 0)?) })
         }
-        _ => Some(Work { macs: 0, other_ops: out.map(numel).unwrap_or(0) }),
+        // Elementwise and data movement: one operation per output element, unknown with it.
+        _ => Some(Work { macs: 0, other_ops: numel(out?) }),
     }
 }
 

@@ -227,6 +227,14 @@ impl ModelInventory {
         self.nodes.iter().find(|n| n.op_type != "Constant" && n.output_shapes.iter().any(Option::is_none))
     }
 
+    /// Why the peak activation figure is a lower bound, when it is one (see
+    /// [`Self::unknown_activation_at`]).
+    pub fn activations_lower_bound_note(&self) -> Option<String> {
+        self.unknown_activation_at().map(|n| {
+            format!("a lower bound: the tensors node `{}` ({}) writes are of unknown size", n.name, n.op_type)
+        })
+    }
+
     /// Per node, whether its outputs vary with the model's inputs (some input of it is a graph
     /// input or a varying node's output). The others compute on constants only (weights, their
     /// dequantization, shape arithmetic): a chip toolchain folds them at conversion.

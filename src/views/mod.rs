@@ -147,7 +147,12 @@ fn write_inventory(s: &mut String, inv: &ModelInventory) -> std::fmt::Result {
         (None, None) => "?".into(),
     };
     writeln!(s, "MACs        {macs}   quantization {}", inv.quantization)?;
-    writeln!(s, "peak activations {} bytes", inv.peak_activation_bytes())?;
+    match inv.activations_lower_bound_note() {
+        None => writeln!(s, "peak activations {} bytes", inv.peak_activation_bytes())?,
+        Some(note) => {
+            writeln!(s, "peak activations at least {} bytes ({note})", inv.peak_activation_bytes())?
+        }
+    }
     for t in &inv.inputs {
         writeln!(s, "input       {} {:?} {}", t.name, t.shape, t.dtype)?;
     }
@@ -240,6 +245,9 @@ pub struct EstimateReport<'a> {
     scenario: &'static str,
     /// Weights plus peak live activations.
     peak_memory_bytes: u64,
+    /// Why `peak_memory_bytes` is only a lower bound, when it is one (tensors of unknown size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peak_memory_lower_bound: Option<String>,
     weights_bytes: u64,
     peak_activation_bytes: u64,
     fits_on_chip: Option<bool>,
@@ -298,6 +306,7 @@ impl<'a> EstimateReport<'a> {
             throughput_fps: est.throughput_fps,
             scenario: est.scenario.name(),
             peak_memory_bytes: est.weights_bytes + est.peak_activation_bytes,
+            peak_memory_lower_bound: inv.activations_lower_bound_note(),
             weights_bytes: est.weights_bytes,
             peak_activation_bytes: est.peak_activation_bytes,
             fits_on_chip: est.fits_on_chip,
@@ -370,9 +379,13 @@ impl<'a> EstimateReport<'a> {
             };
             writeln!(s, "throughput  {fps:.1} inferences/s offline at batch 1 ({how})")?;
         }
+        let (at_least, why) = match &report.peak_memory_lower_bound {
+            Some(note) => ("at least ", format!(" ({note})")),
+            None => ("", String::new()),
+        };
         writeln!(
             s,
-            "memory      {} bytes peak (weights {} + activations {}); weights and the accelerator layers' activations on chip: {}",
+            "memory      {at_least}{} bytes peak (weights {} + activations {}){why}; weights and the accelerator layers' activations on chip: {}",
             report.peak_memory_bytes,
             report.weights_bytes,
             report.peak_activation_bytes,
@@ -412,7 +425,7 @@ impl<'a> EstimateReport<'a> {
                 n.node.to_string(),
                 n.op_type.to_string(),
                 format!("{:?}", n.unit).to_lowercase(),
-                format!("{:.5}", n.time_ms),
+                if n.time_ms.is_finite() { format!("{:.5}", n.time_ms) } else { "?".into() },
                 reason,
             ]);
         }
@@ -500,10 +513,10 @@ fn write_comparison(s: &mut String, reports: &[EstimateReport]) -> std::fmt::Res
             }
         };
         let fits = r.dram_bytes.map_or("? (no memory.dram_bytes)".into(), |dram| {
-            if r.peak_memory_bytes <= dram {
-                "yes".to_string()
-            } else {
-                "NO".to_string()
+            match (r.peak_memory_bytes <= dram, &r.peak_memory_lower_bound) {
+                (false, _) => "NO".to_string(),
+                (true, None) => "yes".to_string(),
+                (true, Some(_)) => "? (tensors of unknown size)".to_string(),
             }
         });
         t.add_row(vec![

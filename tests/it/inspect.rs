@@ -305,3 +305,49 @@ fn paddle_exports_inventory_whole_whatever_shapes_they_declare() {
     assert!(message.contains("written as expressions"), "{message}");
     assert!(message.contains("`floor(DynamicDimension.1/2 - 1/2) + 1`"), "{message}");
 }
+
+/// A model with an operator no engine here knows, in the middle: every figure after it is
+/// unknown and printed so (`?`, "at least"), never as 0, on `inspect` and `estimate` alike.
+#[test]
+fn figures_past_an_unknown_operator_read_unknown_never_zero() {
+    use edgecert::model::writer::{encode, value_info_dims, Attr, Graph};
+    let mut g = Graph::default();
+    let x = g.input("input", &[1, 3, 16, 16]);
+    let w = g.init_f32("w", &[8, 3, 3, 3], &[0.1; 8 * 27]);
+    let c = g.node("Conv", &[&x, &w], vec![("pads", Attr::Ints(vec![1, 1, 1, 1]))]);
+    let odd = g.node("Inverse", &[&c], vec![]);
+    let p = g.node("GlobalAveragePool", &[&odd], vec![]);
+    let f = g.node("Flatten", &[&p], vec![("axis", Attr::Int(1))]);
+    let fw = g.init_f32("fw", &[5, 8], &[0.5; 40]);
+    g.node_named("Gemm", &[&f, &fw], "logits", vec![("transB", Attr::Int(1))]);
+    let mut m = g.into_model("test");
+    let graph = m.graph.as_mut().unwrap();
+    graph.node[1].domain = "com.microsoft".into();
+    graph.output.push(value_info_dims("logits", pb::tensor_proto::DataType::Float, &["N", "5"]));
+    m.opset_import.push(pb::OperatorSetIdProto { domain: "com.microsoft".into(), version: 1 });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("unknown.onnx");
+    std::fs::write(&path, encode(&m)).unwrap();
+    let inspect = edgecert(&["inspect", s(&path)]);
+    assert_eq!(inspect.code, 0, "{}", inspect.stderr);
+    let odd_node = "node `inverse_1` (Inverse)";
+    assert!(
+        inspect.stdout.contains(&format!("MACs        ? (unknown from {odd_node}")),
+        "{}",
+        inspect.stdout
+    );
+    assert!(inspect.stdout.contains("output      logits [?, 5] float32"), "{}", inspect.stdout);
+    assert!(inspect.stdout.contains("peak activations at least "), "{}", inspect.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(&edgecert(&["inspect", s(&path), "--json"]).stdout).unwrap();
+    assert_eq!(json["total_macs"], serde_json::Value::Null);
+    assert_eq!(json["outputs"][0]["shape"], serde_json::json!([null, 5]));
+    let estimate = edgecert(&["estimate", s(&path), "--profile", "profiles/rk3588.toml"]);
+    assert!(
+        estimate.stdout.contains("latency     unknown: shapes of node `inverse_1` are unknown"),
+        "{}",
+        estimate.stdout
+    );
+    assert!(estimate.stdout.contains("memory      at least "), "{}", estimate.stdout);
+    assert!(!estimate.stdout.contains("NaN"), "{}", estimate.stdout);
+}
