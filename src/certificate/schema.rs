@@ -135,6 +135,22 @@ pub struct Subject {
     /// before external data was read.
     #[serde(default)]
     pub files: Vec<ArtifactFile>,
+    /// The model's 8-bit integer inputs and how the golden samples were coded for them; absent
+    /// for a model with float inputs only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_quantization: Vec<QuantizedInput>,
+}
+
+/// An integer input fed the codes `clamp(round(x / scale) + zero_point)` of the golden samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuantizedInput {
+    pub input: String,
+    pub dtype: String,
+    pub scale: f32,
+    pub zero_point: i32,
+    /// `model` (its DequantizeLinear on the input) or `golden_set` (`[input.quantization]`).
+    pub source: crate::model::QuantizationSource,
 }
 
 /// One file: of a model artifact (path relative to the model's folder, `/`-separated), or the

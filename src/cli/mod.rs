@@ -300,6 +300,10 @@ pub struct GoldenInitArgs {
     /// The single-inference latency budget (p99, ms) to certify against.
     #[arg(long)]
     pub latency_p99_ms: Option<f64>,
+    /// For a model whose input is 8-bit integers with no DequantizeLinear reading it: how samples
+    /// become its codes, `SCALE:ZERO_POINT` (`0.003921569:0` for pixels 0–255 of [0, 1] images).
+    #[arg(long, value_name = "SCALE:ZERO_POINT")]
+    pub input_quant: Option<crate::model::InputQuantization>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -663,6 +667,7 @@ fn golden_init(args: GoldenInitArgs, out: &mut dyn Write) -> Result<i32> {
             std: args.std,
         },
         latency_p99_ms: args.latency_p99_ms,
+        input_quant: args.input_quant,
     };
     let done = crate::golden::init(&request)?;
     let dir = done.dir.display();

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use ndarray::ArrayD;
 
-use crate::model::TensorInfo;
+use crate::model::{InputQuantization, TensorInfo};
 use crate::vocab::{Error, Result};
 
 pub use self::onnxruntime::{locate as locate_onnxruntime, OnnxruntimeEngine};
@@ -73,6 +73,84 @@ pub trait LoadedModel: Send + Sync {
     /// (MLPerf's TEST01), where the model keeps the accuracy run's outputs to compare.
     fn timed_output_consistency(&self) -> Option<(usize, usize)> {
         None
+    }
+}
+
+/// `model`, fed its integer inputs' codes: every sample (always f32) of an input with a
+/// quantization becomes `clamp(round(x / scale) + zero_point)` before the engine, or the device,
+/// casts it to the input's type. Coding happens here once for every backend, outside the timed
+/// region (it is the host's preprocessing, not inference).
+pub fn with_input_codes(model: Box<dyn LoadedModel>, inputs: &[TensorInfo]) -> Box<dyn LoadedModel> {
+    let codes: Vec<Option<InputCoding>> = inputs
+        .iter()
+        .map(|i| {
+            Some(InputCoding {
+                quantization: i.quantization?,
+                range: InputQuantization::code_range(&i.dtype)?,
+            })
+        })
+        .collect();
+    if codes.iter().all(Option::is_none) {
+        return model;
+    }
+    Box::new(CodedInputs { model, codes })
+}
+
+#[derive(Clone, Copy)]
+struct InputCoding {
+    quantization: InputQuantization,
+    range: (f32, f32),
+}
+
+struct CodedInputs {
+    model: Box<dyn LoadedModel>,
+    codes: Vec<Option<InputCoding>>,
+}
+
+impl CodedInputs {
+    fn coded(&self, inputs: &[Tensor]) -> Vec<Tensor> {
+        inputs
+            .iter()
+            .zip(self.codes.iter().chain(std::iter::repeat(&None)))
+            .map(|(t, coding)| match coding {
+                Some(c) => t.mapv(|x| c.quantization.code(x, c.range)),
+                None => t.clone(),
+            })
+            .collect()
+    }
+
+    fn coded_batch(&self, samples: &[Vec<Tensor>]) -> Vec<Vec<Tensor>> {
+        samples.iter().map(|s| self.coded(s)).collect()
+    }
+}
+
+impl LoadedModel for CodedInputs {
+    fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.model.run(&self.coded(inputs))
+    }
+
+    fn run_timed(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, f64)> {
+        self.model.run_timed(&self.coded(inputs))
+    }
+
+    fn preferred_batch(&self) -> usize {
+        self.model.preferred_batch()
+    }
+
+    fn run_batch(&self, samples: &[Vec<Tensor>]) -> Result<Vec<Vec<Tensor>>> {
+        self.model.run_batch(&self.coded_batch(samples))
+    }
+
+    fn run_timed_batch(&self, samples: &[Vec<Tensor>]) -> Result<Vec<(Vec<Tensor>, f64)>> {
+        self.model.run_timed_batch(&self.coded_batch(samples))
+    }
+
+    fn device_load_times_ms(&self) -> Option<(f64, f64)> {
+        self.model.device_load_times_ms()
+    }
+
+    fn timed_output_consistency(&self) -> Option<(usize, usize)> {
+        self.model.timed_output_consistency()
     }
 }
 

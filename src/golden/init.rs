@@ -25,6 +25,9 @@ pub struct InitRequest {
     pub preprocess: Preprocess,
     /// The single-inference latency budget (p99), if the user has one.
     pub latency_p99_ms: Option<f64>,
+    /// How samples become an 8-bit integer input's codes, where the model does not say
+    /// (`--input-quant SCALE:ZERO_POINT`).
+    pub input_quant: Option<crate::model::InputQuantization>,
 }
 
 /// What was written.
@@ -52,7 +55,8 @@ pub fn init(req: &InitRequest) -> Result<InitReport> {
     let shapes = InputShapes::new(req.input_shape.iter().cloned().collect());
     let reference = ModelInventory::load_with(&req.reference, &shapes)?;
     let compressed = ModelInventory::load_with(&req.compressed, &shapes)?;
-    let (input_name, shape) = input_of(&reference, &compressed)?;
+    let (input_name, shape) =
+        input_of(&reference, &compressed, req.input_quant, &req.dir.join("family.toml"))?;
     model_file_names(&reference, &compressed)?;
     let parent = req.dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
@@ -112,7 +116,12 @@ fn family_name(dir: &Path) -> Result<String> {
 }
 
 /// The single input both models take, and one sample's shape.
-fn input_of(reference: &ModelInventory, compressed: &ModelInventory) -> Result<(String, Vec<usize>)> {
+fn input_of(
+    reference: &ModelInventory,
+    compressed: &ModelInventory,
+    input_quant: Option<crate::model::InputQuantization>,
+    manifest: &Path,
+) -> Result<(String, Vec<usize>)> {
     let only = |m: &ModelInventory| match m.inputs.as_slice() {
         [one] => Ok(one.clone()),
         inputs => Err(Error::model(
@@ -121,8 +130,8 @@ fn input_of(reference: &ModelInventory, compressed: &ModelInventory) -> Result<(
         )),
     };
     let (r, c) = (only(reference)?, only(compressed)?);
-    reference.require_float_inputs()?;
-    compressed.require_float_inputs()?;
+    reference.clone().resolve_input_feeds(input_quant, manifest)?;
+    compressed.clone().resolve_input_feeds(input_quant, manifest)?;
     let shape = r.shape.clone();
     if r.shape != c.shape {
         return Err(Error::model(
@@ -232,6 +241,9 @@ fn manifest_text(
             floats(&p.std)
         );
     }
+    let quantization = req.input_quant.map_or(String::new(), |q| {
+        format!("\n[input.quantization]      # how samples become the model's 8-bit codes\nscale = {:?}\nzero_point = {}\n", q.scale, q.zero_point)
+    });
     let latency = req.latency_p99_ms.map_or_else(
         || {
             "# latency_p99_ms = 33.0      # set your budget: without one, latency is INCONCLUSIVE\n"
@@ -257,7 +269,7 @@ name = {input_name}
 shape = {shape:?}
 format = "{format}"
 path = {path}
-{preprocess}
+{preprocess}{quantization}
 [metric]
 kind = "output_agreement"    # compressed vs FP32 outputs on the same inputs; no labels needed
 

@@ -88,6 +88,10 @@ pub struct InputSpec {
     /// How image samples become tensors (ignored for `.npy` stacks).
     #[serde(default)]
     pub preprocess: Preprocess,
+    /// For a model whose input is 8-bit integers and does not say how they are read: how the
+    /// (float) samples become its codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<crate::model::InputQuantization>,
 }
 
 /// Image preprocessing, as the model was trained with it: pixels scaled to [0, 1], optionally
@@ -417,6 +421,9 @@ impl FamilyManifest {
                     format!("expected 1 or {channels} values (one per channel), found {}", values.len()),
                 );
             }
+        }
+        if let Some(why) = self.input.quantization.as_ref().and_then(|q| q.check().err()) {
+            err("input.quantization", why);
         }
         if p.std.iter().any(|s| s.is_nan() || *s <= 0.0) {
             err("input.preprocess.std", format!("every value must be positive, found {:?}", p.std));

@@ -12,7 +12,9 @@ use tract_onnx::tract_hir::infer::Factoid;
 
 use super::checker::tensor_byte_len;
 use super::shapes::{self, Dim, InputShapes};
-use super::{macs, Finding, NodeAttrs, NodeInfo, OutputInfo, TensorInfo};
+use super::{
+    macs, Finding, InputQuantization, NodeAttrs, NodeInfo, OutputInfo, QuantizationSource, TensorInfo,
+};
 use crate::profile::DType;
 use crate::vocab::{Error, Result};
 
@@ -59,8 +61,11 @@ impl GraphFacts {
             graph.input.iter().filter(|i| !initializers.contains_key(&i.name)).collect();
         shapes::check_names(path, shapes, graph_inputs.iter().map(|i| i.name.as_str()))?;
         let single = graph_inputs.len() == 1;
-        let inputs: Vec<TensorInfo> =
+        let mut inputs: Vec<TensorInfo> =
             graph_inputs.iter().map(|i| input_info(path, i, shapes, single)).collect::<Result<_>>()?;
+        for input in inputs.iter_mut().filter(|i| InputQuantization::code_range(&i.dtype).is_some()) {
+            input.quantization = input_quantization(graph, &input.name);
+        }
         let mut findings = unimplemented_ops(graph);
         let inferred = infer_shapes(path, proto, &inputs, &mut findings);
         findings.extend(dropped_declared_shapes(graph, &inferred));
@@ -170,7 +175,63 @@ fn input_info(path: &Path, v: &pb::ValueInfoProto, shapes: &InputShapes, single:
     let tensor = tensor_type(path, v)?;
     let declared = shapes::declared_dims(tensor);
     let shape = shapes::resolve(path, &v.name, declared.as_deref(), shapes, single)?;
-    Ok(TensorInfo { name: v.name.clone(), shape, dtype: elem_name(tensor.elem_type).to_string() })
+    Ok(TensorInfo {
+        name: v.name.clone(),
+        shape,
+        dtype: elem_name(tensor.elem_type).to_string(),
+        quantization: None,
+    })
+}
+
+/// How an 8-bit integer graph input is read, when a DequantizeLinear reads it directly with a
+/// per-tensor scale and zero point (the QDQ form of a model taking image codes).
+fn input_quantization(graph: &pb::GraphProto, input: &str) -> Option<InputQuantization> {
+    let dq = graph
+        .node
+        .iter()
+        .find(|n| n.op_type == "DequantizeLinear" && n.input.first().map(String::as_str) == Some(input))?;
+    let scale = scalar(graph, dq.input.get(1)?)? as f32;
+    let zero_point = match dq.input.get(2).filter(|z| !z.is_empty()) {
+        Some(z) => scalar(graph, z)? as i32,
+        None => 0,
+    };
+    (scale.is_finite() && scale > 0.0).then_some(InputQuantization {
+        scale,
+        zero_point,
+        source: QuantizationSource::Model,
+    })
+}
+
+/// The value of a one-element constant tensor (an initializer, or a `Constant` node's) of type
+/// float, uint8 or int8.
+fn scalar(graph: &pb::GraphProto, name: &str) -> Option<f64> {
+    let constant = || {
+        let node = graph
+            .node
+            .iter()
+            .find(|n| n.op_type == "Constant" && n.output.first().map(String::as_str) == Some(name))?;
+        node.attribute.iter().find(|a| a.name == "value")?.t.as_ref()
+    };
+    let t = graph.initializer.iter().find(|t| t.name == name).or_else(constant)?;
+    if t.dims.iter().product::<i64>() != 1 {
+        return None;
+    }
+    let raw = t.raw_data.as_slice();
+    match t.data_type {
+        d if d == PbType::Float as i32 => t
+            .float_data
+            .first()
+            .copied()
+            .or_else(|| Some(f32::from_le_bytes(raw.get(..4)?.try_into().ok()?)))
+            .map(f64::from),
+        d if d == PbType::Uint8 as i32 => {
+            t.int32_data.first().map(|&v| f64::from(v)).or(raw.first().map(|&b| f64::from(b)))
+        }
+        d if d == PbType::Int8 as i32 => {
+            t.int32_data.first().map(|&v| f64::from(v)).or(raw.first().map(|&b| f64::from(b as i8)))
+        }
+        _ => None,
+    }
 }
 
 /// A graph output at its inferred shape; where inference could not tell, the dimensions the file

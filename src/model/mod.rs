@@ -14,7 +14,7 @@ pub mod writer;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tract_onnx::pb;
 
 use crate::profile::DType;
@@ -33,6 +33,82 @@ pub struct TensorInfo {
     /// the golden set, never guessed.
     pub shape: Vec<usize>,
     pub dtype: String,
+    /// For an integer input (`uint8`, `int8`): how real values become its codes, as the model
+    /// reads it (a DequantizeLinear on the input) or as the golden set states it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<InputQuantization>,
+}
+
+/// How a real value `x` becomes an integer input's code: `clamp(round(x / scale) + zero_point)`
+/// to the type's range, the inverse of ONNX's DequantizeLinear and TFLite's input quantization.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputQuantization {
+    pub scale: f32,
+    pub zero_point: i32,
+    /// Where the figures come from: `model` (a DequantizeLinear reading the input) or
+    /// `golden set` (`[input.quantization]` in family.toml).
+    #[serde(default = "InputQuantization::stated")]
+    pub source: QuantizationSource,
+}
+
+impl std::str::FromStr for InputQuantization {
+    type Err = String;
+
+    /// `SCALE:ZERO_POINT`, e.g. `0.003921569:0` (pixels 0–255 as codes of [0, 1]).
+    fn from_str(spec: &str) -> std::result::Result<Self, String> {
+        let usage = || format!("expected SCALE:ZERO_POINT such as 0.003921569:0, got `{spec}`");
+        let (scale, zero_point) = spec.split_once(':').ok_or_else(usage)?;
+        let q = InputQuantization {
+            scale: scale.parse().map_err(|_| usage())?,
+            zero_point: zero_point.parse().map_err(|_| usage())?,
+            source: QuantizationSource::GoldenSet,
+        };
+        q.check().map(|()| q)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QuantizationSource {
+    Model,
+    GoldenSet,
+}
+
+impl InputQuantization {
+    fn stated() -> QuantizationSource {
+        QuantizationSource::GoldenSet
+    }
+
+    /// A scale that is a positive finite number and a zero point an 8-bit type can hold.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if !(self.scale.is_finite() && self.scale > 0.0) {
+            return Err(format!("scale must be a positive finite number, found {}", self.scale));
+        }
+        if !(-128..=255).contains(&self.zero_point) {
+            return Err(format!(
+                "zero_point must lie in -128..=255 (int8 or uint8), found {}",
+                self.zero_point
+            ));
+        }
+        Ok(())
+    }
+
+    /// The code range of integer input type `dtype`; `None` for a type edgecert does not feed
+    /// quantized.
+    pub fn code_range(dtype: &str) -> Option<(f32, f32)> {
+        match dtype {
+            "uint8" => Some((0.0, 255.0)),
+            "int8" => Some((-128.0, 127.0)),
+            _ => None,
+        }
+    }
+
+    /// `x`'s code in a `(lo, hi)` range, as an f32 the engines cast to the integer type exactly.
+    /// Ties round to even, as ONNX's QuantizeLinear does.
+    pub fn code(&self, x: f32, (lo, hi): (f32, f32)) -> f32 {
+        ((x / self.scale).round_ties_even() + self.zero_point as f32).clamp(lo, hi)
+    }
 }
 
 /// Shape and type of a graph output, as inference found it from the inputs' shapes.
@@ -148,19 +224,48 @@ impl ModelInventory {
         Self::load_with(path, &InputShapes::default())
     }
 
-    /// Golden samples are float32 (images scaled to [0, 1], `.npy` stacks of `<f4`); the engine
-    /// casts them to a float16 input, but a model taking integers or strings cannot be fed them.
-    pub fn require_float_inputs(&self) -> Result<()> {
-        match self.inputs.iter().find(|i| !matches!(i.dtype.as_str(), "float32" | "float16")) {
-            Some(i) => Err(Error::model(
-                &self.path,
-                format!(
-                    "input `{}` is {}, but golden samples are float32: export the model with a float input (a Cast inside the graph is fine)",
-                    i.name, i.dtype
-                ),
-            )),
-            None => Ok(()),
+    /// Golden samples are float32 (images scaled to [0, 1], `.npy` stacks of `<f4`): the engine
+    /// casts them to a float16 input, and an 8-bit integer input is fed their codes under its
+    /// quantization (the model's own, or `stated`: the golden set's `[input.quantization]`).
+    /// Gives each input its quantization; refuses an input that cannot be fed.
+    pub fn resolve_input_feeds(&mut self, stated: Option<InputQuantization>, stated_in: &Path) -> Result<()> {
+        for input in &mut self.inputs {
+            if matches!(input.dtype.as_str(), "float32" | "float16") {
+                continue;
+            }
+            if InputQuantization::code_range(&input.dtype).is_none() {
+                return Err(Error::model(
+                    &self.path,
+                    format!(
+                        "input `{}` is {}, but golden samples are float32: export the model with a float or 8-bit integer input (a Cast inside the graph is fine)",
+                        input.name, input.dtype
+                    ),
+                ));
+            }
+            input.quantization = match (input.quantization, stated) {
+                (Some(own), Some(s)) if (own.scale, own.zero_point) != (s.scale, s.zero_point) => {
+                    return Err(Error::golden(
+                        stated_in,
+                        format!(
+                            "[input.quantization] says scale {} and zero point {}, but model {} reads input `{}` with scale {} and zero point {} (its DequantizeLinear): remove the table or make it agree",
+                            s.scale, s.zero_point, self.path.display(), input.name, own.scale, own.zero_point
+                        ),
+                    ))
+                }
+                (Some(own), _) => Some(own),
+                (None, Some(s)) => Some(s),
+                (None, None) => {
+                    return Err(Error::model(
+                        &self.path,
+                        format!(
+                            "input `{}` is {} and nothing says how golden samples become its codes: no DequantizeLinear reads it; state them in the golden set's family.toml as [input.quantization] scale = …, zero_point = … (or `golden init --input-quant SCALE:ZERO_POINT`)",
+                            input.name, input.dtype
+                        ),
+                    ))
+                }
+            };
         }
+        Ok(())
     }
 
     /// Reads an ONNX file (and its external data), checks it, and inventories it with its inputs

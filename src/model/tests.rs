@@ -99,3 +99,25 @@ fn unknown_operators_are_findings_not_crashes() {
     assert!(inv.findings.iter().any(|f| f.op_type == "FancyActivation"), "{:?}", inv.findings);
     assert_eq!(inv.op_histogram["FancyActivation"], 1);
 }
+
+/// Codes are QuantizeLinear's: round half to even, add the zero point, clamp to the type.
+#[test]
+fn input_codes_round_half_to_even_and_clamp_to_the_type() {
+    let q = |scale: f32, zero_point: i32| InputQuantization {
+        scale,
+        zero_point,
+        source: QuantizationSource::Model,
+    };
+    let u8_range = InputQuantization::code_range("uint8").unwrap();
+    let i8_range = InputQuantization::code_range("int8").unwrap();
+    assert_eq!(q(0.5, 0).code(0.25, u8_range), 0.0, "0.5 rounds to even 0");
+    assert_eq!(q(0.5, 0).code(0.75, u8_range), 2.0, "1.5 rounds to even 2");
+    assert_eq!(q(1.0 / 255.0, 0).code(2.0, u8_range), 255.0, "clamped to uint8");
+    assert_eq!(q(1.0 / 255.0, -128).code(0.0, i8_range), -128.0);
+    assert_eq!(q(1.0 / 255.0, -128).code(1.0, i8_range), 127.0);
+    assert_eq!(InputQuantization::code_range("int32"), None);
+    assert_eq!("0.003921569:0".parse::<InputQuantization>().map(|q| q.zero_point), Ok(0));
+    assert!("0:3".parse::<InputQuantization>().unwrap_err().contains("scale must be a positive"));
+    assert!("1:300".parse::<InputQuantization>().unwrap_err().contains("zero_point must lie in -128..=255"));
+    assert!("1".parse::<InputQuantization>().unwrap_err().contains("SCALE:ZERO_POINT"));
+}

@@ -216,7 +216,14 @@ impl From<&TensorInfo> for WireTensorInfo {
 
 impl From<&WireTensorInfo> for TensorInfo {
     fn from(t: &WireTensorInfo) -> Self {
-        TensorInfo { name: t.name.clone(), shape: t.shape.clone(), dtype: t.dtype.clone() }
+        // The host feeds an integer input its codes before they cross the wire (see
+        // `engine::with_input_codes`), so the agent casts them as they come.
+        TensorInfo {
+            name: t.name.clone(),
+            shape: t.shape.clone(),
+            dtype: t.dtype.clone(),
+            quantization: None,
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::backend::BackendKind;
 use crate::certificate::schema::{
     overall, ArtifactFile, BackendRef, Certificate, CheckRecord, CheckStatus, Coverage, CrossCheckReport,
     EstimateRecord, GoldenRef, MetricsReport, NodeRecord, NotRun, NotRunReason, OutputAgreementRecord,
-    ProfileRef, Subject, ThermalCurve, Tool, SCHEMA_VERSION,
+    ProfileRef, QuantizedInput, Subject, ThermalCurve, Tool, SCHEMA_VERSION,
 };
 use crate::emulator::{Estimate, ThermalRun};
 use crate::model::ModelInventory;
@@ -131,6 +131,20 @@ fn subject(m: &ModelInventory) -> Subject {
                 path: f.path.clone(),
                 sha256: f.sha256.clone(),
                 size_bytes: f.size_bytes,
+            })
+            .collect(),
+        input_quantization: m
+            .inputs
+            .iter()
+            .filter_map(|i| {
+                let q = i.quantization?;
+                Some(QuantizedInput {
+                    input: i.name.clone(),
+                    dtype: i.dtype.clone(),
+                    scale: q.scale,
+                    zero_point: q.zero_point,
+                    source: q.source,
+                })
             })
             .collect(),
     }

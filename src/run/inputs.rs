@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::plan::{PlannedFamily, PlannedInput};
 use crate::golden::{self, GoldenSet};
-use crate::model::{InputShapes, ModelInventory};
+use crate::model::{InputQuantization, InputShapes, ModelInventory, QuantizationSource};
 use crate::profile::{self, ProfileFile};
 use crate::vocab::{Error, Result};
 
@@ -135,13 +135,18 @@ pub(super) fn apply_mode(
 pub fn load_family(dir: &Path, model_override: Option<&Path>, shapes: &InputShapes) -> Result<Family> {
     let golden = GoldenSet::load(dir)?;
     let sample = &golden.manifest.input.shape;
-    let reference =
+    let mut reference =
         ModelInventory::load_with(&golden.reference_model(), &InputShapes::default().with_default(sample))?;
     let compressed_path = model_override.map(Path::to_path_buf).unwrap_or_else(|| golden.compressed_model());
-    let compressed = ModelInventory::load_with(&compressed_path, &shapes.with_default(sample))?;
-    for model in [&reference, &compressed] {
+    let mut compressed = ModelInventory::load_with(&compressed_path, &shapes.with_default(sample))?;
+    let stated = golden
+        .manifest
+        .input
+        .quantization
+        .map(|q| InputQuantization { source: QuantizationSource::GoldenSet, ..q });
+    for model in [&mut reference, &mut compressed] {
         check_input_shape(&golden, model)?;
-        model.require_float_inputs()?;
+        model.resolve_input_feeds(stated, &golden.manifest_path)?;
     }
     Ok(Family { golden, reference, compressed })
 }

@@ -29,7 +29,7 @@ use crate::certificate::observations::{
 use crate::certificate::schema::NotRunReason;
 use crate::checks::{self, CheckKind, EngineCrossCheck, Observations, PairedEvaluation, Verdict};
 use crate::emulator::{self, Estimate};
-use crate::engine::{counterpart, select, Engine, LoadedModel, Tensor};
+use crate::engine::{counterpart, select, with_input_codes, Engine, LoadedModel, Tensor};
 use crate::golden::FamilyManifest;
 use crate::metrics::{compare_outputs, Contributions, OutputSamples, OutputStatistics};
 use crate::model::ModelInventory;
@@ -375,6 +375,7 @@ impl<'a> Runner<'a> {
             None => Some(
                 self.engine
                     .load(&family.reference.path, &family.reference.inputs)
+                    .map(|m| with_input_codes(m, &family.reference.inputs))
                     .map_err(|e| format!("the FP32 reference could not be run: {e}"))?,
             ),
         };
@@ -491,7 +492,10 @@ fn load_once<'c>(
     family: &Family,
 ) -> std::result::Result<&'c dyn LoadedModel, String> {
     cell.get_or_init(|| {
-        engine.load(&family.compressed.path, &family.compressed.inputs).map_err(|e| e.to_string())
+        engine
+            .load(&family.compressed.path, &family.compressed.inputs)
+            .map(|m| with_input_codes(m, &family.compressed.inputs))
+            .map_err(|e| e.to_string())
     })
     .as_ref()
     .map(|m| m.as_ref())

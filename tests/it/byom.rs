@@ -321,3 +321,91 @@ fn a_model_that_takes_another_dtype_than_the_samples_is_refused() {
     );
     assert!(files_under(&out).is_empty());
 }
+
+/// `golden/shapes/shapes_int8.onnx` taking int8 codes instead of floats: its first
+/// QuantizeLinear removed, so the DequantizeLinear behind it reads the graph input directly, the
+/// way converters export a model that takes quantized images.
+fn int8_input_shapes_model() -> pb::ModelProto {
+    let bytes = std::fs::read(root().join("golden/shapes/shapes_int8.onnx")).unwrap();
+    let mut m = pb::ModelProto::decode(bytes.as_slice()).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    let quantize = g.node.remove(0);
+    assert_eq!((quantize.op_type.as_str(), quantize.input[0].as_str()), ("QuantizeLinear", "input"));
+    for node in &mut g.node {
+        for input in &mut node.input {
+            if *input == quantize.output[0] {
+                *input = "input".into();
+            }
+        }
+    }
+    let Some(pb::type_proto::Value::TensorType(t)) = g.input[0].r#type.as_mut().unwrap().value.as_mut()
+    else {
+        panic!("a tensor input")
+    };
+    t.elem_type = DataType::Int8 as i32;
+    m
+}
+
+/// An int8-input model is fed the golden samples' codes under its own scale and zero point
+/// (1/255 and −128, read from its DequantizeLinear): its accuracy is, to the last digit, that of
+/// the same graph quantizing float inputs itself, and the certificate records the coding. A
+/// golden set that states another coding is refused, as is an integer input nothing describes.
+#[test]
+fn an_int8_input_model_is_fed_codes_under_its_own_quantization() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("shapes_int8_input.onnx");
+    std::fs::write(&model, encode(&int8_input_shapes_model())).unwrap();
+    let certify = |out: &str, golden: &Path, model: &Path| {
+        let out = dir.path().join(out);
+        let args =
+            ["certify", "-q", "--golden", s(golden), "--profile", "profiles/rk3588.toml", "--out", s(&out)];
+        let run = edgecert(&[&args[..], &["--model", s(model)]].concat());
+        (run, out)
+    };
+    let shapes = root().join("golden/shapes");
+    let (run, out) = certify("coded", &shapes, &model);
+    assert!(run.code <= 1, "{}", run.stderr);
+    let coded = certificate(&out, "shapes", "rk3588");
+    let (run, out) = certify("float", &shapes, &root().join("golden/shapes/shapes_int8.onnx"));
+    assert!(run.code <= 1, "{}", run.stderr);
+    let float = certificate(&out, "shapes", "rk3588");
+    assert_eq!(check(&coded, "accuracy")["measured"], check(&float, "accuracy")["measured"]);
+    assert_eq!(check(&coded, "accuracy")["verdict"], "PASS");
+    assert_eq!(
+        coded["subject"]["input_quantization"],
+        serde_json::json!([{"input": "input", "dtype": "int8", "scale": 0.003921569, "zero_point": -128, "source": "model"}])
+    );
+    assert!(float["subject"].get("input_quantization").is_none(), "a float input has no coding");
+
+    // A golden set stating another coding contradicts the model: refused, naming both.
+    let golden = copied_golden(dir.path(), "shapes");
+    let manifest = golden.join("family.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let stated = text.replacen("[input]\n", "[input]\nquantization = { scale = 1.0, zero_point = 0 }\n", 1);
+    std::fs::write(&manifest, stated).unwrap();
+    let (run, out) = certify("contradicted", &golden, &model);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("family.toml") && run.stderr.contains("make it agree"), "{}", run.stderr);
+    assert!(files_under(&out).is_empty());
+
+    // An int8 input no DequantizeLinear reads, and no coding stated: refused with the way out.
+    let mut bare = int8_input_shapes_model();
+    bare.graph.as_mut().unwrap().node[0].op_type = "Cast".into();
+    bare.graph.as_mut().unwrap().node[0].input.truncate(1);
+    bare.graph.as_mut().unwrap().node[0].attribute.push(pb::AttributeProto {
+        name: "to".into(),
+        r#type: pb::attribute_proto::AttributeType::Int as i32,
+        i: DataType::Float as i64,
+        ..Default::default()
+    });
+    let bare_path = dir.path().join("cast_input.onnx");
+    std::fs::write(&bare_path, encode(&bare)).unwrap();
+    let (run, _) = certify("undescribed", &shapes, &bare_path);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("input `input` is int8 and nothing says how golden samples become its codes")
+            && run.stderr.contains("[input.quantization]"),
+        "{}",
+        run.stderr
+    );
+}

@@ -14,7 +14,7 @@ pub fn run_model(model: &pb::ModelProto, inputs: &[Tensor]) -> anyhow::Result<Ve
     let path = dir.join(format!("probe-{}.onnx", rand_suffix()));
     std::fs::write(&path, encode(model))?;
     let shape = inputs.first().map(|t| t.shape().to_vec()).unwrap_or_default();
-    let info = TensorInfo { name: "input".into(), shape, dtype: "float32".into() };
+    let info = TensorInfo { name: "input".into(), shape, dtype: "float32".into(), quantization: None };
     let loaded = default_engine().load(&path, &[info]);
     let _ = std::fs::remove_file(&path);
     let loaded = loaded?;
