@@ -151,16 +151,21 @@ fn constant_tensors(graph: &pb::GraphProto) -> HashMap<String, Initializer> {
         dims: t.dims.iter().map(|d| (*d).max(0) as usize).collect(),
         bytes: tensor_byte_len(t).unwrap_or(0),
     };
-    let constants =
-        graph.node.iter().filter(|n| n.op_type == "Constant" && is_onnx_domain(&n.domain)).filter_map(|n| {
-            let value = n.attribute.iter().find(|a| a.name == "value")?.t.as_ref()?;
-            Some((n.output.first()?.clone(), of(value)))
-        });
+    let constants = constant_nodes(graph).map(|(name, value)| (name.to_string(), of(value)));
     graph.initializer.iter().map(|t| (t.name.clone(), of(t))).chain(constants).collect()
 }
 
-fn is_onnx_domain(domain: &str) -> bool {
-    matches!(domain, "" | "ai.onnx")
+/// Each `Constant` node's output name and its tensor (the `value` attribute; the scalar and
+/// list forms, `value_float` and the like, are not weights).
+fn constant_nodes(graph: &pb::GraphProto) -> impl Iterator<Item = (&str, &pb::TensorProto)> {
+    graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Constant" && matches!(n.domain.as_str(), "" | "ai.onnx"))
+        .filter_map(|n| {
+            let value = n.attribute.iter().find(|a| a.name == "value")?.t.as_ref()?;
+            Some((n.output.first()?.as_str(), value))
+        })
 }
 
 fn tensor_type<'a>(path: &Path, v: &'a pb::ValueInfoProto) -> Result<&'a pb::type_proto::Tensor> {
@@ -205,13 +210,7 @@ fn input_quantization(graph: &pb::GraphProto, input: &str) -> Option<InputQuanti
 /// The value of a one-element constant tensor (an initializer, or a `Constant` node's) of type
 /// float, uint8 or int8.
 fn scalar(graph: &pb::GraphProto, name: &str) -> Option<f64> {
-    let constant = || {
-        let node = graph
-            .node
-            .iter()
-            .find(|n| n.op_type == "Constant" && n.output.first().map(String::as_str) == Some(name))?;
-        node.attribute.iter().find(|a| a.name == "value")?.t.as_ref()
-    };
+    let constant = || constant_nodes(graph).find(|(output, _)| *output == name).map(|(_, t)| t);
     let t = graph.initializer.iter().find(|t| t.name == name).or_else(constant)?;
     if t.dims.iter().product::<i64>() != 1 {
         return None;

@@ -357,10 +357,7 @@ fn an_int8_input_model_is_fed_codes_under_its_own_quantization() {
     std::fs::write(&model, encode(&int8_input_shapes_model())).unwrap();
     let certify = |out: &str, golden: &Path, model: &Path| {
         let out = dir.path().join(out);
-        let args =
-            ["certify", "-q", "--golden", s(golden), "--profile", "profiles/rk3588.toml", "--out", s(&out)];
-        let run = edgecert(&[&args[..], &["--model", s(model)]].concat());
-        (run, out)
+        (certify_quietly(&out, "profiles/rk3588.toml", s(golden), &["--model", s(model)]), out)
     };
     let shapes = root().join("golden/shapes");
     let (run, out) = certify("coded", &shapes, &model);
