@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::engine::{with_input_codes, Engine, Tensor};
+use crate::engine::{with_quantized_io, Engine, Tensor};
 use crate::golden::GoldenSet;
 use crate::metrics::{compare_outputs, Statistic};
 use crate::model::{ModelInventory, NodeInfo};
@@ -100,8 +100,8 @@ pub fn analyze(
     let (ref_tensors, cmp_tensors) =
         (exposed(pairs.iter().map(|p| p.0).collect()), exposed(pairs.iter().map(|p| p.1).collect()));
     let run = |model: &ModelInventory, tensors: &[String]| -> Result<Vec<Vec<Tensor>>> {
-        let loaded =
-            with_input_codes(engine.load_exposing(&model.path, &model.inputs, tensors)?, &model.inputs);
+        let loaded = engine.load_exposing(&model.path, &model.inputs, tensors)?;
+        let loaded = with_quantized_io(loaded, &model.inputs, &[]);
         samples.par_iter().map(|&i| loaded.run(&[golden.sample(i)?])).collect()
     };
     let (out_r, out_c) = (run(reference, &ref_tensors)?, run(compressed, &cmp_tensors)?);

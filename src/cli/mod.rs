@@ -621,7 +621,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
                 ModelInventory::load(&args.model.clone().unwrap_or_else(|| golden.compressed_model()))?;
             let selection =
                 crate::analyze::SampleSelection { slice: args.slice.clone(), limit: args.samples };
-            let engine = crate::engine::select(args.engine)?;
+            let engine = crate::engine::select(args.engine, &[reference.format, compressed.format])?;
             if let Some(why) = &engine.fallback {
                 eprintln!("--engine auto fell back to tract: {why}");
             }

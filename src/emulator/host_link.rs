@@ -107,6 +107,7 @@ mod tests {
             name: "t".into(),
             shape,
             dtype: "float32".into(),
+            quantization: None,
         };
         assert_eq!(
             output(Some(vec![Some(1), Some(3), None])).known_shape(),

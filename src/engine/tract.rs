@@ -1,14 +1,161 @@
-//! tract-onnx behind the [`Engine`] seam.
+//! tract behind the [`Engine`] seam: tract-onnx for ONNX files, tract-tflite for TFLite files
+//! (told apart by content), one compiled plan type for both.
 
 use std::path::{Path, PathBuf};
 
 use tract_onnx::prelude::*;
+use tract_tflite::tflite::BuiltinOperator as Op;
 
 use super::{Engine, LoadedModel, Tensor};
 use crate::model::{datum_type, TensorInfo};
 use crate::vocab::{Error, Result};
 
 pub struct TractEngine;
+
+/// tract for TFLite files, under tract-tflite's name (what a certificate records).
+pub struct TractTfliteEngine;
+
+impl Engine for TractTfliteEngine {
+    fn choice(&self) -> super::EngineChoice {
+        super::EngineChoice::Tract
+    }
+
+    fn name(&self) -> &str {
+        "tract-tflite 0.23.9"
+    }
+
+    fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>> {
+        TractEngine.load(path, inputs)
+    }
+
+    fn load_exposing(
+        &self,
+        path: &Path,
+        inputs: &[TensorInfo],
+        tensors: &[String],
+    ) -> Result<Box<dyn LoadedModel>> {
+        TractEngine.load_exposing(path, inputs, tensors)
+    }
+}
+
+/// The TFLite builtins tract-tflite 0.23.9 translates (its `ops` registry); a file with another
+/// is refused before tract reads it, naming the operators.
+const TRACT_TFLITE_BUILTINS: &[Op] = &[
+    Op::ABS,
+    Op::ADD,
+    Op::ARG_MAX,
+    Op::AVERAGE_POOL_2D,
+    Op::BATCH_MATMUL,
+    Op::BROADCAST_TO,
+    Op::CEIL,
+    Op::CONCATENATION,
+    Op::CONV_2D,
+    Op::COS,
+    Op::DEPTHWISE_CONV_2D,
+    Op::DIV,
+    Op::EQUAL,
+    Op::EXP,
+    Op::EXPAND_DIMS,
+    Op::FLOOR,
+    Op::FULLY_CONNECTED,
+    Op::GREATER,
+    Op::GREATER_EQUAL,
+    Op::HARD_SWISH,
+    Op::LEAKY_RELU,
+    Op::LESS,
+    Op::LESS_EQUAL,
+    Op::LOG,
+    Op::LOGICAL_AND,
+    Op::LOGICAL_NOT,
+    Op::LOGICAL_OR,
+    Op::LOGISTIC,
+    Op::MAXIMUM,
+    Op::MAX_POOL_2D,
+    Op::MEAN,
+    Op::MINIMUM,
+    Op::MUL,
+    Op::NOT_EQUAL,
+    Op::PAD,
+    Op::PADV2,
+    Op::REDUCE_MAX,
+    Op::REDUCE_MIN,
+    Op::REDUCE_PROD,
+    Op::RELU,
+    Op::RELU6,
+    Op::RESHAPE,
+    Op::RESIZE_BILINEAR,
+    Op::RESIZE_NEAREST_NEIGHBOR,
+    Op::RSQRT,
+    Op::SELECT,
+    Op::SELECT_V2,
+    Op::SHAPE,
+    Op::SIN,
+    Op::SLICE,
+    Op::SOFTMAX,
+    Op::SQRT,
+    Op::SQUARE,
+    Op::SQUEEZE,
+    Op::STRIDED_SLICE,
+    Op::SUB,
+    Op::SUM,
+    Op::TANH,
+    Op::TRANSPOSE,
+];
+
+/// A TFLite file through tract-tflite, at the input shapes the file stores (tract's TFLite
+/// frontend does not resize). The flatbuffer is verified first: tract reads it unchecked.
+fn load_tflite(path: &Path, inputs: &[TensorInfo], tensors: &[String]) -> Result<Box<dyn LoadedModel>> {
+    if !tensors.is_empty() {
+        return Err(super::no_layer_analysis(path, "a TFLite file"));
+    }
+    let bytes = crate::vocab::read_bytes(path)?;
+    let unsupported = crate::model::tflite::builtins_outside(
+        &crate::model::tflite::verified(path, &bytes)?,
+        TRACT_TFLITE_BUILTINS,
+    );
+    if !unsupported.is_empty() {
+        return Err(Error::model(
+            path,
+            format!(
+                "tract-tflite 0.23.9 does not run {}; LiteRT runs every TFLite builtin: --engine litert (pip install ai-edge-litert)",
+                unsupported.join(", ")
+            ),
+        ));
+    }
+    // The root cause names the operator; the chain above it dumps the flatbuffer's tables.
+    let cannot = |e: TractError| {
+        Error::model(
+            path,
+            format!(
+                "tract cannot run this TFLite file ({}); LiteRT runs every TFLite builtin: --engine litert (pip install ai-edge-litert)",
+                e.root_cause()
+            ),
+        )
+    };
+    let model = tract_tflite::tflite().model_for_read(&mut bytes.as_slice()).map_err(cannot)?;
+    let model = exact_float_scales(model).map_err(cannot)?;
+    for (ix, input) in inputs.iter().enumerate() {
+        let stored = model.input_fact(ix).map_err(cannot)?.shape.as_concrete().map(|s| s.to_vec());
+        if stored.as_ref() != Some(&input.shape) {
+            return Err(Error::model(
+                path,
+                format!(
+                    "tract runs TFLite file input `{}` at its stored shape {stored:?}, not {:?}; LiteRT resizes inputs: --engine litert",
+                    input.name, input.shape
+                ),
+            ));
+        }
+    }
+    let input_types = model
+        .input_outlets()
+        .map_err(cannot)?
+        .iter()
+        .map(|o| model.outlet_fact(*o).map(|f| f.datum_type))
+        .collect::<TractResult<Vec<_>>>()
+        .map_err(cannot)?;
+    let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(cannot)?;
+    Ok(Box::new(TractModel { path: path.to_path_buf(), plan, input_types }))
+}
 
 type Plan = Arc<TypedRunnableModel>;
 
@@ -39,6 +186,9 @@ impl Engine for TractEngine {
         inputs: &[TensorInfo],
         tensors: &[String],
     ) -> Result<Box<dyn LoadedModel>> {
+        if crate::model::ModelFormat::of(path)? == crate::model::ModelFormat::Tflite {
+            return load_tflite(path, inputs, tensors);
+        }
         let fail = |stage: &str, e: TractError| {
             Error::model(path, format!("engine could not {stage} the model: {e:#}"))
         };
@@ -56,6 +206,28 @@ impl Engine for TractEngine {
         let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| fail("optimise", e))?;
         Ok(Box::new(TractModel { path: path.to_path_buf(), plan, input_types }))
     }
+}
+
+/// tract-tflite 0.23.9 divides a float MEAN by its element count with tract's `Scale`, an
+/// integer rescale that rounds its result (`round(x * 1/n)`): a float mean came out as a whole
+/// number. Found by replaying the shapes family's TFLite export against LiteRT (top-1 0.47
+/// against 0.994). Each `Scale` with a float result becomes the multiplication it stands for.
+fn exact_float_scales(mut model: TypedModel) -> TractResult<TypedModel> {
+    use tract_tflite::internal::tract_core::ops::binary::TypedBinOp;
+    use tract_tflite::internal::tract_core::ops::math::mul;
+    use tract_tflite::internal::TypedModelPatch;
+    let rounding: Vec<usize> = model
+        .nodes()
+        .iter()
+        .filter(|n| n.op_as::<TypedBinOp>().is_some_and(|op| op.0.name() == "Scale"))
+        .filter(|n| n.outputs[0].fact.datum_type.is_float())
+        .map(|n| n.id)
+        .collect();
+    for id in rounding {
+        let node = model.node(id);
+        TypedModelPatch::replace_single_op(&model, node, &node.inputs, mul())?.apply(&mut model)?;
+    }
+    Ok(model)
 }
 
 impl LoadedModel for TractModel {

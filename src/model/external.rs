@@ -75,6 +75,12 @@ pub fn resolve(path: &Path, model_bytes: &[u8], graph: &mut pb::GraphProto) -> R
     Ok(artifact(&model_name, model_bytes, &files))
 }
 
+/// The artifact of a model that is one self-contained file (a TFLite flatbuffer).
+pub fn single_file(path: &Path, bytes: &[u8]) -> Artifact {
+    let model_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    artifact(&model_name, bytes, &BTreeMap::new())
+}
+
 fn artifact(model_name: &str, model_bytes: &[u8], side: &BTreeMap<String, Vec<u8>>) -> Artifact {
     let mut all: BTreeMap<&str, &[u8]> = side.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
     all.insert(model_name, model_bytes);

@@ -246,7 +246,12 @@ fn output_info(
         None => shapes::declared_dims(tensor)
             .map(|dims| dims.iter().map(|d| if let Dim::Fixed(n) = d { Some(*n) } else { None }).collect()),
     };
-    Ok(OutputInfo { name: v.name.clone(), shape, dtype: elem_name(tensor.elem_type).to_string() })
+    Ok(OutputInfo {
+        name: v.name.clone(),
+        shape,
+        dtype: elem_name(tensor.elem_type).to_string(),
+        quantization: None,
+    })
 }
 
 /// Ops outside tract's ONNX operator register are findings. tract registers the

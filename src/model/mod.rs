@@ -9,6 +9,7 @@ mod graph;
 pub(crate) use graph::dtype_bytes_for_activation;
 mod macs;
 pub mod shapes;
+pub mod tflite;
 pub mod writer;
 
 use std::collections::BTreeMap;
@@ -119,6 +120,10 @@ pub struct OutputInfo {
     /// `None` where not even the rank is known. Unknown is never written as 0.
     pub shape: Option<Vec<Option<usize>>>,
     pub dtype: String,
+    /// For an 8-bit output (a TFLite full-integer model's): how its codes read as real values.
+    /// The engines' outputs are dequantized with it before any metric sees them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<InputQuantization>,
 }
 
 impl OutputInfo {
@@ -189,9 +194,30 @@ pub struct ActivationTensor {
     pub bytes: u64,
 }
 
+/// The file formats edgecert certifies, told apart by their content (a TFLite flatbuffer's
+/// `TFL3` identifier), not their extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelFormat {
+    Onnx,
+    Tflite,
+}
+
+impl ModelFormat {
+    /// The format of the model file at `path` (ONNX unless it holds a TFLite flatbuffer).
+    pub fn of(path: &Path) -> Result<ModelFormat> {
+        use std::io::Read;
+        let mut head = [0u8; 8];
+        let mut file = crate::vocab::open_regular(path)?;
+        let n = file.read(&mut head).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        Ok(if tflite::is_tflite(&head[..n]) { ModelFormat::Tflite } else { ModelFormat::Onnx })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelInventory {
     pub path: PathBuf,
+    pub format: ModelFormat,
     /// Size of the whole artifact: the model file and its external-data files.
     pub file_size_bytes: u64,
     /// The model file's SHA-256 when it is the whole artifact; with external data, the digest of
@@ -213,9 +239,20 @@ pub struct ModelInventory {
     pub total_macs: Option<u64>,
     pub quantization: Quantization,
     pub quantized: bool,
+    /// Tensors with quantization parameters of their own (TFLite stores them per tensor), per
+    /// tensor and per channel; `None` where the format keeps them in operators (ONNX).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantized_tensors: Option<QuantizedTensors>,
     pub nodes: Vec<NodeInfo>,
     pub activations: Vec<ActivationTensor>,
     pub findings: Vec<Finding>,
+}
+
+/// How many tensors are quantized with one scale and zero point, and how many per channel.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct QuantizedTensors {
+    pub per_tensor: usize,
+    pub per_channel: usize,
 }
 
 impl ModelInventory {
@@ -273,7 +310,11 @@ impl ModelInventory {
     /// a symbolic dimension nothing fixes, external data out of bounds); unknown ops are
     /// findings.
     pub fn load_with(path: &Path, shapes: &InputShapes) -> Result<ModelInventory> {
-        let (proto, artifact) = read_checked(path)?;
+        let bytes = read_bytes(path)?;
+        if tflite::is_tflite(&bytes) {
+            return tflite::inventory(path, &bytes, shapes);
+        }
+        let (proto, artifact) = read_checked_bytes(path, bytes)?;
         let facts = GraphFacts::new(path, &proto, shapes)?;
         Ok(Self::build(path, artifact, &proto, facts))
     }
@@ -290,6 +331,7 @@ impl ModelInventory {
         let activations = nodes.iter().flat_map(activation_tensors).collect();
         ModelInventory {
             path: path.to_path_buf(),
+            format: ModelFormat::Onnx,
             file_size_bytes: artifact.size_bytes,
             sha256: artifact.sha256,
             files: artifact.files,
@@ -308,6 +350,7 @@ impl ModelInventory {
             total_macs: nodes.iter().map(|n| n.macs).sum(),
             quantized: quantization.is_quantized(),
             quantization,
+            quantized_tensors: None,
             findings: facts.findings.clone(),
             op_histogram,
             nodes,
@@ -474,10 +517,10 @@ fn activation_tensors(n: &NodeInfo) -> Vec<ActivationTensor> {
         .collect()
 }
 
-/// How a model is quantized, read from its operators (serialised as `qdq`, `qoperator`,
-/// `integer` or `none`).
+/// How a model is quantized, read from its operators or, in TFLite, its tensors (serialised as
+/// `qdq`, `qoperator`, `integer`, `full_integer`, `dynamic_range` or `none`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Quantization {
     /// onnxruntime's QLinear operators (`QLinearConv`, `QLinearMatMul`).
     QOperator,
@@ -485,6 +528,11 @@ pub enum Quantization {
     Integer,
     /// Quantize/Dequantize pairs around float operators.
     Qdq,
+    /// TFLite full-integer: operators compute on 8-bit tensors, each with its own scale and
+    /// zero point (per channel for convolution weights).
+    FullInteger,
+    /// TFLite dynamic range: 8-bit weights, float activations.
+    DynamicRange,
     /// A float model.
     None,
 }
@@ -508,6 +556,8 @@ impl Quantization {
             Quantization::QOperator => "qoperator",
             Quantization::Integer => "integer",
             Quantization::Qdq => "qdq",
+            Quantization::FullInteger => "full_integer",
+            Quantization::DynamicRange => "dynamic_range",
             Quantization::None => "none",
         }
     }
@@ -526,12 +576,16 @@ impl std::fmt::Display for Quantization {
 /// The files of a model's artifact and their digest, without an inventory (so without input
 /// shapes): what comparing a model against a certificate needs.
 pub fn artifact(path: &Path) -> Result<external::Artifact> {
-    read_checked(path).map(|(_, artifact)| artifact)
+    let bytes = read_bytes(path)?;
+    if tflite::is_tflite(&bytes) {
+        tflite::verified(path, &bytes)?;
+        return Ok(external::single_file(path, &bytes));
+    }
+    read_checked_bytes(path, bytes).map(|(_, artifact)| artifact)
 }
 
-/// Reads, decodes and checks a model, with its external data read into the protobuf.
-fn read_checked(path: &Path) -> Result<(pb::ModelProto, external::Artifact)> {
-    let bytes = read_bytes(path)?;
+/// Decodes and checks a model's bytes, with its external data read into the protobuf.
+fn read_checked_bytes(path: &Path, bytes: Vec<u8>) -> Result<(pb::ModelProto, external::Artifact)> {
     let mut proto = decode_model(path, &bytes)?;
     checker::check(path, &proto)?;
     let graph = proto.graph.as_mut().expect("decode_model checks the graph is present");

@@ -100,7 +100,8 @@ impl Agent {
             )));
         }
         std::fs::create_dir_all(&config.store).map_err(|e| Error::io(&config.store, e))?;
-        let engine = select(config.engine)?.engine;
+        // The agent serves whatever model it is sent: tract reads ONNX and TFLite alike.
+        let engine = select(config.engine, &[crate::model::ModelFormat::Onnx])?.engine;
         let device = DeviceInfo {
             name: config.device_name.clone().unwrap_or_else(host_name),
             arch: std::env::consts::ARCH.into(),

@@ -62,6 +62,20 @@ pub struct Inputs {
 }
 
 impl Inputs {
+    /// The formats of the run's compressed models, and of its references too with
+    /// `with_references`, each once.
+    pub fn model_formats(&self, with_references: bool) -> Vec<crate::model::ModelFormat> {
+        let mut formats: Vec<_> = self
+            .families
+            .iter()
+            .flat_map(|f| [Some(f.compressed.format), with_references.then_some(f.reference.format)])
+            .flatten()
+            .collect();
+        formats.sort_by_key(|f| *f as u8);
+        formats.dedup();
+        formats
+    }
+
     pub fn load(spec: &InputSpec) -> Result<Inputs> {
         let profiles = if spec.profiles.is_empty() {
             profile::load_dir(&spec.profiles_dir)?

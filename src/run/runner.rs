@@ -29,7 +29,7 @@ use crate::certificate::observations::{
 use crate::certificate::schema::NotRunReason;
 use crate::checks::{self, CheckKind, EngineCrossCheck, Observations, PairedEvaluation, Verdict};
 use crate::emulator::{self, Estimate};
-use crate::engine::{counterpart, select, with_input_codes, Engine, LoadedModel, Tensor};
+use crate::engine::{counterpart, select, with_quantized_io, Engine, LoadedModel, Tensor};
 use crate::golden::FamilyManifest;
 use crate::metrics::{compare_outputs, Contributions, OutputSamples, OutputStatistics};
 use crate::model::ModelInventory;
@@ -224,8 +224,12 @@ impl<'a> Runner<'a> {
     /// The engines are found before anything runs: asking for one that is not installed is
     /// bad input.
     fn new(inputs: &'a Inputs, options: &'a RunOptions) -> Result<Self> {
-        let selected = select(options.engine)?;
-        let cross_engine = options.cross_check.then(|| counterpart(selected.engine.as_ref())).transpose()?;
+        let selected = select(options.engine, &inputs.model_formats(true))?;
+        let compressed_formats = inputs.model_formats(false);
+        let cross_engine = options
+            .cross_check
+            .then(|| counterpart(selected.engine.as_ref(), &compressed_formats))
+            .transpose()?;
         let device = device_engine(options)?;
         let described = device.as_ref().map(|d| d.described.clone());
         let (device_engine, device_meter) = match device {
@@ -375,7 +379,7 @@ impl<'a> Runner<'a> {
             None => Some(
                 self.engine
                     .load(&family.reference.path, &family.reference.inputs)
-                    .map(|m| with_input_codes(m, &family.reference.inputs))
+                    .map(|m| with_quantized_io(m, &family.reference.inputs, &family.reference.outputs))
                     .map_err(|e| format!("the FP32 reference could not be run: {e}"))?,
             ),
         };
@@ -494,7 +498,7 @@ fn load_once<'c>(
     cell.get_or_init(|| {
         engine
             .load(&family.compressed.path, &family.compressed.inputs)
-            .map(|m| with_input_codes(m, &family.compressed.inputs))
+            .map(|m| with_quantized_io(m, &family.compressed.inputs, &family.compressed.outputs))
             .map_err(|e| e.to_string())
     })
     .as_ref()

@@ -132,7 +132,12 @@ fn write_inventory(s: &mut String, inv: &ModelInventory) -> std::fmt::Result {
             writeln!(s, "  file      {} {} bytes   sha256 {}", f.path, f.size_bytes, f.sha256)?;
         }
     }
-    writeln!(s, "opset       {}   producer {}", opt(inv.opset), inv.producer)?;
+    match inv.format {
+        crate::model::ModelFormat::Tflite => writeln!(s, "format      TFLite   producer {}", inv.producer)?,
+        crate::model::ModelFormat::Onnx => {
+            writeln!(s, "opset       {}   producer {}", opt(inv.opset), inv.producer)?
+        }
+    }
     writeln!(
         s,
         "nodes       {}   parameters {}   weight bytes {}",
@@ -146,7 +151,10 @@ fn write_inventory(s: &mut String, inv: &ModelInventory) -> std::fmt::Result {
         ),
         (None, None) => "?".into(),
     };
-    writeln!(s, "MACs        {macs}   quantization {}", inv.quantization)?;
+    let per_tensor = inv.quantized_tensors.map_or(String::new(), |q| {
+        format!(" ({} tensors per tensor, {} per channel)", q.per_tensor, q.per_channel)
+    });
+    writeln!(s, "MACs        {macs}   quantization {}{per_tensor}", inv.quantization)?;
     match inv.activations_lower_bound_note() {
         None => writeln!(s, "peak activations {} bytes", inv.peak_activation_bytes())?,
         Some(note) => {

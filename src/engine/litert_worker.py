@@ -1,0 +1,79 @@
+"""edgecert's LiteRT worker: runs one TFLite model with LiteRT's interpreter (`ai-edge-litert`
+from PyPI) for an edgecert process, over its standard input and output.
+
+    python3 -c "$(cat litert_worker.py)" MODEL.tflite '[[1, 1, 32, 32]]'
+
+The second argument is each input's shape, as JSON. The worker answers one JSON line: the
+model's inputs and outputs, or {"error": ...}. Then, per request, it reads each input's elements
+as little-endian float32 (integer inputs arrive as their codes), casts them to the input's type,
+invokes the interpreter and answers one JSON line, {"ms": invoke time, "shapes": [...]}, followed
+by each output's elements as little-endian float32, or {"error": ...}. End of input ends it.
+"""
+
+import json
+import sys
+import time
+
+
+def reply(message):
+    sys.stdout.buffer.write((json.dumps(message) + "\n").encode())
+    sys.stdout.buffer.flush()
+
+
+def read_exact(stream, n):
+    chunks, left = [], n
+    while left > 0:
+        chunk = stream.read(left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def describe(details):
+    return [{"name": d["name"], "shape": [int(x) for x in d["shape"]], "dtype": d["dtype"].__name__} for d in details]
+
+
+def main(model_path, shapes):
+    try:
+        import numpy as np
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=model_path, num_threads=1)
+        for detail, shape in zip(interpreter.get_input_details(), json.loads(shapes)):
+            if [int(x) for x in detail["shape"]] != shape:
+                interpreter.resize_tensor_input(detail["index"], shape, strict=False)
+        interpreter.allocate_tensors()
+        inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    except Exception as e:  # the reason goes to edgecert, which names the model
+        reply({"error": f"{type(e).__name__}: {e}"})
+        return
+    reply({"inputs": describe(inputs), "outputs": describe(outputs)})
+    sizes = [int(np.prod(d["shape"])) for d in inputs]
+    stdin = sys.stdin.buffer
+    while True:
+        arrays = []
+        for detail, size in zip(inputs, sizes):
+            raw = read_exact(stdin, size * 4)
+            if raw is None:
+                return
+            arrays.append(np.frombuffer(raw, "<f4").reshape(detail["shape"]).astype(detail["dtype"]))
+        try:
+            for detail, array in zip(inputs, arrays):
+                interpreter.set_tensor(detail["index"], array)
+            start = time.perf_counter()
+            interpreter.invoke()
+            ms = (time.perf_counter() - start) * 1e3
+            results = [interpreter.get_tensor(d["index"]) for d in outputs]
+        except Exception as e:
+            reply({"error": f"{type(e).__name__}: {e}"})
+            continue
+        reply({"ms": ms, "shapes": [list(r.shape) for r in results]})
+        for r in results:
+            sys.stdout.buffer.write(np.ascontiguousarray(r, dtype="<f4").tobytes())
+        sys.stdout.buffer.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
