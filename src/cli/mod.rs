@@ -390,8 +390,9 @@ pub struct CertifyArgs {
     #[arg(long, value_enum, default_value = "emulated")]
     pub backend: BackendKind,
     /// The inference engine (default: tract; onnxruntime under --cross-check). `onnxruntime`
-    /// loads ORT_DYLIB_PATH or an installed `onnxruntime` wheel's library; `auto` uses it where
-    /// present and tract otherwise.
+    /// loads ORT_DYLIB_PATH or an installed `onnxruntime` wheel's library for ONNX files;
+    /// `litert` runs TFLite files on an installed `ai-edge-litert`; `auto` uses each where
+    /// present and tract (which reads both formats) otherwise.
     #[arg(long, value_enum)]
     pub engine: Option<EngineChoice>,
     /// Read a power meter beside the host backend's timed run (`--backend host`): `rapl[:DIR]`

@@ -99,7 +99,7 @@ impl Engine for LitertEngine {
     ) -> Result<Box<dyn LoadedModel>> {
         match tensors.is_empty() {
             true => self.load(path, inputs),
-            false => Err(super::no_layer_analysis(path, "LiteRT")),
+            false => Err(super::no_tflite_layers(path)),
         }
     }
 }

@@ -210,8 +210,6 @@ pub struct Selected {
     pub fallback: Option<String>,
 }
 
-/// The engine `choice` names. Asking for onnxruntime where it cannot be loaded is an error
-/// (exit 2) saying where it was looked for; `auto` falls back to tract and says why.
 /// The refusal of a runtime outside this process to expose intermediate tensors: per-layer
 /// analysis runs on the host engines, a device runs a graph's own outputs.
 pub fn no_layer_analysis(path: &Path, runtime: &str) -> Error {
@@ -221,8 +219,19 @@ pub fn no_layer_analysis(path: &Path, runtime: &str) -> Error {
     ))
 }
 
+/// The refusal of per-layer analysis for a TFLite file: its layers are fused and its tensors
+/// NHWC, so none pairs with an ONNX reference layer; its outputs are compared instead.
+pub fn no_tflite_layers(path: &Path) -> Error {
+    Error::Usage(format!(
+        "{}: per-layer analysis pairs the layers of two ONNX graphs; a TFLite file (fused layers, NHWC tensors) is compared on its outputs: certify's accuracy and output agreement, --cross-check",
+        path.display()
+    ))
+}
+
 /// Each format's engine under `choice`, for a run whose models are in `formats`: the named
 /// vendor runtime for the format it reads (onnxruntime ONNX, LiteRT TFLite), tract for the other.
+/// Asking for a runtime that cannot be loaded is an error (exit 2) saying where it was looked
+/// for; `auto` falls back to tract and says why.
 pub fn select(choice: EngineChoice, formats: &[ModelFormat]) -> Result<Selected> {
     if choice == EngineChoice::Litert && !formats.contains(&ModelFormat::Tflite) {
         return Err(Error::Usage(

@@ -106,7 +106,7 @@ const TRACT_TFLITE_BUILTINS: &[Op] = &[
 /// frontend does not resize). The flatbuffer is verified first: tract reads it unchecked.
 fn load_tflite(path: &Path, inputs: &[TensorInfo], tensors: &[String]) -> Result<Box<dyn LoadedModel>> {
     if !tensors.is_empty() {
-        return Err(super::no_layer_analysis(path, "a TFLite file"));
+        return Err(super::no_tflite_layers(path));
     }
     let bytes = crate::vocab::read_bytes(path)?;
     let unsupported = crate::model::tflite::builtins_outside(
@@ -132,7 +132,13 @@ fn load_tflite(path: &Path, inputs: &[TensorInfo], tensors: &[String]) -> Result
             ),
         )
     };
-    let model = tract_tflite::tflite().model_for_read(&mut bytes.as_slice()).map_err(cannot)?;
+    // tract's TFLite frontend unwraps what a well-formed file always has (a MEAN's axes are a
+    // constant): a verified but hostile file must be an error, not a panic.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tract_tflite::tflite().model_for_read(&mut bytes.as_slice())
+    }))
+    .map_err(|_| Error::model(path, "tract's TFLite reader failed on this file (a malformed operator?)"))?;
+    let model = read.map_err(cannot)?;
     let model = exact_float_scales(model).map_err(cannot)?;
     for (ix, input) in inputs.iter().enumerate() {
         let stored = model.input_fact(ix).map_err(cannot)?.shape.as_concrete().map(|s| s.to_vec());
@@ -254,5 +260,40 @@ impl LoadedModel for TractModel {
                 Ok(view.to_owned())
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> crate::engine::Tensor {
+        let x: Vec<f32> = (0..1024).map(|i| (i % 17) as f32 / 17.0).collect();
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[1, 1, 32, 32]), x).unwrap()
+    }
+
+    fn run(path: &Path) -> Vec<f32> {
+        let inputs = crate::model::ModelInventory::load(path).unwrap().inputs;
+        let model = TractEngine.load(path, &inputs).unwrap();
+        model.run(&[sample()]).unwrap()[0].iter().copied().collect()
+    }
+
+    /// The TFLite export of the shapes model computes what its ONNX source computes, on tract's
+    /// two frontends; tract-tflite's own MEAN, unpatched, rounds the pooled features and does not.
+    #[test]
+    fn a_float_tflite_export_scores_as_its_onnx_source_and_the_unpatched_mean_does_not() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let tflite = root.join("tests/fixtures/tflite/shapes_fp32.tflite");
+        let onnx = run(&root.join("golden/shapes/shapes_fp32.onnx"));
+        let patched = run(&tflite);
+        let gap = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(gap(&patched, &onnx) < 1e-4, "tflite {patched:?} onnx {onnx:?}");
+
+        let bytes = std::fs::read(&tflite).unwrap();
+        let unpatched = tract_tflite::tflite().model_for_read(&mut bytes.as_slice()).unwrap();
+        let plan = unpatched.into_optimized().unwrap().into_runnable().unwrap();
+        let out = plan.run(tvec![tract_onnx::prelude::Tensor::from(sample()).into()]).unwrap();
+        let rounded: Vec<f32> = out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect();
+        assert!(gap(&rounded, &onnx) > 0.1, "tract-tflite's MEAN no longer rounds: drop exact_float_scales");
     }
 }

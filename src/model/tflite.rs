@@ -596,3 +596,63 @@ fn quantization_of(nodes: &[NodeInfo], constants: &[&TensorFacts]) -> Quantizati
         Quantization::None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fixture(name: &str) -> (std::path::PathBuf, Vec<u8>) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tflite").join(name);
+        let bytes = std::fs::read(&path).unwrap();
+        (path, bytes)
+    }
+
+    #[test]
+    fn every_row_of_the_operator_table_is_in_the_documentation() {
+        let doc =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tflite.md")).unwrap();
+        for (op, onnx) in OPERATOR_TABLE {
+            let row = format!("| `{}` | `{onnx}` |", op.variant_name().unwrap());
+            assert!(doc.contains(&row), "docs/tflite.md lacks the row {row}");
+        }
+        let table = &doc[doc.find("## Operator table").expect("the table's section")..];
+        let rows = table.lines().filter(|l| l.starts_with("| `")).count();
+        assert_eq!(rows, OPERATOR_TABLE.len(), "docs/tflite.md lists operators the table does not");
+    }
+
+    #[test]
+    fn a_depthwise_filter_counts_one_input_channel_per_output() {
+        let shapes = [Some(vec![1, 8, 8, 16]), Some(vec![1, 3, 3, 16])];
+        let onnx = onnx_layout(Op::DEPTHWISE_CONV_2D, &shapes);
+        let work = macs::node_work("Conv", &NodeAttrs::default(), &onnx, &[Some(vec![1, 8, 8, 16])]);
+        assert_eq!(work.unwrap().macs, 8 * 8 * 16 * 9);
+    }
+
+    #[test]
+    fn a_file_without_the_tflite_identifier_is_not_tflite_and_a_truncated_one_is_refused() {
+        let (path, bytes) = fixture("shapes_uint8.tflite");
+        assert!(is_tflite(&bytes));
+        assert!(!is_tflite(b"\x08\x07\x12\x04onnx"));
+        let err = inventory(&path, &bytes[..bytes.len() / 3], &InputShapes::default()).unwrap_err();
+        assert!(err.to_string().contains("not a valid TFLite flatbuffer"), "{err}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// A hostile file: any bytes of a real export changed. The inventory either reads it or
+        /// says why, and never panics (the verifier bounds every offset before anything reads).
+        #[test]
+        fn a_corrupted_tflite_file_is_read_or_refused_never_a_panic(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12)
+        ) {
+            let (path, mut bytes) = fixture("shapes_uint8.tflite");
+            for (at, value) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = value;
+            }
+            let _ = inventory(&path, &bytes, &InputShapes::default());
+        }
+    }
+}

@@ -25,4 +25,5 @@ mod remote;
 mod report_browser;
 mod report_html;
 mod shard;
+mod tflite;
 mod verify;
