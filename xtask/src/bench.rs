@@ -198,7 +198,7 @@ pub fn child_main(args: &[String]) -> anyhow::Result<()> {
 /// Decodes every sample and runs it through both models: the work a replay cannot avoid.
 fn bare_loop(dir: &Path, engine: EngineChoice) -> anyhow::Result<()> {
     let family = load_family(dir, None, &InputShapes::default())?;
-    let engine = edgecert::engine::select(engine)?.engine;
+    let engine = edgecert::engine::select(engine, &[edgecert::model::ModelFormat::Onnx])?.engine;
     let compressed = engine.load(&family.compressed.path, &family.compressed.inputs)?;
     let reference = engine.load(&family.reference.path, &family.reference.inputs)?;
     (0..family.golden.len()).into_par_iter().try_for_each(|i| -> edgecert::Result<()> {
