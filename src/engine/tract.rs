@@ -122,6 +122,15 @@ fn load_tflite(path: &Path, inputs: &[TensorInfo], tensors: &[String]) -> Result
             ),
         ));
     }
+    // tract's TFLite frontend unwraps what a well-formed file always has (a MEAN's axes are a
+    // constant): a verified but hostile file must be an error, not a panic.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tflite_plan(path, &bytes, inputs)))
+        .map_err(|_| Error::model(path, "tract's TFLite reader failed on this file (a malformed operator?)"))?
+        .map(|m| Box::new(m) as Box<dyn LoadedModel>)
+}
+
+/// The runnable plan of a verified TFLite file whose builtins tract-tflite translates.
+fn tflite_plan(path: &Path, bytes: &[u8], inputs: &[TensorInfo]) -> Result<TractModel> {
     // The root cause names the operator; the chain above it dumps the flatbuffer's tables.
     let cannot = |e: TractError| {
         Error::model(
@@ -132,13 +141,7 @@ fn load_tflite(path: &Path, inputs: &[TensorInfo], tensors: &[String]) -> Result
             ),
         )
     };
-    // tract's TFLite frontend unwraps what a well-formed file always has (a MEAN's axes are a
-    // constant): a verified but hostile file must be an error, not a panic.
-    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        tract_tflite::tflite().model_for_read(&mut bytes.as_slice())
-    }))
-    .map_err(|_| Error::model(path, "tract's TFLite reader failed on this file (a malformed operator?)"))?;
-    let model = read.map_err(cannot)?;
+    let model = tract_tflite::tflite().model_for_read(&mut &bytes[..]).map_err(cannot)?;
     let model = exact_float_scales(model).map_err(cannot)?;
     for (ix, input) in inputs.iter().enumerate() {
         let stored = model.input_fact(ix).map_err(cannot)?.shape.as_concrete().map(|s| s.to_vec());
@@ -160,7 +163,7 @@ fn load_tflite(path: &Path, inputs: &[TensorInfo], tensors: &[String]) -> Result
         .collect::<TractResult<Vec<_>>>()
         .map_err(cannot)?;
     let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(cannot)?;
-    Ok(Box::new(TractModel { path: path.to_path_buf(), plan, input_types }))
+    Ok(TractModel { path: path.to_path_buf(), plan, input_types })
 }
 
 type Plan = Arc<TypedRunnableModel>;
@@ -295,5 +298,31 @@ mod tests {
         let out = plan.run(tvec![tract_onnx::prelude::Tensor::from(sample()).into()]).unwrap();
         let rounded: Vec<f32> = out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect();
         assert!(gap(&rounded, &onnx) > 0.1, "tract-tflite's MEAN no longer rounds: drop exact_float_scales");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+        /// A hostile file that passes the verifier reaches tract's reader: it loads and runs, or
+        /// is an error naming the file, never a panic.
+        #[test]
+        fn a_corrupted_tflite_file_loads_or_is_refused_on_tract_never_a_panic(
+            edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 1..6)
+        ) {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let mut bytes = std::fs::read(root.join("tests/fixtures/tflite/shapes_fp32.tflite")).unwrap();
+            for (at, value) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = value;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("hostile.tflite");
+            std::fs::write(&path, &bytes).unwrap();
+            if let Ok(inventory) = crate::model::ModelInventory::load(&path) {
+                if let Ok(model) = TractEngine.load(&path, &inventory.inputs) {
+                    let _ = model.run(&[sample()]);
+                }
+            }
+        }
     }
 }
