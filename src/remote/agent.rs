@@ -100,8 +100,9 @@ impl Agent {
             )));
         }
         std::fs::create_dir_all(&config.store).map_err(|e| Error::io(&config.store, e))?;
-        // The agent serves whatever model it is sent: tract reads ONNX and TFLite alike.
-        let engine = select(config.engine, &[crate::model::ModelFormat::Onnx])?.engine;
+        // The agent serves whatever model it is sent, so it names its engine for both formats.
+        use crate::model::ModelFormat;
+        let engine = select(config.engine, &[ModelFormat::Onnx, ModelFormat::Tflite])?.engine;
         let device = DeviceInfo {
             name: config.device_name.clone().unwrap_or_else(host_name),
             arch: std::env::consts::ARCH.into(),

@@ -7,6 +7,7 @@
 mod adas;
 mod bench;
 mod chassis;
+mod corpus;
 mod family;
 mod fidelity;
 mod layers;
