@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataLocation;
 
@@ -21,7 +21,7 @@ use crate::vocab::{read_bytes, Error, Result};
 const MAX_FILE_BYTES: u64 = 8 << 30;
 
 /// One file of a model artifact.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ArtifactFile {
     /// Relative to the model's folder, `/`-separated.
     pub path: String,

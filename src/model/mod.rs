@@ -27,7 +27,7 @@ pub use graph::{decode_model, GraphFacts};
 pub use shapes::{InputShape, InputShapes};
 
 /// Shape and type of a graph input.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TensorInfo {
     pub name: String,
     /// Concrete dimensions: symbolic ones (batch `N`, `H`, `W`) are fixed by `--input-shape` or
@@ -113,7 +113,7 @@ impl InputQuantization {
 }
 
 /// Shape and type of a graph output, as inference found it from the inputs' shapes.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OutputInfo {
     pub name: String,
     /// Each dimension, `None` (`null`) where inference could not tell it; the whole shape
@@ -146,7 +146,7 @@ impl OutputInfo {
 }
 
 /// One node of the graph with the figures the checks and the emulator need.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub name: String,
     pub op_type: String,
@@ -170,7 +170,7 @@ pub struct NodeInfo {
 }
 
 /// The operator attributes that chip limits are stated in.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NodeAttrs {
     pub kernel: Vec<usize>,
     pub strides: Vec<usize>,
@@ -179,14 +179,14 @@ pub struct NodeAttrs {
     pub mode: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
     pub node: String,
     pub op_type: String,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ActivationTensor {
     pub name: String,
     pub producer: String,
@@ -196,7 +196,7 @@ pub struct ActivationTensor {
 
 /// The file formats edgecert certifies, told apart by their content (a TFLite flatbuffer's
 /// `TFL3` identifier), not their extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelFormat {
     Onnx,
@@ -214,7 +214,7 @@ impl ModelFormat {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelInventory {
     pub path: PathBuf,
     pub format: ModelFormat,
@@ -249,7 +249,7 @@ pub struct ModelInventory {
 }
 
 /// How many tensors are quantized with one scale and zero point, and how many per channel.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct QuantizedTensors {
     pub per_tensor: usize,
     pub per_channel: usize,
@@ -519,7 +519,7 @@ fn activation_tensors(n: &NodeInfo) -> Vec<ActivationTensor> {
 
 /// How a model is quantized, read from its operators or, in TFLite, its tensors (serialised as
 /// `qdq`, `qoperator`, `integer`, `full_integer`, `dynamic_range` or `none`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Quantization {
     /// onnxruntime's QLinear operators (`QLinearConv`, `QLinearMatMul`).
