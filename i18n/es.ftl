@@ -65,8 +65,9 @@ table-interval = intervalo al 95 %
 table-not-run = NO EJECUTADA ({ $reason })
 
 ## El informe
-report-title = Informe de ensayo: compatibilidad de hardware de un modelo ONNX comprimido
+report-title = Informe de ensayo: compatibilidad de hardware de un modelo comprimido
 report-running = Informe de ensayo edgecert { $id }
+report-page = Página { $page } de { $pages }
 report-end = — fin del informe { $id } —
 report-id = Número de informe
 report-generated-by = Generado por { $tool } { $version } a partir del certificado del mismo número. El certificado (JSON) es el registro que da fe; este informe lo presenta.

@@ -64,8 +64,9 @@ table-interval = intervalle à 95 %
 table-not-run = NON EXÉCUTÉ ({ $reason })
 
 ## Le rapport
-report-title = Rapport d’essai : compatibilité matérielle d’un modèle ONNX compressé
+report-title = Rapport d’essai : compatibilité matérielle d’un modèle compressé
 report-running = Rapport d’essai edgecert { $id }
+report-page = Page { $page } sur { $pages }
 report-end = — fin du rapport { $id } —
 report-id = Numéro du rapport
 report-generated-by = Produit par { $tool } { $version } à partir du certificat de même numéro. Le certificat (JSON) fait foi ; ce rapport en est la mise en forme.

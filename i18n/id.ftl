@@ -64,8 +64,9 @@ table-interval = interval 95%
 table-not-run = TIDAK DIJALANKAN ({ $reason })
 
 ## Laporan
-report-title = Laporan pengujian: kompatibilitas perangkat keras model ONNX terkompresi
+report-title = Laporan pengujian: kompatibilitas perangkat keras model terkompresi
 report-running = Laporan pengujian edgecert { $id }
+report-page = Halaman { $page } dari { $pages }
 report-end = — akhir laporan { $id } —
 report-id = Nomor laporan
 report-generated-by = Dibuat oleh { $tool } { $version } dari sertifikat bernomor sama. Sertifikat (JSON) adalah catatan yang berlaku; laporan ini menyajikannya.

@@ -64,8 +64,9 @@ table-interval = intervalo de 95%
 table-not-run = NÃO EXECUTADA ({ $reason })
 
 ## O relatório
-report-title = Relatório de ensaio: compatibilidade de hardware de um modelo ONNX comprimido
+report-title = Relatório de ensaio: compatibilidade de hardware de um modelo comprimido
 report-running = Relatório de ensaio edgecert { $id }
+report-page = Página { $page } de { $pages }
 report-end = — fim do relatório { $id } —
 report-id = Número do relatório
 report-generated-by = Gerado por { $tool } { $version } a partir do certificado de mesmo número. O certificado (JSON) é o registro que faz fé; este relatório o apresenta.

@@ -64,8 +64,9 @@ table-interval = khoảng 95%
 table-not-run = KHÔNG CHẠY ({ $reason })
 
 ## Báo cáo
-report-title = Báo cáo thử nghiệm: khả năng tương thích phần cứng của mô hình ONNX đã nén
+report-title = Báo cáo thử nghiệm: khả năng tương thích phần cứng của mô hình đã nén
 report-running = Báo cáo thử nghiệm edgecert { $id }
+report-page = Trang { $page } / { $pages }
 report-end = — hết báo cáo { $id } —
 report-id = Số báo cáo
 report-generated-by = Tạo bởi { $tool } { $version } từ chứng nhận cùng số. Chứng nhận (JSON) là bản ghi có giá trị; báo cáo này trình bày lại chứng nhận đó.

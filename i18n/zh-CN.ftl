@@ -64,8 +64,9 @@ table-interval = 95% 区间
 table-not-run = 未运行（{ $reason }）
 
 ## 报告
-report-title = 检测报告：压缩 ONNX 模型的硬件兼容性
+report-title = 检测报告：压缩模型的硬件兼容性
 report-running = edgecert 检测报告 { $id }
+report-page = 第 { $page } 页，共 { $pages } 页
 report-end = — 报告 { $id } 结束 —
 report-id = 报告编号
 report-generated-by = 由 { $tool } { $version } 根据同编号的证书生成。证书（JSON）为权威记录，本报告是其呈现形式。

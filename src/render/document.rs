@@ -19,11 +19,45 @@ pub struct Document {
     pub report_id: String,
     pub title: String,
     pub running_header: String,
+    /// "Page n of N" in the report's language, its numbers left to the printer (which alone
+    /// knows them): the words, and where the page number and the page count go.
+    pub page_of: Vec<PagePart>,
     pub end_marker: String,
     pub verdict: Outcome,
     pub verdict_label: String,
     pub verdict_reason: String,
     pub sections: Vec<Section>,
+}
+
+/// A piece of the "page n of N" line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PagePart {
+    Text(String),
+    Page,
+    Pages,
+}
+
+/// The catalog's `report-page` split around its two numbers.
+fn page_of(t: &Catalog) -> Vec<PagePart> {
+    const PAGE: &str = "\u{E000}";
+    const PAGES: &str = "\u{E001}";
+    let line = t.format("report-page", &[("page", PAGE), ("pages", PAGES)]);
+    let line: String = line.chars().filter(|c| !matches!(c, '\u{2068}' | '\u{2069}')).collect();
+    let mut parts = Vec::new();
+    for (i, piece) in line.split(PAGES).enumerate() {
+        if i > 0 {
+            parts.push(PagePart::Pages);
+        }
+        for (j, text) in piece.split(PAGE).enumerate() {
+            if j > 0 {
+                parts.push(PagePart::Page);
+            }
+            if !text.is_empty() {
+                parts.push(PagePart::Text(text.to_string()));
+            }
+        }
+    }
+    parts
 }
 
 pub struct Section {
@@ -178,6 +212,7 @@ pub fn build(inputs: &ReportInputs, t: &Catalog) -> Document {
         lang: t.tag().to_string(),
         title: t.text("report-title"),
         running_header: t.format("report-running", &[("id", &id)]),
+        page_of: page_of(t),
         end_marker: t.format("report-end", &[("id", &id)]),
         verdict: c.verdict,
         verdict_label: t.outcome(c.verdict),
@@ -813,4 +848,21 @@ fn authorization_section(c: &Certificate, t: &Catalog) -> Section {
         t.format("report-generated-by", &[("tool", &c.tool.name), ("version", &c.tool.version)]),
     ));
     Section { anchor: "authorization", heading: t.text("section-authorization"), blocks }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The page number and count go where each language puts them, not where English does.
+    #[test]
+    fn page_n_of_n_keeps_each_language_s_word_order() {
+        let parts = |tag: &str| page_of(&Catalog::load(tag).unwrap());
+        let text = |s: &str| PagePart::Text(s.to_string());
+        assert_eq!(parts("en"), [text("Page "), PagePart::Page, text(" of "), PagePart::Pages]);
+        assert_eq!(
+            parts("zh-CN"),
+            [text("第 "), PagePart::Page, text(" 页，共 "), PagePart::Pages, text(" 页")]
+        );
+    }
 }

@@ -1,11 +1,13 @@
 //! The report as one self-contained HTML file: inline CSS and inline SVG, no scripts, no
 //! external URLs, laid out to print on A4. The report number runs on every printed page in a
-//! `position: fixed` header and footer (Chromium repeats those per page; `@page` margin boxes it
-//! does not draw), with a layout table whose repeated head and foot keep the content clear of them.
+//! `position: fixed` header and footer (Chromium repeats those per page), with a layout table
+//! whose repeated head and foot keep the content clear of them; "page n of N" with the report
+//! number is an `@page` margin box (Chromium draws those since version 131), the one place that
+//! knows the page count.
 
 use std::fmt::Write;
 
-use super::document::{Badge, BadgeKind, Block, Cell, CellKind, Document, Figure, Plot, Table};
+use super::document::{Badge, BadgeKind, Block, Cell, CellKind, Document, Figure, PagePart, Plot, Table};
 use crate::certificate::schema::Outcome;
 
 const CSS: &str = r#"
@@ -59,9 +61,10 @@ pub fn render(doc: &Document) -> String {
     let id = esc(&doc.report_id);
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width\">\n<title>{} — {id}</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width\">\n<title>{} — {id}</title>\n<style>{CSS}{}</style>\n</head>\n<body>\n",
         esc(&doc.lang),
         esc(&doc.title),
+        page_numbers_css(doc),
     );
     let running = esc(&doc.running_header);
     let _ = writeln!(out, "<header class=\"running\" id=\"running-header\">{running}</header>");
@@ -87,6 +90,34 @@ pub fn render(doc: &Document) -> String {
     let _ = writeln!(out, "<footer class=\"running\" id=\"running-footer\">{running}</footer>");
     out.push_str("</body>\n</html>\n");
     out
+}
+
+/// The `@page` rule numbering each printed page: the report number, then "page n of N" in the
+/// report's words, with the printer's counters where the numbers go.
+fn page_numbers_css(doc: &Document) -> String {
+    let quoted = |text: &str| {
+        let escaped: String = text
+            .chars()
+            .map(|c| match c {
+                '"' | '\\' => format!("\\{c}"),
+                '<' | '>' | '&' => format!("\\{:x} ", c as u32),
+                c => c.to_string(),
+            })
+            .collect();
+        format!("\"{escaped}\"")
+    };
+    let mut content = vec![quoted(&format!("{} · ", doc.report_id))];
+    for part in &doc.page_of {
+        content.push(match part {
+            PagePart::Text(text) => quoted(text),
+            PagePart::Page => "counter(page)".into(),
+            PagePart::Pages => "counter(pages)".into(),
+        });
+    }
+    format!(
+        "\n@page {{ @bottom-right {{ content: {}; font-size: 7pt; color: #444; }} }}\n",
+        content.join(" ")
+    )
 }
 
 fn outcome_class(o: Outcome) -> &'static str {

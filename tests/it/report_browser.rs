@@ -180,3 +180,43 @@ fn the_html_report_reads_right_in_a_browser_in_every_language_and_prints_to_pdf(
     let pages = text.matches("/Type /Page").count() - text.matches("/Type /Pages").count();
     assert!(pages > 0, "the PDF has no pages");
 }
+
+/// The text of each page of `pdf`, read by `pypdf` in the active virtualenv's Python (`.ci/run`
+/// installs it), or `None` after printing why the caller skips.
+fn pdf_page_texts(pdf: &Path) -> Option<Vec<String>> {
+    let python = std::env::var_os("VIRTUAL_ENV")
+        .map_or(PathBuf::from("python3"), |v| PathBuf::from(v).join("bin/python3"));
+    let script = "import json, sys, pypdf; print(json.dumps([p.extract_text() for p in pypdf.PdfReader(sys.argv[1]).pages]))";
+    let out =
+        Command::new(&python).args(["-c", script]).arg(pdf).output().ok().filter(|o| o.status.success());
+    let Some(out) = out else {
+        eprintln!("skipped: no Python with pypdf to read the PDF's text (pip install pypdf)");
+        return None;
+    };
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[test]
+fn every_printed_page_carries_the_report_number_and_page_n_of_n() {
+    if edgecert::render::pdf::find_chromium().is_none() {
+        eprintln!("skipped: headless Chromium not found (set EDGECERT_CHROMIUM, or install chromium)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = certify_quietly(&out, "profiles/rk3588.toml", "golden/shapes", &[]);
+    assert!(run.code <= 1, "{}", run.stderr);
+    let cert_path = out.join("shapes/rk3588/certificate.json");
+    let id = certificate(&out, "shapes", "rk3588")["certificate_id"].as_str().unwrap().to_string();
+    for (lang, word, of) in [("en", "Page", "of"), ("fr", "Page", "sur")] {
+        let pdf = dir.path().join(format!("report.{lang}.pdf"));
+        let run = edgecert(&["report", s(&cert_path), "--format", "pdf", "--lang", lang, "--out", s(&pdf)]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let Some(pages) = pdf_page_texts(&pdf) else { return };
+        assert!(pages.len() >= 2, "{lang}: {} pages", pages.len());
+        for (i, text) in pages.iter().enumerate() {
+            let line = format!("{id} · {word} {} {of} {}", i + 1, pages.len());
+            assert!(text.contains(&line), "{lang}: page {} lacks `{line}`: {text}", i + 1);
+        }
+    }
+}

@@ -45,7 +45,7 @@ fn the_html_report_carries_every_iso_17025_field_and_is_self_contained() {
     assert!(html.matches(id).count() >= 4, "report id shown too rarely");
     assert!(html.contains(&format!("— end of report {id} —")));
     for field in [
-        "Test report: hardware compatibility of a compressed ONNX model",
+        "Test report: hardware compatibility of a compressed model",
         "issuer not configured",
         "no customer stated",
         "Compressed from (FP32 reference)",
