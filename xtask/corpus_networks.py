@@ -104,7 +104,8 @@ def torch_conv(x, filters, kernel, stride=1, bias=False, groups=1):
         return layers.Conv2D(filters, kernel, padding="same", use_bias=bias, groups=groups)(x)
     if kernel > 1:
         x = layers.ZeroPadding2D(kernel // 2)(x)
-    return layers.Conv2D(filters, kernel, strides=stride, padding="valid", use_bias=bias, groups=groups)(x)
+    conv = layers.Conv2D(filters, kernel, strides=stride, padding="valid", use_bias=bias, groups=groups)
+    return conv(x)
 
 
 def conv_bn(x, filters, kernel, stride=1, relu=True):
@@ -214,6 +215,14 @@ def sppf(x, filters, k=5):
     return yolo_conv(layers.Concatenate()(y), filters)
 
 
+class NearestUpsample(layers.Layer):
+    """nn.Upsample(scale_factor=2, mode="nearest") as TFLite's RESIZE_NEAREST_NEIGHBOR, the op
+    exported YOLOv8 files have (Keras's UpSampling2D converts to TILE and RESHAPE)."""
+
+    def call(self, x):
+        return tf.image.resize(x, [2 * x.shape[1], 2 * x.shape[2]], method="nearest")
+
+
 class DetectDecode(layers.Layer):
     """The Detect head's inference tail (export mode): DFL (softmax over 16 bins, expectation by
     the fixed 1x1 conv arange(16)), distances to xywh boxes around the anchor points, times the
@@ -231,8 +240,9 @@ class DetectDecode(layers.Layer):
     def call(self, x):
         box, cls = tf.split(x, [4 * self.reg_max, x.shape[-1] - 4 * self.reg_max], axis=-1)
         box = tf.nn.softmax(tf.reshape(box, [1, -1, 4, self.reg_max]), axis=-1)
-        bins = tf.range(self.reg_max, dtype=tf.float32)[:, None]
-        dist = tf.reshape(tf.matmul(tf.reshape(box, [-1, self.reg_max]), bins), [1, -1, 4])
+        # DFL's fixed 1x1 conv (reg_max -> 1, weights 0..reg_max-1), a CONV_2D as in the export.
+        bins = tf.reshape(tf.range(self.reg_max, dtype=tf.float32), [1, 1, self.reg_max, 1])
+        dist = tf.reshape(tf.nn.conv2d(box, bins, 1, "VALID"), [1, -1, 4])
         lt, rb = tf.split(dist, 2, axis=-1)
         anchors = tf.constant(self.anchors)
         x1y1, x2y2 = anchors - lt, anchors + rb
@@ -250,7 +260,8 @@ def detect(features, input_h, classes=80, reg_max=16):
         box = layers.Conv2D(4 * reg_max, 1)(yolo_conv(yolo_conv(f, c2, 3), c2, 3))
         cls = layers.Conv2D(classes, 1)(yolo_conv(yolo_conv(f, c3, 3), c3, 3))
         h, w = f.shape[1:3]
-        levels.append(layers.Reshape((h * w, 4 * reg_max + classes))(layers.Concatenate()([box, cls])))
+        level = layers.Concatenate()([box, cls])
+        levels.append(layers.Reshape((h * w, 4 * reg_max + classes))(level))
         # make_anchors: cell centres (x + 0.5, y + 0.5) in grid units, row-major.
         gy, gx = np.meshgrid(np.arange(h) + 0.5, np.arange(w) + 0.5, indexing="ij")
         anchors.append(np.stack([gx.ravel(), gy.ravel()], axis=-1))
@@ -281,9 +292,8 @@ def yolov8(depth, width, max_channels):
         x = yolo_conv(p4, ch(1024), 3, 2)  # 7 P5/32
         x = c2f(x, ch(1024), n(3), True)  # 8
         p5 = sppf(x, ch(1024))  # 9
-        up = layers.UpSampling2D(2, interpolation="nearest")
-        h4 = c2f(layers.Concatenate()([up(p5), p4]), ch(512), n(3), False)  # 10-12
-        o3 = c2f(layers.Concatenate()([up(h4), p3]), ch(256), n(3), False)  # 13-15 (P3/8)
+        h4 = c2f(layers.Concatenate()([NearestUpsample()(p5), p4]), ch(512), n(3), False)  # 10-12
+        o3 = c2f(layers.Concatenate()([NearestUpsample()(h4), p3]), ch(256), n(3), False)  # 13-15
         x = layers.Concatenate()([yolo_conv(o3, ch(256), 3, 2), h4])  # 16-17
         o4 = c2f(x, ch(512), n(3), False)  # 18 (P4/16)
         x = layers.Concatenate()([yolo_conv(o4, ch(512), 3, 2), p5])  # 19-20
@@ -299,7 +309,7 @@ apps = keras.applications
 
 # Corpus architecture name -> builder(h, w), and the reference it follows.
 REGISTRY = {
-    # Coral, Hailo (TF-slim) and NXP: TensorFlow MobileNets; Ascend's PyTorch port has the same layers.
+    # Coral, Hailo (TF-slim), NXP: TensorFlow MobileNets; Ascend's PyTorch port has the same layers.
     "mobilenet_v1": application(apps.MobileNet, alpha=1.0),
     "mobilenet_v2": application(apps.MobileNetV2, alpha=1.0),
     "mobilenet_v2_1.4": application(apps.MobileNetV2, alpha=1.4),
@@ -310,7 +320,9 @@ REGISTRY = {
     "mobilenet_v3_small": application(
         apps.MobileNetV3Small, torchvision=True, minimalistic=False, include_preprocessing=False
     ),
-    # torchvision (Qualcomm, Hailo's resnet_v1_18/34 have torchvision's MACs).
+    # torchvision (Qualcomm; Hailo's resnet_v1_18/34 have torchvision's MACs). At 224x224 the
+    # `resnet50` rows also hold NXP's resnet50_int8.tflite, which its recipe builds from Keras's
+    # ResNet50V2, and Hailo's resnet_v1_50 (TF-slim, 3.5 GMACs): other networks under that name.
     "resnet18": torchvision_resnet(basic_block, (2, 2, 2, 2)),
     "resnet34": torchvision_resnet(basic_block, (3, 4, 6, 3)),
     "resnet50": torchvision_resnet(bottleneck, (3, 4, 6, 3)),
@@ -374,7 +386,9 @@ def macs(model):
     """Multiply-accumulates of the model's convolutions and dense layers (batch 1)."""
     total = 0
     for layer in model.layers:
-        if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D, layers.Dense)):
+        if isinstance(layer, keras.Model):  # ConvNeXt's stem and downsampling are Sequentials
+            total += macs(layer)
+        elif isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D, layers.Dense)):
             # Kernels: Conv2D (kh, kw, in / groups, out), depthwise (kh, kw, in, multiplier),
             # Dense (in, out); each output value takes one MAC per kernel entry feeding it.
             kernel = layer.kernel.shape
@@ -385,6 +399,7 @@ def macs(model):
 
 
 def convert(model, h, w, int8):
+    """The TFLite flatbuffer of `model`: float, or full-integer int8 with float input/output."""
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if int8:
 
@@ -402,6 +417,7 @@ def convert(model, h, w, int8):
 
 
 def build(name, arch, h, w, out_dir):
+    """Writes OUT_DIR/<name>_int8.tflite and _fp32.tflite, those that do not exist yet."""
     paths = {v: out_dir / f"{name}_{v}.tflite" for v in ("int8", "fp32")}
     missing = [v for v, p in paths.items() if not p.exists()]
     if not missing:
@@ -414,7 +430,8 @@ def build(name, arch, h, w, out_dir):
     count = macs(model)
     for variant in missing:
         paths[variant].write_bytes(convert(model, h, w, variant == "int8"))
-        print(f"wrote {paths[variant]} ({paths[variant].stat().st_size} bytes, {count / 1e9:.3f} GMACs)")
+        size = paths[variant].stat().st_size
+        print(f"wrote {paths[variant]} ({size} bytes, {count / 1e9:.3f} GMACs)")
 
 
 def corpus_names():
@@ -444,7 +461,7 @@ def main(out_dir, names):
         corpus = corpus_names()
         # Without names, only the architectures this script knows; the others are summed up.
         wanted = {n: a for n, a in corpus.items() if a[0] in REGISTRY or a in UNFAITHFUL}
-        print(f"{len(corpus)} corpus networks, {len(corpus) - len(wanted)} of architectures with no builder")
+        print(f"{len(corpus)} corpus networks, {len(corpus) - len(wanted)} with no builder")
     for name, (arch, h, w) in sorted(wanted.items()):
         _, reason = builder_for(arch, h, w)
         if reason:
@@ -458,5 +475,5 @@ def main(out_dir, names):
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:
-        raise SystemExit("usage: corpus_networks.py OUT_DIR [NAME ...]   (NAME: <architecture>_<H>x<W>)")
+        raise SystemExit("usage: corpus_networks.py OUT_DIR [NAME ...]  (NAME: <architecture>_<H>x<W>)")
     main(sys.argv[1], sys.argv[2:])
