@@ -500,7 +500,7 @@ fn node_info(
     let input_shapes: Vec<Option<Vec<usize>>> = ins.iter().map(shape_of).collect();
     let output_shapes: Vec<Option<Vec<usize>>> = outs.iter().map(|&i| tensors[i].shape.clone()).collect();
     let attrs = attributes(builtin, op, &input_shapes, &output_shapes);
-    let work = macs::node_work(&op_type, &attrs, &onnx_layout(builtin, &input_shapes), &output_shapes);
+    let work = work_of(builtin, &op_type, &attrs, &input_shapes, &output_shapes);
     let varying = ins.iter().flatten().find(|&&i| !tensors[i].is_constant());
     NodeInfo {
         name,
@@ -517,6 +517,25 @@ fn node_info(
         weight_bytes: ins.iter().flatten().map(|&i| tensors[i].const_bytes).sum(),
         output_bytes: outs.iter().map(|&i| tensors[i].bytes()).sum(),
     }
+}
+
+/// The node's arithmetic. TFLite's FULLY_CONNECTED keeps its input's leading dimensions (a
+/// ConvNeXt block's `[1, 56, 56, 96]` in, `[1, 56, 56, 384]` out): each output element is one dot
+/// product over the weights' second dimension, where ONNX's 2-D Gemm rule would read the whole
+/// input as one row's length.
+fn work_of(
+    op: Op,
+    op_type: &str,
+    attrs: &NodeAttrs,
+    ins: &[Option<Vec<usize>>],
+    outs: &[Option<Vec<usize>>],
+) -> Option<macs::Work> {
+    if op == Op::FULLY_CONNECTED {
+        let depth = *ins.get(1)?.as_ref()?.get(1)? as u64;
+        let outputs: u64 = outs.first()?.as_ref()?.iter().map(|&d| d as u64).product();
+        return Some(macs::Work { macs: outputs * depth, other_ops: 0 });
+    }
+    macs::node_work(op_type, attrs, &onnx_layout(op, ins), outs)
 }
 
 /// Input shapes in the ONNX layout `macs::node_work` counts with: a depthwise filter
@@ -627,6 +646,17 @@ mod tests {
         let onnx = onnx_layout(Op::DEPTHWISE_CONV_2D, &shapes);
         let work = macs::node_work("Conv", &NodeAttrs::default(), &onnx, &[Some(vec![1, 8, 8, 16])]);
         assert_eq!(work.unwrap().macs, 8 * 8 * 16 * 9);
+    }
+
+    #[test]
+    fn a_fully_connected_layer_on_a_feature_map_is_one_dot_product_per_output() {
+        let ins = [Some(vec![1, 56, 56, 96]), Some(vec![384, 96]), Some(vec![384])];
+        let work =
+            work_of(Op::FULLY_CONNECTED, "Gemm", &NodeAttrs::default(), &ins, &[Some(vec![1, 56, 56, 384])]);
+        assert_eq!(work.unwrap().macs, 56 * 56 * 384 * 96);
+        let flat = [Some(vec![1, 48]), Some(vec![4, 48]), Some(vec![4])];
+        let work = work_of(Op::FULLY_CONNECTED, "Gemm", &NodeAttrs::default(), &flat, &[Some(vec![1, 4])]);
+        assert_eq!(work.unwrap().macs, 4 * 48);
     }
 
     #[test]

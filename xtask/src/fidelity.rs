@@ -130,8 +130,10 @@ fn score_corpus(profiles: &[profile::ProfileFile]) -> anyhow::Result<()> {
                 unscorable += 1;
                 continue;
             };
+            // The note says what the source's figure covers (e.g. post-processing cut off).
+            let note: String = m.note.chars().take(70).collect();
             let what = format!(
-                "{} {} {} (line {}; {} @ {})",
+                "{} {} {} (line {}; {} @ {}) {note}",
                 m.model,
                 m.precision,
                 m.runtime,
