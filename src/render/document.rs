@@ -331,11 +331,18 @@ fn item_section(c: &Certificate, t: &Catalog) -> Section {
 }
 
 fn method_section(c: &Certificate, t: &Catalog) -> Section {
-    let backend = if c.backend.emulated {
-        Cell::text(format!("{}: {}", c.backend.kind, t.text("method-emulated")))
-            .badge(BadgeKind::Emulated, t.text("basis-emulated"))
-    } else {
-        Cell::text(format!("{}: {}", c.backend.kind, t.text("method-measured")))
+    let backend = match c.backend.kind.as_str() {
+        _ if c.backend.emulated => Cell::text(format!("{}: {}", c.backend.kind, t.text("method-emulated")))
+            .badge(BadgeKind::Emulated, t.text("basis-emulated")),
+        "host" => Cell::text(format!("{}: {}", c.backend.kind, t.text("method-measured-host"))),
+        _ => Cell::text(format!("{}: {}", c.backend.kind, t.text("method-measured"))),
+    };
+    // ISO/IEC 17025 §7.8.2.1 p: a device or a vendor runtime outside edgecert produced the
+    // compressed model's outputs and times; an emulated or host run produced everything here.
+    let external = match c.backend.kind.as_str() {
+        "remote" => t.format("method-external-device", &[("engine", &c.tool.engine)]),
+        "exec" => t.format("method-external-runtime", &[("engine", &c.tool.engine)]),
+        _ => t.text("method-external-none"),
     };
     let mut fields = vec![
         (t.text("method-tool"), Cell::text(format!("{} {}", c.tool.name, c.tool.version))),
@@ -346,7 +353,7 @@ fn method_section(c: &Certificate, t: &Catalog) -> Section {
     if let Some(x) = &c.cross_check {
         fields.push((t.text("method-cross-check"), Cell::text(cross_check_text(x, t))));
     }
-    fields.push((t.text("method-external"), Cell::text(t.text("method-external-none"))));
+    fields.push((t.text("method-external"), Cell::text(external)));
     Section { anchor: "method", heading: t.text("section-method"), blocks: vec![Block::Fields(fields)] }
 }
 

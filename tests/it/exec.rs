@@ -64,6 +64,14 @@ fn the_onnxruntime_adapter_certifies_with_the_runtimes_own_outputs_and_timing() 
         latency["reason"].as_str().unwrap().contains("runtime command onnxruntime Python API"),
         "{latency}"
     );
+    let cert_path = out.join("shapes/rk3588/certificate.json");
+    let run = edgecert(&["report", s(&cert_path)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let html = std::fs::read_to_string(cert_path.with_file_name("report.en.html")).unwrap();
+    assert!(
+        html.contains("the vendor runtime ") && html.contains("received them through its adapter"),
+        "the report does not name the runtime as an external provider"
+    );
 
     // The same integer kernels in-process give the same accuracy: the outputs are onnxruntime's.
     let host = dir.path().join("host");

@@ -95,6 +95,23 @@ fn a_device_agent_on_loopback_certifies_with_the_host_backends_accuracy_verdicts
     assert!(scenarios["single_stream_s"].as_f64().unwrap() >= 1.5, "{scenarios}");
     let findings = latency["findings"].to_string();
     assert!(findings.contains("in 1.") && findings.contains("and 2 s asked"), "{findings}");
+
+    // ISO/IEC 17025 §7.8.2.1 p: the device is an external provider; the host run has none.
+    let html = |out: &std::path::Path| {
+        let cert = out.join("shapes/rk3588/certificate.json");
+        let run = edgecert(&["report", s(&cert)]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        std::fs::read_to_string(cert.with_file_name("report.en.html")).unwrap()
+    };
+    let (remote_html, host_html) = (html(&remote_out), html(&host_out));
+    assert!(
+        remote_html.contains("the device behind the edgecert agent (")
+            && remote_html.contains("produced the compressed model’s outputs and latencies"),
+        "the remote report does not name its external provider"
+    );
+    assert!(host_html.contains("none: every figure was produced by edgecert"));
+    assert!(host_html.contains("host: measured on the host CPU edgecert ran on, not on the chip"));
+    assert!(!host_html.contains("measured on the device"), "the host backend is not the device");
 }
 
 #[test]
