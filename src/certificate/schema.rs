@@ -74,11 +74,40 @@ pub struct Certificate {
     /// by its digest, so a verifier can recompute every verdict (`verify --recompute`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observations: Option<ArtifactFile>,
+    /// The conditions the test ran under: the host edgecert ran on, and when the test began and
+    /// ended (absent from certificates issued before edgecert recorded them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<TestEnvironment>,
     /// RFC 3339, UTC.
     pub issued_at: String,
     /// An ed25519 signature of the canonical body, when the certificate was signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureRecord>,
+}
+
+/// The test conditions (ISO/IEC 17025 §7.8.3 a, §7.8.2.1 k): the host's system, kernel, CPU
+/// and its frequency governor as read there, and the test's start and end. Figures measured on
+/// a device name it in `tool.engine`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestEnvironment {
+    /// The operating system (`/etc/os-release`'s name, else the platform's).
+    pub os: String,
+    /// The kernel release, where readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    pub arch: String,
+    /// The CPU model, where readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Cores available to edgecert.
+    pub cores: usize,
+    /// The CPU frequency governor (`performance`, `schedutil`, ...), where readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governor: Option<String>,
+    /// RFC 3339, UTC: when the run began, and when this certificate's checks were done.
+    pub started_at: String,
+    pub finished_at: String,
 }
 
 /// Who signed, and the signature of the canonical body.

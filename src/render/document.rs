@@ -354,6 +354,9 @@ fn method_section(c: &Certificate, t: &Catalog) -> Section {
         fields.push((t.text("method-cross-check"), Cell::text(cross_check_text(x, t))));
     }
     fields.push((t.text("method-external"), Cell::text(external)));
+    if let Some(e) = &c.environment {
+        fields.push((t.text("method-host"), Cell::text(host_text(e, t))));
+    }
     Section { anchor: "method", heading: t.text("section-method"), blocks: vec![Block::Fields(fields)] }
 }
 
@@ -373,13 +376,42 @@ fn cross_check_text(x: &crate::certificate::schema::CrossCheckReport, t: &Catalo
     )
 }
 
+/// When the test ran: from the run's start to this certificate's checks' end, where the
+/// certificate records them; else the day it was issued.
+fn test_period(c: &Certificate, t: &Catalog) -> String {
+    match &c.environment {
+        Some(e) => t.format(
+            "date-test-period",
+            &[("start", &t.datetime(&e.started_at)), ("end", &t.datetime(&e.finished_at))],
+        ),
+        None => t.date_of(&c.issued_at),
+    }
+}
+
+/// The test host's line, each figure it could not read shown as not available.
+fn host_text(e: &crate::certificate::schema::TestEnvironment, t: &Catalog) -> String {
+    let none = t.text("value-none");
+    let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| none.clone());
+    t.format(
+        "method-host-value",
+        &[
+            ("os", &e.os),
+            ("kernel", &or_none(&e.kernel)),
+            ("arch", &e.arch),
+            ("cpu", &or_none(&e.cpu)),
+            ("cores", &t.integer(e.cores as u64)),
+            ("governor", &or_none(&e.governor)),
+        ],
+    )
+}
+
 fn dates_section(c: &Certificate, t: &Catalog) -> Section {
     Section {
         anchor: "dates",
         heading: t.text("section-dates"),
         blocks: vec![Block::Fields(vec![
             (t.text("date-issue"), Cell::text(t.datetime(&c.issued_at))),
-            (t.text("date-test"), Cell::text(t.date_of(&c.issued_at))),
+            (t.text("date-test"), Cell::text(test_period(c, t))),
             (t.text("date-receipt"), Cell::text(t.text("date-receipt-not-recorded"))),
         ])],
     }

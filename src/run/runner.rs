@@ -218,6 +218,8 @@ struct Runner<'a> {
     families: Vec<FamilyState>,
     /// Observations made since the last check finished: (per profile?, observation).
     pending: RefCell<Vec<(bool, Observation)>>,
+    /// When the run began (RFC 3339), for the certificates' test conditions.
+    started_at: String,
 }
 
 impl<'a> Runner<'a> {
@@ -247,6 +249,7 @@ impl<'a> Runner<'a> {
             engine_note: selected.fallback.map(|why| format!("--engine auto fell back to tract: {why}")),
             families: inputs.families.iter().map(|_| FamilyState::default()).collect(),
             pending: RefCell::new(Vec::new()),
+            started_at: super::certificate::now_rfc3339(),
         })
     }
 
@@ -636,6 +639,7 @@ impl<'r, 'a> Unit<'r, 'a> {
             agreement,
             cross_check,
             observations: ObservationRecord::artifact(observations),
+            started_at: &self.runner.started_at,
         }
     }
 }

@@ -27,6 +27,16 @@ fn reference_certification_writes_a_certificate_with_every_check() {
         assert_eq!(cert["backend"]["emulated"], true);
         assert_eq!(check(&cert, "latency")["basis"], "emulated");
         assert!(cert["issued_at"].as_str().unwrap().ends_with('Z'));
+        // The test conditions: this host as Linux exposes it, and a test period that ends by
+        // the issue (RFC 3339 UTC strings of one width order as times do).
+        let env = &cert["environment"];
+        assert_eq!(env["arch"], std::env::consts::ARCH);
+        assert!(env["cores"].as_u64().unwrap() >= 1, "{env}");
+        if let Ok(kernel) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+            assert_eq!(env["kernel"], kernel.trim(), "{env}");
+        }
+        let (start, end) = (env["started_at"].as_str().unwrap(), env["finished_at"].as_str().unwrap());
+        assert!(start <= end && end <= cert["issued_at"].as_str().unwrap(), "{env}");
         let model = std::fs::read(root().join("golden/shapes/shapes_int8.onnx")).unwrap();
         assert_eq!(cert["subject"]["sha256"], format!("{:x}", Sha256::digest(&model)));
         assert_eq!(cert["subject"]["size_bytes"], model.len() as u64);
@@ -95,6 +105,10 @@ fn without_volatile(mut cert: serde_json::Value) -> serde_json::Value {
     let obj = cert.as_object_mut().unwrap();
     obj.remove("issued_at");
     obj.remove("certificate_id");
+    // The test period is when the run happened: timestamps, like the issue date.
+    let environment = obj.get_mut("environment").and_then(|e| e.as_object_mut()).expect("test conditions");
+    environment.remove("started_at");
+    environment.remove("finished_at");
     cert
 }
 

@@ -57,6 +57,7 @@ fn the_html_report_carries_every_iso_17025_field_and_is_self_contained() {
         "a PASS or a FAIL is wrong because of the samples drawn (golden-set samples, timed runs) with a probability of at most 2.5% per check",
         "It does not bound systematic error: an emulated figure may be off by the emulator&#39;s systematic error",
         "Deviations from the method",
+        "Test host (where edgecert ran)",
         "unsigned",
         "per-sample latencies not available (no observations file beside the certificate)",
         "Per-layer placement",
