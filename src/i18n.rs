@@ -378,7 +378,7 @@ mod tests {
 
     /// English words a reviewer found left in translated catalogs (a terminologist's pass): none
     /// may appear in a non-English message, placeables (`{ $engine }`) aside.
-    const UNTRANSLATED: [&str; 4] = ["fallback", "digest", "engine", "toolchain"];
+    const UNTRANSLATED: [&str; 5] = ["fallback", "digest", "engine", "toolchain", "backend"];
 
     /// The deny-listed words in `message`'s text, placeables removed.
     fn english_left_in(message: &str) -> Vec<&'static str> {
@@ -410,6 +410,39 @@ mod tests {
             }
         }
         assert!(found.is_empty(), "English left in translated catalogs:\n{}", found.join("\n"));
+    }
+
+    /// `i18n/glossary.md`: each row names a message and its text per language; the catalogs
+    /// must say exactly that.
+    #[test]
+    fn every_catalog_follows_the_glossary() {
+        let glossary = include_str!("../i18n/glossary.md");
+        let rows: Vec<Vec<&str>> = glossary
+            .lines()
+            .filter(|l| l.starts_with("| ") && l.contains("| `"))
+            .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+            .collect();
+        let header: Vec<&str> = glossary
+            .lines()
+            .find(|l| l.starts_with("| notion"))
+            .unwrap()
+            .trim_matches('|')
+            .split(" | ")
+            .map(str::trim)
+            .collect();
+        assert!(rows.len() >= 15, "{} rows", rows.len());
+        let mut differ = Vec::new();
+        for row in &rows {
+            let id = row[1].trim_matches('`');
+            for (tag, term) in header[2..].iter().zip(&row[2..]) {
+                let catalog = Catalog::load(tag).unwrap();
+                let said = catalog.text(id);
+                if said != term.replace("\\|", "|") {
+                    differ.push(format!("{tag} {id}: catalog `{said}`, glossary `{term}`"));
+                }
+            }
+        }
+        assert!(differ.is_empty(), "catalogs and i18n/glossary.md differ:\n{}", differ.join("\n"));
     }
 
     #[test]
