@@ -5,6 +5,7 @@
 //! Certificates are hostile input: every read is bounded and every member known.
 
 pub mod integrity;
+pub mod issuer;
 pub mod observations;
 pub mod schema;
 pub mod sign;

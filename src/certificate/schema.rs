@@ -78,6 +78,10 @@ pub struct Certificate {
     /// ended (absent from certificates issued before edgecert recorded them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<TestEnvironment>,
+    /// The issuing laboratory, customer, authoriser and specification (`certify --issuer`),
+    /// sealed with the rest: a report renders what was signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<crate::certificate::issuer::Issuer>,
     /// RFC 3339, UTC.
     pub issued_at: String,
     /// An ed25519 signature of the canonical body, when the certificate was signed.

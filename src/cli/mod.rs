@@ -432,6 +432,10 @@ pub struct CertifyArgs {
     /// Sign every certificate with this ed25519 secret key (made by `edgecert keygen`).
     #[arg(long)]
     pub sign_key: Option<PathBuf>,
+    /// The issuing laboratory, customer, authoriser and specification, TOML (see
+    /// docs/issuer.example.toml): sealed into every certificate, so its reports render it.
+    #[arg(long, value_name = "FILE")]
+    pub issuer: Option<PathBuf>,
     /// Replay the FP32 reference even when its contributions are cached (the cache is
     /// EDGECERT_CACHE_DIR, else $XDG_CACHE_HOME/edgecert, else ~/.cache/edgecert).
     #[arg(long)]
@@ -691,6 +695,7 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
         options: RunOptions {
             backend,
             ambient_c: args.ambient,
+            issuer: args.issuer.as_deref().map(crate::certificate::issuer::Issuer::load).transpose()?,
             sign_with: args
                 .sign_key
                 .as_deref()

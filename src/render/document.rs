@@ -178,6 +178,8 @@ pub struct PairedRow {
 pub struct ReportInputs<'a> {
     pub certificate: &'a Certificate,
     pub issuer: Option<&'a Issuer>,
+    /// The issuer came from `report --issuer`, not from the certificate: nothing binds it.
+    pub issuer_unsealed: bool,
     pub latencies: &'a LatencyObservations,
 }
 
@@ -206,8 +208,8 @@ pub fn build(inputs: &ReportInputs, t: &Catalog) -> Document {
     sections.push(thermal_section(c, t, &emulated_badge));
     sections.push(accuracy_section(c, t));
     sections.push(placement_section(c, t, &emulated_badge));
-    sections.push(deviations_section(c, inputs.issuer.is_none(), latency.1, t));
-    sections.push(authorization_section(c, t));
+    sections.push(deviations_section(c, inputs, latency.1, t));
+    sections.push(authorization_section(c, inputs.issuer, t));
     Document {
         lang: t.tag().to_string(),
         title: t.text("report-title"),
@@ -257,6 +259,8 @@ fn issuer_section(issuer: Option<&Issuer>, t: &Catalog) -> Section {
                 (t.text("issuer-contact"), opt(&i.lab.contact)),
                 (t.text("issuer-location"), opt(&i.lab.test_location)),
                 (t.text("issuer-accreditation"), opt(&i.lab.accreditation)),
+                (t.text("issuer-accreditation-scope"), opt(&i.lab.accreditation_scope)),
+                (t.text("issuer-specification"), opt(&i.specification)),
             ]));
         }
     }
@@ -822,10 +826,18 @@ fn placement_section(c: &Certificate, t: &Catalog, emulated: &dyn Fn() -> Badge)
     ])
 }
 
-fn deviations_section(c: &Certificate, no_issuer: bool, latencies: Option<String>, t: &Catalog) -> Section {
+fn deviations_section(
+    c: &Certificate,
+    inputs: &ReportInputs,
+    latencies: Option<String>,
+    t: &Catalog,
+) -> Section {
     let mut items = Vec::new();
-    if no_issuer {
+    if inputs.issuer.is_none() {
         items.push(t.text("issuer-not-configured"));
+    }
+    if inputs.issuer_unsealed {
+        items.push(t.text("deviation-issuer-unsealed"));
     }
     for n in &c.coverage.not_run {
         let reason = t.text(match n.reason {
@@ -868,8 +880,13 @@ fn deviations_section(c: &Certificate, no_issuer: bool, latencies: Option<String
     Section { anchor: "deviations", heading: t.text("section-deviations"), blocks }
 }
 
-fn authorization_section(c: &Certificate, t: &Catalog) -> Section {
-    let blocks = match &c.signature {
+fn authorization_section(c: &Certificate, issuer: Option<&Issuer>, t: &Catalog) -> Section {
+    let authoriser = match issuer.and_then(|i| i.authoriser.as_ref()) {
+        Some(a) => t.format("auth-authoriser", &[("name", &a.name), ("role", &a.role)]),
+        None => t.text("auth-no-authoriser"),
+    };
+    let mut blocks = vec![Block::Paragraph(authoriser)];
+    blocks.extend(match &c.signature {
         Some(s) => vec![Block::Fields(vec![
             (
                 t.text("section-authorization"),
@@ -881,8 +898,7 @@ fn authorization_section(c: &Certificate, t: &Catalog) -> Section {
             (t.text("auth-public-key"), Cell::code(&s.public_key)),
         ])],
         None => vec![Block::Paragraph(t.text("auth-unsigned"))],
-    };
-    let mut blocks = blocks;
+    });
     blocks.push(Block::Paragraph(
         t.format("report-generated-by", &[("tool", &c.tool.name), ("version", &c.tool.version)]),
     ));

@@ -13,7 +13,7 @@ mod table;
 use std::path::{Path, PathBuf};
 
 use crate::i18n::Catalog;
-use crate::vocab::{write_all_atomically, Result};
+use crate::vocab::{write_all_atomically, Error, Result};
 
 use crate::certificate::{observations, read_certificate, Certificate};
 
@@ -117,16 +117,46 @@ pub struct ReportRequest {
 pub fn render_report(request: &ReportRequest) -> Result<Vec<u8>> {
     let catalog = Catalog::load(&request.lang)?;
     let certificate = read_certificate(&request.certificate)?;
-    let issuer = request.issuer.as_deref().map(issuer::Issuer::load).transpose()?;
+    let (issuer, issuer_unsealed) = report_issuer(request, &certificate)?;
     let latencies = observations::read_latencies(&request.certificate, &certificate);
-    let inputs =
-        document::ReportInputs { certificate: &certificate, issuer: issuer.as_ref(), latencies: &latencies };
+    let inputs = document::ReportInputs {
+        certificate: &certificate,
+        issuer: issuer.as_ref(),
+        issuer_unsealed,
+        latencies: &latencies,
+    };
     let doc = document::build(&inputs, &catalog);
     Ok(match request.format {
         ReportFormat::Html => html::render(&doc).into_bytes(),
         ReportFormat::Markdown => markdown::render(&doc).into_bytes(),
         ReportFormat::Pdf => pdf::html_to_pdf(&html::render(&doc))?,
     })
+}
+
+/// The issuer a report names, and whether it is unsealed: the certificate's own (`certify
+/// --issuer`), which `report --issuer` may only repeat; for a certificate issued without one,
+/// the file given now, which the report then lists as a deviation (nothing binds it).
+fn report_issuer(
+    request: &ReportRequest,
+    certificate: &Certificate,
+) -> Result<(Option<issuer::Issuer>, bool)> {
+    let given = request.issuer.as_deref().map(issuer::Issuer::load).transpose()?;
+    match (&certificate.issuer, given) {
+        (Some(sealed), None) => Ok((Some(sealed.clone()), false)),
+        (Some(sealed), Some(given)) if *sealed == given => Ok((Some(given), false)),
+        (Some(sealed), Some(_)) => Err(Error::Report {
+            path: request.issuer.clone().unwrap_or_default(),
+            message: format!(
+                "differs from the issuer sealed in {} ({}): a report renders what was certified; leave out --issuer, or certify again with this file",
+                request.certificate.display(),
+                sealed.lab.name
+            ),
+        }),
+        (None, given) => {
+            let unsealed = given.is_some();
+            Ok((given, unsealed))
+        }
+    }
 }
 
 /// Renders and writes a report atomically; returns where it went.

@@ -35,6 +35,8 @@ pub(super) struct UnitRecord<'a> {
     pub observations: ArtifactFile,
     /// When the run began (RFC 3339).
     pub started_at: &'a str,
+    /// Who issues the certificate (`certify --issuer`).
+    pub issuer: Option<crate::certificate::issuer::Issuer>,
 }
 
 /// The certificate of one (family, chip): `planned` is every check the plan holds for it,
@@ -90,6 +92,7 @@ pub(super) fn issue(
         estimate: unit.estimate.as_ref().map(estimate_record),
         observations: Some(unit.observations),
         environment: Some(test_environment(unit.started_at)),
+        issuer: unit.issuer,
         issued_at: now_rfc3339(),
         signature: None,
     }

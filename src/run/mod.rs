@@ -145,6 +145,7 @@ pub fn replay_sample_shard(
         engine: request.options.engine,
         cross_check: request.options.cross_check,
         ambient_c: request.options.ambient_c,
+        issuer: request.options.issuer.clone(),
     });
     files.push((request.out.join(SHARD_FILE), serde_json::to_vec_pretty(&record).expect("plain data")));
     write_all_atomically(&files)?;

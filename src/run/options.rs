@@ -96,6 +96,8 @@ pub struct RunOptions {
     pub ambient_c: Option<f64>,
     /// Signs every certificate issued.
     pub sign_with: Option<ed25519_dalek::SigningKey>,
+    /// Who issues every certificate (`--issuer`): sealed into each.
+    pub issuer: Option<crate::certificate::issuer::Issuer>,
     /// Shows a progress bar on golden replays (only ever drawn on a terminal).
     pub progress: bool,
     /// Where the FP32 reference's contributions are cached (`None`: `--no-cache`).
@@ -131,6 +133,7 @@ impl Default for RunOptions {
             backend: BackendTarget::Emulated,
             ambient_c: None,
             sign_with: None,
+            issuer: None,
             progress: false,
             reference_cache: None,
             engine: EngineChoice::Tract,

@@ -640,6 +640,7 @@ impl<'r, 'a> Unit<'r, 'a> {
             cross_check,
             observations: ObservationRecord::artifact(observations),
             started_at: &self.runner.started_at,
+            issuer: self.runner.options.issuer.clone(),
         }
     }
 }

@@ -158,6 +158,9 @@ pub struct SampleRun {
     pub engine: EngineChoice,
     pub cross_check: bool,
     pub ambient_c: Option<f64>,
+    /// Who issues the merged certificates (`certify --issuer` on the shards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<crate::certificate::issuer::Issuer>,
 }
 
 /// [`InputSpec`] as JSON (compared whole between shards).
@@ -298,6 +301,7 @@ fn sample_run(out: &Path, partials: &[PathBuf], records: &[ShardRecord]) -> Resu
             backend,
             ambient_c: run.ambient_c,
             sign_with: None,
+            issuer: run.issuer.clone(),
             progress: false,
             reference_cache: None,
             engine: run.engine,

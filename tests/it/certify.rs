@@ -101,17 +101,6 @@ fn reference_certification_writes_a_certificate_with_every_check() {
     assert_eq!(exit_says_pass, all_pass);
 }
 
-fn without_volatile(mut cert: serde_json::Value) -> serde_json::Value {
-    let obj = cert.as_object_mut().unwrap();
-    obj.remove("issued_at");
-    obj.remove("certificate_id");
-    // The test period is when the run happened: timestamps, like the issue date.
-    let environment = obj.get_mut("environment").and_then(|e| e.as_object_mut()).expect("test conditions");
-    environment.remove("started_at");
-    environment.remove("finished_at");
-    cert
-}
-
 #[test]
 fn the_emulated_backend_is_deterministic() {
     // The shared reference run, and a second one (quiet: the terminal writes no file).

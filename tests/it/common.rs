@@ -205,3 +205,21 @@ pub fn rebind_observations(certificate: &Path, edit: impl FnOnce(&mut serde_json
     edit(&mut observations);
     rebind_observations_bytes(certificate, &serde_json::to_vec(&observations).unwrap());
 }
+
+/// A JSON file, parsed.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A certificate without what differs between two runs of the same inputs by design: the issue
+/// time, the id sealed over it, and the test period (`environment`'s start and end).
+pub fn without_volatile(mut cert: serde_json::Value) -> serde_json::Value {
+    let obj = cert.as_object_mut().unwrap();
+    obj.remove("issued_at");
+    obj.remove("certificate_id");
+    let environment = obj.get_mut("environment").and_then(|e| e.as_object_mut()).expect("test conditions");
+    environment.remove("started_at");
+    environment.remove("finished_at");
+    cert
+}

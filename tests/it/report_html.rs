@@ -149,6 +149,54 @@ fn the_issuer_file_names_the_laboratory_and_customer() {
         assert!(html.contains(text), "no `{text}`");
     }
     assert!(!html.contains("issuer not configured"));
+    // Nothing in that certificate binds the issuer: the report says so.
+    assert!(
+        html.contains("not sealed in the certificate"),
+        "an issuer given at render time passes as signed"
+    );
+}
+
+#[test]
+fn an_issuer_given_at_certification_is_sealed_and_every_report_renders_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = root().join("docs/issuer.example.toml");
+    let cert_path = shapes_certificate(dir.path(), &["--issuer", s(&issuer)]);
+    let cert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cert_path).unwrap()).unwrap();
+    assert_eq!(cert["issuer"]["lab"]["name"], "Example Edge Test Laboratory Ltd.");
+    assert_eq!(cert["issuer"]["authoriser"]["role"], "Technical Manager");
+    assert_eq!(cert["issuer"]["specification"], "Customer requirement EX-ADAS-REQ-012 rev. C");
+
+    let (_, html) = report(&["report", s(&cert_path)]);
+    for text in [
+        "Example Edge Test Laboratory Ltd.",
+        "Testing of machine-learning models for hardware compatibility",
+        "Customer requirement EX-ADAS-REQ-012 rev. C",
+        "Results authorised by Dr. Jane Example, Technical Manager.",
+        "Example Exporter GmbH",
+    ] {
+        assert!(html.contains(text), "no `{text}`");
+    }
+    assert!(!html.contains("not sealed in the certificate"));
+
+    // Another issuer at render time is refused: a report renders what was certified.
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, "[lab]\nname = \"Other Lab\"\naddress = \"Elsewhere\"\n").unwrap();
+    let run = edgecert(&["report", s(&cert_path), "--issuer", s(&other)]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("other.toml") && run.stderr.contains("differs from the issuer sealed in"),
+        "{}",
+        run.stderr
+    );
+
+    // An edited issuer block no longer matches the certificate's id.
+    let edited = std::fs::read_to_string(&cert_path)
+        .unwrap()
+        .replace("Example Edge Test Laboratory Ltd.", "Forged Lab");
+    std::fs::write(&cert_path, edited).unwrap();
+    let run = edgecert(&["show", s(&cert_path)]);
+    assert_eq!(run.code, 2, "an edited issuer passes: {}", run.stdout);
 }
 
 #[test]
