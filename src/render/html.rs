@@ -14,7 +14,7 @@ const CSS: &str = r#"
 @page { size: A4; margin: 12mm 14mm; }
 * { box-sizing: border-box; }
 html { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-body { margin: 0; font: 9.5pt/1.4 "DejaVu Sans", "Noto Sans", "Noto Sans CJK SC", "Noto Sans Thai", Arial, sans-serif; color: #111; max-width: 100%; }
+body { margin: 0; font: 9.5pt/1.4 "DejaVu Sans", "Noto Sans", "Noto Sans CJK SC", "Noto Sans Thai", Arial, sans-serif; font-variant-ligatures: none; color: #111; max-width: 100%; }
 .running { font-size: 7.5pt; color: #444; overflow-wrap: anywhere; word-break: break-all; }
 header.running { border-bottom: 0.5pt solid #999; padding-bottom: 1mm; }
 footer.running { border-top: 0.5pt solid #999; padding-top: 1mm; }
@@ -115,7 +115,7 @@ fn page_numbers_css(doc: &Document) -> String {
         });
     }
     format!(
-        "\n@page {{ @bottom-right {{ content: {}; font-size: 7pt; color: #444; }} }}\n",
+        "\n@page {{ @bottom-right {{ content: {}; font: 7pt \"DejaVu Sans Mono\", monospace; color: #444; font-variant-ligatures: none; font-feature-settings: \"liga\" 0, \"clig\" 0; }} }}\n",
         content.join(" ")
     )
 }

@@ -186,7 +186,8 @@ fn the_html_report_reads_right_in_a_browser_in_every_language_and_prints_to_pdf(
 fn pdf_page_texts(pdf: &Path) -> Option<Vec<String>> {
     let python = std::env::var_os("VIRTUAL_ENV")
         .map_or(PathBuf::from("python3"), |v| PathBuf::from(v).join("bin/python3"));
-    let script = "import json, sys, pypdf; print(json.dumps([p.extract_text() for p in pypdf.PdfReader(sys.argv[1]).pages]))";
+    // NFKC: a font's ligature glyph (ﬀ in a hex digest) reads back as its letters.
+    let script = "import json, sys, unicodedata, pypdf; print(json.dumps([unicodedata.normalize('NFKC', p.extract_text()) for p in pypdf.PdfReader(sys.argv[1]).pages]))";
     let out =
         Command::new(&python).args(["-c", script]).arg(pdf).output().ok().filter(|o| o.status.success());
     let Some(out) = out else {
