@@ -85,22 +85,18 @@ impl Engine for LitertEngine {
         super::EngineChoice::Litert
     }
 
-    fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>> {
-        let bytes = crate::vocab::read_bytes(path)?;
-        crate::model::tflite::verified(path, &bytes)?;
-        Ok(Box::new(Worker::start(&self.runtime.python, path, inputs)?))
-    }
-
     fn load_exposing(
         &self,
         path: &Path,
         inputs: &[TensorInfo],
         tensors: &[String],
     ) -> Result<Box<dyn LoadedModel>> {
-        match tensors.is_empty() {
-            true => self.load(path, inputs),
-            false => Err(super::no_tflite_layers(path)),
+        if !tensors.is_empty() {
+            return Err(super::no_tflite_layers(path));
         }
+        let bytes = crate::vocab::read_bytes(path)?;
+        crate::model::tflite::verified(path, &bytes)?;
+        Ok(Box::new(Worker::start(&self.runtime.python, path, inputs)?))
     }
 }
 

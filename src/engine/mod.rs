@@ -32,7 +32,11 @@ pub trait Engine: Send + Sync {
     fn choice_for(&self, _format: ModelFormat) -> EngineChoice {
         self.choice()
     }
-    fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>>;
+    /// Loads the model with its own outputs: [`Engine::load_exposing`] with no tensors, unless
+    /// an engine loads differently when it exposes none.
+    fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>> {
+        self.load_exposing(path, inputs, &[])
+    }
     /// Loads the model with `tensors` (intermediate tensors, by ONNX name) as its outputs, in
     /// that order: per-layer analysis reads activations the graph does not export.
     fn load_exposing(
@@ -369,10 +373,6 @@ impl Engine for ByFormat {
             ModelFormat::Onnx => self.onnx.choice(),
             ModelFormat::Tflite => self.tflite.choice(),
         }
-    }
-
-    fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>> {
-        self.of(path)?.load(path, inputs)
     }
 
     fn load_exposing(

@@ -24,10 +24,6 @@ impl Engine for TractTfliteEngine {
         "tract-tflite 0.23.9"
     }
 
-    fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>> {
-        TractEngine.load(path, inputs)
-    }
-
     fn load_exposing(
         &self,
         path: &Path,
@@ -183,10 +179,6 @@ impl Engine for TractEngine {
 
     fn name(&self) -> &str {
         "tract-onnx 0.23.9"
-    }
-
-    fn load(&self, path: &Path, inputs: &[TensorInfo]) -> Result<Box<dyn LoadedModel>> {
-        self.load_exposing(path, inputs, &[])
     }
 
     fn load_exposing(
