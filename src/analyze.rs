@@ -5,8 +5,13 @@
 //! "accuracy analysis" for their own chip; this works on any ONNX pair.
 //!
 //! Layers are paired by the name of the tensor they write (quantizers that insert Q/DQ pairs,
-//! edgecert's and onnxruntime's, keep the float op's output name), and failing that by order
-//! among ops of the same type and output shape.
+//! edgecert's and onnxruntime's, keep the float op's output name, as TensorFlow's converter keeps
+//! a layer's tensor name between its float and integer exports), and the rest by order among ops
+//! of the same type and output shape.
+//!
+//! Both models must be of one format. An ONNX graph and a TFLite file of the same network differ
+//! in more than layout: TFLite fuses activations into the layer before them and folds
+//! normalisation, so a layer of one has no tensor in the other to compare with.
 
 use std::collections::HashMap;
 
@@ -85,6 +90,15 @@ pub fn analyze(
     engine: &dyn Engine,
     selection: &SampleSelection,
 ) -> Result<DriftReport> {
+    if reference.format != compressed.format {
+        return Err(Error::Usage(format!(
+            "per-layer analysis compares two graphs of one format; {} is {} and {} is {}: give the FP32 export of the compressed model's own format (--golden's reference), and compare across formats on outputs with certify",
+            reference.path.display(),
+            reference.format.name(),
+            compressed.path.display(),
+            compressed.format.name()
+        )));
+    }
     let samples = select_samples(golden, selection)?;
     let pairs = pair_layers(&reference.nodes, &compressed.nodes);
     if pairs.is_empty() {
@@ -208,26 +222,28 @@ fn layers_of(nodes: &[NodeInfo]) -> impl Iterator<Item = &NodeInfo> {
     nodes.iter().filter(|n| !PASS_THROUGH.contains(&n.op_type.as_str()) && !n.outputs.is_empty())
 }
 
-/// Pairs reference layers with compressed ones: by output tensor name and op type first; when
-/// names do not carry over, by order among layers of the same op type and output shape.
+/// Pairs reference layers with compressed ones: by output tensor name and op type first; the
+/// layers whose names do not carry over, by order among layers of the same op type and output
+/// shape. Reference order is kept.
 fn pair_layers<'a>(
     reference: &'a [NodeInfo],
     compressed: &'a [NodeInfo],
 ) -> Vec<(&'a NodeInfo, &'a NodeInfo)> {
     let by_output: HashMap<(&str, &str), &NodeInfo> =
         layers_of(compressed).map(|n| ((n.outputs[0].as_str(), n.op_type.as_str()), n)).collect();
-    let named: Vec<_> = layers_of(reference)
-        .filter_map(|r| by_output.get(&(r.outputs[0].as_str(), r.op_type.as_str())).map(|c| (r, *c)))
+    let named: Vec<Option<&NodeInfo>> = layers_of(reference)
+        .map(|r| by_output.get(&(r.outputs[0].as_str(), r.op_type.as_str())).copied())
         .collect();
-    if !named.is_empty() {
-        return named;
-    }
+    let taken: Vec<*const NodeInfo> = named.iter().flatten().map(|c| *c as *const NodeInfo).collect();
     let key = |n: &NodeInfo| (n.op_type.clone(), n.output_shapes.first().cloned().flatten());
     let mut queues: HashMap<_, std::collections::VecDeque<&NodeInfo>> = HashMap::new();
-    for c in layers_of(compressed) {
+    for c in layers_of(compressed).filter(|c| !taken.contains(&(*c as *const NodeInfo))) {
         queues.entry(key(c)).or_default().push_back(c);
     }
-    layers_of(reference).filter_map(|r| Some((r, queues.get_mut(&key(r))?.pop_front()?))).collect()
+    layers_of(reference)
+        .zip(named)
+        .filter_map(|(r, c)| Some((r, c.or_else(|| queues.get_mut(&key(r))?.pop_front())?)))
+        .collect()
 }
 
 impl DriftReport {
@@ -274,5 +290,42 @@ impl DriftReport {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, op: &str, output: &str, shape: &[usize]) -> NodeInfo {
+        NodeInfo {
+            name: name.into(),
+            op_type: op.into(),
+            outputs: vec![output.into()],
+            output_shapes: vec![Some(shape.to_vec())],
+            ..NodeInfo::default()
+        }
+    }
+
+    #[test]
+    fn layers_pair_by_name_and_the_renamed_rest_by_order_of_type_and_shape() {
+        let reference = [
+            node("conv", "Conv", "Relu;Conv2D", &[1, 8]),
+            node("quant", "QuantizeLinear", "q", &[1, 8]),
+            node("fc", "Gemm", "Identity", &[1, 4]),
+            node("other", "Gemm", "Logits", &[1, 2]),
+        ];
+        let compressed = [
+            node("conv_q", "Conv", "Relu;Conv2D", &[1, 8]),
+            node("fc_q", "Gemm", "Identity1", &[1, 4]),
+            node("requant", "QuantizeLinear", "Identity", &[1, 4]),
+        ];
+        let pairs: Vec<(&str, &str)> = pair_layers(&reference, &compressed)
+            .iter()
+            .map(|(r, c)| (r.name.as_str(), c.name.as_str()))
+            .collect();
+        // `Identity` names a quantizer in the compressed graph, not the classifier: the op type
+        // must match too. `Logits` has no layer of its shape left and stays unpaired.
+        assert_eq!(pairs, [("conv", "conv_q"), ("fc", "fc_q")]);
     }
 }

@@ -91,12 +91,9 @@ impl Engine for LitertEngine {
         inputs: &[TensorInfo],
         tensors: &[String],
     ) -> Result<Box<dyn LoadedModel>> {
-        if !tensors.is_empty() {
-            return Err(super::no_tflite_layers(path));
-        }
         let bytes = crate::vocab::read_bytes(path)?;
         crate::model::tflite::verified(path, &bytes)?;
-        Ok(Box::new(Worker::start(&self.runtime.python, path, inputs)?))
+        Ok(Box::new(Worker::start(&self.runtime.python, path, inputs, tensors)?))
     }
 }
 
@@ -146,13 +143,16 @@ struct Answer {
 }
 
 impl Worker {
-    fn start(python: &Path, path: &Path, inputs: &[TensorInfo]) -> Result<Worker> {
+    /// The worker for `path`, answering the model's outputs, or the named `tensors` when given.
+    fn start(python: &Path, path: &Path, inputs: &[TensorInfo], tensors: &[String]) -> Result<Worker> {
         let shapes = serde_json::to_string(&inputs.iter().map(|i| &i.shape).collect::<Vec<_>>())
             .expect("shapes serialise");
+        let exposed = serde_json::to_string(tensors).expect("names serialise");
         let mut child = Command::new(python)
             .args(["-c", WORKER])
             .arg(path)
             .arg(shapes)
+            .arg(exposed)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -223,11 +223,11 @@ pub fn no_layer_analysis(path: &Path, runtime: &str) -> Error {
     ))
 }
 
-/// The refusal of per-layer analysis for a TFLite file: its layers are fused and its tensors
-/// NHWC, so none pairs with an ONNX reference layer; its outputs are compared instead.
+/// The refusal of per-layer analysis of a TFLite file by tract-tflite, whose plan keeps no
+/// intermediate tensor by its file name; LiteRT's interpreter keeps them all.
 pub fn no_tflite_layers(path: &Path) -> Error {
     Error::Usage(format!(
-        "{}: per-layer analysis pairs the layers of two ONNX graphs; a TFLite file (fused layers, NHWC tensors) is compared on its outputs: certify's accuracy and output agreement, --cross-check",
+        "{}: tract-tflite does not expose a TFLite file's intermediate tensors; per-layer analysis of a TFLite file runs on LiteRT: --engine litert (pip install ai-edge-litert)",
         path.display()
     ))
 }

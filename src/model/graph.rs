@@ -21,10 +21,15 @@ use crate::vocab::{Error, Result};
 /// Decodes ONNX protobuf bytes, with a clear error for empty, truncated or foreign files.
 pub fn decode_model(path: &Path, bytes: &[u8]) -> Result<pb::ModelProto> {
     if bytes.is_empty() {
-        return Err(Error::model(path, "file is empty, expected an ONNX model"));
+        return Err(Error::model(path, "file is empty, expected an ONNX model or a TFLite file"));
     }
     let proto = pb::ModelProto::decode(bytes).map_err(|e| {
-        Error::model(path, format!("not a valid ONNX protobuf (truncated or corrupt file?): {e}"))
+        // A file that is not TFLite (no `TFL3` identifier) is read as ONNX: the message says
+        // both, since a user handing over a damaged `.tflite` file reads this one.
+        Error::model(
+            path,
+            format!("neither a TFLite file (no `TFL3` identifier at byte 4) nor a valid ONNX protobuf (truncated or corrupt file?): {e}"),
+        )
     })?;
     let graph = proto
         .graph

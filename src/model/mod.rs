@@ -146,7 +146,7 @@ impl OutputInfo {
 }
 
 /// One node of the graph with the figures the checks and the emulator need.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub name: String,
     pub op_type: String,
@@ -211,6 +211,14 @@ impl ModelFormat {
         let mut file = crate::vocab::open_regular(path)?;
         let n = file.read(&mut head).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         Ok(if tflite::is_tflite(&head[..n]) { ModelFormat::Tflite } else { ModelFormat::Onnx })
+    }
+
+    /// The format's name as users write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelFormat::Onnx => "ONNX",
+            ModelFormat::Tflite => "TFLite",
+        }
     }
 }
 

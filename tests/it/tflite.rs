@@ -223,3 +223,83 @@ fn golden_init_takes_a_tflite_pair_and_certifies_it_on_output_agreement() {
     let reason = agreement["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("DEQUANTIZE"), "{agreement}");
 }
+
+/// A golden set over TensorFlow's float and full-integer exports of the shapes network.
+fn tflite_golden(dir: &Path, compressed: &str) -> std::path::PathBuf {
+    let compressed = match Path::new(compressed).is_absolute() {
+        true => compressed.to_string(),
+        false => fixture(compressed),
+    };
+    let golden = dir.join("tfl");
+    let run = edgecert(&[
+        "golden",
+        "init",
+        s(&golden),
+        "--reference",
+        &fixture("shapes_fp32.tflite"),
+        "--compressed",
+        &compressed,
+        "--inputs",
+        "golden/shapes/samples",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    golden
+}
+
+fn analysis(golden: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["analyze", "--golden", s(golden), "--engine", "litert", "--json"];
+    args.extend_from_slice(extra);
+    let run = edgecert(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+#[test]
+fn litert_ranks_the_layers_of_the_full_integer_export_against_the_float_one() {
+    if !litert() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let golden = tflite_golden(dir.path(), "shapes_uint8.tflite");
+    let report = analysis(&golden, &["--samples", "64"]);
+    assert!(report["engine"].as_str().unwrap().starts_with("LiteRT"), "{report}");
+    let layers = report["layers"].as_array().unwrap();
+    let ops: Vec<&str> = layers.iter().map(|l| l["op_type"].as_str().unwrap()).collect();
+    // Three convolutions, two pools, the mean, sub, mul and the classifier: every layer, the
+    // classifier paired by order (the integer export renames its output `Identity1`).
+    assert_eq!(layers.len(), 9, "{ops:?}");
+    assert_eq!(ops.iter().filter(|o| **o == "Conv").count(), 3, "{ops:?}");
+    assert!(ops.contains(&"Gemm"), "{ops:?}");
+    assert!(report["unpaired"].as_array().unwrap().is_empty(), "{report}");
+    for l in layers {
+        let cosine = l["cosine"].as_f64().unwrap();
+        // Integer codes read back through their scales: close, not equal, to the float layer.
+        assert!(cosine > 0.9 && cosine < 0.999_999, "{l}");
+    }
+    let conv = layers.iter().find(|l| l["tensor"] == "Relu;Conv2D").unwrap();
+    assert_eq!(conv["shape"], serde_json::json!([1, 32, 32, 8]), "NHWC, as the file stores it: {conv}");
+
+    // The control: the float export against itself loses nothing in any layer.
+    let copy = dir.path().join("float_copy.tflite");
+    std::fs::copy(root().join(fixture("shapes_fp32.tflite")), &copy).unwrap();
+    let same = tflite_golden(&dir.path().join("same"), s(&copy));
+    for l in analysis(&same, &["--samples", "16"])["layers"].as_array().unwrap() {
+        assert!(l["cosine"].as_f64().unwrap() > 0.999_999, "{l}");
+    }
+}
+
+#[test]
+fn per_layer_analysis_of_a_tflite_file_refuses_tract_and_an_onnx_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = tflite_golden(dir.path(), "shapes_uint8.tflite");
+    let run = edgecert(&["analyze", "--golden", s(&golden), "--engine", "tract"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("tract-tflite does not expose") && run.stderr.contains("--engine litert"),
+        "{}",
+        run.stderr
+    );
+    let run = edgecert(&["analyze", "--golden", s(&golden), "--model", "golden/shapes/shapes_int8.onnx"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("is TFLite and golden/shapes/shapes_int8.onnx is ONNX"), "{}", run.stderr);
+}
