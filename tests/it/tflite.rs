@@ -271,6 +271,7 @@ fn litert_ranks_the_layers_of_the_full_integer_export_against_the_float_one() {
     assert_eq!(ops.iter().filter(|o| **o == "Conv").count(), 3, "{ops:?}");
     assert!(ops.contains(&"Gemm"), "{ops:?}");
     assert!(report["unpaired"].as_array().unwrap().is_empty(), "{report}");
+    assert_eq!(ops[0], "Mul", "worst first: the scaling after the mean, as docs/own-model.md says");
     for l in layers {
         let cosine = l["cosine"].as_f64().unwrap();
         // Integer codes read back through their scales: close, not equal, to the float layer.
