@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::observations::{observations_path, read_observations};
 use super::schema::Certificate;
 use super::sign::{check_signature, load_verifying_key};
+use super::trust::TrustedKeys;
 use crate::golden::GoldenSet;
 use crate::vocab::Result;
 
@@ -16,6 +17,9 @@ pub struct VerifyRequest {
     pub certificate: PathBuf,
     /// The public key the certificate must be signed with.
     pub key: Option<PathBuf>,
+    /// The verifier's trusted-keys file: the signature must come from a key it lists, not
+    /// revoked, not expired at issue, and held by the issuer the certificate names.
+    pub trusted_keys: Option<PathBuf>,
     pub model: Option<PathBuf>,
     pub golden: Option<PathBuf>,
     pub profile: Option<PathBuf>,
@@ -70,18 +74,25 @@ impl Verification {
 pub(crate) fn check_integrity(req: &VerifyRequest) -> Result<Verification> {
     let cert = super::parse_certificate(&req.certificate)?;
     let expected_key = req.key.as_deref().map(load_verifying_key).transpose()?;
+    let trusted = req.trusted_keys.as_deref().map(|p| TrustedKeys::load(p).map(|t| (p, t))).transpose()?;
     let mut v = Verification::default();
     v.record(content(&cert));
     match (&cert.signature, &expected_key) {
         (None, None) => v.passed.push(
             "unsigned: integrity rests on the content id alone (sign with `certify --sign-key`)".into(),
         ),
+        (_, None) if trusted.is_some() => {
+            v.record(check_signature(&cert, None).map(|fp| format!("signature valid, by key {fp}")))
+        }
         (_, None) => v.record(check_signature(&cert, None).map(|fp| {
-            format!("signature valid, by key {fp} (not checked against a key you trust: pass --key KEY.pub)")
+            format!("signature valid, by key {fp} (not checked against a key you trust: pass --trusted-keys FILE or --key KEY.pub)")
         })),
         (_, Some(_)) => {
             v.record(check_signature(&cert, expected_key.as_ref()).map(|fp| format!("signed by key {fp}")))
         }
+    }
+    if let Some((path, trusted)) = &trusted {
+        v.record(trusted.accepts(&cert, path));
     }
     observations(req, &cert, &mut v)?;
     if let Some(model) = &req.model {
@@ -125,8 +136,9 @@ fn content(cert: &Certificate) -> std::result::Result<String, String> {
         Ok(format!("content matches certificate_id {id}"))
     } else {
         Err(format!(
-            "the content hashes to {id}, not to certificate_id {}: a member was changed after issue",
-            cert.certificate_id
+            "the content hashes to {id}, not to certificate_id {}: a member was changed after issue ({})",
+            cert.certificate_id,
+            cert.changed_members()
         ))
     }
 }

@@ -9,6 +9,7 @@ pub mod issuer;
 pub mod observations;
 pub mod schema;
 pub mod sign;
+pub mod trust;
 
 use std::path::{Path, PathBuf};
 
@@ -37,8 +38,9 @@ pub fn read_certificate(path: &Path) -> Result<Certificate> {
     let id = cert.content_id();
     if cert.certificate_id != id {
         return bad(format!(
-            "certificate_id {} does not match the content, whose digest is {id}: the certificate was changed after it was issued",
-            cert.certificate_id
+            "certificate_id {} does not match the content, whose digest is {id}: the certificate was changed after it was issued ({})",
+            cert.certificate_id,
+            cert.changed_members()
         ));
     }
     let (verdict, _) = schema::overall(&cert.checks, &cert.coverage);

@@ -24,7 +24,12 @@ pub use crate::vocab::{Basis, Interval, Outcome, ValuePair};
 pub const SCHEMA_VERSION: u32 = 3;
 
 /// Members left out of the canonical body: the id is computed over it, a signature signs it.
-pub const UNSIGNED_MEMBERS: [&str; 2] = ["certificate_id", "signature"];
+/// `member_digests` only helps a verifier name what changed; the id and signature decide.
+pub const UNSIGNED_MEMBERS: [&str; 3] = ["certificate_id", "signature", "member_digests"];
+
+/// Members without a digest of their own: they hold the run's times, which differ between two
+/// runs of the same inputs (certificates are otherwise byte-identical).
+const TIMED_MEMBERS: [&str; 2] = ["issued_at", "environment"];
 
 /// One certificate: one compressed model, one golden set, one chip profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -87,6 +92,11 @@ pub struct Certificate {
     /// An ed25519 signature of the canonical body, when the certificate was signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureRecord>,
+    /// SHA-256 of each member's canonical JSON at issue (`issued_at` and `environment`
+    /// excepted), so `verify` names the member changed after issue. Not signed and not in the
+    /// id: it explains a failed check, it never passes one.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub member_digests: std::collections::BTreeMap<String, String>,
 }
 
 /// The test conditions (ISO/IEC 17025 §7.8.3 a, §7.8.2.1 k): the host's system, kernel, CPU
@@ -465,10 +475,50 @@ impl Certificate {
         sha256_hex(&self.canonical_body())
     }
 
-    /// Sets `certificate_id` from the content; call last, after every other member is final.
+    /// Sets `certificate_id` (and the member digests) from the content; call last, after every
+    /// other member is final.
     pub fn seal(mut self) -> Certificate {
         self.certificate_id = self.content_id();
+        self.member_digests = self.digests_of_members();
         self
+    }
+
+    /// The digest of each member that has one, as [`Certificate::member_digests`] records them.
+    fn digests_of_members(&self) -> std::collections::BTreeMap<String, String> {
+        let value = serde_json::to_value(self).expect("a certificate is plain data");
+        let Some(members) = value.as_object() else { return Default::default() };
+        members
+            .iter()
+            .filter(|(name, _)| {
+                !UNSIGNED_MEMBERS.contains(&name.as_str()) && !TIMED_MEMBERS.contains(&name.as_str())
+            })
+            .map(|(name, member)| (name.clone(), sha256_hex(&canonical_json(member))))
+            .collect()
+    }
+
+    /// What changed since issue, for a certificate whose content no longer gives its id: the
+    /// members whose digest differs from the one recorded, or that were added or removed.
+    pub fn changed_members(&self) -> String {
+        if self.member_digests.is_empty() {
+            return "the certificate records no member digests to tell which member".into();
+        }
+        let now = self.digests_of_members();
+        let names: std::collections::BTreeSet<&String> =
+            now.keys().chain(self.member_digests.keys()).collect();
+        let changed: Vec<&str> = names
+            .into_iter()
+            .filter(|n| now.get(*n) != self.member_digests.get(*n))
+            .map(|n| n.as_str())
+            .collect();
+        match changed.as_slice() {
+            [] => format!(
+                "no member with a digest changed: {} (which have none) did",
+                TIMED_MEMBERS.join(" or ")
+            ),
+            names => {
+                format!("changed: {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+            }
+        }
     }
 
     /// Pretty JSON with a final newline, as written to `certificate.json`.

@@ -14,9 +14,9 @@ use crate::vocab::{Error, Result};
 const SECRET_HEADER: &str = "edgecert ed25519 secret key v1";
 const PUBLIC_HEADER: &str = "edgecert ed25519 public key v1";
 
-/// Makes a key pair at `path` (secret, mode 0600) and `path.pub`; refuses to overwrite either.
-/// Returns the public key's path and fingerprint.
-pub fn keygen(path: &Path) -> Result<(PathBuf, String)> {
+/// Makes a key pair at `path` (secret, mode 0600) and `path.pub`, the owner (when given) below
+/// the key in `path.pub`; refuses to overwrite either. Returns the public key's path and key.
+pub fn keygen(path: &Path, owner: Option<&super::trust::KeyOwner>) -> Result<(PathBuf, VerifyingKey)> {
     let public = public_path(path);
     for p in [path, public.as_path()] {
         if p.exists() {
@@ -28,12 +28,14 @@ pub fn keygen(path: &Path) -> Result<(PathBuf, String)> {
     let key = SigningKey::from_bytes(&seed);
     write_secret(path, &format!("{SECRET_HEADER}\n{}\n", hex(&seed)))?;
     let verifying = key.verifying_key();
-    std::fs::write(&public, format!("{PUBLIC_HEADER}\n{}\n", hex(verifying.as_bytes())))
+    let owner = owner.map(|o| o.public_file_lines()).unwrap_or_default();
+    std::fs::write(&public, format!("{PUBLIC_HEADER}\n{}\n{owner}", hex(verifying.as_bytes())))
         .map_err(|e| Error::io(&public, e))?;
-    Ok((public, fingerprint(&verifying)))
+    Ok((public, verifying))
 }
 
-fn public_path(secret: &Path) -> PathBuf {
+/// Where the public key of the secret key at `secret` is: `secret.pub`.
+pub(crate) fn public_path(secret: &Path) -> PathBuf {
     let mut name = secret.as_os_str().to_owned();
     name.push(".pub");
     PathBuf::from(name)
@@ -177,7 +179,8 @@ mod tests {
     fn keys_are_written_private_and_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let k = dir.path().join("lab");
-        let (public, fp) = keygen(&k).unwrap();
+        let (public, key) = keygen(&k, None).unwrap();
+        let fp = fingerprint(&key);
         assert_eq!(fp.len(), 32);
         assert_eq!(fingerprint(&load_verifying_key(&public).unwrap()), fp);
         assert_eq!(fingerprint(&load_signing_key(&k).unwrap().verifying_key()), fp);
@@ -186,7 +189,7 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(std::fs::metadata(&k).unwrap().permissions().mode() & 0o777, 0o600);
         }
-        let err = keygen(&k).unwrap_err().to_string();
+        let err = keygen(&k, None).unwrap_err().to_string();
         assert!(err.contains("already exists"), "{err}");
     }
 }

@@ -45,13 +45,26 @@ pub enum Command {
     /// Render a certificate as a test report for a technical file (ISO/IEC 17025 §7.8.2.1).
     Report(Box<ReportArgs>),
     /// Make an ed25519 key pair for signing certificates: KEY (secret, mode 0600) and KEY.pub.
-    Keygen { key: PathBuf },
+    Keygen {
+        key: PathBuf,
+        /// The issuer file of the key's owner: its authoriser (name, role) and laboratory are
+        /// recorded in KEY.pub, and the entry for a verifier's trusted-keys file is printed.
+        #[arg(long, value_name = "FILE")]
+        issuer: Option<PathBuf>,
+        /// The last day (YYYY-MM-DD) a certificate may be issued with the key (with --issuer).
+        #[arg(long, value_name = "DATE", requires = "issuer")]
+        expires: Option<String>,
+    },
     /// Check a certificate: its content against its id, its signature, and the files it names.
     Verify {
         certificate: PathBuf,
         /// The public key (KEY.pub) the certificate must be signed with.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// The keys whose signatures you accept (TOML, `[[key]]` entries as `keygen --issuer`
+        /// prints them, with `revoked`/`expires` dates): says who signed, refuses any other key.
+        #[arg(long, value_name = "FILE")]
+        trusted_keys: Option<PathBuf>,
         /// The model (its weights files included) the certificate must cover.
         #[arg(long)]
         model: Option<PathBuf>,
@@ -554,20 +567,38 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             })?;
             print(out, &format!("report written to {}\n", written.display()))
         }
-        Command::Keygen { key } => {
-            let (public, fingerprint) = crate::certificate::sign::keygen(&key)?;
-            print(
-                out,
-                &format!(
-                    "secret key {} (mode 0600), public key {}, fingerprint {fingerprint}\n",
-                    key.display(),
-                    public.display()
-                ),
-            )
+        Command::Keygen { key, issuer, expires } => {
+            let owner = issuer
+                .map(|path| {
+                    let issuer = crate::certificate::issuer::Issuer::load(&path)?;
+                    crate::certificate::trust::KeyOwner::from_issuer(&path, &issuer, expires)
+                })
+                .transpose()?;
+            let (public, verifying) = crate::certificate::sign::keygen(&key, owner.as_ref())?;
+            let mut text = format!(
+                "secret key {} (mode 0600), public key {}, fingerprint {}\n",
+                key.display(),
+                public.display(),
+                crate::certificate::sign::fingerprint(&verifying)
+            );
+            if let Some(owner) = owner {
+                text.push_str(&format!(
+                    "\nfor a verifier's trusted-keys file (verify --trusted-keys):\n{}",
+                    owner.trusted_entry(&verifying)
+                ));
+            }
+            print(out, &text)
         }
-        Command::Verify { certificate, key, model, golden, profile, recompute } => {
-            let request =
-                crate::certificate::VerifyRequest { certificate, key, model, golden, profile, recompute };
+        Command::Verify { certificate, key, trusted_keys, model, golden, profile, recompute } => {
+            let request = crate::certificate::VerifyRequest {
+                certificate,
+                key,
+                trusted_keys,
+                model,
+                golden,
+                profile,
+                recompute,
+            };
             let verification = crate::run::verify(&request)?;
             print(out, &verification.text())?;
             Ok(if verification.ok() { exit_code::PASS } else { exit_code::NOT_CERTIFIED })
@@ -689,18 +720,20 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
     let format =
         if args.quiet && args.format == TerminalFormat::Pretty { TerminalFormat::Terse } else { args.format };
     let backend = BackendTarget::from_flags(&backend_flags(&args), &args.out)?;
+    let issuer = args.issuer.as_deref().map(crate::certificate::issuer::Issuer::load).transpose()?;
+    let sign_with = args
+        .sign_key
+        .as_deref()
+        .map(|key| crate::certificate::trust::load_signer(key, issuer.as_ref()))
+        .transpose()?;
     let request = Certification {
         inputs: args.inputs.spec(),
         selection: args.selection.selection()?,
         options: RunOptions {
             backend,
             ambient_c: args.ambient,
-            issuer: args.issuer.as_deref().map(crate::certificate::issuer::Issuer::load).transpose()?,
-            sign_with: args
-                .sign_key
-                .as_deref()
-                .map(crate::certificate::sign::load_signing_key)
-                .transpose()?,
+            issuer,
+            sign_with,
             progress: !args.quiet && args.format == TerminalFormat::Pretty,
             reference_cache: if args.no_cache {
                 None

@@ -95,6 +95,7 @@ pub(super) fn issue(
         issuer: unit.issuer,
         issued_at: now_rfc3339(),
         signature: None,
+        member_digests: Default::default(),
     }
     .seal()
 }

@@ -373,3 +373,140 @@ fn a_board_certificate_covers_the_chip_file_it_extends() {
         run.stdout
     );
 }
+
+/// A key made for the example laboratory's authoriser, and a certificate it signed with that
+/// issuer sealed in; the trusted-keys entry `keygen` printed for it.
+struct Authorised {
+    dir: tempfile::TempDir,
+    cert: PathBuf,
+    entry: String,
+}
+
+fn authorised_certificate() -> Authorised {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("jane");
+    let issuer = root().join("docs/issuer.example.toml");
+    let made = edgecert(&["keygen", s(&key), "--issuer", s(&issuer), "--expires", "2099-12-31"]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let entry = made.stdout[made.stdout.find("[[key]]").expect("an entry is printed")..].to_string();
+    let owner = std::fs::read_to_string(public(&key)).unwrap();
+    assert!(
+        owner.contains("authoriser = \"Dr. Jane Example\"") && owner.contains("expires = \"2099-12-31\""),
+        "{owner}"
+    );
+    let out = dir.path().join("out");
+    let run = certify_quietly(
+        &out,
+        "profiles/rk3588.toml",
+        "golden/shapes",
+        &["--sign-key", s(&key), "--issuer", s(&issuer)],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    Authorised { cert: out.join("shapes/rk3588/certificate.json"), entry, dir }
+}
+
+/// `verify --trusted-keys` with the printed entry, edited by `edit`.
+fn verify_trusting(signed: &Authorised, edit: impl Fn(&str) -> String) -> Run {
+    let list = signed.dir.path().join("trusted.toml");
+    std::fs::write(&list, edit(&signed.entry)).unwrap();
+    verify(&signed.cert, &["--trusted-keys", s(&list)])
+}
+
+/// An edit of a trusted-keys entry.
+type EntryEdit = dyn Fn(&str) -> String;
+
+#[test]
+fn a_trusted_key_says_who_signed_and_a_revoked_expired_or_foreign_one_is_refused() {
+    let signed = authorised_certificate();
+    let run = verify_trusting(&signed, |e| e.to_string());
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ok: signed by Dr. Jane Example (Technical Manager, Example Edge Test Laboratory Ltd.) with trusted key"),
+        "{}",
+        run.stdout
+    );
+    let refusals: [(&str, Box<EntryEdit>); 4] = [
+        ("revoked on 2026-01-02", Box::new(|e| format!("{e}revoked = \"2026-01-02\"\n"))),
+        (
+            "which expired on 2020-01-01; the certificate was issued on",
+            Box::new(|e| e.replace("2099-12-31", "2020-01-01")),
+        ),
+        (
+            "the certificate names Dr. Jane Example as its authoriser, but key",
+            Box::new(|e| e.replace("Dr. Jane Example", "Mr. Someone Else")),
+        ),
+        // Another valid key (ed25519's base point), so the list holds but does not name ours.
+        (
+            "trusted.toml does not list",
+            Box::new(|e| {
+                let ours = &e[e.find("public_key = \"").unwrap() + 14..][..64];
+                e.replace(ours, &format!("58{}", "66".repeat(31)))
+            }),
+        ),
+    ];
+    for (reason, edit) in refusals {
+        let run = verify_trusting(&signed, edit);
+        let failed = run.stdout.lines().find(|l| l.starts_with("FAILED:")).unwrap_or_default().to_string();
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        assert!(failed.contains(reason), "expected `{reason}`: {}", run.stdout);
+    }
+}
+
+#[test]
+fn a_key_of_another_authoriser_cannot_sign_for_this_issuer() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.toml");
+    let example = std::fs::read_to_string(root().join("docs/issuer.example.toml")).unwrap();
+    std::fs::write(&other, example.replace("Dr. Jane Example", "Mr. Someone Else")).unwrap();
+    let key = dir.path().join("someone");
+    assert_eq!(edgecert(&["keygen", s(&key), "--issuer", s(&other)]).code, 0);
+    let issuer = root().join("docs/issuer.example.toml");
+    let out = dir.path().join("out");
+    let run = certify_quietly(
+        &out,
+        "profiles/rk3588.toml",
+        "golden/shapes",
+        &["--sign-key", s(&key), "--issuer", s(&issuer)],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("belongs to Mr. Someone Else") && run.stderr.contains("names Dr. Jane Example"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists(), "nothing is written when the signer is refused");
+}
+
+#[test]
+fn a_trusted_keys_file_that_cannot_hold_is_refused_naming_the_entry() {
+    let signed = authorised_certificate();
+    for (edit, message) in [
+        ("x = 1\n", "unknown field `x`"),
+        ("", "lists no [[key]]"),
+        (
+            "[[key]]\npublic_key = \"abc\"\nlab = \"L\"\nauthoriser = \"A\"\nrole = \"R\"\n",
+            "[[key]] #1 (A): public_key must be 64 hex digits",
+        ),
+    ] {
+        let run = verify_trusting(&signed, |_| edit.to_string());
+        assert_eq!(run.code, 2, "{}", run.stdout);
+        assert!(run.stderr.contains("trusted.toml") && run.stderr.contains(message), "{}", run.stderr);
+    }
+    let run = verify_trusting(&signed, |e| format!("{e}revoked = \"last week\"\n"));
+    assert!(
+        run.code == 2 && run.stderr.contains("revoked = \"last week\": expected a date as YYYY-MM-DD"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn verify_names_the_member_edited_after_issue() {
+    let signed = authorised_certificate();
+    tamper(&signed.cert, |v| v["issuer"]["lab"]["name"] = "Forged Lab".into(), false);
+    let run = verify(&signed.cert, &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("a member was changed after issue (changed: `issuer`)"), "{}", run.stdout);
+    let run = edgecert(&["show", s(&signed.cert)]);
+    assert!(run.code == 2 && run.stderr.contains("(changed: `issuer`)"), "{}", run.stderr);
+}
