@@ -175,6 +175,10 @@ pub struct ReportArgs {
     /// The issuing laboratory and customer, TOML (see docs/issuer.example.toml).
     #[arg(long)]
     pub issuer: Option<PathBuf>,
+    /// The report's revision: 1 for the first issue, one more for each amended re-issue,
+    /// which then states that it replaces the earlier ones. Part of the report number.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub revision: u32,
 }
 
 #[derive(Args, Debug)]
@@ -557,13 +561,14 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             })
         }
         Command::Report(args) => {
-            let ReportArgs { certificate, format, lang, out: path, issuer } = *args;
+            let ReportArgs { certificate, format, lang, out: path, issuer, revision } = *args;
             let written = crate::render::write_report(&crate::render::ReportRequest {
                 certificate,
                 format,
                 lang,
                 out: path,
                 issuer,
+                revision,
             })?;
             print(out, &format!("report written to {}\n", written.display()))
         }

@@ -181,16 +181,26 @@ pub struct ReportInputs<'a> {
     /// The issuer came from `report --issuer`, not from the certificate: nothing binds it.
     pub issuer_unsealed: bool,
     pub latencies: &'a LatencyObservations,
+    /// The report's revision, 1 for the first issue.
+    pub revision: u32,
+}
+
+/// The report's number: the certificate it renders (its id's first 16 hex digits), the
+/// revision and the language. A report re-rendered in another language, or revised, is another
+/// report (ISO/IEC 17025 §7.8.8) and must not carry the same number.
+pub fn report_number(certificate_id: &str, revision: u32, lang: &str) -> String {
+    let head: String = certificate_id.chars().take(16).collect();
+    format!("{head}-r{revision}-{lang}")
 }
 
 /// Builds the report of one certificate in the catalog's language.
 pub fn build(inputs: &ReportInputs, t: &Catalog) -> Document {
     let c = inputs.certificate;
-    let id = c.certificate_id.clone();
+    let id = report_number(&c.certificate_id, inputs.revision, t.tag());
     let emulated_badge = || Badge { kind: BadgeKind::Emulated, label: t.text("basis-emulated") };
     let latency = latency_section(inputs.latencies, t, &emulated_badge);
     let mut sections = vec![
-        summary_section(c, t),
+        summary_section(c, &id, inputs.revision, t),
         issuer_section(inputs.issuer, t),
         item_section(c, t),
         method_section(c, t),
@@ -224,19 +234,26 @@ pub fn build(inputs: &ReportInputs, t: &Catalog) -> Document {
     }
 }
 
-fn summary_section(c: &Certificate, t: &Catalog) -> Section {
+fn summary_section(c: &Certificate, number: &str, revision: u32, t: &Catalog) -> Section {
     let verdict = Cell::text(t.outcome(c.verdict)).badge(BadgeKind::Verdict(c.verdict), t.outcome(c.verdict));
+    let replaces = (revision > 1).then(|| {
+        Block::Paragraph(t.format("report-revision-replaces", &[("previous", &(revision - 1).to_string())]))
+    });
     Section {
         anchor: "summary",
         heading: t.text("section-summary"),
-        blocks: vec![Block::Fields(vec![
-            (t.text("report-id"), Cell::code(&c.certificate_id)),
+        blocks: std::iter::once(Block::Fields(vec![
+            (t.text("report-id"), Cell::code(number)),
+            (t.text("report-revision"), Cell::text(revision.to_string())),
+            (t.text("report-certificate-id"), Cell::code(&c.certificate_id)),
             (t.text("summary-verdict"), Cell { text: String::new(), ..verdict }),
             (t.text("summary-reason"), Cell::text(&c.verdict_reason)),
             (t.text("summary-subject"), Cell::code(&c.subject.model)),
             (t.text("summary-chip"), Cell::text(format!("{} ({})", c.profile.display_name, c.profile.name))),
             (t.text("date-issue"), Cell::text(t.datetime(&c.issued_at))),
-        ])],
+        ]))
+        .chain(replaces)
+        .collect(),
     }
 }
 

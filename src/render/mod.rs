@@ -110,6 +110,8 @@ pub struct ReportRequest {
     pub out: Option<PathBuf>,
     /// The issuer TOML file (`docs/issuer.example.toml`).
     pub issuer: Option<PathBuf>,
+    /// The report's revision (1 for the first issue): with the language, part of its number.
+    pub revision: u32,
 }
 
 /// Renders a certificate's report in memory: every input is read and validated here, so a bad
@@ -124,6 +126,7 @@ pub fn render_report(request: &ReportRequest) -> Result<Vec<u8>> {
         issuer: issuer.as_ref(),
         issuer_unsealed,
         latencies: &latencies,
+        revision: request.revision,
     };
     let doc = document::build(&inputs, &catalog);
     Ok(match request.format {

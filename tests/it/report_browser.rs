@@ -149,6 +149,7 @@ fn the_html_report_reads_right_in_a_browser_in_every_language_and_prints_to_pdf(
         assert_eq!(run.code, 0, "{tag}: {}", run.stderr);
         let mut expected: Vec<String> = headings.iter().map(|h| h.to_string()).collect();
         expected.push(id.clone());
+        expected.push(format!("{}-r1-{tag}", &id[..16]));
         expected.push(verdict.to_string());
         expected.push(subject_sha256.clone());
         // ISO fields that are not translated: the digests and the decision rule's standard.
@@ -216,7 +217,7 @@ fn every_printed_page_carries_the_report_number_and_page_n_of_n() {
         let Some(pages) = pdf_page_texts(&pdf) else { return };
         assert!(pages.len() >= 2, "{lang}: {} pages", pages.len());
         for (i, text) in pages.iter().enumerate() {
-            let line = format!("{id} · {word} {} {of} {}", i + 1, pages.len());
+            let line = format!("{}-r1-{lang} · {word} {} {of} {}", &id[..16], i + 1, pages.len());
             assert!(text.contains(&line), "{lang}: page {} lacks `{line}`: {text}", i + 1);
         }
     }

@@ -41,9 +41,12 @@ fn the_html_report_carries_every_iso_17025_field_and_is_self_contained() {
     let (_, html) = report(&["report", s(&cert_path)]);
     assert!(cert_path.with_file_name("report.en.html").exists());
     let id = cert["certificate_id"].as_str().unwrap();
-    // The report number in the running header and footer, the summary, and the end marker.
-    assert!(html.matches(id).count() >= 4, "report id shown too rarely");
-    assert!(html.contains(&format!("— end of report {id} —")));
+    // The report number (the certificate, the revision, the language) in the running header and
+    // footer, the summary, and the end marker; the certificate's whole id in the summary.
+    let number = format!("{}-r1-en", &id[..16]);
+    assert!(html.matches(&number).count() >= 4, "report number shown too rarely");
+    assert!(html.contains(&format!("— end of report {number} —")));
+    assert!(html.contains(&format!("<td class=\"code\">{id}</td>")), "the certificate id is not in the summary");
     for field in [
         "Test report: hardware compatibility of a compressed model",
         "issuer not configured",
@@ -294,4 +297,29 @@ fn pdf_without_chromium_says_how_to_get_it_and_writes_nothing() {
     );
     assert!(stderr.contains("`--format html` writes the same report"));
     assert!(!cert_path.with_file_name("report.en.pdf").exists());
+}
+
+#[test]
+fn a_revised_or_translated_report_is_another_report_with_its_own_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = shapes_certificate(dir.path(), &[]);
+    let id = certificate(dir.path(), "shapes", "rk3588")["certificate_id"].as_str().unwrap().to_string();
+    let render = |extra: &[&str], name: &str| {
+        let out = dir.path().join(name);
+        let mut args = vec!["report", s(&cert_path), "--format", "md", "--out", s(&out)];
+        args.extend_from_slice(extra);
+        report(&args).1
+    };
+    let first = render(&[], "r1.md");
+    let french = render(&["--lang", "fr"], "fr.md");
+    let revised = render(&["--revision", "3"], "r3.md");
+    assert!(first.contains(&format!("{}-r1-en", &id[..16])) && !first.contains("replaces"), "{first}");
+    assert!(french.contains(&format!("{}-r1-fr", &id[..16])) && !french.contains("-r1-en"), "{french}");
+    assert!(revised.contains(&format!("{}-r3-en", &id[..16])), "{revised}");
+    assert!(
+        revised.contains("This revision replaces revisions 1 to 2 of this report, which are withdrawn."),
+        "{revised}"
+    );
+    let run = edgecert(&["report", s(&cert_path), "--revision", "0"]);
+    assert_eq!(run.code, 2, "revision 0: {}", run.stderr);
 }
