@@ -11,6 +11,7 @@ pub mod certificate;
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod device;
 pub mod diff;
 pub mod emulator;
 pub mod engine;

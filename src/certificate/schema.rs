@@ -122,6 +122,22 @@ pub struct TestEnvironment {
     /// RFC 3339, UTC: when the run began, and when this certificate's checks were done.
     pub started_at: String,
     pub finished_at: String,
+    /// The device that produced the compressed model's outputs and times (`remote`, `exec`), as
+    /// its agent or adapter reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceEnvironment>,
+}
+
+/// The device under test as reported to edgecert: who reported it, and each fact by name
+/// (board, kernel, CPU, runtime and driver versions, governor and clocks, facts an operator
+/// stated). What the reporter did not say is absent, never guessed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceEnvironment {
+    /// Who reported the facts: the edgecert agent (with its address) or the adapter's
+    /// `device_command`.
+    pub reported_by: String,
+    pub facts: std::collections::BTreeMap<String, String>,
 }
 
 /// Who signed, and the signature of the canonical body.

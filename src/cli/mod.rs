@@ -224,6 +224,13 @@ pub struct AgentArgs {
     /// The device's name in certificates (default: the host name).
     #[arg(long)]
     pub device_name: Option<String>,
+    /// A fact about the device that it cannot read itself (firmware build, ambient, cooling),
+    /// NAME=VALUE, repeatable: certificates record it as `stated.NAME`, stated by the operator.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_fact)]
+    pub device_fact: Vec<(String, String)>,
+    /// Read the device's /proc and /sys under DIR instead of / (a recorded tree).
+    #[arg(long, value_name = "DIR")]
+    pub system_root: Option<PathBuf>,
     /// Largest model upload accepted, in MiB.
     #[arg(long, default_value_t = 1024)]
     pub max_model_mb: u64,
@@ -794,12 +801,27 @@ fn backend_flags(args: &CertifyArgs) -> BackendFlags<'_> {
     }
 }
 
+/// `NAME=VALUE`, a name of letters, digits, `_`, `-` and `.`, both within a fact's bounds.
+fn parse_fact(text: &str) -> std::result::Result<(String, String), String> {
+    use crate::device::MAX_FACT_BYTES;
+    let (name, value) = text.split_once('=').ok_or("expected NAME=VALUE")?;
+    let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if !name_ok || name.len() > MAX_FACT_BYTES - 7 || value.len() > MAX_FACT_BYTES {
+        return Err(format!("NAME is letters, digits, _ - . and both are at most {MAX_FACT_BYTES} bytes"));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
 fn agent(args: AgentArgs, out: &mut dyn Write) -> Result<i32> {
     let mut config = crate::remote::AgentConfig::new(args.listen, args.store);
     config.token = args.token_file.as_deref().map(crate::remote::protocol::read_token).transpose()?;
     config.allow_unauthenticated = args.allow_unauthenticated;
     config.engine = args.engine;
     config.device_name = args.device_name;
+    config.stated_facts = args.device_fact;
+    if let Some(dir) = &args.system_root {
+        config.system_root = crate::device::SystemRoot::at(dir);
+    }
     config.max_model_bytes = args.max_model_mb.saturating_mul(1 << 20);
     config.store_max_bytes = args.store_max_mb.saturating_mul(1 << 20);
     config.idle = std::time::Duration::from_secs(args.idle_seconds.max(1));

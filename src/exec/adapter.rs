@@ -27,6 +27,10 @@ pub struct About {
     /// A command printing the runtime's version; its first line goes into the certificate.
     #[serde(default)]
     pub version_command: Vec<String>,
+    /// A command printing the device's identity and versions, one `name: value` per line
+    /// (board, firmware, driver, NPU clock...): the certificate's test conditions record them.
+    #[serde(default)]
+    pub device_command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

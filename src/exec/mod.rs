@@ -62,6 +62,21 @@ impl ExecEngine {
 }
 
 impl ExecEngine {
+    /// The device's facts as the adapter's `device_command` prints them (`name: value` lines;
+    /// none without one). A command that fails, or a line that is not a fact, is bad input.
+    pub fn device_facts(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        let argv = &self.adapter.file.adapter.device_command;
+        if argv.is_empty() {
+            return Ok(Default::default());
+        }
+        let bad = |why: String| {
+            Error::Usage(format!("{}: adapter.device_command: {why}", self.adapter.path.display()))
+        };
+        let (stdout, _) = run_command(argv, &self.adapter.file.run.env, &self.adapter.dir(), VERSION_TIMEOUT)
+            .map_err(bad)?;
+        parse_facts(&stdout).map_err(bad)
+    }
+
     /// How its latencies are measured, for the report.
     pub fn timing_note(&self) -> &'static str {
         match self.adapter.file.timing.mode {
@@ -482,4 +497,25 @@ fn tail(text: &str, chars: usize) -> String {
     } else {
         tail
     }
+}
+
+/// `name: value` lines, blank lines skipped, each within the bounds of a device fact.
+fn parse_facts(text: &str) -> std::result::Result<std::collections::BTreeMap<String, String>, String> {
+    use crate::device::{MAX_FACTS, MAX_FACT_BYTES};
+    let mut facts = std::collections::BTreeMap::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let (name, value) = line
+            .split_once(':')
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| format!("line {} is not `name: value`: {line:?}", n + 1))?;
+        if name.len() > MAX_FACT_BYTES || value.len() > MAX_FACT_BYTES {
+            return Err(format!("line {}: a name or value longer than {MAX_FACT_BYTES} bytes", n + 1));
+        }
+        if facts.len() == MAX_FACTS {
+            return Err(format!("more than {MAX_FACTS} facts"));
+        }
+        facts.insert(name.to_string(), value.to_string());
+    }
+    Ok(facts)
 }

@@ -33,6 +33,11 @@ pub struct AgentConfig {
     pub store: PathBuf,
     pub engine: EngineChoice,
     pub device_name: Option<String>,
+    /// Facts the operator states about the device (`--device-fact NAME=VALUE`: firmware
+    /// build, ambient temperature, cooling), reported as `stated.NAME` beside what it reads.
+    pub stated_facts: Vec<(String, String)>,
+    /// Where the device's `/proc` and `/sys` are read (`/`; a recorded tree in tests).
+    pub system_root: crate::device::SystemRoot,
     pub max_model_bytes: u64,
     /// Most bytes the store may hold: an upload past it is refused, never a full disk.
     pub store_max_bytes: u64,
@@ -58,6 +63,8 @@ impl AgentConfig {
             store,
             engine: EngineChoice::Tract,
             device_name: None,
+            stated_facts: Vec::new(),
+            system_root: crate::device::SystemRoot::live(),
             max_model_bytes: 1 << 30,
             store_max_bytes: 8 << 30,
             max_connections: 8,
@@ -110,6 +117,7 @@ impl Agent {
             engine: engine.name().to_string(),
             agent_version: format!("edgecert {}", env!("CARGO_PKG_VERSION")),
             power_meter: config.power_meter.as_ref().map(|m| m.to_string()),
+            facts: Default::default(),
         };
         let shared = Shared {
             config,
@@ -176,6 +184,15 @@ fn refuse_busy(mut stream: TcpStream, max: usize) {
     let message = format!("the agent serves at most {max} connections at once; try again later");
     let _ =
         write_frame(&mut stream, &Response::Failed { code: FailureCode::Busy, message, fatal: true }, &[]);
+}
+
+impl Shared {
+    /// The device as a client connecting now sees it: its clocks and governor read now.
+    fn device_now(&self) -> DeviceInfo {
+        let mut facts = self.config.system_root.facts();
+        facts.extend(self.config.stated_facts.iter().map(|(k, v)| (format!("stated.{k}"), v.clone())));
+        DeviceInfo { facts, ..self.device.clone() }
+    }
 }
 
 fn host_name() -> String {
@@ -288,7 +305,7 @@ impl<'s> Connection<'s> {
                 );
             }
         }
-        let welcome = Response::Welcome { version, device: self.shared.device.clone() };
+        let welcome = Response::Welcome { version, device: self.shared.device_now() };
         write_frame(&mut self.stream, &welcome, &[]).map_err(|e| e.to_string())
     }
 

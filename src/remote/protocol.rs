@@ -66,13 +66,34 @@ pub struct DeviceInfo {
     /// The power meter the agent reads on request (`edgecert agent --power-meter`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_meter: Option<String>,
+    /// What the device says of itself, read when the client connects (board, kernel, CPU,
+    /// governor, clocks, NPU driver versions; see [`crate::device::SystemRoot::facts`]), and the
+    /// facts its operator stated (`agent --device-fact NAME=VALUE`, as `stated.NAME`). Bounded:
+    /// at most [`MAX_FACTS`] of at most [`MAX_FACT_BYTES`] each.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub facts: std::collections::BTreeMap<String, String>,
 }
+
+use crate::device::{MAX_FACTS, MAX_FACT_BYTES};
 
 impl DeviceInfo {
     /// A short stable identity: outputs journalled from one device never answer for another.
+    /// Its facts are left out: a clock or a governor changes between runs, the device does not.
     pub fn id(&self) -> String {
-        let json = serde_json::to_string(self).expect("plain data");
+        let json = serde_json::to_string(&DeviceInfo { facts: Default::default(), ..self.clone() })
+            .expect("plain data");
         crate::vocab::hash::sha256_hex(json.as_bytes())[..16].to_string()
+    }
+
+    /// The device's facts, bounded (a hostile agent cannot grow a certificate without limit):
+    /// past [`MAX_FACTS`], or longer than [`MAX_FACT_BYTES`], a fact is dropped.
+    pub fn facts(&self) -> std::collections::BTreeMap<String, String> {
+        self.facts
+            .iter()
+            .filter(|(k, v)| k.len() <= MAX_FACT_BYTES && v.len() <= MAX_FACT_BYTES)
+            .take(MAX_FACTS)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     pub fn describe(&self) -> String {

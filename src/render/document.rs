@@ -377,6 +377,9 @@ fn method_section(c: &Certificate, t: &Catalog) -> Section {
     fields.push((t.text("method-external"), Cell::text(external)));
     if let Some(e) = &c.environment {
         fields.push((t.text("method-host"), Cell::text(host_text(e, t))));
+        if let Some(d) = &e.device {
+            fields.push((t.text("method-device"), Cell::text(device_text(d, t))));
+        }
     }
     Section { anchor: "method", heading: t.text("section-method"), blocks: vec![Block::Fields(fields)] }
 }
@@ -424,6 +427,15 @@ fn host_text(e: &crate::certificate::schema::TestEnvironment, t: &Catalog) -> St
             ("governor", &or_none(&e.governor)),
         ],
     )
+}
+
+/// The device's facts as reported, `name = value`, by whom (names are the certificate's keys).
+fn device_text(d: &crate::certificate::schema::DeviceEnvironment, t: &Catalog) -> String {
+    let facts = match d.facts.is_empty() {
+        true => t.text("value-none"),
+        false => d.facts.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join("; "),
+    };
+    t.format("method-device-value", &[("facts", &facts), ("source", &d.reported_by)])
 }
 
 fn dates_section(c: &Certificate, t: &Catalog) -> Section {

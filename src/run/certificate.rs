@@ -8,8 +8,9 @@ use super::plan::PlannedCheck;
 use crate::backend::BackendKind;
 use crate::certificate::schema::{
     overall, ArtifactFile, BackendRef, Certificate, CheckRecord, CheckStatus, Coverage, CrossCheckReport,
-    EstimateRecord, GoldenRef, MetricsReport, NodeRecord, NotRun, NotRunReason, OutputAgreementRecord,
-    ProfileRef, QuantizedInput, Subject, TestEnvironment, ThermalCurve, Tool, SCHEMA_VERSION,
+    DeviceEnvironment, EstimateRecord, GoldenRef, MetricsReport, NodeRecord, NotRun, NotRunReason,
+    OutputAgreementRecord, ProfileRef, QuantizedInput, Subject, TestEnvironment, ThermalCurve, Tool,
+    SCHEMA_VERSION,
 };
 use crate::emulator::{Estimate, ThermalRun};
 use crate::model::ModelInventory;
@@ -35,6 +36,8 @@ pub(super) struct UnitRecord<'a> {
     pub observations: ArtifactFile,
     /// When the run began (RFC 3339).
     pub started_at: &'a str,
+    /// The device under test, as its agent or adapter reported it.
+    pub device: Option<&'a DeviceEnvironment>,
     /// Who issues the certificate (`certify --issuer`).
     pub issuer: Option<crate::certificate::issuer::Issuer>,
 }
@@ -91,7 +94,7 @@ pub(super) fn issue(
         thermal: unit.thermal.map(thermal_curve),
         estimate: unit.estimate.as_ref().map(estimate_record),
         observations: Some(unit.observations),
-        environment: Some(test_environment(unit.started_at)),
+        environment: Some(test_environment(unit.started_at, unit.device.cloned())),
         issuer: unit.issuer,
         issued_at: now_rfc3339(),
         signature: None,
@@ -106,32 +109,19 @@ pub fn now_rfc3339() -> String {
 }
 
 /// This host as the certificate records it, read where Linux exposes it; what cannot be read is
-/// left out, never guessed.
-fn test_environment(started_at: &str) -> TestEnvironment {
-    let read = |path: &str| {
-        let bytes = crate::vocab::read_bounded(Path::new(path), 1 << 20, "a system file").ok()?;
-        Some(String::from_utf8_lossy(&bytes).trim().to_string()).filter(|t| !t.is_empty())
-    };
-    let os_release = read("/etc/os-release").unwrap_or_default();
-    let pretty = os_release
-        .lines()
-        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-        .map(|v| v.trim_matches('"').to_string());
-    let cpu = read("/proc/cpuinfo").and_then(|info| {
-        info.lines()
-            .find(|l| l.starts_with("model name") || l.starts_with("Hardware") || l.starts_with("Model"))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_string())
-    });
+/// left out, never guessed. `device` is the device under test, where one produced the figures.
+fn test_environment(started_at: &str, device: Option<DeviceEnvironment>) -> TestEnvironment {
+    let host = crate::device::SystemRoot::live();
     TestEnvironment {
-        os: pretty.unwrap_or_else(|| std::env::consts::OS.to_string()),
-        kernel: read("/proc/sys/kernel/osrelease"),
+        os: host.os().unwrap_or_else(|| std::env::consts::OS.to_string()),
+        kernel: host.kernel(),
         arch: std::env::consts::ARCH.to_string(),
-        cpu,
+        cpu: host.cpu(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        governor: read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        governor: host.governor(),
         started_at: started_at.to_string(),
         finished_at: now_rfc3339(),
+        device,
     }
 }
 

@@ -26,7 +26,7 @@ use crate::certificate::observations::{
     append_contributions, append_outputs, CrossCheckRecord, ObservationRecord, ReplayRecord,
     OBSERVATIONS_FORMAT,
 };
-use crate::certificate::schema::NotRunReason;
+use crate::certificate::schema::{DeviceEnvironment, NotRunReason};
 use crate::checks::{self, CheckKind, EngineCrossCheck, Observations, PairedEvaluation, Verdict};
 use crate::emulator::{self, Estimate};
 use crate::engine::{counterpart, select, with_quantized_io, Engine, LoadedModel, Tensor};
@@ -157,6 +157,8 @@ struct Device {
     engine: Box<dyn Engine>,
     described: String,
     meter: Option<Box<dyn crate::power::PowerSource>>,
+    /// The device's facts as its agent or adapter reported them.
+    environment: DeviceEnvironment,
 }
 
 /// The engine of a backend whose runtime is not this process's (`remote`, `exec`), with how
@@ -168,13 +170,25 @@ fn device_engine(options: &RunOptions) -> Result<Option<Device>> {
             let engine = crate::remote::RemoteEngine::connect(target.clone())?;
             let described = format!("{} via edgecert agent at {}", engine.device().describe(), engine.addr());
             let meter = engine.meter().map(|m| Box::new(m) as Box<dyn crate::power::PowerSource>);
-            Ok(Some(Device { engine: Box::new(engine), described, meter }))
+            let environment = DeviceEnvironment {
+                reported_by: format!(
+                    "edgecert agent at {} ({})",
+                    engine.addr(),
+                    engine.device().agent_version
+                ),
+                facts: engine.device().facts(),
+            };
+            Ok(Some(Device { engine: Box::new(engine), described, meter, environment }))
         }
         BackendTarget::Exec { adapter, journal_dir } => {
             let engine = crate::exec::ExecEngine::new(adapter, journal_dir.clone())?;
             let described =
                 format!("{} (adapter {}), {}", engine.name(), adapter.display(), engine.timing_note());
-            Ok(Some(Device { engine: Box::new(engine), described, meter: None }))
+            let environment = DeviceEnvironment {
+                reported_by: format!("the device_command of adapter {}", adapter.display()),
+                facts: engine.device_facts()?,
+            };
+            Ok(Some(Device { engine: Box::new(engine), described, meter: None, environment }))
         }
         BackendTarget::Emulated | BackendTarget::Host => Ok(None),
     }
@@ -220,6 +234,8 @@ struct Runner<'a> {
     pending: RefCell<Vec<(bool, Observation)>>,
     /// When the run began (RFC 3339), for the certificates' test conditions.
     started_at: String,
+    /// The device under test (`remote`, `exec`), as reported, for the test conditions.
+    device_environment: Option<DeviceEnvironment>,
 }
 
 impl<'a> Runner<'a> {
@@ -234,9 +250,9 @@ impl<'a> Runner<'a> {
             .transpose()?;
         let device = device_engine(options)?;
         let described = device.as_ref().map(|d| d.described.clone());
-        let (device_engine, device_meter) = match device {
-            Some(d) => (Some(d.engine), d.meter),
-            None => (None, None),
+        let (device_engine, device_meter, device_environment) = match device {
+            Some(d) => (Some(d.engine), d.meter, Some(d.environment)),
+            None => (None, None, None),
         };
         Ok(Runner {
             inputs,
@@ -250,6 +266,7 @@ impl<'a> Runner<'a> {
             families: inputs.families.iter().map(|_| FamilyState::default()).collect(),
             pending: RefCell::new(Vec::new()),
             started_at: super::certificate::now_rfc3339(),
+            device_environment,
         })
     }
 
@@ -640,6 +657,7 @@ impl<'r, 'a> Unit<'r, 'a> {
             cross_check,
             observations: ObservationRecord::artifact(observations),
             started_at: &self.runner.started_at,
+            device: self.runner.device_environment.as_ref(),
             issuer: self.runner.options.issuer.clone(),
         }
     }

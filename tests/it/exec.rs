@@ -54,6 +54,17 @@ fn the_onnxruntime_adapter_certifies_with_the_runtimes_own_outputs_and_timing() 
     assert!(run.code <= 1, "{}\n{}", run.stdout, run.stderr);
     let cert = certificate(&out, "shapes", "rk3588");
     assert_eq!(cert["backend"]["kind"], "exec");
+    // The adapter's device_command: the runtime's own account of where it ran.
+    let device = &cert["environment"]["device"];
+    assert!(
+        device["reported_by"].as_str().unwrap().starts_with("the device_command of adapter "),
+        "{device}"
+    );
+    assert!(device["facts"]["onnxruntime"].as_str().unwrap().starts_with("1."), "{device}");
+    assert!(
+        device["facts"]["execution providers"].as_str().unwrap().contains("CPUExecutionProvider"),
+        "{device}"
+    );
     let latency = check(&cert, "latency");
     assert_eq!(
         (latency["verdict"].as_str(), latency["basis"].as_str()),
@@ -250,4 +261,24 @@ fn a_malformed_adapter_is_refused_naming_its_line_and_field() {
         assert!(run.stderr.contains(message), "{field}: {}", run.stderr);
         assert!(!out.exists(), "nothing is written for a malformed adapter");
     }
+}
+
+#[test]
+fn a_device_command_line_that_is_not_a_fact_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = adapter(dir.path(), r#""true""#, "");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "name = \"test runtime\"",
+        "name = \"test runtime\"\ndevice_command = [\"sh\", \"-c\", \"printf 'board: ROCK 5B\\\\nfirmware 1.2\\\\n'\"]",
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("out");
+    let run = certify_exec(&out, &path, &["accuracy"], None);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("adapter.device_command: line 2 is not `name: value`: \"firmware 1.2\""),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists(), "nothing is written");
 }

@@ -13,7 +13,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("vocabulary", &["vocab"]),
     (
         "domain: what is measured, on what",
-        &["config", "profile", "model", "engine", "metrics", "golden", "stats", "i18n", "power"],
+        &["config", "profile", "model", "engine", "metrics", "golden", "stats", "i18n", "power", "device"],
     ),
     ("how figures are obtained", &["emulator", "backend", "exec", "remote"]),
     ("checks", &["checks"]),

@@ -61,7 +61,9 @@ fn figure(cert: &serde_json::Value, name: &str) -> (String, f64) {
 #[test]
 fn a_device_agent_on_loopback_certifies_with_the_host_backends_accuracy_verdicts() {
     let dir = tempfile::tempdir().unwrap();
-    let agent = Agent::start(&dir.path().join("store"), &[]);
+    // The device's /proc and /sys: a recorded ROCK 5B tree, and a fact its operator states.
+    let tree = ["--system-root", "tests/fixtures/sysfs/rock5b", "--device-fact", "ambient_c=23"];
+    let agent = Agent::start(&dir.path().join("store"), &tree);
     let remote_out = dir.path().join("remote");
     let backend = ["--backend", "remote", "--device", &agent.addr, "--min-duration", "1.5"];
     let run = certify_on(&remote_out, &backend, &["accuracy", "latency"]);
@@ -77,6 +79,16 @@ fn a_device_agent_on_loopback_certifies_with_the_host_backends_accuracy_verdicts
         assert_eq!(figure(&remote, name).0, "PASS");
     }
     assert_eq!(remote["backend"]["kind"], "remote");
+    // ISO/IEC 17025 §7.8.3: the device's conditions as it reports them; the host run has none.
+    let device = &remote["environment"]["device"];
+    assert!(device["reported_by"].as_str().unwrap().starts_with("edgecert agent at 127.0.0.1:"), "{device}");
+    let facts = &device["facts"];
+    assert_eq!(facts["board"], "Radxa ROCK 5B");
+    assert_eq!(facts["kernel"], "5.10.160-rockchip-rk3588");
+    assert_eq!(facts["driver.rknpu"], "0.9.6");
+    assert_eq!(facts["clock.fdab0000.npu"], "1000 MHz (max 1000 MHz)");
+    assert_eq!(facts["stated.ambient_c"], "23");
+    assert!(host["environment"]["device"].is_null(), "the host backend has no device under test");
     let latency = check(&remote, "latency");
     assert_eq!(latency["basis"], "measured");
     assert!(latency["reason"].as_str().unwrap().contains("timed on the device"), "{latency}");
@@ -110,6 +122,11 @@ fn a_device_agent_on_loopback_certifies_with_the_host_backends_accuracy_verdicts
         "the remote report does not name its external provider"
     );
     assert!(host_html.contains("none: every figure was produced by edgecert"));
+    assert!(
+        remote_html.contains("Device under test (as it reports itself)")
+            && remote_html.contains("board = Radxa ROCK 5B")
+    );
+    assert!(!host_html.contains("Device under test"));
     assert!(host_html.contains("host: measured on the host CPU edgecert ran on, not on the chip"));
     assert!(!host_html.contains("measured on the device"), "the host backend is not the device");
 }

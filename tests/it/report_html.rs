@@ -46,7 +46,10 @@ fn the_html_report_carries_every_iso_17025_field_and_is_self_contained() {
     let number = format!("{}-r1-en", &id[..16]);
     assert!(html.matches(&number).count() >= 4, "report number shown too rarely");
     assert!(html.contains(&format!("— end of report {number} —")));
-    assert!(html.contains(&format!("<td class=\"code\">{id}</td>")), "the certificate id is not in the summary");
+    assert!(
+        html.contains(&format!("<td class=\"code\">{id}</td>")),
+        "the certificate id is not in the summary"
+    );
     for field in [
         "Test report: hardware compatibility of a compressed model",
         "issuer not configured",
