@@ -44,6 +44,15 @@ pub enum Command {
     },
     /// Render a certificate as a test report for a technical file (ISO/IEC 17025 §7.8.2.1).
     Report(Box<ReportArgs>),
+    /// Export a certificate for other tools: a CycloneDX 1.6 AI bill of materials.
+    Export {
+        certificate: PathBuf,
+        #[arg(long, value_enum)]
+        format: crate::render::ExportFormat,
+        /// Where to write (default: `bom.cdx.json` beside the certificate).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Make an ed25519 key pair for signing certificates: KEY (secret, mode 0600) and KEY.pub.
     Keygen {
         key: PathBuf,
@@ -578,6 +587,10 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
                 revision,
             })?;
             print(out, &format!("report written to {}\n", written.display()))
+        }
+        Command::Export { certificate, format, out: path } => {
+            let written = crate::render::write_export(&certificate, format, path)?;
+            print(out, &format!("{} written to {}\n", "CycloneDX 1.6 bill of materials", written.display()))
         }
         Command::Keygen { key, issuer, expires } => {
             let owner = issuer

@@ -3,6 +3,7 @@
 //! it out as HTML, Markdown or PDF; `edgecert show` and the run's terminal print the verdict
 //! [`table`]. Renderers read certificates and observations, never a run or a backend.
 
+pub mod cyclonedx;
 pub mod document;
 mod html;
 pub mod issuer;
@@ -173,6 +174,30 @@ pub fn write_report(request: &ReportRequest) -> Result<PathBuf> {
             .unwrap_or(Path::new("."))
             .join(format!("report.{tag}.{}", request.format.extension()))
     });
+    write_all_atomically(&[(path.clone(), bytes)])?;
+    Ok(path)
+}
+
+/// The formats `edgecert export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// CycloneDX 1.6 JSON: the model as a machine-learning-model component with its model card
+    /// and declarations (an AI bill of materials).
+    Cyclonedx,
+}
+
+/// Exports a certificate (read back and validated as `show` does) and writes it atomically,
+/// by default `bom.cdx.json` beside the certificate; returns where it went.
+pub fn write_export(certificate: &Path, format: ExportFormat, out: Option<PathBuf>) -> Result<PathBuf> {
+    let cert = read_certificate(certificate)?;
+    let bytes = match format {
+        ExportFormat::Cyclonedx => {
+            let mut bytes = serde_json::to_vec_pretty(&cyclonedx::bom(&cert)).expect("plain data");
+            bytes.push(b'\n');
+            bytes
+        }
+    };
+    let path = out.unwrap_or_else(|| certificate.parent().unwrap_or(Path::new(".")).join("bom.cdx.json"));
     write_all_atomically(&[(path.clone(), bytes)])?;
     Ok(path)
 }

@@ -12,6 +12,7 @@ mod coverage;
 mod diff;
 mod engines;
 mod exec;
+mod export;
 mod fuzz_model;
 mod i18n;
 mod inspect;
