@@ -21,7 +21,7 @@ const LANGUAGES: [(&str, [&str; 3], &str); 8] = [
     ("es", ["Resumen del veredicto", "Resultados", "Regla de decisión"], "NO CONCLUYENTE (INCONCLUSIVE)"),
     ("pt-BR", ["Resumo do veredito", "Resultados", "Regra de decisão"], "INCONCLUSIVO (INCONCLUSIVE)"),
     ("fr", ["Synthèse du verdict", "Résultats", "Règle de décision"], "NON CONCLUANT (INCONCLUSIVE)"),
-    ("vi", ["Tóm tắt kết luận", "Kết quả", "Quy tắc quyết định"], "KHÔNG THỂ KẾT LUẬN (INCONCLUSIVE)"),
+    ("vi", ["Tóm tắt kết luận", "Kết quả", "Quy tắc ra quyết định"], "KHÔNG THỂ KẾT LUẬN (INCONCLUSIVE)"),
     ("id", ["Ringkasan keputusan", "Hasil", "Aturan keputusan"], "TIDAK DAPAT DISIMPULKAN (INCONCLUSIVE)"),
     ("th", ["สรุปผลตัดสิน", "ผลการทดสอบ", "กฎการตัดสิน"], "ยังสรุปไม่ได้ (INCONCLUSIVE)"),
 ];
