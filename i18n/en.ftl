@@ -127,6 +127,7 @@ method-external = Results from external providers
 method-external-none = none: every figure was produced by edgecert
 method-host = Test host (where edgecert ran)
 method-host-value = { $os }; kernel { $kernel }; { $arch }; { $cpu }, { $cores } cores; CPU frequency governor { $governor }
+method-ambient = Ambient temperature (stated by the operator, not measured)
 method-device = Device under test (as it reports itself)
 method-device-value = { $facts } (reported by { $source })
 method-external-device = the device behind the edgecert agent ({ $engine }) produced the compressed model’s outputs and latencies; edgecert received them over its protocol

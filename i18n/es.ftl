@@ -125,6 +125,7 @@ method-external = Resultados de proveedores externos
 method-external-none = ninguno: todos los valores los produjo edgecert
 method-host = Equipo de ensayo (donde se ejecutó edgecert)
 method-host-value = { $os }; núcleo del sistema { $kernel }; { $arch }; { $cpu }, { $cores } núcleos; regulador de frecuencia de CPU { $governor }
+method-ambient = Temperatura ambiente (declarada por el operador, no medida)
 method-device = Dispositivo sometido a ensayo (según sus propios datos)
 method-device-value = { $facts } (declarado por { $source })
 method-external-device = el dispositivo detrás del agente de edgecert ({ $engine }) produjo las salidas y latencias del modelo comprimido; edgecert las recibió mediante su protocolo

@@ -124,6 +124,7 @@ method-external = Résultats de prestataires externes
 method-external-none = aucun : toutes les valeurs ont été produites par edgecert
 method-host = Machine d’essai (où edgecert s’exécutait)
 method-host-value = { $os } ; noyau { $kernel } ; { $arch } ; { $cpu }, { $cores } cœurs ; régulateur de fréquence du processeur { $governor }
+method-ambient = Température ambiante (déclarée par l’opérateur, non mesurée)
 method-device = Dispositif soumis à l’essai (tel qu’il se décrit)
 method-device-value = { $facts } (déclaré par { $source })
 method-external-device = le dispositif derrière l’agent edgecert ({ $engine }) a produit les sorties et les latences du modèle compressé ; edgecert les a reçues via son protocole

@@ -124,6 +124,7 @@ method-external = Hasil dari penyedia eksternal
 method-external-none = tidak ada: semua angka dihasilkan oleh edgecert
 method-host = Komputer pengujian (tempat edgecert berjalan)
 method-host-value = { $os }; kernel { $kernel }; { $arch }; { $cpu }, { $cores } inti; pengatur frekuensi CPU { $governor }
+method-ambient = Suhu lingkungan (dinyatakan oleh operator, tidak diukur)
 method-device = Perangkat yang diuji (sebagaimana dilaporkan oleh perangkat itu sendiri)
 method-device-value = { $facts } (dilaporkan oleh { $source })
 method-external-device = perangkat di balik agen edgecert ({ $engine }) menghasilkan keluaran dan latensi model terkompresi; edgecert menerimanya melalui protokolnya

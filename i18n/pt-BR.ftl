@@ -124,6 +124,7 @@ method-external = Resultados de fornecedores externos
 method-external-none = nenhum: todos os valores foram produzidos pelo edgecert
 method-host = Computador de ensaio (onde o edgecert rodou)
 method-host-value = { $os }; kernel { $kernel }; { $arch }; { $cpu }, { $cores } núcleos; regulador de frequência da CPU { $governor }
+method-ambient = Temperatura ambiente (declarada pelo operador, não medida)
 method-device = Dispositivo sob ensaio (conforme ele mesmo informa)
 method-device-value = { $facts } (informado por { $source })
 method-external-device = o dispositivo por trás do agente do edgecert ({ $engine }) produziu as saídas e latências do modelo comprimido; o edgecert as recebeu por meio do seu protocolo

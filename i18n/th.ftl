@@ -125,6 +125,7 @@ method-external = ผลจากผู้ให้บริการภาย�
 method-external-none = ไม่มี: ค่าทั้งหมดสร้างโดย edgecert
 method-host = เครื่องที่ใช้ทดสอบ (เครื่องที่รัน edgecert)
 method-host-value = { $os }; เคอร์เนล { $kernel }; { $arch }; { $cpu }, { $cores } คอร์; ตัวควบคุมความถี่ CPU { $governor }
+method-ambient = อุณหภูมิแวดล้อม (ผู้ปฏิบัติงานระบุ ไม่ได้วัดจริง)
 method-device = อุปกรณ์ที่ทดสอบ (ตามข้อมูลที่อุปกรณ์รายงานเอง)
 method-device-value = { $facts } (รายงานโดย { $source })
 method-external-device = อุปกรณ์ที่รันเอเจนต์ของ edgecert ({ $engine }) เป็นผู้สร้างผลลัพธ์และค่าความหน่วงของโมเดลที่บีบอัดแล้ว โดย edgecert รับค่าเหล่านั้นผ่านโพรโทคอลของตน

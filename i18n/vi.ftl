@@ -124,6 +124,7 @@ method-external = Kết quả từ nhà cung cấp bên ngoài
 method-external-none = không có: mọi số liệu đều do edgecert tạo ra
 method-host = Máy thử nghiệm (nơi edgecert chạy)
 method-host-value = { $os }; nhân { $kernel }; { $arch }; { $cpu }, { $cores } lõi; bộ điều chỉnh tần số CPU { $governor }
+method-ambient = Nhiệt độ môi trường (do người vận hành khai báo, không đo)
 method-device = Thiết bị được thử nghiệm (theo thông tin thiết bị tự báo)
 method-device-value = { $facts } (do { $source } báo cáo)
 method-external-device = thiết bị phía sau tác tử edgecert ({ $engine }) đã tạo ra đầu ra và độ trễ của mô hình đã nén; edgecert nhận chúng qua giao thức của mình

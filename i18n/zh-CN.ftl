@@ -124,6 +124,7 @@ method-external = 外部供应方提供的结果
 method-external-none = 无：所有数据均由 edgecert 产生
 method-host = 检测主机（运行 edgecert 的机器）
 method-host-value = { $os }；内核 { $kernel }；{ $arch }；{ $cpu }，{ $cores } 核；CPU 调频策略 { $governor }
+method-ambient = 环境温度（操作人员声明，非实测）
 method-device = 被测设备（设备自报信息）
 method-device-value = { $facts }（由 { $source } 报告）
 method-external-device = 运行 edgecert 代理的设备（{ $engine }）产生了压缩模型的输出和延迟；edgecert 通过自身协议接收这些数据

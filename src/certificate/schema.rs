@@ -122,6 +122,10 @@ pub struct TestEnvironment {
     /// RFC 3339, UTC: when the run began, and when this certificate's checks were done.
     pub started_at: String,
     pub finished_at: String,
+    /// The ambient temperature (°C) the operator stated (`certify --ambient`): stated, not
+    /// measured; absent when none was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ambient_c: Option<f64>,
     /// The device that produced the compressed model's outputs and times (`remote`, `exec`), as
     /// its agent or adapter reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

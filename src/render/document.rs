@@ -377,6 +377,9 @@ fn method_section(c: &Certificate, t: &Catalog) -> Section {
     fields.push((t.text("method-external"), Cell::text(external)));
     if let Some(e) = &c.environment {
         fields.push((t.text("method-host"), Cell::text(host_text(e, t))));
+        if let Some(ambient) = e.ambient_c {
+            fields.push((t.text("method-ambient"), Cell::text(format!("{} °C", t.figure(ambient)))));
+        }
         if let Some(d) = &e.device {
             fields.push((t.text("method-device"), Cell::text(device_text(d, t))));
         }

@@ -38,6 +38,8 @@ pub(super) struct UnitRecord<'a> {
     pub started_at: &'a str,
     /// The device under test, as its agent or adapter reported it.
     pub device: Option<&'a DeviceEnvironment>,
+    /// The ambient temperature the operator stated (`--ambient`).
+    pub ambient_c: Option<f64>,
     /// Who issues the certificate (`certify --issuer`).
     pub issuer: Option<crate::certificate::issuer::Issuer>,
 }
@@ -94,7 +96,7 @@ pub(super) fn issue(
         thermal: unit.thermal.map(thermal_curve),
         estimate: unit.estimate.as_ref().map(estimate_record),
         observations: Some(unit.observations),
-        environment: Some(test_environment(unit.started_at, unit.device.cloned())),
+        environment: Some(test_environment(unit.started_at, unit.ambient_c, unit.device.cloned())),
         issuer: unit.issuer,
         issued_at: now_rfc3339(),
         signature: None,
@@ -110,7 +112,11 @@ pub fn now_rfc3339() -> String {
 
 /// This host as the certificate records it, read where Linux exposes it; what cannot be read is
 /// left out, never guessed. `device` is the device under test, where one produced the figures.
-fn test_environment(started_at: &str, device: Option<DeviceEnvironment>) -> TestEnvironment {
+fn test_environment(
+    started_at: &str,
+    ambient_c: Option<f64>,
+    device: Option<DeviceEnvironment>,
+) -> TestEnvironment {
     let host = crate::device::SystemRoot::live();
     TestEnvironment {
         os: host.os().unwrap_or_else(|| std::env::consts::OS.to_string()),
@@ -121,6 +127,7 @@ fn test_environment(started_at: &str, device: Option<DeviceEnvironment>) -> Test
         governor: host.governor(),
         started_at: started_at.to_string(),
         finished_at: now_rfc3339(),
+        ambient_c,
         device,
     }
 }

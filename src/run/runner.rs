@@ -658,6 +658,7 @@ impl<'r, 'a> Unit<'r, 'a> {
             observations: ObservationRecord::artifact(observations),
             started_at: &self.runner.started_at,
             device: self.runner.device_environment.as_ref(),
+            ambient_c: self.runner.options.ambient_c,
             issuer: self.runner.options.issuer.clone(),
         }
     }

@@ -326,3 +326,18 @@ fn a_revised_or_translated_report_is_another_report_with_its_own_number() {
     let run = edgecert(&["report", s(&cert_path), "--revision", "0"]);
     assert_eq!(run.code, 2, "revision 0: {}", run.stderr);
 }
+
+#[test]
+fn a_stated_ambient_is_recorded_as_stated_and_an_absent_one_is_not_invented() {
+    let dir = tempfile::tempdir().unwrap();
+    let stated = shapes_certificate(&dir.path().join("stated"), &["--ambient", "23"]);
+    let cert = read_json(&stated);
+    assert_eq!(cert["environment"]["ambient_c"], 23.0);
+    let (_, html) = report(&["report", s(&stated)]);
+    assert!(
+        html.contains("Ambient temperature (stated by the operator, not measured)</th><td>23 °C"),
+        "no stated ambient"
+    );
+    let silent = shapes_certificate(&dir.path().join("silent"), &[]);
+    assert!(read_json(&silent)["environment"]["ambient_c"].is_null(), "an ambient nobody stated");
+}
