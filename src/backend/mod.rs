@@ -5,6 +5,9 @@
 
 use std::time::Instant;
 
+mod soak;
+pub use soak::{soak_run, SoakPlan, SAMPLE_PERIOD_S};
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -175,7 +178,15 @@ pub fn time_single_stream(
     };
     let seconds = started.elapsed().as_secs_f64();
     Ok((
-        Timing { latencies_ms, basis: Basis::Measured, what, power, scenarios: None, systematic_error: None },
+        Timing {
+            latencies_ms,
+            basis: Basis::Measured,
+            what,
+            power,
+            scenarios: None,
+            systematic_error: None,
+            soak: None,
+        },
         seconds,
     ))
 }
@@ -283,6 +294,8 @@ pub struct TimingInput<'a> {
     pub power_meter: Option<&'a dyn PowerSource>,
     /// The shortest single-stream run, in seconds (`--min-duration`).
     pub min_duration_s: f64,
+    /// A sustained-load run after the timed one (`--soak`), where the backend measures.
+    pub soak: Option<SoakPlan<'a>>,
 }
 
 /// A way of observing a model's latency on a chip. Outputs for accuracy come from
@@ -439,6 +452,13 @@ fn time_measured(
     let timed_outputs = model
         .timed_output_consistency()
         .map(|(compared, differing)| TimedOutputCheck { compared, differing });
+    timing.soak = input.soak.map(|plan| match soak_run(model, golden, &plan) {
+        Ok(trace) => Observed::Observed { value: trace },
+        Err(e) => Observed::Unavailable {
+            basis: crate::vocab::Basis::Measured,
+            reason: format!("the soak failed: {e}"),
+        },
+    });
     timing.scenarios = Some(Scenarios {
         first_load_ms,
         reload_ms,
@@ -513,6 +533,7 @@ mod tests {
             power: None,
             scenarios: None,
             systematic_error: Some(SystematicError { relative, source: "fidelity".into() }),
+            soak: None,
         };
         for relative in [1.0, -0.1, f64::NAN, f64::INFINITY] {
             let e = with_error(relative).check_consistent().unwrap_err();

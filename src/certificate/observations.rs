@@ -33,6 +33,16 @@ pub struct ObservationRecord {
     pub profile: String,
     /// Ambient temperature of the thermal model (°C).
     pub ambient_c: f64,
+    /// The ambient the operator stated (`--ambient`) and the worst case (`--ambient-max`) a
+    /// soak's temperature is corrected to; absent when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stated_ambient_c: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ambient_max_c: Option<f64>,
+    /// Whether a soak was asked (`--soak`): the thermal check then decides on it, or says why
+    /// it could not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub soak_planned: bool,
     /// The basis latency figures have on this backend.
     pub timing_basis: Basis,
     /// The runtime the compressed model is replayed on (an engine here, a device's, a runtime

@@ -271,6 +271,7 @@ mod tests {
             power: None,
             scenarios: None,
             systematic_error: None,
+            soak: None,
         }
     }
 

@@ -8,6 +8,7 @@ mod agreement;
 mod latency;
 mod physical;
 mod record;
+mod soak;
 mod static_checks;
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ use crate::golden::FamilyManifest;
 use crate::metrics::{OutputStatistics, PRIMARY};
 use crate::model::ModelInventory;
 use crate::profile::ChipProfile;
-use crate::vocab::{Basis, MeteredWindow, Outcome, Timing, Unobserved};
+use crate::vocab::{Basis, MeteredWindow, Observed, Outcome, SoakTrace, Timing, Unobserved};
 
 pub use accuracy::{
     accuracy_floor_check, accuracy_vs_reference_check, cross_checked, EngineCrossCheck, PairedEvaluation,
@@ -26,6 +27,9 @@ pub use agreement::agreement_check;
 pub use latency::{caching_suspected, latency_check};
 pub use physical::{measured_power_check, power_check, thermal_check};
 pub use record::{CheckRecord, CheckStatus};
+pub use soak::{
+    latency_under_heat, measured_thermal_check, AmbientCorrection, CLOCK_DROP_SHARE, STEADY_SLOPE_C_PER_MIN,
+};
 pub use static_checks::{memory_check, operator_check, size_check};
 
 /// A check's outcome: the certificate's record of it.
@@ -171,6 +175,23 @@ pub trait Observations {
     fn accuracy_cross_check(&self) -> Option<&EngineCrossCheck> {
         None
     }
+    /// The sustained-load run, when one was asked (`Err`: why it gave nothing); `None`: the
+    /// thermal check runs the emulated thermal model.
+    fn soak(&self) -> Option<Result<&SoakTrace, Unobserved>> {
+        None
+    }
+    /// The ambient the operator stated and the worst case a measured temperature is moved to.
+    fn ambient_correction(&self) -> AmbientCorrection {
+        AmbientCorrection::default()
+    }
+}
+
+/// The soak of a timing a soak was asked of, or why there is none.
+pub fn soak_of(timing: &Timing) -> Result<&SoakTrace, Unobserved> {
+    match &timing.soak {
+        Some(soak) => soak.as_result(),
+        None => Err(Unobserved::measured(format!("{} ran no soak", timing.what))),
+    }
 }
 
 /// The metered window of a timing, or why there is none.
@@ -193,9 +214,13 @@ pub fn evaluate(kind: CheckKind, obs: &dyn Observations) -> Verdict {
             Some(window) => measured_power_check(window, obs.profile()),
             None => power_check(obs.estimate(), obs.profile(), limits.operating_rate_hz()),
         },
-        CheckKind::Thermal => {
-            thermal_check(obs.estimate(), obs.profile(), limits.operating_rate_hz(), obs.ambient_c()).0
-        }
+        CheckKind::Thermal => match obs.soak() {
+            Some(Ok(trace)) => measured_thermal_check(trace, obs.profile(), obs.ambient_correction()),
+            Some(Err(why)) => Verdict::inconclusive(CheckKind::Thermal, "°C", why.basis, why.reason),
+            None => {
+                thermal_check(obs.estimate(), obs.profile(), limits.operating_rate_hz(), obs.ambient_c()).0
+            }
+        },
         CheckKind::Accuracy | CheckKind::AccuracyVsFp32 | CheckKind::AccuracyHardestSlice => {
             accuracy(kind, obs)
         }
@@ -222,8 +247,17 @@ fn latency(obs: &dyn Observations) -> Verdict {
             "the golden set states no latency budget (limits.latency_p99_ms)",
         );
     };
+    let decide = |timing: &Timing| latency_check(timing, budget, limits.confidence);
     match obs.timing() {
-        Ok(timing) => latency_check(timing, budget, limits.confidence),
+        Ok(timing) => match &timing.soak {
+            Some(Observed::Observed { value }) => latency_under_heat(decide(timing), timing, value, decide),
+            Some(Observed::Unavailable { reason, .. }) => {
+                let mut v = decide(timing);
+                v.findings.push(format!("no hot p99: {reason}"));
+                v
+            }
+            None => decide(timing),
+        },
         Err(why) => Verdict::inconclusive(CheckKind::Latency, "ms", why.basis, why.reason),
     }
 }

@@ -448,6 +448,22 @@ pub struct CertifyArgs {
     /// whatever this says.
     #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
     pub min_duration: f64,
+    /// After the timed run, run the model under sustained load for SECONDS (`--backend host`),
+    /// reading the thermal zones and clocks once a second: the thermal check decides on the
+    /// measured heat and throttling, the latency check on the worse of cold and hot p99.
+    #[arg(long, value_name = "SECONDS")]
+    pub soak: Option<f64>,
+    /// Pace the soak at this many inferences per second (default: back to back).
+    #[arg(long, value_name = "HZ", requires = "soak")]
+    pub soak_rate: Option<f64>,
+    /// Read the thermal zones and clocks under DIR instead of / (a recorded or replayed
+    /// sysfs tree: DIR/sys/class/thermal, DIR/sys/devices/system/cpu/cpufreq, ...).
+    #[arg(long, value_name = "DIR", requires = "soak")]
+    pub thermal_root: Option<PathBuf>,
+    /// The worst-case ambient (°C) the thermal verdict must hold at: a soak's measured
+    /// temperature is moved there linearly in its rise over the stated --ambient.
+    #[arg(long, value_name = "C")]
+    pub ambient_max: Option<f64>,
     /// Seconds the agent may take to answer one request (an upload, a load, an inference).
     #[arg(long, default_value_t = 120)]
     pub device_timeout: u64,
@@ -771,6 +787,12 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
             given_replays: None,
             power_meter: args.power_meter,
             min_duration_s: args.min_duration,
+            soak: args.soak.map(|seconds| run::SoakOptions {
+                seconds,
+                rate_hz: args.soak_rate,
+                thermal_root: args.thermal_root.clone(),
+            }),
+            ambient_max_c: args.ambient_max,
         },
         out: args.out,
     };

@@ -118,6 +118,53 @@ impl SystemRoot {
         clocks
     }
 
+    /// Each thermal zone's temperature (°C) by its type (`soc-thermal`); a repeated type gets
+    /// its zone's number (`gpu-thermal#5`). The kernel counts millidegrees.
+    pub fn thermal_zones_c(&self) -> BTreeMap<String, f64> {
+        let mut zones = BTreeMap::new();
+        for zone in self.list("sys/class/thermal").into_iter().filter(|z| z.starts_with("thermal_zone")) {
+            let at = format!("sys/class/thermal/{zone}");
+            let Some(milli) = self.number(&format!("{at}/temp")) else { continue };
+            let kind = self.read(&format!("{at}/type")).unwrap_or_else(|| zone.clone());
+            let name = match zones.contains_key(&kind) {
+                true => format!("{kind}#{}", zone.trim_start_matches("thermal_zone")),
+                false => kind,
+            };
+            zones.insert(name, milli / 1000.0);
+        }
+        zones
+    }
+
+    /// Each clock in MHz: CPU clusters (`cpu.policy4`) and devfreq devices (`fdab0000.npu`).
+    pub fn clocks_mhz(&self) -> BTreeMap<String, f64> {
+        let mut clocks = BTreeMap::new();
+        let cpufreq = "sys/devices/system/cpu/cpufreq";
+        for policy in self.list(cpufreq).into_iter().filter(|p| p.starts_with("policy")) {
+            if let Some(khz) = self.number(&format!("{cpufreq}/{policy}/scaling_cur_freq")) {
+                clocks.insert(format!("cpu.{policy}"), khz / 1000.0);
+            }
+        }
+        for device in self.list("sys/class/devfreq") {
+            if let Some(hz) = self.number(&format!("sys/class/devfreq/{device}/cur_freq")) {
+                clocks.insert(device, hz / 1e6);
+            }
+        }
+        clocks
+    }
+
+    /// One reading of the sensors, `t_s` seconds into a soak.
+    pub fn thermal_sample(&self, t_s: f64) -> crate::vocab::ThermalSample {
+        crate::vocab::ThermalSample { t_s, zones_c: self.thermal_zones_c(), clocks_mhz: self.clocks_mhz() }
+    }
+
+    /// Where the sensors are read, for the certificate.
+    pub fn describe(&self) -> String {
+        match self.root == Path::new("/") {
+            true => "this machine's /sys".into(),
+            false => format!("the tree under {}", self.root.display()),
+        }
+    }
+
     /// The version of each loaded NPU or GPU driver module that states one: `driver.rknpu`.
     pub fn drivers(&self) -> BTreeMap<String, String> {
         DRIVER_MODULES
@@ -174,6 +221,18 @@ mod tests {
         assert_eq!(facts["clock.fdab0000.npu"], "1000 MHz");
         assert_eq!(facts["driver.rknpu"], "0.9.6");
         assert!(!facts.contains_key("os"), "no os-release recorded: absent, not guessed");
+    }
+
+    #[test]
+    fn the_recorded_rock5b_tree_gives_seven_zones_and_five_clocks() {
+        let root = SystemRoot::at(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sysfs/rock5b"));
+        let sample = root.thermal_sample(1.0);
+        assert_eq!(sample.zones_c.len(), 7);
+        assert_eq!(sample.zones_c["npu-thermal"], 41.6);
+        assert_eq!(sample.hottest_c(), Some(42.5));
+        assert_eq!(sample.clocks_mhz["cpu.policy4"], 2352.0);
+        assert_eq!(sample.clocks_mhz["fdab0000.npu"], 1000.0);
+        assert_eq!(sample.clocks_mhz.len(), 5);
     }
 
     #[test]

@@ -172,6 +172,7 @@ fn timing(basis: Basis, latencies_ms: Vec<f64>) -> Option<Timing> {
         power: None,
         scenarios: None,
         systematic_error: None,
+        soak: None,
     })
 }
 

@@ -757,6 +757,7 @@ pub fn time_emulated(estimate: &Estimate, seed: u64) -> Option<Timing> {
         power: None,
         scenarios: None,
         systematic_error: Some(held_out_error()),
+        soak: None,
     })
 }
 

@@ -27,7 +27,8 @@ pub use certificate::{DECISION_RULE, STATEMENT};
 pub use events::{Event, Observation, ReportFile, Reporter, RunSummary};
 pub use inputs::{load_family, Family, InputSpec, Inputs};
 pub use options::{
-    default_engine, BackendFlags, BackendTarget, RunOptions, DEVICE_JOURNAL_DIR, MAX_MIN_DURATION_S,
+    default_engine, BackendFlags, BackendTarget, RunOptions, SoakOptions, DEVICE_JOURNAL_DIR,
+    MAX_MIN_DURATION_S, MAX_SOAK_S,
 };
 pub use plan::{
     CheckId, Exclusion, Plan, PlannedCheck, PlannedFamily, PlannedInput, Selection, PLAN_SCHEMA_VERSION,
@@ -54,6 +55,12 @@ impl Certification {
     pub fn validate(&self) -> Result<()> {
         self.options.validate()?;
         let backend = self.options.backend.kind();
+        if self.sample_shard().is_some() && self.options.soak.is_some() {
+            return Err(Error::Usage(
+                "--soak heats one device for one run: it cannot be split across sample shards (run it whole)"
+                    .into(),
+            ));
+        }
         if self.sample_shard().is_some() && backend.keeps_device_journal() {
             return Err(Error::Usage(format!(
                 "--shard-by samples replays on many machines and merges on one: a {} run keeps its device outputs in its own journal instead (run it whole; a rerun resumes)",

@@ -113,7 +113,24 @@ pub struct RunOptions {
     pub given_replays: Option<BTreeMap<String, Observed<ReplayRecord>>>,
     /// The shortest single-stream run of a measured backend, in seconds (`--min-duration`).
     pub min_duration_s: f64,
+    /// A sustained-load run after the timed one (`--soak`), on a measured backend.
+    pub soak: Option<SoakOptions>,
+    /// The worst-case ambient (°C) the thermal verdict must hold at (`--ambient-max`): a
+    /// measured temperature is moved there linearly in its rise over the stated `--ambient`.
+    pub ambient_max_c: Option<f64>,
 }
+
+/// `--soak S [--soak-rate HZ] [--thermal-root DIR]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoakOptions {
+    pub seconds: f64,
+    pub rate_hz: Option<f64>,
+    /// Where the thermal zones and clocks are read (`None`: this machine's `/sys`).
+    pub thermal_root: Option<std::path::PathBuf>,
+}
+
+/// The longest soak, in seconds: a day.
+pub const MAX_SOAK_S: f64 = 86_400.0;
 
 /// The engine a run replays on when the caller names none: a chip runs integer kernels, so
 /// cross-checked accuracy rests on onnxruntime's; tract otherwise (nothing to install).
@@ -141,6 +158,8 @@ impl Default for RunOptions {
             power_meter: None,
             given_replays: None,
             min_duration_s: 0.0,
+            soak: None,
+            ambient_max_c: None,
         }
     }
 }
@@ -154,11 +173,58 @@ impl RunOptions {
                 "--power-meter reads a meter beside a measured run: add --backend host or remote (emulated power comes from the cost model)".into(),
             ));
         }
+        if let Some(soak) = &self.soak {
+            self.validate_soak(soak)?;
+        }
+        if let Some(c) = self.ambient_max_c.filter(|c| !(c.is_finite() && (-60.0..=150.0).contains(c))) {
+            return Err(Error::Usage(format!("--ambient-max {c}: expected °C in -60..=150")));
+        }
         if !(self.min_duration_s.is_finite() && (0.0..=MAX_MIN_DURATION_S).contains(&self.min_duration_s)) {
             return Err(Error::Usage(format!(
                 "--min-duration {}: expected seconds in 0..={MAX_MIN_DURATION_S}",
                 self.min_duration_s
             )));
+        }
+        Ok(())
+    }
+}
+
+impl RunOptions {
+    /// A soak measures a device's heat where edgecert reads its sensors: the host it runs on
+    /// (or a recorded tree). A remote agent or a vendor runtime's device would need its own
+    /// sensors streamed, which they do not do yet; an emulated run has no device at all.
+    fn validate_soak(&self, soak: &SoakOptions) -> Result<()> {
+        match self.backend {
+            BackendTarget::Host => {}
+            BackendTarget::Emulated => {
+                return Err(Error::Usage(
+                    "--soak runs the model under sustained load on a device: add --backend host (the emulated thermal model needs no soak)".into(),
+                ))
+            }
+            _ => {
+                return Err(Error::Usage(
+                    "--soak reads the device's own sensors, which --backend remote and exec do not stream yet: soak on --backend host on the device itself".into(),
+                ))
+            }
+        }
+        if !(soak.seconds.is_finite() && soak.seconds > 0.0 && soak.seconds <= MAX_SOAK_S) {
+            return Err(Error::Usage(format!(
+                "--soak {}: expected seconds in (0, {MAX_SOAK_S}]",
+                soak.seconds
+            )));
+        }
+        if let Some(rate) = soak.rate_hz.filter(|r| !(r.is_finite() && *r > 0.0 && *r <= 1e6)) {
+            return Err(Error::Usage(format!(
+                "--soak-rate {rate}: expected inferences per second in (0, 1e6]"
+            )));
+        }
+        if let Some(root) = &soak.thermal_root {
+            if !root.is_dir() {
+                return Err(Error::Usage(format!(
+                    "--thermal-root {}: not a folder (expected a tree holding sys/class/thermal)",
+                    root.display()
+                )));
+            }
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ use crate::golden::FamilyManifest;
 use crate::metrics::OutputStatistics;
 use crate::model::{InputShapes, ModelInventory};
 use crate::profile::{ChipProfile, ProfileFile};
-use crate::vocab::{Basis, Error, Observed, Result, Timing, Unobserved};
+use crate::vocab::{Basis, Error, Observed, Result, SoakTrace, Timing, Unobserved};
 
 /// `edgecert verify`: the certificate's integrity (its id, signature and the digests of the
 /// artifacts named), and with `recompute`, every verdict decided again.
@@ -281,5 +281,16 @@ impl Observations for Recorded<'_> {
 
     fn replay_engine(&self) -> Option<&str> {
         self.record.replay_engine.as_deref()
+    }
+
+    fn soak(&self) -> Option<std::result::Result<&SoakTrace, Unobserved>> {
+        self.record.soak_planned.then(|| self.timing().and_then(crate::checks::soak_of))
+    }
+
+    fn ambient_correction(&self) -> crate::checks::AmbientCorrection {
+        crate::checks::AmbientCorrection {
+            stated_c: self.record.stated_ambient_c,
+            worst_c: self.record.ambient_max_c,
+        }
     }
 }

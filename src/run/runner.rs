@@ -27,7 +27,9 @@ use crate::certificate::observations::{
     OBSERVATIONS_FORMAT,
 };
 use crate::certificate::schema::{DeviceEnvironment, NotRunReason};
-use crate::checks::{self, CheckKind, EngineCrossCheck, Observations, PairedEvaluation, Verdict};
+use crate::checks::{
+    self, AmbientCorrection, CheckKind, EngineCrossCheck, Observations, PairedEvaluation, Verdict,
+};
 use crate::emulator::{self, Estimate};
 use crate::engine::{counterpart, select, with_quantized_io, Engine, LoadedModel, Tensor};
 use crate::golden::FamilyManifest;
@@ -36,7 +38,7 @@ use crate::model::ModelInventory;
 use crate::profile::{ChipProfile, ProfileFile};
 use crate::run::progress::ReplayProgress;
 use crate::vocab::hash::seed_from as seed;
-use crate::vocab::{Basis, MeteredWindow, Observed, Result, Timing, Unobserved};
+use crate::vocab::{Basis, MeteredWindow, Observed, Result, SoakTrace, Timing, Unobserved};
 use serde::{Deserialize, Serialize};
 
 /// One sample shard's replay of one family: samples `first..end` of `total`.
@@ -236,6 +238,8 @@ struct Runner<'a> {
     started_at: String,
     /// The device under test (`remote`, `exec`), as reported, for the test conditions.
     device_environment: Option<DeviceEnvironment>,
+    /// Where a soak reads the thermal zones and clocks (`--thermal-root`, else `/`).
+    sensors: crate::device::SystemRoot,
 }
 
 impl<'a> Runner<'a> {
@@ -267,6 +271,10 @@ impl<'a> Runner<'a> {
             pending: RefCell::new(Vec::new()),
             started_at: super::certificate::now_rfc3339(),
             device_environment,
+            sensors: match options.soak.as_ref().and_then(|s| s.thermal_root.as_deref()) {
+                Some(dir) => crate::device::SystemRoot::at(dir),
+                None => crate::device::SystemRoot::live(),
+            },
         })
     }
 
@@ -593,6 +601,11 @@ impl<'r, 'a> Unit<'r, 'a> {
             seed,
             power_meter: self.runner.power_source(),
             min_duration_s: self.runner.options.min_duration_s,
+            soak: self.runner.options.soak.as_ref().map(|s| crate::backend::SoakPlan {
+                seconds: s.seconds,
+                rate_hz: s.rate_hz,
+                sensors: &self.runner.sensors,
+            }),
         };
         if self.runner.backend.replays_first() {
             // Only its order matters here: a failed replay is reported by the checks reading it.
@@ -622,6 +635,9 @@ impl<'r, 'a> Unit<'r, 'a> {
             family: self.family_inputs().golden.name().to_string(),
             profile: self.profile().chip.name.clone(),
             ambient_c: self.ambient_c(),
+            stated_ambient_c: self.runner.options.ambient_c,
+            ambient_max_c: self.runner.options.ambient_max_c,
+            soak_planned: self.runner.options.soak.is_some(),
             timing_basis: self.timing_basis(),
             replay_engine: self.replay_engine().map(str::to_string),
             timing,
@@ -636,7 +652,9 @@ impl<'r, 'a> Unit<'r, 'a> {
     fn record(&self, observations: &[u8]) -> UnitRecord<'r> {
         let family = self.family_inputs();
         let estimate = guarded(|| self.estimate().clone()).ok();
-        let thermal = estimate.as_ref().and_then(|est| {
+        // A soak's thermal verdict rests on measurements: no emulated curve beside it.
+        let emulated_heat = self.runner.options.soak.is_none();
+        let thermal = estimate.as_ref().filter(|_| emulated_heat).and_then(|est| {
             let rate = family.golden.manifest.limits.operating_rate_hz();
             guarded(|| checks::thermal_check(est, self.profile(), rate, self.ambient_c()).1).ok().flatten()
         });
@@ -716,6 +734,18 @@ impl Observations for Unit<'_, '_> {
 
     fn replay_engine(&self) -> Option<&str> {
         Some(self.runner.compressed_engine().name())
+    }
+
+    fn soak(&self) -> Option<std::result::Result<&SoakTrace, Unobserved>> {
+        self.runner.options.soak.as_ref()?;
+        Some(self.timing().and_then(checks::soak_of))
+    }
+
+    fn ambient_correction(&self) -> AmbientCorrection {
+        AmbientCorrection {
+            stated_c: self.runner.options.ambient_c,
+            worst_c: self.runner.options.ambient_max_c,
+        }
     }
 
     fn metered_power(&self) -> Option<std::result::Result<&MeteredWindow, Unobserved>> {

@@ -309,6 +309,9 @@ fn sample_run(out: &Path, partials: &[PathBuf], records: &[ShardRecord]) -> Resu
             given_replays: Some(replays),
             min_duration_s: 0.0,
             power_meter: None,
+            // Sample shards replay for accuracy; a soak is never sharded (refused with one).
+            soak: None,
+            ambient_max_c: None,
         },
         out: out.to_path_buf(),
     };

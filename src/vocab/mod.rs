@@ -10,6 +10,7 @@ pub mod hash;
 pub mod observed;
 pub mod power_trace;
 pub mod serde_float;
+pub mod soak;
 pub mod timing;
 pub mod verdict;
 
@@ -17,5 +18,6 @@ pub use error::{exit_code, Diagnostic, Error, Result};
 pub use files::{open_regular, read_bounded, read_bytes, read_to_string, write_all_atomically};
 pub use observed::{Observed, Unobserved};
 pub use power_trace::{MeteredWindow, PowerTrace};
+pub use soak::{SoakTrace, ThermalSample};
 pub use timing::{percentile, percentiles, Scenarios, SystematicError, TimedOutputCheck, Timing};
 pub use verdict::{Basis, Interval, Outcome, ValuePair};

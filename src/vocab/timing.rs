@@ -26,6 +26,9 @@ pub struct Timing {
     /// emulator's error at points it was not calibrated on); a verdict must hold across it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systematic_error: Option<SystematicError>,
+    /// The sustained-load run after the timed one (`certify --soak`), where one was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<crate::vocab::Observed<crate::vocab::SoakTrace>>,
 }
 
 /// A relative error the timed figures may carry as a whole, not sample by sample.
@@ -58,6 +61,9 @@ impl Timing {
             self.latencies_ms.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0))
         {
             return Err(format!("timing latencies_ms[{i}] holds {v}, not a latency"));
+        }
+        if let Some(crate::vocab::Observed::Observed { value }) = &self.soak {
+            value.check_consistent()?;
         }
         match &self.systematic_error {
             Some(e) if !(0.0..1.0).contains(&e.relative) => Err(format!(

@@ -26,5 +26,6 @@ mod remote;
 mod report_browser;
 mod report_html;
 mod shard;
+mod soak;
 mod tflite;
 mod verify;

@@ -1,0 +1,144 @@
+//! `certify --soak`: the host backend runs the model under sustained load and reads a sysfs
+//! tree once a second (`--thermal-root`: the recorded ROCK 5B tree, copied, and heated by a
+//! thread of the test as a chip heats); the thermal check decides on what it read, the latency
+//! check on the worse of cold and hot p99, and `verify --recompute` decides both again from the
+//! raw observations.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The recorded ROCK 5B tree, copied under `dir` so a test may heat it.
+fn rock5b(dir: &Path) -> PathBuf {
+    let tree = dir.join("rock5b");
+    let status = std::process::Command::new("cp")
+        .args(["-r", s(&root().join("tests/fixtures/sysfs/rock5b")), s(&tree)])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tree
+}
+
+fn soak(out: &Path, tree: &Path, seconds: &str, extra: &[&str]) -> (Run, serde_json::Value) {
+    let mut args = vec!["--backend", "host", "--soak", seconds, "--thermal-root", s(tree)];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["latency", "thermal"]);
+    let run = certify_quietly(out, "profiles/rk3588.toml", "golden/shapes", &args);
+    assert!(run.code <= 1, "{}", run.stderr);
+    let cert = certificate(out, "shapes", "rk3588");
+    (run, cert)
+}
+
+#[test]
+fn a_short_soak_reads_every_zone_and_clock_and_says_how_long_would_decide() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = rock5b(dir.path());
+    let out = dir.path().join("out");
+    let (_, cert) = soak(&out, &tree, "3", &[]);
+    let thermal = check(&cert, "thermal");
+    assert_eq!(
+        (thermal["verdict"].as_str(), thermal["basis"].as_str()),
+        (Some("INCONCLUSIVE"), Some("measured"))
+    );
+    assert_eq!(thermal["measured"], 42.5, "the hottest zone of the recorded idle tree");
+    let reason = thermal["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("a 3 s soak cannot show a steady temperature") && reason.contains("at least 120 s"),
+        "{reason}"
+    );
+    let latency = check(&cert, "latency");
+    let heat = latency["findings"][0].as_str().unwrap();
+    assert!(heat.starts_with("cold p99 ") && heat.contains("hot (last 1 s of the soak) p99 "), "{heat}");
+
+    let observations = read_json(&out.join("shapes/rk3588/observations.json"));
+    let trace = &observations["timing"]["value"]["soak"]["value"];
+    let samples = trace["samples"].as_array().unwrap();
+    assert!(samples.len() >= 3, "one reading a second: {}", samples.len());
+    assert_eq!(samples[0]["zones_c"].as_object().unwrap().len(), 7);
+    assert_eq!(samples[0]["clocks_mhz"]["fdab0000.npu"], 1000.0);
+    assert!(trace["latencies"].as_array().unwrap().len() > 100, "back to back for 3 s");
+    assert!(trace["sensors"].as_str().unwrap().contains("rock5b"));
+
+    // The verdicts come back the same from the raw observations alone.
+    let run = edgecert(&["verify", s(&out.join("shapes/rk3588/certificate.json")), "--recompute"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn a_device_heating_past_its_throttle_point_fails_thermal_with_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = rock5b(dir.path());
+    let npu = tree.join("sys/class/thermal/thermal_zone6/temp");
+    assert_eq!(
+        std::fs::read_to_string(tree.join("sys/class/thermal/thermal_zone6/type")).unwrap().trim(),
+        "npu-thermal"
+    );
+    let done = AtomicBool::new(false);
+    let out = dir.path().join("out");
+    let cert = std::thread::scope(|scope| {
+        // The NPU heats at 15 °C a second from 60 °C, as a kernel would report it.
+        scope.spawn(|| {
+            let started = Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                let milli = 60_000.0 + 15_000.0 * started.elapsed().as_secs_f64();
+                let staged = npu.with_extension("new");
+                std::fs::write(&staged, format!("{}\n", milli as i64)).unwrap();
+                std::fs::rename(&staged, &npu).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let (_, cert) = soak(&out, &tree, "3", &[]);
+        done.store(true, Ordering::Relaxed);
+        cert
+    });
+    let thermal = check(&cert, "thermal");
+    assert_eq!(thermal["verdict"], "FAIL", "{thermal}");
+    let reason = thermal["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("npu-thermal reached ") && reason.contains("at or over the 85 °C throttle point"),
+        "{reason}"
+    );
+    assert!(thermal["measured"].as_f64().unwrap() >= 85.0);
+}
+
+#[test]
+fn a_soak_corrected_to_a_worse_ambient_fails_where_the_stated_one_would_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = rock5b(dir.path());
+    let out = dir.path().join("out");
+    // 42.5 °C at 20 °C ambient is 87.5 °C at 65 °C, over the 85 °C throttle point.
+    let (_, cert) = soak(&out, &tree, "2", &["--ambient", "20", "--ambient-max", "65"]);
+    let thermal = check(&cert, "thermal");
+    assert_eq!(thermal["verdict"], "FAIL", "{thermal}");
+    assert_eq!(thermal["measured"], 87.5);
+    let correction = thermal["findings"][0].as_str().unwrap();
+    assert!(correction.contains("linearly in the temperature rise: 42.5 → 87.5 °C"), "{correction}");
+}
+
+#[test]
+fn soak_options_that_cannot_hold_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let refused = |args: &[&str], message: &str| {
+        let run = certify_quietly(&out, "profiles/rk3588.toml", "golden/shapes", args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+        assert!(!out.exists(), "{args:?} wrote reports");
+    };
+    refused(&["--soak", "5"], "--soak runs the model under sustained load on a device: add --backend host");
+    refused(&["--backend", "host", "--soak", "0"], "--soak 0: expected seconds in (0, 86400]");
+    refused(
+        &["--backend", "host", "--soak", "5", "--soak-rate", "0"],
+        "--soak-rate 0: expected inferences per second",
+    );
+    refused(
+        &["--backend", "host", "--soak", "5", "--thermal-root", "/nonexistent/sys"],
+        "--thermal-root /nonexistent/sys: not a folder",
+    );
+    refused(&["--backend", "remote", "--device", "127.0.0.1:9", "--soak", "5"], "do not stream yet");
+    refused(&["--backend", "host", "--ambient-max", "1000"], "--ambient-max 1000: expected °C in -60..=150");
+}
