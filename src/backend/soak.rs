@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::device::SystemRoot;
+use crate::device::Sensors;
 use crate::engine::LoadedModel;
 use crate::golden::GoldenSet;
 use crate::vocab::{Result, SoakTrace, ThermalSample};
@@ -24,7 +24,7 @@ pub struct SoakPlan<'a> {
     /// Inferences per second to pace the load at; `None`: back to back.
     pub rate_hz: Option<f64>,
     /// Where the thermal zones and clocks are read.
-    pub sensors: &'a SystemRoot,
+    pub sensors: &'a dyn Sensors,
 }
 
 /// Runs the soak: the latencies with the second each finished in, and a reading of the sensors
@@ -38,7 +38,7 @@ pub fn soak_run(model: &dyn LoadedModel, golden: &GoldenSet, plan: &SoakPlan<'_>
         let latencies = load(model, &inputs, plan, started);
         done.store(true, Ordering::Relaxed);
         let mut samples = sampler.join().unwrap_or_default();
-        samples.push(plan.sensors.thermal_sample(started.elapsed().as_secs_f64()));
+        samples.push(plan.sensors.sample(started.elapsed().as_secs_f64()));
         (latencies, samples)
     });
     Ok(SoakTrace {
@@ -75,13 +75,13 @@ fn load(
 }
 
 /// Readings at 0 s and every [`SAMPLE_PERIOD_S`] after, until `done`.
-fn sample_until(sensors: &SystemRoot, started: Instant, done: &AtomicBool) -> Vec<ThermalSample> {
+fn sample_until(sensors: &dyn Sensors, started: Instant, done: &AtomicBool) -> Vec<ThermalSample> {
     let mut samples = Vec::new();
     let mut next = 0.0;
     while !done.load(Ordering::Relaxed) {
         let now = started.elapsed().as_secs_f64();
         if now >= next {
-            samples.push(sensors.thermal_sample(now));
+            samples.push(sensors.sample(now));
             next += SAMPLE_PERIOD_S;
         }
         // Short naps, so the end of the load is not kept waiting a whole period.

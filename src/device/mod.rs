@@ -23,6 +23,26 @@ const MAX_ENTRIES: usize = 256;
 const DRIVER_MODULES: [&str; 9] =
     ["rknpu", "galcore", "apex", "gasket", "hailo_pci", "drv_davinci_intf", "fastrpc", "msm_kgsl", "nvgpu"];
 
+/// Where a soak reads a device's thermal zones and clocks: this machine's `/sys` (or a tree),
+/// or a device's agent over the network.
+pub trait Sensors: Sync {
+    /// One reading, `t_s` seconds into the soak (zones and clocks that could not be read are
+    /// absent from it).
+    fn sample(&self, t_s: f64) -> crate::vocab::ThermalSample;
+    /// Where the readings come from, for the certificate.
+    fn describe(&self) -> String;
+}
+
+impl Sensors for SystemRoot {
+    fn sample(&self, t_s: f64) -> crate::vocab::ThermalSample {
+        self.thermal_sample(t_s)
+    }
+
+    fn describe(&self) -> String {
+        SystemRoot::describe(self)
+    }
+}
+
 /// A Linux system's files under `root`.
 #[derive(Debug, Clone)]
 pub struct SystemRoot {

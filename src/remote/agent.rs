@@ -367,6 +367,13 @@ impl<'s> Connection<'s> {
             Request::MeterStart | Request::MeterRead | Request::MeterStop => {
                 self.meter(&frame.message).unwrap_or_else(|(code, why)| failed(code, why))
             }
+            Request::Sensors => {
+                let root = &self.shared.config.system_root;
+                (
+                    Response::Sensors { zones_c: root.thermal_zones_c(), clocks_mhz: root.clocks_mhz() },
+                    Vec::new(),
+                )
+            }
             Request::Bye | Request::InferBatch { .. } => unreachable!("handled by the loop"),
         }
     }

@@ -133,6 +133,43 @@ impl RemoteEngine {
     }
 }
 
+/// The thermal zones and clocks of the device behind an agent, read on a connection of its own
+/// (a soak reads them while the model runs on another).
+pub struct RemoteSensors {
+    addr: String,
+    session: Mutex<Session>,
+}
+
+impl RemoteEngine {
+    /// The device's sensors, on a new connection; an agent that cannot be reached is bad input.
+    pub fn sensors(&self) -> Result<RemoteSensors> {
+        let (session, _) = Session::open(&self.target).map_err(|why| {
+            Error::Usage(format!("--device {} (sensors for --soak): {why}", self.target.addr))
+        })?;
+        Ok(RemoteSensors { addr: self.target.addr.clone(), session: Mutex::new(session) })
+    }
+}
+
+impl crate::device::Sensors for RemoteSensors {
+    /// A reading the agent could not give is an empty one: the check says no zone was read.
+    fn sample(&self, t_s: f64) -> crate::vocab::ThermalSample {
+        use crate::device::MAX_FACTS;
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let (zones_c, clocks_mhz) = match session.call(&Request::Sensors, &[]).map(|f| f.message) {
+            Ok(Response::Sensors { zones_c, clocks_mhz }) => (
+                zones_c.into_iter().take(MAX_FACTS).collect(),
+                clocks_mhz.into_iter().take(MAX_FACTS).collect(),
+            ),
+            _ => Default::default(),
+        };
+        crate::vocab::ThermalSample { t_s, zones_c, clocks_mhz }
+    }
+
+    fn describe(&self) -> String {
+        format!("the device's /sys via edgecert agent at {}", self.addr)
+    }
+}
+
 /// The power meter on the device behind an agent, read on a connection of its own.
 pub struct RemoteMeter {
     target: RemoteTarget,

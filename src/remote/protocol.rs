@@ -148,6 +148,9 @@ pub enum Request {
     MeterRead,
     /// Stop the meter: the trace comes back as the body, (seconds, watts) f64 LE pairs.
     MeterStop,
+    /// Read the device's thermal zones and clocks now (a soak asks once a second, on a
+    /// connection of its own).
+    Sensors,
     Bye,
 }
 
@@ -158,6 +161,12 @@ pub enum Response {
     Welcome {
         version: u32,
         device: DeviceInfo,
+    },
+    /// Each thermal zone (°C) and clock (MHz) the device exposes, by name; at most
+    /// [`MAX_FACTS`] of each (a client drops any beyond).
+    Sensors {
+        zones_c: std::collections::BTreeMap<String, f64>,
+        clocks_mhz: std::collections::BTreeMap<String, f64>,
     },
     Have {
         present: bool,

@@ -190,20 +190,26 @@ impl RunOptions {
 }
 
 impl RunOptions {
-    /// A soak measures a device's heat where edgecert reads its sensors: the host it runs on
-    /// (or a recorded tree). A remote agent or a vendor runtime's device would need its own
-    /// sensors streamed, which they do not do yet; an emulated run has no device at all.
+    /// A soak measures a device's heat where edgecert can read its sensors: the host it runs on
+    /// (or a recorded tree), or a device's agent. A vendor runtime's adapter reports no sensors
+    /// yet; an emulated run has no device at all.
     fn validate_soak(&self, soak: &SoakOptions) -> Result<()> {
         match self.backend {
             BackendTarget::Host => {}
-            BackendTarget::Emulated => {
+            BackendTarget::Remote(_) if soak.thermal_root.is_some() => {
                 return Err(Error::Usage(
-                    "--soak runs the model under sustained load on a device: add --backend host (the emulated thermal model needs no soak)".into(),
+                    "--thermal-root reads a tree here, but a remote soak reads the device's sensors through its agent: give the agent --system-root instead".into(),
                 ))
             }
-            _ => {
+            BackendTarget::Remote(_) => {}
+            BackendTarget::Emulated => {
                 return Err(Error::Usage(
-                    "--soak reads the device's own sensors, which --backend remote and exec do not stream yet: soak on --backend host on the device itself".into(),
+                    "--soak runs the model under sustained load on a device: add --backend host or remote (the emulated thermal model needs no soak)".into(),
+                ))
+            }
+            BackendTarget::Exec { .. } => {
+                return Err(Error::Usage(
+                    "--soak reads the device's own sensors, which an exec adapter does not report yet: soak through an edgecert agent on the device (--backend remote), or --backend host on it".into(),
                 ))
             }
         }

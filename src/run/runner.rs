@@ -30,6 +30,7 @@ use crate::certificate::schema::{DeviceEnvironment, NotRunReason};
 use crate::checks::{
     self, AmbientCorrection, CheckKind, EngineCrossCheck, Observations, PairedEvaluation, Verdict,
 };
+use crate::device::Sensors;
 use crate::emulator::{self, Estimate};
 use crate::engine::{counterpart, select, with_quantized_io, Engine, LoadedModel, Tensor};
 use crate::golden::FamilyManifest;
@@ -161,6 +162,8 @@ struct Device {
     meter: Option<Box<dyn crate::power::PowerSource>>,
     /// The device's facts as its agent or adapter reported them.
     environment: DeviceEnvironment,
+    /// The device's own thermal zones and clocks, for a soak (an agent's).
+    sensors: Option<Box<dyn Sensors>>,
 }
 
 /// The engine of a backend whose runtime is not this process's (`remote`, `exec`), with how
@@ -180,7 +183,11 @@ fn device_engine(options: &RunOptions) -> Result<Option<Device>> {
                 ),
                 facts: engine.device().facts(),
             };
-            Ok(Some(Device { engine: Box::new(engine), described, meter, environment }))
+            let sensors = match options.soak {
+                Some(_) => Some(Box::new(engine.sensors()?) as Box<dyn Sensors>),
+                None => None,
+            };
+            Ok(Some(Device { engine: Box::new(engine), described, meter, environment, sensors }))
         }
         BackendTarget::Exec { adapter, journal_dir } => {
             let engine = crate::exec::ExecEngine::new(adapter, journal_dir.clone())?;
@@ -190,7 +197,7 @@ fn device_engine(options: &RunOptions) -> Result<Option<Device>> {
                 reported_by: format!("the device_command of adapter {}", adapter.display()),
                 facts: engine.device_facts()?,
             };
-            Ok(Some(Device { engine: Box::new(engine), described, meter: None, environment }))
+            Ok(Some(Device { engine: Box::new(engine), described, meter: None, environment, sensors: None }))
         }
         BackendTarget::Emulated | BackendTarget::Host => Ok(None),
     }
@@ -238,8 +245,9 @@ struct Runner<'a> {
     started_at: String,
     /// The device under test (`remote`, `exec`), as reported, for the test conditions.
     device_environment: Option<DeviceEnvironment>,
-    /// Where a soak reads the thermal zones and clocks (`--thermal-root`, else `/`).
-    sensors: crate::device::SystemRoot,
+    /// Where a soak reads the thermal zones and clocks: the device's agent, else
+    /// `--thermal-root`, else this machine's `/`.
+    sensors: Box<dyn Sensors>,
 }
 
 impl<'a> Runner<'a> {
@@ -254,9 +262,9 @@ impl<'a> Runner<'a> {
             .transpose()?;
         let device = device_engine(options)?;
         let described = device.as_ref().map(|d| d.described.clone());
-        let (device_engine, device_meter, device_environment) = match device {
-            Some(d) => (Some(d.engine), d.meter, Some(d.environment)),
-            None => (None, None, None),
+        let (device_engine, device_meter, device_environment, device_sensors) = match device {
+            Some(d) => (Some(d.engine), d.meter, Some(d.environment), d.sensors),
+            None => (None, None, None, None),
         };
         Ok(Runner {
             inputs,
@@ -271,10 +279,12 @@ impl<'a> Runner<'a> {
             pending: RefCell::new(Vec::new()),
             started_at: super::certificate::now_rfc3339(),
             device_environment,
-            sensors: match options.soak.as_ref().and_then(|s| s.thermal_root.as_deref()) {
-                Some(dir) => crate::device::SystemRoot::at(dir),
-                None => crate::device::SystemRoot::live(),
-            },
+            sensors: device_sensors.unwrap_or_else(|| {
+                Box::new(match options.soak.as_ref().and_then(|s| s.thermal_root.as_deref()) {
+                    Some(dir) => crate::device::SystemRoot::at(dir),
+                    None => crate::device::SystemRoot::live(),
+                })
+            }),
         })
     }
 
@@ -604,7 +614,7 @@ impl<'r, 'a> Unit<'r, 'a> {
             soak: self.runner.options.soak.as_ref().map(|s| crate::backend::SoakPlan {
                 seconds: s.seconds,
                 rate_hz: s.rate_hz,
-                sensors: &self.runner.sensors,
+                sensors: self.runner.sensors.as_ref(),
             }),
         };
         if self.runner.backend.replays_first() {

@@ -435,3 +435,26 @@ fn the_harness_refuses_a_device_that_loaded_another_model_than_the_certified_one
     let reason = accuracy["reason"].as_str().unwrap();
     assert!(reason.contains(&format!("not the certified model's {sha}")), "{reason}");
 }
+
+#[test]
+fn a_remote_soak_reads_the_devices_own_sensors_through_its_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = crate::soak::rock5b(dir.path());
+    let agent = Agent::start(&dir.path().join("store"), &["--system-root", s(&tree)]);
+    let out = dir.path().join("out");
+    let backend = ["--backend", "remote", "--device", &agent.addr, "--soak", "3", "latency", "thermal"];
+    let run = crate::soak::with_npu_heating(&tree, || certify_on(&out, &backend, &[]));
+    assert!(run.code <= 1, "{}\n{}", run.stdout, run.stderr);
+    let cert = certificate(&out, "shapes", "rk3588");
+    let thermal = check(&cert, "thermal");
+    assert_eq!(
+        (thermal["verdict"].as_str(), thermal["basis"].as_str()),
+        (Some("FAIL"), Some("measured")),
+        "{thermal}"
+    );
+    assert!(thermal["reason"].as_str().unwrap().starts_with("npu-thermal reached "), "{thermal}");
+    let observations = read_json(&out.join("shapes/rk3588/observations.json"));
+    let trace = &observations["timing"]["value"]["soak"]["value"];
+    assert!(trace["sensors"].as_str().unwrap().contains("via edgecert agent at 127.0.0.1:"), "{trace}");
+    assert_eq!(trace["samples"][0]["zones_c"].as_object().unwrap().len(), 7, "{trace}");
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 /// The recorded ROCK 5B tree, copied under `dir` so a test may heat it.
-fn rock5b(dir: &Path) -> PathBuf {
+pub fn rock5b(dir: &Path) -> PathBuf {
     let tree = dir.join("rock5b");
     let status = std::process::Command::new("cp")
         .args(["-r", s(&root().join("tests/fixtures/sysfs/rock5b")), s(&tree)])
@@ -68,19 +68,16 @@ fn a_short_soak_reads_every_zone_and_clock_and_says_how_long_would_decide() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 }
 
-#[test]
-fn a_device_heating_past_its_throttle_point_fails_thermal_with_when() {
-    let dir = tempfile::tempdir().unwrap();
-    let tree = rock5b(dir.path());
+/// Runs `during` while a thread heats the tree's NPU zone at 15 °C a second from 60 °C, as
+/// its kernel would report it (each value written whole: a staged file, then a rename).
+pub fn with_npu_heating<T>(tree: &Path, during: impl FnOnce() -> T) -> T {
     let npu = tree.join("sys/class/thermal/thermal_zone6/temp");
     assert_eq!(
         std::fs::read_to_string(tree.join("sys/class/thermal/thermal_zone6/type")).unwrap().trim(),
         "npu-thermal"
     );
     let done = AtomicBool::new(false);
-    let out = dir.path().join("out");
-    let cert = std::thread::scope(|scope| {
-        // The NPU heats at 15 °C a second from 60 °C, as a kernel would report it.
+    std::thread::scope(|scope| {
         scope.spawn(|| {
             let started = Instant::now();
             while !done.load(Ordering::Relaxed) {
@@ -91,10 +88,18 @@ fn a_device_heating_past_its_throttle_point_fails_thermal_with_when() {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        let (_, cert) = soak(&out, &tree, "3", &[]);
+        let result = during();
         done.store(true, Ordering::Relaxed);
-        cert
-    });
+        result
+    })
+}
+
+#[test]
+fn a_device_heating_past_its_throttle_point_fails_thermal_with_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = rock5b(dir.path());
+    let out = dir.path().join("out");
+    let (_, cert) = with_npu_heating(&tree, || soak(&out, &tree, "3", &[]));
     let thermal = check(&cert, "thermal");
     assert_eq!(thermal["verdict"], "FAIL", "{thermal}");
     let reason = thermal["reason"].as_str().unwrap();
@@ -129,7 +134,10 @@ fn soak_options_that_cannot_hold_are_refused_before_anything_runs() {
         assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
         assert!(!out.exists(), "{args:?} wrote reports");
     };
-    refused(&["--soak", "5"], "--soak runs the model under sustained load on a device: add --backend host");
+    refused(
+        &["--soak", "5"],
+        "--soak runs the model under sustained load on a device: add --backend host or remote",
+    );
     refused(&["--backend", "host", "--soak", "0"], "--soak 0: expected seconds in (0, 86400]");
     refused(
         &["--backend", "host", "--soak", "5", "--soak-rate", "0"],
@@ -139,6 +147,22 @@ fn soak_options_that_cannot_hold_are_refused_before_anything_runs() {
         &["--backend", "host", "--soak", "5", "--thermal-root", "/nonexistent/sys"],
         "--thermal-root /nonexistent/sys: not a folder",
     );
-    refused(&["--backend", "remote", "--device", "127.0.0.1:9", "--soak", "5"], "do not stream yet");
+    refused(
+        &["--backend", "exec", "--adapter", "adapters/onnxruntime-python.toml", "--soak", "5"],
+        "which an exec adapter does not report yet",
+    );
+    refused(
+        &[
+            "--backend",
+            "remote",
+            "--device",
+            "127.0.0.1:9",
+            "--soak",
+            "5",
+            "--thermal-root",
+            "tests/fixtures/sysfs/rock5b",
+        ],
+        "give the agent --system-root instead",
+    );
     refused(&["--backend", "host", "--ambient-max", "1000"], "--ambient-max 1000: expected °C in -60..=150");
 }
