@@ -452,7 +452,7 @@ fn time_measured(
     let timed_outputs = model
         .timed_output_consistency()
         .map(|(compared, differing)| TimedOutputCheck { compared, differing });
-    timing.soak = input.soak.map(|plan| match soak_run(model, golden, &plan) {
+    timing.soak = input.soak.map(|plan| match soak_run(model, golden, &plan, input.power_meter) {
         Ok(trace) => Observed::Observed { value: trace },
         Err(e) => Observed::Unavailable {
             basis: crate::vocab::Basis::Measured,

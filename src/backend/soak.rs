@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use crate::device::Sensors;
 use crate::engine::LoadedModel;
 use crate::golden::GoldenSet;
-use crate::vocab::{Result, SoakTrace, ThermalSample};
+use crate::power::{PowerSource, BRACKET_TIMEOUT};
+use crate::vocab::{Basis, Observed, PowerTrace, Result, SoakTrace, ThermalSample};
 
 /// Seconds between two readings of the sensors.
 pub const SAMPLE_PERIOD_S: f64 = 1.0;
@@ -27,10 +28,38 @@ pub struct SoakPlan<'a> {
     pub sensors: &'a dyn Sensors,
 }
 
-/// Runs the soak: the latencies with the second each finished in, and a reading of the sensors
-/// at the start, once a second, and at the end.
-pub fn soak_run(model: &dyn LoadedModel, golden: &GoldenSet, plan: &SoakPlan<'_>) -> Result<SoakTrace> {
+/// A meter read over the soak: the trace on the soak's clock, or why there is none.
+fn metered(
+    reading: Option<Result<Box<dyn crate::power::PowerReading>>>,
+    meter_at_start: Option<f64>,
+) -> Option<Observed<PowerTrace>> {
+    let unavailable = |reason: String| Observed::Unavailable { basis: Basis::Measured, reason };
+    Some(match reading? {
+        Err(e) => unavailable(e.to_string()),
+        Ok(r) => match (r.finish(), meter_at_start) {
+            (Ok(mut trace), Some(start)) => {
+                trace.points.iter_mut().for_each(|p| p.0 -= start);
+                Observed::Observed { value: trace }
+            }
+            (Ok(_), None) => unavailable("the meter's clock was not read".into()),
+            (Err(e), _) => unavailable(e.to_string()),
+        },
+    })
+}
+
+/// Runs the soak: the latencies with the second each finished in, a reading of the sensors at
+/// the start, once a second and at the end, and the meter's trace over it where one is given.
+pub fn soak_run(
+    model: &dyn LoadedModel,
+    golden: &GoldenSet,
+    plan: &SoakPlan<'_>,
+    meter: Option<&dyn PowerSource>,
+) -> Result<SoakTrace> {
     let inputs = super::predecode(golden, SOAK_INPUT_BYTES)?;
+    let reading = meter.map(|m| m.begin());
+    let meter_ok = reading.as_ref().and_then(|r| r.as_ref().ok());
+    meter_ok.inspect(|r| r.wait_for_sample_after(0.0, BRACKET_TIMEOUT));
+    let meter_at_start = meter_ok.map(|r| r.now_s());
     let started = Instant::now();
     let done = AtomicBool::new(false);
     let (latencies, samples) = std::thread::scope(|scope| {
@@ -41,12 +70,16 @@ pub fn soak_run(model: &dyn LoadedModel, golden: &GoldenSet, plan: &SoakPlan<'_>
         samples.push(plan.sensors.sample(started.elapsed().as_secs_f64()));
         (latencies, samples)
     });
+    if let (Some(Ok(r)), Some(start)) = (reading.as_ref(), meter_at_start) {
+        r.wait_for_sample_after(start + started.elapsed().as_secs_f64(), BRACKET_TIMEOUT);
+    }
     Ok(SoakTrace {
         seconds: plan.seconds,
         rate_hz: plan.rate_hz,
         sensors: plan.sensors.describe(),
         latencies: latencies?,
         samples,
+        power: metered(reading, meter_at_start),
     })
 }
 

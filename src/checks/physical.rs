@@ -143,5 +143,9 @@ pub fn thermal_check(
         format!("steady state {:.1} °C", run.steady_state_c),
         format!("throttled {:.0} % of the run", run.throttled_share * 100.0),
     ];
+    // A board's R and τ from `edgecert thermal fit` say where they were measured.
+    if let Some(source) = profile.sources.get("thermal_fit") {
+        v.findings.push(format!("thermal resistance and time constant {source}"));
+    }
     (v, Some(run))
 }

@@ -285,7 +285,14 @@ mod tests {
             })
             .collect();
         let latencies = (0..seconds * 100).map(|i| (i as f64 / 100.0, 1.0 + (i % 7) as f64 * 0.01)).collect();
-        SoakTrace { seconds: seconds as f64, rate_hz: None, sensors: "test".into(), latencies, samples }
+        SoakTrace {
+            seconds: seconds as f64,
+            rate_hz: None,
+            sensors: "test".into(),
+            latencies,
+            samples,
+            power: None,
+        }
     }
 
     fn heating(from: f64, to: f64, tau: f64) -> impl Fn(f64) -> f64 {

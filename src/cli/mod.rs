@@ -44,6 +44,9 @@ pub enum Command {
     },
     /// Render a certificate as a test report for a technical file (ISO/IEC 17025 §7.8.2.1).
     Report(Box<ReportArgs>),
+    /// Measured thermal figures for a board profile.
+    #[command(subcommand)]
+    Thermal(ThermalCommand),
     /// Export a certificate for other tools: a CycloneDX 1.6 AI bill of materials.
     Export {
         certificate: PathBuf,
@@ -188,6 +191,20 @@ pub struct ReportArgs {
     /// which then states that it replaces the earlier ones. Part of the report number.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub revision: u32,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ThermalCommand {
+    /// Fit a board's thermal resistance and time constant from a soak with a power meter
+    /// (certify --soak S --power-meter M --ambient C): prints a [thermal] snippet for its
+    /// profile, labelled measured with the certificate's id.
+    Fit {
+        /// The soak's certificate.json (its observations.json beside it).
+        certificate: PathBuf,
+        /// Write the snippet here instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -604,6 +621,16 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
                 revision,
             })?;
             print(out, &format!("report written to {}\n", written.display()))
+        }
+        Command::Thermal(ThermalCommand::Fit { certificate, out: path }) => {
+            let snippet = crate::views::thermal_fit(&certificate)?.snippet();
+            match path {
+                Some(path) => {
+                    crate::vocab::write_all_atomically(&[(path.clone(), snippet.into_bytes())])?;
+                    print(out, &format!("thermal figures written to {}\n", path.display()))
+                }
+                None => print(out, &snippet),
+            }
         }
         Command::Export { certificate, format, out: path } => {
             let written = crate::render::write_export(&certificate, format, path)?;

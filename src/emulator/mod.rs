@@ -20,7 +20,7 @@ use crate::vocab::{Basis, SystematicError, Timing};
 use fusion::Role;
 pub use host_link::HostTransfer;
 pub use placement::{place, Placement, Unit};
-pub use thermal::{simulate_thermal, ThermalRun, DEFAULT_AMBIENT_C};
+pub use thermal::{fit_lumped, simulate_thermal, LumpedFit, ThermalRun, DEFAULT_AMBIENT_C};
 
 /// Length of the sustained-load thermal simulation (s).
 pub fn thermal_duration_s() -> f64 {

@@ -95,3 +95,96 @@ mod tests {
         assert!((r.throttled_latency_ms.unwrap() - 2.0 / 0.7).abs() < 1e-9);
     }
 }
+
+/// A lumped model fitted to a measured heating curve: T(t) = T∞ − (T∞ − T0)·e^(−t/τ), the step
+/// response of [`simulate_thermal`]'s model under constant power.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LumpedFit {
+    pub steady_c: f64,
+    pub start_c: f64,
+    pub tau_s: f64,
+    /// Root-mean-square residual of the fit (°C).
+    pub rms_c: f64,
+}
+
+/// Least squares over τ (log grid, then golden-section refinement), T∞ and T0 linear given τ.
+/// `None` under four points or a curve with no rise to fit.
+pub fn fit_lumped(points: &[(f64, f64)]) -> Option<LumpedFit> {
+    if points.len() < 4 || points.iter().any(|(t, c)| !(t.is_finite() && c.is_finite())) {
+        return None;
+    }
+    let span = points.last()?.0 - points.first()?.0;
+    if span <= 0.0 {
+        return None;
+    }
+    let sse = |tau: f64| linear_given_tau(points, tau).map_or(f64::INFINITY, |(_, _, e)| e);
+    let (lo, hi) = (0.05 * span, 50.0 * span);
+    let grid: Vec<f64> = (0..=400).map(|i| lo * (hi / lo).powf(i as f64 / 400.0)).collect();
+    let best = (1..grid.len() - 1).min_by(|&a, &b| sse(grid[a]).total_cmp(&sse(grid[b])))?;
+    let (mut a, mut b) = (grid[best - 1], grid[best + 1]);
+    let golden = (5f64.sqrt() - 1.0) / 2.0;
+    for _ in 0..60 {
+        let (c, d) = (b - golden * (b - a), a + golden * (b - a));
+        if sse(c) < sse(d) {
+            b = d;
+        } else {
+            a = c;
+        }
+    }
+    let tau = (a + b) / 2.0;
+    let (steady, start, e) = linear_given_tau(points, tau)?;
+    (steady > start).then(|| LumpedFit {
+        steady_c: steady,
+        start_c: start,
+        tau_s: tau,
+        rms_c: (e / points.len() as f64).sqrt(),
+    })
+}
+
+/// For a given τ: T = T∞ + (T0 − T∞)·x with x = e^(−t/τ), by least squares; (T∞, T0, SSE).
+fn linear_given_tau(points: &[(f64, f64)], tau: f64) -> Option<(f64, f64, f64)> {
+    let t0 = points.first()?.0;
+    let xs: Vec<f64> = points.iter().map(|(t, _)| (-(t - t0) / tau).exp()).collect();
+    let n = points.len() as f64;
+    let (mx, my) = (xs.iter().sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n);
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let sxy: f64 = xs.iter().zip(points).map(|(x, p)| (x - mx) * (p.1 - my)).sum();
+    let slope = sxy / sxx;
+    let steady = my - slope * mx;
+    let sse = xs.iter().zip(points).map(|(x, p)| (p.1 - steady - slope * x).powi(2)).sum();
+    Some((steady, steady + slope, sse))
+}
+
+#[cfg(test)]
+mod fit_tests {
+    use super::*;
+
+    #[test]
+    fn a_heating_curve_gives_back_its_time_constant_and_steady_state() {
+        let points: Vec<(f64, f64)> = (0..=600)
+            .map(|t| {
+                (
+                    t as f64,
+                    70.0 - 30.0 * (-(t as f64) / 85.0).exp() + 0.05 * ((t * 7 % 11) as f64 - 5.0) / 5.0,
+                )
+            })
+            .collect();
+        let fit = fit_lumped(&points).unwrap();
+        assert!((fit.tau_s - 85.0).abs() < 1.0, "{fit:?}");
+        assert!((fit.steady_c - 70.0).abs() < 0.1, "{fit:?}");
+        assert!((fit.start_c - 40.0).abs() < 0.2, "{fit:?}");
+        assert!(fit.rms_c < 0.06, "{fit:?}");
+    }
+
+    #[test]
+    fn a_flat_or_cooling_curve_fits_nothing() {
+        assert_eq!(fit_lumped(&(0..100).map(|t| (t as f64, 40.0)).collect::<Vec<_>>()), None);
+        let cooling: Vec<(f64, f64)> =
+            (0..100).map(|t| (t as f64, 40.0 + 20.0 * (-(t as f64) / 30.0).exp())).collect();
+        assert_eq!(fit_lumped(&cooling), None);
+        assert_eq!(fit_lumped(&[(0.0, 1.0), (1.0, 2.0)]), None);
+    }
+}

@@ -2,6 +2,9 @@
 //! the emulated figures of one model on one chip (`edgecert estimate`). Every emulated figure is
 //! labelled so.
 
+mod thermal_fit;
+pub use thermal_fit::{thermal_fit, ThermalFit};
+
 use std::fmt::Write;
 use std::path::PathBuf;
 

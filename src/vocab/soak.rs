@@ -39,9 +39,21 @@ pub struct SoakTrace {
     /// (seconds into the soak at which it finished, latency ms) of every inference.
     pub latencies: Vec<(f64, f64)>,
     pub samples: Vec<ThermalSample>,
+    /// The power meter's trace over the soak, its times on the soak's clock, where a meter ran
+    /// (`edgecert thermal fit` divides the temperature rise by its mean).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<crate::vocab::Observed<crate::vocab::PowerTrace>>,
 }
 
 impl SoakTrace {
+    /// The mean metered power (W) over the load, where a meter traced it.
+    pub fn mean_power_w(&self) -> Option<f64> {
+        let trace = self.power.as_ref()?.value()?;
+        let watts: Vec<f64> =
+            trace.points.iter().filter(|(t, _)| (0.0..=self.seconds).contains(t)).map(|(_, w)| *w).collect();
+        (!watts.is_empty()).then(|| watts.iter().sum::<f64>() / watts.len() as f64)
+    }
+
     /// The latencies (ms) of the inferences that finished in `[from_s, to_s)`.
     pub fn latencies_between(&self, from_s: f64, to_s: f64) -> Vec<f64> {
         self.latencies.iter().filter(|(t, _)| (from_s..to_s).contains(t)).map(|(_, ms)| *ms).collect()

@@ -166,3 +166,103 @@ fn soak_options_that_cannot_hold_are_refused_before_anything_runs() {
     );
     refused(&["--backend", "host", "--ambient-max", "1000"], "--ambient-max 1000: expected °C in -60..=150");
 }
+
+/// Runs `during` while a thread heats the tree's NPU zone along a lumped curve, 40 → 70 °C with
+/// a 1.5 s time constant (the kernel's millidegrees, each value written whole).
+fn with_npu_settling<T>(tree: &Path, during: impl FnOnce() -> T) -> T {
+    let npu = tree.join("sys/class/thermal/thermal_zone6/temp");
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let started = Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                let t = started.elapsed().as_secs_f64();
+                let milli = 1000.0 * (70.0 - 30.0 * (-t / 1.5).exp());
+                let staged = npu.with_extension("new");
+                std::fs::write(&staged, format!("{}\n", milli as i64)).unwrap();
+                std::fs::rename(&staged, &npu).unwrap();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let result = during();
+        done.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
+#[test]
+fn thermal_fit_measures_a_boards_resistance_and_its_emulated_certificates_then_decide() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = rock5b(dir.path());
+    let out = dir.path().join("soak");
+    // A meter reading a steady 5 W: R = (70 − 25) / 5 = 9 °C/W.
+    let meter = "cmd:while true; do echo 5.0; sleep 0.05; done";
+    let args = ["--ambient", "25", "--power-meter", meter];
+    with_npu_settling(&tree, || soak(&out, &tree, "8", &args));
+    let cert = out.join("shapes/rk3588/certificate.json");
+    let id = read_json(&cert)["certificate_id"].as_str().unwrap().to_string();
+    let run = edgecert(&["thermal", "fit", s(&cert)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let snippet: toml::Value = toml::from_str(&run.stdout).unwrap();
+    let r = snippet["thermal"]["resistance_c_per_w"].as_float().unwrap();
+    let tau = snippet["thermal"]["time_constant_s"].as_float().unwrap();
+    assert!((r - 9.0).abs() < 1.0, "R {r} °C/W\n{}", run.stdout);
+    assert!((tau - 1.5).abs() < 0.6, "τ {tau} s\n{}", run.stdout);
+    let source = snippet["sources"]["thermal_fit"].as_str().unwrap();
+    assert!(
+        source.starts_with("measured: edgecert thermal fit of certificate ") && source.contains(&id),
+        "{source}"
+    );
+
+    // A board profile carrying the fit: its emulated thermal check now decides, and says where
+    // the figures were measured (the chip's own profile gives no thermal resistance).
+    let board = dir.path().join("rock5b-fitted.toml");
+    std::fs::copy(root().join("profiles/rk3588.toml"), dir.path().join("rk3588.toml")).unwrap();
+    let profile = std::fs::read_to_string(root().join("profiles/rock5b-8gb.toml"))
+        .unwrap()
+        .replace("name = \"rock5b-8gb\"", "name = \"rock5b-fitted\"")
+        .replace(
+            "[sources]\n",
+            &format!("[sources]\nthermal_fit = {}\n", toml::Value::String(source.into())),
+        );
+    let thermal = format!("\n[thermal]\nresistance_c_per_w = {r}\ntime_constant_s = {tau}\n");
+    std::fs::write(&board, profile + &thermal).unwrap();
+    let emulated = dir.path().join("emulated");
+    let run = certify_quietly(&emulated, s(&board), "golden/shapes", &["thermal"]);
+    assert!(run.code <= 1, "{}", run.stderr);
+    let check = check(&certificate(&emulated, "shapes", "rock5b-fitted"), "thermal").clone();
+    assert_ne!(check["verdict"], "INCONCLUSIVE", "{check}");
+    assert_eq!(check["basis"], "emulated");
+    assert!(
+        check["findings"]
+            .to_string()
+            .contains("thermal resistance and time constant measured: edgecert thermal fit"),
+        "{check}"
+    );
+}
+
+#[test]
+fn thermal_fit_refuses_a_soak_that_cannot_give_a_resistance() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = rock5b(dir.path());
+    let out = dir.path().join("soak");
+    soak(&out, &tree, "2", &[]);
+    let cert = out.join("shapes/rk3588/certificate.json");
+    let run = edgecert(&["thermal", "fit", s(&cert)]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("certificate.json")
+            && run.stderr.contains("states no ambient (certify --ambient C)"),
+        "{}",
+        run.stderr
+    );
+    let stated = dir.path().join("stated");
+    soak(&stated, &tree, "2", &["--ambient", "25"]);
+    let run = edgecert(&["thermal", "fit", s(&stated.join("shapes/rk3588/certificate.json"))]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("its soak ran without a power meter (--power-meter)"), "{}", run.stderr);
+    let emulated = dir.path().join("emulated");
+    let _ = certify_quietly(&emulated, "profiles/rk3588.toml", "golden/shapes", &["thermal"]);
+    let run = edgecert(&["thermal", "fit", s(&emulated.join("shapes/rk3588/certificate.json"))]);
+    assert!(run.code == 2 && run.stderr.contains("records no soak"), "{}", run.stderr);
+}
