@@ -15,6 +15,9 @@ use crate::vocab::{Basis, Observed, PowerTrace, Result, SoakTrace, ThermalSample
 /// Seconds between two readings of the sensors.
 pub const SAMPLE_PERIOD_S: f64 = 1.0;
 
+/// Seconds a meter reads the idle device before the load: the board's idle draw.
+pub const IDLE_S: f64 = 3.0;
+
 /// Inputs held decoded for the soak, at most.
 const SOAK_INPUT_BYTES: usize = 64 << 20;
 
@@ -59,6 +62,9 @@ pub fn soak_run(
     let reading = meter.map(|m| m.begin());
     let meter_ok = reading.as_ref().and_then(|r| r.as_ref().ok());
     meter_ok.inspect(|r| r.wait_for_sample_after(0.0, BRACKET_TIMEOUT));
+    // The device idles (the timed run is over, nothing is loaded) while the meter reads it.
+    let idle_s = if meter_ok.is_some() { IDLE_S } else { 0.0 };
+    std::thread::sleep(Duration::from_secs_f64(idle_s));
     let meter_at_start = meter_ok.map(|r| r.now_s());
     let started = Instant::now();
     let done = AtomicBool::new(false);
@@ -80,6 +86,7 @@ pub fn soak_run(
         latencies: latencies?,
         samples,
         power: metered(reading, meter_at_start),
+        idle_s,
     })
 }
 

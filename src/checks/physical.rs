@@ -27,8 +27,9 @@ pub fn power_check(est: &Estimate, profile: &ChipProfile, rate_hz: f64) -> Verdi
     let energy = est.energy_mj.unwrap_or(f64::NAN);
     let (outcome, word) = if avg <= budget { (Outcome::Pass, "within") } else { (Outcome::Fail, "over") };
     let reason = format!(
-        "{avg:.3} W average at {rate_hz:.0} inferences/s ({energy:.4} mJ each + {:.3} W idle) is {word} the {budget} W budget ({field})",
-        est.static_w.unwrap_or(0.0)
+        "{avg:.3} W average at {rate_hz:.0} inferences/s ({energy:.4} mJ each + {:.3} W {}) is {word} the {budget} W budget ({field})",
+        est.static_w.unwrap_or(0.0),
+        crate::emulator::idle_basis(profile)
     );
     let mut v =
         Verdict::new(CheckKind::Power, outcome, "W", Basis::Emulated, reason).with_values(avg, Some(budget));

@@ -139,7 +139,8 @@ fn clock_throttling(trace: &SoakTrace) -> Option<String> {
         .filter_map(|name| {
             let at =
                 |s: &crate::vocab::ThermalSample| s.clocks_mhz.get(name).copied().filter(|v| v.is_finite());
-            let early: Vec<f64> = trace.samples.iter().filter(|s| s.t_s <= window).filter_map(at).collect();
+            let early: Vec<f64> =
+                trace.samples.iter().filter(|s| (0.0..=window).contains(&s.t_s)).filter_map(at).collect();
             let level = crate::vocab::percentile(&sorted(early), 0.5);
             let (t, mhz) = trace
                 .samples
@@ -292,6 +293,7 @@ mod tests {
             latencies,
             samples,
             power: None,
+            idle_s: 0.0,
         }
     }
 

@@ -60,6 +60,24 @@ const PJ_PER_DRAM_BYTE: f64 = 40.0;
 /// typical power, or of the rated maximum where no typical draw is given (then an upper
 /// reading: a maximum exceeds the typical draw).
 const STATIC_SHARE: f64 = 0.1;
+
+/// The idle draw the energy and thermal models add: the board's measured one
+/// (`power.idle_w`), else [`STATIC_SHARE`] of the power budget.
+pub fn idle_w(profile: &ChipProfile) -> Option<f64> {
+    profile
+        .power
+        .as_ref()
+        .and_then(|p| p.idle_w)
+        .or_else(|| profile.power_budget().map(|b| b.watts * STATIC_SHARE))
+}
+
+/// How the idle draw was obtained, for a check's reason.
+pub fn idle_basis(profile: &ChipProfile) -> &'static str {
+    match profile.power.as_ref().and_then(|p| p.idle_w) {
+        Some(_) => "idle, measured (power.idle_w)",
+        None => "idle, assumed 10 % of the budget",
+    }
+}
 /// The emulator's median absolute latency error at published points it was not calibrated on
 /// (`cargo xtask fidelity`, leave-one-out over the shared notes' points; an xtask test fails
 /// when the cost model moves it). An emulated latency verdict must hold across it: jitter is
@@ -274,7 +292,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         fits_on_chip: residency.fits_on_chip,
         contexts: residency.contexts,
         energy_mj,
-        static_w: profile.power_budget().map(|b| b.watts * STATIC_SHARE),
+        static_w: idle_w(profile),
         nodes,
         placement,
         conversion,

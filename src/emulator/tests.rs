@@ -135,7 +135,12 @@ fn a_working_set_larger_than_sram_goes_through_dram_and_is_slower() {
 fn energy_and_power_follow_the_rate() {
     let m = model_with_abs();
     let mut p = rk3588(FallbackPolicy::PerOp);
-    p.power = Some(crate::profile::Power { typical_w: Some(10.0), max_w: None, tops_per_w_int8: None });
+    p.power = Some(crate::profile::Power {
+        typical_w: Some(10.0),
+        max_w: None,
+        tops_per_w_int8: None,
+        idle_w: None,
+    });
     let e = estimate(&m, &p);
     let (slow, fast) = (e.avg_power_w(1.0).unwrap(), e.avg_power_w(100.0).unwrap());
     assert!((slow - 1.0).abs() < 0.01, "idle is 10 % of typical: {slow}");
@@ -433,8 +438,12 @@ fn energy_per_mac_follows_the_chips_published_efficiency() {
     p.quantization.dtypes.push(crate::profile::DType::Fp32);
     let energy = |tops_per_w: Option<f64>| {
         let mut p = p.clone();
-        p.power =
-            Some(crate::profile::Power { typical_w: Some(5.0), max_w: None, tops_per_w_int8: tops_per_w });
+        p.power = Some(crate::profile::Power {
+            typical_w: Some(5.0),
+            max_w: None,
+            tops_per_w_int8: tops_per_w,
+            idle_w: None,
+        });
         estimate(&m, &p).energy_mj.unwrap()
     };
     let (efficient, default, wasteful) = (energy(Some(10.4)), energy(None), energy(Some(0.33)));

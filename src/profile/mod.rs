@@ -149,6 +149,11 @@ pub struct Power {
     /// The accelerator's int8 efficiency (TOPS per watt), published or derived from its peak and
     /// power: the emulator's energy per MAC is 2 / this, in pJ. Absent, a documented default.
     pub tops_per_w_int8: Option<f64>,
+    /// The board's idle draw (W), measured (`edgecert thermal fit` of a soak with a meter, over
+    /// the seconds before its load; cited in `[sources]` as `thermal_fit`). Absent, the
+    /// emulator assumes a share of the power budget.
+    #[serde(default)]
+    pub idle_w: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -472,6 +477,13 @@ impl ChipProfile {
             v.positive("power.typical_w", p.typical_w);
             v.positive("power.max_w", p.max_w);
             v.positive("power.tops_per_w_int8", p.tops_per_w_int8);
+            v.positive("power.idle_w", p.idle_w);
+            if p.idle_w.is_some() && !self.sources.contains_key("thermal_fit") {
+                v.err(
+                    "power.idle_w",
+                    "is a measured figure: cite its measurement in [sources] as `thermal_fit` (edgecert thermal fit writes both)",
+                );
+            }
             if let (Some(t), Some(m)) = (p.typical_w, p.max_w) {
                 if t > m {
                     v.err("power.typical_w", format!("typical power {t} W exceeds max_w {m} W"));

@@ -478,3 +478,25 @@ typical_w = 5.0
         }
     }
 }
+
+#[test]
+fn a_measured_idle_draw_is_used_only_where_its_measurement_is_cited() {
+    let with = |power: &str| load(&format!("{VALID}[power]\n{power}\n"));
+    let err = with("max_w = 9.0\nidle_w = 1.5").unwrap_err().to_string();
+    assert!(
+        err.contains("power.idle_w") && err.contains("cite its measurement in [sources] as `thermal_fit`"),
+        "{err}"
+    );
+    let cited = VALID.replacen(
+        "[sources]\n",
+        "[sources]\nthermal_fit = \"measured: edgecert thermal fit of certificate 0\"\n",
+        1,
+    );
+    let profile = load(&format!("{cited}[power]\nmax_w = 9.0\nidle_w = 1.5\n")).unwrap().profile;
+    assert_eq!(crate::emulator::idle_w(&profile), Some(1.5));
+    assert_eq!(
+        crate::emulator::idle_w(&with("max_w = 9.0").unwrap().profile),
+        Some(0.9),
+        "10 % of the budget"
+    );
+}

@@ -28,6 +28,8 @@ pub struct ThermalFit {
     pub readings: usize,
     pub fit: LumpedFit,
     pub resistance_c_per_w: f64,
+    /// The board's idle draw (W) over the seconds before the load, and those seconds.
+    pub idle: Option<(f64, f64)>,
 }
 
 /// Fits the soak recorded beside the certificate at `path`; every refusal names the file and
@@ -99,6 +101,7 @@ pub fn thermal_fit(path: &Path) -> Result<ThermalFit> {
         readings: points.len(),
         fit,
         resistance_c_per_w: rise / mean_power_w,
+        idle: trace.mean_idle_power_w().map(|w| (w, trace.idle_s)),
     })
 }
 
@@ -130,12 +133,19 @@ impl ThermalFit {
             f.rms_c,
             self.readings
         );
+        let (idle_table, idle_source) = match self.idle {
+            Some((watts, seconds)) => (
+                format!("\n[power]\nidle_w = {watts:.3}\n"),
+                format!("; idle {watts:.3} W over the {seconds:.0} s before the load"),
+            ),
+            None => (String::new(), String::new()),
+        };
         format!(
-            "# Measured by `edgecert thermal fit` from certificate {}: paste into the board's profile.\n[thermal]\nresistance_c_per_w = {:.3}\ntime_constant_s = {:.1}\n\n[sources]\nthermal_fit = {}\n",
+            "# Measured by `edgecert thermal fit` from certificate {}: paste into the board's profile.\n[thermal]\nresistance_c_per_w = {:.3}\ntime_constant_s = {:.1}\n{idle_table}\n[sources]\nthermal_fit = {}\n",
             self.certificate_id,
             self.resistance_c_per_w,
             f.tau_s,
-            toml::Value::String(source)
+            toml::Value::String(source + &idle_source)
         )
     }
 }

@@ -43,6 +43,10 @@ pub struct SoakTrace {
     /// (`edgecert thermal fit` divides the temperature rise by its mean).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power: Option<crate::vocab::Observed<crate::vocab::PowerTrace>>,
+    /// Seconds the meter read the idle device before the load began (its samples at negative
+    /// times): the board's idle draw.
+    #[serde(default)]
+    pub idle_s: f64,
 }
 
 impl SoakTrace {
@@ -51,6 +55,14 @@ impl SoakTrace {
         let trace = self.power.as_ref()?.value()?;
         let watts: Vec<f64> =
             trace.points.iter().filter(|(t, _)| (0.0..=self.seconds).contains(t)).map(|(_, w)| *w).collect();
+        (!watts.is_empty()).then(|| watts.iter().sum::<f64>() / watts.len() as f64)
+    }
+
+    /// The mean metered power (W) over the idle seconds before the load, where a meter read them.
+    pub fn mean_idle_power_w(&self) -> Option<f64> {
+        let trace = self.power.as_ref()?.value()?;
+        let watts: Vec<f64> =
+            trace.points.iter().filter(|(t, _)| (-self.idle_s..0.0).contains(t)).map(|(_, w)| *w).collect();
         (!watts.is_empty()).then(|| watts.iter().sum::<f64>() / watts.len() as f64)
     }
 

@@ -195,8 +195,9 @@ fn thermal_fit_measures_a_boards_resistance_and_its_emulated_certificates_then_d
     let dir = tempfile::tempdir().unwrap();
     let tree = rock5b(dir.path());
     let out = dir.path().join("soak");
-    // A meter reading a steady 5 W: R = (70 − 25) / 5 = 9 °C/W.
-    let meter = "cmd:while true; do echo 5.0; sleep 0.05; done";
+    // A meter reading 2 W while the board idles before the load, then a steady 5 W under it:
+    // R = (70 − 25) / 5 = 9 °C/W.
+    let meter = "cmd:i=0; while true; do if [ $i -lt 50 ]; then echo 2.0; else echo 5.0; fi; i=$((i+1)); sleep 0.05; done";
     let args = ["--ambient", "25", "--power-meter", meter];
     with_npu_settling(&tree, || soak(&out, &tree, "8", &args));
     let cert = out.join("shapes/rk3588/certificate.json");
@@ -208,6 +209,8 @@ fn thermal_fit_measures_a_boards_resistance_and_its_emulated_certificates_then_d
     let tau = snippet["thermal"]["time_constant_s"].as_float().unwrap();
     assert!((r - 9.0).abs() < 1.0, "R {r} °C/W\n{}", run.stdout);
     assert!((tau - 1.5).abs() < 0.6, "τ {tau} s\n{}", run.stdout);
+    let idle = snippet["power"]["idle_w"].as_float().unwrap();
+    assert!((1.9..3.0).contains(&idle), "idle {idle} W\n{}", run.stdout);
     let source = snippet["sources"]["thermal_fit"].as_str().unwrap();
     assert!(
         source.starts_with("measured: edgecert thermal fit of certificate ") && source.contains(&id),
@@ -221,6 +224,7 @@ fn thermal_fit_measures_a_boards_resistance_and_its_emulated_certificates_then_d
     let profile = std::fs::read_to_string(root().join("profiles/rock5b-8gb.toml"))
         .unwrap()
         .replace("name = \"rock5b-8gb\"", "name = \"rock5b-fitted\"")
+        .replace("[power]\n", &format!("[power]\nidle_w = {idle}\n"))
         .replace(
             "[sources]\n",
             &format!("[sources]\nthermal_fit = {}\n", toml::Value::String(source.into())),
@@ -228,9 +232,12 @@ fn thermal_fit_measures_a_boards_resistance_and_its_emulated_certificates_then_d
     let thermal = format!("\n[thermal]\nresistance_c_per_w = {r}\ntime_constant_s = {tau}\n");
     std::fs::write(&board, profile + &thermal).unwrap();
     let emulated = dir.path().join("emulated");
-    let run = certify_quietly(&emulated, s(&board), "golden/shapes", &["thermal"]);
+    let run = certify_quietly(&emulated, s(&board), "golden/shapes", &["thermal", "power"]);
     assert!(run.code <= 1, "{}", run.stderr);
-    let check = check(&certificate(&emulated, "shapes", "rock5b-fitted"), "thermal").clone();
+    let cert = certificate(&emulated, "shapes", "rock5b-fitted");
+    let power = check(&cert, "power")["reason"].as_str().unwrap().to_string();
+    assert!(power.contains(&format!("{idle:.3} W idle, measured (power.idle_w)")), "{power}");
+    let check = check(&cert, "thermal").clone();
     assert_ne!(check["verdict"], "INCONCLUSIVE", "{check}");
     assert_eq!(check["basis"], "emulated");
     assert!(
