@@ -83,6 +83,7 @@ pub fn measured_thermal_check(
         trace.sensors,
         trace.latencies.len()
     ));
+    findings.extend(sensor_problems(trace));
     let decided = |outcome: Outcome, reason: String, findings: Vec<String>| {
         let mut v = Verdict::new(CheckKind::Thermal, outcome, "°C", Basis::Measured, reason)
             .with_values(corrected, Some(limit));
@@ -126,6 +127,28 @@ pub fn measured_thermal_check(
         }
         None => inconclusive("too few sensor readings over the soak's last minute to tell a steady temperature (at least 3, one a second)".into()),
     }
+}
+
+/// What the soak could not read, named: each unreadable sensor (with how many readings it
+/// failed), and each zone that stopped reporting partway (from when).
+fn sensor_problems(trace: &SoakTrace) -> Vec<String> {
+    let mut failed: std::collections::BTreeMap<&str, usize> = Default::default();
+    for problem in trace.samples.iter().flat_map(|s| &s.unreadable) {
+        *failed.entry(problem.as_str()).or_default() += 1;
+    }
+    let mut problems: Vec<String> = failed
+        .into_iter()
+        .map(|(p, n)| format!("sensor not read in {n} of {} readings: {p}", trace.samples.len()))
+        .collect();
+    let zones: std::collections::BTreeSet<&String> =
+        trace.samples.iter().flat_map(|s| s.zones_c.keys()).collect();
+    for zone in zones {
+        let first = trace.samples.iter().position(|s| s.zones_c.contains_key(zone)).unwrap_or(0);
+        if let Some(gone) = trace.samples[first..].iter().find(|s| !s.zones_c.contains_key(zone)) {
+            problems.push(format!("zone {zone} stopped reporting at {:.0} s of the soak", gone.t_s));
+        }
+    }
+    problems
 }
 
 /// The first clock reading under the level it held in the soak's first window, by more than
@@ -282,6 +305,7 @@ mod tests {
                     ]
                     .into(),
                     clocks_mhz: [("cpu.policy4".to_string(), clock(t))].into(),
+                    unreadable: Vec::new(),
                 }
             })
             .collect();
@@ -407,6 +431,23 @@ mod tests {
         let v = decide(&settled, AmbientCorrection { stated_c: None, worst_c: Some(45.0) });
         assert_eq!(v.verdict, Outcome::Inconclusive);
         assert!(v.reason.contains("needs the ambient the soak ran at (--ambient C)"), "{}", v.reason);
+    }
+
+    #[test]
+    fn a_zone_that_disappears_mid_run_and_an_unreadable_one_are_named() {
+        let mut t = trace(300, heating(40.0, 70.0, 40.0), |_| 2352.0);
+        for s in t.samples.iter_mut().filter(|s| s.t_s >= 120.0) {
+            s.zones_c.remove("soc-thermal");
+            s.unreadable.push("sys/class/thermal/thermal_zone0/temp: `hot` is not millidegrees".into());
+        }
+        let v = decide(&t, AmbientCorrection::default());
+        assert_eq!(v.verdict, Outcome::Pass, "decided on the zones that were read: {}", v.reason);
+        let findings = v.findings.join("\n");
+        assert!(findings.contains("zone soc-thermal stopped reporting at 120 s of the soak"), "{findings}");
+        assert!(
+            findings.contains("sensor not read in 181 of 301 readings: sys/class/thermal/thermal_zone0/temp: `hot` is not millidegrees"),
+            "{findings}"
+        );
     }
 
     #[test]

@@ -141,10 +141,26 @@ impl SystemRoot {
     /// Each thermal zone's temperature (°C) by its type (`soc-thermal`); a repeated type gets
     /// its zone's number (`gpu-thermal#5`). The kernel counts millidegrees.
     pub fn thermal_zones_c(&self) -> BTreeMap<String, f64> {
-        let mut zones = BTreeMap::new();
+        self.thermal_zones().0
+    }
+
+    /// The zones as [`SystemRoot::thermal_zones_c`] reads them, and each zone that could not be
+    /// read, named with why.
+    pub fn thermal_zones(&self) -> (BTreeMap<String, f64>, Vec<String>) {
+        let (mut zones, mut unreadable) = (BTreeMap::new(), Vec::new());
         for zone in self.list("sys/class/thermal").into_iter().filter(|z| z.starts_with("thermal_zone")) {
             let at = format!("sys/class/thermal/{zone}");
-            let Some(milli) = self.number(&format!("{at}/temp")) else { continue };
+            let Some(text) = self.read(&format!("{at}/temp")) else {
+                unreadable.push(format!("{at}/temp: absent, unreadable or empty"));
+                continue;
+            };
+            let Some(milli) =
+                text.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite())
+            else {
+                let shown: String = text.chars().take(32).collect();
+                unreadable.push(format!("{at}/temp: `{shown}` is not millidegrees"));
+                continue;
+            };
             let kind = self.read(&format!("{at}/type")).unwrap_or_else(|| zone.clone());
             let name = match zones.contains_key(&kind) {
                 true => format!("{kind}#{}", zone.trim_start_matches("thermal_zone")),
@@ -152,7 +168,7 @@ impl SystemRoot {
             };
             zones.insert(name, milli / 1000.0);
         }
-        zones
+        (zones, unreadable)
     }
 
     /// Each clock in MHz: CPU clusters (`cpu.policy4`) and devfreq devices (`fdab0000.npu`).
@@ -174,7 +190,8 @@ impl SystemRoot {
 
     /// One reading of the sensors, `t_s` seconds into a soak.
     pub fn thermal_sample(&self, t_s: f64) -> crate::vocab::ThermalSample {
-        crate::vocab::ThermalSample { t_s, zones_c: self.thermal_zones_c(), clocks_mhz: self.clocks_mhz() }
+        let (zones_c, unreadable) = self.thermal_zones();
+        crate::vocab::ThermalSample { t_s, zones_c, clocks_mhz: self.clocks_mhz(), unreadable }
     }
 
     /// Where the sensors are read, for the certificate.
@@ -253,6 +270,25 @@ mod tests {
         assert_eq!(sample.clocks_mhz["cpu.policy4"], 2352.0);
         assert_eq!(sample.clocks_mhz["fdab0000.npu"], 1000.0);
         assert_eq!(sample.clocks_mhz.len(), 5);
+    }
+
+    #[test]
+    fn a_zone_that_cannot_be_read_is_named_and_the_others_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "sys/class/thermal/thermal_zone0/type", "soc-thermal\n");
+        write(dir.path(), "sys/class/thermal/thermal_zone0/temp", "41600\n");
+        write(dir.path(), "sys/class/thermal/thermal_zone1/type", "npu-thermal\n");
+        write(dir.path(), "sys/class/thermal/thermal_zone1/temp", "hot\n");
+        std::fs::create_dir_all(dir.path().join("sys/class/thermal/thermal_zone2")).unwrap();
+        let sample = SystemRoot::at(dir.path()).thermal_sample(0.0);
+        assert_eq!(sample.zones_c.len(), 1);
+        assert_eq!(
+            sample.unreadable,
+            [
+                "sys/class/thermal/thermal_zone1/temp: `hot` is not millidegrees",
+                "sys/class/thermal/thermal_zone2/temp: absent, unreadable or empty",
+            ]
+        );
     }
 
     #[test]

@@ -700,3 +700,19 @@ mod hostile_figures {
         }
     }
 }
+
+#[test]
+fn the_idle_draw_is_the_boards_measured_one_else_a_tenth_of_the_budget() {
+    let mut p = rk3588(FallbackPolicy::PerOp);
+    p.power = Some(crate::profile::Power {
+        typical_w: None,
+        max_w: Some(9.0),
+        tops_per_w_int8: None,
+        idle_w: None,
+    });
+    assert_eq!(crate::emulator::idle_w(&p), Some(0.9));
+    assert_eq!(crate::emulator::idle_basis(&p), "idle, assumed 10 % of the budget");
+    p.power.as_mut().unwrap().idle_w = Some(1.5);
+    assert_eq!(crate::emulator::idle_w(&p), Some(1.5));
+    assert_eq!(crate::emulator::idle_basis(&p), "idle, measured (power.idle_w)");
+}

@@ -493,10 +493,5 @@ fn a_measured_idle_draw_is_used_only_where_its_measurement_is_cited() {
         1,
     );
     let profile = load(&format!("{cited}[power]\nmax_w = 9.0\nidle_w = 1.5\n")).unwrap().profile;
-    assert_eq!(crate::emulator::idle_w(&profile), Some(1.5));
-    assert_eq!(
-        crate::emulator::idle_w(&with("max_w = 9.0").unwrap().profile),
-        Some(0.9),
-        "10 % of the budget"
-    );
+    assert_eq!(profile.power.and_then(|p| p.idle_w), Some(1.5));
 }

@@ -368,11 +368,10 @@ impl<'s> Connection<'s> {
                 self.meter(&frame.message).unwrap_or_else(|(code, why)| failed(code, why))
             }
             Request::Sensors => {
-                let root = &self.shared.config.system_root;
-                (
-                    Response::Sensors { zones_c: root.thermal_zones_c(), clocks_mhz: root.clocks_mhz() },
-                    Vec::new(),
-                )
+                let sample = self.shared.config.system_root.thermal_sample(0.0);
+                let (zones_c, clocks_mhz, unreadable) =
+                    (sample.zones_c, sample.clocks_mhz, sample.unreadable);
+                (Response::Sensors { zones_c, clocks_mhz, unreadable }, Vec::new())
             }
             Request::Bye | Request::InferBatch { .. } => unreachable!("handled by the loop"),
         }

@@ -153,16 +153,25 @@ impl RemoteEngine {
 impl crate::device::Sensors for RemoteSensors {
     /// A reading the agent could not give is an empty one: the check says no zone was read.
     fn sample(&self, t_s: f64) -> crate::vocab::ThermalSample {
-        use crate::device::MAX_FACTS;
+        use crate::device::{MAX_FACTS, MAX_FACT_BYTES};
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let (zones_c, clocks_mhz) = match session.call(&Request::Sensors, &[]).map(|f| f.message) {
-            Ok(Response::Sensors { zones_c, clocks_mhz }) => (
+        let (zones_c, clocks_mhz, unreadable) = match session.call(&Request::Sensors, &[]).map(|f| f.message)
+        {
+            Ok(Response::Sensors { zones_c, clocks_mhz, unreadable }) => (
                 zones_c.into_iter().take(MAX_FACTS).collect(),
                 clocks_mhz.into_iter().take(MAX_FACTS).collect(),
+                unreadable
+                    .into_iter()
+                    .take(MAX_FACTS)
+                    .map(|u| u.chars().take(MAX_FACT_BYTES).collect())
+                    .collect(),
             ),
-            _ => Default::default(),
+            Ok(other) => {
+                (Default::default(), Default::default(), vec![format!("the agent answered {other:?}")])
+            }
+            Err(why) => (Default::default(), Default::default(), vec![format!("the agent's sensors: {why}")]),
         };
-        crate::vocab::ThermalSample { t_s, zones_c, clocks_mhz }
+        crate::vocab::ThermalSample { t_s, zones_c, clocks_mhz, unreadable }
     }
 
     fn describe(&self) -> String {

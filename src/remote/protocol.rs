@@ -167,6 +167,9 @@ pub enum Response {
     Sensors {
         zones_c: std::collections::BTreeMap<String, f64>,
         clocks_mhz: std::collections::BTreeMap<String, f64>,
+        /// Zones that could not be read, each named with why.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unreadable: Vec<String>,
     },
     Have {
         present: bool,

@@ -17,6 +17,10 @@ pub struct ThermalSample {
     pub zones_c: BTreeMap<String, f64>,
     /// Each clock (MHz): CPU clusters (`cpu.policy4`) and devfreq devices (`fdab0000.npu`).
     pub clocks_mhz: BTreeMap<String, f64>,
+    /// Sensors that could not be read this time, each named with why (a missing file, a value
+    /// that is not a number).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
 }
 
 impl ThermalSample {

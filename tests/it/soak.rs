@@ -273,3 +273,27 @@ fn thermal_fit_refuses_a_soak_that_cannot_give_a_resistance() {
     let run = edgecert(&["thermal", "fit", s(&emulated.join("shapes/rk3588/certificate.json"))]);
     assert!(run.code == 2 && run.stderr.contains("records no soak"), "{}", run.stderr);
 }
+
+#[test]
+fn a_bad_tree_is_named_in_the_findings_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = rock5b(dir.path());
+    let zones = tree.join("sys/class/thermal");
+    std::fs::write(zones.join("thermal_zone1/temp"), "hot\n").unwrap();
+    std::fs::remove_file(zones.join("thermal_zone2/temp")).unwrap();
+    let out = dir.path().join("out");
+    let (_, cert) = std::thread::scope(|scope| {
+        // The NPU's zone goes away partway, as a driver unloading would take it.
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(2500));
+            std::fs::remove_dir_all(zones.join("thermal_zone6")).unwrap();
+        });
+        soak(&out, &tree, "4", &[])
+    });
+    let thermal = check(&cert, "thermal");
+    assert_eq!(thermal["verdict"], "INCONCLUSIVE", "{thermal}");
+    let findings = thermal["findings"].to_string();
+    assert!(findings.contains("thermal_zone1/temp: `hot` is not millidegrees"), "{findings}");
+    assert!(findings.contains("thermal_zone2/temp: absent, unreadable or empty"), "{findings}");
+    assert!(findings.contains("zone npu-thermal stopped reporting at "), "{findings}");
+}
