@@ -465,10 +465,10 @@ pub struct CertifyArgs {
     /// whatever this says.
     #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
     pub min_duration: f64,
-    /// After the timed run, run the model under sustained load for SECONDS (`--backend host` or
-    /// `remote`), reading the device's thermal zones and clocks once a second: the thermal check
-    /// decides on the measured heat and throttling, the latency check on the worse of cold and
-    /// hot p99.
+    /// After the timed run, run the model under sustained load for SECONDS (`--backend host`,
+    /// `remote` or `exec`), reading the device's thermal zones and clocks once a second: the
+    /// thermal check decides on the measured heat and throttling, the latency check on the
+    /// worse of cold and hot p99.
     #[arg(long, value_name = "SECONDS")]
     pub soak: Option<f64>,
     /// Pace the soak at this many inferences per second (default: back to back).

@@ -31,6 +31,10 @@ pub struct About {
     /// (board, firmware, driver, NPU clock...): the certificate's test conditions record them.
     #[serde(default)]
     pub device_command: Vec<String>,
+    /// A command printing the device's thermal zones and clocks now, one `zone NAME: °C` or
+    /// `clock NAME: MHz` per line: a soak (`certify --soak`) runs it once a second.
+    #[serde(default)]
+    pub sensors_command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -61,6 +61,76 @@ impl ExecEngine {
     }
 }
 
+/// Seconds a `sensors_command` may take to answer.
+const SENSORS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The device's thermal zones and clocks as the adapter's `sensors_command` prints them.
+pub struct ExecSensors {
+    argv: Vec<String>,
+    env: std::collections::BTreeMap<String, String>,
+    dir: PathBuf,
+    adapter: PathBuf,
+}
+
+impl ExecEngine {
+    /// The device's sensors, for a soak; `None` when the adapter has no `sensors_command`.
+    pub fn sensors(&self) -> Option<ExecSensors> {
+        let file = &self.adapter.file;
+        (!file.adapter.sensors_command.is_empty()).then(|| ExecSensors {
+            argv: file.adapter.sensors_command.clone(),
+            env: file.run.env.clone(),
+            dir: self.adapter.dir(),
+            adapter: self.adapter.path.clone(),
+        })
+    }
+}
+
+impl crate::device::Sensors for ExecSensors {
+    /// A command that fails gives an empty reading naming why.
+    fn sample(&self, t_s: f64) -> crate::vocab::ThermalSample {
+        let mut sample = crate::vocab::ThermalSample {
+            t_s,
+            zones_c: Default::default(),
+            clocks_mhz: Default::default(),
+            unreadable: Vec::new(),
+        };
+        match run_command(&self.argv, &self.env, &self.dir, SENSORS_TIMEOUT) {
+            Ok((stdout, _)) => parse_sensors(&stdout, &mut sample),
+            Err(why) => sample.unreadable.push(format!("adapter.sensors_command: {why}")),
+        }
+        sample
+    }
+
+    fn describe(&self) -> String {
+        format!("the device's sensors via the sensors_command of adapter {}", self.adapter.display())
+    }
+}
+
+/// `zone NAME: °C` and `clock NAME: MHz` lines into the reading; any other line is named as
+/// unreadable. Bounded as a device's facts are.
+fn parse_sensors(text: &str, sample: &mut crate::vocab::ThermalSample) {
+    use crate::device::{MAX_FACTS, MAX_FACT_BYTES};
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).take(2 * MAX_FACTS) {
+        let parsed = line.split_once(':').and_then(|(key, value)| {
+            let (kind, name) = key.trim().split_once(' ')?;
+            let value: f64 = value.trim().parse().ok().filter(|v: &f64| v.is_finite())?;
+            Some((kind, name.trim(), value))
+                .filter(|(_, name, _)| !name.is_empty() && name.len() <= MAX_FACT_BYTES)
+        });
+        match parsed {
+            Some(("zone", name, c)) => drop(sample.zones_c.insert(name.to_string(), c)),
+            Some(("clock", name, mhz)) => drop(sample.clocks_mhz.insert(name.to_string(), mhz)),
+            _ => {
+                let shown: String = line.chars().take(64).collect();
+                sample.unreadable.push(format!(
+                    "adapter.sensors_command line {}: `{shown}` is not `zone NAME: °C` or `clock NAME: MHz`",
+                    n + 1
+                ));
+            }
+        }
+    }
+}
+
 impl ExecEngine {
     /// The device's facts as the adapter's `device_command` prints them (`name: value` lines;
     /// none without one). A command that fails, or a line that is not a fact, is bad input.

@@ -191,25 +191,20 @@ impl RunOptions {
 
 impl RunOptions {
     /// A soak measures a device's heat where edgecert can read its sensors: the host it runs on
-    /// (or a recorded tree), or a device's agent. A vendor runtime's adapter reports no sensors
-    /// yet; an emulated run has no device at all.
+    /// (or a recorded tree), a device's agent, or an adapter's `sensors_command`; an emulated
+    /// run has no device at all.
     fn validate_soak(&self, soak: &SoakOptions) -> Result<()> {
         match self.backend {
             BackendTarget::Host => {}
-            BackendTarget::Remote(_) if soak.thermal_root.is_some() => {
+            BackendTarget::Remote(_) | BackendTarget::Exec { .. } if soak.thermal_root.is_some() => {
                 return Err(Error::Usage(
-                    "--thermal-root reads a tree here, but a remote soak reads the device's sensors through its agent: give the agent --system-root instead".into(),
+                    "--thermal-root reads a tree here, but a device's soak reads its own sensors (the agent's --system-root, the adapter's sensors_command)".into(),
                 ))
             }
-            BackendTarget::Remote(_) => {}
+            BackendTarget::Remote(_) | BackendTarget::Exec { .. } => {}
             BackendTarget::Emulated => {
                 return Err(Error::Usage(
-                    "--soak runs the model under sustained load on a device: add --backend host or remote (the emulated thermal model needs no soak)".into(),
-                ))
-            }
-            BackendTarget::Exec { .. } => {
-                return Err(Error::Usage(
-                    "--soak reads the device's own sensors, which an exec adapter does not report yet: soak through an edgecert agent on the device (--backend remote), or --backend host on it".into(),
+                    "--soak runs the model under sustained load on a device: add --backend host, remote or exec (the emulated thermal model needs no soak)".into(),
                 ))
             }
         }

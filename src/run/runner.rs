@@ -197,7 +197,17 @@ fn device_engine(options: &RunOptions) -> Result<Option<Device>> {
                 reported_by: format!("the device_command of adapter {}", adapter.display()),
                 facts: engine.device_facts()?,
             };
-            Ok(Some(Device { engine: Box::new(engine), described, meter: None, environment, sensors: None }))
+            let sensors = match (&options.soak, engine.sensors()) {
+                (None, _) => None,
+                (Some(_), Some(sensors)) => Some(Box::new(sensors) as Box<dyn Sensors>),
+                (Some(_), None) => {
+                    return Err(crate::vocab::Error::Usage(format!(
+                        "--soak reads the device's sensors, and adapter {} has no sensors_command (zone NAME: °C, clock NAME: MHz per line; see docs/devices.md)",
+                        adapter.display()
+                    )))
+                }
+            };
+            Ok(Some(Device { engine: Box::new(engine), described, meter: None, environment, sensors }))
         }
         BackendTarget::Emulated | BackendTarget::Host => Ok(None),
     }

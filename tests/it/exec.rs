@@ -282,3 +282,34 @@ fn a_device_command_line_that_is_not_a_fact_is_refused_before_anything_runs() {
     );
     assert!(!out.exists(), "nothing is written");
 }
+
+#[test]
+fn an_exec_soak_reads_the_devices_sensors_through_its_adapter() {
+    let Some(bin) = python_with_onnxruntime() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root().join("adapters/ort_net_run.py"), dir.path().join("ort_net_run.py")).unwrap();
+    // The device reports a hot NPU, its clock, and one line that is not a reading.
+    let sensors = dir.path().join("sensors.txt");
+    std::fs::write(&sensors, "zone npu-thermal: 95.0\nclock fdab0000.npu: 1000\nfan: fast\n").unwrap();
+    let text = std::fs::read_to_string(root().join("adapters/onnxruntime-python.toml"))
+        .unwrap()
+        .replace("[run]\n", &format!("sensors_command = [\"cat\", \"{}\"]\n\n[run]\n", sensors.display()));
+    let adapter = dir.path().join("adapter.toml");
+    std::fs::write(&adapter, text).unwrap();
+    let out = dir.path().join("out");
+    let run = certify_exec(&out, &adapter, &["--soak", "2", "latency", "thermal"], Some(&bin));
+    assert!(run.code <= 1, "{}\n{}", run.stdout, run.stderr);
+    let thermal = check(&certificate(&out, "shapes", "rk3588"), "thermal").clone();
+    assert_eq!(
+        (thermal["verdict"].as_str(), thermal["basis"].as_str()),
+        (Some("FAIL"), Some("measured")),
+        "{thermal}"
+    );
+    assert!(thermal["reason"].as_str().unwrap().starts_with("npu-thermal reached 95.0 °C"), "{thermal}");
+    let findings = thermal["findings"].to_string();
+    assert!(
+        findings.contains("sensors_command line 3: `fan: fast` is not `zone NAME: °C` or `clock NAME: MHz`"),
+        "{findings}"
+    );
+    assert!(findings.contains("the sensors_command of adapter"), "{findings}");
+}

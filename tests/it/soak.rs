@@ -68,9 +68,20 @@ fn a_short_soak_reads_every_zone_and_clock_and_says_how_long_would_decide() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 }
 
-/// Runs `during` while a thread heats the tree's NPU zone at 15 °C a second from 60 °C, as
-/// its kernel would report it (each value written whole: a staged file, then a rename).
-pub fn with_npu_heating<T>(tree: &Path, during: impl FnOnce() -> T) -> T {
+/// The NPU heating at 15 °C a second from 60 °C: over the throttle point within 2 s.
+pub fn heating_fast(t: f64) -> f64 {
+    60.0 + 15.0 * t
+}
+
+/// The NPU settling along a lumped curve, 40 → 70 °C with a 1.5 s time constant.
+fn settling(t: f64) -> f64 {
+    70.0 - 30.0 * (-t / 1.5).exp()
+}
+
+/// Runs `during` while a thread writes `curve(seconds since it started)` (°C) into the tree's
+/// NPU zone every 10 ms, as its kernel would report it (millidegrees, each value written whole:
+/// a staged file, then a rename).
+pub fn with_npu_at<T>(tree: &Path, curve: impl Fn(f64) -> f64 + Sync, during: impl FnOnce() -> T) -> T {
     let npu = tree.join("sys/class/thermal/thermal_zone6/temp");
     assert_eq!(
         std::fs::read_to_string(tree.join("sys/class/thermal/thermal_zone6/type")).unwrap().trim(),
@@ -81,11 +92,11 @@ pub fn with_npu_heating<T>(tree: &Path, during: impl FnOnce() -> T) -> T {
         scope.spawn(|| {
             let started = Instant::now();
             while !done.load(Ordering::Relaxed) {
-                let milli = 60_000.0 + 15_000.0 * started.elapsed().as_secs_f64();
+                let milli = 1000.0 * curve(started.elapsed().as_secs_f64());
                 let staged = npu.with_extension("new");
                 std::fs::write(&staged, format!("{}\n", milli as i64)).unwrap();
                 std::fs::rename(&staged, &npu).unwrap();
-                std::thread::sleep(Duration::from_millis(50));
+                std::thread::sleep(Duration::from_millis(10));
             }
         });
         let result = during();
@@ -99,7 +110,7 @@ fn a_device_heating_past_its_throttle_point_fails_thermal_with_when() {
     let dir = tempfile::tempdir().unwrap();
     let tree = rock5b(dir.path());
     let out = dir.path().join("out");
-    let (_, cert) = with_npu_heating(&tree, || soak(&out, &tree, "3", &[]));
+    let (_, cert) = with_npu_at(&tree, heating_fast, || soak(&out, &tree, "3", &[]));
     let thermal = check(&cert, "thermal");
     assert_eq!(thermal["verdict"], "FAIL", "{thermal}");
     let reason = thermal["reason"].as_str().unwrap();
@@ -136,7 +147,7 @@ fn soak_options_that_cannot_hold_are_refused_before_anything_runs() {
     };
     refused(
         &["--soak", "5"],
-        "--soak runs the model under sustained load on a device: add --backend host or remote",
+        "--soak runs the model under sustained load on a device: add --backend host, remote or exec",
     );
     refused(&["--backend", "host", "--soak", "0"], "--soak 0: expected seconds in (0, 86400]");
     refused(
@@ -146,10 +157,6 @@ fn soak_options_that_cannot_hold_are_refused_before_anything_runs() {
     refused(
         &["--backend", "host", "--soak", "5", "--thermal-root", "/nonexistent/sys"],
         "--thermal-root /nonexistent/sys: not a folder",
-    );
-    refused(
-        &["--backend", "exec", "--adapter", "adapters/onnxruntime-python.toml", "--soak", "5"],
-        "which an exec adapter does not report yet",
     );
     refused(
         &[
@@ -162,32 +169,9 @@ fn soak_options_that_cannot_hold_are_refused_before_anything_runs() {
             "--thermal-root",
             "tests/fixtures/sysfs/rock5b",
         ],
-        "give the agent --system-root instead",
+        "a device's soak reads its own sensors (the agent's --system-root",
     );
     refused(&["--backend", "host", "--ambient-max", "1000"], "--ambient-max 1000: expected °C in -60..=150");
-}
-
-/// Runs `during` while a thread heats the tree's NPU zone along a lumped curve, 40 → 70 °C with
-/// a 1.5 s time constant (the kernel's millidegrees, each value written whole).
-fn with_npu_settling<T>(tree: &Path, during: impl FnOnce() -> T) -> T {
-    let npu = tree.join("sys/class/thermal/thermal_zone6/temp");
-    let done = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let started = Instant::now();
-            while !done.load(Ordering::Relaxed) {
-                let t = started.elapsed().as_secs_f64();
-                let milli = 1000.0 * (70.0 - 30.0 * (-t / 1.5).exp());
-                let staged = npu.with_extension("new");
-                std::fs::write(&staged, format!("{}\n", milli as i64)).unwrap();
-                std::fs::rename(&staged, &npu).unwrap();
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        });
-        let result = during();
-        done.store(true, Ordering::Relaxed);
-        result
-    })
 }
 
 #[test]
@@ -199,7 +183,7 @@ fn thermal_fit_measures_a_boards_resistance_and_its_emulated_certificates_then_d
     // R = (70 − 25) / 5 = 9 °C/W.
     let meter = "cmd:i=0; while true; do if [ $i -lt 50 ]; then echo 2.0; else echo 5.0; fi; i=$((i+1)); sleep 0.05; done";
     let args = ["--ambient", "25", "--power-meter", meter];
-    with_npu_settling(&tree, || soak(&out, &tree, "8", &args));
+    with_npu_at(&tree, settling, || soak(&out, &tree, "8", &args));
     let cert = out.join("shapes/rk3588/certificate.json");
     let id = read_json(&cert)["certificate_id"].as_str().unwrap().to_string();
     let run = edgecert(&["thermal", "fit", s(&cert)]);
@@ -296,4 +280,26 @@ fn a_bad_tree_is_named_in_the_findings_never_a_panic() {
     assert!(findings.contains("thermal_zone1/temp: `hot` is not millidegrees"), "{findings}");
     assert!(findings.contains("thermal_zone2/temp: absent, unreadable or empty"), "{findings}");
     assert!(findings.contains("zone npu-thermal stopped reporting at "), "{findings}");
+}
+
+#[test]
+fn an_exec_adapter_without_a_sensors_command_cannot_soak() {
+    let dir = tempfile::tempdir().unwrap();
+    let adapter = dir.path().join("adapter.toml");
+    let text = std::fs::read_to_string(root().join("adapters/onnxruntime-python.toml")).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("version_command") && !l.starts_with("device_command"))
+        .collect();
+    std::fs::write(&adapter, kept.join("\n")).unwrap();
+    let out = dir.path().join("out");
+    let args = ["--backend", "exec", "--adapter", s(&adapter), "--soak", "5"];
+    let run = certify_quietly(&out, "profiles/rk3588.toml", "golden/shapes", &args);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("has no sensors_command (zone NAME: °C, clock NAME: MHz per line"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists());
 }
