@@ -79,23 +79,28 @@ fn settling(t: f64) -> f64 {
 }
 
 /// Runs `during` while a thread writes `curve(seconds since it started)` (°C) into the tree's
-/// NPU zone every 10 ms, as its kernel would report it (millidegrees, each value written whole:
-/// a staged file, then a rename).
+/// NPU zone every 10 ms, as its kernel would report it (millidegrees).
 pub fn with_npu_at<T>(tree: &Path, curve: impl Fn(f64) -> f64 + Sync, during: impl FnOnce() -> T) -> T {
-    let npu = tree.join("sys/class/thermal/thermal_zone6/temp");
     assert_eq!(
         std::fs::read_to_string(tree.join("sys/class/thermal/thermal_zone6/type")).unwrap().trim(),
         "npu-thermal"
     );
+    let npu = tree.join("sys/class/thermal/thermal_zone6/temp");
+    with_sysfs_value(&npu, |t| 1000.0 * curve(t), during)
+}
+
+/// Runs `during` while a thread writes `value(seconds since it started)` into `file` every
+/// 10 ms, each value written whole (a staged file, then a rename), as a kernel's would read.
+fn with_sysfs_value<T>(file: &Path, value: impl Fn(f64) -> f64 + Sync, during: impl FnOnce() -> T) -> T {
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| {
             let started = Instant::now();
             while !done.load(Ordering::Relaxed) {
-                let milli = 1000.0 * curve(started.elapsed().as_secs_f64());
-                let staged = npu.with_extension("new");
-                std::fs::write(&staged, format!("{}\n", milli as i64)).unwrap();
-                std::fs::rename(&staged, &npu).unwrap();
+                let staged = file.with_extension("new");
+                std::fs::write(&staged, format!("{}\n", value(started.elapsed().as_secs_f64()) as i64))
+                    .unwrap();
+                std::fs::rename(&staged, file).unwrap();
                 std::thread::sleep(Duration::from_millis(10));
             }
         });
@@ -103,6 +108,35 @@ pub fn with_npu_at<T>(tree: &Path, curve: impl Fn(f64) -> f64 + Sync, during: im
         done.store(true, Ordering::Relaxed);
         result
     })
+}
+
+#[test]
+fn a_big_core_clock_dropping_under_load_is_throttling_with_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = rock5b(dir.path());
+    let big = tree.join("sys/devices/system/cpu/cpufreq/policy4/scaling_cur_freq");
+    let out = dir.path().join("out");
+    // Full clock (kHz) for 4.5 s, then the governor's thermal cap: well after the soak's first
+    // third (its level) and before its end, however long the timed run before it took.
+    let clock = |t: f64| if t < 4.5 { 2_352_000.0 } else { 1_200_000.0 };
+    let (_, cert) = with_sysfs_value(&big, clock, || soak(&out, &tree, "6", &[]));
+    let thermal = check(&cert, "thermal");
+    assert_eq!(thermal["verdict"], "FAIL", "{thermal}");
+    let reason = thermal["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "throttling under constant load: clock cpu.policy4 dropped from 2352 MHz to 1200 MHz at "
+        ),
+        "{reason}"
+    );
+    // The control: the same soak with the clock left alone does not see throttling.
+    let calm = dir.path().join("calm");
+    let (_, cert) = soak(&calm, &tree, "6", &[]);
+    assert!(
+        !check(&cert, "thermal")["reason"].as_str().unwrap().contains("throttling"),
+        "{}",
+        check(&cert, "thermal")
+    );
 }
 
 #[test]
