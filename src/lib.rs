@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod model;
 pub mod power;
 pub mod profile;
+pub mod records;
 pub mod remote;
 pub mod render;
 pub mod reporter;

@@ -47,6 +47,35 @@ pub enum Command {
     /// Measured thermal figures for a board profile.
     #[command(subcommand)]
     Thermal(ThermalCommand),
+    /// Record existing certificates (files, certificate folders, certify --out folders) in a
+    /// records database, as one run.
+    Record {
+        /// The records database (SQLite; created and migrated on open).
+        db: PathBuf,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The run's label (default: the current folder's git commit).
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// The recorded runs per (model, chip) over time: each check's verdict, value and interval,
+    /// and what regressed since the run before (diff's statistics). Exit 1 if any regressed.
+    History {
+        db: PathBuf,
+        /// The model's path or file name.
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        chip: Option<String>,
+        /// Only this check's column.
+        #[arg(long)]
+        check: Option<String>,
+        /// Runs issued on or after this day (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Export a certificate for other tools: a CycloneDX 1.6 AI bill of materials.
     Export {
         certificate: PathBuf,
@@ -478,6 +507,13 @@ pub struct CertifyArgs {
     /// sysfs tree: DIR/sys/class/thermal, DIR/sys/devices/system/cpu/cpufreq, ...).
     #[arg(long, value_name = "DIR", requires = "soak")]
     pub thermal_root: Option<PathBuf>,
+    /// Record every certificate this run issues in the records database DB (SQLite; created
+    /// and migrated on open): `edgecert history DB` then shows them over time.
+    #[arg(long, value_name = "DB")]
+    pub record: Option<PathBuf>,
+    /// The run's label in the records (default: the current folder's git commit).
+    #[arg(long, value_name = "TEXT", requires = "record")]
+    pub label: Option<String>,
     /// The worst-case ambient (°C) the thermal verdict must hold at: a soak's measured
     /// temperature is moved there linearly in its rise over the stated --ambient.
     #[arg(long, value_name = "C")]
@@ -621,6 +657,20 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
                 revision,
             })?;
             print(out, &format!("report written to {}\n", written.display()))
+        }
+        Command::Record { db, paths, label } => {
+            let recorded = crate::records::record_paths(&db, &paths, &crate::records::RunMeta::here(label))?;
+            print(out, &recorded.text(&db))
+        }
+        Command::History { db, model, chip, check, since, json } => {
+            if !db.is_file() {
+                return Err(Error::Usage(format!("{}: no records database there", db.display())));
+            }
+            let records = crate::records::Records::open(&db)?;
+            let filter = crate::records::HistoryFilter { model, chip, check, since };
+            let history = crate::records::history(&records, &filter)?;
+            print(out, &if json { history.json() } else { history.text() })?;
+            Ok(if history.has_regressions() { exit_code::NOT_CERTIFIED } else { exit_code::PASS })
         }
         Command::Thermal(ThermalCommand::Fit { certificate, out: path }) => {
             let snippet = crate::views::thermal_fit(&certificate)?.snippet();
@@ -829,9 +879,16 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
         return print(out, &list(&run::plan(&request.inputs, &request.selection)?));
     }
     let baseline = args.baseline.as_deref().map(Runs::load).transpose()?;
+    let record = |summary: &run::RunSummary, out: &mut dyn Write| -> Result<()> {
+        let Some(db) = &args.record else { return Ok(()) };
+        let meta = crate::records::RunMeta::here(args.label.clone());
+        let recorded = crate::records::record_issued(db, &request.out, &summary.issued, &meta)?;
+        print(out, &recorded.text(db)).map(drop)
+    };
     let Some(baseline) = baseline else {
         let summary = workflow::certify(&request, format, out)?;
         reports_written(&request, format, out)?;
+        record(&summary, out)?;
         // A sample shard issues no certificate: it succeeded once its replays are written.
         return Ok(if summary.certified() || request.sample_shard().is_some() {
             exit_code::PASS
@@ -841,6 +898,7 @@ fn certify(args: CertifyArgs, out: &mut dyn Write) -> Result<i32> {
     };
     let (summary, comparison) = workflow::certify_against_baseline(&request, format, &baseline, out)?;
     reports_written(&request, format, out)?;
+    record(&summary, out)?;
     // A JSON event stream on standard output must stay JSON: the Markdown is in diff.md.
     if format != TerminalFormat::Json {
         print(out, &format!("\n{}", comparison.markdown()))?;

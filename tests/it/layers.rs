@@ -18,7 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("how figures are obtained", &["emulator", "backend", "exec", "remote"]),
     ("checks", &["checks"]),
     ("the certificate", &["certificate"]),
-    ("readers of models and certificates", &["diff", "render", "views", "analyze"]),
+    ("readers of models and certificates", &["diff", "render", "views", "analyze", "records"]),
     ("the run", &["run"]),
     ("the run's reporters", &["reporter"]),
     ("the commands as library calls", &["workflow"]),

@@ -21,6 +21,7 @@ mod layers;
 mod negative_controls;
 mod power;
 mod readback;
+mod records;
 mod regression;
 mod remote;
 mod report_browser;

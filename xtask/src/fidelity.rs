@@ -40,6 +40,18 @@ const CALIBRATION: [(&str, &str, f64, Scenario, &str); 4] = [
     ),
 ];
 
+/// `cargo xtask fidelity --chip NAME`: the corpus's rows of one chip, scored (no zoo needed).
+pub fn run_chip(chip: &str, profiles_dir: &Path) -> anyhow::Result<()> {
+    let profiles = profile::load_dir(profiles_dir)?;
+    let scored = score_corpus(&profiles, Some(chip))?;
+    anyhow::ensure!(
+        !scored.is_empty() || profiles.iter().any(|p| p.profile.chip.name == chip),
+        "no bundled profile `{chip}` in {}",
+        profiles_dir.display()
+    );
+    Ok(())
+}
+
 pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
     let profiles = profile::load_dir(profiles_dir)?;
     let names: Vec<&str> = crate::zoo::models().iter().map(|m| m.name).collect();
@@ -81,7 +93,10 @@ pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
             None => println!("  {chip:<10} {model:<14} no prediction: the profile lacks a figure ({what})"),
         }
     }
-    score_corpus(&profiles)?;
+    let points = score_corpus(&profiles, None)?;
+    let plot = crate::repo_root().join("docs/fidelity.svg");
+    std::fs::write(&plot, plot_svg(&points))?;
+    println!("predicted against published, log-log: {}", plot.display());
     let held_out = leave_one_out(zoo, &profiles)?;
     println!("? = the cost model lacks a figure it needs (e.g. no DRAM bandwidth, no host CPU); refused = the chip's toolchain would not compile the model (a float model for edgetpu_compiler, an op outside a strict list); hailo8's fp32 rows are the Dataflow Compiler's int8 build of the float model: see `edgecert estimate`.");
     check_held_out_error(held_out)
@@ -91,12 +106,14 @@ pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
 /// third at most, by the corpus's rule) and, among the others, the accelerator rows at batch 1
 /// (where the emulator's figures are) of rebuilt networks (`fidelity/networks/`): within ±10 %
 /// and ±20 %, the median |error| and the three worst.
-fn score_corpus(profiles: &[profile::ProfileFile]) -> anyhow::Result<()> {
+fn score_corpus(profiles: &[profile::ProfileFile], only: Option<&str>) -> anyhow::Result<Vec<Point>> {
     let rows = crate::corpus::load(&crate::repo_root().join("fidelity/measurements.csv"))?;
     let calibrating = crate::corpus::calibrating_lines(&rows);
     let mut inventories: std::collections::HashMap<String, Option<ModelInventory>> = Default::default();
-    let mut chips: Vec<&str> = rows.iter().map(|m| m.chip.as_str()).collect();
+    let mut chips: Vec<&str> =
+        rows.iter().map(|m| m.chip.as_str()).filter(|c| only.is_none_or(|o| o == *c)).collect();
     chips.dedup();
+    let mut points = Vec::new();
     println!("\nthe measurement corpus (fidelity/measurements.csv, {} rows), scored rows only:", rows.len());
     for chip in chips {
         let Some(profile) = profiles.iter().find(|p| p.path.file_stem().is_some_and(|s| s == chip)) else {
@@ -142,6 +159,7 @@ fn score_corpus(profiles: &[profile::ProfileFile]) -> anyhow::Result<()> {
                 &m.commit[..m.commit.len().min(8)]
             );
             scored.push((emulated / published - 1.0, what));
+            points.push(Point { chip: chip.to_string(), published, emulated });
         }
         scored.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
         let within = |limit: f64| scored.iter().filter(|(e, _)| e.abs() <= limit).count();
@@ -159,7 +177,73 @@ fn score_corpus(profiles: &[profile::ProfileFile]) -> anyhow::Result<()> {
             println!("      {:+.0} %  {what}", error * 100.0);
         }
     }
-    Ok(())
+    Ok(points)
+}
+
+/// One scored row: the published ms per inference and the emulated one.
+pub struct Point {
+    chip: String,
+    published: f64,
+    emulated: f64,
+}
+
+/// Emulated against published ms per inference, log–log, one colour per chip, with the
+/// diagonal and the ±10 % band: a self-contained SVG (no script, no font beyond the viewer's).
+pub fn plot_svg(points: &[Point]) -> String {
+    const SIZE: f64 = 480.0;
+    const PAD: f64 = 56.0;
+    const COLOURS: [&str; 8] =
+        ["#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8d6e63", "#30343f"];
+    let all = points.iter().flat_map(|p| [p.published, p.emulated]).filter(|v| *v > 0.0);
+    let (lo, hi) = all.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = if lo.is_finite() {
+        (10f64.powf(lo.log10().floor()), 10f64.powf(hi.log10().ceil()))
+    } else {
+        (0.1, 100.0)
+    };
+    let at = |v: f64| PAD + (v.log10() - lo.log10()) / (hi.log10() - lo.log10()) * (SIZE - 2.0 * PAD);
+    let (x, y) = (|v: f64| at(v), |v: f64| SIZE - at(v));
+    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{SIZE}\" height=\"{SIZE}\" viewBox=\"0 0 {SIZE} {SIZE}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
+    let band = |k: f64| {
+        format!("{:.1},{:.1} {:.1},{:.1}", x(lo), y(lo * k), x(hi / k.max(1.0)), y(hi / k.max(1.0) * k))
+    };
+    svg += &format!("<polyline points=\"{}\" stroke=\"#999\" fill=\"none\"/>\n", band(1.0));
+    for k in [1.1, 1.0 / 1.1] {
+        svg += &format!(
+            "<polyline points=\"{}\" stroke=\"#ccc\" stroke-dasharray=\"4 3\" fill=\"none\"/>\n",
+            band(k)
+        );
+    }
+    let mut decade = lo;
+    while decade <= hi * 1.0001 {
+        svg += &format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{decade}</text>\n",
+            x(decade),
+            SIZE - PAD + 16.0
+        );
+        svg += &format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{decade}</text>\n",
+            PAD - 6.0,
+            y(decade) + 4.0
+        );
+        decade *= 10.0;
+    }
+    svg += &format!(
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">published ms per inference</text>\n",
+        SIZE / 2.0,
+        SIZE - 12.0
+    );
+    svg += &format!("<text x=\"14\" y=\"{:.1}\" transform=\"rotate(-90 14 {:.1})\" text-anchor=\"middle\">emulated ms per inference</text>\n", SIZE / 2.0, SIZE / 2.0);
+    let mut chips: Vec<&str> = points.iter().map(|p| p.chip.as_str()).collect();
+    chips.dedup();
+    for (i, chip) in chips.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        for p in points.iter().filter(|p| p.chip == *chip && p.published > 0.0 && p.emulated > 0.0) {
+            svg += &format!("<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\" fill-opacity=\"0.75\"><title>{chip}: published {:.3} ms, emulated {:.3} ms</title></circle>\n", x(p.published), y(p.emulated), p.published, p.emulated);
+        }
+        svg += &format!("<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{colour}\"/><text x=\"{:.1}\" y=\"{:.1}\">{chip}</text>\n", PAD + 8.0, PAD + 14.0 * i as f64, PAD + 16.0, PAD + 4.0 + 14.0 * i as f64);
+    }
+    svg + "</svg>\n"
 }
 
 /// Emulated latency verdicts hold across `emulator::HELD_OUT_ERROR`, which must be the median
@@ -429,6 +513,19 @@ mod tests {
         // Negative control: a figure off by more than its rounding is refused, naming the fix.
         let off = check_held_out_error(measured.map(|m| m + 0.01)).unwrap_err().to_string();
         assert!(off.contains("set it to"), "{off}");
+    }
+
+    #[test]
+    fn the_plot_places_each_scored_row_with_its_chip_and_figures() {
+        let points = [
+            Point { chip: "rk3588".into(), published: 2.0, emulated: 2.2 },
+            Point { chip: "hailo8".into(), published: 0.5, emulated: 0.4 },
+        ];
+        let svg = plot_svg(&points);
+        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg}");
+        assert_eq!(svg.matches("<title>").count(), 2);
+        assert!(svg.contains("<title>rk3588: published 2.000 ms, emulated 2.200 ms</title>"), "{svg}");
+        assert!(svg.contains(">hailo8</text>") && !svg.contains("<script"), "{svg}");
     }
 
     #[test]

@@ -82,12 +82,18 @@ fn main() -> anyhow::Result<()> {
             zoo::quantize_with_onnxruntime(&dir)
         }
         Some("corpus-networks") => networks::write(&args[1..]),
-        Some("fidelity") => fidelity::run(&zoo_dir(), &repo_root().join("profiles")),
+        Some("fidelity") => match args.get(1).map(String::as_str) {
+            Some("--chip") => {
+                let chip = args.get(2).ok_or_else(|| anyhow::anyhow!("--chip needs a profile's name"))?;
+                fidelity::run_chip(chip, &repo_root().join("profiles"))
+            }
+            _ => fidelity::run(&zoo_dir(), &repo_root().join("profiles")),
+        },
         Some("bench") => bench::run(&repo_root()),
         Some("bench-child") => bench::child_main(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask golden|train [FAMILY...] | cargo xtask zoo | cargo xtask corpus-networks [NAME...] | cargo xtask fidelity | cargo xtask bench\n  golden    regenerate golden sets\n  train     train, quantize and write the reference models\n  zoo       write the standard-architecture zoo to target/zoo\n  corpus-networks  rebuild the corpus's networks as TFLite (tensorflow-cpu) and keep their inventories in fidelity/networks\n  fidelity  emulated latency of every zoo model on every profile, and its error at the calibration points\n  bench     harness overhead against a bare engine loop, and peak RSS against golden-set size"
+                "usage: cargo xtask golden|train [FAMILY...] | cargo xtask zoo | cargo xtask corpus-networks [NAME...] | cargo xtask fidelity [--chip NAME] | cargo xtask bench\n  golden    regenerate golden sets\n  train     train, quantize and write the reference models\n  zoo       write the standard-architecture zoo to target/zoo\n  corpus-networks  rebuild the corpus's networks as TFLite (tensorflow-cpu) and keep their inventories in fidelity/networks\n  fidelity  emulated latency of every zoo model on every profile, its error at the calibration points, the corpus scored per chip (--chip NAME: that chip's rows only, no zoo needed) and docs/fidelity.svg\n  bench     harness overhead against a bare engine loop, and peak RSS against golden-set size"
             );
             std::process::exit(2);
         }

@@ -1,0 +1,251 @@
+//! `edgecert history DB`: per (model, chip), every recorded run in time order (issue time,
+//! then recording order), with each check's verdict, value and interval, and what regressed
+//! since the run before it, judged by `diff`'s own statistics (verdicts, metric intervals, the
+//! latency test on the raw latencies). Every certificate read back is re-derived from its body
+//! first: a record edited behind edgecert's back is named, never shown.
+
+use std::collections::BTreeMap;
+
+use rusqlite::params;
+use serde::Serialize;
+
+use super::Records;
+use crate::certificate::observations::ObservationRecord;
+use crate::certificate::Certificate;
+use crate::diff::{diff, CertificateKey, RunCertificate, Runs};
+use crate::vocab::Result;
+
+/// Which runs to show.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    /// The model's path or file name (a suffix of the recorded path).
+    pub model: Option<String>,
+    pub chip: Option<String>,
+    /// Only this check's column.
+    pub check: Option<String>,
+    /// Runs issued on or after this day (`YYYY-MM-DD`) or instant (RFC 3339).
+    pub since: Option<String>,
+}
+
+/// Every matching run, grouped by (model, chip).
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub subjects: Vec<SubjectHistory>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubjectHistory {
+    pub model: String,
+    pub chip: String,
+    pub runs: Vec<RunEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunEntry {
+    pub certificate_id: String,
+    pub issued_at: String,
+    pub label: Option<String>,
+    pub verdict: String,
+    pub checks: Vec<CheckEntry>,
+    /// What got worse since the run before it (empty for the first).
+    pub regressions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckEntry {
+    pub name: String,
+    pub verdict: String,
+    pub measured: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub unit: String,
+    pub basis: String,
+}
+
+struct Row {
+    id: String,
+    body: String,
+    observations: Option<String>,
+    label: Option<String>,
+}
+
+/// The history of the runs `filter` selects.
+pub fn history(records: &Records, filter: &HistoryFilter) -> Result<History> {
+    let fail = |e: rusqlite::Error| records.bad(e.to_string());
+    let mut stmt = records
+        .connection()
+        .prepare(
+            "SELECT c.certificate_id, c.body, c.observations, r.label, c.model, c.chip
+             FROM certificates c JOIN runs r ON r.run_id = c.run_id
+             WHERE (?1 IS NULL OR c.model = ?1 OR c.model LIKE '%/' || ?1)
+               AND (?2 IS NULL OR c.chip = ?2)
+               AND (?3 IS NULL OR c.issued_at >= ?3)
+             ORDER BY c.model, c.chip, c.issued_at, c.run_id, c.certificate_id",
+        )
+        .map_err(fail)?;
+    let rows = stmt
+        .query_map(params![filter.model, filter.chip, filter.since], |r| {
+            Ok((
+                (r.get::<_, String>(4)?, r.get::<_, String>(5)?),
+                Row { id: r.get(0)?, body: r.get(1)?, observations: r.get(2)?, label: r.get(3)? },
+            ))
+        })
+        .map_err(fail)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(fail)?;
+    let mut grouped: BTreeMap<(String, String), Vec<Row>> = BTreeMap::new();
+    for (key, row) in rows {
+        grouped.entry(key).or_default().push(row);
+    }
+    let subjects = grouped
+        .into_iter()
+        .map(|((model, chip), rows)| {
+            let mut runs: Vec<RunEntry> = Vec::new();
+            let mut previous: Option<RunCertificate> = None;
+            for row in rows {
+                let current = read_back(records, &row)?;
+                let regressions = previous.as_ref().map_or_else(Vec::new, |p| regressions(p, &current));
+                runs.push(entry(&current.certificate, row.label, filter, regressions));
+                previous = Some(current);
+            }
+            Ok(SubjectHistory { model, chip, runs })
+        })
+        .collect::<Result<_>>()?;
+    Ok(History { subjects })
+}
+
+/// A recorded certificate, its id re-derived from its body, with the latencies beside it.
+fn read_back(records: &Records, row: &Row) -> Result<RunCertificate> {
+    let altered =
+        |why: String| records.bad(format!("record {} {why}: it was changed outside edgecert", row.id));
+    let certificate: Certificate = serde_json::from_str(&row.body)
+        .map_err(|e| altered(format!("no longer reads as a certificate ({e})")))?;
+    if certificate.certificate_id != row.id || certificate.content_id() != row.id {
+        return Err(altered(format!("hashes to {}", certificate.content_id())));
+    }
+    let timing = match (&row.observations, &certificate.observations) {
+        (Some(text), Some(named)) => {
+            let digest = crate::vocab::hash::sha256_hex(text.as_bytes());
+            if digest != named.sha256 {
+                return Err(altered(format!("holds observations hashing to {digest}, not {}", named.sha256)));
+            }
+            let record: ObservationRecord = serde_json::from_str(text)
+                .map_err(|e| altered(format!("holds unreadable observations ({e})")))?;
+            record.timing.and_then(|t| t.value().cloned())
+        }
+        _ => None,
+    };
+    Ok(RunCertificate { path: format!("record {}", row.id).into(), certificate, timing })
+}
+
+/// What `diff` finds worse from one run to the next.
+fn regressions(before: &RunCertificate, after: &RunCertificate) -> Vec<String> {
+    let side = |c: &RunCertificate| Runs {
+        source: c.path.clone(),
+        certificates: [(
+            CertificateKey {
+                family: c.certificate.golden.name.clone(),
+                chip: c.certificate.profile.name.clone(),
+            },
+            c.clone(),
+        )]
+        .into(),
+    };
+    diff(&side(before), &side(after)).regressions.into_iter().map(|r| r.detail).collect()
+}
+
+fn entry(
+    c: &Certificate,
+    label: Option<String>,
+    filter: &HistoryFilter,
+    regressions: Vec<String>,
+) -> RunEntry {
+    let checks = c
+        .checks
+        .iter()
+        .filter(|k| filter.check.as_deref().is_none_or(|want| k.name.name() == want))
+        .map(|k| CheckEntry {
+            name: k.name.name().to_string(),
+            verdict: k.verdict.as_str().to_string(),
+            measured: k.measured.filter(|v| v.is_finite()),
+            ci_low: k.ci.as_ref().map(|i| i.low).filter(|v| v.is_finite()),
+            ci_high: k.ci.as_ref().and_then(|i| i.high).filter(|v| v.is_finite()),
+            unit: k.unit.clone(),
+            basis: k.basis.as_str().to_string(),
+        })
+        .collect();
+    RunEntry {
+        certificate_id: c.certificate_id.clone(),
+        issued_at: c.issued_at.clone(),
+        label,
+        verdict: c.verdict.as_str().to_string(),
+        checks,
+        regressions,
+    }
+}
+
+impl History {
+    /// One table per (model, chip): a row per run, a column per check.
+    pub fn text(&self) -> String {
+        use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+        if self.subjects.is_empty() {
+            return "no recorded runs match\n".into();
+        }
+        let mut out = String::new();
+        for s in &self.subjects {
+            let names: Vec<&str> = {
+                let mut n: Vec<&str> =
+                    s.runs.iter().flat_map(|r| r.checks.iter().map(|c| c.name.as_str())).collect();
+                n.dedup();
+                let mut seen = std::collections::BTreeSet::new();
+                n.retain(|x| seen.insert(*x));
+                n
+            };
+            let mut t = Table::new();
+            let mut header = vec!["issued", "label", "verdict"];
+            header.extend(&names);
+            header.push("regressions since the run before");
+            t.load_preset(UTF8_FULL_CONDENSED).set_header(header);
+            for r in &s.runs {
+                let mut row =
+                    vec![r.issued_at.clone(), r.label.clone().unwrap_or_default(), r.verdict.clone()];
+                for name in &names {
+                    row.push(r.checks.iter().find(|c| c.name == *name).map_or(String::new(), cell));
+                }
+                row.push(if r.regressions.is_empty() { "-".into() } else { r.regressions.join("; ") });
+                t.add_row(row);
+            }
+            out.push_str(&format!("{} on {} ({} runs)\n{t}\n", s.model, s.chip, s.runs.len()));
+        }
+        out
+    }
+
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("plain data") + "\n"
+    }
+
+    /// Whether any run regressed from the one before it.
+    pub fn has_regressions(&self) -> bool {
+        self.subjects.iter().flat_map(|s| &s.runs).any(|r| !r.regressions.is_empty())
+    }
+}
+
+/// A check's cell: verdict, value and interval.
+fn cell(c: &CheckEntry) -> String {
+    let value = c.measured.map_or(String::new(), |v| format!(" {}", short(v)));
+    let ci = match (c.ci_low, c.ci_high) {
+        (Some(l), Some(h)) => format!(" [{}, {}]", short(l), short(h)),
+        (Some(l), None) => format!(" [{}, ?]", short(l)),
+        _ => String::new(),
+    };
+    format!("{}{value}{ci}", c.verdict)
+}
+
+/// A whole number as one (bytes, nodes), anything else to four decimals.
+fn short(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}")
+    }
+}

@@ -1,0 +1,190 @@
+//! The lab's records: `certify --record DB`, `edgecert record DB PATH...` and `edgecert
+//! history DB` on a real SQLite file, with real processes writing it at once; a planted
+//! regression flagged by diff's statistics; duplicates a no-op; a different body under a held
+//! id refused; tables append-only; a record edited outside edgecert named; a database from a
+//! newer schema refused with its version.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// Shapes on rk3588, emulated, recorded in `db` with `label`; `budget_ms` as the latency budget
+/// (the golden set copied) where given.
+fn certify_recorded(dir: &Path, name: &str, db: &Path, label: &str, budget_ms: Option<&str>) -> PathBuf {
+    let out = dir.join(name);
+    let golden = match budget_ms {
+        Some(budget) => {
+            let golden = copied_golden(&dir.join(format!("{name}-golden")), "shapes");
+            let manifest = golden.join("family.toml");
+            let text = std::fs::read_to_string(&manifest).unwrap();
+            std::fs::write(
+                &manifest,
+                text.replace("latency_p99_ms = 5.0", &format!("latency_p99_ms = {budget}")),
+            )
+            .unwrap();
+            golden
+        }
+        None => root().join("golden/shapes"),
+    };
+    let args = ["--model", "golden/shapes/shapes_int8.onnx", "--record", s(db), "--label", label];
+    let run = certify_quietly(&out, "profiles/rk3588.toml", s(&golden), &args);
+    assert!(run.code <= 1, "{}", run.stderr);
+    assert!(run.stdout.contains("1 certificate(s) added, 0 already held"), "{}", run.stdout);
+    out
+}
+
+fn history(db: &Path, extra: &[&str]) -> (Run, serde_json::Value) {
+    let mut args = vec!["history", s(db), "--json"];
+    args.extend_from_slice(extra);
+    let run = edgecert(&args);
+    assert!(run.code <= 1, "{}", run.stderr);
+    let json = serde_json::from_str(&run.stdout).unwrap();
+    (run, json)
+}
+
+#[test]
+fn runs_recorded_over_time_show_their_figures_and_the_run_that_broke_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.sqlite");
+    certify_recorded(dir.path(), "monday", &db, "monday", None);
+    certify_recorded(dir.path(), "tuesday", &db, "tuesday", Some("0.001"));
+    let (run, h) = history(&db, &[]);
+    assert_eq!(run.code, 1, "a regression exits 1");
+    let subject = &h["subjects"][0];
+    assert_eq!(
+        (subject["model"].as_str(), subject["chip"].as_str()),
+        (Some("golden/shapes/shapes_int8.onnx"), Some("rk3588"))
+    );
+    let runs = subject["runs"].as_array().unwrap();
+    assert_eq!(runs.iter().map(|r| r["label"].as_str().unwrap()).collect::<Vec<_>>(), ["monday", "tuesday"]);
+    assert!(runs[0]["regressions"].as_array().unwrap().is_empty());
+    let broke = runs[1]["regressions"].to_string();
+    assert!(broke.contains("latency") && broke.contains("PASS") && broke.contains("FAIL"), "{broke}");
+    let latency = runs[0]["checks"].as_array().unwrap().iter().find(|c| c["name"] == "latency").unwrap();
+    assert!(
+        latency["measured"].as_f64().unwrap() > 0.0 && latency["ci_high"].as_f64().is_some(),
+        "{latency}"
+    );
+    assert_eq!(latency["basis"], "emulated");
+
+    // Filters, and the text table.
+    let (_, only) = history(&db, &["--check", "latency", "--chip", "rk3588", "--model", "shapes_int8.onnx"]);
+    assert_eq!(only["subjects"][0]["runs"][0]["checks"].as_array().unwrap().len(), 1);
+    let (_, none) = history(&db, &["--chip", "qcs6490"]);
+    assert!(none["subjects"].as_array().unwrap().is_empty());
+    let text = edgecert(&["history", s(&db)]);
+    assert!(
+        text.stdout.contains("golden/shapes/shapes_int8.onnx on rk3588 (2 runs)")
+            && text.stdout.contains("tuesday"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn a_held_certificate_is_a_no_op_and_a_different_body_under_its_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.sqlite");
+    let out = certify_recorded(dir.path(), "run", &db, "first", None);
+    let again = edgecert(&["record", s(&db), s(&out)]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("0 certificate(s) added, 1 already held"), "{}", again.stdout);
+    // The same content under the same id, with a signature nobody made: another body.
+    let cert = out.join("shapes/rk3588/certificate.json");
+    let mut value = read_json(&cert);
+    value["signature"] = serde_json::json!({"algorithm": "ed25519", "public_key": "58".to_string() + &"66".repeat(31), "key_fingerprint": "0".repeat(32), "value": "0".repeat(128)});
+    std::fs::write(&cert, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+    // One run of a new certificate, then the refused one: the run is one transaction, so the
+    // new certificate, already inserted when the refusal comes, does not land either.
+    let fresh = dir.path().join("fresh");
+    let run = certify_quietly(
+        &fresh,
+        "profiles/rk3588.toml",
+        "golden/shapes",
+        &["--model", "golden/shapes/shapes_int8.onnx"],
+    );
+    assert!(run.code <= 1, "{}", run.stderr);
+    let refused = edgecert(&["record", s(&db), s(&fresh), s(&out)]);
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused.stderr.contains("already holds certificate")
+            && refused.stderr.contains("a record is never rewritten"),
+        "{}",
+        refused.stderr
+    );
+    let (_, h) = history(&db, &[]);
+    assert_eq!(
+        h["subjects"][0]["runs"].as_array().unwrap().len(),
+        1,
+        "nothing of the refused run landed: {h}"
+    );
+}
+
+#[test]
+fn two_writers_at_once_both_land_in_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.sqlite");
+    // Two different certificates (the same emulated inputs within one second would be the same
+    // certificate, recorded once): the stated ambients differ.
+    let outs: Vec<PathBuf> = [("a", "20"), ("b", "30")]
+        .iter()
+        .map(|(name, ambient)| {
+            let out = dir.path().join(name);
+            let run = certify_quietly(&out, "profiles/rk3588.toml", "golden/shapes", &["--ambient", ambient]);
+            assert!(run.code <= 1, "{}", run.stderr);
+            out
+        })
+        .collect();
+    let writers: Vec<std::process::Child> = outs
+        .iter()
+        .map(|out| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_edgecert"))
+                .args(["record", s(&db), s(out), "--label", s(out)])
+                .current_dir(root())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut w in writers {
+        assert!(w.wait().unwrap().success());
+    }
+    let (_, h) = history(&db, &[]);
+    let runs = h["subjects"][0]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{h}");
+    assert!(runs.iter().all(|r| r["checks"].as_array().unwrap().len() >= 5), "each run whole: {h}");
+}
+
+#[test]
+fn records_are_append_only_an_edited_one_is_named_and_a_newer_schema_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.sqlite");
+    certify_recorded(dir.path(), "run", &db, "first", None);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    for statement in
+        ["UPDATE checks SET verdict = 'PASS'", "DELETE FROM certificates", "UPDATE runs SET label = 'x'"]
+    {
+        let err = conn.execute(statement, []).unwrap_err().to_string();
+        assert!(err.contains("records are append-only"), "{statement}: {err}");
+    }
+    // Edited behind edgecert's back (the triggers dropped first): history names the record.
+    conn.execute_batch(
+        "DROP TRIGGER certificates_no_update; UPDATE certificates SET body = replace(body, '\"verdict\": \"INCONCLUSIVE\"', '\"verdict\": \"PASS\"');",
+    )
+    .unwrap();
+    let run = edgecert(&["history", s(&db)]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("it was changed outside edgecert"), "{}", run.stderr);
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let run = edgecert(&["history", s(&db)]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("was written with records schema version 99; this edgecert reads versions up to 1"),
+        "{}",
+        run.stderr
+    );
+}
