@@ -43,6 +43,15 @@ impl Sensors for SystemRoot {
     }
 }
 
+/// This machine's name (`/etc/hostname`), or `fallback` where it has none.
+pub fn host_name(fallback: &str) -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| fallback.into())
+}
+
 /// A Linux system's files under `root`.
 #[derive(Debug, Clone)]
 pub struct SystemRoot {

@@ -86,12 +86,7 @@ pub struct RunMeta {
 impl RunMeta {
     /// This machine, labelled `label` or by the current folder's git commit.
     pub fn here(label: Option<String>) -> RunMeta {
-        let host = std::fs::read_to_string("/etc/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "unnamed host".into());
-        RunMeta { label: label.or_else(git_commit), host }
+        RunMeta { label: label.or_else(git_commit), host: crate::device::host_name("unnamed host") }
     }
 }
 

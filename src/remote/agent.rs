@@ -196,11 +196,7 @@ impl Shared {
 }
 
 fn host_name() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unnamed device".into())
+    crate::device::host_name("unnamed device")
 }
 
 /// One client's session: at most one loaded model.
