@@ -663,12 +663,12 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             print(out, &recorded.text(&db))
         }
         Command::History { db, model, chip, check, since, json } => {
-            if !db.is_file() {
+            if !crate::records::Records::exists(&db) {
                 return Err(Error::Usage(format!("{}: no records database there", db.display())));
             }
-            let records = crate::records::Records::open(&db)?;
+            let mut records = crate::records::Records::open(&db)?;
             let filter = crate::records::HistoryFilter { model, chip, check, since };
-            let history = crate::records::history(&records, &filter)?;
+            let history = crate::records::history(&mut records, &filter)?;
             print(out, &if json { history.json() } else { history.text() })?;
             Ok(if history.has_regressions() { exit_code::NOT_CERTIFIED } else { exit_code::PASS })
         }

@@ -6,10 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::params;
 use serde::Serialize;
 
-use super::Records;
+use super::{Param, Records};
 use crate::certificate::observations::ObservationRecord;
 use crate::certificate::Certificate;
 use crate::diff::{diff, CertificateKey, RunCertificate, Runs};
@@ -70,29 +69,23 @@ struct Row {
 }
 
 /// The history of the runs `filter` selects.
-pub fn history(records: &Records, filter: &HistoryFilter) -> Result<History> {
-    let fail = |e: rusqlite::Error| records.bad(e.to_string());
-    let mut stmt = records
-        .connection()
-        .prepare(
-            "SELECT c.certificate_id, c.body, c.observations, r.label, c.model, c.chip
-             FROM certificates c JOIN runs r ON r.run_id = c.run_id
-             WHERE (?1 IS NULL OR c.model = ?1 OR c.model LIKE '%/' || ?1)
-               AND (?2 IS NULL OR c.chip = ?2)
-               AND (?3 IS NULL OR c.issued_at >= ?3)
-             ORDER BY c.model, c.chip, c.issued_at, c.run_id, c.certificate_id",
-        )
-        .map_err(fail)?;
-    let rows = stmt
-        .query_map(params![filter.model, filter.chip, filter.since], |r| {
-            Ok((
-                (r.get::<_, String>(4)?, r.get::<_, String>(5)?),
-                Row { id: r.get(0)?, body: r.get(1)?, observations: r.get(2)?, label: r.get(3)? },
-            ))
-        })
-        .map_err(fail)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(fail)?;
+pub fn history(records: &mut Records, filter: &HistoryFilter) -> Result<History> {
+    let selected = records.rows(
+        "SELECT c.certificate_id, c.body, c.observations, r.label, c.model, c.chip
+         FROM certificates c JOIN runs r ON r.run_id = c.run_id
+         WHERE (CAST(?1 AS TEXT) IS NULL OR c.model = ?1 OR c.model LIKE '%/' || ?1)
+           AND (CAST(?2 AS TEXT) IS NULL OR c.chip = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR c.issued_at >= ?3)
+         ORDER BY c.model, c.chip, c.issued_at, c.run_id, c.certificate_id",
+        &[Param::maybe(&filter.model), Param::maybe(&filter.chip), Param::maybe(&filter.since)],
+        6,
+    )?;
+    let rows = selected.into_iter().map(|mut r| {
+        let mut take = |i: usize| std::mem::take(&mut r[i]);
+        let (id, body, observations, label) = (take(0), take(1), take(2), take(3));
+        let key = (take(4).unwrap_or_default(), take(5).unwrap_or_default());
+        (key, Row { id: id.unwrap_or_default(), body: body.unwrap_or_default(), observations, label })
+    });
     let mut grouped: BTreeMap<(String, String), Vec<Row>> = BTreeMap::new();
     for (key, row) in rows {
         grouped.entry(key).or_default().push(row);

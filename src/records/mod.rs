@@ -1,79 +1,31 @@
 //! A lab's technical records (ISO/IEC 17025 §7.5): every certificate a run issues, kept whole in
 //! a database with the figures a history needs (`certify --record DB`, `edgecert record DB
-//! PATH...`, `edgecert history DB`). SQLite, embedded: one file, no server.
+//! PATH...`, `edgecert history DB`, `edgecert trend DB`). `DB` is a SQLite file (embedded, no
+//! server: the default) or a `postgres://` URL for a lab's shared server; both hold one schema.
 //!
 //! Records cannot be rewritten quietly. Every table is append-only (triggers abort an update or
 //! a delete); a certificate read back is parsed and its id re-derived from its body, so an edit
 //! made with another tool is named; recording a certificate already held is a no-op, and a
-//! different body under a held id is refused. One run is one transaction (`BEGIN IMMEDIATE`,
-//! with a busy timeout so two writers take turns): a writer killed mid-run leaves nothing of it.
-//! The schema is versioned (`PRAGMA user_version`), migrated forward on open, and a database
-//! written by a newer edgecert is refused with its version.
+//! different body under a held id is refused. One run is one transaction, and writers take
+//! turns: a writer killed mid-run leaves nothing of it. The schema is versioned, migrated
+//! forward on open, and a database written by a newer edgecert is refused with its version.
 
 mod history;
+mod postgres;
+mod sqlite;
+mod store;
 
 pub use history::{history, History, HistoryFilter};
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use store::{Param, Store, Tx};
 
 use crate::certificate::{observations::observations_path, read_certificate, Certificate};
 use crate::vocab::{Error, Result};
 
-/// The migrations, in order: the schema at version N is the first N applied.
-const MIGRATIONS: [&str; 1] = [r#"
-CREATE TABLE runs (
-    run_id INTEGER PRIMARY KEY,
-    recorded_at TEXT NOT NULL,
-    label TEXT,
-    host TEXT NOT NULL,
-    edgecert_version TEXT NOT NULL
-);
-CREATE TABLE certificates (
-    certificate_id TEXT PRIMARY KEY,
-    run_id INTEGER NOT NULL REFERENCES runs(run_id),
-    body TEXT NOT NULL,
-    observations TEXT,
-    observations_sha256 TEXT,
-    model TEXT NOT NULL,
-    model_sha256 TEXT NOT NULL,
-    family TEXT NOT NULL,
-    golden_sha256 TEXT NOT NULL,
-    chip TEXT NOT NULL,
-    profile_sha256 TEXT NOT NULL,
-    backend TEXT NOT NULL,
-    verdict TEXT NOT NULL,
-    issued_at TEXT NOT NULL
-);
-CREATE TABLE checks (
-    certificate_id TEXT NOT NULL REFERENCES certificates(certificate_id),
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    verdict TEXT NOT NULL,
-    measured REAL,
-    ci_low REAL,
-    ci_high REAL,
-    limit_value REAL,
-    unit TEXT NOT NULL,
-    basis TEXT NOT NULL,
-    PRIMARY KEY (certificate_id, name)
-);
-CREATE INDEX certificates_by_subject ON certificates (model, chip, issued_at);
-CREATE TRIGGER runs_no_update BEFORE UPDATE ON runs BEGIN SELECT RAISE(ABORT, 'records are append-only'); END;
-CREATE TRIGGER runs_no_delete BEFORE DELETE ON runs BEGIN SELECT RAISE(ABORT, 'records are append-only'); END;
-CREATE TRIGGER certificates_no_update BEFORE UPDATE ON certificates BEGIN SELECT RAISE(ABORT, 'records are append-only'); END;
-CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates BEGIN SELECT RAISE(ABORT, 'records are append-only'); END;
-CREATE TRIGGER checks_no_update BEFORE UPDATE ON checks BEGIN SELECT RAISE(ABORT, 'records are append-only'); END;
-CREATE TRIGGER checks_no_delete BEFORE DELETE ON checks BEGIN SELECT RAISE(ABORT, 'records are append-only'); END;
-"#];
-
 /// The schema version this edgecert writes and reads.
-pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
-
-/// How long a writer waits for another to finish its run.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+pub const SCHEMA_VERSION: u32 = sqlite::MIGRATIONS.len() as u32;
 
 /// Who recorded a run, and when.
 #[derive(Debug, Clone)]
@@ -118,146 +70,148 @@ impl Recorded {
 
 /// An open records database.
 pub struct Records {
-    path: PathBuf,
-    conn: Connection,
+    /// The file, or the URL with its password hidden: how messages name the database.
+    location: PathBuf,
+    store: Box<dyn Store>,
 }
 
 impl Records {
-    /// Opens (creating) the database at `path` and migrates it to [`SCHEMA_VERSION`]; a
-    /// database of a newer schema is refused with its version.
-    pub fn open(path: &Path) -> Result<Records> {
-        let bad = |message: String| Error::Report { path: path.to_path_buf(), message };
-        if path.exists() && !path.is_file() {
-            return Err(bad("is not a regular file: a records database is one SQLite file".into()));
-        }
-        let conn = Connection::open(path).map_err(|e| bad(format!("cannot open as SQLite: {e}")))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| bad(e.to_string()))?;
-        let sql = |e: rusqlite::Error| bad(format!("not an edgecert records database: {e}"));
-        wal(&conn).map_err(|e| bad(format!("cannot switch to a write-ahead log: {e}")))?;
-        conn.pragma_update(None, "foreign_keys", true).map_err(sql)?;
-        let mut records = Records { path: path.to_path_buf(), conn };
+    /// Opens the database at `location` (a SQLite file, created if absent, or a `postgres://`
+    /// URL) and migrates it to [`SCHEMA_VERSION`]; a database of a newer schema is refused with
+    /// its version.
+    pub fn open(location: &Path) -> Result<Records> {
+        let text = location.to_string_lossy();
+        let (shown, store): (PathBuf, std::result::Result<Box<dyn Store>, String>) =
+            if postgres::is_url(&text) {
+                let store = postgres::Postgres::connect(&text).map(|s| Box::new(s) as Box<dyn Store>);
+                (postgres::redacted(&text).into(), store)
+            } else {
+                (
+                    location.to_path_buf(),
+                    sqlite::Sqlite::open(location).map(|s| Box::new(s) as Box<dyn Store>),
+                )
+            };
+        let store = store.map_err(|message| Error::Report { path: shown.clone(), message })?;
+        let mut records = Records { location: shown, store };
         records.migrate()?;
         Ok(records)
     }
 
+    /// Whether `location` names a database that exists: a SQLite file there, or any URL (the
+    /// server answers for itself on open).
+    pub fn exists(location: &Path) -> bool {
+        postgres::is_url(&location.to_string_lossy()) || location.is_file()
+    }
+
     fn bad(&self, message: String) -> Error {
-        Error::Report { path: self.path.clone(), message }
+        Error::Report { path: self.location.clone(), message }
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let version: u32 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|e| self.bad(format!("not an edgecert records database: {e}")))?;
+        let version = self.store.schema_version().map_err(|e| self.bad(e))?;
         if version > SCHEMA_VERSION {
             return Err(self.bad(format!(
                 "was written with records schema version {version}; this edgecert reads versions up to {SCHEMA_VERSION}: use a newer edgecert"
             )));
         }
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| Error::Report { path: path.clone(), message: e.to_string() })?;
-        // Read again inside the write lock: another process may have migrated meanwhile.
-        let version: u32 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap_or(version);
-        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(migration).map_err(|e| Error::Report {
-                path: path.clone(),
-                message: format!("migration to schema version {} failed: {e}", i + 1),
-            })?;
-            tx.pragma_update(None, "user_version", (i + 1) as u32)
-                .map_err(|e| Error::Report { path: path.clone(), message: e.to_string() })?;
-        }
-        tx.commit().map_err(|e| Error::Report { path, message: e.to_string() })
+        self.store.migrate(SCHEMA_VERSION).map_err(|e| self.bad(e))
     }
 
     /// Records one run's certificates (read back and checked as `show` does, with their raw
     /// observations), all in one transaction: all land or none does.
     pub fn record(&mut self, certificates: &[PathBuf], meta: &RunMeta) -> Result<Recorded> {
-        let read: Vec<(PathBuf, Certificate, String, Option<String>)> = certificates
+        let read: Vec<ReadCertificate> = certificates
             .iter()
             .map(|path| {
-                let cert = read_certificate(path)?;
+                let certificate = read_certificate(path)?;
                 let body = crate::vocab::read_to_string(path)?;
-                let observations = match observations_path(path, &cert)? {
+                let observations = match observations_path(path, &certificate)? {
                     Some(o) if o.is_file() => Some(crate::vocab::read_to_string(&o)?),
                     _ => None,
                 };
-                Ok((path.clone(), cert, body, observations))
+                Ok(ReadCertificate { path: path.clone(), certificate, body, observations })
             })
             .collect::<Result<_>>()?;
-        let db = self.path.clone();
-        let fail = |e: rusqlite::Error| Error::Report { path: db.clone(), message: e.to_string() };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(fail)?;
-        let mut outcome = Recorded::default();
-        let mut run_id: Option<i64> = None;
-        for (path, cert, body, observations) in &read {
-            let held: Option<String> = tx
-                .query_row(
-                    "SELECT body FROM certificates WHERE certificate_id = ?1",
-                    params![cert.certificate_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(fail)?;
-            match held {
-                Some(held) if same_certificate(&held, cert) => {
-                    outcome.already_held.push(cert.certificate_id.clone());
-                    continue;
-                }
-                Some(_) => {
-                    return Err(Error::Report {
-                        path: path.clone(),
-                        message: format!(
-                        "{} already holds certificate {} with a different body: a record is never rewritten",
-                        db.display(),
-                        cert.certificate_id
-                    ),
-                    })
-                }
-                None => {}
-            }
-            let run = match run_id {
-                Some(id) => id,
-                None => {
-                    tx.execute(
-                        "INSERT INTO runs (recorded_at, label, host, edgecert_version) VALUES (?1, ?2, ?3, ?4)",
-                        params![now(), meta.label, meta.host, crate::TOOL_VERSION],
-                    )
-                    .map_err(fail)?;
-                    *run_id.insert(tx.last_insert_rowid())
-                }
-            };
-            insert_certificate(&tx, run, cert, body, observations.as_deref()).map_err(fail)?;
-            outcome.added.push(cert.certificate_id.clone());
-        }
-        tx.commit().map_err(fail)?;
-        Ok(outcome)
+        let location = self.location.clone();
+        let recorded_at = now();
+        let mut write = |tx: &mut dyn Tx| write_run(tx, &location, &read, meta, &recorded_at);
+        self.store.transaction(&mut write).map_err(|e| self.bad(e))?
     }
 
-    fn connection(&self) -> &Connection {
-        &self.conn
+    /// Every row `sql` returns, `columns` of text each.
+    fn rows(&mut self, sql: &str, params: &[Param<'_>], columns: usize) -> Result<Vec<Vec<Option<String>>>> {
+        self.store.rows(sql, params, columns).map_err(|e| self.bad(e))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The file, or the URL with its password hidden.
+    pub fn location(&self) -> &Path {
+        &self.location
     }
 }
 
-/// Switches to a write-ahead log (readers never block the writer). SQLite answers "busy" at
-/// once, without its busy handler, while another process holds the file to create or switch
-/// it, so this waits its turn here, up to [`BUSY_TIMEOUT`].
-fn wal(conn: &Connection) -> rusqlite::Result<()> {
-    let started = std::time::Instant::now();
-    loop {
-        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(())) {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::DatabaseBusy && started.elapsed() < BUSY_TIMEOUT =>
-            {
-                std::thread::sleep(Duration::from_millis(20));
+/// A certificate file as read for recording: parsed, its text, its raw observations.
+struct ReadCertificate {
+    path: PathBuf,
+    certificate: Certificate,
+    body: String,
+    observations: Option<String>,
+}
+
+/// One run's inserts, inside its transaction.
+fn write_run(
+    tx: &mut dyn Tx,
+    location: &Path,
+    read: &[ReadCertificate],
+    meta: &RunMeta,
+    recorded_at: &str,
+) -> Result<Recorded> {
+    let fail = |message: String| Error::Report { path: location.to_path_buf(), message };
+    let mut outcome = Recorded::default();
+    let mut run_id: Option<i64> = None;
+    for ReadCertificate { path, certificate: cert, body, observations } in read {
+        let held = tx
+            .query_texts(
+                "SELECT body FROM certificates WHERE certificate_id = ?1",
+                &[Param::Text(Some(&cert.certificate_id))],
+            )
+            .map_err(fail)?;
+        match held.into_iter().next().flatten() {
+            Some(held) if same_certificate(&held, cert) => {
+                outcome.already_held.push(cert.certificate_id.clone());
+                continue;
             }
-            other => return other,
+            Some(_) => {
+                return Err(Error::Report {
+                    path: path.clone(),
+                    message: format!(
+                        "{} already holds certificate {} with a different body: a record is never rewritten",
+                        location.display(),
+                        cert.certificate_id
+                    ),
+                })
+            }
+            None => {}
+        }
+        let run = match run_id {
+            Some(id) => id,
+            None => *run_id.insert(insert_run(tx, meta, recorded_at).map_err(fail)?),
+        };
+        insert_certificate(tx, run, cert, body, observations.as_deref()).map_err(fail)?;
+        outcome.added.push(cert.certificate_id.clone());
+        stall_for_tests(&outcome);
+    }
+    Ok(outcome)
+}
+
+/// A test seam for the killed-writer test: with `EDGECERT_TEST_STALL_RECORD=FILE` set, the
+/// writer, its first certificate inserted and its transaction still open, creates FILE and
+/// waits to be killed.
+fn stall_for_tests(outcome: &Recorded) {
+    let Some(flag) = std::env::var_os("EDGECERT_TEST_STALL_RECORD") else { return };
+    if outcome.added.len() == 1 {
+        let _ = std::fs::write(&flag, b"inserted, not committed\n");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
         }
     }
 }
@@ -268,49 +222,63 @@ fn same_certificate(held: &str, cert: &Certificate) -> bool {
         .is_ok_and(|h| h.canonical_body() == cert.canonical_body() && h.signature == cert.signature)
 }
 
+fn insert_run(tx: &mut dyn Tx, meta: &RunMeta, recorded_at: &str) -> std::result::Result<i64, String> {
+    tx.query_int(
+        "INSERT INTO runs (recorded_at, label, host, edgecert_version) VALUES (?1, ?2, ?3, ?4) RETURNING run_id",
+        &[
+            Param::Text(Some(recorded_at)),
+            Param::Text(meta.label.as_deref()),
+            Param::Text(Some(&meta.host)),
+            Param::Text(Some(crate::TOOL_VERSION)),
+        ],
+    )
+}
+
 fn insert_certificate(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &mut dyn Tx,
     run: i64,
     c: &Certificate,
     body: &str,
     observations: Option<&str>,
-) -> rusqlite::Result<()> {
+) -> std::result::Result<(), String> {
     tx.execute(
         "INSERT INTO certificates (certificate_id, run_id, body, observations, observations_sha256, model, model_sha256, family, golden_sha256, chip, profile_sha256, backend, verdict, issued_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        params![
-            c.certificate_id,
-            run,
-            body,
-            observations,
-            c.observations.as_ref().map(|o| o.sha256.clone()),
-            c.subject.model,
-            c.subject.sha256,
-            c.golden.name,
-            c.golden.sha256,
-            c.profile.name,
-            c.profile.sha256,
-            c.backend.kind,
-            c.verdict.as_str(),
-            c.issued_at,
+        &[
+            Param::text(&c.certificate_id),
+            Param::Int(run),
+            Param::text(body),
+            Param::Text(observations),
+            Param::Text(c.observations.as_ref().map(|o| o.sha256.as_str())),
+            Param::text(&c.subject.model),
+            Param::text(&c.subject.sha256),
+            Param::text(&c.golden.name),
+            Param::text(&c.golden.sha256),
+            Param::text(&c.profile.name),
+            Param::text(&c.profile.sha256),
+            Param::text(&c.backend.kind),
+            Param::text(c.verdict.as_str()),
+            Param::text(&c.issued_at),
         ],
     )?;
     for check in &c.checks {
         let ci = check.ci.as_ref();
+        let finite = |v: Option<f64>| Param::Real(v.filter(|v| v.is_finite()));
+        let status = format!("{:?}", check.status).to_lowercase();
         tx.execute(
             "INSERT INTO checks (certificate_id, name, status, verdict, measured, ci_low, ci_high, limit_value, unit, basis)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                c.certificate_id,
-                check.name.name(),
-                format!("{:?}", check.status).to_lowercase(),
-                check.verdict.as_str(),
-                check.measured.filter(|v| v.is_finite()),
-                ci.map(|i| i.low).filter(|v| v.is_finite()),
-                ci.and_then(|i| i.high).filter(|v| v.is_finite()),
-                check.limit.filter(|v| v.is_finite()),
-                check.unit,
-                check.basis.as_str(),
+            &[
+                Param::text(&c.certificate_id),
+                Param::text(check.name.name()),
+                Param::text(&status),
+                Param::text(check.verdict.as_str()),
+                finite(check.measured),
+                finite(ci.map(|i| i.low)),
+                finite(ci.and_then(|i| i.high)),
+                finite(check.limit),
+                Param::text(&check.unit),
+                Param::text(check.basis.as_str()),
             ],
         )?;
     }
