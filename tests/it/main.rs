@@ -19,6 +19,7 @@ mod inspect;
 mod intake;
 mod layers;
 mod negative_controls;
+mod postgres_server;
 mod power;
 mod readback;
 mod records;

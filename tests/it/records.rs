@@ -1,18 +1,67 @@
 //! The lab's records: `certify --record DB`, `edgecert record DB PATH...` and `edgecert
-//! history DB` on a real SQLite file, with real processes writing it at once; a planted
-//! regression flagged by diff's statistics; duplicates a no-op; a different body under a held
-//! id refused; tables append-only; a record edited outside edgecert named; a database from a
-//! newer schema refused with its version.
+//! history DB`, the same tests on a real SQLite file and on a real PostgreSQL server (a
+//! throwaway cluster, `postgres_server`), with real processes writing at once and one killed
+//! mid-run; a planted regression flagged by diff's statistics; duplicates a no-op; a different
+//! body under a held id refused; tables append-only; a record edited outside edgecert named; a
+//! database from a newer schema refused with its version.
 
 use crate::common;
+use crate::postgres_server;
 
 use std::path::{Path, PathBuf};
 
 use common::*;
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh records database for one test: a SQLite file in `dir`, or a database of its own on
+/// the test server (`None`, having said why, where there is no PostgreSQL).
+fn database(backend: Backend, dir: &Path, test: &str) -> Option<String> {
+    match backend {
+        Backend::Sqlite => Some(dir.join("lab.sqlite").to_string_lossy().into_owned()),
+        Backend::Postgres => postgres_server::fresh_database(test),
+    }
+}
+
+/// Runs SQL on the database behind edgecert's back, as another tool would.
+fn behind_the_back(db: &str, sql: &str) -> Result<(), String> {
+    if db.starts_with("postgres://") {
+        let mut client = ::postgres::Client::connect(db, ::postgres::NoTls).map_err(|e| e.to_string())?;
+        client
+            .batch_execute(sql)
+            .map_err(|e| e.as_db_error().map_or(e.to_string(), |d| d.message().to_string()))
+    } else {
+        rusqlite::Connection::open(db).and_then(|c| c.execute_batch(sql)).map_err(|e| e.to_string())
+    }
+}
+
+/// Each test, once per backend.
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $test() { super::$test(super::Backend::Sqlite) })*
+        }
+        mod postgres {
+            $(#[test] fn $test() { super::$test(super::Backend::Postgres) })*
+        }
+    };
+}
+
+on_both_backends!(
+    runs_recorded_over_time_show_their_figures_and_the_run_that_broke_latency,
+    a_held_certificate_is_a_no_op_and_a_different_body_under_its_id_is_refused,
+    two_writers_at_once_both_land_in_full,
+    a_writer_killed_mid_run_leaves_nothing_of_it,
+    records_are_append_only_an_edited_one_is_named_and_a_newer_schema_refused,
+);
+
 /// Shapes on rk3588, emulated, recorded in `db` with `label`; `budget_ms` as the latency budget
 /// (the golden set copied) where given.
-fn certify_recorded(dir: &Path, name: &str, db: &Path, label: &str, budget_ms: Option<&str>) -> PathBuf {
+fn certify_recorded(dir: &Path, name: &str, db: &str, label: &str, budget_ms: Option<&str>) -> PathBuf {
     let out = dir.join(name);
     let golden = match budget_ms {
         Some(budget) => {
@@ -28,15 +77,15 @@ fn certify_recorded(dir: &Path, name: &str, db: &Path, label: &str, budget_ms: O
         }
         None => root().join("golden/shapes"),
     };
-    let args = ["--model", "golden/shapes/shapes_int8.onnx", "--record", s(db), "--label", label];
+    let args = ["--model", "golden/shapes/shapes_int8.onnx", "--record", db, "--label", label];
     let run = certify_quietly(&out, "profiles/rk3588.toml", s(&golden), &args);
     assert!(run.code <= 1, "{}", run.stderr);
     assert!(run.stdout.contains("1 certificate(s) added, 0 already held"), "{}", run.stdout);
     out
 }
 
-fn history(db: &Path, extra: &[&str]) -> (Run, serde_json::Value) {
-    let mut args = vec!["history", s(db), "--json"];
+fn history(db: &str, extra: &[&str]) -> (Run, serde_json::Value) {
+    let mut args = vec!["history", db, "--json"];
     args.extend_from_slice(extra);
     let run = edgecert(&args);
     assert!(run.code <= 1, "{}", run.stderr);
@@ -44,13 +93,13 @@ fn history(db: &Path, extra: &[&str]) -> (Run, serde_json::Value) {
     (run, json)
 }
 
-#[test]
-fn runs_recorded_over_time_show_their_figures_and_the_run_that_broke_latency() {
+fn runs_recorded_over_time_show_their_figures_and_the_run_that_broke_latency(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("lab.sqlite");
-    certify_recorded(dir.path(), "monday", &db, "monday", None);
-    certify_recorded(dir.path(), "tuesday", &db, "tuesday", Some("0.001"));
-    let (run, h) = history(&db, &[]);
+    let Some(db) = database(backend, dir.path(), "runs_recorded_over_time_") else { return };
+    let db = db.as_str();
+    certify_recorded(dir.path(), "monday", db, "monday", None);
+    certify_recorded(dir.path(), "tuesday", db, "tuesday", Some("0.001"));
+    let (run, h) = history(db, &[]);
     assert_eq!(run.code, 1, "a regression exits 1");
     let subject = &h["subjects"][0];
     assert_eq!(
@@ -70,11 +119,11 @@ fn runs_recorded_over_time_show_their_figures_and_the_run_that_broke_latency() {
     assert_eq!(latency["basis"], "emulated");
 
     // Filters, and the text table.
-    let (_, only) = history(&db, &["--check", "latency", "--chip", "rk3588", "--model", "shapes_int8.onnx"]);
+    let (_, only) = history(db, &["--check", "latency", "--chip", "rk3588", "--model", "shapes_int8.onnx"]);
     assert_eq!(only["subjects"][0]["runs"][0]["checks"].as_array().unwrap().len(), 1);
-    let (_, none) = history(&db, &["--chip", "qcs6490"]);
+    let (_, none) = history(db, &["--chip", "qcs6490"]);
     assert!(none["subjects"].as_array().unwrap().is_empty());
-    let text = edgecert(&["history", s(&db)]);
+    let text = edgecert(&["history", db]);
     assert!(
         text.stdout.contains("golden/shapes/shapes_int8.onnx on rk3588 (2 runs)")
             && text.stdout.contains("tuesday"),
@@ -83,12 +132,12 @@ fn runs_recorded_over_time_show_their_figures_and_the_run_that_broke_latency() {
     );
 }
 
-#[test]
-fn a_held_certificate_is_a_no_op_and_a_different_body_under_its_id_is_refused() {
+fn a_held_certificate_is_a_no_op_and_a_different_body_under_its_id_is_refused(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("lab.sqlite");
-    let out = certify_recorded(dir.path(), "run", &db, "first", None);
-    let again = edgecert(&["record", s(&db), s(&out)]);
+    let Some(db) = database(backend, dir.path(), "a_held_certificate_is_a_") else { return };
+    let db = db.as_str();
+    let out = certify_recorded(dir.path(), "run", db, "first", None);
+    let again = edgecert(&["record", db, s(&out)]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stdout.contains("0 certificate(s) added, 1 already held"), "{}", again.stdout);
     // The same content under the same id, with a signature nobody made: another body.
@@ -106,7 +155,7 @@ fn a_held_certificate_is_a_no_op_and_a_different_body_under_its_id_is_refused() 
         &["--model", "golden/shapes/shapes_int8.onnx"],
     );
     assert!(run.code <= 1, "{}", run.stderr);
-    let refused = edgecert(&["record", s(&db), s(&fresh), s(&out)]);
+    let refused = edgecert(&["record", db, s(&fresh), s(&out)]);
     assert_eq!(refused.code, 2);
     assert!(
         refused.stderr.contains("already holds certificate")
@@ -114,7 +163,7 @@ fn a_held_certificate_is_a_no_op_and_a_different_body_under_its_id_is_refused() 
         "{}",
         refused.stderr
     );
-    let (_, h) = history(&db, &[]);
+    let (_, h) = history(db, &[]);
     assert_eq!(
         h["subjects"][0]["runs"].as_array().unwrap().len(),
         1,
@@ -122,10 +171,10 @@ fn a_held_certificate_is_a_no_op_and_a_different_body_under_its_id_is_refused() 
     );
 }
 
-#[test]
-fn two_writers_at_once_both_land_in_full() {
+fn two_writers_at_once_both_land_in_full(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("lab.sqlite");
+    let Some(db) = database(backend, dir.path(), "two_writers_at_once_both") else { return };
+    let db = db.as_str();
     // Two different certificates (the same emulated inputs within one second would be the same
     // certificate, recorded once): the stated ambients differ.
     let outs: Vec<PathBuf> = [("a", "20"), ("b", "30")]
@@ -141,7 +190,7 @@ fn two_writers_at_once_both_land_in_full() {
         .iter()
         .map(|out| {
             std::process::Command::new(env!("CARGO_BIN_EXE_edgecert"))
-                .args(["record", s(&db), s(out), "--label", s(out)])
+                .args(["record", db, s(out), "--label", s(out)])
                 .current_dir(root())
                 .stdout(std::process::Stdio::null())
                 .spawn()
@@ -151,35 +200,46 @@ fn two_writers_at_once_both_land_in_full() {
     for mut w in writers {
         assert!(w.wait().unwrap().success());
     }
-    let (_, h) = history(&db, &[]);
+    let (_, h) = history(db, &[]);
     let runs = h["subjects"][0]["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2, "{h}");
     assert!(runs.iter().all(|r| r["checks"].as_array().unwrap().len() >= 5), "each run whole: {h}");
 }
 
-#[test]
-fn records_are_append_only_an_edited_one_is_named_and_a_newer_schema_refused() {
+fn records_are_append_only_an_edited_one_is_named_and_a_newer_schema_refused(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("lab.sqlite");
-    certify_recorded(dir.path(), "run", &db, "first", None);
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    for statement in
-        ["UPDATE checks SET verdict = 'PASS'", "DELETE FROM certificates", "UPDATE runs SET label = 'x'"]
-    {
-        let err = conn.execute(statement, []).unwrap_err().to_string();
+    let Some(db) = database(backend, dir.path(), "append_only") else { return };
+    let db = db.as_str();
+    certify_recorded(dir.path(), "run", db, "first", None);
+    let mut refused =
+        vec!["UPDATE checks SET verdict = 'PASS'", "DELETE FROM certificates", "UPDATE runs SET label = 'x'"];
+    if backend == Backend::Postgres {
+        refused.push("TRUNCATE checks");
+    }
+    for statement in refused {
+        let err = behind_the_back(db, statement).unwrap_err();
         assert!(err.contains("records are append-only"), "{statement}: {err}");
     }
-    // Edited behind edgecert's back (the triggers dropped first): history names the record.
-    conn.execute_batch(
-        "DROP TRIGGER certificates_no_update; UPDATE certificates SET body = replace(body, '\"verdict\": \"INCONCLUSIVE\"', '\"verdict\": \"PASS\"');",
+    // Edited behind edgecert's back (the trigger dropped or disabled first): history names the
+    // record.
+    let unguard = match backend {
+        Backend::Sqlite => "DROP TRIGGER certificates_no_update",
+        Backend::Postgres => "ALTER TABLE certificates DISABLE TRIGGER certificates_no_update",
+    };
+    behind_the_back(
+        db,
+        &format!("{unguard}; UPDATE certificates SET body = replace(body, '\"verdict\": \"INCONCLUSIVE\"', '\"verdict\": \"PASS\"');"),
     )
     .unwrap();
-    let run = edgecert(&["history", s(&db)]);
+    let run = edgecert(&["history", db]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("it was changed outside edgecert"), "{}", run.stderr);
-    conn.pragma_update(None, "user_version", 99).unwrap();
-    drop(conn);
-    let run = edgecert(&["history", s(&db)]);
+    let newer = match backend {
+        Backend::Sqlite => "PRAGMA user_version = 99",
+        Backend::Postgres => "INSERT INTO records_schema (version) VALUES (99)",
+    };
+    behind_the_back(db, newer).unwrap();
+    let run = edgecert(&["history", db]);
     assert_eq!(run.code, 2);
     assert!(
         run.stderr
@@ -187,4 +247,48 @@ fn records_are_append_only_an_edited_one_is_named_and_a_newer_schema_refused() {
         "{}",
         run.stderr
     );
+}
+
+/// A writer killed with its first certificate inserted and its transaction open (the test
+/// seam `EDGECERT_TEST_STALL_RECORD` holds it there): nothing of its run is in the records,
+/// and the next writer is not kept waiting by it.
+fn a_writer_killed_mid_run_leaves_nothing_of_it(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = database(backend, dir.path(), "killed_writer") else { return };
+    let db = db.as_str();
+    certify_recorded(dir.path(), "before", db, "before", None);
+    let outs: Vec<PathBuf> = [("a", "20"), ("b", "30")]
+        .iter()
+        .map(|(name, ambient)| {
+            let out = dir.path().join(name);
+            let run = certify_quietly(&out, "profiles/rk3588.toml", "golden/shapes", &["--ambient", ambient]);
+            assert!(run.code <= 1, "{}", run.stderr);
+            out
+        })
+        .collect();
+    let flag = dir.path().join("stalled");
+    let mut writer = std::process::Command::new(env!("CARGO_BIN_EXE_edgecert"))
+        .args(["record", db, s(&outs[0]), s(&outs[1]), "--label", "killed"])
+        .env("EDGECERT_TEST_STALL_RECORD", &flag)
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !flag.exists() {
+        assert!(started.elapsed().as_secs() < 60, "the writer never reached its first insert");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    let (_, h) = history(db, &[]);
+    let labels: Vec<&str> =
+        h["subjects"][0]["runs"].as_array().unwrap().iter().map(|r| r["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["before"], "nothing of the killed run: {h}");
+    // The next writer lands both, in full.
+    let again = edgecert(&["record", db, s(&outs[0]), s(&outs[1]), "--label", "again"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("2 certificate(s) added, 0 already held"), "{}", again.stdout);
+    let (_, h) = history(db, &[]);
+    assert_eq!(h["subjects"][0]["runs"].as_array().unwrap().len(), 3, "{h}");
 }
