@@ -221,3 +221,20 @@ auth-public-key = Public key
 auth-unsigned = unsigned: the certificate carries no signature, so no one has authorised it
 auth-authoriser = Results authorised by { $name }, { $role }.
 auth-no-authoriser = No authoriser is named (the issuer file gives no [authoriser]).
+
+## edgecert trend
+trend-title = Trends of the recorded runs
+trend-source = From { $db }: { $count } certificates; page made { $date }
+trend-none = No recorded runs match.
+trend-subject = { $model } on { $chip }
+trend-runs = { $count } runs, { $first } to { $last }
+trend-latency = p99 latency (ms)
+trend-check = { $check } ({ $unit })
+trend-no-figures = no run gave a figure for this check
+trend-interval = 95% confidence interval
+trend-limit = limit
+trend-regression = regression since the run before
+trend-verdict-change = verdict changed
+trend-table-label = label
+trend-table-regressions = regressions since the run before
+trend-get-certificate = Each certificate is kept whole in the records: { $command } prints it.

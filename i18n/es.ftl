@@ -219,3 +219,20 @@ auth-public-key = Clave pública
 auth-unsigned = sin firmar: el certificado no lleva firma, por lo que nadie lo ha autorizado
 auth-authoriser = Resultados autorizados por { $name }, { $role }.
 auth-no-authoriser = No se nombra a ninguna persona que autorice (el archivo del emisor no tiene [authoriser]).
+
+## edgecert trend
+trend-title = Tendencias de las ejecuciones registradas
+trend-source = De { $db }: { $count } certificados; página generada el { $date }
+trend-none = Ninguna ejecución registrada coincide.
+trend-subject = { $model } en { $chip }
+trend-runs = { $count } ejecuciones, de { $first } a { $last }
+trend-latency = latencia p99 (ms)
+trend-check = { $check } ({ $unit })
+trend-no-figures = ninguna ejecución dio un valor para esta verificación
+trend-interval = intervalo de confianza del 95 %
+trend-limit = límite
+trend-regression = regresión respecto de la ejecución anterior
+trend-verdict-change = cambio de veredicto
+trend-table-label = etiqueta
+trend-table-regressions = regresiones respecto de la ejecución anterior
+trend-get-certificate = Cada certificado se conserva íntegro en los registros: { $command } lo imprime.

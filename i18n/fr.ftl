@@ -218,3 +218,20 @@ auth-public-key = Clé publique
 auth-unsigned = non signé : le certificat ne porte aucune signature, personne ne l’a donc autorisé
 auth-authoriser = Résultats autorisés par { $name }, { $role }.
 auth-no-authoriser = Aucune personne n’est désignée pour autoriser (le fichier émetteur ne donne pas de [authoriser]).
+
+## edgecert trend
+trend-title = Tendances des exécutions enregistrées
+trend-source = Depuis { $db } : { $count } certificats ; page générée le { $date }
+trend-none = Aucune exécution enregistrée ne correspond.
+trend-subject = { $model } sur { $chip }
+trend-runs = { $count } exécutions, du { $first } au { $last }
+trend-latency = latence p99 (ms)
+trend-check = { $check } ({ $unit })
+trend-no-figures = aucune exécution n’a donné de valeur pour cette vérification
+trend-interval = intervalle de confiance à 95 %
+trend-limit = limite
+trend-regression = régression par rapport à l’exécution précédente
+trend-verdict-change = verdict modifié
+trend-table-label = libellé
+trend-table-regressions = régressions par rapport à l’exécution précédente
+trend-get-certificate = Chaque certificat est conservé en entier dans les enregistrements : { $command } l’affiche.

@@ -218,3 +218,20 @@ auth-public-key = Kunci publik
 auth-unsigned = tidak ditandatangani: sertifikat tidak memiliki tanda tangan, sehingga tidak ada yang mengesahkannya
 auth-authoriser = Hasil disahkan oleh { $name }, { $role }.
 auth-no-authoriser = Tidak ada pengesah yang disebutkan (berkas penerbit tidak memuat [authoriser]).
+
+## edgecert trend
+trend-title = Tren dari run yang tercatat
+trend-source = Dari { $db }: { $count } sertifikat; halaman dibuat { $date }
+trend-none = Tidak ada run tercatat yang cocok.
+trend-subject = { $model } pada { $chip }
+trend-runs = { $count } run, { $first } sampai { $last }
+trend-latency = latensi p99 (ms)
+trend-check = { $check } ({ $unit })
+trend-no-figures = tidak ada run yang memberi nilai untuk pemeriksaan ini
+trend-interval = interval kepercayaan 95%
+trend-limit = batas
+trend-regression = regresi sejak run sebelumnya
+trend-verdict-change = keputusan berubah
+trend-table-label = label
+trend-table-regressions = regresi sejak run sebelumnya
+trend-get-certificate = Setiap sertifikat disimpan utuh dalam rekaman: { $command } mencetaknya.

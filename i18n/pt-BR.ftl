@@ -218,3 +218,20 @@ auth-public-key = Chave pública
 auth-unsigned = não assinado: o certificado não tem assinatura, portanto ninguém o autorizou
 auth-authoriser = Resultados autorizados por { $name }, { $role }.
 auth-no-authoriser = Nenhuma pessoa autorizadora é nomeada (o arquivo do emissor não tem [authoriser]).
+
+## edgecert trend
+trend-title = Tendências das execuções registradas
+trend-source = De { $db }: { $count } certificados; página gerada em { $date }
+trend-none = Nenhuma execução registrada corresponde.
+trend-subject = { $model } em { $chip }
+trend-runs = { $count } execuções, de { $first } a { $last }
+trend-latency = latência p99 (ms)
+trend-check = { $check } ({ $unit })
+trend-no-figures = nenhuma execução deu um valor para esta verificação
+trend-interval = intervalo de confiança de 95%
+trend-limit = limite
+trend-regression = regressão em relação à execução anterior
+trend-verdict-change = veredito alterado
+trend-table-label = rótulo
+trend-table-regressions = regressões em relação à execução anterior
+trend-get-certificate = Cada certificado é mantido íntegro nos registros: { $command } o imprime.

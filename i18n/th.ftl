@@ -219,3 +219,20 @@ auth-public-key = กุญแจสาธารณะ
 auth-unsigned = ไม่ได้ลงนาม: ใบรับรองไม่มีลายเซ็น จึงไม่มีผู้ใดอนุมัติใบรับรองนี้
 auth-authoriser = ผลการทดสอบได้รับอนุมัติโดย { $name } ตำแหน่ง { $role }
 auth-no-authoriser = ไม่ได้ระบุผู้อนุมัติ (ไฟล์ผู้ออกรายงานไม่มี [authoriser])
+
+## edgecert trend
+trend-title = แนวโน้มของการรันที่บันทึกไว้
+trend-source = จาก { $db }: ใบรับรอง { $count } ฉบับ; สร้างหน้าเมื่อ { $date }
+trend-none = ไม่มีการรันที่บันทึกไว้ตรงกับเงื่อนไข
+trend-subject = { $model } บน { $chip }
+trend-runs = { $count } การรัน ตั้งแต่ { $first } ถึง { $last }
+trend-latency = เวลาแฝง p99 (มิลลิวินาที)
+trend-check = { $check } ({ $unit })
+trend-no-figures = ไม่มีการรันใดให้ค่าสำหรับการตรวจสอบนี้
+trend-interval = ช่วงความเชื่อมั่น 95%
+trend-limit = ขีดจำกัด
+trend-regression = การถดถอยเทียบกับการรันก่อนหน้า
+trend-verdict-change = ผลตัดสินเปลี่ยน
+trend-table-label = ป้ายกำกับ
+trend-table-regressions = การถดถอยเทียบกับการรันก่อนหน้า
+trend-get-certificate = ใบรับรองแต่ละฉบับถูกเก็บไว้ครบถ้วนในบันทึก: { $command } จะพิมพ์ออกมา

@@ -218,3 +218,20 @@ auth-public-key = Khóa công khai
 auth-unsigned = chưa ký: chứng nhận không có chữ ký, nên chưa ai phê duyệt
 auth-authoriser = Người phê duyệt kết quả: { $name }, { $role }.
 auth-no-authoriser = Không nêu người phê duyệt (tệp đơn vị phát hành không có [authoriser]).
+
+## edgecert trend
+trend-title = Xu hướng của các lần chạy đã ghi
+trend-source = Từ { $db }: { $count } chứng nhận; trang tạo lúc { $date }
+trend-none = Không có lần chạy đã ghi nào khớp.
+trend-subject = { $model } trên { $chip }
+trend-runs = { $count } lần chạy, từ { $first } đến { $last }
+trend-latency = độ trễ p99 (ms)
+trend-check = { $check } ({ $unit })
+trend-no-figures = không lần chạy nào cho giá trị của phép kiểm tra này
+trend-interval = khoảng tin cậy 95%
+trend-limit = giới hạn
+trend-regression = suy giảm so với lần chạy trước
+trend-verdict-change = kết luận thay đổi
+trend-table-label = nhãn
+trend-table-regressions = suy giảm so với lần chạy trước
+trend-get-certificate = Mỗi chứng nhận được lưu nguyên vẹn trong hồ sơ: { $command } sẽ in ra.

@@ -218,3 +218,20 @@ auth-public-key = 公钥
 auth-unsigned = 未签名：证书没有签名，因此未经任何人批准
 auth-authoriser = 结果由 { $name }（{ $role }）批准。
 auth-no-authoriser = 未指明批准人（签发方文件中没有 [authoriser]）。
+
+## edgecert trend
+trend-title = 已记录运行的趋势
+trend-source = 来自 { $db }：{ $count } 份证书；页面生成于 { $date }
+trend-none = 没有符合条件的已记录运行。
+trend-subject = { $model }，芯片 { $chip }
+trend-runs = { $count } 次运行，{ $first } 至 { $last }
+trend-latency = p99 延迟（毫秒）
+trend-check = { $check }（{ $unit }）
+trend-no-figures = 没有任何运行给出此检查的数值
+trend-interval = 95% 置信区间
+trend-limit = 限值
+trend-regression = 相对上一次运行的退化
+trend-verdict-change = 结论改变
+trend-table-label = 标签
+trend-table-regressions = 相对上一次运行的退化
+trend-get-certificate = 每份证书都完整保存在记录中：{ $command } 可将其输出。

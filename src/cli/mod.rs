@@ -50,7 +50,8 @@ pub enum Command {
     /// Record existing certificates (files, certificate folders, certify --out folders) in a
     /// records database, as one run.
     Record {
-        /// The records database (SQLite; created and migrated on open).
+        /// The records database: a SQLite file (created if absent) or a postgres:// URL;
+        /// migrated on open.
         db: PathBuf,
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -61,20 +62,33 @@ pub enum Command {
     /// The recorded runs per (model, chip) over time: each check's verdict, value and interval,
     /// and what regressed since the run before (diff's statistics). Exit 1 if any regressed.
     History {
+        /// The records database: a SQLite file or a postgres:// URL.
         db: PathBuf,
-        /// The model's path or file name.
-        #[arg(long)]
-        model: Option<String>,
-        #[arg(long)]
-        chip: Option<String>,
+        #[command(flatten)]
+        filter: RecordsFilterArgs,
         /// Only this check's column.
         #[arg(long)]
         check: Option<String>,
-        /// Runs issued on or after this day (YYYY-MM-DD).
-        #[arg(long, value_name = "DATE")]
-        since: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Print the recorded certificate with this id (or a unique prefix of 8 or more hex
+        /// digits) as it was recorded, checked against its id, instead of the history.
+        #[arg(long, value_name = "ID", conflicts_with_all = ["check", "json"])]
+        certificate: Option<String>,
+    },
+    /// The recorded runs as one self-contained HTML page: per (model, chip), p99 latency and each
+    /// accuracy check over time, intervals as bands, verdict changes and regressions marked.
+    Trend {
+        /// The records database: a SQLite file or a postgres:// URL.
+        db: PathBuf,
+        #[command(flatten)]
+        filter: RecordsFilterArgs,
+        /// Where to write the page.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Language of the page (BCP 47: en, zh-CN, es, pt-BR, fr, vi, id, th).
+        #[arg(long, default_value = crate::i18n::DEFAULT_LANGUAGE)]
+        lang: String,
     },
     /// Export a certificate for other tools: a CycloneDX 1.6 AI bill of materials.
     Export {
@@ -662,15 +676,17 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             let recorded = crate::records::record_paths(&db, &paths, &crate::records::RunMeta::here(label))?;
             print(out, &recorded.text(&db))
         }
-        Command::History { db, model, chip, check, since, json } => {
-            if !crate::records::Records::exists(&db) {
-                return Err(Error::Usage(format!("{}: no records database there", db.display())));
+        Command::History { db, filter, check, json, certificate } => {
+            if let Some(id) = certificate {
+                return print(out, &crate::records::recorded_certificate(&db, &id)?);
             }
-            let mut records = crate::records::Records::open(&db)?;
-            let filter = crate::records::HistoryFilter { model, chip, check, since };
-            let history = crate::records::history(&mut records, &filter)?;
+            let history = crate::records::history_of(&db, &filter.with_check(check))?;
             print(out, &if json { history.json() } else { history.text() })?;
             Ok(if history.has_regressions() { exit_code::NOT_CERTIFIED } else { exit_code::PASS })
+        }
+        Command::Trend { db, filter, out: path, lang } => {
+            let written = crate::records::write_trend(&db, &filter.with_check(None), &path, &lang)?;
+            print(out, &format!("trend page written to {}\n", written.display()))
         }
         Command::Thermal(ThermalCommand::Fit { certificate, out: path }) => {
             let snippet = crate::views::thermal_fit(&certificate)?.snippet();
@@ -1013,5 +1029,24 @@ fn check_profiles(paths: &[PathBuf], out: &mut dyn Write) -> Result<i32> {
             }
             Err(errors.remove(0))
         }
+    }
+}
+
+/// Which recorded runs `history` and `trend` show.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RecordsFilterArgs {
+    /// The model's path or file name.
+    #[arg(long)]
+    model: Option<String>,
+    #[arg(long)]
+    chip: Option<String>,
+    /// Runs issued on or after this day (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    since: Option<String>,
+}
+
+impl RecordsFilterArgs {
+    fn with_check(self, check: Option<String>) -> crate::records::HistoryFilter {
+        crate::records::HistoryFilter { model: self.model, chip: self.chip, check, since: self.since }
     }
 }

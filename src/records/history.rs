@@ -11,8 +11,9 @@ use serde::Serialize;
 use super::{Param, Records};
 use crate::certificate::observations::ObservationRecord;
 use crate::certificate::Certificate;
-use crate::diff::{diff, CertificateKey, RunCertificate, Runs};
-use crate::vocab::Result;
+use crate::checks::CheckKind;
+use crate::diff::{diff, CertificateKey, RegressionKind, RunCertificate, Runs};
+use crate::vocab::{Outcome, Result};
 
 /// Which runs to show.
 #[derive(Debug, Clone, Default)]
@@ -44,19 +45,22 @@ pub struct RunEntry {
     pub certificate_id: String,
     pub issued_at: String,
     pub label: Option<String>,
-    pub verdict: String,
+    pub verdict: Outcome,
     pub checks: Vec<CheckEntry>,
     /// What got worse since the run before it (empty for the first).
     pub regressions: Vec<String>,
+    /// The checks those regressions concern (`verdict` for the certificate's own verdict).
+    pub regressed_checks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckEntry {
     pub name: String,
-    pub verdict: String,
+    pub verdict: Outcome,
     pub measured: Option<f64>,
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
+    pub limit: Option<f64>,
     pub unit: String,
     pub basis: String,
 }
@@ -66,6 +70,19 @@ struct Row {
     body: String,
     observations: Option<String>,
     label: Option<String>,
+}
+
+impl Row {
+    /// A row from the columns id, body, observations and label, in that order.
+    fn from_columns(mut columns: Vec<Option<String>>) -> Row {
+        let mut take = |i: usize| std::mem::take(&mut columns[i]);
+        Row {
+            id: take(0).unwrap_or_default(),
+            body: take(1).unwrap_or_default(),
+            observations: take(2),
+            label: take(3),
+        }
+    }
 }
 
 /// The history of the runs `filter` selects.
@@ -81,10 +98,9 @@ pub fn history(records: &mut Records, filter: &HistoryFilter) -> Result<History>
         6,
     )?;
     let rows = selected.into_iter().map(|mut r| {
-        let mut take = |i: usize| std::mem::take(&mut r[i]);
-        let (id, body, observations, label) = (take(0), take(1), take(2), take(3));
-        let key = (take(4).unwrap_or_default(), take(5).unwrap_or_default());
-        (key, Row { id: id.unwrap_or_default(), body: body.unwrap_or_default(), observations, label })
+        let key =
+            (std::mem::take(&mut r[4]).unwrap_or_default(), std::mem::take(&mut r[5]).unwrap_or_default());
+        (key, Row::from_columns(r))
     });
     let mut grouped: BTreeMap<(String, String), Vec<Row>> = BTreeMap::new();
     for (key, row) in rows {
@@ -131,8 +147,8 @@ fn read_back(records: &Records, row: &Row) -> Result<RunCertificate> {
     Ok(RunCertificate { path: format!("record {}", row.id).into(), certificate, timing })
 }
 
-/// What `diff` finds worse from one run to the next.
-fn regressions(before: &RunCertificate, after: &RunCertificate) -> Vec<String> {
+/// What `diff` finds worse from one run to the next: each detail, and the check it concerns.
+fn regressions(before: &RunCertificate, after: &RunCertificate) -> Vec<(String, String)> {
     let side = |c: &RunCertificate| Runs {
         source: c.path.clone(),
         certificates: [(
@@ -144,14 +160,29 @@ fn regressions(before: &RunCertificate, after: &RunCertificate) -> Vec<String> {
         )]
         .into(),
     };
-    diff(&side(before), &side(after)).regressions.into_iter().map(|r| r.detail).collect()
+    diff(&side(before), &side(after))
+        .regressions
+        .into_iter()
+        .map(|r| {
+            let check = match &r.kind {
+                RegressionKind::Verdict { check: Some(kind), .. } => kind.name().to_string(),
+                RegressionKind::Verdict { check: None, .. } => "verdict".to_string(),
+                RegressionKind::Latency(_) => CheckKind::Latency.name().to_string(),
+                RegressionKind::Accuracy(drop) if drop.key.starts_with("slice.") => {
+                    CheckKind::AccuracyHardestSlice.name().to_string()
+                }
+                RegressionKind::Accuracy(_) => CheckKind::Accuracy.name().to_string(),
+            };
+            (r.detail, check)
+        })
+        .collect()
 }
 
 fn entry(
     c: &Certificate,
     label: Option<String>,
     filter: &HistoryFilter,
-    regressions: Vec<String>,
+    regressions: Vec<(String, String)>,
 ) -> RunEntry {
     let checks = c
         .checks
@@ -159,10 +190,11 @@ fn entry(
         .filter(|k| filter.check.as_deref().is_none_or(|want| k.name.name() == want))
         .map(|k| CheckEntry {
             name: k.name.name().to_string(),
-            verdict: k.verdict.as_str().to_string(),
+            verdict: k.verdict,
             measured: k.measured.filter(|v| v.is_finite()),
             ci_low: k.ci.as_ref().map(|i| i.low).filter(|v| v.is_finite()),
             ci_high: k.ci.as_ref().and_then(|i| i.high).filter(|v| v.is_finite()),
+            limit: k.limit.filter(|v| v.is_finite()),
             unit: k.unit.clone(),
             basis: k.basis.as_str().to_string(),
         })
@@ -171,9 +203,10 @@ fn entry(
         certificate_id: c.certificate_id.clone(),
         issued_at: c.issued_at.clone(),
         label,
-        verdict: c.verdict.as_str().to_string(),
+        verdict: c.verdict,
         checks,
-        regressions,
+        regressed_checks: regressions.iter().map(|(_, check)| check.clone()).collect(),
+        regressions: regressions.into_iter().map(|(detail, _)| detail).collect(),
     }
 }
 
@@ -200,8 +233,11 @@ impl History {
             header.push("regressions since the run before");
             t.load_preset(UTF8_FULL_CONDENSED).set_header(header);
             for r in &s.runs {
-                let mut row =
-                    vec![r.issued_at.clone(), r.label.clone().unwrap_or_default(), r.verdict.clone()];
+                let mut row = vec![
+                    r.issued_at.clone(),
+                    r.label.clone().unwrap_or_default(),
+                    r.verdict.as_str().to_string(),
+                ];
                 for name in &names {
                     row.push(r.checks.iter().find(|c| c.name == *name).map_or(String::new(), cell));
                 }
@@ -231,7 +267,7 @@ fn cell(c: &CheckEntry) -> String {
         (Some(l), None) => format!(" [{}, ?]", short(l)),
         _ => String::new(),
     };
-    format!("{}{value}{ci}", c.verdict)
+    format!("{}{value}{ci}", c.verdict.as_str())
 }
 
 /// A whole number as one (bytes, nodes), anything else to four decimals.
@@ -241,4 +277,28 @@ fn short(v: f64) -> String {
     } else {
         format!("{v:.4}")
     }
+}
+
+/// The body of the certificate recorded under `id` (or a unique prefix of at least 8 hex
+/// digits), after checking that it still gives its id.
+pub fn recorded_certificate(records: &mut Records, id: &str) -> Result<String> {
+    let id = id.trim().to_ascii_lowercase();
+    if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(crate::vocab::Error::Usage(format!(
+            "--certificate {id}: expected a certificate id, or 8 or more of its leading hex digits"
+        )));
+    }
+    let pattern = format!("{id}%");
+    let found = records.rows(
+        "SELECT c.certificate_id, c.body, c.observations, r.label FROM certificates c JOIN runs r ON r.run_id = c.run_id
+         WHERE c.certificate_id LIKE ?1 ORDER BY c.certificate_id LIMIT 2",
+        &[Param::text(&pattern)],
+        4,
+    )?;
+    let mut rows = found.into_iter().map(Row::from_columns);
+    let (Some(row), None) = (rows.next(), rows.next()) else {
+        return Err(records.bad(format!("no single recorded certificate has an id starting {id}")));
+    };
+    read_back(records, &row)?;
+    Ok(row.body)
 }

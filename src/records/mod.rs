@@ -14,6 +14,7 @@ mod history;
 mod postgres;
 mod sqlite;
 mod store;
+mod trend;
 
 pub use history::{history, History, HistoryFilter};
 
@@ -305,4 +306,32 @@ pub fn record_issued(db: &Path, out: &Path, issued: &[(String, String)], meta: &
     let files: Vec<PathBuf> =
         issued.iter().map(|(family, chip)| crate::certificate::certificate_path(out, family, chip)).collect();
     Records::open(db)?.record(&files, meta)
+}
+
+/// `edgecert history DB`: the history of an existing database.
+pub fn history_of(db: &Path, filter: &HistoryFilter) -> Result<History> {
+    history(&mut open_existing(db)?, filter)
+}
+
+/// `edgecert history DB --certificate ID`: a recorded certificate's body, checked against its id.
+pub fn recorded_certificate(db: &Path, id: &str) -> Result<String> {
+    history::recorded_certificate(&mut open_existing(db)?, id)
+}
+
+/// `edgecert trend DB --out FILE`: the history as a page in `lang`, written whole or not at all.
+pub fn write_trend(db: &Path, filter: &HistoryFilter, out: &Path, lang: &str) -> Result<PathBuf> {
+    let catalog = crate::i18n::Catalog::load(lang)?;
+    let mut records = open_existing(db)?;
+    let history = history(&mut records, filter)?;
+    let page = trend::trend_page(&history, &records.location().to_string_lossy(), &now(), &catalog);
+    crate::vocab::write_all_atomically(&[(out.to_path_buf(), page.into_bytes())])?;
+    Ok(out.to_path_buf())
+}
+
+/// A database to read: a SQLite file must already be there (reading never creates one).
+fn open_existing(db: &Path) -> Result<Records> {
+    if !Records::exists(db) {
+        return Err(Error::Usage(format!("{}: no records database there", db.display())));
+    }
+    Records::open(db)
 }

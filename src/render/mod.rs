@@ -18,6 +18,7 @@ use crate::vocab::{write_all_atomically, Error, Result};
 
 use crate::certificate::{observations, read_certificate, Certificate};
 
+pub use html::esc as html_escape;
 pub use table::{verdict_table, verdict_table_in};
 
 /// What `edgecert show` prints, in English.

@@ -57,6 +57,7 @@ on_both_backends!(
     two_writers_at_once_both_land_in_full,
     a_writer_killed_mid_run_leaves_nothing_of_it,
     records_are_append_only_an_edited_one_is_named_and_a_newer_schema_refused,
+    the_trend_page_plots_each_run_and_marks_the_planted_regression,
 );
 
 /// Shapes on rk3588, emulated, recorded in `db` with `label`; `budget_ms` as the latency budget
@@ -77,7 +78,20 @@ fn certify_recorded(dir: &Path, name: &str, db: &str, label: &str, budget_ms: Op
         }
         None => root().join("golden/shapes"),
     };
-    let args = ["--model", "golden/shapes/shapes_int8.onnx", "--record", db, "--label", label];
+    // Each run states another ambient, so two runs within one second are two certificates (the
+    // same inputs at the same second would be one, recorded once), as two nights' runs are.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let ambient = format!("20.{}", RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+    let args = [
+        "--model",
+        "golden/shapes/shapes_int8.onnx",
+        "--record",
+        db,
+        "--label",
+        label,
+        "--ambient",
+        &ambient,
+    ];
     let run = certify_quietly(&out, "profiles/rk3588.toml", s(&golden), &args);
     assert!(run.code <= 1, "{}", run.stderr);
     assert!(run.stdout.contains("1 certificate(s) added, 0 already held"), "{}", run.stdout);
@@ -123,6 +137,19 @@ fn runs_recorded_over_time_show_their_figures_and_the_run_that_broke_latency(bac
     assert_eq!(only["subjects"][0]["runs"][0]["checks"].as_array().unwrap().len(), 1);
     let (_, none) = history(db, &["--chip", "qcs6490"]);
     assert!(none["subjects"].as_array().unwrap().is_empty());
+    // A recorded certificate, whole, by a prefix of its id; an unknown prefix is refused.
+    let id = runs[1]["certificate_id"].as_str().unwrap();
+    let shown = edgecert(&["history", db, "--certificate", &id[..12]]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let body: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(body["certificate_id"], id);
+    let unknown = edgecert(&["history", db, "--certificate", "00000000"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("no single recorded certificate has an id starting 00000000"),
+        "{}",
+        unknown.stderr
+    );
     let text = edgecert(&["history", db]);
     assert!(
         text.stdout.contains("golden/shapes/shapes_int8.onnx on rk3588 (2 runs)")
@@ -291,4 +318,86 @@ fn a_writer_killed_mid_run_leaves_nothing_of_it(backend: Backend) {
     assert!(again.stdout.contains("2 certificate(s) added, 0 already held"), "{}", again.stdout);
     let (_, h) = history(db, &[]);
     assert_eq!(h["subjects"][0]["runs"].as_array().unwrap().len(), 3, "{h}");
+}
+
+/// What a reader of the trend page sees, measured in the laid-out DOM.
+const TREND_PROBE: &str = r#"<script>
+(function () {
+  const sized = (el) => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const latency = document.querySelector('svg.trend[data-check="latency"]');
+  const points = Array.from(latency.querySelectorAll('circle.point'));
+  const nearest = (x) => points.reduce((best, p) =>
+    Math.abs(p.cx.baseVal.value - x) < Math.abs(best.cx.baseVal.value - x) ? p : best);
+  const result = {
+    title: document.querySelector('h1').innerText,
+    subjects: document.querySelectorAll('section.subject').length,
+    plots: Array.from(document.querySelectorAll('svg.trend')).map((s) => s.dataset.check),
+    points: points.filter(sized).length,
+    bands: Array.from(latency.querySelectorAll('polygon.band')).filter(sized).length,
+    limit: latency.querySelectorAll('line.limit').length,
+    regressed: Array.from(latency.querySelectorAll('path.regression')).filter(sized).map((r) => {
+      const b = r.getBBox();
+      return nearest(b.x + b.width / 2).dataset.certificate;
+    }),
+    verdict_changes: latency.querySelectorAll('line.verdict-change').length,
+    failed_points: Array.from(latency.querySelectorAll('circle.point.fail')).map((p) => p.dataset.certificate),
+    links_resolve: points.every((p) => {
+      const href = p.parentElement.getAttribute('href');
+      return !!href && document.getElementById(href.slice(1)) !== null;
+    }),
+    scroll_width: document.documentElement.scrollWidth,
+  };
+  const pre = document.createElement('pre');
+  pre.id = 'edgecert-probe';
+  pre.textContent = JSON.stringify(result);
+  document.body.appendChild(pre);
+})();
+</script>"#;
+
+/// Three nightly runs, the third with a latency budget it cannot meet: the page, in Chinese,
+/// plots latency and the accuracy checks per run, and marks the regression on the third run's
+/// point (the page of the first two, the control, marks none). Self-contained: no script, no
+/// address outside the page. Drawn in headless Chromium where one is installed.
+fn the_trend_page_plots_each_run_and_marks_the_planted_regression(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = database(backend, dir.path(), "trend_page") else { return };
+    let db = db.as_str();
+    let page = dir.path().join("trend.html");
+    let trend = |lang: &str| {
+        let run = edgecert(&["trend", db, "--out", s(&page), "--lang", lang]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stdout.contains("trend page written to"), "{}", run.stdout);
+        std::fs::read_to_string(&page).unwrap()
+    };
+    certify_recorded(dir.path(), "monday", db, "monday", None);
+    certify_recorded(dir.path(), "tuesday", db, "tuesday", None);
+    let control = trend("en");
+    assert!(control.contains("Trends of the recorded runs") && control.contains("2 runs"), "{control}");
+    assert!(!control.contains("<path class=\"regression\""), "no regression between two equal runs");
+    certify_recorded(dir.path(), "wednesday", db, "wednesday", Some("0.001"));
+    let html = trend("zh-CN");
+    for outside in ["<script", "http://", "https://", "src="] {
+        assert!(!html.contains(outside), "the page is self-contained, yet holds {outside}");
+    }
+    let (_, h) = history(db, &[]);
+    let wednesday = h["subjects"][0]["runs"][2]["certificate_id"].as_str().unwrap().to_string();
+    assert_eq!(html.matches("<path class=\"regression\"").count(), 1, "one regression, on latency");
+
+    let Some(chromium) = edgecert::render::pdf::find_chromium() else {
+        eprintln!("skipped (the DOM half): headless Chromium not found (apt-get install chromium)");
+        return;
+    };
+    let dom = crate::report_browser::dom_probe(&chromium, &page, TREND_PROBE, dir.path());
+    assert_eq!(dom["title"], "已记录运行的趋势", "{dom}");
+    assert_eq!(dom["subjects"], 1, "{dom}");
+    let plots: Vec<&str> = dom["plots"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(plots[0], "latency", "{dom}");
+    assert!(plots.contains(&"accuracy") && plots.contains(&"accuracy_vs_fp32"), "{dom}");
+    assert_eq!(dom["points"], 3, "a point per run: {dom}");
+    assert!(dom["bands"].as_u64().unwrap() >= 1 && dom["limit"] == 1, "{dom}");
+    assert_eq!(dom["regressed"], serde_json::json!([wednesday]), "the mark sits on wednesday's point: {dom}");
+    assert_eq!(dom["failed_points"], serde_json::json!([wednesday]), "{dom}");
+    assert_eq!(dom["verdict_changes"], 1, "{dom}");
+    assert_eq!(dom["links_resolve"], true, "every point links to its run's row: {dom}");
+    assert!(dom["scroll_width"].as_u64().unwrap() <= 794, "nothing wider than the window: {dom}");
 }

@@ -84,12 +84,19 @@ fn run_with_timeout(mut cmd: Command, limit: Duration, log: &Path) -> String {
 
 /// The probe's findings for one HTML report.
 fn probe(chromium: &Path, html_path: &Path, expected: &[String], scratch: &Path) -> serde_json::Value {
-    let html = std::fs::read_to_string(html_path).unwrap();
     let script = PROBE.replace("EXPECTED", &serde_json::to_string(expected).unwrap());
+    dom_probe(chromium, html_path, &script, scratch)
+}
+
+/// Opens `html_path` in headless Chromium with `script` added at the end of its body, and
+/// returns the JSON the script leaves in `<pre id="edgecert-probe">` of the laid-out DOM.
+pub fn dom_probe(chromium: &Path, html_path: &Path, script: &str, scratch: &Path) -> serde_json::Value {
+    let html = std::fs::read_to_string(html_path).unwrap();
     let probed = scratch.join(format!("probe-{}", html_path.file_name().unwrap().to_string_lossy()));
     std::fs::write(&probed, html.replace("</body>", &format!("{script}\n</body>"))).unwrap();
     let mut cmd = Command::new(chromium);
     cmd.args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+        .args(["--disable-background-networking", "--no-first-run"])
         .arg(format!("--window-size={A4_WIDTH_PX},1123"))
         .arg(format!("--user-data-dir={}", scratch.join("profile").display()))
         .arg("--dump-dom")
