@@ -4,8 +4,6 @@
 //! latency test on the raw latencies). Every certificate read back is re-derived from its body
 //! first: a record edited behind edgecert's back is named, never shown.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::{Param, Records};
@@ -13,7 +11,7 @@ use crate::certificate::observations::ObservationRecord;
 use crate::certificate::Certificate;
 use crate::checks::CheckKind;
 use crate::diff::{diff, CertificateKey, RegressionKind, RunCertificate, Runs};
-use crate::vocab::{Outcome, Result};
+use crate::vocab::{Observed, Outcome, Result, Timing};
 
 /// Which runs to show.
 #[derive(Debug, Clone, Default)]
@@ -68,62 +66,77 @@ pub struct CheckEntry {
 struct Row {
     id: String,
     body: String,
-    observations: Option<String>,
     label: Option<String>,
+    /// The per-sample latencies (schema 2 on) and their digest.
+    timing: Option<String>,
+    timing_sha256: Option<String>,
+    /// The whole raw observations, as schema 1 kept them.
+    observations: Option<String>,
 }
 
+/// The columns a [`Row`] is read from, in its order.
+const ROW_COLUMNS: &str = "c.certificate_id, c.body, r.label, c.timing, c.timing_sha256, c.observations";
+
 impl Row {
-    /// A row from the columns id, body, observations and label, in that order.
     fn from_columns(mut columns: Vec<Option<String>>) -> Row {
         let mut take = |i: usize| std::mem::take(&mut columns[i]);
         Row {
             id: take(0).unwrap_or_default(),
             body: take(1).unwrap_or_default(),
-            observations: take(2),
-            label: take(3),
+            label: take(2),
+            timing: take(3),
+            timing_sha256: take(4),
+            observations: take(5),
         }
     }
 }
 
-/// The history of the runs `filter` selects.
+/// The history of the runs `filter` selects, read one (model, chip) at a time: the subjects
+/// come from the index alone, and only one subject's certificates are in memory at once.
 pub fn history(records: &mut Records, filter: &HistoryFilter) -> Result<History> {
-    let selected = records.rows(
-        "SELECT c.certificate_id, c.body, c.observations, r.label, c.model, c.chip
-         FROM certificates c JOIN runs r ON r.run_id = c.run_id
-         WHERE (CAST(?1 AS TEXT) IS NULL OR c.model = ?1 OR c.model LIKE '%/' || ?1)
-           AND (CAST(?2 AS TEXT) IS NULL OR c.chip = ?2)
-           AND (CAST(?3 AS TEXT) IS NULL OR c.issued_at >= ?3)
-         ORDER BY c.model, c.chip, c.issued_at, c.run_id, c.certificate_id",
-        &[Param::maybe(&filter.model), Param::maybe(&filter.chip), Param::maybe(&filter.since)],
-        6,
+    let subjects = records.rows(
+        "SELECT DISTINCT model, chip FROM certificates WHERE (CAST(?1 AS TEXT) IS NULL OR chip = ?1) ORDER BY model, chip",
+        &[Param::maybe(&filter.chip)],
+        2,
     )?;
-    let rows = selected.into_iter().map(|mut r| {
-        let key =
-            (std::mem::take(&mut r[4]).unwrap_or_default(), std::mem::take(&mut r[5]).unwrap_or_default());
-        (key, Row::from_columns(r))
-    });
-    let mut grouped: BTreeMap<(String, String), Vec<Row>> = BTreeMap::new();
-    for (key, row) in rows {
-        grouped.entry(key).or_default().push(row);
+    let wanted = |model: &str| {
+        filter.model.as_deref().is_none_or(|want| model == want || model.ends_with(&format!("/{want}")))
+    };
+    let mut out = Vec::new();
+    for mut subject in subjects {
+        let (model, chip) = (
+            std::mem::take(&mut subject[0]).unwrap_or_default(),
+            std::mem::take(&mut subject[1]).unwrap_or_default(),
+        );
+        if !wanted(&model) {
+            continue;
+        }
+        let rows = records.rows(
+            &format!(
+                "SELECT {ROW_COLUMNS} FROM certificates c JOIN runs r ON r.run_id = c.run_id
+                 WHERE c.model = ?1 AND c.chip = ?2 AND (CAST(?3 AS TEXT) IS NULL OR c.issued_at >= ?3)
+                 ORDER BY c.issued_at, c.run_id, c.certificate_id"
+            ),
+            &[Param::text(&model), Param::text(&chip), Param::maybe(&filter.since)],
+            6,
+        )?;
+        let mut runs: Vec<RunEntry> = Vec::new();
+        let mut previous: Option<RunCertificate> = None;
+        for row in rows.into_iter().map(Row::from_columns) {
+            let current = read_back(records, &row)?;
+            let regressions = previous.as_ref().map_or_else(Vec::new, |p| regressions(p, &current));
+            runs.push(entry(&current.certificate, row.label, filter, regressions));
+            previous = Some(current);
+        }
+        if !runs.is_empty() {
+            out.push(SubjectHistory { model, chip, runs });
+        }
     }
-    let subjects = grouped
-        .into_iter()
-        .map(|((model, chip), rows)| {
-            let mut runs: Vec<RunEntry> = Vec::new();
-            let mut previous: Option<RunCertificate> = None;
-            for row in rows {
-                let current = read_back(records, &row)?;
-                let regressions = previous.as_ref().map_or_else(Vec::new, |p| regressions(p, &current));
-                runs.push(entry(&current.certificate, row.label, filter, regressions));
-                previous = Some(current);
-            }
-            Ok(SubjectHistory { model, chip, runs })
-        })
-        .collect::<Result<_>>()?;
-    Ok(History { subjects })
+    Ok(History { subjects: out })
 }
 
-/// A recorded certificate, its id re-derived from its body, with the latencies beside it.
+/// A recorded certificate, its id re-derived from its body, with the latencies beside it
+/// (checked against their digest).
 fn read_back(records: &Records, row: &Row) -> Result<RunCertificate> {
     let altered =
         |why: String| records.bad(format!("record {} {why}: it was changed outside edgecert", row.id));
@@ -132,18 +145,29 @@ fn read_back(records: &Records, row: &Row) -> Result<RunCertificate> {
     if certificate.certificate_id != row.id || certificate.content_id() != row.id {
         return Err(altered(format!("hashes to {}", certificate.content_id())));
     }
-    let timing = match (&row.observations, &certificate.observations) {
-        (Some(text), Some(named)) => {
-            let digest = crate::vocab::hash::sha256_hex(text.as_bytes());
-            if digest != named.sha256 {
-                return Err(altered(format!("holds observations hashing to {digest}, not {}", named.sha256)));
-            }
-            let record: ObservationRecord = serde_json::from_str(text)
-                .map_err(|e| altered(format!("holds unreadable observations ({e})")))?;
-            record.timing.and_then(|t| t.value().cloned())
+    let (text, digest, what) = match (&row.timing, &row.observations, &certificate.observations) {
+        (Some(timing), _, _) => (timing, row.timing_sha256.clone().unwrap_or_default(), "latencies"),
+        (None, Some(observations), Some(named)) => (observations, named.sha256.clone(), "observations"),
+        _ => {
+            return Ok(RunCertificate {
+                path: format!("record {}", row.id).into(),
+                certificate,
+                timing: None,
+            })
         }
-        _ => None,
     };
+    let held = crate::vocab::hash::sha256_hex(text.as_bytes());
+    if held != digest {
+        return Err(altered(format!("holds {what} hashing to {held}, not {digest}")));
+    }
+    let timing: Option<Observed<Timing>> = if row.timing.is_some() {
+        serde_json::from_str(text).map_err(|e| altered(format!("holds unreadable latencies ({e})")))?
+    } else {
+        serde_json::from_str::<ObservationRecord>(text)
+            .map_err(|e| altered(format!("holds unreadable observations ({e})")))?
+            .timing
+    };
+    let timing = timing.and_then(|t| t.value().cloned());
     Ok(RunCertificate { path: format!("record {}", row.id).into(), certificate, timing })
 }
 
@@ -290,10 +314,12 @@ pub fn recorded_certificate(records: &mut Records, id: &str) -> Result<String> {
     }
     let pattern = format!("{id}%");
     let found = records.rows(
-        "SELECT c.certificate_id, c.body, c.observations, r.label FROM certificates c JOIN runs r ON r.run_id = c.run_id
-         WHERE c.certificate_id LIKE ?1 ORDER BY c.certificate_id LIMIT 2",
+        &format!(
+            "SELECT {ROW_COLUMNS} FROM certificates c JOIN runs r ON r.run_id = c.run_id
+             WHERE c.certificate_id LIKE ?1 ORDER BY c.certificate_id LIMIT 2"
+        ),
         &[Param::text(&pattern)],
-        4,
+        6,
     )?;
     let mut rows = found.into_iter().map(Row::from_columns);
     let (Some(row), None) = (rows.next(), rows.next()) else {

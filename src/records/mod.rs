@@ -126,11 +126,11 @@ impl Records {
             .map(|path| {
                 let certificate = read_certificate(path)?;
                 let body = crate::vocab::read_to_string(path)?;
-                let observations = match observations_path(path, &certificate)? {
-                    Some(o) if o.is_file() => Some(crate::vocab::read_to_string(&o)?),
+                let timing = match observations_path(path, &certificate)? {
+                    Some(o) if o.is_file() => timing_of(&o)?,
                     _ => None,
                 };
-                Ok(ReadCertificate { path: path.clone(), certificate, body, observations })
+                Ok(ReadCertificate { path: path.clone(), certificate, body, timing })
             })
             .collect::<Result<_>>()?;
         let location = self.location.clone();
@@ -150,12 +150,13 @@ impl Records {
     }
 }
 
-/// A certificate file as read for recording: parsed, its text, its raw observations.
+/// A certificate file as read for recording: parsed, its text, and the per-sample latencies of
+/// its raw observations (as JSON), where it has them.
 struct ReadCertificate {
     path: PathBuf,
     certificate: Certificate,
     body: String,
-    observations: Option<String>,
+    timing: Option<String>,
 }
 
 /// One run's inserts, inside its transaction.
@@ -169,7 +170,7 @@ fn write_run(
     let fail = |message: String| Error::Report { path: location.to_path_buf(), message };
     let mut outcome = Recorded::default();
     let mut run_id: Option<i64> = None;
-    for ReadCertificate { path, certificate: cert, body, observations } in read {
+    for ReadCertificate { path, certificate: cert, body, timing } in read {
         let held = tx
             .query_texts(
                 "SELECT body FROM certificates WHERE certificate_id = ?1",
@@ -197,7 +198,7 @@ fn write_run(
             Some(id) => id,
             None => *run_id.insert(insert_run(tx, meta, recorded_at).map_err(fail)?),
         };
-        insert_certificate(tx, run, cert, body, observations.as_deref()).map_err(fail)?;
+        insert_certificate(tx, run, cert, body, timing.as_deref()).map_err(fail)?;
         outcome.added.push(cert.certificate_id.clone());
         stall_for_tests(&outcome);
     }
@@ -235,21 +236,34 @@ fn insert_run(tx: &mut dyn Tx, meta: &RunMeta, recorded_at: &str) -> std::result
     )
 }
 
+/// The per-sample latencies of an observations file, as JSON (`None` when it holds none).
+fn timing_of(observations: &Path) -> Result<Option<String>> {
+    let text = crate::vocab::read_to_string(observations)?;
+    let record: crate::certificate::observations::ObservationRecord =
+        serde_json::from_str(&text).map_err(|e| Error::Report {
+            path: observations.to_path_buf(),
+            message: format!("not an observations file: {e}"),
+        })?;
+    Ok(record.timing.map(|t| serde_json::to_string(&t).expect("plain data")))
+}
+
 fn insert_certificate(
     tx: &mut dyn Tx,
     run: i64,
     c: &Certificate,
     body: &str,
-    observations: Option<&str>,
+    timing: Option<&str>,
 ) -> std::result::Result<(), String> {
+    let timing_sha256 = timing.map(|t| crate::vocab::hash::sha256_hex(t.as_bytes()));
     tx.execute(
-        "INSERT INTO certificates (certificate_id, run_id, body, observations, observations_sha256, model, model_sha256, family, golden_sha256, chip, profile_sha256, backend, verdict, issued_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "INSERT INTO certificates (certificate_id, run_id, body, timing, timing_sha256, observations_sha256, model, model_sha256, family, golden_sha256, chip, profile_sha256, backend, verdict, issued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         &[
             Param::text(&c.certificate_id),
             Param::Int(run),
             Param::text(body),
-            Param::Text(observations),
+            Param::Text(timing),
+            Param::Text(timing_sha256.as_deref()),
             Param::Text(c.observations.as_ref().map(|o| o.sha256.as_str())),
             Param::text(&c.subject.model),
             Param::text(&c.subject.sha256),

@@ -13,7 +13,8 @@ use super::store::{numbered_dollars, Param, Store, Tx};
 const WRITERS_LOCK: i64 = 0x6564_6765_6365_7274;
 
 /// The migrations, in order, as SQLite's are: version N is the first N applied.
-pub const MIGRATIONS: [&str; 1] = [r#"
+pub const MIGRATIONS: [&str; 2] = [
+    r#"
 CREATE TABLE runs (
     run_id BIGSERIAL PRIMARY KEY,
     recorded_at TEXT NOT NULL,
@@ -59,7 +60,14 @@ CREATE TRIGGER certificates_no_update BEFORE UPDATE OR DELETE ON certificates FO
 CREATE TRIGGER certificates_no_truncate BEFORE TRUNCATE ON certificates FOR EACH STATEMENT EXECUTE FUNCTION records_append_only();
 CREATE TRIGGER checks_no_update BEFORE UPDATE OR DELETE ON checks FOR EACH ROW EXECUTE FUNCTION records_append_only();
 CREATE TRIGGER checks_no_truncate BEFORE TRUNCATE ON checks FOR EACH STATEMENT EXECUTE FUNCTION records_append_only();
-"#];
+"#,
+    // 2: the per-sample latencies a history's latency test needs, instead of the whole raw
+    // observations (megabytes per certificate of a detection family); their digest beside.
+    r#"
+ALTER TABLE certificates ADD COLUMN timing TEXT;
+ALTER TABLE certificates ADD COLUMN timing_sha256 TEXT;
+"#,
+];
 
 /// Whether `location` names a PostgreSQL database rather than a SQLite file.
 pub fn is_url(location: &str) -> bool {

@@ -10,7 +10,8 @@ use rusqlite::{params_from_iter, Connection, TransactionBehavior};
 use super::store::{Param, Store, Tx};
 
 /// The migrations, in order: the schema at version N is the first N applied.
-pub const MIGRATIONS: [&str; 1] = [r#"
+pub const MIGRATIONS: [&str; 2] = [
+    r#"
 CREATE TABLE runs (
     run_id INTEGER PRIMARY KEY,
     recorded_at TEXT NOT NULL,
@@ -54,7 +55,14 @@ CREATE TRIGGER certificates_no_update BEFORE UPDATE ON certificates BEGIN SELECT
 CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates BEGIN SELECT RAISE(ABORT, 'records are append-only'); END;
 CREATE TRIGGER checks_no_update BEFORE UPDATE ON checks BEGIN SELECT RAISE(ABORT, 'records are append-only'); END;
 CREATE TRIGGER checks_no_delete BEFORE DELETE ON checks BEGIN SELECT RAISE(ABORT, 'records are append-only'); END;
-"#];
+"#,
+    // 2: the per-sample latencies a history's latency test needs, instead of the whole raw
+    // observations (megabytes per certificate of a detection family); their digest beside.
+    r#"
+ALTER TABLE certificates ADD COLUMN timing TEXT;
+ALTER TABLE certificates ADD COLUMN timing_sha256 TEXT;
+"#,
+];
 
 /// How long a writer waits for another to finish its run.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);

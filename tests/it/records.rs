@@ -270,7 +270,7 @@ fn records_are_append_only_an_edited_one_is_named_and_a_newer_schema_refused(bac
     assert_eq!(run.code, 2);
     assert!(
         run.stderr
-            .contains("was written with records schema version 99; this edgecert reads versions up to 1"),
+            .contains("was written with records schema version 99; this edgecert reads versions up to 2"),
         "{}",
         run.stderr
     );
@@ -400,4 +400,31 @@ fn the_trend_page_plots_each_run_and_marks_the_planted_regression(backend: Backe
     assert_eq!(dom["verdict_changes"], 1, "{dom}");
     assert_eq!(dom["links_resolve"], true, "every point links to its run's row: {dom}");
     assert!(dom["scroll_width"].as_u64().unwrap() <= 794, "nothing wider than the window: {dom}");
+}
+
+/// A record written by schema 1 kept the whole raw observations, not the latencies alone:
+/// history still reads its latencies from them (checked against the certificate's digest), and
+/// finds the regression they show; an edited one is named.
+#[test]
+fn a_schema_1_record_with_whole_observations_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.sqlite");
+    let db = s(&db);
+    let monday = certify_recorded(dir.path(), "monday", db, "monday", None);
+    certify_recorded(dir.path(), "tuesday", db, "tuesday", Some("0.001"));
+    let observations = std::fs::read_to_string(monday.join("shapes/rk3588/observations.json")).unwrap();
+    let as_schema_1 = |observations: &str| {
+        format!(
+            "DROP TRIGGER IF EXISTS certificates_no_update; UPDATE certificates SET observations = '{}', timing = NULL, timing_sha256 = NULL WHERE rowid = 1;",
+            observations.replace('\'', "''")
+        )
+    };
+    behind_the_back(db, &as_schema_1(&observations)).unwrap();
+    let (run, h) = history(db, &[]);
+    assert_eq!(run.code, 1, "the regression is still found: {h}");
+    assert!(h["subjects"][0]["runs"][1]["regressions"].to_string().contains("latency"), "{h}");
+    behind_the_back(db, &as_schema_1(&observations.replacen("[", "[ ", 1))).unwrap();
+    let run = edgecert(&["history", db]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("holds observations hashing to"), "{}", run.stderr);
 }

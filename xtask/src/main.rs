@@ -3,9 +3,11 @@
 //! - `cargo xtask train [FAMILY...]` trains each family's FP32 model on data held apart from the
 //!   golden split, quantizes it to int8 QDQ, and writes both models;
 //! - `cargo xtask bench` measures harness overhead and peak memory against golden-set size.
+//! - `cargo xtask bench records` measures what recording a run and reading the history cost.
 
 mod adas;
 mod bench;
+mod bench_records;
 mod chassis;
 mod corpus;
 mod family;
@@ -89,11 +91,12 @@ fn main() -> anyhow::Result<()> {
             }
             _ => fidelity::run(&zoo_dir(), &repo_root().join("profiles")),
         },
+        Some("bench") if args.get(1).is_some_and(|a| a == "records") => bench_records::run(&repo_root()),
         Some("bench") => bench::run(&repo_root()),
         Some("bench-child") => bench::child_main(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask golden|train [FAMILY...] | cargo xtask zoo | cargo xtask corpus-networks [NAME...] | cargo xtask fidelity [--chip NAME] | cargo xtask bench\n  golden    regenerate golden sets\n  train     train, quantize and write the reference models\n  zoo       write the standard-architecture zoo to target/zoo\n  corpus-networks  rebuild the corpus's networks as TFLite (tensorflow-cpu) and keep their inventories in fidelity/networks\n  fidelity  emulated latency of every zoo model on every profile, its error at the calibration points, the corpus scored per chip (--chip NAME: that chip's rows only, no zoo needed) and docs/fidelity.svg\n  bench     harness overhead against a bare engine loop, and peak RSS against golden-set size"
+                "usage: cargo xtask golden|train [FAMILY...] | cargo xtask zoo | cargo xtask corpus-networks [NAME...] | cargo xtask fidelity [--chip NAME] | cargo xtask bench [records]\n  golden    regenerate golden sets\n  train     train, quantize and write the reference models\n  zoo       write the standard-architecture zoo to target/zoo\n  corpus-networks  rebuild the corpus's networks as TFLite (tensorflow-cpu) and keep their inventories in fidelity/networks\n  fidelity  emulated latency of every zoo model on every profile, its error at the calibration points, the corpus scored per chip (--chip NAME: that chip's rows only, no zoo needed) and docs/fidelity.svg\n  bench     harness overhead against a bare engine loop, and peak RSS against golden-set size\n  bench records  recording a reference run, and history over 10,000 recorded certificates"
             );
             std::process::exit(2);
         }
