@@ -180,6 +180,53 @@ fn score_corpus(profiles: &[profile::ProfileFile], only: Option<&str>) -> anyhow
     Ok(points)
 }
 
+/// A network a vendor's own zoo runs on its chip's accelerator (a corpus row on `NPU` or `TPU`)
+/// that the emulator would refuse there: the chip, the network, the op types it rejects, and
+/// the corpus line that says the vendor ran it.
+#[derive(Debug)]
+pub struct Rejection {
+    pub chip: String,
+    pub network: String,
+    pub op_types: Vec<String>,
+    pub line: usize,
+}
+
+/// Every rebuilt network of a corpus row on a chip's accelerator, placed on that chip's profile:
+/// the ones with a rejected node (each (chip, network) once). The vendor ran them there, so
+/// the profile's operator table must accept them.
+pub fn zoo_rejections(profiles: &[profile::ProfileFile]) -> anyhow::Result<Vec<Rejection>> {
+    let rows = crate::corpus::load(&crate::repo_root().join("fidelity/measurements.csv"))?;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut rejections = Vec::new();
+    for m in rows.iter().filter(|m| matches!(m.compute_unit.as_str(), "NPU" | "TPU")) {
+        let Some(profile) =
+            profiles.iter().find(|p| p.path.file_stem().is_some_and(|s| s == m.chip.as_str()))
+        else {
+            continue;
+        };
+        let Ok(network) = crate::networks::network_for(m) else { continue };
+        if !seen.insert((m.chip.clone(), network.clone())) {
+            continue;
+        }
+        let Some(inventory) = crate::networks::inventory(&network)? else { continue };
+        let e = estimate(&inventory, &profile.profile);
+        let mut op_types: Vec<String> = e
+            .placement
+            .nodes
+            .iter()
+            .zip(&inventory.nodes)
+            .filter(|(p, _)| p.unit == Unit::Rejected)
+            .map(|(_, n)| n.op_type.clone())
+            .collect();
+        op_types.sort();
+        op_types.dedup();
+        if !op_types.is_empty() {
+            rejections.push(Rejection { chip: m.chip.clone(), network, op_types, line: m.line });
+        }
+    }
+    Ok(rejections)
+}
+
 /// One scored row: the published ms per inference and the emulated one.
 pub struct Point {
     chip: String,
@@ -526,6 +573,31 @@ mod tests {
         assert_eq!(svg.matches("<title>").count(), 2);
         assert!(svg.contains("<title>rk3588: published 2.000 ms, emulated 2.200 ms</title>"), "{svg}");
         assert!(svg.contains(">hailo8</text>") && !svg.contains("<script"), "{svg}");
+    }
+
+    /// Each rebuilt network a vendor's zoo runs on its accelerator places there with no
+    /// rejected node: the operator tables agree with the vendors' zoos.
+    #[test]
+    fn every_network_a_vendor_zoo_runs_on_its_accelerator_places_there_with_nothing_rejected() {
+        let profiles = profile::load_dir(&crate::repo_root().join("profiles")).unwrap();
+        let rejected = zoo_rejections(&profiles).unwrap();
+        let listed: Vec<String> = rejected
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} rejects {:?} (measurements.csv line {})",
+                    r.chip, r.network, r.op_types, r.line
+                )
+            })
+            .collect();
+        assert!(listed.is_empty(), "{}", listed.join("\n"));
+        // The control: a table without Conv rejects every network, on every chip.
+        let mut stripped = profiles.clone();
+        for p in &mut stripped {
+            p.profile.operators.supported.retain(|op| op != "Conv");
+        }
+        let controls = zoo_rejections(&stripped).unwrap();
+        assert!(controls.iter().any(|r| r.op_types.contains(&"Conv".to_string())), "{controls:?}");
     }
 
     #[test]
