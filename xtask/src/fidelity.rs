@@ -44,6 +44,7 @@ const CALIBRATION: [(&str, &str, f64, Scenario, &str); 4] = [
 pub fn run_chip(chip: &str, profiles_dir: &Path) -> anyhow::Result<()> {
     let profiles = profile::load_dir(profiles_dir)?;
     let scored = score_corpus(&profiles, Some(chip))?;
+    print_zoo_rejections(&profiles, Some(chip))?;
     anyhow::ensure!(
         !scored.is_empty() || profiles.iter().any(|p| p.profile.chip.name == chip),
         "no bundled profile `{chip}` in {}",
@@ -94,6 +95,7 @@ pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
         }
     }
     let points = score_corpus(&profiles, None)?;
+    print_zoo_rejections(&profiles, None)?;
     let plot = crate::repo_root().join("docs/fidelity.svg");
     std::fs::write(&plot, plot_svg(&points))?;
     println!("predicted against published, log-log: {}", plot.display());
@@ -225,6 +227,24 @@ pub fn zoo_rejections(profiles: &[profile::ProfileFile]) -> anyhow::Result<Vec<R
         }
     }
     Ok(rejections)
+}
+
+/// Prints the networks a vendor's zoo runs on its accelerator that the chip's profile would
+/// refuse (none, when the operator tables agree with the zoos).
+fn print_zoo_rejections(profiles: &[profile::ProfileFile], only: Option<&str>) -> anyhow::Result<()> {
+    let rejected: Vec<Rejection> =
+        zoo_rejections(profiles)?.into_iter().filter(|r| only.is_none_or(|c| c == r.chip)).collect();
+    println!("operator tables against the vendors' zoos: {} rebuilt network(s) the vendor runs on its accelerator refused", rejected.len());
+    for r in rejected {
+        println!(
+            "  {} {} rejects {} (measurements.csv line {})",
+            r.chip,
+            r.network,
+            r.op_types.join(", "),
+            r.line
+        );
+    }
+    Ok(())
 }
 
 /// One scored row: the published ms per inference and the emulated one.
