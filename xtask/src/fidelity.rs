@@ -124,31 +124,43 @@ fn score_corpus(profiles: &[profile::ProfileFile], only: Option<&str>) -> anyhow
         };
         let of_chip: Vec<&crate::corpus::Measurement> = rows.iter().filter(|m| m.chip == chip).collect();
         let fitted = of_chip.iter().filter(|m| calibrating[&m.line]).count();
-        let (mut scored, mut not_rebuilt, mut unscorable) = (Vec::new(), 0, 0);
-        for m in of_chip.iter().filter(|m| !calibrating[&m.line] && m.batch == 1) {
-            if !matches!(m.compute_unit.as_str(), "NPU" | "TPU") {
-                continue;
-            }
+        // The rows the emulator can be compared on: accelerator, batch 1, a rebuilt network.
+        let (mut comparable, mut not_rebuilt, mut unscorable) = (Vec::new(), 0, 0);
+        for m in of_chip.iter().filter(|m| m.batch == 1 && matches!(m.compute_unit.as_str(), "NPU" | "TPU")) {
             let Ok(name) = crate::networks::network_for(m) else {
-                unscorable += 1;
+                unscorable += usize::from(!calibrating[&m.line]);
                 continue;
             };
             if !inventories.contains_key(&name) {
                 inventories.insert(name.clone(), crate::networks::inventory(&name)?);
             }
-            let Some(inventory) = &inventories[&name] else {
-                not_rebuilt += 1;
-                continue;
-            };
-            let e = estimate(inventory, &profile.profile);
-            let emulated = match m.measure {
-                crate::corpus::Measure::Latency => e.latency_ms,
-                _ => e.throughput_fps.map(|fps| 1000.0 / fps),
-            };
-            let (Some(emulated), Some(published)) = (emulated, m.ms_per_inference()) else {
+            match &inventories[&name] {
+                Some(_) => comparable.push((*m, name)),
+                None => not_rebuilt += usize::from(!calibrating[&m.line]),
+            }
+        }
+        let calibration: Vec<crate::fit::CalibrationRow> = comparable
+            .iter()
+            .filter(|(m, _)| calibrating[&m.line])
+            .filter_map(|(m, name)| {
+                Some(crate::fit::CalibrationRow { row: m, inventory: inventories[name].as_ref()? })
+            })
+            .collect();
+        let fit = crate::fit::fit(&profile.profile, &calibration);
+        let mut scored = Vec::new();
+        let mut fitted_errors = Vec::new();
+        for (m, name) in comparable.iter().filter(|(m, _)| !calibrating[&m.line]) {
+            let inventory = inventories[name].as_ref().expect("comparable rows are rebuilt");
+            let (Some(emulated), Some(published)) =
+                (crate::fit::emulated_ms(m, inventory, &profile.profile), m.ms_per_inference())
+            else {
                 unscorable += 1;
                 continue;
             };
+            if let Some(fitted) = fit.as_ref().and_then(|f| crate::fit::emulated_ms(m, inventory, &f.profile))
+            {
+                fitted_errors.push((fitted / published - 1.0).abs());
+            }
             // The note says what the source's figure covers (e.g. post-processing cut off).
             let note: String = m.note.chars().take(70).collect();
             let what = format!(
@@ -178,6 +190,8 @@ fn score_corpus(profiles: &[profile::ProfileFile], only: Option<&str>) -> anyhow
         for (error, what) in scored.iter().take(3) {
             println!("      {:+.0} %  {what}", error * 100.0);
         }
+        print_fit(fit.as_ref(), &mut fitted_errors);
+        print_systematic_error(&scored);
     }
     Ok(points)
 }
@@ -227,6 +241,55 @@ pub fn zoo_rejections(profiles: &[profile::ProfileFile]) -> anyhow::Result<Vec<R
         }
     }
     Ok(rejections)
+}
+
+/// What a least-squares fit on the chip's calibrating rows would set, and how the scored rows
+/// would fare with it. It is applied to a bundled profile only from
+/// [`crate::fit::ROWS_TO_APPLY`] calibrating rows, a rule fixed before any fit was run.
+fn print_fit(fit: Option<&crate::fit::Fit>, fitted_errors: &mut [f64]) {
+    let Some(f) = fit else {
+        println!("      fit: fewer than 2 calibrating rows with a rebuilt network");
+        return;
+    };
+    fitted_errors.sort_by(f64::total_cmp);
+    let median_text = median(fitted_errors).map_or("-".into(), |m| format!("{:.0} %", m * 100.0));
+    let applied = if f.rows >= crate::fit::ROWS_TO_APPLY {
+        "apply it to the profile, labelled calibrated with its rows"
+    } else {
+        "not applied"
+    };
+    println!(
+        "      least-squares fit on {} calibrating rows ({applied}: {} needed): {}; rms log error {:.2} -> {:.2}; scored rows with it: median |error| {median_text}",
+        f.rows,
+        crate::fit::ROWS_TO_APPLY,
+        f.figures.iter().map(|(fig, v)| format!("{} = {v:.3}", fig.field())).collect::<Vec<_>>().join(", "),
+        f.rms_log_before,
+        f.rms_log_after,
+    );
+}
+
+/// Scored rows a chip needs before its own latency systematic error replaces the cross-chip one.
+const ROWS_FOR_OWN_ERROR: usize = 10;
+
+/// The latency check's systematic error this chip's scored rows support: the 90th percentile of
+/// their |error| from [`ROWS_FOR_OWN_ERROR`] rows, else the cross-chip held-out figure, said so.
+fn print_systematic_error(scored: &[(f64, String)]) {
+    let mut errors: Vec<f64> = scored.iter().map(|(e, _)| e.abs()).collect();
+    errors.sort_by(f64::total_cmp);
+    if errors.len() >= ROWS_FOR_OWN_ERROR {
+        let p90 = edgecert::vocab::percentile(&errors, 0.90);
+        println!(
+            "      latency systematic error from its {} scored rows: ±{:.0} % (90th percentile of |error|)",
+            errors.len(),
+            p90 * 100.0
+        );
+    } else {
+        println!(
+            "      latency systematic error: the cross-chip ±{:.0} % (edgecert::emulator::HELD_OUT_ERROR); {} scored rows, {ROWS_FOR_OWN_ERROR} needed for the chip's own",
+            edgecert::emulator::HELD_OUT_ERROR * 100.0,
+            errors.len()
+        );
+    }
 }
 
 /// Prints the networks a vendor's zoo runs on its accelerator that the chip's profile would

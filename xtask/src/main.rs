@@ -12,6 +12,7 @@ mod chassis;
 mod corpus;
 mod family;
 mod fidelity;
+mod fit;
 mod layers;
 mod networks;
 mod quantize;
