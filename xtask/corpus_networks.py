@@ -108,9 +108,9 @@ def torch_conv(x, filters, kernel, stride=1, bias=False, groups=1):
     return conv(x)
 
 
-def conv_bn(x, filters, kernel, stride=1, relu=True):
+def conv_bn(x, filters, kernel, stride=1, relu=True, groups=1):
     """Conv (no bias) + BatchNorm (+ ReLU); the converter folds the BatchNorm into the conv."""
-    x = torch_conv(x, filters, kernel, stride)
+    x = torch_conv(x, filters, kernel, stride, groups=groups)
     x = layers.BatchNormalization(epsilon=1e-5)(x)
     return layers.ReLU()(x) if relu else x
 
@@ -184,6 +184,69 @@ def squeezenet1_1(h, w):
     x = fire(fire(x, 64, 256), 64, 256)
     x = layers.ReLU()(layers.Conv2D(CLASSES, 1)(x))
     return keras.Model(inputs, layers.GlobalAveragePooling2D()(x))
+
+
+def regnet_x(depths, widths, group_width):
+    """torchvision RegNetX (pycls): 3x3/2 stem of 32, stages of ResBottleneckBlocks (1x1, grouped
+    3x3 carrying the stage's stride, 1x1; bottleneck multiplier 1; a strided 1x1 projection on
+    each stage's first block), global average pool, 1000-class dense layer."""
+
+    def build(h, w):
+        inputs = keras.Input((h, w, 3), batch_size=1)
+        x = conv_bn(inputs, 32, 3, 2)
+        for depth, width in zip(depths, widths):
+            for i in range(depth):
+                stride = 2 if i == 0 else 1
+                shortcut = x
+                if stride != 1 or x.shape[-1] != width:
+                    shortcut = conv_bn(x, width, 1, stride, relu=False)
+                y = conv_bn(x, width, 1)
+                y = conv_bn(y, width, 3, stride, groups=width // group_width)
+                y = conv_bn(y, width, 1, relu=False)
+                x = layers.ReLU()(layers.Add()([shortcut, y]))
+        x = layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, layers.Dense(CLASSES)(x))
+
+    return build
+
+
+def inception(x, c1, c3r, c3, c5r, c5, pool_proj):
+    """GoogLeNet Inception module (torchvision and TF-slim alike): 1x1; 1x1 then 3x3; 1x1 then
+    a second 3x3 where the paper has 5x5 (both implementations use 3x3 there); 3x3/1 max pool
+    then 1x1; concatenated."""
+    b1 = conv_bn(x, c1, 1)
+    b2 = conv_bn(conv_bn(x, c3r, 1), c3, 3)
+    b3 = conv_bn(conv_bn(x, c5r, 1), c5, 3)
+    b4 = conv_bn(layers.MaxPooling2D(3, 1, padding="same")(x), pool_proj, 1)
+    return layers.Concatenate()([b1, b2, b3, b4])
+
+
+def googlenet(h, w):
+    """torchvision.models.googlenet (Qualcomm's `googlenet`) and TF-slim inception_v1 (Coral's,
+    Hailo's `inception_v1`): the same stem, nine Inception modules with the paper's channel
+    counts, BatchNorm after every conv, global average pool and a 1000-class dense layer (the
+    auxiliary heads are training-only)."""
+    inputs = keras.Input((h, w, 3), batch_size=1)
+    x = conv_bn(inputs, 64, 7, 2)
+    x = layers.MaxPooling2D(3, 2, padding="same")(x)
+    x = conv_bn(conv_bn(x, 64, 1), 192, 3)
+    x = layers.MaxPooling2D(3, 2, padding="same")(x)
+    x = inception(x, 64, 96, 128, 16, 32, 32)  # 3a
+    x = inception(x, 128, 128, 192, 32, 96, 64)  # 3b
+    x = layers.MaxPooling2D(3, 2, padding="same")(x)
+    for spec in [
+        (192, 96, 208, 16, 48, 64),  # 4a
+        (160, 112, 224, 24, 64, 64),  # 4b
+        (128, 128, 256, 24, 64, 64),  # 4c
+        (112, 144, 288, 32, 64, 64),  # 4d
+        (256, 160, 320, 32, 128, 128),  # 4e
+    ]:
+        x = inception(x, *spec)
+    x = layers.MaxPooling2D(3, 2, padding="same")(x)
+    x = inception(x, 256, 160, 320, 32, 128, 128)  # 5a
+    x = inception(x, 384, 192, 384, 48, 128, 128)  # 5b
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(CLASSES)(x))
 
 
 # --- ultralytics YOLOv8 detect -----------------------------------------------------------------
@@ -271,8 +334,28 @@ def detect(features, input_h, classes=80, reg_max=16):
     return DetectDecode(anchors, strides, reg_max)(layers.Concatenate(axis=1)(levels))
 
 
-def yolov8(depth, width, max_channels):
-    """ultralytics yolov8.yaml at one scale (depth, width, max_channels), 80-class Detect."""
+def segment(features, input_h, protos, masks=32):
+    """ultralytics Segment: Detect, plus per level a mask-coefficient branch (two 3x3 Conv to
+    c4 = max(c / 4, 32), 1x1 conv to 32) concatenated after the decoded boxes and classes, and
+    the Proto module on P3 (3x3 Conv, 2x2/2 ConvTranspose with bias, 3x3 Conv, 1x1 Conv to 32
+    masks): outputs (1, anchors, 84 + 32) and (1, 2 H/8, 2 W/8, 32)."""
+    c4 = max(features[0].shape[-1] // 4, masks)
+    coefficients = [
+        layers.Reshape((f.shape[1] * f.shape[2], masks))(layers.Conv2D(masks, 1)(yolo_conv(yolo_conv(f, c4, 3), c4, 3)))
+        for f in features
+    ]
+    boxes = detect(features, input_h)
+    out = layers.Concatenate()([boxes, layers.Concatenate(axis=1)(coefficients)])
+    p = yolo_conv(features[0], protos, 3)
+    p = layers.Conv2DTranspose(protos, 2, 2)(p)
+    proto = yolo_conv(yolo_conv(p, protos, 3), masks)
+    return [out, proto]
+
+
+def yolov8(depth, width, max_channels, seg=False):
+    """ultralytics yolov8.yaml (yolov8-seg.yaml with `seg`) at one scale (depth, width,
+    max_channels): 80-class Detect, or Segment with 32 masks and ch(256) protos (parse_model
+    scales the protos by the width like any channel count)."""
 
     def ch(c):  # make_divisible(min(c, max_channels) * width, 8)
         return int(math.ceil(min(c, max_channels) * width / 8) * 8)
@@ -298,6 +381,8 @@ def yolov8(depth, width, max_channels):
         o4 = c2f(x, ch(512), n(3), False)  # 18 (P4/16)
         x = layers.Concatenate()([yolo_conv(o4, ch(512), 3, 2), p5])  # 19-20
         o5 = c2f(x, ch(1024), n(3), False)  # 21 (P5/32)
+        if seg:
+            return keras.Model(inputs, segment([o3, o4, o5], h, ch(256)))  # 22
         return keras.Model(inputs, detect([o3, o4, o5], h))  # 22
 
     return build
@@ -348,6 +433,15 @@ REGISTRY = {
     "yolov8m": yolov8(0.67, 0.75, 768),
     "yolov8l": yolov8(1.00, 1.00, 512),
     "yolov8x": yolov8(1.00, 1.25, 512),
+    "yolov8n_seg": yolov8(0.33, 0.25, 1024, seg=True),
+    "yolov8s_seg": yolov8(0.33, 0.50, 1024, seg=True),
+    "yolov8m_seg": yolov8(0.67, 0.75, 768, seg=True),
+    # torchvision GoogLeNet (Qualcomm) and TF-slim Inception v1 (Coral, Hailo): one network.
+    "googlenet": googlenet,
+    "inception_v1": googlenet,
+    # torchvision regnet_x_3_2gf (pycls RegNetX-3.2GF): depths 2/6/15/2, widths 96/192/432/1008,
+    # group width 48.
+    "regnet_x_3_2gf": regnet_x((2, 6, 15, 2), (96, 192, 432, 1008), 48),
 }
 
 # (architecture, H, W) whose corpus rows measured another network than the architecture's
@@ -363,6 +457,8 @@ UNFAITHFUL = {
     "mobilenet_v1_0.25_128_quant), a width multiplier the architecture name does not carry",
     ("resnet50_v2", 224, 224): "the 224x224 row is RKNN's resnet50-v2-7 (ONNX zoo, MXNet Gluon "
     "ResNetV2: stride on each stage's first unit), not Keras's ResNet50V2",
+    ("regnet_y_800mf", 224, 224): "torchvision's regnet_y_800mf has stage widths 64/144/320/784 "
+    "(its quantized parameters), pycls's and Keras's RegNetY008 64/128/320/768",
     ("squeezenet", 224, 224): "the rows mix Ascend's SqueezeNet 1.1 with Coral's unversioned "
     "SqueezeNet; rows known to be 1.1 are named squeezenet1_1",
 }
