@@ -252,11 +252,18 @@ def googlenet(h, w):
 # --- ultralytics YOLOv8 detect -----------------------------------------------------------------
 
 
-def yolo_conv(x, filters, kernel=1, stride=1):
-    """ultralytics Conv: Conv2d(autopad k // 2, no bias) + BatchNorm + SiLU."""
+def yolo_conv(x, filters, kernel=1, stride=1, act=True):
+    """ultralytics Conv: Conv2d(autopad k // 2, no bias) + BatchNorm + SiLU (none: act=False)."""
     x = torch_conv(x, filters, kernel, stride)
     x = layers.BatchNormalization(epsilon=1e-3)(x)
-    return layers.Activation("silu")(x)
+    return layers.Activation("silu")(x) if act else x
+
+
+def yolo_dwconv(x, kernel=3, act=True):
+    """ultralytics DWConv (channels in = out): depthwise Conv2d + BatchNorm + SiLU."""
+    x = layers.DepthwiseConv2D(kernel, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization(epsilon=1e-3)(x)
+    return layers.Activation("silu")(x) if act else x
 
 
 def c2f(x, filters, n, shortcut):
@@ -313,15 +320,20 @@ class DetectDecode(layers.Layer):
         return tf.concat([xywh, tf.sigmoid(cls)], axis=-1)
 
 
-def detect(features, input_h, classes=80, reg_max=16):
+def detect(features, input_h, classes=80, reg_max=16, v11=False):
     """ultralytics Detect: per level a box branch (two 3x3 Conv, 1x1 conv to 4 * reg_max) and a
-    class branch (two 3x3 Conv, 1x1 conv to classes), both 1x1 convs with bias; then decoded."""
+    class branch (two 3x3 Conv, or with `v11` DWConv + 1x1 Conv twice; 1x1 conv to classes),
+    both last 1x1 convs with bias; then decoded."""
     c2 = max(16, features[0].shape[-1] // 4, reg_max * 4)
     c3 = max(features[0].shape[-1], min(classes, 100))
     levels, anchors, strides = [], [], []
     for f in features:
         box = layers.Conv2D(4 * reg_max, 1)(yolo_conv(yolo_conv(f, c2, 3), c2, 3))
-        cls = layers.Conv2D(classes, 1)(yolo_conv(yolo_conv(f, c3, 3), c3, 3))
+        if v11:
+            hidden = yolo_conv(yolo_dwconv(yolo_conv(yolo_dwconv(f), c3)), c3)
+        else:
+            hidden = yolo_conv(yolo_conv(f, c3, 3), c3, 3)
+        cls = layers.Conv2D(classes, 1)(hidden)
         h, w = f.shape[1:3]
         level = layers.Concatenate()([box, cls])
         levels.append(layers.Reshape((h * w, 4 * reg_max + classes))(level))
@@ -350,6 +362,113 @@ def segment(features, input_h, protos, masks=32):
     p = layers.Conv2DTranspose(protos, 2, 2)(p)
     proto = yolo_conv(yolo_conv(p, protos, 3), masks)
     return [out, proto]
+
+
+# --- ultralytics YOLO11 detect -------------------------------------------------------------------
+
+
+def bottleneck_yolo(x, c, shortcut, e=1.0):
+    """ultralytics Bottleneck(c, c, shortcut, k=(3, 3), e): 3x3 Conv to c * e, 3x3 Conv back,
+    added back. C3k passes e=1.0; C3k2's own Bottlenecks take the default 0.5."""
+    y = yolo_conv(yolo_conv(x, int(c * e), 3), c, 3)
+    return layers.Add()([x, y]) if shortcut else y
+
+
+def c3k(x, filters, n=2, shortcut=True):
+    """ultralytics C3k (a C3 with 3x3 bottlenecks): 1x1 Conv to c/2 through n bottlenecks,
+    beside a second 1x1 Conv, concatenated, 1x1 Conv to `filters`."""
+    c_ = filters // 2
+    y = yolo_conv(x, c_)
+    for _ in range(n):
+        y = bottleneck_yolo(y, c_, shortcut)
+    return yolo_conv(layers.Concatenate()([y, yolo_conv(x, c_)]), filters)
+
+
+def c3k2(x, filters, n, use_c3k, e=0.5, shortcut=True):
+    """ultralytics C3k2: C2f with hidden width filters * e, its n blocks C3k (use_c3k) or
+    Bottlenecks, every intermediate concatenated, 1x1 Conv to `filters`."""
+    c = int(filters * e)
+    y = list(keras.ops.split(yolo_conv(x, 2 * c), 2, axis=-1))
+    for _ in range(n):
+        y.append(c3k(y[-1], c, 2, shortcut) if use_c3k else bottleneck_yolo(y[-1], c, shortcut, 0.5))
+    return yolo_conv(layers.Concatenate()(y), filters)
+
+
+class AttentionCore(layers.Layer):
+    """ultralytics Attention's inner product: qkv (1, H, W, heads * (2 key + head)) split per head
+    into q, k, v; softmax(q k^T * key^-0.5) applied to v. Returns the mixed values and v, both
+    (1, H, W, C), as the module's view/reshape of NCHW tensors lays their channels out."""
+
+    def __init__(self, heads, key_dim, head_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.heads, self.key_dim, self.head_dim = heads, key_dim, head_dim
+
+    def call(self, qkv):
+        _, h, w, _ = qkv.shape
+        n, c = h * w, self.heads * self.head_dim
+        t = tf.transpose(tf.reshape(qkv, [1, n, self.heads, 2 * self.key_dim + self.head_dim]), [0, 2, 1, 3])
+        q, k, v = tf.split(t, [self.key_dim, self.key_dim, self.head_dim], axis=-1)
+        attn = tf.nn.softmax(tf.matmul(q, k, transpose_b=True) * self.key_dim**-0.5, axis=-1)
+        mixed = tf.reshape(tf.transpose(tf.matmul(attn, v), [0, 2, 1, 3]), [1, h, w, c])
+        return mixed, tf.reshape(tf.transpose(v, [0, 2, 1, 3]), [1, h, w, c])
+
+
+def psa_attention(x, heads, attn_ratio=0.5):
+    """ultralytics Attention(dim, heads, attn_ratio): qkv 1x1 Conv (no act), the inner product,
+    plus a 3x3 depthwise positional encoding of v (no act), then a 1x1 projection (no act)."""
+    dim = x.shape[-1]
+    head_dim = dim // heads
+    key_dim = int(head_dim * attn_ratio)
+    qkv = yolo_conv(x, dim + 2 * key_dim * heads, act=False)
+    mixed, v = AttentionCore(heads, key_dim, head_dim)(qkv)
+    return yolo_conv(layers.Add()([mixed, yolo_dwconv(v, act=False)]), dim, act=False)
+
+
+def c2psa(x, n=1):
+    """ultralytics C2PSA: 1x1 Conv to 2c (c = half the input), PSABlocks (attention with
+    c / 64 heads, then a 1x1 Conv to 2c and back, each added back) on the second half,
+    concatenated with the first, 1x1 Conv back to the input's channels."""
+    c1 = x.shape[-1]
+    c = c1 // 2
+    a, b = keras.ops.split(yolo_conv(x, 2 * c), 2, axis=-1)
+    for _ in range(n):
+        b = layers.Add()([b, psa_attention(b, c // 64)])
+        b = layers.Add()([b, yolo_conv(yolo_conv(b, 2 * c), c, act=False)])
+    return yolo_conv(layers.Concatenate()([a, b]), c1)
+
+
+def yolo11(depth, width, max_channels, c3k_everywhere):
+    """ultralytics yolo11.yaml at one scale; `c3k_everywhere` for m/l/x, whose parse_model sets
+    every C3k2's c3k. Detect is v11's: its class branch is DWConv + 1x1 Conv, twice, then the
+    1x1 conv to the classes."""
+
+    def ch(c):
+        return int(math.ceil(min(c, max_channels) * width / 8) * 8)
+
+    def n(k):
+        return max(round(k * depth), 1) if k > 1 else k
+
+    def build(h, w):
+        inputs = keras.Input((h, w, 3), batch_size=1)
+        x = yolo_conv(inputs, ch(64), 3, 2)  # 0 P1/2
+        x = yolo_conv(x, ch(128), 3, 2)  # 1 P2/4
+        x = c3k2(x, ch(256), n(2), c3k_everywhere, 0.25)  # 2
+        x = yolo_conv(x, ch(256), 3, 2)  # 3 P3/8
+        p3 = c3k2(x, ch(512), n(2), c3k_everywhere, 0.25)  # 4
+        x = yolo_conv(p3, ch(512), 3, 2)  # 5 P4/16
+        p4 = c3k2(x, ch(512), n(2), True)  # 6
+        x = yolo_conv(p4, ch(1024), 3, 2)  # 7 P5/32
+        x = c3k2(x, ch(1024), n(2), True)  # 8
+        p5 = c2psa(sppf(x, ch(1024)), n(2))  # 9-10
+        h4 = c3k2(layers.Concatenate()([NearestUpsample()(p5), p4]), ch(512), n(2), c3k_everywhere)  # 11-13
+        o3 = c3k2(layers.Concatenate()([NearestUpsample()(h4), p3]), ch(256), n(2), c3k_everywhere)  # 14-16
+        x = layers.Concatenate()([yolo_conv(o3, ch(256), 3, 2), h4])  # 17-18
+        o4 = c3k2(x, ch(512), n(2), c3k_everywhere)  # 19
+        x = layers.Concatenate()([yolo_conv(o4, ch(512), 3, 2), p5])  # 20-21
+        o5 = c3k2(x, ch(1024), n(2), True)  # 22
+        return keras.Model(inputs, detect([o3, o4, o5], h, v11=True))  # 23
+
+    return build
 
 
 def yolov8(depth, width, max_channels, seg=False):
@@ -436,6 +555,10 @@ REGISTRY = {
     "yolov8n_seg": yolov8(0.33, 0.25, 1024, seg=True),
     "yolov8s_seg": yolov8(0.33, 0.50, 1024, seg=True),
     "yolov8m_seg": yolov8(0.67, 0.75, 768, seg=True),
+    # ultralytics yolo11.yaml scales: (depth, width, max_channels), c3k set for m/l/x.
+    "yolo11n": yolo11(0.50, 0.25, 1024, False),
+    "yolo11s": yolo11(0.50, 0.50, 1024, False),
+    "yolo11m": yolo11(0.50, 1.00, 512, True),
     # torchvision GoogLeNet (Qualcomm) and TF-slim Inception v1 (Coral, Hailo): one network.
     "googlenet": googlenet,
     "inception_v1": googlenet,
