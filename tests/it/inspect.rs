@@ -199,13 +199,21 @@ fn estimate_compares_one_model_across_chips() {
     assert_eq!(reports.as_array().unwrap().len(), bundled);
     // A folder holding one profile is still a comparison: an array, not a single report.
     let one = tempfile::tempdir().unwrap();
-    std::fs::copy("profiles/hailo8.toml", one.path().join("hailo8.toml")).unwrap();
+    // The Hailo-8 without its fitted per-layer set-up: a chip calibrated on throughput alone.
+    let hailo8 = std::fs::read_to_string("profiles/hailo8.toml").unwrap();
+    let throughput_only: String = hailo8
+        .lines()
+        .filter(|l| !l.starts_with("layer_overhead_us =") && !l.starts_with("layer_overhead ="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(throughput_only.len() < hailo8.len(), "hailo8.toml no longer sets layer_overhead_us");
+    std::fs::write(one.path().join("hailo8.toml"), throughput_only).unwrap();
     let dir = one.path().to_str().unwrap();
     let reports: serde_json::Value =
         serde_json::from_str(&edgecert(&["estimate", model, "--profiles-dir", dir, "--json"]).stdout)
             .unwrap();
     assert_eq!(reports.as_array().map(Vec::len), Some(1), "{reports}");
-    // The Hailo-8's point is throughput: its latency is on the default overhead, and says so.
+    // Its calibration is throughput's: its latency is on the default overhead, and says so.
     let hailo = edgecert(&["estimate", model, "--profiles-dir", dir]);
     let row = hailo.stdout.lines().find(|l| l.contains("│ hailo8")).unwrap();
     assert!(row.contains("throughput calibrated, latency default"), "{row}");

@@ -124,29 +124,9 @@ fn score_corpus(profiles: &[profile::ProfileFile], only: Option<&str>) -> anyhow
         };
         let of_chip: Vec<&crate::corpus::Measurement> = rows.iter().filter(|m| m.chip == chip).collect();
         let fitted = of_chip.iter().filter(|m| calibrating[&m.line]).count();
-        // The rows the emulator can be compared on: accelerator, batch 1, a rebuilt network.
-        let (mut comparable, mut not_rebuilt, mut unscorable) = (Vec::new(), 0, 0);
-        for m in of_chip.iter().filter(|m| m.batch == 1 && matches!(m.compute_unit.as_str(), "NPU" | "TPU")) {
-            let Ok(name) = crate::networks::network_for(m) else {
-                unscorable += usize::from(!calibrating[&m.line]);
-                continue;
-            };
-            if !inventories.contains_key(&name) {
-                inventories.insert(name.clone(), crate::networks::inventory(&name)?);
-            }
-            match &inventories[&name] {
-                Some(_) => comparable.push((*m, name)),
-                None => not_rebuilt += usize::from(!calibrating[&m.line]),
-            }
-        }
-        let calibration: Vec<crate::fit::CalibrationRow> = comparable
-            .iter()
-            .filter(|(m, _)| calibrating[&m.line])
-            .filter_map(|(m, name)| {
-                Some(crate::fit::CalibrationRow { row: m, inventory: inventories[name].as_ref()? })
-            })
-            .collect();
-        let fit = crate::fit::fit(&profile.profile, &calibration);
+        let Comparable { rows: comparable, not_rebuilt, mut unscorable } =
+            comparable_rows(&of_chip, &calibrating, &mut inventories)?;
+        let fit = fit_chip(&profile.profile, &comparable, &calibrating, &inventories);
         let mut scored = Vec::new();
         let mut fitted_errors = Vec::new();
         for (m, name) in comparable.iter().filter(|(m, _)| !calibrating[&m.line]) {
@@ -190,10 +170,104 @@ fn score_corpus(profiles: &[profile::ProfileFile], only: Option<&str>) -> anyhow
         for (error, what) in scored.iter().take(3) {
             println!("      {:+.0} %  {what}", error * 100.0);
         }
-        print_fit(fit.as_ref(), &mut fitted_errors);
+        print_fit(&profile.profile, fit.as_ref(), &mut fitted_errors);
         print_systematic_error(&scored);
     }
     Ok(points)
+}
+
+type Inventories = std::collections::HashMap<String, Option<ModelInventory>>;
+
+/// A chip's rows the emulator can be compared on (accelerator, batch 1, a rebuilt network),
+/// each with its network's name, and how many rows outside the calibrating third are not
+/// rebuilt yet or have no standard network, precision or figure.
+struct Comparable<'a> {
+    rows: Vec<(&'a crate::corpus::Measurement, String)>,
+    not_rebuilt: usize,
+    unscorable: usize,
+}
+
+fn comparable_rows<'a>(
+    of_chip: &[&'a crate::corpus::Measurement],
+    calibrating: &std::collections::BTreeMap<usize, bool>,
+    inventories: &mut Inventories,
+) -> anyhow::Result<Comparable<'a>> {
+    let mut c = Comparable { rows: Vec::new(), not_rebuilt: 0, unscorable: 0 };
+    for m in of_chip.iter().filter(|m| m.batch == 1 && matches!(m.compute_unit.as_str(), "NPU" | "TPU")) {
+        let Ok(name) = crate::networks::network_for(m) else {
+            c.unscorable += usize::from(!calibrating[&m.line]);
+            continue;
+        };
+        if !inventories.contains_key(&name) {
+            inventories.insert(name.clone(), crate::networks::inventory(&name)?);
+        }
+        match &inventories[&name] {
+            Some(_) => c.rows.push((*m, name)),
+            None => c.not_rebuilt += usize::from(!calibrating[&m.line]),
+        }
+    }
+    Ok(c)
+}
+
+/// The least-squares fit of `profile` on its calibrating comparable rows.
+fn fit_chip(
+    profile: &ChipProfile,
+    comparable: &[(&crate::corpus::Measurement, String)],
+    calibrating: &std::collections::BTreeMap<usize, bool>,
+    inventories: &Inventories,
+) -> Option<crate::fit::Fit> {
+    let calibration: Vec<crate::fit::CalibrationRow> = comparable
+        .iter()
+        .filter(|(m, _)| calibrating[&m.line])
+        .filter_map(|(m, name)| {
+            Some(crate::fit::CalibrationRow { row: m, inventory: inventories[name].as_ref()? })
+        })
+        .collect();
+    crate::fit::fit(profile, &calibration)
+}
+
+/// Each bundled chip's fit on its calibrating corpus rows, where it has the rows for one.
+#[cfg(test)]
+fn chip_fits(profiles: &[profile::ProfileFile]) -> anyhow::Result<Vec<(String, crate::fit::Fit)>> {
+    let rows = crate::corpus::load(&crate::repo_root().join("fidelity/measurements.csv"))?;
+    let calibrating = crate::corpus::calibrating_lines(&rows);
+    let mut inventories = Inventories::default();
+    let mut fits = Vec::new();
+    for p in profiles {
+        let chip = p.profile.chip.name.as_str();
+        let of_chip: Vec<&crate::corpus::Measurement> = rows.iter().filter(|m| m.chip == chip).collect();
+        let comparable = comparable_rows(&of_chip, &calibrating, &mut inventories)?;
+        if let Some(fit) = fit_chip(&p.profile, &comparable.rows, &calibrating, &inventories) {
+            fits.push((chip.to_string(), fit));
+        }
+    }
+    Ok(fits)
+}
+
+/// A fit on [`crate::fit::ROWS_TO_APPLY`] rows or more is the bundled profile's: each figure it
+/// sets within 1 % of the profile's (a least-squares optimum refits to itself; the search is
+/// a coordinate descent, so not exactly), and the figure's source names every row it came from.
+pub fn check_applied(profile: &ChipProfile, fit: &crate::fit::Fit) -> Result<(), String> {
+    let lines = fit.lines.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
+    for (figure, fitted) in &fit.figures {
+        let field = figure.field();
+        let bundled = figure.get(profile).unwrap_or(f64::NAN);
+        let off = (bundled / fitted - 1.0).abs();
+        if off.is_nan() || off > 0.01 {
+            return Err(format!(
+                "{}: {field} is {bundled} in the bundled profile, but the fit on its {} calibrating rows gives {fitted:.3}: set it to {fitted:.3}",
+                profile.chip.name, fit.rows
+            ));
+        }
+        let cited = profile.calibration_source(field).is_some_and(|s| s.contains(&format!("lines {lines}")));
+        if !cited {
+            return Err(format!(
+                "{}: the source of {field} must name the rows it was fitted on: \"fidelity/measurements.csv lines {lines}\"",
+                profile.chip.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A network a vendor's own zoo runs on its chip's accelerator (a corpus row on `NPU` or `TPU`)
@@ -246,20 +320,20 @@ pub fn zoo_rejections(profiles: &[profile::ProfileFile]) -> anyhow::Result<Vec<R
 /// What a least-squares fit on the chip's calibrating rows would set, and how the scored rows
 /// would fare with it. It is applied to a bundled profile only from
 /// [`crate::fit::ROWS_TO_APPLY`] calibrating rows, a rule fixed before any fit was run.
-fn print_fit(fit: Option<&crate::fit::Fit>, fitted_errors: &mut [f64]) {
+fn print_fit(profile: &ChipProfile, fit: Option<&crate::fit::Fit>, fitted_errors: &mut [f64]) {
     let Some(f) = fit else {
         println!("      fit: fewer than 2 calibrating rows with a rebuilt network");
         return;
     };
     fitted_errors.sort_by(f64::total_cmp);
     let median_text = median(fitted_errors).map_or("-".into(), |m| format!("{:.0} %", m * 100.0));
-    let applied = if f.rows >= crate::fit::ROWS_TO_APPLY {
-        "apply it to the profile, labelled calibrated with its rows"
-    } else {
-        "not applied"
+    let applied = match (f.rows >= crate::fit::ROWS_TO_APPLY, check_applied(profile, f)) {
+        (false, _) => "not applied".to_string(),
+        (true, Ok(())) => "applied: the bundled profile carries it".to_string(),
+        (true, Err(e)) => format!("to apply: {e}"),
     };
     println!(
-        "      least-squares fit on {} calibrating rows ({applied}: {} needed): {}; rms log error {:.2} -> {:.2}; scored rows with it: median |error| {median_text}",
+        "      least-squares fit on {} calibrating rows ({applied}; applied from {} rows): {}; rms log error {:.2} -> {:.2}; scored rows with it: median |error| {median_text}",
         f.rows,
         crate::fit::ROWS_TO_APPLY,
         f.figures.iter().map(|(fig, v)| format!("{} = {v:.3}", fig.field())).collect::<Vec<_>>().join(", "),
@@ -643,6 +717,31 @@ mod tests {
         // Negative control: a figure off by more than its rounding is refused, naming the fix.
         let off = check_held_out_error(measured.map(|m| m + 0.01)).unwrap_err().to_string();
         assert!(off.contains("set it to"), "{off}");
+    }
+
+    /// A chip with enough calibrating rows carries its least-squares fit in its bundled profile,
+    /// each figure citing the rows: the test fails when a row, a network or the cost model moves
+    /// the fit, and names the figure to write.
+    #[test]
+    fn a_chip_with_enough_calibrating_rows_carries_its_fit_in_its_profile() {
+        let profiles = profile::load_dir(&crate::repo_root().join("profiles")).unwrap();
+        let fits = chip_fits(&profiles).unwrap();
+        let applied: Vec<&(String, crate::fit::Fit)> =
+            fits.iter().filter(|(_, f)| f.rows >= crate::fit::ROWS_TO_APPLY).collect();
+        assert!(!applied.is_empty(), "no chip has {} calibrating rows", crate::fit::ROWS_TO_APPLY);
+        for (chip, fit) in &applied {
+            let bundled = &profiles.iter().find(|p| &p.profile.chip.name == chip).unwrap().profile;
+            check_applied(bundled, fit).unwrap();
+            // The control: the first figure moved 10 % off is refused, naming the fix.
+            let (figure, value) = fit.figures[0];
+            let mut off = bundled.clone();
+            figure.set(&mut off, value * 1.1);
+            let e = check_applied(&off, fit).unwrap_err();
+            assert!(
+                e.contains(&format!("{}: {} is", chip, figure.field())) && e.contains("set it to"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

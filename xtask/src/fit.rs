@@ -38,7 +38,7 @@ impl Figure {
         }
     }
 
-    fn get(self, p: &ChipProfile) -> Option<f64> {
+    pub fn get(self, p: &ChipProfile) -> Option<f64> {
         match self {
             Figure::LayerOverheadUs => {
                 p.npu.as_ref().map(|n| n.layer_overhead_us.unwrap_or(DEFAULT_OVERHEAD_US))
@@ -49,7 +49,7 @@ impl Figure {
         }
     }
 
-    fn set(self, p: &mut ChipProfile, value: f64) {
+    pub fn set(self, p: &mut ChipProfile, value: f64) {
         match self {
             Figure::LayerOverheadUs => {
                 if let Some(n) = p.npu.as_mut() {
@@ -100,6 +100,8 @@ pub struct Fit {
     pub figures: Vec<(Figure, f64)>,
     pub profile: ChipProfile,
     pub rows: usize,
+    /// The corpus lines of the rows fitted, for the profile's source.
+    pub lines: Vec<usize>,
     /// Root-mean-square log error over the rows, before and after.
     pub rms_log_before: f64,
     pub rms_log_after: f64,
@@ -155,6 +157,7 @@ pub fn fit(profile: &ChipProfile, rows: &[CalibrationRow]) -> Option<Fit> {
         figures: figures.iter().map(|f| (*f, f.get(&current).unwrap_or_default())).collect(),
         profile: current,
         rows: usable.len(),
+        lines: usable.iter().map(|r| r.row.line).collect(),
         rms_log_before: (before / n).sqrt(),
         rms_log_after: (after / n).sqrt(),
     })
