@@ -28,8 +28,8 @@ pub struct CheckRecord {
     pub unit: String,
     pub basis: Basis,
     pub ci: Option<Interval>,
-    /// A relative error the figures may carry as a whole beyond the interval (an emulator's
-    /// median error at points held out from its calibration), which the verdict was decided
+    /// A relative error the figures may carry as a whole beyond the interval (the emulator's
+    /// error on the chip, or across chips where the profile gives none), which the verdict was decided
     /// across: PASS needs the interval's upper end at most limit × (1 − e), FAIL its lower end
     /// over limit × (1 + e).
     #[serde(default, skip_serializing_if = "Option::is_none")]

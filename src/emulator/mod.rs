@@ -80,19 +80,35 @@ pub fn idle_basis(profile: &ChipProfile) -> &'static str {
 }
 /// The emulator's median absolute latency error at published points it was not calibrated on
 /// (`cargo xtask fidelity`, leave-one-out over the shared notes' points; an xtask test fails
-/// when the cost model moves it). An emulated latency verdict must hold across it: jitter is
-/// the emulator's own scatter, this is how far the chip may sit from the emulator.
+/// when the cost model moves it): the cross-chip figure, for a chip whose profile gives no
+/// latency error of its own. An emulated latency verdict must hold across it: jitter is the
+/// emulator's own scatter, this is how far the chip may sit from the emulator.
 pub const HELD_OUT_ERROR: f64 = 0.39;
 
-/// The emulator's systematic error: its median error at published points held out from its
-/// calibration, which an emulated latency verdict must hold across.
-pub fn held_out_error() -> SystematicError {
-    SystematicError {
-        relative: HELD_OUT_ERROR,
-        source: "the emulator's median error at published points held out from its calibration, per cargo xtask fidelity"
-            .into(),
+/// The systematic error an emulated latency on `profile` is held across: the chip's own
+/// (`[fidelity]`, the 90th percentile of the emulator's error over its scored corpus rows)
+/// where the profile gives it, else the cross-chip [`HELD_OUT_ERROR`]; its source says which.
+pub fn systematic_error(profile: &ChipProfile) -> SystematicError {
+    match &profile.fidelity {
+        Some(f) => SystematicError {
+            relative: f.latency_error,
+            source: format!(
+                "the emulator's latency error on this chip, over {} scored rows of the measurement corpus (fidelity.latency_error; {})",
+                f.scored_rows,
+                profile.sources.get("fidelity").map_or("its source is not given", String::as_str)
+            ),
+        },
+        None => SystematicError {
+            relative: HELD_OUT_ERROR,
+            source: format!(
+                "the emulator's median error at published points held out from its calibration, across chips (cargo xtask fidelity); profile `{}` gives no latency error of its own (fidelity.latency_error needs {} scored rows of fidelity/measurements.csv)",
+                profile.chip.name,
+                crate::profile::FIDELITY_MIN_ROWS
+            ),
+        },
     }
 }
+
 /// Emulated inferences drawn for the latency distribution (MLPerf's p99 minimum is 662).
 pub const EMULATED_RUNS: usize = 1000;
 /// Relative standard deviation of run-to-run jitter, and the rate and size of rare stalls.
@@ -159,6 +175,9 @@ pub struct Estimate {
     /// The figures behind the prediction that no datasheet gives: each calibrated one with its
     /// point, and each emulator default standing in for a missing one.
     pub calibration: Vec<String>,
+    /// How far the chip's latency may sit from these figures beyond their scatter: the chip's
+    /// own error over the measurement corpus, or the cross-chip one ([`systematic_error`]).
+    pub systematic_error: SystematicError,
     /// DRAM time is not costed on its own: the calibrated per-layer overhead stands for it
     /// (`memory.dram_in_overhead`), so a verdict on this latency says so.
     pub dram_in_overhead: bool,
@@ -297,6 +316,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
         placement,
         conversion,
         calibration: calibration_notes(profile),
+        systematic_error: systematic_error(profile),
         dram_in_overhead: profile.memory.has_dram_in_overhead(),
         host_transfer,
     }
@@ -774,7 +794,7 @@ pub fn time_emulated(estimate: &Estimate, seed: u64) -> Option<Timing> {
         what: emulated_what(estimate),
         power: None,
         scenarios: None,
-        systematic_error: Some(held_out_error()),
+        systematic_error: Some(estimate.systematic_error.clone()),
         soak: None,
     })
 }

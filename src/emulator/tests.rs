@@ -716,3 +716,28 @@ fn the_idle_draw_is_the_boards_measured_one_else_a_tenth_of_the_budget() {
     assert_eq!(crate::emulator::idle_w(&p), Some(1.5));
     assert_eq!(crate::emulator::idle_basis(&p), "idle, measured (power.idle_w)");
 }
+
+/// An emulated latency is held across the chip's own error where its profile gives one (the
+/// QCS6490's, from its scored corpus rows; a board over it inherits it), else across the
+/// cross-chip figure, and its source says which.
+#[test]
+fn emulated_latency_carries_the_chip_s_own_error_or_the_cross_chip_one_and_says_which() {
+    let m = model_with_abs();
+    let error_on = |chip: &str| {
+        let e = estimate(&m, &bundled(chip));
+        super::time_emulated(&e, 1).unwrap().systematic_error.unwrap()
+    };
+    let own = error_on("qcs6490");
+    assert_eq!(own.relative, bundled("qcs6490").fidelity.unwrap().latency_error);
+    assert!(own.relative > HELD_OUT_ERROR, "{own:?}");
+    assert!(own.source.starts_with("the emulator's latency error on this chip, over 13 scored rows of the measurement corpus (fidelity.latency_error; cargo xtask fidelity over fidelity/measurements.csv: the 90th percentile"), "{}", own.source);
+    assert_eq!(error_on("dragon-q6a-8gb"), own);
+    let cross = error_on("rk3588");
+    assert_eq!(cross.relative, HELD_OUT_ERROR);
+    assert!(
+        cross.source.contains("across chips")
+            && cross.source.contains("profile `rk3588` gives no latency error of its own"),
+        "{}",
+        cross.source
+    );
+}

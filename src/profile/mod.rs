@@ -26,6 +26,8 @@ pub struct ChipProfile {
     pub memory: Memory,
     pub power: Option<Power>,
     pub thermal: Option<Thermal>,
+    /// How far the emulator's latency sits from this chip's published figures.
+    pub fidelity: Option<Fidelity>,
     pub quantization: Quantization,
     pub operators: OperatorTable,
 }
@@ -166,6 +168,21 @@ pub struct Thermal {
     /// Time constant of the lumped thermal model (s).
     pub time_constant_s: Option<f64>,
 }
+
+/// The emulator's latency error on this chip, from its scored rows of the measurement corpus
+/// (`fidelity/measurements.csv`, `cargo xtask fidelity`): the systematic error an emulated
+/// latency verdict is held across, in place of the cross-chip figure. Cite it in `[sources]` as
+/// `fidelity`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fidelity {
+    /// The 90th percentile of |emulated / published − 1| over the scored rows, below 1.
+    pub latency_error: f64,
+    /// How many scored rows it comes from (at least [`FIDELITY_MIN_ROWS`]).
+    pub scored_rows: u32,
+}
+
+/// Scored corpus rows a chip needs before its own latency error replaces the cross-chip one.
+pub const FIDELITY_MIN_ROWS: u32 = 10;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Quantization {
@@ -497,6 +514,20 @@ impl ChipProfile {
                 if th > cr {
                     v.err("thermal.throttle_c", format!("throttle point {th} °C is above critical {cr} °C"));
                 }
+            }
+        }
+        if let Some(f) = &self.fidelity {
+            if !(0.0..1.0).contains(&f.latency_error) {
+                v.err("fidelity.latency_error", format!("holds {}: expected a relative error in [0, 1) (at 1 or beyond no emulated latency could pass; leave it out and measure on the chip)", f.latency_error));
+            }
+            if f.scored_rows < FIDELITY_MIN_ROWS {
+                v.err("fidelity.scored_rows", format!("{} scored rows: a chip's own latency error needs {FIDELITY_MIN_ROWS}; below that the cross-chip figure stands (leave [fidelity] out)", f.scored_rows));
+            }
+            if !self.sources.contains_key("fidelity") {
+                v.err(
+                    "fidelity",
+                    "cite the corpus rows and the command the figure comes from in [sources] as `fidelity`",
+                );
             }
         }
         self.operators.validate(&mut v);

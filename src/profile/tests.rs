@@ -147,6 +147,27 @@ fn malformed_profiles_name_line_field_and_problem() {
             16,
             "cite its point in [sources] as `on_chip`",
         ),
+        (
+            "[quantization]",
+            "[fidelity]\nlatency_error = 1.2\nscored_rows = 13\n[quantization]",
+            "fidelity.latency_error",
+            17,
+            "expected a relative error in [0, 1)",
+        ),
+        (
+            "[quantization]",
+            "[fidelity]\nlatency_error = 0.3\nscored_rows = 4\n[quantization]",
+            "fidelity.scored_rows",
+            18,
+            "a chip's own latency error needs 10",
+        ),
+        (
+            "[quantization]",
+            "[fidelity]\nlatency_error = 0.3\nscored_rows = 12\n[quantization]",
+            "fidelity",
+            16,
+            "in [sources] as `fidelity`",
+        ),
     ];
     for (from, to, field, line, words) in cases {
         let text = VALID.replacen(from, to, 1);

@@ -116,8 +116,8 @@ fn decided_without_systematic_error(record: &ObservationRecord) -> Option<String
     let timing = record.timing.as_ref().and_then(Observed::value)?;
     (timing.basis == Basis::Emulated && timing.systematic_error.is_none()).then(|| {
         format!(
-            "the observations' emulated latencies carry no systematic error: latency was recomputed on their scatter alone, not across the emulator's {} held-out error as this edgecert issues it",
-            crate::emulator::held_out_error().percent()
+            "the observations' emulated latencies carry no systematic error: latency was recomputed on their scatter alone, not across the emulator's systematic error (±{:.0} % across chips, or the chip's own) as this edgecert issues it",
+            crate::emulator::HELD_OUT_ERROR * 100.0
         )
     })
 }

@@ -215,9 +215,11 @@ pub struct LatencySummary {
     p99: f64,
     /// Before jitter.
     modelled: f64,
-    /// The chip's latency were the emulator off by its median held-out error either way
-    /// (`emulator::HELD_OUT_ERROR`, `cargo xtask fidelity`): modelled / (1 ± error).
+    /// The chip's latency were the emulator off by its systematic error on this chip either
+    /// way (`emulator::systematic_error`, `cargo xtask fidelity`): modelled / (1 ± error).
     held_out_range: [f64; 2],
+    /// That error, and where it comes from.
+    systematic_error: crate::vocab::SystematicError,
 }
 
 #[derive(serde::Serialize)]
@@ -303,7 +305,8 @@ impl<'a> EstimateReport<'a> {
                 p90,
                 p99,
                 modelled,
-                held_out_range: crate::emulator::held_out_error().chip_range(modelled),
+                held_out_range: est.systematic_error.chip_range(modelled),
+                systematic_error: est.systematic_error.clone(),
             }
         });
         EstimateReport {
@@ -373,13 +376,14 @@ impl<'a> EstimateReport<'a> {
         match &report.latency_ms {
             Some(l) => writeln!(
                 s,
-                "latency     p50 {:.4} ms, p99 {:.4} ms (modelled {:.4} ms; {:.4}–{:.4} ms were it off by the emulator's median held-out error, {})",
+                "latency     p50 {:.4} ms, p99 {:.4} ms (modelled {:.4} ms; {:.4}–{:.4} ms were it off by its systematic error on this chip, {}: {})",
                 l.p50,
                 l.p99,
                 l.modelled,
                 l.held_out_range[0],
                 l.held_out_range[1],
-                crate::emulator::held_out_error().percent()
+                l.systematic_error.percent(),
+                l.systematic_error.source
             )?,
             None => writeln!(s, "latency     unknown: {}", opt(report.latency_unknown))?,
         }

@@ -232,7 +232,7 @@ fn recompute_says_when_emulated_latency_was_decided_on_its_scatter_alone() {
     });
     let run = verify(&cert, &["--recompute"]);
     assert!(
-        run.stdout.contains("note: the observations' emulated latencies carry no systematic error: latency was recomputed on their scatter alone, not across the emulator's ±39 % held-out error"),
+        run.stdout.contains("note: the observations' emulated latencies carry no systematic error: latency was recomputed on their scatter alone, not across the emulator's systematic error (±39 % across chips, or the chip's own)"),
         "{}",
         run.stdout
     );

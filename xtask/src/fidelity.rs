@@ -123,39 +123,16 @@ fn score_corpus(profiles: &[profile::ProfileFile], only: Option<&str>) -> anyhow
             continue;
         };
         let of_chip: Vec<&crate::corpus::Measurement> = rows.iter().filter(|m| m.chip == chip).collect();
-        let fitted = of_chip.iter().filter(|m| calibrating[&m.line]).count();
-        let Comparable { rows: comparable, not_rebuilt, mut unscorable } =
-            comparable_rows(&of_chip, &calibrating, &mut inventories)?;
-        let fit = fit_chip(&profile.profile, &comparable, &calibrating, &inventories);
-        let mut scored = Vec::new();
-        let mut fitted_errors = Vec::new();
-        for (m, name) in comparable.iter().filter(|(m, _)| !calibrating[&m.line]) {
-            let inventory = inventories[name].as_ref().expect("comparable rows are rebuilt");
-            let (Some(emulated), Some(published)) =
-                (crate::fit::emulated_ms(m, inventory, &profile.profile), m.ms_per_inference())
-            else {
-                unscorable += 1;
-                continue;
-            };
-            if let Some(fitted) = fit.as_ref().and_then(|f| crate::fit::emulated_ms(m, inventory, &f.profile))
-            {
-                fitted_errors.push((fitted / published - 1.0).abs());
-            }
-            // The note says what the source's figure covers (e.g. post-processing cut off).
-            let note: String = m.note.chars().take(70).collect();
-            let what = format!(
-                "{} {} {} (line {}; {} @ {}) {note}",
-                m.model,
-                m.precision,
-                m.runtime,
-                m.line,
-                m.source,
-                &m.commit[..m.commit.len().min(8)]
-            );
-            scored.push((emulated / published - 1.0, what));
-            points.push(Point { chip: chip.to_string(), published, emulated });
-        }
-        scored.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
+        let ChipScore {
+            fitted,
+            scored,
+            points: chip_points,
+            mut fitted_errors,
+            fit,
+            not_rebuilt,
+            unscorable,
+        } = score_chip(&profile.profile, &of_chip, &calibrating, &mut inventories)?;
+        points.extend(chip_points);
         let within = |limit: f64| scored.iter().filter(|(e, _)| e.abs() <= limit).count();
         let mut magnitudes: Vec<f64> = scored.iter().map(|(e, _)| e.abs()).collect();
         magnitudes.sort_by(f64::total_cmp);
@@ -171,12 +148,65 @@ fn score_corpus(profiles: &[profile::ProfileFile], only: Option<&str>) -> anyhow
             println!("      {:+.0} %  {what}", error * 100.0);
         }
         print_fit(&profile.profile, fit.as_ref(), &mut fitted_errors);
-        print_systematic_error(&scored);
+        print_systematic_error(&profile.profile, &scored);
     }
     Ok(points)
 }
 
 type Inventories = std::collections::HashMap<String, Option<ModelInventory>>;
+
+/// One chip's corpus rows against the emulator: how many calibrate, the scored rows' signed
+/// errors (worst first, each with what it is) and points for the plot, the scored rows'
+/// |error| with the chip's fit, the fit, and the rows not scored.
+struct ChipScore {
+    fitted: usize,
+    scored: Vec<(f64, String)>,
+    points: Vec<Point>,
+    fitted_errors: Vec<f64>,
+    fit: Option<crate::fit::Fit>,
+    not_rebuilt: usize,
+    unscorable: usize,
+}
+
+fn score_chip(
+    profile: &ChipProfile,
+    of_chip: &[&crate::corpus::Measurement],
+    calibrating: &std::collections::BTreeMap<usize, bool>,
+    inventories: &mut Inventories,
+) -> anyhow::Result<ChipScore> {
+    let Comparable { rows: comparable, not_rebuilt, mut unscorable } =
+        comparable_rows(of_chip, calibrating, inventories)?;
+    let fit = fit_chip(profile, &comparable, calibrating, inventories);
+    let (mut scored, mut points, mut fitted_errors) = (Vec::new(), Vec::new(), Vec::new());
+    for (m, name) in comparable.iter().filter(|(m, _)| !calibrating[&m.line]) {
+        let inventory = inventories[name].as_ref().expect("comparable rows are rebuilt");
+        let (Some(emulated), Some(published)) =
+            (crate::fit::emulated_ms(m, inventory, profile), m.ms_per_inference())
+        else {
+            unscorable += 1;
+            continue;
+        };
+        if let Some(fitted) = fit.as_ref().and_then(|f| crate::fit::emulated_ms(m, inventory, &f.profile)) {
+            fitted_errors.push((fitted / published - 1.0).abs());
+        }
+        // The note says what the source's figure covers (e.g. post-processing cut off).
+        let note: String = m.note.chars().take(70).collect();
+        let what = format!(
+            "{} {} {} (line {}; {} @ {}) {note}",
+            m.model,
+            m.precision,
+            m.runtime,
+            m.line,
+            m.source,
+            &m.commit[..m.commit.len().min(8)]
+        );
+        scored.push((emulated / published - 1.0, what));
+        points.push(Point { chip: m.chip.clone(), published, emulated });
+    }
+    scored.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
+    let fitted = of_chip.iter().filter(|m| calibrating[&m.line]).count();
+    Ok(ChipScore { fitted, scored, points, fitted_errors, fit, not_rebuilt, unscorable })
+}
 
 /// A chip's rows the emulator can be compared on (accelerator, batch 1, a rebuilt network),
 /// each with its network's name, and how many rows outside the calibrating third are not
@@ -226,22 +256,22 @@ fn fit_chip(
     crate::fit::fit(profile, &calibration)
 }
 
-/// Each bundled chip's fit on its calibrating corpus rows, where it has the rows for one.
+/// Each bundled chip with corpus rows, scored.
 #[cfg(test)]
-fn chip_fits(profiles: &[profile::ProfileFile]) -> anyhow::Result<Vec<(String, crate::fit::Fit)>> {
+fn chip_scores(profiles: &[profile::ProfileFile]) -> anyhow::Result<Vec<(String, ChipScore)>> {
     let rows = crate::corpus::load(&crate::repo_root().join("fidelity/measurements.csv"))?;
     let calibrating = crate::corpus::calibrating_lines(&rows);
     let mut inventories = Inventories::default();
-    let mut fits = Vec::new();
+    let mut scores = Vec::new();
     for p in profiles {
         let chip = p.profile.chip.name.as_str();
         let of_chip: Vec<&crate::corpus::Measurement> = rows.iter().filter(|m| m.chip == chip).collect();
-        let comparable = comparable_rows(&of_chip, &calibrating, &mut inventories)?;
-        if let Some(fit) = fit_chip(&p.profile, &comparable.rows, &calibrating, &inventories) {
-            fits.push((chip.to_string(), fit));
+        if !of_chip.is_empty() {
+            scores
+                .push((chip.to_string(), score_chip(&p.profile, &of_chip, &calibrating, &mut inventories)?));
         }
     }
-    Ok(fits)
+    Ok(scores)
 }
 
 /// A fit on [`crate::fit::ROWS_TO_APPLY`] rows or more is the bundled profile's: each figure it
@@ -342,27 +372,57 @@ fn print_fit(profile: &ChipProfile, fit: Option<&crate::fit::Fit>, fitted_errors
     );
 }
 
-/// Scored rows a chip needs before its own latency systematic error replaces the cross-chip one.
-const ROWS_FOR_OWN_ERROR: usize = 10;
-
-/// The latency check's systematic error this chip's scored rows support: the 90th percentile of
-/// their |error| from [`ROWS_FOR_OWN_ERROR`] rows, else the cross-chip held-out figure, said so.
-fn print_systematic_error(scored: &[(f64, String)]) {
+/// The latency systematic error a chip's scored rows support: the 90th percentile of their
+/// |error|, from [`profile::FIDELITY_MIN_ROWS`] rows; `None` below that.
+fn own_latency_error(scored: &[(f64, String)]) -> Option<f64> {
     let mut errors: Vec<f64> = scored.iter().map(|(e, _)| e.abs()).collect();
     errors.sort_by(f64::total_cmp);
-    if errors.len() >= ROWS_FOR_OWN_ERROR {
-        let p90 = edgecert::vocab::percentile(&errors, 0.90);
-        println!(
-            "      latency systematic error from its {} scored rows: ±{:.0} % (90th percentile of |error|)",
-            errors.len(),
-            p90 * 100.0
-        );
-    } else {
-        println!(
-            "      latency systematic error: the cross-chip ±{:.0} % (edgecert::emulator::HELD_OUT_ERROR); {} scored rows, {ROWS_FOR_OWN_ERROR} needed for the chip's own",
+    (errors.len() >= profile::FIDELITY_MIN_ROWS as usize).then(|| edgecert::vocab::percentile(&errors, 0.90))
+}
+
+/// The bundled profile carries the latency error its chip's scored rows support (to the two
+/// decimals it is written with), or none where they are too few for one: the figure an
+/// emulated latency verdict on that chip is held across.
+fn check_latency_error(profile: &ChipProfile, scored: &[(f64, String)]) -> Result<(), String> {
+    let chip = &profile.chip.name;
+    match (own_latency_error(scored), &profile.fidelity) {
+        (Some(e), _) if e >= 1.0 => Err(format!(
+            "{chip}: its {} scored rows give a latency error of {e:.2}, at or beyond 1: no emulated latency could pass there, and a profile cannot hold it",
+            scored.len()
+        )),
+        (Some(e), Some(f)) if (f.latency_error - e).abs() <= 0.005 && f.scored_rows as usize == scored.len() => Ok(()),
+        (Some(e), _) => Err(format!(
+            "{chip}: its {} scored rows give a latency error of {e:.2} (90th percentile of |error|): set [fidelity] latency_error = {e:.2}, scored_rows = {}",
+            scored.len(),
+            scored.len()
+        )),
+        (None, Some(_)) => Err(format!(
+            "{chip}: {} scored rows, {} needed for a latency error of its own: remove [fidelity], the cross-chip figure stands",
+            scored.len(),
+            profile::FIDELITY_MIN_ROWS
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
+fn print_systematic_error(profile: &ChipProfile, scored: &[(f64, String)]) {
+    let carried = match (check_latency_error(profile, scored), &profile.fidelity) {
+        (Ok(()), Some(_)) => "the bundled profile carries it".to_string(),
+        (Ok(()), None) => "the bundled profile gives none of its own".to_string(),
+        (Err(e), _) => format!("to apply: {e}"),
+    };
+    match own_latency_error(scored) {
+        Some(e) => println!(
+            "      latency systematic error from its {} scored rows: ±{:.0} % (90th percentile of |error|); {carried}",
+            scored.len(),
+            e * 100.0
+        ),
+        None => println!(
+            "      latency systematic error: the cross-chip ±{:.0} % (edgecert::emulator::HELD_OUT_ERROR); {} scored rows, {} needed for the chip's own; {carried}",
             edgecert::emulator::HELD_OUT_ERROR * 100.0,
-            errors.len()
-        );
+            scored.len(),
+            profile::FIDELITY_MIN_ROWS
+        ),
     }
 }
 
@@ -462,8 +522,8 @@ fn check_held_out_error(measured: Option<f64>) -> anyhow::Result<()> {
         measured * 100.0
     );
     println!(
-        "emulated latency verdicts hold across {} (edgecert::emulator::HELD_OUT_ERROR), the median held-out error above",
-        edgecert::emulator::held_out_error().percent()
+        "emulated latency verdicts hold across ±{:.0} % (edgecert::emulator::HELD_OUT_ERROR) where a chip has no error of its own, the median held-out error above",
+        edgecert::emulator::HELD_OUT_ERROR * 100.0
     );
     Ok(())
 }
@@ -725,12 +785,15 @@ mod tests {
     #[test]
     fn a_chip_with_enough_calibrating_rows_carries_its_fit_in_its_profile() {
         let profiles = profile::load_dir(&crate::repo_root().join("profiles")).unwrap();
-        let fits = chip_fits(&profiles).unwrap();
-        let applied: Vec<&(String, crate::fit::Fit)> =
-            fits.iter().filter(|(_, f)| f.rows >= crate::fit::ROWS_TO_APPLY).collect();
+        let scores = chip_scores(&profiles).unwrap();
+        let applied: Vec<(&String, &crate::fit::Fit)> = scores
+            .iter()
+            .filter_map(|(chip, s)| Some((chip, s.fit.as_ref()?)))
+            .filter(|(_, f)| f.rows >= crate::fit::ROWS_TO_APPLY)
+            .collect();
         assert!(!applied.is_empty(), "no chip has {} calibrating rows", crate::fit::ROWS_TO_APPLY);
         for (chip, fit) in &applied {
-            let bundled = &profiles.iter().find(|p| &p.profile.chip.name == chip).unwrap().profile;
+            let bundled = &profiles.iter().find(|p| &p.profile.chip.name == *chip).unwrap().profile;
             check_applied(bundled, fit).unwrap();
             // The control: the first figure moved 10 % off is refused, naming the fix.
             let (figure, value) = fit.figures[0];
@@ -742,6 +805,34 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    /// Each chip's latency systematic error is the one its scored rows give, or the cross-chip
+    /// one where they are too few: the test fails when a row, a network or the cost model
+    /// moves it, naming what to write.
+    #[test]
+    fn each_chip_carries_the_latency_error_its_scored_rows_give() {
+        let profiles = profile::load_dir(&crate::repo_root().join("profiles")).unwrap();
+        let scores = chip_scores(&profiles).unwrap();
+        let bundled = |chip: &str| &profiles.iter().find(|p| p.profile.chip.name == chip).unwrap().profile;
+        for (chip, score) in &scores {
+            check_latency_error(bundled(chip), &score.scored).unwrap();
+        }
+        let (chip, own) = scores
+            .iter()
+            .find(|(_, s)| own_latency_error(&s.scored).is_some())
+            .expect("a chip with enough scored rows for its own error");
+        // The controls: that chip with its figure off by 0.02, and with none, are refused; a
+        // chip with too few rows that claims one is told to remove it.
+        let mut off = bundled(chip).clone();
+        off.fidelity.as_mut().unwrap().latency_error += 0.02;
+        let e = check_latency_error(&off, &own.scored).unwrap_err();
+        assert!(e.contains("set [fidelity] latency_error = "), "{e}");
+        off.fidelity = None;
+        assert!(check_latency_error(&off, &own.scored).is_err());
+        let few = &own.scored[..5];
+        let e = check_latency_error(bundled(chip), few).unwrap_err();
+        assert!(e.contains("5 scored rows, 10 needed") && e.contains("remove [fidelity]"), "{e}");
     }
 
     #[test]
