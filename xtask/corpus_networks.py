@@ -437,16 +437,25 @@ def c2psa(x, n=1):
     return yolo_conv(layers.Concatenate()([a, b]), c1)
 
 
-def yolo11(depth, width, max_channels, c3k_everywhere):
-    """ultralytics yolo11.yaml at one scale; `c3k_everywhere` for m/l/x, whose parse_model sets
-    every C3k2's c3k. Detect is v11's: its class branch is DWConv + 1x1 Conv, twice, then the
-    1x1 conv to the classes."""
+def yolo_scale(depth, width, max_channels):
+    """ultralytics parse_model's scaling at one scale: channels make_divisible(min(c,
+    max_channels) * width, 8), repeats max(round(n * depth), 1)."""
 
     def ch(c):
         return int(math.ceil(min(c, max_channels) * width / 8) * 8)
 
     def n(k):
         return max(round(k * depth), 1) if k > 1 else k
+
+    return ch, n
+
+
+def yolo11(depth, width, max_channels, c3k_everywhere):
+    """ultralytics yolo11.yaml at one scale; `c3k_everywhere` for m/l/x, whose parse_model sets
+    every C3k2's c3k. Detect is v11's: its class branch is DWConv + 1x1 Conv, twice, then the
+    1x1 conv to the classes."""
+
+    ch, n = yolo_scale(depth, width, max_channels)
 
     def build(h, w):
         inputs = keras.Input((h, w, 3), batch_size=1)
@@ -476,11 +485,7 @@ def yolov8(depth, width, max_channels, seg=False):
     max_channels): 80-class Detect, or Segment with 32 masks and ch(256) protos (parse_model
     scales the protos by the width like any channel count)."""
 
-    def ch(c):  # make_divisible(min(c, max_channels) * width, 8)
-        return int(math.ceil(min(c, max_channels) * width / 8) * 8)
-
-    def n(k):
-        return max(round(k * depth), 1) if k > 1 else k
+    ch, n = yolo_scale(depth, width, max_channels)
 
     def build(h, w):
         inputs = keras.Input((h, w, 3), batch_size=1)
