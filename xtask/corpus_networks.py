@@ -512,6 +512,59 @@ def yolov8(depth, width, max_channels, seg=False):
     return build
 
 
+# --- ultralytics YOLOv5 (v6.0 to v7.0) ------------------------------------------------------------
+
+
+def c3(x, filters, n, shortcut=True):
+    """yolov5 C3: 1x1 Conv to c/2 through n Bottlenecks (1x1 Conv, 3x3 Conv, added back with
+    `shortcut`), beside a second 1x1 Conv, concatenated, 1x1 Conv to `filters`."""
+    c_ = filters // 2
+    y = yolo_conv(x, c_)
+    for _ in range(n):
+        z = yolo_conv(yolo_conv(y, c_), c_, 3)
+        y = layers.Add()([y, z]) if shortcut else z
+    return yolo_conv(layers.Concatenate()([y, yolo_conv(x, c_)]), filters)
+
+
+def yolov5(depth, width, seg=False):
+    """ultralytics/yolov5 yolov5*.yaml since v6.0 (6x6/2 stem Conv, C3, SPPF), at one scale;
+    the head ends in its per-level 1x1 convs (3 anchors x (80 classes + 5), or + 32 mask
+    coefficients with `seg`, whose Proto on P3 is 3x3 Conv, nearest 2x upsample, 3x3 Conv, 1x1
+    Conv to 32 masks). No decode: RKNN's and Hailo's exports cut the model there."""
+    ch, n = yolo_scale(depth, width, 1 << 30)
+
+    def build(h, w):
+        inputs = keras.Input((h, w, 3), batch_size=1)
+        x = layers.ZeroPadding2D(2)(inputs)  # Conv(3, 64, 6, 2, 2): padding 2, not 6 // 2
+        x = layers.Conv2D(ch(64), 6, strides=2, padding="valid", use_bias=False)(x)
+        x = layers.Activation("silu")(layers.BatchNormalization(epsilon=1e-3)(x))  # 0 P1/2
+        x = yolo_conv(x, ch(128), 3, 2)  # 1 P2/4
+        x = c3(x, ch(128), n(3))  # 2
+        x = yolo_conv(x, ch(256), 3, 2)  # 3 P3/8
+        p3 = c3(x, ch(256), n(6))  # 4
+        x = yolo_conv(p3, ch(512), 3, 2)  # 5 P4/16
+        p4 = c3(x, ch(512), n(9))  # 6
+        x = yolo_conv(p4, ch(1024), 3, 2)  # 7 P5/32
+        x = c3(x, ch(1024), n(3))  # 8
+        h10 = yolo_conv(sppf(x, ch(1024)), ch(512))  # 9-10
+        x = c3(layers.Concatenate()([NearestUpsample()(h10), p4]), ch(512), n(3), False)  # 11-13
+        h14 = yolo_conv(x, ch(256))  # 14
+        o3 = c3(layers.Concatenate()([NearestUpsample()(h14), p3]), ch(256), n(3), False)  # 15-17
+        x = layers.Concatenate()([yolo_conv(o3, ch(256), 3, 2), h14])  # 18-19
+        o4 = c3(x, ch(512), n(3), False)  # 20
+        x = layers.Concatenate()([yolo_conv(o4, ch(512), 3, 2), h10])  # 21-22
+        o5 = c3(x, ch(1024), n(3), False)  # 23
+        per_anchor = 80 + 5 + (32 if seg else 0)
+        outputs = [layers.Conv2D(3 * per_anchor, 1)(f) for f in (o3, o4, o5)]  # 24
+        if seg:
+            protos = ch(256)
+            p = NearestUpsample()(yolo_conv(o3, protos, 3))
+            outputs.append(yolo_conv(yolo_conv(p, protos, 3), 32))
+        return keras.Model(inputs, outputs)
+
+    return build
+
+
 # --- the registry ------------------------------------------------------------------------------
 
 apps = keras.applications
@@ -560,6 +613,14 @@ REGISTRY = {
     "yolov8n_seg": yolov8(0.33, 0.25, 1024, seg=True),
     "yolov8s_seg": yolov8(0.33, 0.50, 1024, seg=True),
     "yolov8m_seg": yolov8(0.67, 0.75, 768, seg=True),
+    # ultralytics/yolov5 scales (depth, width); the -seg models are v7.0's.
+    "yolov5n": yolov5(0.33, 0.25),
+    "yolov5s": yolov5(0.33, 0.50),
+    "yolov5m": yolov5(0.67, 0.75),
+    "yolov5n_seg": yolov5(0.33, 0.25, seg=True),
+    "yolov5s_seg": yolov5(0.33, 0.50, seg=True),
+    "yolov5m_seg": yolov5(0.67, 0.75, seg=True),
+    "yolov5l_seg": yolov5(1.00, 1.00, seg=True),
     # ultralytics yolo11.yaml scales: (depth, width, max_channels), c3k set for m/l/x.
     "yolo11n": yolo11(0.50, 0.25, 1024, False),
     "yolo11s": yolo11(0.50, 0.50, 1024, False),

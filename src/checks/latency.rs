@@ -137,6 +137,14 @@ impl<'e> Thresholds<'e> {
             );
         };
         let r = e.relative;
+        if !e.can_pass() {
+            return format!(
+                "p99 {p99:.4} ms (interval [{:.4}, {bound}]) cannot pass on emulated figures with a {}: the chip could be any number of times slower (the budget × (1 − {r:.2}) is not a positive time); FAIL needs a lower bound over {:.4} ms (× (1 + {r:.2})); a p99 measured on the chip can decide it",
+                ci.low,
+                Self::band(e),
+                self.fail_above_ms
+            );
+        }
         match self.nearest(p99) {
             None => format!(
                 "p99 {p99:.4} ms (interval [{:.4}, {bound}]) is too near the {limit_ms} ms budget for its {}: PASS needs an upper bound at most {:.4} ms (the budget × (1 − {r:.2})), FAIL a lower bound over {:.4} ms (× (1 + {r:.2})); a p99 measured on the chip can decide it",
@@ -333,6 +341,25 @@ mod tests {
         assert!(v.reason.contains("straddles 6.1000 ms, the PASS threshold (the 10 ms budget × (1 − 0.39); systematic error ±39 %, fidelity)"), "{}", v.reason);
         assert!(v.samples_to_decide.is_some_and(|n| n > 700), "{:?}", v.samples_to_decide);
         assert_eq!(latency_check(&timing(700, 3), 10.0, 0.95).verdict, Outcome::Pass);
+    }
+
+    /// From an error of 1 on the chip could be any number of times slower: no emulated p99
+    /// passes, however far under the budget, and the reason says so; a p99 far enough over
+    /// still fails.
+    #[test]
+    fn an_error_of_one_or_more_never_passes_and_says_why() {
+        let mut t = emulated(Some(1.0));
+        t.latencies_ms = vec![0.01; 1000];
+        let v = latency_check(&t, 100.0, 0.95);
+        assert_eq!(v.verdict, Outcome::Inconclusive, "{}", v.reason);
+        assert!(
+            v.reason.contains("cannot pass on emulated figures with a systematic error ±100 %"),
+            "{}",
+            v.reason
+        );
+        assert!(v.reason.contains("FAIL needs a lower bound over 200.0000 ms"), "{}", v.reason);
+        t.latencies_ms = vec![300.0; 1000];
+        assert_eq!(latency_check(&t, 100.0, 0.95).verdict, Outcome::Fail);
     }
 
     #[test]

@@ -175,7 +175,8 @@ pub struct Thermal {
 /// `fidelity`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fidelity {
-    /// The 90th percentile of |emulated / published − 1| over the scored rows, below 1.
+    /// The 90th percentile of |emulated / published − 1| over the scored rows; from 1 on, no
+    /// emulated latency on the chip can pass.
     pub latency_error: f64,
     /// How many scored rows it comes from (at least [`FIDELITY_MIN_ROWS`]).
     pub scored_rows: u32,
@@ -517,8 +518,12 @@ impl ChipProfile {
             }
         }
         if let Some(f) = &self.fidelity {
-            if !(0.0..1.0).contains(&f.latency_error) {
-                v.err("fidelity.latency_error", format!("holds {}: expected a relative error in [0, 1) (at 1 or beyond no emulated latency could pass; leave it out and measure on the chip)", f.latency_error));
+            let max = crate::vocab::SystematicError::MAX;
+            if !(0.0..max).contains(&f.latency_error) {
+                v.err(
+                    "fidelity.latency_error",
+                    format!("holds {}: expected a relative error in [0, {max})", f.latency_error),
+                );
             }
             if f.scored_rows < FIDELITY_MIN_ROWS {
                 v.err("fidelity.scored_rows", format!("{} scored rows: a chip's own latency error needs {FIDELITY_MIN_ROWS}; below that the cross-chip figure stands (leave [fidelity] out)", f.scored_rows));

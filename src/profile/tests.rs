@@ -149,10 +149,10 @@ fn malformed_profiles_name_line_field_and_problem() {
         ),
         (
             "[quantization]",
-            "[fidelity]\nlatency_error = 1.2\nscored_rows = 13\n[quantization]",
+            "[fidelity]\nlatency_error = 12.0\nscored_rows = 13\n[quantization]",
             "fidelity.latency_error",
             17,
-            "expected a relative error in [0, 1)",
+            "expected a relative error in [0, 10)",
         ),
         (
             "[quantization]",

@@ -35,27 +35,39 @@ pub struct Timing {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SystematicError {
-    /// The largest |figure / chip's − 1| assumed, below 1.
+    /// The largest |figure / chip's − 1| assumed, below [`SystematicError::MAX`]. At 1 or
+    /// beyond, the chip could be any number of times slower than the figures: no verdict on
+    /// them can PASS.
     pub relative: f64,
     /// Where it comes from, as the report says it.
     pub source: String,
 }
 
 impl SystematicError {
+    /// The largest relative error a figure may carry (an emulator ten times off is no emulator).
+    pub const MAX: f64 = 10.0;
+
+    /// Whether figures with this error could still pass: the chip could not be infinitely slower.
+    pub fn can_pass(&self) -> bool {
+        self.relative < 1.0
+    }
+
     /// "±39 %".
     pub fn percent(&self) -> String {
         format!("±{:.0} %", self.relative * 100.0)
     }
 
-    /// The chip's figure if `figure` errs by this much either way: figure / (1 ± e).
+    /// The chip's figure if `figure` errs by this much either way: figure / (1 ± e), with no
+    /// upper end (infinity) from an error of 1 on.
     pub fn chip_range(&self, figure: f64) -> [f64; 2] {
-        [figure / (1.0 + self.relative), figure / (1.0 - self.relative)]
+        let upper = if self.can_pass() { figure / (1.0 - self.relative) } else { f64::INFINITY };
+        [figure / (1.0 + self.relative), upper]
     }
 }
 
 impl Timing {
     /// Figures no run could produce: a latency that is not a finite non-negative number, or a
-    /// systematic error outside [0, 1) (at 1 or beyond the chip could be infinitely slower).
+    /// systematic error outside [0, [`SystematicError::MAX`]).
     pub fn check_consistent(&self) -> std::result::Result<(), String> {
         if let Some((i, v)) =
             self.latencies_ms.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0))
@@ -66,9 +78,10 @@ impl Timing {
             value.check_consistent()?;
         }
         match &self.systematic_error {
-            Some(e) if !(0.0..1.0).contains(&e.relative) => Err(format!(
-                "timing systematic_error.relative holds {}, not a relative error in [0, 1)",
-                e.relative
+            Some(e) if !(0.0..SystematicError::MAX).contains(&e.relative) => Err(format!(
+                "timing systematic_error.relative holds {}, not a relative error in [0, {})",
+                e.relative,
+                SystematicError::MAX
             )),
             _ => Ok(()),
         }

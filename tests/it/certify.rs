@@ -209,8 +209,8 @@ fn a_progress_bar_counts_the_replay_on_a_terminal_and_only_there() {
 
 /// An emulated latency is held across the chip's own error where the corpus gives one: the
 /// QCS6490's ±94 % (its 13 scored rows) leaves the chassis model's p99, a fifth of its budget,
-/// INCONCLUSIVE, naming the figure, its source and what would decide it; the RK3588, with too
-/// few scored rows, keeps the cross-chip ±39 % and passes, saying so. The report states both.
+/// INCONCLUSIVE, naming the figure, its source and what would decide it; the Ascend 310B, with
+/// no scored rows, keeps the cross-chip ±39 % and passes, saying so. The report states both.
 #[test]
 fn an_emulated_latency_is_held_across_the_chip_s_own_error_or_the_cross_chip_one() {
     let (out, run) = reference_run();
@@ -226,12 +226,12 @@ fn an_emulated_latency_is_held_across_the_chip_s_own_error_or_the_cross_chip_one
     ] {
         assert!(reason.contains(words), "{words}: {reason}");
     }
-    let cross = check(&certificate(out, "chassis", "rk3588"), "latency").clone();
+    let cross = check(&certificate(out, "chassis", "ascend310b"), "latency").clone();
     assert_eq!((&cross["verdict"], &cross["systematic_error"]), (&"PASS".into(), &0.39.into()), "{cross}");
     let reason = cross["reason"].as_str().unwrap();
     assert!(
         reason.contains("across chips")
-            && reason.contains("profile `rk3588` gives no latency error of its own"),
+            && reason.contains("profile `ascend310b` gives no latency error of its own"),
         "{reason}"
     );
     let report = tempfile::tempdir().unwrap();

@@ -85,12 +85,13 @@ pub struct CalibrationRow<'a> {
     pub inventory: &'a ModelInventory,
 }
 
-/// The emulated ms per inference a row's figure is compared with: the latency, or for a
-/// throughput row the frame interval the emulator's throughput gives.
+/// The emulated ms per inference a row's figure is compared with: the latency (also for a
+/// serial throughput, one stream on one core), or for a pipelined throughput row the frame
+/// interval the emulator's throughput gives.
 pub fn emulated_ms(row: &Measurement, inventory: &ModelInventory, profile: &ChipProfile) -> Option<f64> {
     let e = estimate(inventory, profile);
     match row.measure {
-        Measure::Latency => e.latency_ms,
+        Measure::Latency | Measure::SerialThroughput => e.latency_ms,
         _ => e.throughput_fps.map(|fps| 1000.0 / fps),
     }
 }
