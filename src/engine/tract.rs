@@ -242,7 +242,14 @@ impl LoadedModel for TractModel {
                 Ok(t.cast_to_dt(*dt).map_err(failed)?.into_owned().into())
             })
             .collect::<Result<_>>()?;
-        let outputs = self.plan.run(inputs).map_err(failed)?;
+        // tract's kernels trust the shapes and strides a file declares (a hostile pool stride
+        // overflows its index arithmetic): a panic running a model is that model's error.
+        let outputs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.plan.run(inputs)))
+            .map_err(|_| Error::Inference {
+                path: self.path.clone(),
+                message: "tract failed running this model (a malformed operator's shapes or strides?)".into(),
+            })?
+            .map_err(failed)?;
         outputs
             .iter()
             .map(|o| {
@@ -290,6 +297,25 @@ mod tests {
         let out = plan.run(tvec![tract_onnx::prelude::Tensor::from(sample()).into()]).unwrap();
         let rounded: Vec<f32> = out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect();
         assert!(gap(&rounded, &onnx) > 0.1, "tract-tflite's MEAN no longer rounds: drop exact_float_scales");
+    }
+
+    /// The crash the property below found in CI (proptest-regressions/engine/tract.txt): one
+    /// byte of the shapes model set to 128 gives a pool a stride tract's kernel overflows on.
+    /// Running it is an inference error naming the file, not a panic.
+    #[test]
+    fn a_pool_stride_tract_overflows_on_is_an_inference_error() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut bytes = std::fs::read(root.join("tests/fixtures/tflite/shapes_fp32.tflite")).unwrap();
+        // proptest's Index(17761077888973825822) into the file: (len × index) >> 64.
+        let at = ((bytes.len() as u128 * 17761077888973825822u128) >> 64) as usize;
+        bytes[at] = 128;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hostile.tflite");
+        std::fs::write(&path, &bytes).unwrap();
+        let inventory = crate::model::ModelInventory::load(&path).unwrap();
+        let model = TractEngine.load(&path, &inventory.inputs).unwrap();
+        let e = model.run(&[sample()]).unwrap_err().to_string();
+        assert!(e.contains("hostile.tflite") && e.contains("tract failed running this model"), "{e}");
     }
 
     proptest::proptest! {
