@@ -374,17 +374,22 @@ impl<'a> EstimateReport<'a> {
             writeln!(s, "calibration {note}")?;
         }
         match &report.latency_ms {
-            Some(l) => writeln!(
-                s,
-                "latency     p50 {:.4} ms, p99 {:.4} ms (modelled {:.4} ms; {:.4}–{:.4} ms were it off by its systematic error on this chip, {}: {})",
-                l.p50,
-                l.p99,
-                l.modelled,
-                l.held_out_range[0],
-                l.held_out_range[1],
-                l.systematic_error.percent(),
-                l.systematic_error.source
-            )?,
+            Some(l) => {
+                // From an error of 1 on the chip could be any number of times slower.
+                let range = match l.held_out_range {
+                    [low, high] if high.is_finite() => format!("{low:.4}–{high:.4} ms"),
+                    [low, _] => format!("{low:.4} ms or any slower"),
+                };
+                writeln!(
+                    s,
+                    "latency     p50 {:.4} ms, p99 {:.4} ms (modelled {:.4} ms; {range} were it off by its systematic error on this chip, {}: {})",
+                    l.p50,
+                    l.p99,
+                    l.modelled,
+                    l.systematic_error.percent(),
+                    l.systematic_error.source
+                )?
+            }
             None => writeln!(s, "latency     unknown: {}", opt(report.latency_unknown))?,
         }
         if let Some(fps) = report.throughput_fps {

@@ -359,3 +359,31 @@ fn figures_past_an_unknown_operator_read_unknown_never_zero() {
     assert!(estimate.stdout.contains("memory      at least "), "{}", estimate.stdout);
     assert!(!estimate.stdout.contains("NaN"), "{}", estimate.stdout);
 }
+
+/// The estimate states the latency range the chip's own systematic error leaves: bounded on the
+/// RK3588 (±55 %), open above on the Hailo-8 (±100 %: the chip could be any number of times
+/// slower), in the text and in the JSON.
+#[test]
+fn estimate_states_the_range_the_chip_s_systematic_error_leaves() {
+    let model = "golden/shapes/shapes_int8.onnx";
+    let latency_line = |profile: &str| {
+        let run = edgecert(&["estimate", model, "--profile", profile]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout.lines().find(|l| l.starts_with("latency ")).unwrap().to_string()
+    };
+    let bounded = latency_line("profiles/rk3588.toml");
+    assert!(bounded.contains(" ms were it off by its systematic error on this chip, ±55 %"), "{bounded}");
+    assert!(!bounded.contains("or any slower"), "{bounded}");
+    let open = latency_line("profiles/hailo8.toml");
+    assert!(
+        open.contains(" ms or any slower were it off by its systematic error on this chip, ±100 %"),
+        "{open}"
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &edgecert(&["estimate", model, "--profile", "profiles/hailo8.toml", "--json"]).stdout,
+    )
+    .unwrap();
+    let range = &json["latency_ms"]["held_out_range"];
+    assert!(range[0].as_f64().is_some_and(|low| low > 0.0) && range[1].is_null(), "{range}");
+    assert_eq!(json["latency_ms"]["systematic_error"]["relative"], 1.0, "{json}");
+}
