@@ -71,7 +71,11 @@ impl<'e> Thresholds<'e> {
         // A zero error is no error: the plain rule, and no sentence about it.
         let error = error.filter(|e| e.relative > 0.0);
         let e = error.map_or(0.0, |e| e.relative);
-        Thresholds { limit_ms, error, pass_at_ms: limit_ms * (1.0 - e), fail_above_ms: limit_ms * (1.0 + e) }
+        // From an error of 1 the chip could be any number of times slower: no bound passes,
+        // not even a p99 of zero.
+        let pass_at_ms =
+            if error.is_some_and(|e| !e.can_pass()) { f64::NEG_INFINITY } else { limit_ms * (1.0 - e) };
+        Thresholds { limit_ms, error, pass_at_ms, fail_above_ms: limit_ms * (1.0 + e) }
     }
 
     fn decide(&self, ci: &Interval) -> Outcome {
@@ -358,6 +362,8 @@ mod tests {
             v.reason
         );
         assert!(v.reason.contains("FAIL needs a lower bound over 200.0000 ms"), "{}", v.reason);
+        t.latencies_ms = vec![0.0; 1000];
+        assert_eq!(latency_check(&t, 100.0, 0.95).verdict, Outcome::Inconclusive, "a p99 of zero");
         t.latencies_ms = vec![300.0; 1000];
         assert_eq!(latency_check(&t, 100.0, 0.95).verdict, Outcome::Fail);
     }

@@ -164,9 +164,9 @@ fn malformed_profiles_name_line_field_and_problem() {
         (
             "[quantization]",
             "[fidelity]\nlatency_error = 0.3\nscored_rows = 12\n[quantization]",
-            "fidelity",
-            16,
-            "in [sources] as `fidelity`",
+            "fidelity.latency_error",
+            17,
+            "cite its point in [sources] as `fidelity`, in the file that sets it",
         ),
     ];
     for (from, to, field, line, words) in cases {

@@ -382,7 +382,7 @@ impl<'a> EstimateReport<'a> {
                 };
                 writeln!(
                     s,
-                    "latency     p50 {:.4} ms, p99 {:.4} ms (modelled {:.4} ms; {range} were it off by its systematic error on this chip, {}: {})",
+                    "latency     p50 {:.4} ms, p99 {:.4} ms (modelled {:.4} ms; {range} were it off by its systematic error, {}: {})",
                     l.p50,
                     l.p99,
                     l.modelled,
