@@ -7,17 +7,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use statrs::distribution::{Binomial, DiscreteCDF};
 
-use crate::vocab::{percentile, Outcome};
-
-/// A confidence interval around an estimate.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Interval {
-    pub low: f64,
-    /// `None` when the samples cannot bound it (too few for that percentile).
-    pub high: Option<f64>,
-    pub confidence: f64,
-    pub method: &'static str,
-}
+use crate::vocab::{percentile, Interval, Outcome};
 
 /// Distribution-free interval for the p-th percentile from order statistics: the number of
 /// samples below the true percentile is Binomial(n, p), so the order statistics at that
@@ -32,7 +22,7 @@ pub fn percentile_interval(sorted: &[f64], p: f64, confidence: f64) -> Interval 
         low: sorted[lo_rank.saturating_sub(1).min(sorted.len() - 1)],
         high: (hi_rank <= sorted.len()).then(|| sorted[hi_rank - 1]),
         confidence,
-        method: "order statistics (binomial, distribution-free)",
+        method: "order statistics (binomial, distribution-free)".into(),
     }
 }
 
@@ -99,7 +89,7 @@ pub fn percentile_bootstrap_interval(mut replicates: Vec<f64>, confidence: f64) 
         low: percentile(&replicates, alpha / 2.0),
         high: Some(percentile(&replicates, 1.0 - alpha / 2.0)),
         confidence,
-        method: "paired percentile bootstrap (2000 resamples)",
+        method: "paired percentile bootstrap (2000 resamples)".into(),
     }
 }
 
@@ -132,7 +122,7 @@ pub fn proportion_interval(successes: usize, n: usize, confidence: f64) -> Inter
     } else {
         Beta::new(x + 1.0, n_f - x).map_or(1.0, |b| b.inverse_cdf(1.0 - alpha / 2.0))
     };
-    Interval { low, high: Some(high), confidence, method: "Clopper-Pearson (exact binomial)" }
+    Interval { low, high: Some(high), confidence, method: "Clopper-Pearson (exact binomial)".into() }
 }
 
 /// Which side of the limit a passing value lies on.
@@ -143,25 +133,14 @@ pub enum Direction {
     AtLeast,
 }
 
-impl From<Interval> for crate::vocab::Interval {
-    fn from(i: Interval) -> Self {
-        crate::vocab::Interval {
-            low: i.low,
-            high: i.high,
-            confidence: i.confidence,
-            method: i.method.to_string(),
-        }
-    }
-}
-
 /// The decision rule (ISO/IEC 17025 §7.8.6 asks that it be stated): PASS only when the
 /// conservative end of the interval meets the limit, FAIL when even the optimistic end misses
 /// it, INCONCLUSIVE otherwise.
 ///
 /// ```
-/// use edgecert::stats::{decide, Direction, Interval};
-/// use edgecert::vocab::Outcome;
-/// let p99 = Interval { low: 30.1, high: Some(34.0), confidence: 0.95, method: "example" };
+/// use edgecert::stats::{decide, Direction};
+/// use edgecert::vocab::{Interval, Outcome};
+/// let p99 = Interval { low: 30.1, high: Some(34.0), confidence: 0.95, method: "example".into() };
 /// assert_eq!(decide(&p99, 33.0, Direction::AtMost), Outcome::Inconclusive);
 /// assert_eq!(decide(&p99, 35.0, Direction::AtMost), Outcome::Pass);
 /// ```
@@ -305,7 +284,7 @@ mod tests {
     use super::*;
 
     fn ci(low: f64, high: f64) -> Interval {
-        Interval { low, high: Some(high), confidence: 0.95, method: "test" }
+        Interval { low, high: Some(high), confidence: 0.95, method: "test".into() }
     }
 
     #[test]

@@ -10,10 +10,8 @@ use std::collections::BTreeMap;
 
 use super::{CheckKind, Verdict};
 use crate::metrics::{Evaluation, MetricKind, Scorer, PRIMARY};
-use crate::stats::{
-    bootstrap, decide, percentile_bootstrap_interval, samples_to_decide, Direction, Interval,
-};
-use crate::vocab::{Basis, Outcome, ValuePair};
+use crate::stats::{bootstrap, decide, percentile_bootstrap_interval, samples_to_decide, Direction};
+use crate::vocab::{Basis, Interval, Outcome, ValuePair};
 
 /// Both models' metric values on the full golden set and on every bootstrap resample.
 pub struct PairedEvaluation {
@@ -58,9 +56,9 @@ impl PairedEvaluation {
                 let get = |e: &Evaluation| e.get(k).copied().unwrap_or(f64::NAN);
                 let pair = ValuePair {
                     fp32: get(&self.reference),
-                    fp32_ci: self.interval(|_, r| get(r)).into(),
+                    fp32_ci: self.interval(|_, r| get(r)),
                     compressed: get(&self.compressed),
-                    compressed_ci: self.interval(|c, _| get(c)).into(),
+                    compressed_ci: self.interval(|c, _| get(c)),
                 };
                 (k.clone(), pair)
             })
@@ -85,11 +83,11 @@ impl PairedEvaluation {
 }
 
 fn finish(mut v: Verdict, ci: Interval, estimate: f64, limit: f64, n: usize) -> Verdict {
-    v.ci = Some(ci.into());
     v.samples = Some(n);
     if v.verdict == Outcome::Inconclusive {
         v.samples_to_decide = samples_to_decide(n, estimate, &ci, limit);
     }
+    v.ci = Some(ci);
     v
 }
 

@@ -13,7 +13,7 @@ struct Pair<'a> {
     statistic: Statistic,
     value: f64,
     limit: f64,
-    ci: crate::stats::Interval,
+    ci: &'a crate::vocab::Interval,
     outcome: Outcome,
 }
 
@@ -57,7 +57,7 @@ pub fn agreement_check(outputs: &[OutputStatistics], limits: &AgreementLimits) -
                 v.ci.high.map_or("unbounded".into(), |h| format!("{h:.6}")),
                 outcome.as_str()
             ));
-            pairs.push(Pair { output: &out.output, statistic, value: v.value, limit, ci: v.ci, outcome });
+            pairs.push(Pair { output: &out.output, statistic, value: v.value, limit, ci: &v.ci, outcome });
         }
     }
     // The pair that decides: the first failure, else the first undecided pair, else the first.
@@ -91,10 +91,10 @@ pub fn agreement_check(outputs: &[OutputStatistics], limits: &AgreementLimits) -
     };
     let mut v = Verdict::new(name, outcome, p.statistic.name(), Basis::Measured, reason)
         .with_values(p.value, Some(p.limit));
-    v.ci = Some(p.ci.into());
+    v.ci = Some(p.ci.clone());
     v.samples = Some(n);
     if outcome == Outcome::Inconclusive {
-        v.samples_to_decide = samples_to_decide(n, p.value, &p.ci, p.limit);
+        v.samples_to_decide = samples_to_decide(n, p.value, p.ci, p.limit);
     }
     v.findings = findings;
     v

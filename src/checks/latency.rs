@@ -4,9 +4,9 @@
 use super::{CheckKind, Verdict};
 use crate::stats::{
     decide, early_stopping_holds, early_stopping_min_queries, percentile_interval, samples_to_decide,
-    Direction, Interval, EARLY_STOPPING_CONFIDENCE,
+    Direction, EARLY_STOPPING_CONFIDENCE,
 };
-use crate::vocab::{percentile, Outcome, SystematicError, Timing};
+use crate::vocab::{percentile, Interval, Outcome, SystematicError, Timing};
 
 pub const PERCENTILE: f64 = 0.99;
 /// MLPerf TEST04: one sample repeated may be at most this much faster than the set.
@@ -198,7 +198,7 @@ pub fn latency_check(timing: &Timing, limit_ms: f64, confidence: f64) -> Verdict
     };
     let mut v = Verdict::new(CheckKind::Latency, outcome, "ms", timing.basis, reason)
         .with_values(p99, Some(limit_ms));
-    v.ci = Some(ci.into());
+    v.ci = Some(ci.clone());
     v.systematic_error = thresholds.error.map(|e| e.relative);
     v.samples = Some(n);
     if outcome == Outcome::Inconclusive {

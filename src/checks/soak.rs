@@ -205,7 +205,7 @@ fn throttle_onset(trace: &SoakTrace, bound: f64) -> String {
         .map_or(String::new(), |s| format!(", from {s} s"))
 }
 
-fn p99_interval(sorted: &[f64]) -> Option<crate::stats::Interval> {
+fn p99_interval(sorted: &[f64]) -> Option<crate::vocab::Interval> {
     (sorted.len() >= 100).then(|| crate::stats::percentile_interval(sorted, 0.99, 0.95))
 }
 

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::argmax;
 use crate::engine::Tensor;
-use crate::stats::{bootstrap_interval, percentile_interval, proportion_interval, Direction, Interval};
-use crate::vocab::percentiles;
+use crate::stats::{bootstrap_interval, percentile_interval, proportion_interval, Direction};
+use crate::vocab::{percentiles, Interval};
 
 /// SNR reported when the outputs are identical (no noise at all).
 pub const SNR_CEILING_DB: f64 = 200.0;

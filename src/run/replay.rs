@@ -142,7 +142,7 @@ fn agreement_record(out: &OutputStatistics) -> OutputAgreementRecord {
             .map(|v| StatisticRecord {
                 statistic: v.statistic.key().to_string(),
                 value: v.value,
-                ci: v.ci.into(),
+                ci: v.ci.clone(),
             })
             .collect(),
     }
