@@ -167,10 +167,8 @@ pub fn time_single_stream(
         (Ok(trace), Some((from_s, to_s))) => Observed::Observed {
             value: MeteredWindow { trace, from_s, to_s, inferences: latencies_ms.len() },
         },
-        (Err(e), _) => Observed::Unavailable { basis: Basis::Measured, reason: e.to_string() },
-        (Ok(_), None) => {
-            Observed::Unavailable { basis: Basis::Measured, reason: "the meter's clock was not read".into() }
-        }
+        (Err(e), _) => Observed::unavailable(e.to_string()),
+        (Ok(_), None) => Observed::unavailable("the meter's clock was not read"),
     });
     let what = match predecoded.len() {
         0 => what,
@@ -339,6 +337,7 @@ impl Backend for EmulatedBackend {
                 "the cost model cannot predict latency: {}",
                 input.estimate.latency_unknown.clone().unwrap_or_default()
             ),
+            profile_gap: input.estimate.latency_profile_gap.map(str::to_string),
         })
     }
 }
@@ -454,10 +453,7 @@ fn time_measured(
         .map(|(compared, differing)| TimedOutputCheck { compared, differing });
     timing.soak = input.soak.map(|plan| match soak_run(model, golden, &plan, input.power_meter) {
         Ok(trace) => Observed::Observed { value: trace },
-        Err(e) => Observed::Unavailable {
-            basis: crate::vocab::Basis::Measured,
-            reason: format!("the soak failed: {e}"),
-        },
+        Err(e) => Observed::unavailable(format!("the soak failed: {e}")),
     });
     timing.scenarios = Some(Scenarios {
         first_load_ms,

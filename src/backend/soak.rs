@@ -10,7 +10,7 @@ use crate::device::Sensors;
 use crate::engine::LoadedModel;
 use crate::golden::GoldenSet;
 use crate::power::{PowerSource, BRACKET_TIMEOUT};
-use crate::vocab::{Basis, Observed, PowerTrace, Result, SoakTrace, ThermalSample};
+use crate::vocab::{Observed, PowerTrace, Result, SoakTrace, ThermalSample};
 
 /// Seconds between two readings of the sensors.
 pub const SAMPLE_PERIOD_S: f64 = 1.0;
@@ -36,7 +36,7 @@ fn metered(
     reading: Option<Result<Box<dyn crate::power::PowerReading>>>,
     meter_at_start: Option<f64>,
 ) -> Option<Observed<PowerTrace>> {
-    let unavailable = |reason: String| Observed::Unavailable { basis: Basis::Measured, reason };
+    let unavailable = |reason: String| Observed::unavailable(reason);
     Some(match reading? {
         Err(e) => unavailable(e.to_string()),
         Ok(r) => match (r.finish(), meter_at_start) {

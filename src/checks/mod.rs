@@ -216,7 +216,7 @@ pub fn evaluate(kind: CheckKind, obs: &dyn Observations) -> Verdict {
         },
         CheckKind::Thermal => match obs.soak() {
             Some(Ok(trace)) => measured_thermal_check(trace, obs.profile(), obs.ambient_correction()),
-            Some(Err(why)) => Verdict::inconclusive(CheckKind::Thermal, "°C", why.basis, why.reason),
+            Some(Err(why)) => Verdict::unobserved(CheckKind::Thermal, "°C", why),
             None => {
                 thermal_check(obs.estimate(), obs.profile(), limits.operating_rate_hz(), obs.ambient_c()).0
             }
@@ -233,7 +233,7 @@ fn agreement(obs: &dyn Observations) -> Verdict {
     let limits = family.limits.agreement.clone().unwrap_or_default();
     match obs.agreement() {
         Ok(outputs) => agreement_check(outputs, &limits),
-        Err(why) => Verdict::inconclusive(CheckKind::OutputAgreement, "-", why.basis, why.reason),
+        Err(why) => Verdict::unobserved(CheckKind::OutputAgreement, "-", why),
     }
 }
 
@@ -258,7 +258,7 @@ fn latency(obs: &dyn Observations) -> Verdict {
             }
             None => decide(timing),
         },
-        Err(why) => Verdict::inconclusive(CheckKind::Latency, "ms", why.basis, why.reason),
+        Err(why) => Verdict::unobserved(CheckKind::Latency, "ms", why),
     }
 }
 
@@ -266,7 +266,7 @@ fn accuracy(kind: CheckKind, obs: &dyn Observations) -> Verdict {
     let family = obs.family();
     let paired = match obs.accuracy() {
         Ok(p) => p,
-        Err(why) => return Verdict::inconclusive(kind, kind.unit(family), why.basis, why.reason),
+        Err(why) => return Verdict::unobserved(kind, kind.unit(family), why),
     };
     let limits = &family.limits;
     let (Some(abs_floor), Some(rel_floor)) = (limits.metric_abs_floor, limits.metric_rel_floor) else {
@@ -307,6 +307,7 @@ impl CheckRecord {
             basis,
             ci: None,
             systematic_error: None,
+            profile_gap: None,
             reason: reason.into(),
             findings: Vec::new(),
             samples: None,
@@ -317,6 +318,27 @@ impl CheckRecord {
     /// A check that cannot be decided because an input figure is missing.
     pub fn inconclusive(name: CheckKind, unit: &str, basis: Basis, reason: impl Into<String>) -> Verdict {
         CheckRecord::new(name, Outcome::Inconclusive, unit, basis, reason)
+    }
+
+    /// A check the chip profile cannot decide: it lacks `field` (as its TOML spells it).
+    pub fn lacking(
+        name: CheckKind,
+        unit: &str,
+        basis: Basis,
+        field: &str,
+        reason: impl Into<String>,
+    ) -> Verdict {
+        let mut v = CheckRecord::inconclusive(name, unit, basis, reason);
+        v.profile_gap = Some(field.to_string());
+        v
+    }
+
+    /// A check whose observation could not be made: INCONCLUSIVE with the reason, and with the
+    /// profile's gap when that was the cause.
+    pub fn unobserved(name: CheckKind, unit: &str, why: Unobserved) -> Verdict {
+        let mut v = CheckRecord::inconclusive(name, unit, why.basis, why.reason);
+        v.profile_gap = why.profile_gap;
+        v
     }
 
     /// A check stopped by an internal error: INCONCLUSIVE, marked as an error, never lost.

@@ -10,19 +10,21 @@ use crate::vocab::{Basis, MeteredWindow, Outcome, Unobserved};
 /// Why a profile without a budget decides no power verdict.
 const NO_BUDGET: &str = "the profile gives no power budget (power.typical_w or power.max_w)";
 
+/// The profile's field a power or heat figure waits for when the cost model gives no energy:
+/// the one the latency waits for, if any.
+fn energy_gap(est: &Estimate, v: Verdict) -> Verdict {
+    Verdict { profile_gap: est.latency_profile_gap.map(str::to_string), ..v }
+}
+
 /// Average power at the family's operating rate must stay within the chip's power budget.
 pub fn power_check(est: &Estimate, profile: &ChipProfile, rate_hz: f64) -> Verdict {
     let Some(PowerBudget { watts: budget, field }) = profile.power_budget() else {
-        return Verdict::inconclusive(CheckKind::Power, "W", Basis::Emulated, NO_BUDGET);
+        return Verdict::lacking(CheckKind::Power, "W", Basis::Emulated, "power.typical_w", NO_BUDGET);
     };
     let Some(avg) = est.avg_power_w(rate_hz) else {
         let why = est.latency_unknown.clone().unwrap_or_else(|| "energy is unknown".into());
-        return Verdict::inconclusive(
-            CheckKind::Power,
-            "W",
-            Basis::Emulated,
-            format!("the cost model cannot predict energy: {why}"),
-        );
+        let why = format!("the cost model cannot predict energy: {why}");
+        return energy_gap(est, Verdict::inconclusive(CheckKind::Power, "W", Basis::Emulated, why));
     };
     let energy = est.energy_mj.unwrap_or(f64::NAN);
     let (outcome, word) = if avg <= budget { (Outcome::Pass, "within") } else { (Outcome::Fail, "over") };
@@ -97,33 +99,25 @@ pub fn thermal_check(
     ambient_c: f64,
 ) -> (Verdict, Option<ThermalRun>) {
     let t = profile.thermal.as_ref();
-    let missing = |field: &str| {
-        Verdict::inconclusive(
-            CheckKind::Thermal,
-            "°C",
-            Basis::Emulated,
-            format!("the profile gives no {field}: the thermal model cannot run"),
-        )
+    let missing = |what: &str, field: &str| {
+        let why = format!("the profile gives no {what} ({field}): the thermal model cannot run");
+        Verdict::lacking(CheckKind::Thermal, "°C", Basis::Emulated, field, why)
     };
     let Some(r) = t.and_then(|t| t.resistance_c_per_w) else {
-        return (missing("thermal resistance (thermal.resistance_c_per_w)"), None);
+        return (missing("thermal resistance", "thermal.resistance_c_per_w"), None);
     };
     let Some(tau) = t.and_then(|t| t.time_constant_s) else {
-        return (missing("thermal time constant (thermal.time_constant_s)"), None);
+        return (missing("thermal time constant", "thermal.time_constant_s"), None);
     };
     let Some(limit) = t.and_then(|t| t.throttle_c.or(t.critical_c)) else {
-        return (missing("throttle or critical temperature"), None);
+        return (missing("throttle or critical temperature", "thermal.throttle_c"), None);
     };
     let (Some(static_w), Some(total), Some(latency)) =
         (est.static_w, est.avg_power_w(rate_hz), est.latency_ms)
     else {
+        let why = "power is unknown (see the power check), so heat is too";
         return (
-            Verdict::inconclusive(
-                CheckKind::Thermal,
-                "°C",
-                Basis::Emulated,
-                "power is unknown (see the power check), so heat is too",
-            ),
+            energy_gap(est, Verdict::inconclusive(CheckKind::Thermal, "°C", Basis::Emulated, why)),
             None,
         );
     };

@@ -34,6 +34,11 @@ pub struct CheckRecord {
     /// over limit × (1 + e).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systematic_error: Option<f64>,
+    /// For INCONCLUSIVE: the chip profile's field whose absence left the check undecided
+    /// (`memory.dram_bytes`, `power.typical_w`, ...). The report lists such a verdict as a gap
+    /// in the profile, not in the model; `None` when the cause lies elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_gap: Option<String>,
     /// One sentence: why this verdict.
     pub reason: String,
     /// Offending nodes and similar specifics.

@@ -46,7 +46,8 @@ pub fn measured_thermal_check(
 ) -> Verdict {
     let inconclusive = |why: String| Verdict::inconclusive(CheckKind::Thermal, "°C", Basis::Measured, why);
     let Some(limit) = profile.thermal.as_ref().and_then(|t| t.throttle_c.or(t.critical_c)) else {
-        return inconclusive("the profile gives no throttle or critical temperature (thermal.throttle_c) to hold the soak's temperature to".into());
+        let why = "the profile gives no throttle or critical temperature (thermal.throttle_c) to hold the soak's temperature to";
+        return Verdict::lacking(CheckKind::Thermal, "°C", Basis::Measured, "thermal.throttle_c", why);
     };
     let hottest: Vec<(f64, f64, &str)> = trace
         .samples

@@ -78,24 +78,32 @@ pub fn operator_check(model: &ModelInventory, placement: &Placement, replay_engi
                 off_npu.len() as f64,
                 (placement.policy == crate::profile::FallbackPolicy::Strict).then_some(0.0),
             );
+    // Undecided only where the profile's operator list is partial: reading the vendor's full
+    // list (and saying so, `operators.complete`) decides it.
+    if outcome == Outcome::Inconclusive {
+        v.profile_gap = Some("operators.supported".into());
+    }
     v.findings = findings;
     v
 }
 
-/// Why the memory check has no DRAM size to hold `need` bytes against, in the chip's own terms:
-/// a bare chip's DRAM is its board's; a card has none of its own.
-fn no_dram_size(profile: &ChipProfile, need: u64) -> String {
+/// Why the memory check has no DRAM size to hold `need` bytes against, in the chip's own terms
+/// (a bare chip's DRAM is its board's; a card has none of its own), and the field it lacks.
+fn no_dram_size(profile: &ChipProfile, need: u64) -> (&'static str, String) {
     let (chip, memory) = (&profile.chip.name, &profile.memory);
     if memory.is_on_chip_only() {
-        format!(
+        ("npu.sram_bytes", format!(
             "`{chip}` has no DRAM and keeps every tensor on chip, but the profile gives no on-chip size to hold the model's {need} bytes against (npu.sram_bytes)"
-        )
+        ))
     } else if memory.card_link_gbps().is_some() {
-        format!(
+        ("memory.dram_bytes", format!(
             "`{chip}` is a card with no DRAM of its own: what its on-chip memory does not hold stays in its host's, which the profile does not describe (memory.dram_bytes); the model needs {need} bytes"
-        )
+        ))
     } else {
-        format!("the profile gives no DRAM size (memory.dram_bytes); the model needs {need} bytes")
+        (
+            "memory.dram_bytes",
+            format!("the profile gives no DRAM size (memory.dram_bytes); the model needs {need} bytes"),
+        )
     }
 }
 
@@ -152,7 +160,8 @@ fn counted_memory_check(model: &ModelInventory, profile: &ChipProfile) -> Verdic
     }
     let need = model.weight_bytes + model.peak_activation_bytes();
     let Some(have) = profile.memory.dram_bytes else {
-        return Verdict::inconclusive(CheckKind::Memory, "bytes", Basis::Static, no_dram_size(profile, need))
+        let (field, why) = no_dram_size(profile, need);
+        return Verdict::lacking(CheckKind::Memory, "bytes", Basis::Static, field, why)
             .with_values(need as f64, None);
     };
     let (outcome, reason) = if need <= have {

@@ -148,6 +148,11 @@ pub struct Estimate {
     pub latency_ms: Option<f64>,
     /// Why there is no latency figure, when there is none.
     pub latency_unknown: Option<String>,
+    /// The profile field whose absence is that reason (`memory.dram_bandwidth_gbps`, say): the
+    /// report then lists the gap as the profile's, not the model's. `None` when the model is the
+    /// cause (a rejected node, a shape that could not be inferred).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_profile_gap: Option<&'static str>,
     /// Offline throughput: inferences per second at batch 1 with the pipeline full (see
     /// [`Scenario`]); `None` when the latency is unknown.
     pub throughput_fps: Option<f64>,
@@ -302,7 +307,8 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     Estimate {
         chip: profile.chip.name.clone(),
         latency_ms,
-        latency_unknown: unknown,
+        latency_profile_gap: unknown.as_ref().and_then(|u: &Unknown| u.profile_gap),
+        latency_unknown: unknown.map(|u| u.reason),
         throughput_fps,
         scenario,
         npu_time_share: (latency_ms.is_some() && total_ms > 0.0).then(|| npu_ms / total_ms),
@@ -617,6 +623,24 @@ fn node_energy_uj(
     (macs * pj_per_mac + memory) * 1e-6
 }
 
+/// Why the cost model gives a node no time: the model's doing, or a figure the profile lacks.
+#[derive(Debug)]
+struct Unknown {
+    reason: String,
+    profile_gap: Option<&'static str>,
+}
+
+impl Unknown {
+    fn of_model(reason: String) -> Self {
+        Unknown { reason, profile_gap: None }
+    }
+
+    /// `field` is the profile's, as its TOML spells it; the reason names it too.
+    fn of_profile(field: &'static str, reason: String) -> Self {
+        Unknown { reason, profile_gap: Some(field) }
+    }
+}
+
 /// One node's time on its unit, in seconds.
 #[derive(Debug, Clone, Copy, Default)]
 struct Cost {
@@ -643,20 +667,25 @@ fn node_cost(
     profile: &ChipProfile,
     path: MemoryPath,
     layer: bool,
-) -> Result<Cost, String> {
+) -> Result<Cost, Unknown> {
     match unit {
         Unit::Absorbed => return Ok(Cost::default()),
         Unit::Rejected => {
-            return Err(format!(
+            return Err(Unknown::of_model(format!(
                 "node `{}` ({}) is rejected ({reason}), so the toolchain would not compile the model",
                 node.name, node.op_type
-            ))
+            )))
         }
         _ => {}
     }
     let (macs, other) = match (node.macs, node.other_ops) {
         (Some(m), Some(o)) => (m as f64, o as f64),
-        _ => return Err(format!("shapes of node `{}` are unknown, so its work is unknown", node.name)),
+        _ => {
+            return Err(Unknown::of_model(format!(
+                "shapes of node `{}` are unknown, so its work is unknown",
+                node.name
+            )))
+        }
     };
     // The unit first: a node on a CPU the profile does not describe is unknown for that
     // reason, whatever its tensors' path.
@@ -672,15 +701,15 @@ fn node_cost(
             // Validation ties this to a calibrated layer overhead, which stands for the transfers.
             None if profile.memory.has_dram_in_overhead() => 0.0,
             None if profile.memory.is_on_chip_only() => {
-                return Err(format!(
+                return Err(Unknown::of_profile("memory.host_link_gbps", format!(
                     "the model does not fit the on-chip memory of `{}` (npu.sram_bytes), so it runs in contexts reloaded from the host, over a link the profile does not give (memory.host_link_gbps)",
                     profile.chip.name
-                ))
+                )))
             }
             None => {
-                return Err(format!(
-                    "profile `{}` gives no DRAM bandwidth (memory.dram_bandwidth_gbps)",
-                    profile.chip.name
+                return Err(Unknown::of_profile(
+                    "memory.dram_bandwidth_gbps",
+                    format!("profile `{}` gives no DRAM bandwidth (memory.dram_bandwidth_gbps)", profile.chip.name),
                 ))
             }
         },
@@ -717,8 +746,8 @@ fn on_chip_bytes(node: &NodeInfo, path: MemoryPath) -> f64 {
     }
 }
 
-fn npu_compute_s(node: &NodeInfo, macs: f64, other: f64, profile: &ChipProfile) -> Result<f64, String> {
-    let npu = profile.npu.as_ref().ok_or("profile has no NPU")?;
+fn npu_compute_s(node: &NodeInfo, macs: f64, other: f64, profile: &ChipProfile) -> Result<f64, Unknown> {
+    let npu = profile.npu.as_ref().ok_or_else(|| Unknown::of_profile("npu", "profile has no NPU".into()))?;
     let quantized = matches!(node.dtype, Some(DType::Int8 | DType::Uint8 | DType::Int4));
     let tops = if quantized {
         npu.peak_tops_int8
@@ -726,7 +755,10 @@ fn npu_compute_s(node: &NodeInfo, macs: f64, other: f64, profile: &ChipProfile) 
         npu.peak_tflops_fp16.or(npu.peak_tops_int8.map(|t| t / 2.0))
     }
     .ok_or_else(|| {
-        format!("profile `{}` gives no NPU peak throughput (npu.peak_tops_int8)", profile.chip.name)
+        Unknown::of_profile(
+            "npu.peak_tops_int8",
+            format!("profile `{}` gives no NPU peak throughput (npu.peak_tops_int8)", profile.chip.name),
+        )
     })?;
     // A batch-1 inference runs on one NPU core (RKNN's default core mask); splitting one
     // inference across cores is a toolchain option this model does not assume.
@@ -775,12 +807,15 @@ fn gpu_occupancy(node: &NodeInfo, units: Option<u32>) -> f64 {
     blocks / ((blocks / units).ceil() * units)
 }
 
-fn cpu_compute_s(macs: f64, other: f64, profile: &ChipProfile) -> Result<f64, String> {
+fn cpu_compute_s(macs: f64, other: f64, profile: &ChipProfile) -> Result<f64, Unknown> {
     let fastest = profile.cpu.clusters.iter().map(|c| c.cores as f64 * c.clock_ghz).fold(0.0, f64::max);
     if fastest <= 0.0 {
-        return Err(format!(
-            "profile `{}` describes no CPU to run the nodes the accelerator does not",
-            profile.chip.name
+        return Err(Unknown::of_profile(
+            "cpu.clusters",
+            format!(
+                "profile `{}` describes no CPU to run the nodes the accelerator does not",
+                profile.chip.name
+            ),
         ));
     }
     Ok((macs + other) / (fastest * 1e9 * CPU_MACS_PER_CYCLE))

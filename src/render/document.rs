@@ -887,11 +887,7 @@ fn deviations_section(
             items.push(t.format("deviation-error", &[("check", k.name.name()), ("reason", &k.reason)]));
         } else if k.verdict == Outcome::Inconclusive {
             // A limit or figure the chip profile does not give is the profile's gap, not the model's.
-            let id = if k.reason.contains("the profile gives no") || k.reason.contains("profile lacks") {
-                "deviation-profile"
-            } else {
-                "deviation-inconclusive"
-            };
+            let id = if k.profile_gap.is_some() { "deviation-profile" } else { "deviation-inconclusive" };
             items.push(t.format(id, &[("check", k.name.name()), ("reason", &k.reason)]));
         }
     }

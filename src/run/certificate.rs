@@ -267,6 +267,7 @@ mod tests {
             basis: Basis::Static,
             ci: None,
             systematic_error: None,
+            profile_gap: None,
             reason: "because".into(),
             findings: vec![],
             samples: None,

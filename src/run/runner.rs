@@ -78,7 +78,7 @@ pub fn replay_parts(
         let replay = guarded(|| runner.replay_record(f, range.clone()))
             .unwrap_or_else(Err)
             .map(|(value, _)| Observed::Observed { value })
-            .unwrap_or_else(|reason| Observed::Unavailable { basis: Basis::Measured, reason });
+            .unwrap_or_else(Observed::unavailable);
         parts.push(ReplayPart {
             family: family.golden.name().to_string(),
             first: range.start,
@@ -648,7 +648,7 @@ impl<'r, 'a> Unit<'r, 'a> {
         let replay = state.replay.get().map(|r| match r {
             Ok(r) => Observed::Observed { value: r.record.clone() },
             Err(Failure::Unobserved(why)) => Observed::from(Err(why.clone())),
-            Err(Failure::Panic(why)) => Observed::Unavailable { basis: Basis::Measured, reason: why.clone() },
+            Err(Failure::Panic(why)) => Observed::unavailable(why.as_str()),
         });
         ObservationRecord {
             format: OBSERVATIONS_FORMAT.to_string(),

@@ -347,9 +347,9 @@ fn join_parts(mut parts: Vec<(PathBuf, ReplayPart)>) -> Result<Observed<ReplayRe
                     j.append(value).map_err(|message| Error::Report { path: last.clone(), message })?
                 }
             },
-            Observed::Unavailable { basis, reason } => {
+            Observed::Unavailable { basis, reason, profile_gap } => {
                 let reason = format!("{}: {reason}", last.display());
-                unavailable.get_or_insert(Observed::Unavailable { basis, reason });
+                unavailable.get_or_insert(Observed::Unavailable { basis, reason, profile_gap });
             }
         }
     }

@@ -10,17 +10,32 @@ use super::verdict::Basis;
 pub struct Unobserved {
     pub basis: Basis,
     pub reason: String,
+    /// The chip profile's field whose absence kept the figure from being observed (the
+    /// emulator's `memory.dram_bandwidth_gbps`, say); `None` when the cause lies elsewhere.
+    pub profile_gap: Option<String>,
 }
 
 /// An observation as made: its figures, or why it could not be made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Observed<T> {
-    Observed { value: T },
-    Unavailable { basis: Basis, reason: String },
+    Observed {
+        value: T,
+    },
+    Unavailable {
+        basis: Basis,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profile_gap: Option<String>,
+    },
 }
 
 impl<T> Observed<T> {
+    /// A measured figure that could not be had, and why.
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        Observed::Unavailable { basis: Basis::Measured, reason: reason.into(), profile_gap: None }
+    }
+
     pub fn value(&self) -> Option<&T> {
         match self {
             Observed::Observed { value } => Some(value),
@@ -32,7 +47,7 @@ impl<T> Observed<T> {
 impl Unobserved {
     /// A measured figure that could not be had (a replay, a meter, a metric), and why.
     pub fn measured(reason: impl Into<String>) -> Self {
-        Unobserved { basis: Basis::Measured, reason: reason.into() }
+        Unobserved { basis: Basis::Measured, reason: reason.into(), profile_gap: None }
     }
 }
 
@@ -41,8 +56,8 @@ impl<T> Observed<T> {
     pub fn as_result(&self) -> Result<&T, Unobserved> {
         match self {
             Observed::Observed { value } => Ok(value),
-            Observed::Unavailable { basis, reason } => {
-                Err(Unobserved { basis: *basis, reason: reason.clone() })
+            Observed::Unavailable { basis, reason, profile_gap } => {
+                Err(Unobserved { basis: *basis, reason: reason.clone(), profile_gap: profile_gap.clone() })
             }
         }
     }
@@ -52,7 +67,9 @@ impl<T> From<Result<T, Unobserved>> for Observed<T> {
     fn from(r: Result<T, Unobserved>) -> Self {
         match r {
             Ok(value) => Observed::Observed { value },
-            Err(Unobserved { basis, reason }) => Observed::Unavailable { basis, reason },
+            Err(Unobserved { basis, reason, profile_gap }) => {
+                Observed::Unavailable { basis, reason, profile_gap }
+            }
         }
     }
 }

@@ -10,9 +10,13 @@ use std::process::Command;
 use common::*;
 
 fn shapes_certificate(dir: &Path, extra: &[&str]) -> PathBuf {
-    let run = certify_quietly(dir, "profiles/rk3588.toml", "golden/shapes", extra);
+    shapes_certificate_on(dir, "rk3588", extra)
+}
+
+fn shapes_certificate_on(dir: &Path, chip: &str, extra: &[&str]) -> PathBuf {
+    let run = certify_quietly(dir, &format!("profiles/{chip}.toml"), "golden/shapes", extra);
     assert!(run.code <= 1, "{}", run.stderr);
-    dir.join("shapes/rk3588/certificate.json")
+    dir.join(format!("shapes/{chip}/certificate.json"))
 }
 
 fn report(args: &[&str]) -> (Run, String) {
@@ -219,6 +223,61 @@ fn checks_not_run_and_missing_profile_figures_are_listed_as_deviations() {
         "{deviations}"
     );
     assert!(deviations.contains("emulated figures (predictions, not measurements): "), "{deviations}");
+}
+
+/// The report's deviations section tells a figure the chip profile lacks from an undecided
+/// verdict by the check's `profile_gap` (the field), never by its wording.
+#[test]
+fn a_profile_s_gap_is_named_by_its_field_and_listed_apart_from_an_undecided_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let deviations = |cert: &Path| {
+        let (_, md) = report(&["report", s(cert), "--format", "md"]);
+        md.split("## Deviations from the method").nth(1).unwrap().split("## ").next().unwrap().to_string()
+    };
+    // A card keeps what its on-chip memory does not hold in its host's, which the profile does
+    // not describe: the profile's gap, though its reason does not say "the profile gives no".
+    let card = shapes_certificate_on(&dir.path().join("card"), "coral-usb", &[]);
+    let cert: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&card).unwrap()).unwrap();
+    assert_eq!(check(&cert, "memory")["profile_gap"], "memory.dram_bytes", "{cert}");
+    let listed = deviations(&card);
+    assert!(
+        listed.contains(
+            "- memory: the chip profile lacks a figure: `coral-usb` is a card with no DRAM of its own"
+        ),
+        "{listed}"
+    );
+
+    // Control: the Hailo-8's latency is undecided by the emulator's error on that chip, which
+    // no profile field would change; its memory waits for the on-chip size.
+    let hailo = shapes_certificate_on(&dir.path().join("hailo"), "hailo8", &[]);
+    let cert: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&hailo).unwrap()).unwrap();
+    let latency = check(&cert, "latency");
+    assert_eq!(
+        (&latency["verdict"], &latency["profile_gap"]),
+        (&"INCONCLUSIVE".into(), &serde_json::Value::Null)
+    );
+    assert_eq!(check(&cert, "memory")["profile_gap"], "npu.sram_bytes");
+    let listed = deviations(&hailo);
+    assert!(listed.contains("- latency INCONCLUSIVE: p99 "), "{listed}");
+    assert!(!listed.contains("- latency: the chip profile lacks"), "{listed}");
+
+    // The cost model's own gap: a profile without a DRAM bandwidth leaves the latency unknown,
+    // and the certificate and its recomputation both name the field.
+    let toml = std::fs::read_to_string(root().join("profiles/rk3588.toml")).unwrap();
+    let no_bandwidth = dir.path().join("rk3588.toml");
+    std::fs::write(&no_bandwidth, toml.replace("dram_bandwidth_gbps = 34.0\n", "")).unwrap();
+    let run = certify_quietly(&dir.path().join("bw"), s(&no_bandwidth), "golden/shapes", &[]);
+    assert!(run.code <= 1, "{}", run.stderr);
+    let path = dir.path().join("bw/shapes/rk3588/certificate.json");
+    let cert: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let latency = check(&cert, "latency");
+    assert_eq!(latency["verdict"], "INCONCLUSIVE", "{latency}");
+    assert_eq!(latency["profile_gap"], "memory.dram_bandwidth_gbps", "{latency}");
+    let listed = deviations(&path);
+    assert!(listed.contains("- latency: the chip profile lacks a figure: the cost model cannot predict latency: profile `rk3588` gives no DRAM bandwidth"), "{listed}");
+    let recomputed = edgecert(&["verify", s(&path), "--recompute"]);
+    assert_eq!(recomputed.code, 0, "{}{}", recomputed.stdout, recomputed.stderr);
+    assert!(recomputed.stdout.contains("check latency: INCONCLUSIVE reproduced"), "{}", recomputed.stdout);
 }
 
 #[test]

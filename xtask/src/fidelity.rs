@@ -109,9 +109,8 @@ pub fn run(zoo: &Path, profiles_dir: &Path) -> anyhow::Result<()> {
 /// (where the emulator's figures are) of rebuilt networks (`fidelity/networks/`): within ±10 %
 /// and ±20 %, the median |error| and the three worst.
 fn score_corpus(profiles: &[profile::ProfileFile], only: Option<&str>) -> anyhow::Result<Vec<Point>> {
-    let rows = crate::corpus::load(&crate::repo_root().join("fidelity/measurements.csv"))?;
-    let calibrating = crate::corpus::calibrating_lines(&rows);
-    let mut inventories: std::collections::HashMap<String, Option<ModelInventory>> = Default::default();
+    let (rows, calibrating) = corpus()?;
+    let mut inventories = Inventories::default();
     let mut chips: Vec<&str> =
         rows.iter().map(|m| m.chip.as_str()).filter(|c| only.is_none_or(|o| o == *c)).collect();
     chips.dedup();
@@ -256,11 +255,17 @@ fn fit_chip(
     crate::fit::fit(profile, &calibration)
 }
 
+/// The measurement corpus, and which of its lines calibrate (by the corpus's rule).
+fn corpus() -> anyhow::Result<(Vec<crate::corpus::Measurement>, std::collections::BTreeMap<usize, bool>)> {
+    let rows = crate::corpus::load(&crate::repo_root().join("fidelity/measurements.csv"))?;
+    let calibrating = crate::corpus::calibrating_lines(&rows);
+    Ok((rows, calibrating))
+}
+
 /// Each bundled chip with corpus rows, scored.
 #[cfg(test)]
 fn chip_scores(profiles: &[profile::ProfileFile]) -> anyhow::Result<Vec<(String, ChipScore)>> {
-    let rows = crate::corpus::load(&crate::repo_root().join("fidelity/measurements.csv"))?;
-    let calibrating = crate::corpus::calibrating_lines(&rows);
+    let (rows, calibrating) = corpus()?;
     let mut inventories = Inventories::default();
     let mut scores = Vec::new();
     for p in profiles {
@@ -277,7 +282,7 @@ fn chip_scores(profiles: &[profile::ProfileFile]) -> anyhow::Result<Vec<(String,
 /// A fit on [`crate::fit::ROWS_TO_APPLY`] rows or more is the bundled profile's: each figure it
 /// sets within 1 % of the profile's (a least-squares optimum refits to itself; the search is
 /// a coordinate descent, so not exactly), and the figure's source names every row it came from.
-pub fn check_applied(profile: &ChipProfile, fit: &crate::fit::Fit) -> Result<(), String> {
+fn check_applied(profile: &ChipProfile, fit: &crate::fit::Fit) -> Result<(), String> {
     let lines = fit.lines.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
     for (figure, fitted) in &fit.figures {
         let field = figure.field();
