@@ -36,16 +36,15 @@ fn metered(
     reading: Option<Result<Box<dyn crate::power::PowerReading>>>,
     meter_at_start: Option<f64>,
 ) -> Option<Observed<PowerTrace>> {
-    let unavailable = |reason: String| Observed::unavailable(reason);
     Some(match reading? {
-        Err(e) => unavailable(e.to_string()),
+        Err(e) => Observed::unavailable(e.to_string()),
         Ok(r) => match (r.finish(), meter_at_start) {
             (Ok(mut trace), Some(start)) => {
                 trace.points.iter_mut().for_each(|p| p.0 -= start);
                 Observed::Observed { value: trace }
             }
-            (Ok(_), None) => unavailable("the meter's clock was not read".into()),
-            (Err(e), _) => unavailable(e.to_string()),
+            (Ok(_), None) => Observed::unavailable("the meter's clock was not read"),
+            (Err(e), _) => Observed::unavailable(e.to_string()),
         },
     })
 }

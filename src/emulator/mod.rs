@@ -307,7 +307,7 @@ pub fn estimate(model: &ModelInventory, profile: &ChipProfile) -> Estimate {
     Estimate {
         chip: profile.chip.name.clone(),
         latency_ms,
-        latency_profile_gap: unknown.as_ref().and_then(|u: &Unknown| u.profile_gap),
+        latency_profile_gap: unknown.as_ref().and_then(|u| u.profile_gap),
         latency_unknown: unknown.map(|u| u.reason),
         throughput_fps,
         scenario,
