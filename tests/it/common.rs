@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub use edgecert::golden::raster::encode_png;
 use edgecert::model::writer::encode;
 use prost::Message;
 use tract_onnx::pb;

@@ -58,21 +58,10 @@ pub trait FamilyBuilder {
 
 fn png_bytes(t: &Tensor) -> anyhow::Result<Vec<u8>> {
     let (c, h, w) = (t.shape()[1], t.shape()[2], t.shape()[3]);
-    let mut out = std::io::Cursor::new(Vec::new());
     let px = |y: usize, x: usize, ch: usize| (t[[0, ch, y, x]] * 255.0).round().clamp(0.0, 255.0) as u8;
-    if c == 1 {
-        let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
-            image::Luma([px(y as usize, x as usize, 0)])
-        });
-        img.write_to(&mut out, image::ImageFormat::Png)?;
-    } else {
-        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-            let (x, y) = (x as usize, y as usize);
-            image::Rgb([px(y, x, 0), px(y, x, 1), px(y, x, 2)])
-        });
-        img.write_to(&mut out, image::ImageFormat::Png)?;
-    }
-    Ok(out.into_inner())
+    let pixels: Vec<u8> =
+        (0..h).flat_map(|y| (0..w).flat_map(move |x| (0..c).map(move |ch| px(y, x, ch)))).collect();
+    Ok(edgecert::golden::raster::encode_png(w, h, c, &pixels))
 }
 
 /// The files of a golden split: (path relative to the family folder, bytes).
