@@ -262,21 +262,25 @@ fn corpus() -> anyhow::Result<(Vec<crate::corpus::Measurement>, std::collections
     Ok((rows, calibrating))
 }
 
-/// Each bundled chip with corpus rows, scored.
+/// Each bundled chip with corpus rows, scored; chips in parallel (each fit replays the emulator
+/// over its rows hundreds of times), in the profiles' order.
 #[cfg(test)]
 fn chip_scores(profiles: &[profile::ProfileFile]) -> anyhow::Result<Vec<(String, ChipScore)>> {
+    use rayon::prelude::*;
     let (rows, calibrating) = corpus()?;
-    let mut inventories = Inventories::default();
-    let mut scores = Vec::new();
-    for p in profiles {
-        let chip = p.profile.chip.name.as_str();
-        let of_chip: Vec<&crate::corpus::Measurement> = rows.iter().filter(|m| m.chip == chip).collect();
-        if !of_chip.is_empty() {
-            scores
-                .push((chip.to_string(), score_chip(&p.profile, &of_chip, &calibrating, &mut inventories)?));
-        }
-    }
-    Ok(scores)
+    let scored: Vec<Option<(String, ChipScore)>> = profiles
+        .par_iter()
+        .map(|p| {
+            let chip = p.profile.chip.name.as_str();
+            let of_chip: Vec<&crate::corpus::Measurement> = rows.iter().filter(|m| m.chip == chip).collect();
+            if of_chip.is_empty() {
+                return Ok(None);
+            }
+            let mut inventories = Inventories::default();
+            Ok(Some((chip.to_string(), score_chip(&p.profile, &of_chip, &calibrating, &mut inventories)?)))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(scored.into_iter().flatten().collect())
 }
 
 /// A fit on [`crate::fit::ROWS_TO_APPLY`] rows or more is the bundled profile's: each figure it
@@ -762,6 +766,19 @@ fn median(sorted: &[f64]) -> Option<f64> {
 mod tests {
     use super::*;
 
+    type BundledScores = (Vec<profile::ProfileFile>, Vec<(String, ChipScore)>);
+
+    /// The bundled profiles and their corpus scores, computed once for the tests that read them
+    /// (scoring replays the fit over every chip's rows: the longest step of these tests).
+    fn bundled_scores() -> &'static BundledScores {
+        static SCORES: std::sync::OnceLock<BundledScores> = std::sync::OnceLock::new();
+        SCORES.get_or_init(|| {
+            let profiles = profile::load_dir(&crate::repo_root().join("profiles")).unwrap();
+            let scores = chip_scores(&profiles).unwrap();
+            (profiles, scores)
+        })
+    }
+
     /// The calibration points' models built afresh, so the test needs no `cargo xtask zoo`.
     #[test]
     fn the_error_certificates_hold_verdicts_across_is_the_one_measured_held_out() {
@@ -785,8 +802,7 @@ mod tests {
     /// the fit, and names the figure to write.
     #[test]
     fn a_chip_with_enough_calibrating_rows_carries_its_fit_in_its_profile() {
-        let profiles = profile::load_dir(&crate::repo_root().join("profiles")).unwrap();
-        let scores = chip_scores(&profiles).unwrap();
+        let (profiles, scores) = bundled_scores();
         let applied: Vec<(&String, &crate::fit::Fit)> = scores
             .iter()
             .filter_map(|(chip, s)| Some((chip, s.fit.as_ref()?)))
@@ -813,10 +829,9 @@ mod tests {
     /// moves it, naming what to write.
     #[test]
     fn each_chip_carries_the_latency_error_its_scored_rows_give() {
-        let profiles = profile::load_dir(&crate::repo_root().join("profiles")).unwrap();
-        let scores = chip_scores(&profiles).unwrap();
+        let (profiles, scores) = bundled_scores();
         let bundled = |chip: &str| &profiles.iter().find(|p| p.profile.chip.name == chip).unwrap().profile;
-        for (chip, score) in &scores {
+        for (chip, score) in scores {
             check_latency_error(bundled(chip), &score.scored).unwrap();
         }
         let (chip, own) = scores
