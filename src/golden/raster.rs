@@ -257,6 +257,30 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+        /// A hostile sample: a real PNG or JPEG with bytes overwritten and cut short decodes or
+        /// says why, never panics; a decoded one holds the pixels its header declares.
+        #[test]
+        fn damaged_images_decode_or_say_why(
+            jpeg in proptest::bool::ANY,
+            edits in proptest::collection::vec((0usize..2048, proptest::num::u8::ANY), 1..8),
+            cut in 0usize..2048,
+        ) {
+            let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/raster");
+            let mut bytes = std::fs::read(fixtures.join(if jpeg { "rgb.jpg" } else { "rgba.png" })).unwrap();
+            for (at, value) in edits {
+                let at = at % bytes.len();
+                bytes[at] = value;
+            }
+            bytes.truncate(cut.max(3));
+            match decode(&bytes) {
+                Ok(r) => proptest::prop_assert_eq!(r.pixels.len(), r.width * r.height * r.channels),
+                Err(why) => proptest::prop_assert!(!why.is_empty()),
+            }
+        }
+    }
+
     #[test]
     fn unreadable_bytes_say_why() {
         assert_eq!(decode(b"GIF89a").unwrap_err(), "neither a PNG nor a JPEG signature");
