@@ -253,6 +253,10 @@ pub struct EstimateReport<'a> {
     basis: &'static str,
     latency_ms: Option<LatencySummary>,
     latency_unknown: Option<&'a str>,
+    /// The profile field whose absence left the latency unknown (as its TOML spells it), when
+    /// that is why: the field to add, for a script as for a reader.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_profile_gap: Option<&'static str>,
     /// Offline throughput (inferences/s at batch 1, pipeline full) and how it was derived.
     throughput_fps: Option<f64>,
     scenario: &'static str,
@@ -317,6 +321,7 @@ impl<'a> EstimateReport<'a> {
             basis: "emulated",
             latency_ms,
             latency_unknown: est.latency_unknown.as_deref(),
+            latency_profile_gap: est.latency_profile_gap,
             throughput_fps: est.throughput_fps,
             scenario: est.scenario.name(),
             peak_memory_bytes: est.weights_bytes + est.peak_activation_bytes,

@@ -278,6 +278,18 @@ fn a_profile_s_gap_is_named_by_its_field_and_listed_apart_from_an_undecided_verd
     let recomputed = edgecert(&["verify", s(&path), "--recompute"]);
     assert_eq!(recomputed.code, 0, "{}{}", recomputed.stdout, recomputed.stderr);
     assert!(recomputed.stdout.contains("check latency: INCONCLUSIVE reproduced"), "{}", recomputed.stdout);
+    // `estimate --json` names the same field for a script; the bundled profile names none.
+    let estimate = |profile: &str| -> serde_json::Value {
+        let run = edgecert(&["estimate", "golden/shapes/shapes_int8.onnx", "--profile", profile, "--json"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str(&run.stdout).unwrap()
+    };
+    let gap = estimate(s(&no_bandwidth));
+    assert_eq!(
+        (&gap["latency_profile_gap"], &gap["latency_ms"]),
+        (&"memory.dram_bandwidth_gbps".into(), &serde_json::Value::Null)
+    );
+    assert!(estimate("profiles/rk3588.toml").get("latency_profile_gap").is_none());
 }
 
 #[test]
