@@ -118,28 +118,25 @@ pub fn average_precision(mut scored: Vec<(f32, bool)>, positives: usize) -> Opti
 }
 
 /// All-point interpolated AP from detections already ranked best first (true positive or not).
+///
+/// One pass from the lowest-ranked detection up, keeping the precision envelope (the best
+/// precision at this recall or any higher one): the true positives above a rank are the total
+/// less those below it, so the curve is never stored (a bootstrap calls this for every resample).
 fn average_precision_of_ranked(ranked: &[bool], positives: usize) -> Option<f64> {
     if positives == 0 {
         return None;
     }
-    let (mut tp, mut fp) = (0.0, 0.0);
-    let mut curve = Vec::with_capacity(ranked.len());
-    for &is_tp in ranked {
-        if is_tp {
-            tp += 1.0;
-        } else {
-            fp += 1.0;
-        }
-        curve.push((tp / positives as f64, tp / (tp + fp)));
-    }
-    // Precision envelope: the best precision at this recall or any higher one.
-    let mut ap = 0.0;
-    let mut best = 0.0f64;
-    let mut prev_recall = curve.last().map_or(0.0, |c| c.0);
-    for &(recall, precision) in curve.iter().rev() {
+    let mut tp = ranked.iter().filter(|&&is_tp| is_tp).count();
+    let recall_of = |tp: usize| tp as f64 / positives as f64;
+    let (mut ap, mut best) = (0.0, 0.0f64);
+    let mut prev_recall = recall_of(tp);
+    for (i, &is_tp) in ranked.iter().enumerate().rev() {
+        // `tp` true positives among the first i + 1 detections.
+        let (recall, precision) = (recall_of(tp), tp as f64 / (i + 1) as f64);
         ap += (prev_recall - recall) * best;
         best = best.max(precision);
         prev_recall = recall;
+        tp -= usize::from(is_tp);
     }
     ap += prev_recall * best;
     Some(ap)
