@@ -637,9 +637,14 @@ pub fn decode_png(file: &Path, bytes: &[u8], shape: &[usize]) -> Result<Tensor> 
 /// An image (PNG or JPEG, by its content) as a `[1, C, H, W]` tensor: scaled to [0, 1],
 /// resized or checked against H×W, channels in order, then normalised.
 pub fn decode_image(file: &Path, bytes: &[u8], shape: &[usize], pre: &Preprocess) -> Result<Tensor> {
+    let &[1, c @ (1 | 3), h, w] = shape else {
+        return Err(Error::golden(
+            file,
+            format!("image samples need a [1, C, H, W] shape with C = 1 or 3, found {shape:?}"),
+        ));
+    };
     let raster = raster::decode(bytes)
         .map_err(|e| Error::golden(file, format!("not a readable PNG or JPEG image: {e}")))?;
-    let (c, h, w) = (shape[1], shape[2], shape[3]);
     let raster = if pre.resize {
         raster.resized(w, h)
     } else if (raster.height, raster.width) != (h, w) {
@@ -776,6 +781,10 @@ sha256 = "{sha}"
         )
         .unwrap();
         assert_eq!(resized.shape(), &[1, 3, 2, 4]);
+        for shape in [&[1, 2, 1, 2][..], &[1, 3, 2], &[2, 3, 1, 2]] {
+            let err = decode_image(Path::new("x.png"), &png, shape, &pre).unwrap_err().to_string();
+            assert!(err.contains("x.png") && err.contains("need a [1, C, H, W] shape"), "{err}");
+        }
         let err = decode_image(Path::new("x.png"), &png, &[1, 3, 2, 4], &Preprocess::default())
             .unwrap_err()
             .to_string();
