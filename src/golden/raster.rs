@@ -1,27 +1,29 @@
-//! Image samples as pixels: PNG and JPEG decoded to 8-bit channels, resampled with a triangle
+//! Image samples as pixels: PNG and JPEG decoded, resampled with a triangle
 //! filter, and PNG encoded for the generators.
 //!
 //! Written on the `png` and `zune-jpeg` decoders directly rather than through the `image` crate,
 //! whose colour management and format dispatch edgecert never used (they were a twentieth of a
 //! fresh build's compile time, docs/performance.md). The conversions are the ones a sample had
-//! through `image` 0.25.10 (tests/fixtures/raster pins them): 16-bit channels rounded to 8, sRGB
-//! luma in single precision, alpha dropped, and the separable triangle resampling of its
-//! `resize_exact`.
+//! through `image` 0.25.10 (tests/fixtures/raster pins them): the separable triangle resampling
+//! of its `resize_exact` at the file's own depth, then 16-bit channels rounded to 8, sRGB luma in
+//! single precision, alpha dropped.
 
 use std::io::Cursor;
 
-/// The largest decoded image accepted: 512 MiB of pixels, the `image` crate's default allocation
-/// limit, so a hostile header cannot make the decoder allocate without bound.
+/// The largest decoded image accepted: 512 MiB of samples (two bytes each), the `image` crate's
+/// default allocation limit, so a hostile header cannot make the decoder allocate without bound.
 const MAX_DECODED_BYTES: u64 = 512 << 20;
 
-/// Decoded pixels: `height` rows of `width` pixels of `channels` interleaved 8-bit values
-/// (1 grey, 2 grey and alpha, 3 RGB, 4 RGBA).
+/// Decoded pixels: `height` rows of `width` pixels of `channels` interleaved samples (1 grey,
+/// 2 grey and alpha, 3 RGB, 4 RGBA) at the file's depth, 0 to `max` (255, or 65535 for a
+/// 16-bit PNG): a 16-bit image is resampled and reduced to luma before it is rounded to 8 bits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Raster {
     pub width: usize,
     pub height: usize,
     pub channels: usize,
-    pub pixels: Vec<u8>,
+    pub max: u16,
+    pub samples: Vec<u16>,
 }
 
 /// A PNG or JPEG, told apart by its signature; the error says why it is not readable.
@@ -35,8 +37,8 @@ pub fn decode(bytes: &[u8]) -> Result<Raster, String> {
     }
 }
 
-fn bounded(width: usize, height: usize, channels: usize, bytes_per_channel: usize) -> Result<(), String> {
-    let size = (width as u64) * (height as u64) * (channels * bytes_per_channel) as u64;
+fn bounded(width: usize, height: usize, channels: usize) -> Result<(), String> {
+    let size = (width as u64) * (height as u64) * (channels * std::mem::size_of::<u16>()) as u64;
     if size > MAX_DECODED_BYTES {
         return Err(format!(
             "a {width}x{height} image decodes to {size} bytes, over the {MAX_DECODED_BYTES}-byte limit"
@@ -55,20 +57,16 @@ fn decode_png(bytes: &[u8]) -> Result<Raster, String> {
     let (color, depth) = reader.output_color_type();
     let channels = color.samples();
     let sixteen = depth == png::BitDepth::Sixteen;
-    bounded(width, height, channels, if sixteen { 2 } else { 1 })?;
+    bounded(width, height, channels)?;
     let mut buffer = vec![0; reader.output_buffer_size().ok_or("the image's size overflows")?];
     let frame = reader.next_frame(&mut buffer).map_err(|e| e.to_string())?;
     buffer.truncate(frame.buffer_size());
-    let pixels = if sixteen {
-        // Big-endian 16-bit samples to 8 bits, rounded: round(v · 255 / 65535).
-        buffer
-            .chunks_exact(2)
-            .map(|s| ((u32::from(u16::from_be_bytes([s[0], s[1]])) + 128) / 257) as u8)
-            .collect()
+    let (max, samples) = if sixteen {
+        (u16::MAX, buffer.chunks_exact(2).map(|s| u16::from_be_bytes([s[0], s[1]])).collect())
     } else {
-        buffer
+        (u16::from(u8::MAX), buffer.into_iter().map(u16::from).collect())
     };
-    Ok(Raster { width, height, channels, pixels })
+    Ok(Raster { width, height, channels, max, samples })
 }
 
 fn decode_jpeg(bytes: &[u8]) -> Result<Raster, String> {
@@ -87,25 +85,38 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Raster, String> {
         ColorSpace::RGB | ColorSpace::RGBA | ColorSpace::Luma | ColorSpace::LumaA => source,
         _ => ColorSpace::RGB,
     };
-    bounded(width, height, output.num_components(), 1)?;
+    bounded(width, height, output.num_components())?;
     decoder.set_options(decoder.options().jpeg_set_out_colorspace(output));
-    let pixels = decoder.decode().map_err(|e| format!("{e:?}"))?;
-    Ok(Raster { width, height, channels: output.num_components(), pixels })
+    let samples = decoder.decode().map_err(|e| format!("{e:?}"))?.into_iter().map(u16::from).collect();
+    Ok(Raster { width, height, channels: output.num_components(), max: u16::from(u8::MAX), samples })
 }
 
 impl Raster {
-    /// The pixels with `channels` (1 or 3) per pixel: grey copied to RGB, RGB to sRGB luma,
+    /// 8-bit pixels with `channels` (1 or 3) per pixel: grey copied to RGB, RGB to sRGB luma,
     /// alpha dropped.
     pub fn into_channels(self, channels: usize) -> Vec<u8> {
+        let eight = |v: u16| self.to_eight_bits(v);
+        let pixels = self.samples.chunks_exact(self.channels);
         match (self.channels, channels) {
-            (from, to) if from == to => self.pixels,
-            (1, 3) => self.pixels.iter().flat_map(|&g| [g, g, g]).collect(),
-            (2, 1) => self.pixels.chunks_exact(2).map(|p| p[0]).collect(),
-            (2, 3) => self.pixels.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0]]).collect(),
-            (3 | 4, 1) => self.pixels.chunks_exact(self.channels).map(luma).collect(),
-            (4, 3) => self.pixels.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
-            (from, to) => unreachable!("{from} channels to {to}: decoders give 1 to 4, samples take 1 or 3"),
+            (_, 1) if self.channels >= 3 => pixels.map(|p| self.luma(p)).collect(),
+            (_, 1) => pixels.map(|p| eight(p[0])).collect(),
+            (1 | 2, 3) => pixels.flat_map(|p| [eight(p[0]); 3]).collect(),
+            (_, 3) => pixels.flat_map(|p| [eight(p[0]), eight(p[1]), eight(p[2])]).collect(),
+            (from, to) => unreachable!("{from} channels to {to}: samples take 1 or 3"),
         }
+    }
+
+    /// A sample as 8 bits, rounded: round(v · 255 / max).
+    fn to_eight_bits(&self, v: u16) -> u8 {
+        ((u32::from(v) * 255 + u32::from(self.max) / 2) / u32::from(self.max)) as u8
+    }
+
+    /// The luma of an RGB(A) pixel as the `image` crate computes it: channels scaled to [0, 1],
+    /// weighted, summed in single precision, rounded to 8 bits.
+    fn luma(&self, p: &[u16]) -> u8 {
+        let scale = 1.0 / f32::from(self.max);
+        let sum = LUMA_WEIGHTS.iter().zip(p).fold(0.0f32, |acc, (w, &v)| acc + f32::from(v) * scale * w);
+        (sum * 255.0).round() as u8
     }
 
     /// Resampled to `width` × `height` with a triangle filter (bilinear when enlarging, an
@@ -120,36 +131,28 @@ impl Raster {
         for (y, taps) in triangle_taps(self.height, height).iter().enumerate() {
             let row = &mut vertical[y * self.width * c..(y + 1) * self.width * c];
             for &(source, weight) in taps {
-                let from = &self.pixels[source * self.width * c..(source + 1) * self.width * c];
+                let from = &self.samples[source * self.width * c..(source + 1) * self.width * c];
                 row.iter_mut().zip(from).for_each(|(out, &v)| *out += f32::from(v) * weight);
             }
         }
-        let mut pixels = vec![0u8; width * height * c];
+        let mut samples = vec![0u16; width * height * c];
         let columns = triangle_taps(self.width, width);
         for y in 0..height {
             let row = &vertical[y * self.width * c..(y + 1) * self.width * c];
             for (x, taps) in columns.iter().enumerate() {
                 for k in 0..c {
                     let sum: f32 = taps.iter().map(|&(source, weight)| row[source * c + k] * weight).sum();
-                    pixels[(y * width + x) * c + k] = sum.clamp(0.0, 255.0).round() as u8;
+                    samples[(y * width + x) * c + k] = sum.clamp(0.0, f32::from(self.max)).round() as u16;
                 }
             }
         }
-        Raster { width, height, channels: c, pixels }
+        Raster { width, height, channels: c, max: self.max, samples }
     }
 }
 
 /// The luma weights of sRGB (BT.709 primaries, D65 white) as single floats: the `image` crate
 /// derives them from the primaries through its colour-management library, and these are its bits.
 const LUMA_WEIGHTS: [f32; 3] = [0.212_647_84, 0.715_179_2, 0.072_173_04];
-
-/// The luma of an RGB(A) pixel as the `image` crate computes it: channels scaled to [0, 1],
-/// weighted, summed in single precision, rounded back to 8 bits.
-fn luma(p: &[u8]) -> u8 {
-    let unit = |v: u8| f32::from(v) * (1.0 / 255.0);
-    let sum = LUMA_WEIGHTS.iter().zip(p).fold(0.0f32, |acc, (w, &v)| acc + unit(v) * w);
-    (sum * 255.0).round() as u8
-}
 
 /// For each of `to` output positions along an axis of `from` pixels: the source pixels and their
 /// normalised triangle weights, the filter widened by the ratio when shrinking.
@@ -195,15 +198,23 @@ pub fn encode_png(width: usize, height: usize, channels: usize, pixels: &[u8]) -
 mod tests {
     use super::*;
 
+    fn raster(width: usize, height: usize, channels: usize, pixels: &[u8]) -> Raster {
+        Raster { width, height, channels, max: 255, samples: pixels.iter().map(|&v| u16::from(v)).collect() }
+    }
+
     fn rgb(width: usize, height: usize, pixels: &[u8]) -> Raster {
-        Raster { width, height, channels: 3, pixels: pixels.to_vec() }
+        raster(width, height, 3, pixels)
+    }
+
+    fn fixtures() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/raster")
     }
 
     #[test]
     fn a_png_round_trips_in_grey_and_rgb() {
         let grey: Vec<u8> = (0..12).map(|v| v * 20).collect();
         let back = decode(&encode_png(4, 3, 1, &grey)).unwrap();
-        assert_eq!(back, Raster { width: 4, height: 3, channels: 1, pixels: grey });
+        assert_eq!(back, raster(4, 3, 1, &grey));
         let colour: Vec<u8> = (0..18).map(|v| v * 14).collect();
         assert_eq!(decode(&encode_png(3, 2, 3, &colour)).unwrap(), rgb(3, 2, &colour));
     }
@@ -213,10 +224,10 @@ mod tests {
         let pixels = rgb(2, 1, &[255, 0, 0, 10, 200, 30]);
         // 0.2126 · 255 = 54.2 → 54; 0.2126·10 + 0.7152·200 + 0.0722·30 = 147.3 → 147.
         assert_eq!(pixels.clone().into_channels(1), vec![54, 147]);
-        assert_eq!(pixels.clone().into_channels(3), pixels.pixels);
-        let grey_alpha = Raster { width: 2, height: 1, channels: 2, pixels: vec![9, 255, 7, 0] };
+        assert_eq!(pixels.clone().into_channels(3), vec![255, 0, 0, 10, 200, 30]);
+        let grey_alpha = raster(2, 1, 2, &[9, 255, 7, 0]);
         assert_eq!(grey_alpha.into_channels(3), vec![9, 9, 9, 7, 7, 7]);
-        let rgba = Raster { width: 1, height: 1, channels: 4, pixels: vec![1, 2, 3, 4] };
+        let rgba = raster(1, 1, 4, &[1, 2, 3, 4]);
         assert_eq!(rgba.into_channels(3), vec![1, 2, 3]);
     }
 
@@ -224,29 +235,29 @@ mod tests {
     fn resampling_interpolates_when_enlarging_and_averages_when_shrinking() {
         // Two grey pixels, 0 and 200, doubled: the outer pixels keep their value, the inner
         // ones are a quarter of the way across (the triangle filter's bilinear weights).
-        let row = Raster { width: 2, height: 1, channels: 1, pixels: vec![0, 200] };
-        assert_eq!(row.resized(4, 1).pixels, vec![0, 50, 150, 200]);
+        let row = raster(2, 1, 1, &[0, 200]);
+        assert_eq!(row.resized(4, 1).into_channels(1), vec![0, 50, 150, 200]);
         // Halved: each output pixel is the weighted mean of the pixels it covers.
-        let wide = Raster { width: 4, height: 1, channels: 1, pixels: vec![0, 100, 100, 200] };
-        let halved = wide.resized(2, 1).pixels;
+        let wide = raster(4, 1, 1, &[0, 100, 100, 200]);
+        let halved = wide.resized(2, 1).into_channels(1);
         assert!(halved[0] > 0 && halved[0] < 100 && halved[1] > 100 && halved[1] < 200, "{halved:?}");
         // A flat image stays flat in both directions, every channel.
         let flat = rgb(3, 3, &[7, 80, 250].repeat(9));
-        assert_eq!(flat.resized(5, 2).pixels, [7, 80, 250].repeat(10));
+        assert_eq!(flat.resized(5, 2).into_channels(3), [7, 80, 250].repeat(10));
     }
 
     /// The pixels the `image` crate gave for the same files (tests/fixtures/raster/README.md):
-    /// JPEG in colour and grey, PNG with alpha, as decoded and resized both ways, in RGB and luma.
+    /// JPEG in colour and grey, PNG with alpha, 16-bit PNG, as decoded and resized both ways, in
+    /// RGB and luma.
     #[test]
     fn every_pixel_is_the_one_the_image_crate_gave() {
-        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/raster");
-        for name in ["rgb.jpg", "grey.jpg", "rgba.png"] {
-            let decoded = decode(&std::fs::read(fixtures.join(name)).unwrap()).unwrap();
+        for name in ["rgb.jpg", "grey.jpg", "rgba.png", "rgb16.png"] {
+            let decoded = decode(&std::fs::read(fixtures().join(name)).unwrap()).unwrap();
             for (width, height) in [(0, 0), (4, 9), (13, 3)] {
                 let raster = if width == 0 { decoded.clone() } else { decoded.resized(width, height) };
                 for (channels, kind) in [(3, "rgb"), (1, "luma")] {
                     let expected =
-                        std::fs::read(fixtures.join(format!("{name}.{width}x{height}.{kind}"))).unwrap();
+                        std::fs::read(fixtures().join(format!("{name}.{width}x{height}.{kind}"))).unwrap();
                     assert_eq!(
                         raster.clone().into_channels(channels),
                         expected,
@@ -267,15 +278,14 @@ mod tests {
             edits in proptest::collection::vec((0usize..2048, proptest::num::u8::ANY), 1..8),
             cut in 0usize..2048,
         ) {
-            let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/raster");
-            let mut bytes = std::fs::read(fixtures.join(if jpeg { "rgb.jpg" } else { "rgba.png" })).unwrap();
+            let mut bytes = std::fs::read(fixtures().join(if jpeg { "rgb.jpg" } else { "rgba.png" })).unwrap();
             for (at, value) in edits {
                 let at = at % bytes.len();
                 bytes[at] = value;
             }
             bytes.truncate(cut.max(3));
             match decode(&bytes) {
-                Ok(r) => proptest::prop_assert_eq!(r.pixels.len(), r.width * r.height * r.channels),
+                Ok(r) => proptest::prop_assert_eq!(r.samples.len(), r.width * r.height * r.channels),
                 Err(why) => proptest::prop_assert!(!why.is_empty()),
             }
         }
